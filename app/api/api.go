@@ -1,0 +1,255 @@
+// Package api is the local HTTP API of the Parley daemon, and its client
+// used by the parley CLI.
+//
+// The server listens on a loopback address and writes api.json (mode 0600)
+// into the client's data directory: its address and a random bearer token.
+// Only a process that can read that file can drive the daemon. Requests must
+// carry "Authorization: Bearer <token>", a Host header naming the loopback
+// listener (against DNS rebinding), and no foreign Origin.
+//
+// Endpoints (JSON in and out; errors are {"error": "..."}):
+//
+//	GET  /api/status                       app.Status
+//	POST /api/register  {username,password}
+//	POST /api/enrol     {username,password}
+//	POST /api/contacts  {username}         {accepted}
+//	POST /api/send      {to,body}          chat.Message
+//	GET  /api/history?contact=&limit=      []chat.Message
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/rendezvous"
+)
+
+var log = logging.Logger("parley/api")
+
+// InfoFile is the name of the file in the data directory that tells the
+// CLI where the daemon listens and which token to use.
+const InfoFile = "api.json"
+
+// Info is the content of InfoFile.
+type Info struct {
+	Addr  string `json:"addr"`
+	Token string `json:"token"`
+}
+
+const maxRequestBody = 64 << 10
+
+// Server serves the API for one engine.
+type Server struct {
+	engine   *app.Engine
+	info     Info
+	infoPath string
+	srv      *http.Server
+	done     chan struct{}
+}
+
+// Listen serves the API on addr (a loopback host:port; port 0 picks one)
+// and writes InfoFile into dataDir.
+func Listen(e *app.Engine, dataDir, addr string) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("API address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("API address %q: must be a loopback IP such as 127.0.0.1", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for API: %w", err)
+	}
+	tok := make([]byte, 32)
+	_, _ = rand.Read(tok)
+	s := &Server{
+		engine:   e,
+		info:     Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
+		infoPath: filepath.Join(dataDir, InfoFile),
+		done:     make(chan struct{}),
+	}
+	if err := writeInfo(s.infoPath, s.info); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Errorw("API server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the listener's host:port.
+func (s *Server) Addr() string { return s.info.Addr }
+
+// Close stops the server and removes InfoFile.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	if rmErr := os.Remove(s.infoPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		err = errors.Join(err, rmErr)
+	}
+	return err
+}
+
+func writeInfo(path string, info Info) error {
+	data, _ := json.Marshal(info)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.engine.Status())
+	})
+	mux.HandleFunc("POST /api/register", s.account(s.engine.Register))
+	mux.HandleFunc("POST /api/enrol", s.account(s.engine.Enrol))
+	mux.HandleFunc("POST /api/contacts", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Username string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		accepted, err := s.engine.AddContact(r.Context(), req.Username)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"accepted": accepted})
+	})
+	mux.HandleFunc("POST /api/send", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ To, Body string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		m, err := s.engine.Send(r.Context(), req.To, req.Body)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, m)
+	})
+	mux.HandleFunc("GET /api/history", func(w http.ResponseWriter, r *http.Request) {
+		limit := 50
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				writeJSON(w, http.StatusBadRequest, errorBody("limit must be a number from 1 to 1000"))
+				return
+			}
+			limit = n
+		}
+		msgs, err := s.engine.History(r.Context(), r.URL.Query().Get("contact"), limit)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if msgs == nil {
+			msgs = []chat.Message{}
+		}
+		writeJSON(w, http.StatusOK, msgs)
+	})
+	return s.guard(mux)
+}
+
+func (s *Server) account(f func(ctx context.Context, user, pass string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Username, Password string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if err := f(r.Context(), req.Username, req.Password); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"username": s.engine.Username()})
+	}
+}
+
+// guard checks the Host header, the Origin and the token.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := net.SplitHostPort(s.info.Addr)
+		if r.Host != s.info.Addr && r.Host != "localhost:"+port {
+			writeJSON(w, http.StatusForbidden, errorBody("unexpected Host header"))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+			writeJSON(w, http.StatusForbidden, errorBody("cross-origin requests are not allowed"))
+			return
+		}
+		want := "Bearer " + s.info.Token
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, errorBody("missing or wrong API token (read it from "+InfoFile+" in the data directory)"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody("bad JSON body: "+err.Error()))
+		return false
+	}
+	return true
+}
+
+func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
+
+// writeError maps engine errors to HTTP statuses.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, rendezvous.ErrBadRequest):
+		code = http.StatusBadRequest
+	case errors.Is(err, rendezvous.ErrBadCredentials), errors.Is(err, rendezvous.ErrDeviceNotEnrolled):
+		code = http.StatusUnauthorized
+	case errors.Is(err, rendezvous.ErrUsernameTaken), errors.Is(err, rendezvous.ErrDeviceTaken):
+		code = http.StatusConflict
+	case errors.Is(err, rendezvous.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, rendezvous.ErrRateLimited):
+		code = http.StatusTooManyRequests
+	case errors.Is(err, chat.ErrUnreachable), errors.Is(err, chat.ErrRejected):
+		code = http.StatusConflict
+	case errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	}
+	writeJSON(w, code, errorBody(err.Error()))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/chat"
+)
+
+// ErrNoDaemon means no daemon is running for the data directory.
+var ErrNoDaemon = errors.New("no parley daemon is running for this data directory")
+
+// Client calls a running daemon's API.
+type Client struct {
+	info Info
+	http *http.Client
+}
+
+// Dial reads InfoFile from dataDir.
+func Dial(dataDir string) (*Client, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, InfoFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (%s); start one with: parley daemon --data %s", ErrNoDaemon, dataDir, dataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read daemon info: %w", err)
+	}
+	var info Info
+	if err := json.Unmarshal(data, &info); err != nil || info.Addr == "" || info.Token == "" {
+		return nil, fmt.Errorf("%s in %s is damaged; restart the daemon", InfoFile, dataDir)
+	}
+	return &Client{info: info, http: &http.Client{}}, nil
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (app.Status, error) {
+	var s app.Status
+	return s, c.do(ctx, http.MethodGet, "/api/status", nil, &s)
+}
+
+// Register creates an account with the daemon's device.
+func (c *Client) Register(ctx context.Context, username, password string) error {
+	return c.do(ctx, http.MethodPost, "/api/register", map[string]string{"username": username, "password": password}, nil)
+}
+
+// Enrol adds the daemon's device to an account.
+func (c *Client) Enrol(ctx context.Context, username, password string) error {
+	return c.do(ctx, http.MethodPost, "/api/enrol", map[string]string{"username": username, "password": password}, nil)
+}
+
+// AddContact asks for a contact; it reports whether both sides have asked.
+func (c *Client) AddContact(ctx context.Context, username string) (bool, error) {
+	var out struct{ Accepted bool }
+	err := c.do(ctx, http.MethodPost, "/api/contacts", map[string]string{"username": username}, &out)
+	return out.Accepted, err
+}
+
+// Send sends a chat message and returns it as delivered.
+func (c *Client) Send(ctx context.Context, to, body string) (chat.Message, error) {
+	var m chat.Message
+	return m, c.do(ctx, http.MethodPost, "/api/send", map[string]string{"to": to, "body": body}, &m)
+}
+
+// History returns the last limit messages with a contact.
+func (c *Client) History(ctx context.Context, contact string, limit int) ([]chat.Message, error) {
+	var msgs []chat.Message
+	q := url.Values{"contact": {contact}, "limit": {strconv.Itoa(limit)}}
+	return msgs, c.do(ctx, http.MethodGet, "/api/history?"+q.Encode(), nil, &msgs)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.info.Addr+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.info.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w (%v); is the daemon still running?", ErrNoDaemon, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
+			e.Error = resp.Status
+		}
+		return &Error{Code: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode daemon response: %w", err)
+	}
+	return nil
+}
+
+// Error is an error answer from the daemon.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }

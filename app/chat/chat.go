@@ -1,0 +1,225 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app/chat/pb"
+	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/node"
+)
+
+// ProtocolID is the chat protocol.
+const ProtocolID = "/parley/chat/1.0.0"
+
+// Limits of the protocol.
+const (
+	MaxBodySize     = 16 << 10 // bytes of UTF-8 in one message
+	MaxFrameSize    = 20 << 10 // one Message or Ack frame
+	maxIDLen        = 64
+	ExchangeTimeout = 30 * time.Second
+)
+
+var (
+	// ErrUnreachable means the contact is offline or unknown.
+	ErrUnreachable = errors.New("contact is offline or not a contact")
+	// ErrRejected means the recipient refused the message; the error
+	// carries its reason.
+	ErrRejected = errors.New("message rejected by recipient")
+)
+
+// Contacts maps between usernames and the devices they are online on. The
+// client engine implements it from presence.
+type Contacts interface {
+	// PeerOf returns the device a contact is online on.
+	PeerOf(username string) (peer.ID, bool)
+	// UsernameOf returns the contact whose online device is p.
+	UsernameOf(p peer.ID) (string, bool)
+}
+
+// Service sends and receives chat messages for one logged-in user.
+type Service struct {
+	node     *node.Node
+	history  *History
+	contacts Contacts
+	self     func() string // the logged-in username, "" if none
+
+	mu        sync.Mutex // guards the following
+	onMessage func(Message)
+}
+
+// NewService starts handling ProtocolID on n. self returns the current
+// username.
+func NewService(n *node.Node, history *History, contacts Contacts, self func() string) *Service {
+	s := &Service{node: n, history: history, contacts: contacts, self: self}
+	n.SetStreamHandler(ProtocolID, s.handle)
+	return s
+}
+
+// OnMessage sets the function called for each new incoming message (not
+// for duplicates). It is called from stream handler goroutines, possibly
+// concurrently, after the message is stored and before it is acknowledged.
+func (s *Service) OnMessage(f func(Message)) {
+	s.mu.Lock()
+	s.onMessage = f
+	s.mu.Unlock()
+}
+
+// Close stops handling the protocol.
+func (s *Service) Close() error {
+	s.node.RemoveStreamHandler(ProtocolID)
+	return nil
+}
+
+// Send delivers body to the contact and returns the message once the
+// recipient has acknowledged it and it is stored in the history.
+func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
+	me := s.self()
+	if me == "" {
+		return Message{}, errors.New("send: not logged in")
+	}
+	if err := checkBody(body); err != nil {
+		return Message{}, fmt.Errorf("send: %w", err)
+	}
+	p, ok := s.contacts.PeerOf(to)
+	if !ok {
+		return Message{}, fmt.Errorf("send to %s: %w", to, ErrUnreachable)
+	}
+	m := Message{ID: newID(), From: me, To: to, Sent: time.Now(), Body: body}
+	if err := s.exchange(ctx, p, m); err != nil {
+		return Message{}, fmt.Errorf("send to %s: %w", to, err)
+	}
+	m.Path = s.node.PathTo(p).String()
+	if _, err := s.history.Add(ctx, m); err != nil {
+		return Message{}, err
+	}
+	log.Infow("message delivered", "to", to, "id", m.ID, "path", m.Path)
+	return m, nil
+}
+
+func (s *Service) exchange(ctx context.Context, p peer.ID, m Message) error {
+	ctx, cancel := context.WithTimeout(ctx, ExchangeTimeout)
+	defer cancel()
+	// A relayed connection is fine for chat; without this, NewStream on a
+	// limited connection waits for a direct one.
+	ctx = network.WithAllowLimitedConn(ctx, "chat")
+	st, err := s.node.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return fmt.Errorf("open chat stream: %w", err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	msg := &pb.Message{Id: m.ID, Sender: m.From, SentUnixMs: m.Sent.UnixMilli(), Body: m.Body}
+	if err := wire.Write(st, msg, MaxFrameSize); err != nil {
+		st.Reset()
+		return err
+	}
+	_ = st.CloseWrite()
+	ack := new(pb.Ack)
+	if err := wire.NewReader(st, MaxFrameSize).Read(ack); err != nil {
+		st.Reset()
+		return fmt.Errorf("read acknowledgement: %w", err)
+	}
+	switch {
+	case ack.GetId() != m.ID:
+		return fmt.Errorf("acknowledgement for another message (%q)", ack.GetId())
+	case ack.GetStatus() == pb.Status_STATUS_DELIVERED:
+		return nil
+	default:
+		return fmt.Errorf("%w: %s", ErrRejected, ack.GetError())
+	}
+}
+
+func (s *Service) handle(st network.Stream) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(ExchangeTimeout))
+	remote := st.Conn().RemotePeer()
+	msg := new(pb.Message)
+	if err := wire.NewReader(st, MaxFrameSize).Read(msg); err != nil {
+		log.Debugw("bad chat frame", "peer", remote, "err", err)
+		st.Reset()
+		return
+	}
+	ack := &pb.Ack{Id: msg.GetId(), Status: pb.Status_STATUS_DELIVERED}
+	if err := s.accept(remote, msg); err != nil {
+		log.Infow("chat message rejected", "peer", remote, "reason", err)
+		ack.Status, ack.Error = pb.Status_STATUS_REJECTED, err.Error()
+	}
+	if err := wire.Write(st, ack, MaxFrameSize); err != nil {
+		log.Debugw("write chat ack", "peer", remote, "err", err)
+		st.Reset()
+	}
+}
+
+// accept validates and stores an incoming message. Its error is sent to
+// the sender, so it says nothing the sender should not know.
+func (s *Service) accept(remote peer.ID, msg *pb.Message) error {
+	me := s.self()
+	if me == "" {
+		return errors.New("recipient is not logged in")
+	}
+	if id := msg.GetId(); id == "" || len(id) > maxIDLen {
+		return errors.New("message id missing or too long")
+	}
+	if err := checkBody(msg.GetBody()); err != nil {
+		return err
+	}
+	sender, ok := s.contacts.UsernameOf(remote)
+	if !ok {
+		return errors.New("you are not a contact of the recipient")
+	}
+	if sender != msg.GetSender() {
+		return fmt.Errorf("sender %q does not match the sending device", msg.GetSender())
+	}
+	m := Message{
+		ID: msg.GetId(), From: sender, To: me, Sent: time.UnixMilli(msg.GetSentUnixMs()),
+		Body: msg.GetBody(), Incoming: true, Path: s.node.PathTo(remote).String(),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ExchangeTimeout)
+	defer cancel()
+	fresh, err := s.history.Add(ctx, m)
+	if err != nil {
+		log.Errorw("store incoming message", "err", err)
+		return errors.New("recipient could not store the message; try again")
+	}
+	if !fresh {
+		return nil // a retry of a message we already have
+	}
+	log.Infow("message received", "from", sender, "id", m.ID, "path", m.Path)
+	s.mu.Lock()
+	f := s.onMessage
+	s.mu.Unlock()
+	if f != nil {
+		f(m)
+	}
+	return nil
+}
+
+func checkBody(body string) error {
+	switch {
+	case body == "":
+		return errors.New("empty message")
+	case len(body) > MaxBodySize:
+		return fmt.Errorf("message longer than %d bytes", MaxBodySize)
+	case !utf8.ValidString(body):
+		return errors.New("message is not valid UTF-8")
+	}
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Node is a libp2p host configured for Parley. Close it when done.
+type Node struct {
+	host.Host
+
+	natImitation bool
+
+	reachSub  event.Subscription
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+
+	reachability atomic.Int32                   // network.Reachability
+	extraAddrs   atomic.Pointer[[]ma.Multiaddr] // circuit addresses to advertise
+	punched      punchTracker
+}
+
+// New starts a node. Options are applied in order after the defaults.
+func New(opts ...Option) (_ *Node, err error) {
+	cfg := &config{}
+	for _, o := range opts {
+		if err := o(cfg); err != nil {
+			return nil, fmt.Errorf("node option: %w", err)
+		}
+	}
+	if cfg.listen == nil {
+		if err := WithListenAddrs(DefaultListenAddrs...)(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	key := cfg.key
+	if key == nil {
+		if cfg.identityPath == "" {
+			return nil, errors.New("node config: no identity (use WithIdentity or WithKey)")
+		}
+		if key, err = LoadOrCreateIdentity(cfg.identityPath); err != nil {
+			return nil, err
+		}
+	}
+
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{done: make(chan struct{}), natImitation: cfg.natImitation}
+	n.punched.init()
+	lopts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(cfg.listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		// Noise first: on these machines it is the faster of the two for
+		// bulk streams; TLS 1.3 stays available for peers that prefer it.
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.DefaultMuxers,
+		libp2p.ResourceManager(rm),
+		libp2p.EnableRelay(),
+		libp2p.EnableAutoNATv2(),
+		libp2p.EnableHolePunching(holepunch.WithTracer(&n.punched)),
+		libp2p.AddrsFactory(n.advertised),
+	}
+	switch cfg.reachability {
+	case ReachabilityPublic:
+		lopts = append(lopts, libp2p.ForceReachabilityPublic())
+	case ReachabilityPrivate:
+		lopts = append(lopts, libp2p.ForceReachabilityPrivate())
+	}
+	if cfg.natImitation {
+		lopts = append(lopts, libp2p.ConnectionGater(natGater{}))
+	}
+	h, err := libp2p.New(lopts...)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.Host = h
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+
+	switch cfg.reachability {
+	case ReachabilityPublic:
+		n.reachability.Store(int32(network.ReachabilityPublic))
+	case ReachabilityPrivate:
+		n.reachability.Store(int32(network.ReachabilityPrivate))
+	}
+	n.reachSub, err = h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to reachability: %w", err)
+	}
+	n.Network().Notify(&network.NotifyBundle{DisconnectedF: n.punched.disconnected})
+	go n.trackReachability()
+	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
+	return n, nil
+}
+
+func newResourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+func (n *Node) trackReachability() {
+	defer close(n.done)
+	for e := range n.reachSub.Out() {
+		r := e.(event.EvtLocalReachabilityChanged).Reachability
+		n.reachability.Store(int32(r))
+		log.Infow("reachability changed", "reachability", r)
+	}
+}
+
+// Reachability is the node's latest known reachability.
+func (n *Node) Reachability() network.Reachability {
+	return network.Reachability(n.reachability.Load())
+}
+
+// SetCircuitAddrs replaces the relay circuit addresses the node advertises
+// (through identify) besides its own listen addresses. Package relay calls
+// it when reservations change.
+func (n *Node) SetCircuitAddrs(addrs []ma.Multiaddr) {
+	c := slices.Clone(addrs)
+	n.extraAddrs.Store(&c)
+}
+
+// CircuitAddrs returns the addresses last given to SetCircuitAddrs.
+func (n *Node) CircuitAddrs() []ma.Multiaddr {
+	if p := n.extraAddrs.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
+}
+
+// advertised is the host's AddrsFactory. Behind an imitated NAT the
+// listen addresses are useless to others, as a real NAT's private addresses
+// are, so only circuit addresses are advertised. (Refusing the connection is
+// not enough: QUIC consults the gater only after its handshake, so the
+// dialer would briefly see a working connection and abandon the relay.)
+func (n *Node) advertised(addrs []ma.Multiaddr) []ma.Multiaddr {
+	if n.natImitation {
+		return n.CircuitAddrs()
+	}
+	return append(addrs, n.CircuitAddrs()...)
+}
+
+// Close stops the host and waits for the node's goroutines.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.reachSub != nil {
+			errs = append(errs, n.reachSub.Close())
+			<-n.done
+		}
+		errs = append(errs, n.Host.Close())
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}

@@ -1,0 +1,121 @@
+package node
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// PathKind is how a connection to a peer was made.
+type PathKind int
+
+const (
+	NotConnected PathKind = iota
+	Direct                // dialled directly
+	HolePunched           // direct, made by DCUtR hole punching
+	Relayed               // through a supernode's circuit relay
+)
+
+// Path describes the best open connection to a peer.
+type Path struct {
+	Kind PathKind
+	Via  peer.ID // the relay, for Relayed
+}
+
+func (p Path) String() string {
+	switch p.Kind {
+	case Direct:
+		return "direct"
+	case HolePunched:
+		return "holepunched"
+	case Relayed:
+		return fmt.Sprintf("relayed via %s", p.Via)
+	default:
+		return "not connected"
+	}
+}
+
+// PathTo reports how the node is connected to p. A direct connection wins
+// over a relayed one, since new streams prefer it.
+func (n *Node) PathTo(p peer.ID) Path {
+	best := Path{Kind: NotConnected}
+	for _, c := range n.Network().ConnsToPeer(p) {
+		if relay, ok := RelayOf(c.RemoteMultiaddr()); ok {
+			if best.Kind == NotConnected {
+				best = Path{Kind: Relayed, Via: relay}
+			}
+			continue
+		}
+		if n.punched.has(p) {
+			return Path{Kind: HolePunched}
+		}
+		return Path{Kind: Direct}
+	}
+	return best
+}
+
+// RelayOf returns the relay peer of a circuit address
+// (.../p2p/<relay>/p2p-circuit/...).
+func RelayOf(a ma.Multiaddr) (peer.ID, bool) {
+	var relay peer.ID
+	var last peer.ID
+	found := false
+	for _, c := range a {
+		switch c.Protocol().Code {
+		case ma.P_P2P:
+			id, err := peer.IDFromBytes(c.RawValue())
+			if err == nil {
+				last = id
+			}
+		case ma.P_CIRCUIT:
+			relay, found = last, last != ""
+		}
+		if found {
+			break
+		}
+	}
+	return relay, found
+}
+
+// punchTracker remembers peers whose direct connection came from a
+// successful hole punch, until the last connection to them closes.
+type punchTracker struct {
+	mu    sync.Mutex
+	peers map[peer.ID]struct{}
+}
+
+var _ holepunch.EventTracer = (*punchTracker)(nil)
+
+func (t *punchTracker) init() { t.peers = make(map[peer.ID]struct{}) }
+
+// Trace implements holepunch.EventTracer.
+func (t *punchTracker) Trace(evt *holepunch.Event) {
+	end, ok := evt.Evt.(*holepunch.EndHolePunchEvt)
+	if !ok || !end.Success {
+		return
+	}
+	t.mu.Lock()
+	t.peers[evt.Remote] = struct{}{}
+	t.mu.Unlock()
+	log.Infow("hole punch succeeded", "peer", evt.Remote, "after", end.EllapsedTime)
+}
+
+func (t *punchTracker) has(p peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.peers[p]
+	return ok
+}
+
+func (t *punchTracker) disconnected(nw network.Network, c network.Conn) {
+	if nw.Connectedness(c.RemotePeer()) == network.Connected {
+		return
+	}
+	t.mu.Lock()
+	delete(t.peers, c.RemotePeer())
+	t.mu.Unlock()
+}

@@ -1,0 +1,91 @@
+package rendezvous
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleynet/parley/rendezvous/pb"
+)
+
+// Sentinel errors. The server maps them to wire statuses and the client maps
+// statuses back, so callers on both sides can test with errors.Is.
+var (
+	ErrNotFound          = errors.New("not found")
+	ErrUsernameTaken     = errors.New("username is taken")
+	ErrDeviceTaken       = errors.New("device is enrolled to another account")
+	ErrBadCredentials    = errors.New("wrong username or password")
+	ErrDeviceNotEnrolled = errors.New("device is not enrolled; enrol it with your password first")
+	ErrBadRequest        = errors.New("bad request")
+	ErrRateLimited       = errors.New("too many attempts")
+	ErrNotLoggedIn       = errors.New("not logged in")
+	ErrInternal          = errors.New("internal server error")
+)
+
+// StatusError is an error response from the server: a wire status, the
+// server's safe message, and for rate limits when to retry.
+type StatusError struct {
+	Status     pb.Status
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("rendezvous: %s", e.Message)
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry in %s)", e.RetryAfter.Round(time.Second))
+	}
+	return msg
+}
+
+// Unwrap returns the sentinel for the status, so errors.Is works on the
+// client side.
+func (e *StatusError) Unwrap() error {
+	switch e.Status {
+	case pb.Status_STATUS_BAD_REQUEST:
+		return ErrBadRequest
+	case pb.Status_STATUS_UNAUTHENTICATED:
+		if e.Message == ErrDeviceNotEnrolled.Error() {
+			return ErrDeviceNotEnrolled
+		}
+		return ErrBadCredentials
+	case pb.Status_STATUS_ALREADY_EXISTS:
+		if e.Message == ErrDeviceTaken.Error() {
+			return ErrDeviceTaken
+		}
+		return ErrUsernameTaken
+	case pb.Status_STATUS_NOT_FOUND:
+		return ErrNotFound
+	case pb.Status_STATUS_RATE_LIMITED:
+		return ErrRateLimited
+	default:
+		return ErrInternal
+	}
+}
+
+// statusOf maps an error from the service to the wire: a status and a
+// message that is safe to show the remote user. Unknown errors become
+// STATUS_INTERNAL with a generic message; the caller logs the detail.
+func statusOf(err error) (pb.Status, string) {
+	var se *StatusError
+	switch {
+	case errors.As(err, &se):
+		return se.Status, se.Message
+	case errors.Is(err, ErrBadRequest):
+		return pb.Status_STATUS_BAD_REQUEST, err.Error()
+	case errors.Is(err, ErrBadCredentials):
+		return pb.Status_STATUS_UNAUTHENTICATED, ErrBadCredentials.Error()
+	case errors.Is(err, ErrDeviceNotEnrolled):
+		return pb.Status_STATUS_UNAUTHENTICATED, ErrDeviceNotEnrolled.Error()
+	case errors.Is(err, ErrUsernameTaken):
+		return pb.Status_STATUS_ALREADY_EXISTS, ErrUsernameTaken.Error()
+	case errors.Is(err, ErrDeviceTaken):
+		return pb.Status_STATUS_ALREADY_EXISTS, ErrDeviceTaken.Error()
+	case errors.Is(err, ErrNotFound):
+		return pb.Status_STATUS_NOT_FOUND, ErrNotFound.Error()
+	case errors.Is(err, ErrRateLimited):
+		return pb.Status_STATUS_RATE_LIMITED, ErrRateLimited.Error()
+	default:
+		return pb.Status_STATUS_INTERNAL, ErrInternal.Error()
+	}
+}

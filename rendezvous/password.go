@@ -1,0 +1,97 @@
+package rendezvous
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2Params are the argon2id cost parameters for password hashes. Hashes
+// record their own parameters, so changing them affects new hashes only.
+type Argon2Params struct {
+	Time    uint32 // iterations
+	Memory  uint32 // KiB
+	Threads uint8
+}
+
+// DefaultArgon2 follows RFC 9106's second recommended option for
+// memory-constrained servers: t=3, m=64 MiB, p=4.
+var DefaultArgon2 = Argon2Params{Time: 3, Memory: 64 * 1024, Threads: 4}
+
+// LocalArgon2 is cheap, for tests and the local testnet only.
+var LocalArgon2 = Argon2Params{Time: 1, Memory: 8 * 1024, Threads: 1}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+	// MinPasswordLen and MaxPasswordLen bound passwords in bytes.
+	MinPasswordLen = 8
+	MaxPasswordLen = 256
+)
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{2,31}$`)
+
+// CanonicalUsername lower-cases a username and checks it: 3 to 32
+// characters, letters, digits, '_', '.' and '-', starting with a letter or
+// digit. Usernames are unique regardless of case.
+func CanonicalUsername(name string) (string, error) {
+	c := strings.ToLower(name)
+	if !usernameRE.MatchString(c) {
+		return "", fmt.Errorf("%w: a username has 3 to 32 letters, digits, '_', '.' or '-', and starts with a letter or digit", ErrBadRequest)
+	}
+	return c, nil
+}
+
+// CheckPassword applies the password policy.
+func CheckPassword(pw string) error {
+	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen || !utf8.ValidString(pw) {
+		return fmt.Errorf("%w: a password has %d to %d bytes of valid UTF-8", ErrBadRequest, MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
+}
+
+// HashPassword returns a PHC-style string:
+// $argon2id$v=19$m=<KiB>,t=<time>,p=<threads>$<salt>$<key>.
+func HashPassword(pw string, p Argon2Params) ([]byte, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("password salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, keyLen)
+	enc := base64.RawStdEncoding
+	return fmt.Appendf(nil, "$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+var errBadHash = errors.New("malformed password hash")
+
+// VerifyPassword reports whether pw matches a hash from HashPassword.
+func VerifyPassword(pw string, hash []byte) (bool, error) {
+	parts := strings.Split(string(hash), "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errBadHash
+	}
+	var version int
+	var p Argon2Params
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errBadHash
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return false, errBadHash
+	}
+	enc := base64.RawStdEncoding
+	salt, err1 := enc.DecodeString(parts[4])
+	want, err2 := enc.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false, errBadHash
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}

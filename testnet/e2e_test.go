@@ -1,0 +1,197 @@
+package testnet
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/rendezvous"
+)
+
+func startNetwork(t *testing.T, ctx context.Context) *Network {
+	t.Helper()
+	n, err := Start(ctx, Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close network: %v", err)
+		}
+	})
+	return n
+}
+
+func addClient(t *testing.T, ctx context.Context, n *Network, name string) *Client {
+	t.Helper()
+	c, err := n.AddClient(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func historyWith(t *testing.T, ctx context.Context, c *Client, contact string) []chat.Message {
+	t.Helper()
+	msgs, err := c.Engine.History(ctx, contact, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// awaitMessage waits until c has stored the message with the given id.
+func awaitMessage(t *testing.T, ctx context.Context, c *Client, contact, id string) chat.Message {
+	t.Helper()
+	var got chat.Message
+	err := waitFor(ctx, c.Name+" has message "+id, func() bool {
+		i := slices.IndexFunc(historyWith(t, ctx, c, contact), func(m chat.Message) bool { return m.ID == id })
+		if i >= 0 {
+			got = historyWith(t, ctx, c, contact)[i]
+		}
+		return i >= 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestNATedUsersChatThroughSupernode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	supernode := n.Supernodes[0].Node.ID()
+	alice := addClient(t, ctx, n, "alice")
+	bob := addClient(t, ctx, n, "bob")
+	for _, c := range []*Client{alice, bob} {
+		if got := c.Engine.Supernodes(); !slices.Equal(got, []peer.ID{supernode}) {
+			t.Fatalf("%s reserved on %v, want [%s]", c.Name, got, supernode)
+		}
+	}
+
+	if err := SignIn(ctx, alice, "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SignIn(ctx, bob, "bob-password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := MakeContacts(ctx, alice, bob); err != nil {
+		t.Fatal(err)
+	}
+	bobSeen, err := AwaitOnline(ctx, alice, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(bobSeen.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit") }) {
+		t.Fatalf("bob's presence carries no circuit address: %v", bobSeen.Addrs)
+	}
+
+	wantPath := "relayed via " + supernode.String()
+	sent, err := alice.Engine.Send(ctx, "bob", "hello bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Path != wantPath {
+		t.Errorf("alice's message path: got %q, want %q", sent.Path, wantPath)
+	}
+	got := awaitMessage(t, ctx, bob, "alice", sent.ID)
+	if got.Body != "hello bob" || got.From != "alice" || !got.Incoming {
+		t.Errorf("bob got %+v, want body %q from alice", got, "hello bob")
+	}
+	if got.Path != wantPath {
+		t.Errorf("bob's view of the path: got %q, want %q", got.Path, wantPath)
+	}
+	if p := alice.Engine.Node().PathTo(bob.Engine.Node().ID()); p.Kind != node.Relayed || p.Via != supernode {
+		t.Errorf("alice→bob connection: got %v, want %s", p, wantPath)
+	}
+
+	reply, err := bob.Engine.Send(ctx, "alice", "hi alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := awaitMessage(t, ctx, alice, "bob", reply.ID); got.Body != "hi alice" || got.From != "bob" {
+		t.Errorf("alice got %+v, want body %q from bob", got, "hi alice")
+	}
+
+	// The CLI's path: the daemon API reports the same.
+	cli, err := api.Dial(alice.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cli.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Username != "alice" || len(st.Contacts) != 1 || st.Contacts[0].Path != wantPath {
+		t.Errorf("API status: got %+v, want alice with bob %s", st, wantPath)
+	}
+}
+
+func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice := addClient(t, ctx, n, "alice")
+	bob := addClient(t, ctx, n, "bob")
+	for _, c := range []*Client{alice, bob} {
+		if err := SignIn(ctx, c, c.Name+"-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := MakeContacts(ctx, alice, bob); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second device tries to enrol as alice.
+	laptop := addClient(t, ctx, n, "alice-laptop")
+	err := laptop.Engine.Enrol(ctx, "alice", "not-alices-password")
+	if !errors.Is(err, rendezvous.ErrBadCredentials) {
+		t.Fatalf("enrol with wrong password: got %v, want ErrBadCredentials", err)
+	}
+	if !strings.Contains(err.Error(), "wrong username or password") {
+		t.Errorf("error %q does not say what went wrong", err)
+	}
+	if laptop.Engine.Username() != "" {
+		t.Fatalf("device logged in as %q after a refused enrolment", laptop.Engine.Username())
+	}
+
+	if err := n.RestartRendezvous(); err != nil {
+		t.Fatal(err)
+	}
+	// Both accounts are still there: the name is taken, and the password
+	// still works for a new device.
+	err = laptop.Engine.Register(ctx, "bob", "another-password")
+	if !errors.Is(err, rendezvous.ErrUsernameTaken) {
+		t.Fatalf("register bob after restart: got %v, want ErrUsernameTaken", err)
+	}
+	if err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); err != nil {
+		t.Fatalf("enrol alice after restart: %v", err)
+	}
+	// The laptop leaves; the clients log in again by themselves, and
+	// contacts survive too.
+	if err := laptop.Engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	aliceID := alice.Engine.Node().ID().String()
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c app.ContactStatus) bool { return c.Online && c.Peer == aliceID }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := alice.Engine.Send(ctx, "bob", "still here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitMessage(t, ctx, bob, "alice", sent.ID)
+}

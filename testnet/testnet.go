@@ -1,0 +1,242 @@
+// Package testnet runs a Parley network on one machine.
+//
+// Loopback mode (this package's Start) runs every role as its own libp2p
+// node on 127.0.0.1 over real TCP and QUIC: a rendezvous server on an
+// embedded SQLite file, supernodes, and clients that imitate a NAT (forced
+// private reachability, unsolicited inbound connections refused), so that
+// clients can reach each other only through a supernode's relay.
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/relay"
+	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/client"
+	"github.com/parleynet/parley/rendezvous/store/sqlite"
+)
+
+var log = logging.Logger("parley/testnet")
+
+// Config configures a loopback network. The zero value is valid.
+type Config struct {
+	// Dir holds every node's data. Empty means a new temporary directory,
+	// removed by Close. An existing Dir is reused: accounts, keys and
+	// history survive across runs.
+	Dir string
+	// Supernodes is how many supernodes to start. Zero means 1.
+	Supernodes int
+}
+
+// Network is a running loopback network.
+type Network struct {
+	Dir        string
+	Rendezvous *Rendezvous
+	Supernodes []*Supernode
+
+	ownDir bool
+
+	mu      sync.Mutex // guards clients
+	clients []*Client
+}
+
+// Rendezvous is the network's rendezvous server.
+type Rendezvous struct {
+	Node   *node.Node
+	Server *rendezvous.Server
+	store  *sqlite.Store
+	dir    string
+	listen []string
+}
+
+// Info is how clients reach the server.
+func (r *Rendezvous) Info() peer.AddrInfo {
+	return peer.AddrInfo{ID: r.Node.ID(), Addrs: r.Node.Addrs()}
+}
+
+// Supernode is one of the network's supernodes.
+type Supernode struct {
+	Node    *node.Node
+	Service *relay.Supernode
+}
+
+// Client is a NAT-imitating client with its local API.
+type Client struct {
+	Name   string
+	Dir    string
+	Engine *app.Engine
+	API    *api.Server
+}
+
+// Start starts the rendezvous server and the supernodes, and waits until
+// the directory lists every supernode.
+func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
+	n := &Network{Dir: cfg.Dir}
+	if n.Dir == "" {
+		if n.Dir, err = os.MkdirTemp("", "parley-testnet-"); err != nil {
+			return nil, fmt.Errorf("create testnet directory: %w", err)
+		}
+		n.ownDir = true
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	n.Rendezvous = &Rendezvous{dir: filepath.Join(n.Dir, "rendezvous"), listen: node.LoopbackListenAddrs}
+	if err := n.Rendezvous.start(); err != nil {
+		return nil, err
+	}
+	count := max(cfg.Supernodes, 1)
+	for i := range count {
+		sn, err := n.startSupernode(i)
+		if err != nil {
+			return nil, err
+		}
+		n.Supernodes = append(n.Supernodes, sn)
+	}
+	if err := n.awaitDirectory(ctx, count); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (r *Rendezvous) start() (err error) {
+	if r.Node, err = node.New(
+		node.WithIdentity(filepath.Join(r.dir, "identity.key")),
+		node.WithListenAddrs(r.listen...),
+		node.WithReachability(node.ReachabilityPublic),
+	); err != nil {
+		return fmt.Errorf("start rendezvous node: %w", err)
+	}
+	if r.store, err = sqlite.Open(filepath.Join(r.dir, "rendezvous.db")); err != nil {
+		r.Node.Close()
+		return fmt.Errorf("open rendezvous store: %w", err)
+	}
+	r.Server = rendezvous.New(r.Node, r.store, rendezvous.LocalConfig())
+	// Listen on the same ports after a restart, so clients find it again.
+	r.listen = nil
+	for _, a := range r.Node.Addrs() {
+		r.listen = append(r.listen, a.String())
+	}
+	return nil
+}
+
+func (r *Rendezvous) stop() error {
+	return errors.Join(r.Server.Close(), r.Node.Close(), r.store.Close())
+}
+
+// RestartRendezvous stops the rendezvous server and starts it again on the
+// same data directory and ports, as an operator's restart would.
+func (n *Network) RestartRendezvous() error {
+	if err := n.Rendezvous.stop(); err != nil {
+		return fmt.Errorf("stop rendezvous: %w", err)
+	}
+	return n.Rendezvous.start()
+}
+
+func (n *Network) startSupernode(i int) (*Supernode, error) {
+	nd, err := node.New(
+		node.WithIdentity(filepath.Join(n.Dir, fmt.Sprintf("supernode-%d", i+1), "identity.key")),
+		node.WithListenAddrs(node.LoopbackListenAddrs...),
+		node.WithReachability(node.ReachabilityPublic),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start supernode node: %w", err)
+	}
+	dir := client.New(nd, n.Rendezvous.Info())
+	svc, err := relay.Start(nd, dir, relay.Config{AnnounceInterval: 2 * time.Second, RetryInterval: 500 * time.Millisecond})
+	if err != nil {
+		nd.Close()
+		return nil, err
+	}
+	return &Supernode{Node: nd, Service: svc}, nil
+}
+
+func (n *Network) awaitDirectory(ctx context.Context, want int) error {
+	dir := client.New(n.Supernodes[0].Node, n.Rendezvous.Info())
+	return waitFor(ctx, "supernodes listed in the directory", func() bool {
+		list, err := dir.Supernodes(ctx, 0)
+		return err == nil && len(list) >= want
+	})
+}
+
+// AddClient starts a client named name (its data lives in Dir/name) that
+// imitates a NAT, with its local API on 127.0.0.1, and waits until it holds
+// a relay reservation.
+func (n *Network) AddClient(ctx context.Context, name string) (_ *Client, err error) {
+	c := &Client{Name: name, Dir: filepath.Join(n.Dir, name)}
+	c.Engine, err = app.Start(app.Config{
+		DataDir:         c.Dir,
+		Rendezvous:      n.Rendezvous.Info(),
+		ListenAddrs:     node.LoopbackListenAddrs,
+		NATImitation:    true,
+		ReserveInterval: 2 * time.Second,
+		RetryInterval:   500 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start client %s: %w", name, err)
+	}
+	if c.API, err = api.Listen(c.Engine, c.Dir, "127.0.0.1:0"); err != nil {
+		c.Engine.Close()
+		return nil, fmt.Errorf("start API of %s: %w", name, err)
+	}
+	n.mu.Lock()
+	n.clients = append(n.clients, c)
+	n.mu.Unlock()
+	want := min(2, len(n.Supernodes))
+	if err := waitFor(ctx, name+" holds a relay reservation", func() bool {
+		return len(c.Engine.Supernodes()) >= want
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops every node and removes a temporary directory.
+func (n *Network) Close() error {
+	var errs []error
+	n.mu.Lock()
+	clients := slices.Clone(n.clients)
+	n.mu.Unlock()
+	for _, c := range clients {
+		errs = append(errs, c.API.Close(), c.Engine.Close())
+	}
+	for _, s := range n.Supernodes {
+		errs = append(errs, s.Service.Close(), s.Node.Close())
+	}
+	if n.Rendezvous != nil && n.Rendezvous.Server != nil {
+		errs = append(errs, n.Rendezvous.stop())
+	}
+	if n.ownDir {
+		errs = append(errs, os.RemoveAll(n.Dir))
+	}
+	return errors.Join(errs...)
+}
+
+// waitFor checks cond every 50 ms until it holds or ctx ends.
+func waitFor(ctx context.Context, what string, cond func() bool) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting until %s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
