@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/parleynet/parley/app/api"
+)
+
+const requestTimeout = 60 * time.Second
+
+func (c *command) client() (*api.Client, error) { return api.Dial(c.dataDir) }
+
+func (c *command) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *command) account(ctx context.Context, name string, args []string) error {
+	rest, err := c.flags(name, args, 1, "USER", nil)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	password, err := c.readPassword()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if name == "register" {
+		err = cl.Register(ctx, rest[0], password)
+	} else {
+		err = cl.Enrol(ctx, rest[0], password)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "logged in as %s\n", strings.ToLower(rest[0]))
+	return nil
+}
+
+// readPassword asks on the terminal without echo, or reads one line from
+// standard input when it is not a terminal (scripts).
+func (c *command) readPassword() (string, error) {
+	if f, ok := c.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(os.Stderr, "password: ")
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(pw), nil
+	}
+	line, err := bufio.NewReader(c.in).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("read password: no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func (c *command) addContact(ctx context.Context, args []string) error {
+	rest, err := c.flags("add-contact", args, 1, "USER", nil)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	accepted, err := cl.AddContact(ctx, rest[0])
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(map[string]bool{"accepted": accepted})
+	}
+	if accepted {
+		fmt.Fprintf(c.out, "%s is now a contact\n", rest[0])
+	} else {
+		fmt.Fprintf(c.out, "asked %s; you become contacts when %s adds you too\n", rest[0], rest[0])
+	}
+	return nil
+}
+
+func (c *command) send(ctx context.Context, args []string) error {
+	rest, err := c.flags("send", args, 2, "USER MESSAGE...", nil)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	m, err := cl.Send(ctx, rest[0], strings.Join(rest[1:], " "))
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(m)
+	}
+	fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", m.To, m.Path, m.ID)
+	return nil
+}
+
+func (c *command) history(ctx context.Context, args []string) error {
+	var limit int
+	rest, err := c.flags("history", args, 1, "USER", func(fs *flag.FlagSet) {
+		fs.IntVar(&limit, "limit", 50, "how many of the latest messages to show (1 to 1000)")
+	})
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	msgs, err := cl.History(ctx, rest[0], limit)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(msgs)
+	}
+	if len(msgs) == 0 {
+		fmt.Fprintf(c.out, "no messages with %s yet\n", rest[0])
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(c.out, "%s  %-10s %s   [%s]\n", m.Sent.Local().Format("2006-01-02 15:04:05"), m.From+":", m.Body, m.Path)
+	}
+	return nil
+}
+
+func (c *command) status(ctx context.Context, args []string) error {
+	if _, err := c.flags("status", args, 0, "", nil); err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	s, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(s)
+	}
+	user := "(not logged in: run parley register or parley enrol)"
+	if s.LoggedIn {
+		user = s.Username
+	}
+	fmt.Fprintf(c.out, "device        %s\nuser          %s\nreachability  %s\n", s.Peer, user, s.Reachability)
+	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
+	fmt.Fprintf(c.out, "contacts:\n")
+	w := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	for _, ct := range s.Contacts {
+		state := "offline"
+		if ct.Online {
+			state = "online"
+		} else if !ct.LastSeen.IsZero() {
+			state = "last seen " + ct.LastSeen.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", ct.Username, state, ct.Path)
+	}
+	if len(s.Contacts) == 0 {
+		fmt.Fprintln(w, "  (none yet: parley add-contact USER)")
+	}
+	return w.Flush()
+}
+
+func orNone(ids []string) string {
+	if len(ids) == 0 {
+		return "(none)"
+	}
+	return strings.Join(ids, ", ")
+}

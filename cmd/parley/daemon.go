@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/internal/flags"
+	"github.com/parleynet/parley/internal/logs"
+	"github.com/parleynet/parley/node"
+)
+
+func (c *command) daemon(ctx context.Context, args []string) error {
+	var rdv, apiAddr string
+	var private, natImitation bool
+	var listen flags.Strings
+	_, err := c.flags("daemon", args, 0, "--rendezvous ADDR [flags]", func(fs *flag.FlagSet) {
+		fs.StringVar(&rdv, "rendezvous", "", "rendezvous server multiaddr ending in /p2p/<peer ID> (required)")
+		fs.StringVar(&apiAddr, "api", "127.0.0.1:0", "loopback address of the local API")
+		fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
+		fs.BoolVar(&private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT")
+		fs.BoolVar(&natImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing)")
+	})
+	if err != nil {
+		return err
+	}
+	server, err := flags.AddrInfo("rendezvous", rdv)
+	if err != nil {
+		return err
+	}
+	logs.Setup("info")
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	cfg := app.Config{DataDir: c.dataDir, Rendezvous: server, NATImitation: natImitation}
+	if len(listen) > 0 {
+		cfg.ListenAddrs = listen
+	}
+	if private {
+		cfg.Reachability = node.ReachabilityPrivate
+	}
+	e, err := app.Start(cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := api.Listen(e, c.dataDir, apiAddr)
+	if err != nil {
+		e.Close()
+		return err
+	}
+	fmt.Fprintf(c.out, "parley daemon: device %s, data in %s, API on %s\n", e.Node().ID(), c.dataDir, srv.Addr())
+	<-ctx.Done()
+	fmt.Fprintln(c.out, "shutting down")
+	return errors.Join(srv.Close(), e.Close())
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+const usage = `usage: parley [--data DIR] <command> [arguments]
+
+commands:
+  daemon --rendezvous ADDR     run the client (keeps running; the others talk to it)
+  register USER                create an account with this device (asks for a password)
+  enrol USER                   add this device to an existing account
+  add-contact USER             ask USER to be a contact (both sides must add each other)
+  send USER MESSAGE...         send a chat message
+  history USER                 show the messages exchanged with USER
+  status                       show login, supernodes, contacts and connection paths
+
+--data defaults to $PARLEY_DATA, or ~/.parley. Add --json after a command for JSON output.
+`
+
+type command struct {
+	dataDir string
+	json    bool
+	out     io.Writer
+	in      io.Reader
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
+	dataDir := fs.String("data", defaultDataDir(), "client data directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("no command given")
+	}
+	c := &command{dataDir: *dataDir, out: os.Stdout, in: os.Stdin}
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	switch name {
+	case "daemon":
+		return c.daemon(ctx, rest)
+	case "register", "enrol":
+		return c.account(ctx, name, rest)
+	case "add-contact":
+		return c.addContact(ctx, rest)
+	case "send":
+		return c.send(ctx, rest)
+	case "history":
+		return c.history(ctx, rest)
+	case "status":
+		return c.status(ctx, rest)
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", name)
+	}
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("PARLEY_DATA"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".parley"
+	}
+	return filepath.Join(home, ".parley")
+}
+
+// flags parses a subcommand's flags, including --json, and checks the
+// number of positional arguments.
+func (c *command) flags(name string, args []string, minArgs int, argsUsage string, setup func(*flag.FlagSet)) ([]string, error) {
+	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	if setup != nil {
+		setup(fs)
+	}
+	fs.Usage = func() { fmt.Fprintf(fs.Output(), "usage: parley %s %s\n", name, argsUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() < minArgs {
+		fs.Usage()
+		return nil, fmt.Errorf("%s needs %s", name, argsUsage)
+	}
+	return fs.Args(), nil
+}
