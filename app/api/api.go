@@ -240,7 +240,7 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, rendezvous.ErrRateLimited):
 		code = http.StatusTooManyRequests
-	case errors.Is(err, chat.ErrUnreachable), errors.Is(err, chat.ErrRejected):
+	case errors.Is(err, chat.ErrUnreachable), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn):
 		code = http.StatusConflict
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout

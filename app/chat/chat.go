@@ -32,6 +32,8 @@ const (
 var (
 	// ErrUnreachable means the contact is offline or unknown.
 	ErrUnreachable = errors.New("contact is offline or not a contact")
+	// ErrNotLoggedIn means there is no user to send as.
+	ErrNotLoggedIn = errors.New("not logged in; register or enrol this device first")
 	// ErrRejected means the recipient refused the message; the error
 	// carries its reason.
 	ErrRejected = errors.New("message rejected by recipient")
@@ -85,7 +87,7 @@ func (s *Service) Close() error {
 func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 	me := s.self()
 	if me == "" {
-		return Message{}, errors.New("send: not logged in")
+		return Message{}, fmt.Errorf("send: %w", ErrNotLoggedIn)
 	}
 	if err := checkBody(body); err != nil {
 		return Message{}, fmt.Errorf("send: %w", err)

@@ -1,0 +1,138 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/node"
+)
+
+// startDaemon runs an engine whose rendezvous server does not exist (it
+// keeps retrying the login), and its API.
+func startDaemon(t *testing.T) (*Server, string) {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere, _ := peer.IDFromPublicKey(pub)
+	dir := t.TempDir()
+	e, err := app.Start(app.Config{
+		DataDir:      dir,
+		Rendezvous:   peer.AddrInfo{ID: nowhere},
+		ListenAddrs:  node.LoopbackListenAddrs,
+		Reachability: node.ReachabilityPublic,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	s, err := Listen(e, dir, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func TestInfoFileAndClient(t *testing.T) {
+	s, dir := startDaemon(t)
+	info, err := os.Stat(filepath.Join(dir, InfoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode: got %v, want 0600", InfoFile, info.Mode().Perm())
+	}
+	c, err := Dial(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LoggedIn || st.Peer == "" {
+		t.Errorf("status: got %+v, want a logged-out device with a peer ID", st)
+	}
+	_, err = c.Send(ctx, "bob", "hi")
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Code != http.StatusConflict || !strings.Contains(apiErr.Message, "not logged in") {
+		t.Errorf("send while logged out: got %v, want 409 not logged in", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(dir); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("dial after close: got %v, want ErrNoDaemon", err)
+	}
+}
+
+func TestGuard(t *testing.T) {
+	s, _ := startDaemon(t)
+	base := "http://" + s.Addr()
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		header map[string]string
+		want   int
+	}{
+		{"no token", "GET", "/api/status", "", nil, http.StatusUnauthorized},
+		{"wrong token", "GET", "/api/status", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
+		{"good token", "GET", "/api/status", "", nil, http.StatusOK},
+		{"rebinding host", "GET", "/api/status", "", map[string]string{"Host": "evil.example:80"}, http.StatusForbidden},
+		{"foreign origin", "GET", "/api/status", "", map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
+		{"bad json", "POST", "/api/send", "{", nil, http.StatusBadRequest},
+		{"unknown field", "POST", "/api/send", `{"to":"bob","body":"x","evil":1}`, nil, http.StatusBadRequest},
+		{"oversized body", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", maxRequestBody) + `"}`, nil, http.StatusBadRequest},
+		{"bad limit", "GET", "/api/history?contact=bob&limit=0", "", nil, http.StatusBadRequest},
+		{"bad username", "GET", "/api/history?contact=%21%21", "", nil, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(tt.name, "token") || tt.name == "good token" {
+				req.Header.Set("Authorization", "Bearer "+s.info.Token)
+			}
+			for k, v := range tt.header {
+				if k == "Host" {
+					req.Host = v
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("got %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestListenRefusesNonLoopback(t *testing.T) {
+	if _, err := Listen(nil, t.TempDir(), "0.0.0.0:0"); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("got %v, want a refusal naming loopback", err)
+	}
+}

@@ -1,0 +1,248 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app/chat/pb"
+	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/node"
+)
+
+// book is a fixed contact list.
+type book map[string]peer.ID
+
+func (b book) PeerOf(name string) (peer.ID, bool) { p, ok := b[name]; return p, ok }
+func (b book) UsernameOf(id peer.ID) (string, bool) {
+	for name, p := range b {
+		if p == id {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+type user struct {
+	name string
+	node *node.Node
+	hist *History
+	svc  *Service
+	mu   sync.Mutex
+	got  []Message
+}
+
+func newUser(t *testing.T, name string) *user {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.WithKey(k), node.WithListenAddrs(node.LoopbackListenAddrs...), node.WithReachability(node.ReachabilityPublic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := OpenHistory(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(); h.Close() })
+	return &user{name: name, node: n, hist: h}
+}
+
+// befriend starts the chat services with each user knowing the others.
+func befriend(users ...*user) {
+	b := book{}
+	for _, u := range users {
+		b[u.name] = u.node.ID()
+	}
+	for _, u := range users {
+		for _, o := range users {
+			if o != u {
+				u.node.Peerstore().AddAddrs(o.node.ID(), o.node.Addrs(), time.Hour)
+			}
+		}
+		u.svc = NewService(u.node, u.hist, b, func() string { return u.name })
+		u.svc.OnMessage(func(m Message) { u.mu.Lock(); u.got = append(u.got, m); u.mu.Unlock() })
+	}
+}
+
+func TestSendDeliversStoresAndLabelsPath(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(alice, bob)
+
+	m, err := alice.svc.Send(ctx, "bob", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Path != "direct" || m.From != "alice" || m.To != "bob" || m.Incoming {
+		t.Errorf("sent message: got %+v", m)
+	}
+	got, err := bob.hist.With(ctx, "alice", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != m.ID || got[0].Body != "hello" || !got[0].Incoming || got[0].Path != "direct" {
+		t.Fatalf("bob's history: got %+v, want the one message %s", got, m.ID)
+	}
+	mine, _ := alice.hist.With(ctx, "bob", 10)
+	if len(mine) != 1 || mine[0].ID != m.ID || mine[0].Incoming {
+		t.Fatalf("alice's history: got %+v", mine)
+	}
+	bob.mu.Lock()
+	defer bob.mu.Unlock()
+	if len(bob.got) != 1 || bob.got[0].ID != m.ID {
+		t.Fatalf("OnMessage calls: got %+v", bob.got)
+	}
+}
+
+// rawSend writes one Message frame from u to the recipient and returns the
+// Ack, bypassing Service.Send's checks.
+func rawSend(t *testing.T, ctx context.Context, from *user, to peer.ID, msg *pb.Message) *pb.Ack {
+	t.Helper()
+	st, err := from.node.NewStream(ctx, to, ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := wire.Write(st, msg, 0); err != nil {
+		t.Fatal(err)
+	}
+	ack := new(pb.Ack)
+	if err := wire.NewReader(st, MaxFrameSize).Read(ack); err != nil {
+		t.Fatalf("read ack: %v", err)
+	}
+	return ack
+}
+
+func TestRetriedMessageStoredOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(alice, bob)
+	msg := &pb.Message{Id: "retry-1", Sender: "alice", SentUnixMs: time.Now().UnixMilli(), Body: "once"}
+	for i := range 3 {
+		if ack := rawSend(t, ctx, alice, bob.node.ID(), msg); ack.Status != pb.Status_STATUS_DELIVERED {
+			t.Fatalf("attempt %d: got %v (%s), want delivered", i, ack.Status, ack.Error)
+		}
+	}
+	got, _ := bob.hist.With(ctx, "alice", 10)
+	if len(got) != 1 {
+		t.Fatalf("got %d stored copies, want 1", len(got))
+	}
+	bob.mu.Lock()
+	defer bob.mu.Unlock()
+	if len(bob.got) != 1 {
+		t.Fatalf("got %d OnMessage calls, want 1", len(bob.got))
+	}
+}
+
+func TestRejections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob, mallory := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "mallory")
+	befriend(alice, bob)
+	// mallory knows where bob is but is not in his contacts.
+	mallory.node.Peerstore().AddAddrs(bob.node.ID(), bob.node.Addrs(), time.Hour)
+
+	tests := []struct {
+		name string
+		from *user
+		msg  *pb.Message
+		want string
+	}{
+		{"stranger", mallory, &pb.Message{Id: "m1", Sender: "mallory", Body: "hi"}, "not a contact"},
+		{"stranger claiming to be alice", mallory, &pb.Message{Id: "m2", Sender: "alice", Body: "hi"}, "not a contact"},
+		{"contact forging sender", alice, &pb.Message{Id: "m3", Sender: "carol", Body: "hi"}, "does not match"},
+		{"missing id", alice, &pb.Message{Sender: "alice", Body: "hi"}, "id missing"},
+		{"empty body", alice, &pb.Message{Id: "m4", Sender: "alice"}, "empty"},
+		{"oversized body", alice, &pb.Message{Id: "m5", Sender: "alice", Body: strings.Repeat("x", MaxBodySize+1)}, "longer than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ack := rawSend(t, ctx, tt.from, bob.node.ID(), tt.msg)
+			if ack.Status != pb.Status_STATUS_REJECTED || !strings.Contains(ack.Error, tt.want) {
+				t.Fatalf("got %v %q, want rejected with %q", ack.Status, ack.Error, tt.want)
+			}
+		})
+	}
+	for _, contact := range []string{"alice", "mallory", "carol"} {
+		if got, _ := bob.hist.With(ctx, contact, 10); len(got) != 0 {
+			t.Errorf("rejected messages stored under %s: %+v", contact, got)
+		}
+	}
+}
+
+func TestOversizedFrameResetsStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(alice, bob)
+	st, err := alice.node.NewStream(ctx, bob.node.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	huge := &pb.Message{Id: "big", Sender: "alice", Body: strings.Repeat("x", 2*MaxFrameSize)}
+	_ = wire.Write(st, huge, 0)
+	err = wire.NewReader(st, MaxFrameSize).Read(new(pb.Ack))
+	if err == nil || !(errors.Is(err, network.ErrReset) || strings.Contains(err.Error(), "reset")) {
+		t.Fatalf("got %v, want the stream reset", err)
+	}
+	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 0 {
+		t.Fatalf("oversized message stored: %+v", got)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(alice, bob)
+	if _, err := alice.svc.Send(ctx, "dave", "hi"); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("send to a non-contact: got %v, want ErrUnreachable", err)
+	}
+	if _, err := alice.svc.Send(ctx, "bob", ""); err == nil {
+		t.Error("empty message sent")
+	}
+	// bob's device leaves: the send fails with a clear error, nothing stored.
+	bob.node.Close()
+	if _, err := alice.svc.Send(ctx, "bob", "are you there?"); err == nil {
+		t.Error("send to a closed device succeeded")
+	}
+	if got, _ := alice.hist.With(ctx, "bob", 10); len(got) != 0 {
+		t.Errorf("undelivered message stored as sent: %+v", got)
+	}
+}
+
+func TestHistoryOrderAndLimit(t *testing.T) {
+	ctx := context.Background()
+	h, err := OpenHistory(filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for i, body := range []string{"one", "two", "three"} {
+		if _, err := h.Add(ctx, Message{ID: body, From: "alice", To: "bob", Sent: time.UnixMilli(int64(i)), Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := h.With(ctx, "bob", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Body != "two" || got[1].Body != "three" {
+		t.Fatalf("got %+v, want the last two oldest first", got)
+	}
+}
