@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app"
@@ -28,8 +27,6 @@ import (
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
-
-var log = logging.Logger("parley/testnet")
 
 // Config configures a loopback network. The zero value is valid.
 type Config struct {
