@@ -68,6 +68,10 @@ func createIdentity(path string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("chmod identity: %w", err)
 	}
 	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Another process created it first: use that one.
+			return LoadOrCreateIdentity(path)
+		}
 		return nil, fmt.Errorf("save identity %s: %w", path, err)
 	}
 	log.Infow("created identity", "path", path)

@@ -152,11 +152,13 @@ func (r *Reserver) run(ctx context.Context) {
 func (r *Reserver) check(ctx context.Context) {
 	now := time.Now()
 	var renew []peer.AddrInfo
+	lost := make(map[peer.ID]bool)
 	r.mu.Lock()
 	for id, s := range r.active {
 		switch {
 		case r.node.Network().Connectedness(id) != network.Connected || now.After(s.expires):
 			log.Infow("lost supernode", "supernode", id)
+			lost[id] = true
 			delete(r.active, id)
 			r.node.ConnManager().Unprotect(id, protectTag)
 		case s.expires.Sub(now) < 3*r.cfg.Interval:
@@ -165,6 +167,8 @@ func (r *Reserver) check(ctx context.Context) {
 	}
 	missing := r.cfg.Want - len(r.active)
 	r.mu.Unlock()
+	// Withdraw a lost supernode's addresses now, not after the dials below.
+	r.publish()
 
 	for _, info := range renew {
 		if err := r.reserve(ctx, info); err != nil {
@@ -172,12 +176,14 @@ func (r *Reserver) check(ctx context.Context) {
 		}
 	}
 	if missing > 0 {
-		r.fill(ctx, missing)
+		r.fill(ctx, missing, lost)
 	}
 	r.publish()
 }
 
-func (r *Reserver) fill(ctx context.Context, missing int) {
+// fill reserves on up to missing new supernodes, skipping those just lost:
+// the directory may list a dead supernode until its entry expires.
+func (r *Reserver) fill(ctx context.Context, missing int, skip map[peer.ID]bool) {
 	candidates, err := r.source(ctx)
 	if err != nil {
 		log.Warnw("list supernodes failed", "err", err)
@@ -190,7 +196,7 @@ func (r *Reserver) fill(ctx context.Context, missing int) {
 		r.mu.Lock()
 		_, have := r.active[c.ID]
 		r.mu.Unlock()
-		if have || c.ID == r.node.ID() {
+		if have || skip[c.ID] || c.ID == r.node.ID() {
 			continue
 		}
 		if err := r.reserve(ctx, c); err != nil {
@@ -250,7 +256,7 @@ func CircuitAddrs(relay peer.ID, relayAddrs []ma.Multiaddr) []ma.Multiaddr {
 	}
 	var out []ma.Multiaddr
 	for _, a := range relayAddrs {
-		if _, ok := node.RelayOf(a); ok {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
 			continue // never relay through a relay
 		}
 		out = append(out, a.Encapsulate(suffix))

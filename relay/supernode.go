@@ -108,8 +108,8 @@ func (s *Supernode) announceLoop(ctx context.Context) {
 	}
 }
 
-// Close stops announcing and stops the relay service; existing relayed
-// connections are closed.
+// Close stops announcing and stops accepting reservations and circuits.
+// Circuits already open keep running until the host closes.
 func (s *Supernode) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
