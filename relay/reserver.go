@@ -25,7 +25,8 @@ type ReserverConfig struct {
 	Want int
 	// Interval is how often reservations are checked when nothing else
 	// happens; a dropped supernode connection triggers a check at once.
-	// Reservations are renewed when less than three intervals remain.
+	// Reservations are renewed when less than three intervals remain, and a
+	// supernode that failed is skipped for three intervals.
 	// Zero means 30s.
 	Interval time.Duration
 	// OnChange is called with the new circuit addresses whenever they
@@ -48,9 +49,10 @@ type Reserver struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex // guards the following
-	active map[peer.ID]*slot
-	addrs  []ma.Multiaddr // circuit addresses last published
+	mu      sync.Mutex // guards the following
+	active  map[peer.ID]*slot
+	backoff map[peer.ID]time.Time // supernodes not to try before then
+	addrs   []ma.Multiaddr        // circuit addresses last published
 }
 
 type slot struct {
@@ -68,13 +70,14 @@ func StartReserver(n *node.Node, source SupernodeSource, cfg ReserverConfig) *Re
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Reserver{
-		node:   n,
-		source: source,
-		cfg:    cfg,
-		kick:   make(chan struct{}, 1),
-		cancel: cancel,
-		done:   make(chan struct{}),
-		active: make(map[peer.ID]*slot),
+		node:    n,
+		source:  source,
+		cfg:     cfg,
+		kick:    make(chan struct{}, 1),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		active:  make(map[peer.ID]*slot),
+		backoff: make(map[peer.ID]time.Time),
 	}
 	notifee := &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
 		r.mu.Lock()
@@ -152,13 +155,12 @@ func (r *Reserver) run(ctx context.Context) {
 func (r *Reserver) check(ctx context.Context) {
 	now := time.Now()
 	var renew []peer.AddrInfo
-	lost := make(map[peer.ID]bool)
 	r.mu.Lock()
 	for id, s := range r.active {
 		switch {
 		case r.node.Network().Connectedness(id) != network.Connected || now.After(s.expires):
 			log.Infow("lost supernode", "supernode", id)
-			lost[id] = true
+			r.backoff[id] = now.Add(r.retryAfter())
 			delete(r.active, id)
 			r.node.ConnManager().Unprotect(id, protectTag)
 		case s.expires.Sub(now) < 3*r.cfg.Interval:
@@ -176,14 +178,17 @@ func (r *Reserver) check(ctx context.Context) {
 		}
 	}
 	if missing > 0 {
-		r.fill(ctx, missing, lost)
+		r.fill(ctx, missing)
 	}
 	r.publish()
 }
 
-// fill reserves on up to missing new supernodes, skipping those just lost:
+// retryAfter is how long a supernode that failed or was lost is skipped:
 // the directory may list a dead supernode until its entry expires.
-func (r *Reserver) fill(ctx context.Context, missing int, skip map[peer.ID]bool) {
+func (r *Reserver) retryAfter() time.Duration { return 3 * r.cfg.Interval }
+
+// fill reserves on up to missing new supernodes.
+func (r *Reserver) fill(ctx context.Context, missing int) {
 	candidates, err := r.source(ctx)
 	if err != nil {
 		log.Warnw("list supernodes failed", "err", err)
@@ -195,12 +200,16 @@ func (r *Reserver) fill(ctx context.Context, missing int, skip map[peer.ID]bool)
 		}
 		r.mu.Lock()
 		_, have := r.active[c.ID]
+		backingOff := time.Now().Before(r.backoff[c.ID])
 		r.mu.Unlock()
-		if have || skip[c.ID] || c.ID == r.node.ID() {
+		if have || backingOff || c.ID == r.node.ID() {
 			continue
 		}
 		if err := r.reserve(ctx, c); err != nil {
 			log.Warnw("reservation refused", "supernode", c.ID, "err", err)
+			r.mu.Lock()
+			r.backoff[c.ID] = time.Now().Add(r.retryAfter())
+			r.mu.Unlock()
 			continue
 		}
 		missing--
@@ -221,6 +230,7 @@ func (r *Reserver) reserve(ctx context.Context, info peer.AddrInfo) error {
 	r.mu.Lock()
 	_, renewal := r.active[info.ID]
 	r.active[info.ID] = &slot{info: info, expires: rsvp.Expiration}
+	delete(r.backoff, info.ID)
 	r.mu.Unlock()
 	if !renewal {
 		log.Infow("reserved relay slot", "supernode", info.ID, "expires", rsvp.Expiration)
