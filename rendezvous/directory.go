@@ -1,6 +1,7 @@
 package rendezvous
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -60,10 +61,9 @@ func (d *directory) list(max int, now time.Time) []*pb.PeerInfo {
 		live = append(live, ranked{id, sn})
 	}
 	slices.SortFunc(live, func(a, b ranked) int {
-		if a.sn.load.Reservations != b.sn.load.Reservations {
-			return int(a.sn.load.Reservations) - int(b.sn.load.Reservations)
-		}
-		return strings.Compare(string(a.id), string(b.id))
+		return cmp.Or(
+			cmp.Compare(a.sn.load.Reservations, b.sn.load.Reservations),
+			strings.Compare(string(a.id), string(b.id)))
 	})
 	out := make([]*pb.PeerInfo, 0, min(max, len(live)))
 	for _, r := range live[:min(max, len(live))] {

@@ -28,9 +28,17 @@ var DefaultArgon2 = Argon2Params{Time: 3, Memory: 64 * 1024, Threads: 4}
 // LocalArgon2 is cheap, for tests and the local testnet only.
 var LocalArgon2 = Argon2Params{Time: 1, Memory: 8 * 1024, Threads: 1}
 
+// sane bounds parameters read back from a stored hash, so that a damaged
+// row cannot make argon2 panic (t=0, p=0) or allocate without limit.
+func (p Argon2Params) sane() bool {
+	return p.Time >= 1 && p.Time <= 64 && p.Threads >= 1 &&
+		p.Memory >= 8*uint32(p.Threads) && p.Memory <= maxArgon2Memory
+}
+
 const (
-	saltLen = 16
-	keyLen  = 32
+	maxArgon2Memory = 1 << 20 // KiB: 1 GiB
+	saltLen         = 16
+	keyLen          = 32
 	// MinPasswordLen and MaxPasswordLen bound passwords in bytes.
 	MinPasswordLen = 8
 	MaxPasswordLen = 256
@@ -83,7 +91,7 @@ func VerifyPassword(pw string, hash []byte) (bool, error) {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return false, errBadHash
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil || !p.sane() {
 		return false, errBadHash
 	}
 	enc := base64.RawStdEncoding

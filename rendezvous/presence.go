@@ -49,11 +49,6 @@ func (s *Server) serveSession(st network.Stream, r *wire.Reader, device peer.ID,
 		fail(err)
 		return
 	}
-	contacts, err := s.store.Contacts(ctx, user.ID)
-	if err != nil {
-		fail(err)
-		return
-	}
 	sess := &session{
 		user:    user,
 		device:  device,
@@ -63,19 +58,27 @@ func (s *Server) serveSession(st network.Stream, r *wire.Reader, device peer.ID,
 		addrs:   addrs,
 	}
 
-	// Register the session and take the snapshot under one lock, so that no
-	// change falls between the snapshot and the first push.
+	// Register the session before reading the contacts: a change that
+	// happens in between is then pushed (maybe twice, which is harmless)
+	// instead of lost.
 	s.mu.Lock()
 	if s.sessions[user.ID] == nil {
 		s.sessions[user.ID] = make(map[*session]struct{})
 	}
 	s.sessions[user.ID][sess] = struct{}{}
+	s.mu.Unlock()
+	defer s.endSession(sess)
+	contacts, err := s.store.Contacts(ctx, user.ID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.mu.Lock()
 	snapshot := make([]*pb.Presence, 0, len(contacts))
 	for _, c := range contacts {
 		snapshot = append(snapshot, s.presenceLocked(c))
 	}
 	s.mu.Unlock()
-	defer s.endSession(sess)
 
 	resp := okResponse()
 	resp.Body = &pb.Response_Login{Login: &pb.LoginResponse{Username: user.Name, Contacts: snapshot}}

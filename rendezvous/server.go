@@ -62,13 +62,17 @@ func (c Config) withDefaults() Config {
 // Server is the rendezvous service on a libp2p host. It does not own the
 // host or the store; Close stops the service only.
 type Server struct {
-	host   host.Host
-	store  Store
-	cfg    Config
-	dir    *directory
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	host  host.Host
+	store Store
+	cfg   Config
+	dir   *directory
+	// dummyHash is verified against when a username does not exist, so
+	// that a wrong username costs as much time as a wrong password. It uses
+	// the configured cost for that reason.
+	dummyHash []byte
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu       sync.Mutex // guards the following
 	closed   bool
@@ -79,14 +83,19 @@ type Server struct {
 func New(h host.Host, store Store, cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg = cfg.withDefaults()
+	dummy, err := HashPassword("parley-dummy-password", cfg.Argon2)
+	if err != nil {
+		panic(fmt.Sprintf("rendezvous: cannot hash the dummy password: %v", err)) // crypto/rand failed
+	}
 	s := &Server{
-		host:     h,
-		store:    store,
-		cfg:      cfg,
-		dir:      newDirectory(cfg.SupernodeTTL),
-		ctx:      ctx,
-		cancel:   cancel,
-		sessions: make(map[int64]map[*session]struct{}),
+		dummyHash: dummy,
+		host:      h,
+		store:     store,
+		cfg:       cfg,
+		dir:       newDirectory(cfg.SupernodeTTL),
+		ctx:       ctx,
+		cancel:    cancel,
+		sessions:  make(map[int64]map[*session]struct{}),
 	}
 	h.SetStreamHandler(ProtocolID, s.handleStream)
 	return s
@@ -228,10 +237,6 @@ func (s *Server) register(ctx context.Context, device peer.ID, req *pb.RegisterR
 	return resp, nil
 }
 
-// dummyHash is verified against when a username does not exist, so that a
-// wrong username costs as much time as a wrong password.
-var dummyHash, _ = HashPassword("parley-dummy-password", LocalArgon2)
-
 func (s *Server) enrol(ctx context.Context, device peer.ID, req *pb.EnrolRequest) (*pb.Response, error) {
 	name, err := CanonicalUsername(req.GetUsername())
 	if err != nil {
@@ -240,7 +245,7 @@ func (s *Server) enrol(ctx context.Context, device peer.ID, req *pb.EnrolRequest
 	u, err := s.store.UserByName(ctx, name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		_, _ = VerifyPassword(req.GetPassword(), dummyHash)
+		_, _ = VerifyPassword(req.GetPassword(), s.dummyHash)
 		return nil, ErrBadCredentials
 	case err != nil:
 		return nil, fmt.Errorf("look up %s: %w", name, err)

@@ -1,0 +1,669 @@
+package rendezvous_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/client"
+	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/store/sqlite"
+)
+
+// testTimeout bounds each test's network exchanges.
+const testTimeout = 30 * time.Second
+
+// testServer is a rendezvous server on a loopback node with a SQLite store
+// in a temporary directory.
+type testServer struct {
+	srv  *rendezvous.Server
+	node *node.Node
+}
+
+func (ts *testServer) info() peer.AddrInfo {
+	return peer.AddrInfo{ID: ts.node.ID(), Addrs: ts.node.Addrs()}
+}
+
+// newNode starts a loopback node that is closed when the test ends.
+func newNode(t *testing.T) *node.Node {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	n, err := node.New(
+		node.WithKey(k),
+		node.WithListenAddrs(node.LoopbackListenAddrs...),
+		node.WithReachability(node.ReachabilityPublic),
+	)
+	if err != nil {
+		t.Fatalf("node.New: %v", err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// startServer starts a server; it, its node and its store are closed when
+// the test ends.
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "rendezvous.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	n := newNode(t)
+	srv := rendezvous.New(n, store, rendezvous.LocalConfig())
+	t.Cleanup(func() { _ = srv.Close() })
+	return &testServer{srv: srv, node: n}
+}
+
+// newClient starts a client device (its own node and peer ID) of ts.
+func newClient(t *testing.T, ts *testServer) (*client.Client, *node.Node) {
+	t.Helper()
+	n := newNode(t)
+	return client.New(n, ts.info()), n
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// register makes a new device and registers username on it.
+func register(ctx context.Context, t *testing.T, ts *testServer, username, password string) *client.Client {
+	t.Helper()
+	c, _ := registerDevice(ctx, t, ts, username, password)
+	return c
+}
+
+// registerDevice is register that also returns the device's peer ID.
+func registerDevice(ctx context.Context, t *testing.T, ts *testServer, username, password string) (*client.Client, peer.ID) {
+	t.Helper()
+	c, n := newClient(t, ts)
+	got, err := c.Register(ctx, username, password)
+	if err != nil {
+		t.Fatalf("Register(%q): %v", username, err)
+	}
+	if want := strings.ToLower(username); got != want {
+		t.Fatalf("Register(%q): got username %q, want %q", username, got, want)
+	}
+	return c, n.ID()
+}
+
+// login opens a session that is closed when the test ends.
+func login(ctx context.Context, t *testing.T, c *client.Client, addrs []ma.Multiaddr) *client.Session {
+	t.Helper()
+	s, err := c.Login(ctx, addrs)
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func mustAddrs(t *testing.T, ss ...string) []ma.Multiaddr {
+	t.Helper()
+	out := make([]ma.Multiaddr, 0, len(ss))
+	for _, s := range ss {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			t.Fatalf("multiaddr %q: %v", s, err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func addrsEqual(a, b []ma.Multiaddr) bool {
+	return slices.EqualFunc(a, b, func(x, y ma.Multiaddr) bool { return x.Equal(y) })
+}
+
+// nextPresence waits for the next push on s.
+func nextPresence(ctx context.Context, t *testing.T, s *client.Session) client.Presence {
+	t.Helper()
+	select {
+	case p, ok := <-s.Updates():
+		if !ok {
+			t.Fatalf("session of %s ended while waiting for a presence update: %v", s.Username, s.Err())
+		}
+		return p
+	case <-ctx.Done():
+		t.Fatalf("session of %s: no presence update: %v", s.Username, ctx.Err())
+	}
+	panic("unreachable")
+}
+
+// statusErr extracts the server's status error from err.
+func statusErr(t *testing.T, err error) *rendezvous.StatusError {
+	t.Helper()
+	var se *rendezvous.StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("got error %v (%T), want a *rendezvous.StatusError", err, err)
+	}
+	return se
+}
+
+func TestRegister(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+
+	register(ctx, t, ts, "Alice", "password1")
+
+	// Same name in another case, from another device.
+	c2, _ := newClient(t, ts)
+	_, err := c2.Register(ctx, "ALICE", "password2")
+	if !errors.Is(err, rendezvous.ErrUsernameTaken) {
+		t.Errorf("Register(ALICE) after Register(Alice): got %v, want ErrUsernameTaken", err)
+	}
+
+	tests := []struct {
+		name     string
+		username string
+		password string
+		wantMsg  string // part of the server's message
+	}{
+		{"too short", "al", "password1", "3 to 32"},
+		{"leading underscore", "_alice", "password1", "3 to 32"},
+		{"bad char", "al ice", "password1", "3 to 32"},
+		{"unicode", "ålice", "password1", "3 to 32"},
+		{"too long", strings.Repeat("a", 33), "password1", "3 to 32"},
+		{"short password", "dave", "short", "8 to 256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newClient(t, ts)
+			_, err := c.Register(ctx, tt.username, tt.password)
+			if !errors.Is(err, rendezvous.ErrBadRequest) {
+				t.Fatalf("Register(%q): got %v, want ErrBadRequest", tt.username, err)
+			}
+			se := statusErr(t, err)
+			if se.Status != pb.Status_STATUS_BAD_REQUEST {
+				t.Errorf("status: got %v, want %v", se.Status, pb.Status_STATUS_BAD_REQUEST)
+			}
+			if !strings.Contains(se.Message, tt.wantMsg) {
+				t.Errorf("message: got %q, want it to contain %q", se.Message, tt.wantMsg)
+			}
+		})
+	}
+
+	// The refused device is still free: it can register a valid name.
+	c3, _ := newClient(t, ts)
+	if _, err := c3.Register(ctx, "_bad", "password1"); !errors.Is(err, rendezvous.ErrBadRequest) {
+		t.Fatalf("Register(_bad): got %v, want ErrBadRequest", err)
+	}
+	if got, err := c3.Register(ctx, "Bob", "password1"); err != nil || got != "bob" {
+		t.Errorf("Register(Bob) after a refused request: got %q, %v, want \"bob\", nil", got, err)
+	}
+
+	// A device enrolled to one account cannot register another.
+	c1 := register(ctx, t, ts, "carol", "password1")
+	if _, err := c1.Register(ctx, "carol2", "password1"); !errors.Is(err, rendezvous.ErrDeviceTaken) {
+		t.Errorf("second Register from one device: got %v, want ErrDeviceTaken", err)
+	}
+}
+
+func TestEnrol(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+	register(ctx, t, ts, "alice", "password1")
+
+	dev, _ := newClient(t, ts)
+
+	_, errWrongPw := dev.Enrol(ctx, "alice", "password2")
+	if !errors.Is(errWrongPw, rendezvous.ErrBadCredentials) {
+		t.Fatalf("Enrol with wrong password: got %v, want ErrBadCredentials", errWrongPw)
+	}
+	_, errNoUser := dev.Enrol(ctx, "nobody", "password1")
+	if !errors.Is(errNoUser, rendezvous.ErrBadCredentials) {
+		t.Fatalf("Enrol as unknown user: got %v, want ErrBadCredentials", errNoUser)
+	}
+	_, errBadName := dev.Enrol(ctx, "_x", "password1")
+	if !errors.Is(errBadName, rendezvous.ErrBadCredentials) {
+		t.Fatalf("Enrol with invalid username: got %v, want ErrBadCredentials", errBadName)
+	}
+	// No username enumeration: the three refusals look the same.
+	want := statusErr(t, errWrongPw)
+	for name, err := range map[string]error{"unknown user": errNoUser, "invalid username": errBadName} {
+		got := statusErr(t, err)
+		if got.Status != want.Status || got.Message != want.Message {
+			t.Errorf("%s: got %v %q, want %v %q (same as wrong password)", name, got.Status, got.Message, want.Status, want.Message)
+		}
+	}
+
+	// Not yet enrolled: login refused.
+	if _, err := dev.Login(ctx, nil); !errors.Is(err, rendezvous.ErrDeviceNotEnrolled) {
+		t.Fatalf("Login before enrolment: got %v, want ErrDeviceNotEnrolled", err)
+	}
+
+	got, err := dev.Enrol(ctx, "ALICE", "password1")
+	if err != nil {
+		t.Fatalf("Enrol with correct password: %v", err)
+	}
+	if got != "alice" {
+		t.Errorf("Enrol: got username %q, want %q", got, "alice")
+	}
+	// Enrolling again is a no-op.
+	if _, err := dev.Enrol(ctx, "alice", "password1"); err != nil {
+		t.Errorf("second Enrol of the same device: got %v, want nil", err)
+	}
+	s := login(ctx, t, dev, nil)
+	if s.Username != "alice" {
+		t.Errorf("Login of enrolled device: got username %q, want %q", s.Username, "alice")
+	}
+
+	// A device of another account cannot be enrolled to alice.
+	bob := register(ctx, t, ts, "bob", "password1")
+	if _, err := bob.Enrol(ctx, "alice", "password1"); !errors.Is(err, rendezvous.ErrDeviceTaken) {
+		t.Errorf("Enrol of bob's device to alice: got %v, want ErrDeviceTaken", err)
+	}
+}
+
+func TestLoginNotEnrolled(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+	register(ctx, t, ts, "alice", "password1")
+
+	c, _ := newClient(t, ts)
+	s, err := c.Login(ctx, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("Login from an un-enrolled device: got a session, want ErrDeviceNotEnrolled")
+	}
+	if !errors.Is(err, rendezvous.ErrDeviceNotEnrolled) {
+		t.Fatalf("Login from an un-enrolled device: got %v, want ErrDeviceNotEnrolled", err)
+	}
+	if errors.Is(err, rendezvous.ErrBadCredentials) {
+		t.Errorf("Login from an un-enrolled device: got %v, which also matches ErrBadCredentials", err)
+	}
+	// An un-enrolled device cannot add contacts either.
+	if _, err := c.AddContact(ctx, "alice"); !errors.Is(err, rendezvous.ErrDeviceNotEnrolled) {
+		t.Errorf("AddContact from an un-enrolled device: got %v, want ErrDeviceNotEnrolled", err)
+	}
+}
+
+func TestPresence(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+	start := time.Now()
+
+	alice, aliceID := registerDevice(ctx, t, ts, "alice", "password1")
+	bob, bobID := registerDevice(ctx, t, ts, "bob", "password1")
+	carol := register(ctx, t, ts, "carol", "password1")
+
+	aliceAddrs := mustAddrs(t, "/ip4/192.0.2.1/tcp/4001", "/ip4/192.0.2.1/udp/4001/quic-v1")
+	bobAddrs := mustAddrs(t, "/ip4/198.51.100.2/tcp/4002")
+	bobNewAddrs := mustAddrs(t, "/ip4/198.51.100.3/tcp/4003", "/ip4/198.51.100.3/udp/4003/quic-v1")
+
+	aliceS := login(ctx, t, alice, aliceAddrs)
+	bobS := login(ctx, t, bob, bobAddrs)
+	carolS := login(ctx, t, carol, mustAddrs(t, "/ip4/203.0.113.3/tcp/4003"))
+	for _, s := range []*client.Session{aliceS, bobS, carolS} {
+		if len(s.Contacts) != 0 {
+			t.Errorf("%s's login snapshot: got %d contacts, want 0", s.Username, len(s.Contacts))
+		}
+	}
+
+	// Carol asks for alice, who never asks back: they are not contacts.
+	if acc, err := carol.AddContact(ctx, "alice"); err != nil || acc {
+		t.Fatalf("carol AddContact(alice): got %v, %v, want false, nil", acc, err)
+	}
+	if acc, err := alice.AddContact(ctx, "bob"); err != nil || acc {
+		t.Fatalf("alice AddContact(bob): got %v, %v, want false, nil", acc, err)
+	}
+	if acc, err := bob.AddContact(ctx, "Alice"); err != nil || !acc {
+		t.Fatalf("bob AddContact(Alice): got %v, %v, want true, nil", acc, err)
+	}
+
+	checkOnline := func(got client.Presence, username string, id peer.ID, addrs []ma.Multiaddr) {
+		t.Helper()
+		if got.Username != username || !got.Online || got.Peer != id {
+			t.Errorf("presence: got %q online=%v peer=%s, want %q online=true peer=%s",
+				got.Username, got.Online, got.Peer, username, id)
+		}
+		if !addrsEqual(got.Addrs, addrs) {
+			t.Errorf("presence of %s: got addrs %v, want %v", username, got.Addrs, addrs)
+		}
+	}
+
+	// Accepting pushes each side's presence to the other.
+	checkOnline(nextPresence(ctx, t, aliceS), "bob", bobID, bobAddrs)
+	checkOnline(nextPresence(ctx, t, bobS), "alice", aliceID, aliceAddrs)
+
+	// An address update reaches alice.
+	if err := bobS.UpdateAddrs(bobNewAddrs); err != nil {
+		t.Fatalf("bob UpdateAddrs: %v", err)
+	}
+	checkOnline(nextPresence(ctx, t, aliceS), "bob", bobID, bobNewAddrs)
+
+	// Bob logs out: alice sees him offline with a last-seen time.
+	if err := bobS.Close(); err != nil {
+		t.Fatalf("bob Session.Close: %v", err)
+	}
+	off := nextPresence(ctx, t, aliceS)
+	if off.Username != "bob" || off.Online {
+		t.Errorf("after bob's Close: got %q online=%v, want \"bob\" online=false", off.Username, off.Online)
+	}
+	if off.Peer != "" || len(off.Addrs) != 0 {
+		t.Errorf("offline presence: got peer %q addrs %v, want none", off.Peer, off.Addrs)
+	}
+	if off.LastSeen.IsZero() {
+		t.Errorf("offline presence: got zero LastSeen, want the logout time")
+	} else if lo, hi := start.Add(-time.Second), time.Now().Add(time.Second); off.LastSeen.Before(lo) || off.LastSeen.After(hi) {
+		t.Errorf("offline presence: got LastSeen %v, want between %v and %v", off.LastSeen, lo, hi)
+	}
+	select {
+	case <-bobS.Done():
+	default:
+		t.Errorf("bob's Done: got open after Close, want closed")
+	}
+
+	// Bob logs in again: his snapshot shows alice, and alice sees him back.
+	bobS2 := login(ctx, t, bob, bobAddrs)
+	if len(bobS2.Contacts) != 1 {
+		t.Fatalf("bob's second login snapshot: got %d contacts, want 1", len(bobS2.Contacts))
+	}
+	checkOnline(bobS2.Contacts[0], "alice", aliceID, aliceAddrs)
+	checkOnline(nextPresence(ctx, t, aliceS), "bob", bobID, bobAddrs)
+
+	// Nothing else was pushed to anyone, and never anything to carol.
+	for _, s := range []*client.Session{aliceS, bobS2, carolS} {
+		select {
+		case p, ok := <-s.Updates():
+			if !ok {
+				t.Errorf("%s's session: got ended (%v), want alive", s.Username, s.Err())
+			} else {
+				t.Errorf("%s's session: got unexpected presence %+v, want none", s.Username, p)
+			}
+		default:
+		}
+	}
+	if err := carolS.Err(); err != nil {
+		t.Errorf("carol's session: got error %v, want alive", err)
+	}
+}
+
+func TestSupernodeDirectory(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+
+	busy, busyNode := newClient(t, ts)
+	idle, idleNode := newClient(t, ts)
+	observer, _ := newClient(t, ts)
+
+	if got, err := observer.Supernodes(ctx, 0); err != nil || len(got) != 0 {
+		t.Fatalf("Supernodes before any announcement: got %v, %v, want none", got, err)
+	}
+
+	ttl, err := busy.AnnounceSupernode(ctx, busyNode.Addrs(), &pb.SupernodeLoad{Reservations: 5})
+	if err != nil {
+		t.Fatalf("AnnounceSupernode(busy): %v", err)
+	}
+	if want := rendezvous.LocalConfig().SupernodeTTL; ttl != want {
+		t.Errorf("AnnounceSupernode TTL: got %v, want %v", ttl, want)
+	}
+	if _, err := idle.AnnounceSupernode(ctx, idleNode.Addrs(), &pb.SupernodeLoad{Reservations: 1}); err != nil {
+		t.Fatalf("AnnounceSupernode(idle): %v", err)
+	}
+
+	check := func(max int, want ...*node.Node) {
+		t.Helper()
+		got, err := observer.Supernodes(ctx, max)
+		if err != nil {
+			t.Fatalf("Supernodes(%d): %v", max, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Supernodes(%d): got %d entries %v, want %d", max, len(got), got, len(want))
+		}
+		for i, w := range want {
+			if got[i].ID != w.ID() {
+				t.Errorf("Supernodes(%d)[%d]: got %s, want %s", max, i, got[i].ID, w.ID())
+			}
+			if !addrsEqual(got[i].Addrs, w.Addrs()) {
+				t.Errorf("Supernodes(%d)[%d] addrs: got %v, want %v", max, i, got[i].Addrs, w.Addrs())
+			}
+		}
+	}
+	check(0, idleNode, busyNode)
+	check(1, idleNode)
+
+	for _, tt := range []struct {
+		name  string
+		addrs []ma.Multiaddr
+	}{
+		{"nil addrs", nil},
+		{"empty addrs", []ma.Multiaddr{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newClient(t, ts)
+			_, err := c.AnnounceSupernode(ctx, tt.addrs, &pb.SupernodeLoad{})
+			if !errors.Is(err, rendezvous.ErrBadRequest) {
+				t.Fatalf("AnnounceSupernode with %s: got %v, want ErrBadRequest", tt.name, err)
+			}
+			if msg := statusErr(t, err).Message; msg == "" {
+				t.Errorf("AnnounceSupernode with %s: got empty message, want an explanation", tt.name)
+			}
+		})
+	}
+	check(0, idleNode, busyNode) // the refused announcements are not listed
+
+	// A renewed announcement replaces the load.
+	if _, err := busy.AnnounceSupernode(ctx, busyNode.Addrs(), &pb.SupernodeLoad{Reservations: 0}); err != nil {
+		t.Fatalf("AnnounceSupernode(busy) renewal: %v", err)
+	}
+	check(0, busyNode, idleNode)
+}
+
+// frame prefixes payload with its uvarint length, as package wire does.
+func frame(payload []byte) []byte {
+	return append(protowire.AppendVarint(nil, uint64(len(payload))), payload...)
+}
+
+func marshalFrame(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	return frame(b)
+}
+
+func TestMalformedFrames(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+	raw := newNode(t)
+	raw.Peerstore().AddAddrs(ts.node.ID(), ts.node.Addrs(), time.Hour)
+
+	addr := ma.StringCast("/ip4/192.0.2.1/tcp/4001").Bytes()
+	tooManyAddrs := make([][]byte, rendezvous.MaxAddrs+1)
+	for i := range tooManyAddrs {
+		tooManyAddrs[i] = addr
+	}
+
+	tests := []struct {
+		name    string
+		data    []byte
+		wantMsg string // part of the server's message
+	}{
+		{
+			name:    "oversized length prefix",
+			data:    append(protowire.AppendVarint(nil, rendezvous.MaxRequestSize+1), "junk junk junk"...),
+			wantMsg: "exceeds size limit",
+		},
+		{
+			name:    "huge length prefix",
+			data:    append(protowire.AppendVarint(nil, 1<<62), "junk"...),
+			wantMsg: "exceeds size limit",
+		},
+		{
+			name:    "invalid protobuf",
+			data:    frame([]byte{0x0a, 0x05, 0x61}),
+			wantMsg: "malformed",
+		},
+		{
+			name:    "invalid wire type",
+			data:    frame([]byte{0x0f, 0x01}),
+			wantMsg: "malformed",
+		},
+		{
+			// proto3 strings must be UTF-8, so the client library cannot
+			// send this; a hostile peer can.
+			name: "invalid UTF-8 password",
+			data: frame(protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType),
+				protowire.AppendString(protowire.AppendTag(
+					protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "dave"),
+					2, protowire.BytesType), "passw\xffrd"))),
+			wantMsg: "malformed",
+		},
+		{
+			name:    "empty request",
+			data:    marshalFrame(t, &pb.Request{}),
+			wantMsg: "empty or unknown",
+		},
+		{
+			name:    "unknown field only",
+			data:    frame(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1)),
+			wantMsg: "empty or unknown",
+		},
+		{
+			name: "33 supernode addresses",
+			data: marshalFrame(t, &pb.Request{Body: &pb.Request_AnnounceSupernode{
+				AnnounceSupernode: &pb.AnnounceSupernodeRequest{Addrs: tooManyAddrs},
+			}}),
+			wantMsg: fmt.Sprintf("at most %d addresses", rendezvous.MaxAddrs),
+		},
+		{
+			name: "invalid multiaddr",
+			data: marshalFrame(t, &pb.Request{Body: &pb.Request_AnnounceSupernode{
+				AnnounceSupernode: &pb.AnnounceSupernodeRequest{Addrs: [][]byte{{0xff, 0xff, 0xff}}},
+			}}),
+			wantMsg: "invalid multiaddr",
+		},
+		{
+			name: "address too long",
+			data: marshalFrame(t, &pb.Request{Body: &pb.Request_AnnounceSupernode{
+				AnnounceSupernode: &pb.AnnounceSupernodeRequest{Addrs: [][]byte{make([]byte, rendezvous.MaxAddrLen+1)}},
+			}}),
+			wantMsg: "longer than",
+		},
+		{
+			name: "update-addrs outside a session",
+			data: marshalFrame(t, &pb.Request{Body: &pb.Request_UpdateAddrs{
+				UpdateAddrs: &pb.UpdateAddrsRequest{},
+			}}),
+			wantMsg: "only valid in a session",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := raw.NewStream(ctx, ts.node.ID(), rendezvous.ProtocolID)
+			if err != nil {
+				t.Fatalf("NewStream: %v", err)
+			}
+			defer st.Reset()
+			if dl, ok := ctx.Deadline(); ok {
+				_ = st.SetDeadline(dl)
+			}
+			if _, err := st.Write(tt.data); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			_ = st.CloseWrite()
+			r := wire.NewReader(st, rendezvous.MaxResponseSize)
+			resp := new(pb.Response)
+			if err := r.Read(resp); err != nil {
+				t.Fatalf("read response: got %v, want a response", err)
+			}
+			if resp.Status != pb.Status_STATUS_BAD_REQUEST {
+				t.Errorf("status: got %v, want %v", resp.Status, pb.Status_STATUS_BAD_REQUEST)
+			}
+			if resp.Message == "" {
+				t.Errorf("message: got empty, want an explanation")
+			} else if !strings.Contains(resp.Message, tt.wantMsg) {
+				t.Errorf("message: got %q, want it to contain %q", resp.Message, tt.wantMsg)
+			}
+			if resp.Body != nil {
+				t.Errorf("body: got %v, want none", resp.Body)
+			}
+			// The server closes the stream after the error.
+			if err := r.Read(new(pb.Response)); err == nil {
+				t.Errorf("second read: got another frame, want the stream closed")
+			}
+		})
+	}
+
+	// The server survived: a normal request on a new stream still works,
+	// from the same peer and from another one.
+	if _, err := client.New(raw, ts.info()).Register(ctx, "alice", "password1"); err != nil {
+		t.Fatalf("Register from the raw peer after malformed frames: %v", err)
+	}
+	register(ctx, t, ts, "bob", "password1")
+}
+
+func TestCloseEndsSessions(t *testing.T) {
+	ts := startServer(t)
+	ctx := testContext(t)
+
+	alice := register(ctx, t, ts, "alice", "password1")
+	bob := register(ctx, t, ts, "bob", "password1")
+	aliceS := login(ctx, t, alice, mustAddrs(t, "/ip4/192.0.2.1/tcp/4001"))
+	bobS := login(ctx, t, bob, nil)
+	if _, err := alice.AddContact(ctx, "bob"); err != nil {
+		t.Fatalf("AddContact: %v", err)
+	}
+	if _, err := bob.AddContact(ctx, "alice"); err != nil {
+		t.Fatalf("AddContact: %v", err)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- ts.srv.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Server.Close: got %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("Server.Close: did not return: %v", ctx.Err())
+	}
+
+	for _, s := range []*client.Session{aliceS, bobS} {
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+			t.Fatalf("%s's session: Done not closed after Server.Close: %v", s.Username, ctx.Err())
+		}
+		if s.Err() == nil {
+			t.Errorf("%s's session: got nil Err after it ended, want the reason", s.Username)
+		}
+		// Updates is closed too, after any pushes still queued.
+		for range s.Updates() {
+		}
+		if err := s.UpdateAddrs(nil); err == nil {
+			t.Errorf("%s's UpdateAddrs after the end: got nil, want an error", s.Username)
+		}
+	}
+
+	if err := ts.srv.Close(); err != nil {
+		t.Errorf("second Server.Close: got %v, want nil", err)
+	}
+	// The service is gone: new requests fail.
+	if _, err := bob.AddContact(ctx, "alice"); err == nil {
+		t.Errorf("AddContact after Server.Close: got nil error, want failure")
+	}
+}
