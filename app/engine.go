@@ -60,6 +60,7 @@ type Engine struct {
 	history  *chat.History
 	chat     *chat.Service
 	kick     chan struct{} // asks the session loop to log in now
+	flush    chan struct{} // asks the outbox loop to deliver now
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -89,6 +90,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e := &Engine{
 		cfg:      cfg,
 		kick:     make(chan struct{}, 1),
+		flush:    make(chan struct{}, 1),
 		loggedIn: make(chan struct{}),
 		contacts: make(map[string]client.Presence),
 		subs:     make(map[chan Event]struct{}),
@@ -123,8 +125,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.sessionLoop(ctx)
+	go e.outboxLoop(ctx)
 	return e, nil
 }
 
@@ -210,7 +213,9 @@ func (e *Engine) AddContact(ctx context.Context, username string) (bool, error) 
 	return e.rdv.AddContact(ctx, username)
 }
 
-// Send delivers a chat message to a contact who is online.
+// Send sends a chat message to a contact. A contact who is offline or
+// unreachable gets it later: the message comes back in state chat.Queued
+// and the engine delivers it when the contact is online.
 func (e *Engine) Send(ctx context.Context, to, body string) (chat.Message, error) {
 	to, err := rendezvous.CanonicalUsername(to)
 	if err != nil {
@@ -308,6 +313,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
 	e.mu.Unlock()
 	log.Infow("logged in", "user", sess.Username, "peer", e.node.ID())
 	e.emit(Event{Kind: EventLogin, Username: sess.Username})
+	e.Flush()
 	for _, p := range sess.Contacts {
 		e.emit(Event{Kind: EventPresence, Contact: ptr(e.contactStatus(p))})
 	}
@@ -318,12 +324,56 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
 		e.setPresenceLocked(p)
 		e.mu.Unlock()
 		e.emit(Event{Kind: EventPresence, Contact: ptr(e.contactStatus(p))})
+		if p.Online {
+			e.Flush()
+		}
 	}
 	e.mu.Lock()
 	e.session = nil
 	e.loggedIn = make(chan struct{})
 	e.mu.Unlock()
 	e.emit(Event{Kind: EventLogout})
+}
+
+// Flush asks the outbox loop to deliver queued messages now.
+func (e *Engine) Flush() {
+	select {
+	case e.flush <- struct{}{}:
+	default:
+	}
+}
+
+// outboxLoop delivers queued messages to contacts who are online: when
+// asked (login, a contact comes online) and every RetryInterval.
+func (e *Engine) outboxLoop(ctx context.Context) {
+	defer e.wg.Done()
+	t := time.NewTicker(e.cfg.RetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.flush:
+		case <-t.C:
+		}
+		contacts, err := e.history.OutboxContacts(ctx)
+		if err != nil {
+			log.Errorw("read outbox", "err", err)
+			continue
+		}
+		for _, c := range contacts {
+			if p, _ := (contactBook{e}).Lookup(c); p == "" {
+				continue
+			}
+			settled, err := e.chat.Flush(ctx, c)
+			for _, m := range settled {
+				e.emit(Event{Kind: EventDelivered, Message: &m})
+			}
+			if err != nil && ctx.Err() == nil {
+				log.Debugw("outbox not delivered yet", "to", c, "err", err)
+			}
+		}
+	}
 }
 
 // setPresenceLocked records a contact's presence and teaches the peerstore
@@ -342,11 +392,14 @@ func (e *Engine) setPresenceLocked(p client.Presence) {
 // contactBook is the chat service's view of the contacts.
 type contactBook struct{ e *Engine }
 
-func (b contactBook) PeerOf(username string) (peer.ID, bool) {
+func (b contactBook) Lookup(username string) (peer.ID, bool) {
 	b.e.mu.Lock()
 	defer b.e.mu.Unlock()
 	p, ok := b.e.contacts[username]
-	return p.Peer, ok && p.Online && p.Peer != ""
+	if !ok || !p.Online {
+		return "", ok
+	}
+	return p.Peer, true
 }
 
 func (b contactBook) UsernameOf(id peer.ID) (string, bool) {

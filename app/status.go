@@ -78,6 +78,7 @@ const (
 	EventLogout     EventKind = "logout"     // the session was lost or closed
 	EventPresence   EventKind = "presence"   // Contact is set
 	EventMessage    EventKind = "message"    // Message is set (incoming)
+	EventDelivered  EventKind = "delivered"  // Message is set: a queued message was delivered or failed
 	EventSupernodes EventKind = "supernodes" // Supernodes is set
 )
 

@@ -195,3 +195,60 @@ func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
 	}
 	awaitMessage(t, ctx, bob, "alice", sent.ID)
 }
+
+// TestOutboxDeliversWhenContactReturns: a message to a contact who quit is
+// queued, survives, and arrives when the contact starts the app again.
+func TestOutboxDeliversWhenContactReturns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice := addClient(t, ctx, n, "alice")
+	bob := addClient(t, ctx, n, "bob")
+	for _, c := range []*Client{alice, bob} {
+		if err := SignIn(ctx, c, c.Name+"-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := MakeContacts(ctx, alice, bob); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := n.StopClient(bob); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := AwaitPresence(ctx, alice, "bob", func(c app.ContactStatus) bool { return !c.Online })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen.LastSeen.IsZero() {
+		t.Error("offline bob has no last-seen time")
+	}
+	queued, err := alice.Engine.Send(ctx, "bob", "see you when you are back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if queued.State != chat.Queued {
+		t.Fatalf("send to offline bob: got state %s, want queued", queued.State)
+	}
+
+	bob = addClient(t, ctx, n, "bob") // same data directory: same device, logs in by itself
+	got := awaitMessage(t, ctx, bob, "alice", queued.ID)
+	if got.Body != "see you when you are back" {
+		t.Errorf("bob got %q", got.Body)
+	}
+	// alice's copy turns delivered, with the path it took.
+	wantPath := "relayed via " + n.Supernodes[0].Node.ID().String()
+	delivered := awaitMessage(t, ctx, alice, "bob", queued.ID)
+	if err := waitFor(ctx, "alice's copy is delivered", func() bool {
+		delivered = awaitMessage(t, ctx, alice, "bob", queued.ID)
+		return delivered.State == chat.Delivered
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if delivered.Path != wantPath {
+		t.Errorf("delivered path: got %q, want %q", delivered.Path, wantPath)
+	}
+}

@@ -203,6 +203,15 @@ func (n *Network) AddClient(ctx context.Context, name string) (_ *Client, err er
 	return c, nil
 }
 
+// StopClient stops a client as if its user quit the app; its data stays,
+// and AddClient with the same name starts it again.
+func (n *Network) StopClient(c *Client) error {
+	n.mu.Lock()
+	n.clients = slices.DeleteFunc(n.clients, func(x *Client) bool { return x == c })
+	n.mu.Unlock()
+	return errors.Join(c.API.Close(), c.Engine.Close())
+}
+
 // Close stops every node and removes a temporary directory.
 func (n *Network) Close() error {
 	var errs []error

@@ -74,7 +74,7 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 		if err != nil {
 			return nil, err
 		}
-		say(m.from.Name, "→ %s %q: delivered (id %s), %s", m.to.Name, sent.Body, sent.ID[:8], sent.Path)
+		say(m.from.Name, "→ %s %q: %s (id %s), %s", m.to.Name, sent.Body, sent.State, sent.ID[:8], sent.Path)
 	}
 
 	fmt.Fprintf(out, "\nThe network keeps running until Ctrl-C. Talk to the clients with the parley CLI:\n")

@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -60,6 +61,9 @@ type Server struct {
 	infoPath string
 	srv      *http.Server
 	done     chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Listen serves the API on addr (a loopback host:port; port 0 picks one)
@@ -103,14 +107,17 @@ func (s *Server) Addr() string { return s.info.Addr }
 
 // Close stops the server and removes InfoFile.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	<-s.done
-	if rmErr := os.Remove(s.infoPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-		err = errors.Join(err, rmErr)
-	}
-	return err
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := s.srv.Shutdown(ctx)
+		<-s.done
+		if rmErr := os.Remove(s.infoPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			err = errors.Join(err, rmErr)
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
 }
 
 func writeInfo(path string, info Info) error {
@@ -240,7 +247,7 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, rendezvous.ErrRateLimited):
 		code = http.StatusTooManyRequests
-	case errors.Is(err, chat.ErrUnreachable), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn):
+	case errors.Is(err, chat.ErrNotAContact), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn):
 		code = http.StatusConflict
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout

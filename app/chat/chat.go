@@ -30,20 +30,26 @@ const (
 )
 
 var (
-	// ErrUnreachable means the contact is offline or unknown.
-	ErrUnreachable = errors.New("contact is offline or not a contact")
 	// ErrNotLoggedIn means there is no user to send as.
 	ErrNotLoggedIn = errors.New("not logged in; register or enrol this device first")
-	// ErrRejected means the recipient refused the message; the error
-	// carries its reason.
+	// ErrNotAContact means the username is not an accepted contact.
+	ErrNotAContact = errors.New("not a contact; both of you must add each other first")
+	// ErrOffline means the contact has no device online.
+	ErrOffline = errors.New("contact is offline")
+	// ErrRejected means the recipient refused the message for good; the
+	// error carries its reason.
 	ErrRejected = errors.New("message rejected by recipient")
+	// errTryLater means the recipient cannot take the message now, for
+	// example because its view of presence lags; the message stays queued.
+	errTryLater = errors.New("recipient asks to try later")
 )
 
 // Contacts maps between usernames and the devices they are online on. The
 // client engine implements it from presence.
 type Contacts interface {
-	// PeerOf returns the device a contact is online on.
-	PeerOf(username string) (peer.ID, bool)
+	// Lookup reports whether username is an accepted contact and, if it is
+	// online, its device ("" when offline).
+	Lookup(username string) (device peer.ID, isContact bool)
 	// UsernameOf returns the contact whose online device is p.
 	UsernameOf(p peer.ID) (string, bool)
 }
@@ -54,6 +60,8 @@ type Service struct {
 	history  *History
 	contacts Contacts
 	self     func() string // the logged-in username, "" if none
+
+	flushMu sync.Mutex // one outbox flush at a time, so messages keep their order
 
 	mu        sync.Mutex // guards the following
 	onMessage func(Message)
@@ -82,8 +90,11 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Send delivers body to the contact and returns the message once the
-// recipient has acknowledged it and it is stored in the history.
+// Send stores a message to a contact in the outbox and delivers the
+// contact's outbox in order. It returns the message in its resulting
+// state: Delivered, or Queued when the contact is offline or unreachable
+// (Flush delivers it later). A message the recipient refuses for good is
+// returned as Failed together with an ErrRejected error.
 func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 	me := s.self()
 	if me == "" {
@@ -92,20 +103,63 @@ func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 	if err := checkBody(body); err != nil {
 		return Message{}, fmt.Errorf("send: %w", err)
 	}
-	p, ok := s.contacts.PeerOf(to)
-	if !ok {
-		return Message{}, fmt.Errorf("send to %s: %w", to, ErrUnreachable)
+	if _, ok := s.contacts.Lookup(to); !ok {
+		return Message{}, fmt.Errorf("send to %s: %w", to, ErrNotAContact)
 	}
-	m := Message{ID: newID(), From: me, To: to, Sent: time.Now(), Body: body}
-	if err := s.exchange(ctx, p, m); err != nil {
-		return Message{}, fmt.Errorf("send to %s: %w", to, err)
-	}
-	m.Path = s.node.PathTo(p).String()
+	m := Message{ID: newID(), From: me, To: to, Sent: time.Now(), Body: body, State: Queued}
 	if _, err := s.history.Add(ctx, m); err != nil {
 		return Message{}, err
 	}
-	log.Infow("message delivered", "to", to, "id", m.ID, "path", m.Path)
+	settled, err := s.Flush(ctx, to)
+	for _, d := range settled {
+		if d.ID == m.ID {
+			if d.State == Failed {
+				return d, fmt.Errorf("send to %s: %w: %s", to, ErrRejected, d.Error)
+			}
+			return d, nil
+		}
+	}
+	log.Infow("message queued", "to", to, "id", m.ID, "reason", err)
 	return m, nil
+}
+
+// Flush delivers the messages queued for a contact, oldest first, and
+// returns those it settled (Delivered or Failed). It stops at the first
+// message that cannot be delivered now, so order is kept; that message and
+// the ones after it stay queued and the error says why.
+func (s *Service) Flush(ctx context.Context, to string) ([]Message, error) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	p, ok := s.contacts.Lookup(to)
+	if !ok {
+		return nil, ErrNotAContact
+	}
+	if p == "" {
+		return nil, ErrOffline
+	}
+	queued, err := s.history.Outbox(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	var settled []Message
+	for _, m := range queued {
+		err := s.exchange(ctx, p, m)
+		switch {
+		case err == nil:
+			m.State, m.Path = Delivered, s.node.PathTo(p).String()
+			log.Infow("message delivered", "to", to, "id", m.ID, "path", m.Path)
+		case errors.Is(err, ErrRejected):
+			m.State, m.Error = Failed, err.Error()
+			log.Infow("message rejected", "to", to, "id", m.ID, "reason", err)
+		default:
+			return settled, err
+		}
+		if err := s.history.settle(ctx, m.ID, m.State, m.Path, m.Error); err != nil {
+			return settled, err
+		}
+		settled = append(settled, m)
+	}
+	return settled, nil
 }
 
 func (s *Service) exchange(ctx context.Context, p peer.ID, m Message) error {
@@ -138,6 +192,8 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, m Message) error {
 		return fmt.Errorf("acknowledgement for another message (%q)", ack.GetId())
 	case ack.GetStatus() == pb.Status_STATUS_DELIVERED:
 		return nil
+	case ack.GetStatus() == pb.Status_STATUS_TRY_LATER:
+		return fmt.Errorf("%w: %s", errTryLater, ack.GetError())
 	default:
 		return fmt.Errorf("%w: %s", ErrRejected, ack.GetError())
 	}
@@ -154,9 +210,9 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	ack := &pb.Ack{Id: msg.GetId(), Status: pb.Status_STATUS_DELIVERED}
-	if err := s.accept(remote, msg); err != nil {
-		log.Infow("chat message rejected", "peer", remote, "reason", err)
-		ack.Status, ack.Error = pb.Status_STATUS_REJECTED, err.Error()
+	if status, err := s.accept(remote, msg); err != nil {
+		log.Infow("chat message not accepted", "peer", remote, "reason", err)
+		ack.Status, ack.Error = status, err.Error()
 	}
 	if err := wire.Write(st, ack, MaxFrameSize); err != nil {
 		log.Debugw("write chat ack", "peer", remote, "err", err)
@@ -166,37 +222,37 @@ func (s *Service) handle(st network.Stream) {
 
 // accept validates and stores an incoming message. Its error is sent to
 // the sender, so it says nothing the sender should not know.
-func (s *Service) accept(remote peer.ID, msg *pb.Message) error {
+func (s *Service) accept(remote peer.ID, msg *pb.Message) (pb.Status, error) {
 	me := s.self()
 	if me == "" {
-		return errors.New("recipient is not logged in")
+		return pb.Status_STATUS_TRY_LATER, errors.New("recipient is not logged in")
 	}
 	if id := msg.GetId(); id == "" || len(id) > maxIDLen {
-		return errors.New("message id missing or too long")
+		return pb.Status_STATUS_REJECTED, errors.New("message id missing or too long")
 	}
 	if err := checkBody(msg.GetBody()); err != nil {
-		return err
+		return pb.Status_STATUS_REJECTED, err
 	}
 	sender, ok := s.contacts.UsernameOf(remote)
 	if !ok {
-		return errors.New("you are not a contact of the recipient")
+		return pb.Status_STATUS_TRY_LATER, errors.New("you are not a contact of the recipient")
 	}
 	if sender != msg.GetSender() {
-		return fmt.Errorf("sender %q does not match the sending device", msg.GetSender())
+		return pb.Status_STATUS_REJECTED, fmt.Errorf("sender %q does not match the sending device", msg.GetSender())
 	}
 	m := Message{
 		ID: msg.GetId(), From: sender, To: me, Sent: time.UnixMilli(msg.GetSentUnixMs()),
-		Body: msg.GetBody(), Incoming: true, Path: s.node.PathTo(remote).String(),
+		Body: msg.GetBody(), Incoming: true, State: Received, Path: s.node.PathTo(remote).String(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ExchangeTimeout)
 	defer cancel()
 	fresh, err := s.history.Add(ctx, m)
 	if err != nil {
 		log.Errorw("store incoming message", "err", err)
-		return errors.New("recipient could not store the message; try again")
+		return pb.Status_STATUS_TRY_LATER, errors.New("recipient could not store the message; try again")
 	}
 	if !fresh {
-		return nil // a retry of a message we already have
+		return pb.Status_STATUS_DELIVERED, nil // a retry of a message we already have
 	}
 	log.Infow("message received", "from", sender, "id", m.ID, "path", m.Path)
 	s.mu.Lock()
@@ -205,7 +261,7 @@ func (s *Service) accept(remote peer.ID, msg *pb.Message) error {
 	if f != nil {
 		f(m)
 	}
-	return nil
+	return pb.Status_STATUS_DELIVERED, nil
 }
 
 func checkBody(body string) error {

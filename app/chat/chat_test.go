@@ -19,13 +19,31 @@ import (
 	"github.com/parleynet/parley/node"
 )
 
-// book is a fixed contact list.
-type book map[string]peer.ID
+// book is a contact list shared by the test users; a contact whose device
+// is "" is offline.
+type book struct {
+	mu      sync.Mutex
+	devices map[string]peer.ID
+}
 
-func (b book) PeerOf(name string) (peer.ID, bool) { p, ok := b[name]; return p, ok }
-func (b book) UsernameOf(id peer.ID) (string, bool) {
-	for name, p := range b {
-		if p == id {
+func (b *book) set(name string, p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.devices[name] = p
+}
+
+func (b *book) Lookup(name string) (peer.ID, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.devices[name]
+	return p, ok
+}
+
+func (b *book) UsernameOf(id peer.ID) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, p := range b.devices {
+		if p == id && p != "" {
 			return name, true
 		}
 	}
@@ -59,11 +77,12 @@ func newUser(t *testing.T, name string) *user {
 	return &user{name: name, node: n, hist: h}
 }
 
-// befriend starts the chat services with each user knowing the others.
-func befriend(users ...*user) {
-	b := book{}
+// befriend starts the chat services with each user knowing the others,
+// and returns the shared contact list.
+func befriend(users ...*user) *book {
+	b := &book{devices: map[string]peer.ID{}}
 	for _, u := range users {
-		b[u.name] = u.node.ID()
+		b.devices[u.name] = u.node.ID()
 	}
 	for _, u := range users {
 		for _, o := range users {
@@ -74,6 +93,7 @@ func befriend(users ...*user) {
 		u.svc = NewService(u.node, u.hist, b, func() string { return u.name })
 		u.svc.OnMessage(func(m Message) { u.mu.Lock(); u.got = append(u.got, m); u.mu.Unlock() })
 	}
+	return b
 }
 
 func TestSendDeliversStoresAndLabelsPath(t *testing.T) {
@@ -86,18 +106,18 @@ func TestSendDeliversStoresAndLabelsPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Path != "direct" || m.From != "alice" || m.To != "bob" || m.Incoming {
+	if m.Path != "direct" || m.From != "alice" || m.To != "bob" || m.Incoming || m.State != Delivered {
 		t.Errorf("sent message: got %+v", m)
 	}
 	got, err := bob.hist.With(ctx, "alice", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].ID != m.ID || got[0].Body != "hello" || !got[0].Incoming || got[0].Path != "direct" {
+	if len(got) != 1 || got[0].ID != m.ID || got[0].Body != "hello" || !got[0].Incoming || got[0].Path != "direct" || got[0].State != Received {
 		t.Fatalf("bob's history: got %+v, want the one message %s", got, m.ID)
 	}
 	mine, _ := alice.hist.With(ctx, "bob", 10)
-	if len(mine) != 1 || mine[0].ID != m.ID || mine[0].Incoming {
+	if len(mine) != 1 || mine[0].ID != m.ID || mine[0].Incoming || mine[0].State != Delivered || mine[0].Path != "direct" {
 		t.Fatalf("alice's history: got %+v", mine)
 	}
 	bob.mu.Lock()
@@ -156,24 +176,26 @@ func TestRejections(t *testing.T) {
 	// mallory knows where bob is but is not in his contacts.
 	mallory.node.Peerstore().AddAddrs(bob.node.ID(), bob.node.Addrs(), time.Hour)
 
+	later, rejected := pb.Status_STATUS_TRY_LATER, pb.Status_STATUS_REJECTED
 	tests := []struct {
-		name string
-		from *user
-		msg  *pb.Message
-		want string
+		name   string
+		from   *user
+		msg    *pb.Message
+		status pb.Status
+		want   string
 	}{
-		{"stranger", mallory, &pb.Message{Id: "m1", Sender: "mallory", Body: "hi"}, "not a contact"},
-		{"stranger claiming to be alice", mallory, &pb.Message{Id: "m2", Sender: "alice", Body: "hi"}, "not a contact"},
-		{"contact forging sender", alice, &pb.Message{Id: "m3", Sender: "carol", Body: "hi"}, "does not match"},
-		{"missing id", alice, &pb.Message{Sender: "alice", Body: "hi"}, "id missing"},
-		{"empty body", alice, &pb.Message{Id: "m4", Sender: "alice"}, "empty"},
-		{"oversized body", alice, &pb.Message{Id: "m5", Sender: "alice", Body: strings.Repeat("x", MaxBodySize+1)}, "longer than"},
+		{"stranger", mallory, &pb.Message{Id: "m1", Sender: "mallory", Body: "hi"}, later, "not a contact"},
+		{"stranger claiming to be alice", mallory, &pb.Message{Id: "m2", Sender: "alice", Body: "hi"}, later, "not a contact"},
+		{"contact forging sender", alice, &pb.Message{Id: "m3", Sender: "carol", Body: "hi"}, rejected, "does not match"},
+		{"missing id", alice, &pb.Message{Sender: "alice", Body: "hi"}, rejected, "id missing"},
+		{"empty body", alice, &pb.Message{Id: "m4", Sender: "alice"}, rejected, "empty"},
+		{"oversized body", alice, &pb.Message{Id: "m5", Sender: "alice", Body: strings.Repeat("x", MaxBodySize+1)}, rejected, "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ack := rawSend(t, ctx, tt.from, bob.node.ID(), tt.msg)
-			if ack.Status != pb.Status_STATUS_REJECTED || !strings.Contains(ack.Error, tt.want) {
-				t.Fatalf("got %v %q, want rejected with %q", ack.Status, ack.Error, tt.want)
+			if ack.Status != tt.status || !strings.Contains(ack.Error, tt.want) {
+				t.Fatalf("got %v %q, want %v with %q", ack.Status, ack.Error, tt.status, tt.want)
 			}
 		})
 	}
@@ -210,19 +232,24 @@ func TestSendErrors(t *testing.T) {
 	defer cancel()
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	befriend(alice, bob)
-	if _, err := alice.svc.Send(ctx, "dave", "hi"); !errors.Is(err, ErrUnreachable) {
-		t.Errorf("send to a non-contact: got %v, want ErrUnreachable", err)
+	if _, err := alice.svc.Send(ctx, "dave", "hi"); !errors.Is(err, ErrNotAContact) {
+		t.Errorf("send to a non-contact: got %v, want ErrNotAContact", err)
 	}
 	if _, err := alice.svc.Send(ctx, "bob", ""); err == nil {
 		t.Error("empty message sent")
 	}
-	// bob's device leaves: the send fails with a clear error, nothing stored.
-	bob.node.Close()
-	if _, err := alice.svc.Send(ctx, "bob", "are you there?"); err == nil {
-		t.Error("send to a closed device succeeded")
+	if got, _ := alice.hist.With(ctx, "dave", 10); len(got) != 0 {
+		t.Errorf("refused message stored: %+v", got)
 	}
-	if got, _ := alice.hist.With(ctx, "bob", 10); len(got) != 0 {
-		t.Errorf("undelivered message stored as sent: %+v", got)
+	// bob's device dies without presence noticing yet: the message is
+	// kept in the outbox, not lost and not shown as delivered.
+	bob.node.Close()
+	m, err := alice.svc.Send(ctx, "bob", "are you there?")
+	if err != nil || m.State != Queued {
+		t.Errorf("send to a dead device: got %+v, %v; want queued", m, err)
+	}
+	if got, _ := alice.hist.Outbox(ctx, "bob"); len(got) != 1 || got[0].ID != m.ID {
+		t.Errorf("outbox: got %+v, want the one message", got)
 	}
 }
 
@@ -234,7 +261,7 @@ func TestHistoryOrderAndLimit(t *testing.T) {
 	}
 	defer h.Close()
 	for i, body := range []string{"one", "two", "three"} {
-		if _, err := h.Add(ctx, Message{ID: body, From: "alice", To: "bob", Sent: time.UnixMilli(int64(i)), Body: body}); err != nil {
+		if _, err := h.Add(ctx, Message{ID: body, From: "alice", To: "bob", Sent: time.UnixMilli(int64(i)), Body: body, State: Delivered}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,5 +271,112 @@ func TestHistoryOrderAndLimit(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].Body != "two" || got[1].Body != "three" {
 		t.Fatalf("got %+v, want the last two oldest first", got)
+	}
+}
+
+func TestOutboxDeliversInOrderWhenContactComesOnline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	contacts := befriend(alice, bob)
+	contacts.set("bob", "") // bob is offline
+
+	var ids []string
+	for _, body := range []string{"one", "two", "three"} {
+		m, err := alice.svc.Send(ctx, "bob", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.State != Queued || m.Path != "" {
+			t.Fatalf("send to offline bob: got %+v, want queued", m)
+		}
+		ids = append(ids, m.ID)
+	}
+	if _, err := alice.svc.Flush(ctx, "bob"); !errors.Is(err, ErrOffline) {
+		t.Fatalf("flush while offline: got %v, want ErrOffline", err)
+	}
+
+	contacts.set("bob", bob.node.ID())
+	settled, err := alice.svc.Flush(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(settled) != 3 {
+		t.Fatalf("settled %d messages, want 3", len(settled))
+	}
+	got, _ := bob.hist.With(ctx, "alice", 10)
+	if len(got) != 3 {
+		t.Fatalf("bob has %d messages, want 3", len(got))
+	}
+	for i, m := range got {
+		if m.ID != ids[i] {
+			t.Errorf("bob's message %d: got %s (%q), want %s: order lost", i, m.ID, m.Body, ids[i])
+		}
+	}
+	mine, _ := alice.hist.With(ctx, "bob", 10)
+	for _, m := range mine {
+		if m.State != Delivered || m.Path != "direct" {
+			t.Errorf("alice's copy %q: got state %s path %q, want delivered direct", m.Body, m.State, m.Path)
+		}
+	}
+	if q, _ := alice.hist.Outbox(ctx, "bob"); len(q) != 0 {
+		t.Errorf("outbox not empty after delivery: %+v", q)
+	}
+}
+
+// TestOutboxWaitsForRecipientToKnowUs: a recipient whose presence view lags
+// answers try-later; the message stays queued and goes through once the
+// recipient knows the sender.
+func TestOutboxWaitsForRecipientToKnowUs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	contacts := befriend(alice, bob)
+	// The book is shared; make bob's view lag by hiding alice's device
+	// from UsernameOf only.
+	contacts.set("alice", "")
+	m, err := alice.svc.Send(ctx, "bob", "early")
+	if err != nil || m.State != Queued {
+		t.Fatalf("got %+v, %v; want queued", m, err)
+	}
+	contacts.set("alice", alice.node.ID())
+	if _, err := alice.svc.Flush(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 || got[0].ID != m.ID {
+		t.Fatalf("bob's history: got %+v, want the early message", got)
+	}
+}
+
+func TestOutboxSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "h.db")
+	h, err := OpenHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Message{ID: "q1", From: "alice", To: "bob", Sent: time.Now(), Body: "later", State: Queued}
+	if _, err := h.Add(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	h, err = OpenHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	q, err := h.Outbox(ctx, "bob")
+	if err != nil || len(q) != 1 || q[0].ID != "q1" || q[0].State != Queued {
+		t.Fatalf("outbox after reopen: got %+v, %v", q, err)
+	}
+	contacts, err := h.OutboxContacts(ctx)
+	if err != nil || len(contacts) != 1 || contacts[0] != "bob" {
+		t.Fatalf("outbox contacts: got %v, %v", contacts, err)
+	}
+	if err := h.settle(ctx, "q1", Delivered, "direct", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.settle(ctx, "q1", Delivered, "direct", ""); !errors.Is(err, errNotQueued) {
+		t.Fatalf("settling twice: got %v, want errNotQueued", err)
 	}
 }

@@ -3,10 +3,21 @@ package chat
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/parleynet/parley/internal/sqlitedb"
+)
+
+// State is where a message stands.
+type State string
+
+const (
+	Received  State = "received"  // incoming, stored and acknowledged
+	Delivered State = "delivered" // outgoing, acknowledged by the recipient
+	Queued    State = "queued"    // outgoing, waiting in the outbox for the recipient
+	Failed    State = "failed"    // outgoing, refused by the recipient; see Error
 )
 
 // Message is a chat message as the client keeps it.
@@ -17,8 +28,10 @@ type Message struct {
 	Sent     time.Time `json:"sent"`
 	Body     string    `json:"body"`
 	Incoming bool      `json:"incoming"`
+	State    State     `json:"state"`
+	Error    string    `json:"error,omitempty"` // why, when Failed
 	// Path is how the message travelled: "direct", "holepunched" or
-	// "relayed via <supernode>".
+	// "relayed via <supernode>"; empty while queued.
 	Path string `json:"path"`
 }
 
@@ -32,12 +45,16 @@ var historyMigrations = []string{
 		stored_at   INTEGER NOT NULL, -- unix ms, ours
 		body        TEXT    NOT NULL,
 		incoming    INTEGER NOT NULL,
+		state       TEXT    NOT NULL CHECK (state IN ('received', 'delivered', 'queued', 'failed')),
+		error       TEXT    NOT NULL DEFAULT '',
 		path        TEXT    NOT NULL
 	);
-	CREATE INDEX messages_contact ON messages(contact, stored_at);`,
+	CREATE INDEX messages_contact ON messages(contact, stored_at);
+	CREATE INDEX messages_outbox ON messages(contact, stored_at) WHERE state = 'queued';`,
 }
 
-// History is the persisted chat history of one client, in one SQLite file.
+// History is the persisted chat history and outbox of one client, in one
+// SQLite file.
 type History struct {
 	db *sql.DB
 }
@@ -62,9 +79,9 @@ func (h *History) Add(ctx context.Context, m Message) (bool, error) {
 		contact = m.From
 	}
 	res, err := h.db.ExecContext(ctx, `INSERT INTO messages
-		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, path)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), time.Now().UnixMilli(), m.Body, m.Incoming, m.Path)
+		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), time.Now().UnixMilli(), m.Body, m.Incoming, m.State, m.Error, m.Path)
 	if err != nil {
 		return false, fmt.Errorf("store message %s: %w", m.ID, err)
 	}
@@ -75,28 +92,73 @@ func (h *History) Add(ctx context.Context, m Message) (bool, error) {
 	return n == 1, nil
 }
 
+var errNotQueued = errors.New("message is not in the outbox")
+
+// settle records the outcome of delivering a queued message: Delivered with
+// its path, or Failed with the recipient's reason.
+func (h *History) settle(ctx context.Context, id string, state State, path, reason string) error {
+	res, err := h.db.ExecContext(ctx, `UPDATE messages SET state = ?, path = ?, error = ?
+		WHERE id = ? AND state = 'queued'`, state, path, reason, id)
+	if err != nil {
+		return fmt.Errorf("update message %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("update message %s: %w", id, errNotQueued)
+	}
+	return nil
+}
+
+const selectMessage = `SELECT id, sender, recipient, sent_at, body, incoming, state, error, path FROM messages`
+
 // With returns the last limit messages exchanged with contact, oldest
 // first.
 func (h *History) With(ctx context.Context, contact string, limit int) ([]Message, error) {
-	rows, err := h.db.QueryContext(ctx, `SELECT id, sender, recipient, sent_at, body, incoming, path
+	return h.query(ctx, `SELECT id, sender, recipient, sent_at, body, incoming, state, error, path
 		FROM (SELECT rowid AS seq, * FROM messages WHERE contact = ? ORDER BY stored_at DESC, seq DESC LIMIT ?)
 		ORDER BY stored_at, seq`, contact, limit)
+}
+
+// Outbox returns the messages queued for contact, oldest first.
+func (h *History) Outbox(ctx context.Context, contact string) ([]Message, error) {
+	return h.query(ctx, selectMessage+` WHERE contact = ? AND state = 'queued' ORDER BY stored_at, rowid`, contact)
+}
+
+// OutboxContacts returns the contacts with queued messages.
+func (h *History) OutboxContacts(ctx context.Context) ([]string, error) {
+	rows, err := h.db.QueryContext(ctx, `SELECT DISTINCT contact FROM messages WHERE state = 'queued' ORDER BY contact`)
 	if err != nil {
-		return nil, fmt.Errorf("read history with %s: %w", contact, err)
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (h *History) query(ctx context.Context, q string, args ...any) ([]Message, error) {
+	rows, err := h.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
 	}
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
 		var m Message
 		var sent int64
-		if err := rows.Scan(&m.ID, &m.From, &m.To, &sent, &m.Body, &m.Incoming, &m.Path); err != nil {
-			return nil, fmt.Errorf("read history with %s: %w", contact, err)
+		if err := rows.Scan(&m.ID, &m.From, &m.To, &sent, &m.Body, &m.Incoming, &m.State, &m.Error, &m.Path); err != nil {
+			return nil, fmt.Errorf("read history: %w", err)
 		}
 		m.Sent = time.UnixMilli(sent)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read history with %s: %w", contact, err)
+		return nil, fmt.Errorf("read history: %w", err)
 	}
 	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/chat"
 )
 
 const requestTimeout = 60 * time.Second
@@ -117,6 +118,10 @@ func (c *command) send(ctx context.Context, args []string) error {
 	if c.json {
 		return c.printJSON(m)
 	}
+	if m.State == chat.Queued {
+		fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online (id %s)\n", m.To, m.To, m.ID)
+		return nil
+	}
 	fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", m.To, m.Path, m.ID)
 	return nil
 }
@@ -146,7 +151,14 @@ func (c *command) history(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.out, "no messages with %s yet\n", rest[0])
 	}
 	for _, m := range msgs {
-		fmt.Fprintf(c.out, "%s  %-10s %s   [%s]\n", m.Sent.Local().Format("2006-01-02 15:04:05"), m.From+":", m.Body, m.Path)
+		how := m.Path
+		switch m.State {
+		case chat.Queued:
+			how = "queued"
+		case chat.Failed:
+			how = "not delivered: " + m.Error
+		}
+		fmt.Fprintf(c.out, "%s  %-10s %s   [%s]\n", m.Sent.Local().Format("2006-01-02 15:04:05"), m.From+":", m.Body, how)
 	}
 	return nil
 }

@@ -28,7 +28,11 @@ type Status int32
 const (
 	Status_STATUS_UNSPECIFIED Status = 0
 	Status_STATUS_DELIVERED   Status = 1
-	Status_STATUS_REJECTED    Status = 2 // not from a contact, sender mismatch, or invalid
+	Status_STATUS_REJECTED    Status = 2 // invalid or forged; do not send again
+	// The recipient cannot take the message now (it does not know the sender
+	// as a contact yet, is logged out, or could not store it); send it again
+	// later.
+	Status_STATUS_TRY_LATER Status = 3
 )
 
 // Enum value maps for Status.
@@ -37,11 +41,13 @@ var (
 		0: "STATUS_UNSPECIFIED",
 		1: "STATUS_DELIVERED",
 		2: "STATUS_REJECTED",
+		3: "STATUS_TRY_LATER",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED": 0,
 		"STATUS_DELIVERED":   1,
 		"STATUS_REJECTED":    2,
+		"STATUS_TRY_LATER":   3,
 	}
 )
 
@@ -144,7 +150,7 @@ type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Status        Status                 `protobuf:"varint,2,opt,name=status,proto3,enum=parley.chat.v1.Status" json:"status,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"` // why, when rejected
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"` // why, when not delivered
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,11 +221,12 @@ const file_chat_proto_rawDesc = "" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.parley.chat.v1.StatusR\x06status\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*K\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error*a\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10STATUS_DELIVERED\x10\x01\x12\x13\n" +
-	"\x0fSTATUS_REJECTED\x10\x02B)Z'github.com/parleynet/parley/app/chat/pbb\x06proto3"
+	"\x0fSTATUS_REJECTED\x10\x02\x12\x14\n" +
+	"\x10STATUS_TRY_LATER\x10\x03B)Z'github.com/parleynet/parley/app/chat/pbb\x06proto3"
 
 var (
 	file_chat_proto_rawDescOnce sync.Once
