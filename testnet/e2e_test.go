@@ -40,6 +40,28 @@ func addClient(t *testing.T, ctx context.Context, n *Network, name string) *Clie
 	return c
 }
 
+// startPair starts alice and bob, signed in, contacts of each other, and
+// each seeing the other online.
+func startPair(t *testing.T, ctx context.Context, n *Network) (alice, bob *Client) {
+	t.Helper()
+	alice, bob = addClient(t, ctx, n, "alice"), addClient(t, ctx, n, "bob")
+	for _, c := range []*Client{alice, bob} {
+		if err := SignIn(ctx, c, c.Name+"-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := MakeContacts(ctx, alice, bob); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{alice, bob} {
+		other := map[*Client]string{alice: "bob", bob: "alice"}[c]
+		if _, err := AwaitOnline(ctx, c, other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return alice, bob
+}
+
 func historyWith(t *testing.T, ctx context.Context, c *Client, contact string) []chat.Message {
 	t.Helper()
 	msgs, err := c.Engine.History(ctx, contact, 100)
@@ -141,16 +163,7 @@ func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
-	alice := addClient(t, ctx, n, "alice")
-	bob := addClient(t, ctx, n, "bob")
-	for _, c := range []*Client{alice, bob} {
-		if err := SignIn(ctx, c, c.Name+"-password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := MakeContacts(ctx, alice, bob); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := startPair(t, ctx, n)
 
 	// A second device tries to enrol as alice.
 	laptop := addClient(t, ctx, n, "alice-laptop")
@@ -202,19 +215,7 @@ func TestOutboxDeliversWhenContactReturns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
-	alice := addClient(t, ctx, n, "alice")
-	bob := addClient(t, ctx, n, "bob")
-	for _, c := range []*Client{alice, bob} {
-		if err := SignIn(ctx, c, c.Name+"-password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := MakeContacts(ctx, alice, bob); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := AwaitOnline(ctx, alice, "bob"); err != nil {
-		t.Fatal(err)
-	}
+	alice, bob := startPair(t, ctx, n)
 
 	if err := n.StopClient(bob); err != nil {
 		t.Fatal(err)

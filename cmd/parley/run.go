@@ -31,6 +31,11 @@ type command struct {
 }
 
 func run(ctx context.Context, args []string) error {
+	return runCLI(ctx, args, os.Stdin, os.Stdout)
+}
+
+// runCLI is run with its input and output given, for tests.
+func runCLI(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
 	dataDir := fs.String("data", defaultDataDir(), "client data directory")
@@ -41,7 +46,7 @@ func run(ctx context.Context, args []string) error {
 		fs.Usage()
 		return fmt.Errorf("no command given")
 	}
-	c := &command{dataDir: *dataDir, out: os.Stdout, in: os.Stdin}
+	c := &command{dataDir: *dataDir, out: out, in: in}
 	name, rest := fs.Arg(0), fs.Args()[1:]
 	switch name {
 	case "daemon":
