@@ -328,9 +328,15 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
 			e.Flush()
 		}
 	}
+	// Without a session nobody tells us about contacts: show them offline
+	// (not last seen) until the next login's snapshot.
 	e.mu.Lock()
 	e.session = nil
 	e.loggedIn = make(chan struct{})
+	for name, p := range e.contacts {
+		p.Online = false
+		e.contacts[name] = p
+	}
 	e.mu.Unlock()
 	e.emit(Event{Kind: EventLogout})
 }

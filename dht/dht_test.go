@@ -2,30 +2,21 @@ package dht
 
 import (
 	"context"
-	"crypto/rand"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
 )
 
+// newNode starts a publicly reachable throwaway node (see nodetest.New).
 func newNode(t *testing.T) *node.Node {
 	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(node.WithKey(k), node.WithListenAddrs(node.LoopbackListenAddrs...), node.WithReachability(node.ReachabilityPublic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 }
 
 // TestPrivateNetwork checks that servers speak only the Parley protocol and

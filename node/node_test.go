@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -10,40 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
 )
-
-func newKey(t *testing.T) crypto.PrivKey {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func newPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	return peerIDOf(t, newKey(t))
-}
-
-// newNode starts a node with a fresh key listening on loopback; it is
-// closed when the test ends.
-func newNode(t *testing.T, opts ...node.Option) *node.Node {
-	t.Helper()
-	opts = append([]node.Option{node.WithKey(newKey(t)), node.WithListenAddrs(node.LoopbackListenAddrs...)}, opts...)
-	n, err := node.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
 
 func testContext(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
@@ -74,7 +46,7 @@ func mustAddr(t *testing.T, s string) ma.Multiaddr {
 }
 
 func TestNewOptionErrors(t *testing.T) {
-	key := newKey(t)
+	key := nodetest.Key(t)
 	idPath := filepath.Join(t.TempDir(), "identity.key")
 	loopback := node.WithListenAddrs(node.LoopbackListenAddrs...)
 	const badAddr = "/ip4/127.0.0.1/tcpx/0"
@@ -108,22 +80,22 @@ func TestNewOptionErrors(t *testing.T) {
 }
 
 func TestReachability(t *testing.T) {
-	pub := newNode(t, node.WithReachability(node.ReachabilityPublic))
+	pub := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	if got := pub.Reachability(); got != network.ReachabilityPublic {
 		t.Errorf("public node reports %v", got)
 	}
-	nat := newNode(t, node.WithNATImitation())
+	nat := nodetest.New(t, node.WithNATImitation())
 	if got := nat.Reachability(); got != network.ReachabilityPrivate {
 		t.Errorf("NAT-imitating node reports %v", got)
 	}
-	priv := newNode(t, node.WithReachability(node.ReachabilityPrivate))
+	priv := nodetest.New(t, node.WithReachability(node.ReachabilityPrivate))
 	if got := priv.Reachability(); got != network.ReachabilityPrivate {
 		t.Errorf("private node reports %v", got)
 	}
 }
 
 func TestCloseIdempotent(t *testing.T) {
-	n, err := node.New(node.WithKey(newKey(t)), node.WithListenAddrs(node.LoopbackListenAddrs...), node.WithReachability(node.ReachabilityPublic))
+	n, err := node.New(node.WithKey(nodetest.Key(t)), node.WithListenAddrs(node.LoopbackListenAddrs...), node.WithReachability(node.ReachabilityPublic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +116,8 @@ func TestCloseIdempotent(t *testing.T) {
 }
 
 func TestRelayOf(t *testing.T) {
-	relayID := newPeerID(t)
-	target := newPeerID(t)
+	relayID := nodetest.PeerID(t)
+	target := nodetest.PeerID(t)
 	cases := []struct {
 		addr   string
 		want   peer.ID
@@ -171,8 +143,8 @@ func TestRelayOf(t *testing.T) {
 
 func TestPathTo(t *testing.T) {
 	ctx := testContext(t, 20*time.Second)
-	a := newNode(t, node.WithReachability(node.ReachabilityPublic))
-	b := newNode(t, node.WithReachability(node.ReachabilityPublic))
+	a := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
+	b := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 
 	if p := a.PathTo(b.ID()); p.Kind != node.NotConnected || p.String() != "not connected" {
 		t.Errorf("before connecting: PathTo = %+v (%q), want not connected", p, p)
@@ -189,7 +161,7 @@ func TestPathTo(t *testing.T) {
 	}
 	waitFor(t, ctx, "b sees the connection", func() bool { return b.PathTo(a.ID()).Kind == node.Direct })
 
-	if p := a.PathTo(newPeerID(t)); p.Kind != node.NotConnected || p.String() != "not connected" {
+	if p := a.PathTo(nodetest.PeerID(t)); p.Kind != node.NotConnected || p.String() != "not connected" {
 		t.Errorf("unknown peer: PathTo = %+v (%q), want not connected", p, p)
 	}
 
@@ -202,7 +174,7 @@ func TestPathTo(t *testing.T) {
 }
 
 func TestPathString(t *testing.T) {
-	via := newPeerID(t)
+	via := nodetest.PeerID(t)
 	cases := []struct {
 		p    node.Path
 		want string
@@ -237,8 +209,8 @@ func sortedStrings(addrs []ma.Multiaddr) []string {
 
 func TestNATImitationRefusesInboundDirect(t *testing.T) {
 	ctx := testContext(t, 20*time.Second)
-	nat := newNode(t, node.WithNATImitation())
-	pub := newNode(t, node.WithReachability(node.ReachabilityPublic))
+	nat := nodetest.New(t, node.WithNATImitation())
+	pub := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 
 	var tcpAddrs []ma.Multiaddr
 	for _, a := range nat.Network().ListenAddresses() {
@@ -252,7 +224,7 @@ func TestNATImitationRefusesInboundDirect(t *testing.T) {
 
 	// Control: the same kind of dial to a node without NAT imitation works,
 	// so the refusal below is the gater's doing.
-	other := newNode(t, node.WithReachability(node.ReachabilityPublic))
+	other := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	var otherTCP []ma.Multiaddr
 	for _, a := range other.Network().ListenAddresses() {
 		if isTCPOnly(a) {
@@ -288,7 +260,7 @@ func TestNATImitationRefusesInboundDirect(t *testing.T) {
 
 func TestNATImitationAdvertisesOnlyCircuitAddrs(t *testing.T) {
 	ctx := testContext(t, 20*time.Second)
-	nat := newNode(t, node.WithNATImitation())
+	nat := nodetest.New(t, node.WithNATImitation())
 
 	if addrs := nat.Addrs(); len(addrs) != 0 {
 		t.Errorf("NAT-imitating node advertises %v before any reservation, want nothing", addrs)
@@ -297,7 +269,7 @@ func TestNATImitationAdvertisesOnlyCircuitAddrs(t *testing.T) {
 		t.Errorf("CircuitAddrs = %v before SetCircuitAddrs", addrs)
 	}
 
-	relayID := newPeerID(t)
+	relayID := nodetest.PeerID(t)
 	circuits := []ma.Multiaddr{
 		mustAddr(t, "/ip4/127.0.0.1/tcp/4001/p2p/"+relayID.String()+"/p2p-circuit"),
 		mustAddr(t, "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/"+relayID.String()+"/p2p-circuit"),
@@ -322,12 +294,12 @@ func TestNATImitationAdvertisesOnlyCircuitAddrs(t *testing.T) {
 
 func TestPublicNodeAdvertisesListenAndCircuitAddrs(t *testing.T) {
 	ctx := testContext(t, 20*time.Second)
-	pub := newNode(t, node.WithReachability(node.ReachabilityPublic))
+	pub := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	before := pub.Addrs()
 	if len(before) == 0 {
 		t.Fatal("public node advertises no addresses")
 	}
-	circuit := mustAddr(t, "/ip4/127.0.0.1/tcp/4001/p2p/"+newPeerID(t).String()+"/p2p-circuit")
+	circuit := mustAddr(t, "/ip4/127.0.0.1/tcp/4001/p2p/"+nodetest.PeerID(t).String()+"/p2p-circuit")
 	pub.SetCircuitAddrs([]ma.Multiaddr{circuit})
 	waitFor(t, ctx, "Addrs includes the circuit address and the listen addresses", func() bool {
 		got := pub.Addrs()

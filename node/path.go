@@ -90,8 +90,6 @@ type punchTracker struct {
 
 var _ holepunch.EventTracer = (*punchTracker)(nil)
 
-func (t *punchTracker) init() { t.peers = make(map[peer.ID]struct{}) }
-
 // Trace implements holepunch.EventTracer.
 func (t *punchTracker) Trace(evt *holepunch.Event) {
 	end, ok := evt.Evt.(*holepunch.EndHolePunchEvt)

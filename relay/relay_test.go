@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -20,39 +19,11 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/relay"
 )
 
 const echoProto = protocol.ID("/parley-test/echo/1.0.0")
-
-func newKey(t *testing.T) crypto.PrivKey {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func newPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	id, err := peer.IDFromPrivateKey(newKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func newNode(t *testing.T, opts ...node.Option) *node.Node {
-	t.Helper()
-	opts = append([]node.Option{node.WithKey(newKey(t)), node.WithListenAddrs(node.LoopbackListenAddrs...)}, opts...)
-	n, err := node.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
 
 type supernode struct {
 	node *node.Node
@@ -76,7 +47,7 @@ func (s supernode) close(t *testing.T) {
 
 func startSupernode(t *testing.T) supernode {
 	t.Helper()
-	n := newNode(t, node.WithReachability(node.ReachabilityPublic))
+	n := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	sn, err := relay.Start(n, nil, relay.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -164,8 +135,8 @@ func sortedIDs(ids ...peer.ID) []peer.ID {
 func TestRelayedEchoThroughSupernode(t *testing.T) {
 	ctx := testContext(t, 60*time.Second)
 	sn := startSupernode(t)
-	a := newNode(t, node.WithNATImitation())
-	b := newNode(t, node.WithNATImitation())
+	a := nodetest.New(t, node.WithNATImitation())
+	b := nodetest.New(t, node.WithNATImitation())
 
 	b.SetStreamHandler(echoProto, func(s network.Stream) {
 		defer s.Close()
@@ -273,7 +244,7 @@ func TestRelayedEchoThroughSupernode(t *testing.T) {
 func TestReserverFailover(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
 	sn1, sn2 := startSupernode(t), startSupernode(t)
-	b := newNode(t, node.WithNATImitation())
+	b := nodetest.New(t, node.WithNATImitation())
 
 	src := &source{}
 	src.set(sn1.info(), sn2.info())
@@ -322,7 +293,7 @@ func TestSupernodeLoadCountsReservations(t *testing.T) {
 	if l := sn.sn.Load(); l.Reservations != 0 || l.Circuits != 0 || l.BytesRelayed != 0 {
 		t.Errorf("fresh supernode load %v, want zero", l)
 	}
-	b := newNode(t, node.WithNATImitation())
+	b := nodetest.New(t, node.WithNATImitation())
 	src := &source{}
 	src.set(sn.info())
 	r := startReserver(t, b, src.list, relay.ReserverConfig{Want: 1, Interval: time.Second})
@@ -344,7 +315,7 @@ func TestSupernodeLoadCountsReservations(t *testing.T) {
 	}
 
 	// A second client is counted.
-	c := newNode(t, node.WithNATImitation())
+	c := nodetest.New(t, node.WithNATImitation())
 	if _, err := circuit.Reserve(ctx, c, sn.info()); err != nil {
 		t.Fatalf("second client's reservation: %v", err)
 	}
@@ -365,8 +336,8 @@ func TestSupernodeLoadCountsReservations(t *testing.T) {
 }
 
 func TestCircuitAddrsSkipsCircuitAddrs(t *testing.T) {
-	relayID := newPeerID(t)
-	other := newPeerID(t)
+	relayID := nodetest.PeerID(t)
+	other := nodetest.PeerID(t)
 	mk := func(s string) ma.Multiaddr {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {

@@ -2,7 +2,6 @@ package rendezvous_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/pb"
@@ -39,23 +38,11 @@ func (ts *testServer) info() peer.AddrInfo {
 	return peer.AddrInfo{ID: ts.node.ID(), Addrs: ts.node.Addrs()}
 }
 
-// newNode starts a loopback node that is closed when the test ends.
+// newNode starts a publicly reachable loopback node that is closed when the
+// test ends.
 func newNode(t *testing.T) *node.Node {
 	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatalf("generate key: %v", err)
-	}
-	n, err := node.New(
-		node.WithKey(k),
-		node.WithListenAddrs(node.LoopbackListenAddrs...),
-		node.WithReachability(node.ReachabilityPublic),
-	)
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	return n
+	return nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 }
 
 // startServer starts a server; it, its node and its store are closed when

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"os"
@@ -11,22 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
 )
 
 // startDaemon runs an engine whose rendezvous server does not exist (it
 // keeps retrying the login), and its API.
 func startDaemon(t *testing.T) (*Server, string) {
 	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nowhere, _ := peer.IDFromPublicKey(pub)
+	nowhere := nodetest.PeerID(t)
 	dir := t.TempDir()
 	e, err := app.Start(app.Config{
 		DataDir:      dir,

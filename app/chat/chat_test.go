@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -10,13 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app/chat/pb"
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
 )
 
 // book is a contact list shared by the test users; a contact whose device
@@ -61,19 +60,13 @@ type user struct {
 
 func newUser(t *testing.T, name string) *user {
 	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(node.WithKey(k), node.WithListenAddrs(node.LoopbackListenAddrs...), node.WithReachability(node.ReachabilityPublic))
-	if err != nil {
-		t.Fatal(err)
-	}
 	h, err := OpenHistory(filepath.Join(t.TempDir(), "history.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { n.Close(); h.Close() })
+	t.Cleanup(func() { h.Close() })
+	// Cleanups run last first: the node is closed before its history.
+	n := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	return &user{name: name, node: n, hist: h}
 }
 
