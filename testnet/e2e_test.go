@@ -114,6 +114,11 @@ func TestNATedUsersChatThroughSupernode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Until bob sees alice too, he answers try-later and the message would
+	// wait in alice's outbox; this test wants the immediate path.
+	if _, err := AwaitOnline(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
 	if !slices.ContainsFunc(bobSeen.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit") }) {
 		t.Fatalf("bob's presence carries no circuit address: %v", bobSeen.Addrs)
 	}
