@@ -58,7 +58,9 @@ type user struct {
 	got  []Message
 }
 
-func newUser(t *testing.T, name string) *user {
+// newUser starts a user on a public node, or with opts instead of public
+// reachability.
+func newUser(t testing.TB, name string, opts ...node.Option) *user {
 	t.Helper()
 	h, err := OpenHistory(filepath.Join(t.TempDir(), "history.db"))
 	if err != nil {
@@ -66,7 +68,10 @@ func newUser(t *testing.T, name string) *user {
 	}
 	t.Cleanup(func() { h.Close() })
 	// Cleanups run last first: the node is closed before its history.
-	n := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
+	if len(opts) == 0 {
+		opts = []node.Option{node.WithReachability(node.ReachabilityPublic)}
+	}
+	n := nodetest.New(t, opts...)
 	return &user{name: name, node: n, hist: h}
 }
 

@@ -1,0 +1,70 @@
+package chat
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	multiaddr "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
+	"github.com/parleynet/parley/relay"
+)
+
+// BenchmarkSend measures one acknowledged, stored message from alice to
+// bob over a direct connection and through a supernode's relay, in the
+// same run so the two can be compared as a ratio.
+func BenchmarkSend(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	b.Run("direct", func(b *testing.B) {
+		alice, bob := newUser(b, "alice"), newUser(b, "bob")
+		befriend(alice, bob)
+		benchSend(b, ctx, alice, "direct")
+	})
+
+	b.Run("relayed", func(b *testing.B) {
+		sn := nodetest.New(b, node.WithReachability(node.ReachabilityPublic))
+		svc, err := relay.Start(sn, nil, relay.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { svc.Close() })
+		alice := newUser(b, "alice", node.WithNATImitation())
+		bob := newUser(b, "bob", node.WithNATImitation())
+		source := func(context.Context) ([]peer.AddrInfo, error) {
+			return []peer.AddrInfo{{ID: sn.ID(), Addrs: sn.Addrs()}}, nil
+		}
+		r := relay.StartReserver(bob.node, source, relay.ReserverConfig{Interval: time.Second})
+		b.Cleanup(func() { r.Close() })
+		for len(r.CircuitAddrs()) == 0 {
+			select {
+			case <-ctx.Done():
+				b.Fatal("bob never got a reservation")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		befriend(alice, bob)
+		// befriend taught alice bob's advertised addresses: circuits only.
+		if got := alice.node.Peerstore().Addrs(bob.node.ID()); !slices.ContainsFunc(got, func(a multiaddr.Multiaddr) bool { _, ok := node.RelayOf(a); return ok }) {
+			b.Fatalf("alice knows no circuit address of bob: %v", got)
+		}
+		benchSend(b, ctx, alice, "relayed via "+sn.ID().String())
+	})
+}
+
+func benchSend(b *testing.B, ctx context.Context, alice *user, wantPath string) {
+	if m, err := alice.svc.Send(ctx, "bob", "warm-up"); err != nil || m.Path != wantPath {
+		b.Fatalf("warm-up: %+v, %v; want path %q", m, err, wantPath)
+	}
+	for b.Loop() {
+		m, err := alice.svc.Send(ctx, "bob", "ping")
+		if err != nil || m.State != Delivered {
+			b.Fatalf("send: %+v, %v", m, err)
+		}
+	}
+}
