@@ -22,7 +22,7 @@ const requestTimeout = 60 * time.Second
 
 // clientCmd runs a subcommand that talks to the daemon: it parses the
 // subcommand's flags, finds the daemon and bounds the call with a timeout.
-func (c *command) clientCmd(ctx context.Context, name string, args []string, minArgs int, argsUsage string,
+func (c *cli) clientCmd(ctx context.Context, name string, args []string, minArgs int, argsUsage string,
 	setup func(*flag.FlagSet), do func(context.Context, *api.Client, []string) error) error {
 	rest, err := c.flags(name, args, minArgs, argsUsage, setup)
 	if err != nil {
@@ -37,13 +37,13 @@ func (c *command) clientCmd(ctx context.Context, name string, args []string, min
 	return do(ctx, cl, rest)
 }
 
-func (c *command) printJSON(v any) error {
+func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-func (c *command) account(ctx context.Context, name string, args []string) error {
+func (c *cli) account(ctx context.Context, name string, args []string) error {
 	return c.clientCmd(ctx, name, args, 1, "USER", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
 		password, err := c.readPassword()
 		if err != nil {
@@ -64,7 +64,7 @@ func (c *command) account(ctx context.Context, name string, args []string) error
 
 // readPassword asks on the terminal without echo, or reads one line from
 // standard input when it is not a terminal (scripts).
-func (c *command) readPassword() (string, error) {
+func (c *cli) readPassword() (string, error) {
 	if f, ok := c.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(os.Stderr, "password: ")
 		pw, err := term.ReadPassword(int(f.Fd()))
@@ -81,7 +81,7 @@ func (c *command) readPassword() (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func (c *command) addContact(ctx context.Context, args []string) error {
+func (c *cli) addContact(ctx context.Context, args []string) error {
 	return c.clientCmd(ctx, "add-contact", args, 1, "USER", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
 		accepted, err := cl.AddContact(ctx, rest[0])
 		if err != nil {
@@ -99,7 +99,7 @@ func (c *command) addContact(ctx context.Context, args []string) error {
 	})
 }
 
-func (c *command) send(ctx context.Context, args []string) error {
+func (c *cli) send(ctx context.Context, args []string) error {
 	return c.clientCmd(ctx, "send", args, 2, "USER MESSAGE...", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
 		m, err := cl.Send(ctx, rest[0], strings.Join(rest[1:], " "))
 		if err != nil {
@@ -117,7 +117,7 @@ func (c *command) send(ctx context.Context, args []string) error {
 	})
 }
 
-func (c *command) history(ctx context.Context, args []string) error {
+func (c *cli) history(ctx context.Context, args []string) error {
 	var limit int
 	return c.clientCmd(ctx, "history", args, 1, "USER", func(fs *flag.FlagSet) {
 		fs.IntVar(&limit, "limit", 50, "how many of the latest messages to show (1 to 1000)")
@@ -146,7 +146,7 @@ func (c *command) history(ctx context.Context, args []string) error {
 	})
 }
 
-func (c *command) status(ctx context.Context, args []string) error {
+func (c *cli) status(ctx context.Context, args []string) error {
 	return c.clientCmd(ctx, "status", args, 0, "", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
 		s, err := cl.Status(ctx)
 		if err != nil {

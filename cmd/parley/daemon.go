@@ -14,7 +14,7 @@ import (
 	"github.com/parleynet/parley/node"
 )
 
-func (c *command) daemon(ctx context.Context, args []string) error {
+func (c *cli) daemon(ctx context.Context, args []string) error {
 	var rdv, apiAddr string
 	var private, natImitation bool
 	var listen flags.Strings

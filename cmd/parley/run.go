@@ -23,7 +23,7 @@ commands:
 --data defaults to $PARLEY_DATA, or ~/.parley. Add --json after a command for JSON output.
 `
 
-type command struct {
+type cli struct {
 	dataDir string
 	json    bool
 	out     io.Writer
@@ -46,7 +46,7 @@ func runCLI(ctx context.Context, args []string, in io.Reader, out io.Writer) err
 		fs.Usage()
 		return fmt.Errorf("no command given")
 	}
-	c := &command{dataDir: *dataDir, out: out, in: in}
+	c := &cli{dataDir: *dataDir, out: out, in: in}
 	name, rest := fs.Arg(0), fs.Args()[1:]
 	switch name {
 	case "daemon":
@@ -80,7 +80,7 @@ func defaultDataDir() string {
 
 // flags parses a subcommand's flags, including --json, and checks the
 // number of positional arguments.
-func (c *command) flags(name string, args []string, minArgs int, argsUsage string, setup func(*flag.FlagSet)) ([]string, error) {
+func (c *cli) flags(name string, args []string, minArgs int, argsUsage string, setup func(*flag.FlagSet)) ([]string, error) {
 	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
 	fs.BoolVar(&c.json, "json", false, "print JSON")
 	if setup != nil {
