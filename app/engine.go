@@ -238,7 +238,7 @@ func (e *Engine) History(ctx context.Context, contact string, limit int) ([]chat
 func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
 	for _, a := range e.node.Addrs() {
-		if _, relayed := node.RelayOf(a); !relayed {
+		if !node.IsCircuit(a) {
 			out = append(out, a)
 		}
 	}
@@ -313,7 +313,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
 	e.mu.Unlock()
 	log.Infow("logged in", "user", sess.Username, "peer", e.node.ID())
 	e.emit(Event{Kind: EventLogin, Username: sess.Username})
-	e.Flush()
+	e.flushSoon()
 	for _, p := range sess.Contacts {
 		e.emit(Event{Kind: EventPresence, Contact: ptr(e.contactStatus(p))})
 	}
@@ -325,7 +325,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
 		e.mu.Unlock()
 		e.emit(Event{Kind: EventPresence, Contact: ptr(e.contactStatus(p))})
 		if p.Online {
-			e.Flush()
+			e.flushSoon()
 		}
 	}
 	// Without a session nobody tells us about contacts: show them offline
@@ -341,8 +341,8 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
 	e.emit(Event{Kind: EventLogout})
 }
 
-// Flush asks the outbox loop to deliver queued messages now.
-func (e *Engine) Flush() {
+// flushSoon asks the outbox loop to deliver queued messages now.
+func (e *Engine) flushSoon() {
 	select {
 	case e.flush <- struct{}{}:
 	default:
@@ -368,14 +368,11 @@ func (e *Engine) outboxLoop(ctx context.Context) {
 			continue
 		}
 		for _, c := range contacts {
-			if p, _ := (contactBook{e}).Lookup(c); p == "" {
-				continue
-			}
 			settled, err := e.chat.Flush(ctx, c)
 			for _, m := range settled {
 				e.emit(Event{Kind: EventDelivered, Message: &m})
 			}
-			if err != nil && ctx.Err() == nil {
+			if err != nil && !errors.Is(err, chat.ErrOffline) && ctx.Err() == nil {
 				log.Debugw("outbox not delivered yet", "to", c, "err", err)
 			}
 		}

@@ -22,14 +22,16 @@ func (natGater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiad
 func (natGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 func (natGater) InterceptAccept(cm network.ConnMultiaddrs) bool {
-	if isRelayed(cm.RemoteMultiaddr()) || isRelayed(cm.LocalMultiaddr()) {
+	if IsCircuit(cm.RemoteMultiaddr()) || IsCircuit(cm.LocalMultiaddr()) {
 		return true
 	}
 	log.Debugw("NAT imitation dropped inbound connection", "from", cm.RemoteMultiaddr())
 	return false
 }
 
-func isRelayed(a ma.Multiaddr) bool {
+// IsCircuit reports whether a is a relay circuit address (it contains
+// /p2p-circuit), whether or not it names the relay.
+func IsCircuit(a ma.Multiaddr) bool {
 	if a == nil {
 		return false
 	}

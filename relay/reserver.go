@@ -215,7 +215,7 @@ func (r *Reserver) fill(ctx context.Context, missing int) {
 		missing--
 	}
 	if missing > 0 {
-		log.Debugw("fewer supernodes than wanted", "missing", missing, "err", errNoSupernodes)
+		log.Debugw("fewer supernodes than wanted", "missing", missing)
 	}
 }
 
@@ -266,7 +266,7 @@ func CircuitAddrs(relay peer.ID, relayAddrs []ma.Multiaddr) []ma.Multiaddr {
 	}
 	var out []ma.Multiaddr
 	for _, a := range relayAddrs {
-		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		if node.IsCircuit(a) {
 			continue // never relay through a relay
 		}
 		out = append(out, a.Encapsulate(suffix))

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -149,5 +148,3 @@ func (l *loadCounter) ReservationAllowed(renewal bool) {
 		l.reservations.Add(1)
 	}
 }
-
-var errNoSupernodes = errors.New("no supernodes available")

@@ -108,19 +108,21 @@ func (h *History) settle(ctx context.Context, id string, state State, path, reas
 	return nil
 }
 
-const selectMessage = `SELECT id, sender, recipient, sent_at, body, incoming, state, error, path FROM messages`
+// messageColumns are the columns query scans, in its order.
+const messageColumns = `id, sender, recipient, sent_at, body, incoming, state, error, path`
 
 // With returns the last limit messages exchanged with contact, oldest
 // first.
 func (h *History) With(ctx context.Context, contact string, limit int) ([]Message, error) {
-	return h.query(ctx, `SELECT id, sender, recipient, sent_at, body, incoming, state, error, path
+	return h.query(ctx, `SELECT `+messageColumns+`
 		FROM (SELECT rowid AS seq, * FROM messages WHERE contact = ? ORDER BY stored_at DESC, seq DESC LIMIT ?)
 		ORDER BY stored_at, seq`, contact, limit)
 }
 
 // Outbox returns the messages queued for contact, oldest first.
 func (h *History) Outbox(ctx context.Context, contact string) ([]Message, error) {
-	return h.query(ctx, selectMessage+` WHERE contact = ? AND state = 'queued' ORDER BY stored_at, rowid`, contact)
+	return h.query(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE contact = ? AND state = 'queued' ORDER BY stored_at, rowid`, contact)
 }
 
 // OutboxContacts returns the contacts with queued messages.

@@ -19,11 +19,8 @@ func run(ctx context.Context, args []string) error {
 	rdv := fs.String("rendezvous", "", "rendezvous server multiaddr, ending in /p2p/<peer ID> (required)")
 	var listen flags.Strings
 	fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on port 4002)")
-	if err := fs.Parse(args); err != nil {
+	if err := flags.Parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	server, err := flags.AddrInfo("rendezvous", *rdv)
 	if err != nil {

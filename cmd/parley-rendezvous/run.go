@@ -21,11 +21,8 @@ func run(ctx context.Context, args []string) error {
 	local := fs.Bool("local", false, "use cheap password hashing and short timers (testing only)")
 	var listen flags.Strings
 	fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on port 4001)")
-	if err := fs.Parse(args); err != nil {
+	if err := flags.Parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if len(listen) == 0 {
 		listen = flags.Strings{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
 	"github.com/parleynet/parley/testnet"
 )
@@ -27,7 +28,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("parley-testnet up", flag.ContinueOnError)
 	dir := fs.String("dir", "", "data directory, kept across runs (default: a temporary directory removed on exit)")
 	supernodes := fs.Int("supernodes", 1, "number of supernodes")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := flags.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	logs.Setup("warn")

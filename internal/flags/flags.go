@@ -2,11 +2,24 @@
 package flags
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
+
+// Parse parses args into fs and refuses positional arguments, which
+// Parley's servers do not take.
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return nil
+}
 
 // Strings is a repeatable string flag.
 type Strings []string
