@@ -26,4 +26,30 @@ var migrations = []string{
 		PRIMARY KEY (user_id, contact_id)
 	);
 	CREATE INDEX contacts_contact_id ON contacts(contact_id);`,
+
+	// 2: device revocation, blocks, and live sessions across replicas.
+	`ALTER TABLE devices ADD COLUMN revoked_at INTEGER; -- unix ms, NULL while the device may log in
+	-- (a, b): a blocks b. Blocking deletes the contact rows between them.
+	CREATE TABLE blocks (
+		user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		blocked_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		created_at INTEGER NOT NULL, -- unix ms
+		PRIMARY KEY (user_id, blocked_id)
+	);
+	CREATE INDEX blocks_blocked_id ON blocks(blocked_id);
+	CREATE TABLE replicas (
+		id        TEXT    PRIMARY KEY,
+		heartbeat INTEGER NOT NULL -- unix ms
+	);
+	-- One row per online device. Deleting the device, its user or its
+	-- replica deletes the session.
+	CREATE TABLE sessions (
+		device  TEXT    PRIMARY KEY REFERENCES devices(peer_id) ON DELETE CASCADE,
+		user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		replica TEXT    NOT NULL REFERENCES replicas(id) ON DELETE CASCADE,
+		addrs   BLOB    NOT NULL, -- each address as uvarint length + bytes
+		started INTEGER NOT NULL  -- unix ms
+	);
+	CREATE INDEX sessions_user_id ON sessions(user_id);
+	CREATE INDEX sessions_replica ON sessions(replica);`,
 }

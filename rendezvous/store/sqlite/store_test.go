@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/test"
 
+	"github.com/parleynet/parley/internal/sqlitedb"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/storetest"
 )
@@ -37,10 +39,11 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Register(bob): %v", err)
 	}
-	for _, pair := range [][2]int64{{alice.ID, bob.ID}, {bob.ID, alice.ID}} {
-		if _, err := s.AddContact(ctx, pair[0], pair[1]); err != nil {
-			t.Fatalf("AddContact: %v", err)
-		}
+	if got, err := s.RequestContact(ctx, alice.ID, bob.ID); err != nil || got != rendezvous.Requested {
+		t.Fatalf("RequestContact: got %v, %v, want %v", got, err, rendezvous.Requested)
+	}
+	if err := s.AcceptContact(ctx, bob.ID, alice.ID); err != nil {
+		t.Fatalf("AcceptContact: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -84,5 +87,53 @@ func TestOpenBadPath(t *testing.T) {
 		if !strings.Contains(err.Error(), path) {
 			t.Errorf("Open(%q): got error %q, want it to mention the path", path, err)
 		}
+	}
+}
+
+// TestUpgradeFromVersion1 opens a file written before migration 2 and
+// checks that its data survives and the new features work on it.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "rendezvous.db")
+	db, err := sqlitedb.Open(path, migrations[:1])
+	if err != nil {
+		t.Fatalf("open at version 1: %v", err)
+	}
+	dev, other := test.RandPeerIDFatal(t), test.RandPeerIDFatal(t)
+	for _, stmt := range []string{
+		`INSERT INTO users (id, name, password_hash, created_at) VALUES (1, 'alice', x'00', 1000), (2, 'bob', x'01', 2000)`,
+		`INSERT INTO devices (peer_id, user_id, enrolled_at) VALUES ('` + dev.String() + `', 1, 1000), ('` + other.String() + `', 2, 2000)`,
+		`INSERT INTO contacts (user_id, contact_id, state, created_at) VALUES (1, 2, 'accepted', 3000), (2, 1, 'accepted', 3000)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open (upgrade): %v", err)
+	}
+	defer s.Close()
+	l, err := s.ContactLists(ctx, 1)
+	if err != nil || len(l.Accepted) != 1 || l.Accepted[0].Name != "bob" || len(l.Blocked) != 0 {
+		t.Errorf("ContactLists(alice) after upgrade: got %+v, %v, want bob accepted", l, err)
+	}
+	devs, err := s.Devices(ctx, 1)
+	if err != nil || len(devs) != 1 || devs[0].Peer != dev || !devs[0].Revoked.IsZero() || devs[0].Enrolled.UnixMilli() != 1000 {
+		t.Errorf("Devices(alice) after upgrade: got %+v, %v, want %s enrolled at 1000ms, not revoked", devs, err, dev)
+	}
+	if err := s.RevokeDevice(ctx, 1, dev); err != nil {
+		t.Fatalf("RevokeDevice: %v", err)
+	}
+	if _, err := s.DeviceOwner(ctx, dev); !errors.Is(err, rendezvous.ErrDeviceRevoked) {
+		t.Errorf("DeviceOwner(revoked): got %v, want %v", err, rendezvous.ErrDeviceRevoked)
+	}
+	if err := s.Block(ctx, 2, 1); err != nil {
+		t.Fatalf("Block: %v", err)
+	}
+	if got, err := s.Contacts(ctx, 1); err != nil || len(got) != 0 {
+		t.Errorf("Contacts(alice) after bob blocked her: got %+v, %v, want none", got, err)
 	}
 }
