@@ -63,7 +63,7 @@ func New(opts ...Option) (_ *Node, err error) {
 		}
 	}
 
-	rm, err := newResourceManager()
+	rm, err := newResourceManager(cfg.serverLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +125,31 @@ func New(opts ...Option) (_ *Node, err error) {
 	return n, nil
 }
 
-func newResourceManager() (network.ResourceManager, error) {
+// serverConns is the system-wide connection limit under WithServerLimits;
+// each connection also needs a file descriptor.
+const serverConns = 100_000
+
+func newResourceManager(server bool) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	scaled := limits.AutoScale()
+	if server {
+		many := rcmgr.ResourceLimits{
+			Conns:           serverConns,
+			ConnsInbound:    serverConns,
+			ConnsOutbound:   serverConns,
+			Streams:         4 * serverConns,
+			StreamsInbound:  4 * serverConns,
+			StreamsOutbound: 4 * serverConns,
+			FD:              serverConns,
+		}
+		// Every session is a long-lived stream of one protocol, so the
+		// protocol and service scopes must hold as many as the system.
+		scaled = rcmgr.PartialLimitConfig{
+			System: many, Transient: many, ProtocolDefault: many, ServiceDefault: many,
+		}.Build(scaled)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}

@@ -33,6 +33,18 @@ type config struct {
 	listen       []ma.Multiaddr
 	reachability Reachability
 	natImitation bool
+	serverLimits bool
+}
+
+// WithServerLimits raises the resource manager's system-wide connection and
+// stream limits for a server that holds a session per client (the
+// rendezvous server, supernodes). Per-peer limits stay at their defaults,
+// so one peer still cannot take more than its share.
+func WithServerLimits() Option {
+	return func(c *config) error {
+		c.serverLimits = true
+		return nil
+	}
 }
 
 // DefaultListenAddrs are used when no WithListenAddrs option is given: TCP

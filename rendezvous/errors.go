@@ -20,6 +20,9 @@ var (
 	ErrRateLimited       = errors.New("too many attempts")
 	ErrNotLoggedIn       = errors.New("not logged in")
 	ErrInternal          = errors.New("internal server error")
+	ErrDeviceRevoked     = errors.New("this device was revoked by its owner; enrol a new device")
+	ErrUnavailable       = errors.New("server unavailable; try again later")
+	ErrAccountDeleted    = errors.New("this account was deleted")
 )
 
 // StatusError is an error response from the server: a wire status, the
@@ -33,7 +36,7 @@ type StatusError struct {
 func (e *StatusError) Error() string {
 	msg := fmt.Sprintf("rendezvous: %s", e.Message)
 	if e.RetryAfter > 0 {
-		msg += fmt.Sprintf(" (retry in %s)", e.RetryAfter.Round(time.Second))
+		msg += fmt.Sprintf(" (retry in %s)", ceilSecond(e.RetryAfter))
 	}
 	return msg
 }
@@ -45,8 +48,11 @@ func (e *StatusError) Unwrap() error {
 	case pb.Status_STATUS_BAD_REQUEST:
 		return ErrBadRequest
 	case pb.Status_STATUS_UNAUTHENTICATED:
-		if e.Message == ErrDeviceNotEnrolled.Error() {
+		switch e.Message {
+		case ErrDeviceNotEnrolled.Error():
 			return ErrDeviceNotEnrolled
+		case ErrAccountDeleted.Error():
+			return ErrAccountDeleted
 		}
 		return ErrBadCredentials
 	case pb.Status_STATUS_ALREADY_EXISTS:
@@ -58,6 +64,10 @@ func (e *StatusError) Unwrap() error {
 		return ErrNotFound
 	case pb.Status_STATUS_RATE_LIMITED:
 		return ErrRateLimited
+	case pb.Status_STATUS_PERMISSION_DENIED:
+		return ErrDeviceRevoked
+	case pb.Status_STATUS_UNAVAILABLE:
+		return ErrUnavailable
 	default:
 		return ErrInternal
 	}
@@ -77,6 +87,8 @@ func statusOf(err error) (pb.Status, string) {
 		return pb.Status_STATUS_UNAUTHENTICATED, ErrBadCredentials.Error()
 	case errors.Is(err, ErrDeviceNotEnrolled):
 		return pb.Status_STATUS_UNAUTHENTICATED, ErrDeviceNotEnrolled.Error()
+	case errors.Is(err, ErrAccountDeleted):
+		return pb.Status_STATUS_UNAUTHENTICATED, ErrAccountDeleted.Error()
 	case errors.Is(err, ErrUsernameTaken):
 		return pb.Status_STATUS_ALREADY_EXISTS, ErrUsernameTaken.Error()
 	case errors.Is(err, ErrDeviceTaken):
@@ -85,6 +97,10 @@ func statusOf(err error) (pb.Status, string) {
 		return pb.Status_STATUS_NOT_FOUND, ErrNotFound.Error()
 	case errors.Is(err, ErrRateLimited):
 		return pb.Status_STATUS_RATE_LIMITED, ErrRateLimited.Error()
+	case errors.Is(err, ErrDeviceRevoked):
+		return pb.Status_STATUS_PERMISSION_DENIED, ErrDeviceRevoked.Error()
+	case errors.Is(err, ErrUnavailable):
+		return pb.Status_STATUS_UNAVAILABLE, ErrUnavailable.Error()
 	default:
 		return pb.Status_STATUS_INTERNAL, ErrInternal.Error()
 	}

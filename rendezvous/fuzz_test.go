@@ -51,19 +51,26 @@ func FuzzDecodeRequestNoPanic(f *testing.F) {
 		{Body: &pb.Request_Register{Register: &pb.RegisterRequest{Username: "alice", Password: "password1"}}},
 		{Body: &pb.Request_Enrol{Enrol: &pb.EnrolRequest{Username: "Alice", Password: "password1"}}},
 		{Body: &pb.Request_Login{Login: &pb.LoginRequest{Addrs: fuzzAddrs}}},
-		{Body: &pb.Request_AddContact{AddContact: &pb.AddContactRequest{Username: "bob"}}},
+		{Body: &pb.Request_RequestContact{RequestContact: &pb.ContactRequest{Username: "bob"}}},
 		{Body: &pb.Request_ListSupernodes{ListSupernodes: &pb.ListSupernodesRequest{Max: 3}}},
 		{Body: &pb.Request_AnnounceSupernode{AnnounceSupernode: &pb.AnnounceSupernodeRequest{
 			Addrs: fuzzAddrs,
 			Load:  &pb.SupernodeLoad{Reservations: 5, Circuits: 2, BytesRelayed: 1 << 40},
 		}}},
 		{Body: &pb.Request_UpdateAddrs{UpdateAddrs: &pb.UpdateAddrsRequest{Addrs: fuzzAddrs}}},
+		{Body: &pb.Request_ChangePassword{ChangePassword: &pb.ChangePasswordRequest{OldPassword: "password1", NewPassword: "password2"}}},
+		{Body: &pb.Request_DeleteAccount{DeleteAccount: &pb.DeleteAccountRequest{Password: "password1"}}},
+		{Body: &pb.Request_RevokeDevice{RevokeDevice: &pb.RevokeDeviceRequest{PeerId: []byte("\x00\x24\x08\x01\x12\x20peer")}}},
+		{Body: &pb.Request_AcceptContact{AcceptContact: &pb.ContactRequest{Username: "carol"}}},
+		{Body: &pb.Request_Block{Block: &pb.ContactRequest{Username: "mallory"}}},
+		{Body: &pb.Request_Ping{Ping: &pb.PingRequest{}}},
+		{Body: &pb.Request_ListContacts{ListContacts: &pb.ListContactsRequest{}}},
 	}
 	for _, r := range reqs {
 		f.Add(frames(f, r))
 	}
 	// A session: login, then address updates on the same stream.
-	f.Add(frames(f, reqs[3], reqs[7], reqs[7]))
+	f.Add(frames(f, reqs[3], reqs[7], reqs[13], reqs[7]))
 	f.Add([]byte{})
 	f.Add([]byte{0x03, 0x0a, 0x05, 0x61})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
@@ -82,10 +89,15 @@ func FuzzDecodeResponseNoPanic(f *testing.F) {
 		{Status: pb.Status_STATUS_RATE_LIMITED, Message: "too many attempts", RetryAfterMs: 30000},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Account{Account: &pb.AccountResponse{Username: "alice"}}},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Login{Login: &pb.LoginResponse{Username: "alice", Contacts: []*pb.Presence{online, offline}}}},
-		{Status: pb.Status_STATUS_OK, Body: &pb.Response_AddContact{AddContact: &pb.AddContactResponse{Accepted: true}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Contact{Contact: &pb.ContactResponse{Accepted: true}}},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Supernodes{Supernodes: &pb.SupernodeList{Supernodes: []*pb.PeerInfo{{PeerId: []byte("id"), Addrs: fuzzAddrs}}}}},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Presence{Presence: online}},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Announce{Announce: &pb.AnnounceSupernodeResponse{TtlMs: 60000}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_ContactEvent{ContactEvent: &pb.ContactEvent{Kind: pb.ContactEvent_KIND_REQUESTED, Username: "dave"}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Certificate{Certificate: []byte("\x0a\x03abc\x12\x01x")}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_GoAway{GoAway: &pb.GoAway{RetryAfterMs: 1500}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Contacts{Contacts: &pb.ContactList{Accepted: []*pb.Presence{online}, Incoming: []string{"erin"}, Blocked: []string{"mallory"}}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Devices{Devices: &pb.DeviceList{Devices: []*pb.DeviceInfo{{PeerId: []byte("id"), EnrolledUnixMs: 1, Online: true}}}}},
 	}
 	for _, r := range resps {
 		f.Add(frames(f, r))

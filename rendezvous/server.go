@@ -2,6 +2,8 @@ package rendezvous
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,52 +11,107 @@ import (
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
 var log = logging.Logger("parley/rendezvous")
 
-// Config configures a Server. The zero value is valid and means
-// DefaultConfig.
+// Config configures a Server. Zero fields take the DefaultConfig value;
+// CertKey is required.
 type Config struct {
+	// CertKey signs membership certificates (Ed25519). Replicas sharing a
+	// database must share it.
+	CertKey crypto.PrivKey
+	// CertLifetime is how long a certificate is valid. Sessions get a
+	// fresh one at half its lifetime. Default 1h.
+	CertLifetime time.Duration
 	// SupernodeTTL is how long a supernode stays listed after its last
-	// announcement. Zero means 60s.
+	// announcement. Default 60s.
 	SupernodeTTL time.Duration
-	// Argon2 is the cost of new password hashes. Zero means DefaultArgon2.
+	// Argon2 is the cost of new password hashes. Default DefaultArgon2.
 	Argon2 Argon2Params
-	// SessionQueue is how many presence updates may wait for one slow
-	// client before its session is closed (the client logs in again).
-	// Zero means 256.
+	// SessionQueue is how many pushes may wait for one slow client before
+	// its session is closed (the client logs in again). Default 256.
 	SessionQueue int
+	// Keepalive is how often clients ping; a session silent for three
+	// keepalives is closed and the device shown offline. Default 10s.
+	Keepalive time.Duration
+	// Replica names this server among replicas sharing one database.
+	// Default: random.
+	Replica string
+	// ReplicaTimeout is how long a replica may miss heartbeats before the
+	// others count its sessions as gone. Default 30s.
+	ReplicaTimeout time.Duration
+	// GoAwaySpread is the window over which clients of a server shutting
+	// down are told to come back, so they do not return at once.
+	// Default 5s.
+	GoAwaySpread time.Duration
+	// Limits are the abuse limits. The zero value means DefaultLimits.
+	Limits Limits
+	// Metrics receives measurements; nil means none.
+	Metrics MetricsTracer
 }
 
-// DefaultConfig is for production servers.
+// DefaultConfig is for production servers (CertKey still to be set).
 func DefaultConfig() Config {
-	return Config{SupernodeTTL: 60 * time.Second, Argon2: DefaultArgon2, SessionQueue: 256}
+	return Config{
+		CertLifetime:   time.Hour,
+		SupernodeTTL:   60 * time.Second,
+		Argon2:         DefaultArgon2,
+		SessionQueue:   256,
+		Keepalive:      10 * time.Second,
+		ReplicaTimeout: 30 * time.Second,
+		GoAwaySpread:   5 * time.Second,
+		Limits:         DefaultLimits(),
+	}
 }
 
-// LocalConfig is for tests and the local testnet: cheap password hashes
-// and short supernode expiry.
-func LocalConfig() Config {
-	return Config{SupernodeTTL: 10 * time.Second, Argon2: LocalArgon2, SessionQueue: 256}
+// LocalConfig is for tests and the local testnet: cheap password hashes,
+// short supernode expiry and quick keepalives.
+func LocalConfig(certKey crypto.PrivKey) Config {
+	c := DefaultConfig()
+	c.CertKey = certKey
+	c.SupernodeTTL = 10 * time.Second
+	c.Argon2 = LocalArgon2
+	c.Keepalive = 2 * time.Second
+	c.ReplicaTimeout = 6 * time.Second
+	c.GoAwaySpread = 500 * time.Millisecond
+	return c
 }
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.SupernodeTTL == 0 {
-		c.SupernodeTTL = d.SupernodeTTL
+	def := func(v *time.Duration, dv time.Duration) {
+		if *v == 0 {
+			*v = dv
+		}
 	}
+	def(&c.CertLifetime, d.CertLifetime)
+	def(&c.SupernodeTTL, d.SupernodeTTL)
+	def(&c.Keepalive, d.Keepalive)
+	def(&c.ReplicaTimeout, d.ReplicaTimeout)
+	def(&c.GoAwaySpread, d.GoAwaySpread)
 	if c.Argon2 == (Argon2Params{}) {
 		c.Argon2 = d.Argon2
 	}
 	if c.SessionQueue == 0 {
 		c.SessionQueue = d.SessionQueue
+	}
+	if c.Limits == (Limits{}) {
+		c.Limits = d.Limits
+	}
+	if c.Replica == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.Replica = hex.EncodeToString(b[:])
 	}
 	return c
 }
@@ -62,59 +119,137 @@ func (c Config) withDefaults() Config {
 // Server is the rendezvous service on a libp2p host. It does not own the
 // host or the store; Close stops the service only.
 type Server struct {
-	host  host.Host
-	store Store
-	cfg   Config
-	dir   *directory
+	host    host.Host
+	store   Store
+	cfg     Config
+	dir     *directory
+	issuer  *cert.Issuer
+	limits  *limiters
+	metrics MetricsTracer
 	// dummyHash is verified against when a username does not exist, so
 	// that a wrong username costs as much time as a wrong password. It uses
 	// the configured cost for that reason.
 	dummyHash []byte
 	ctx       context.Context
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	handlers  sync.WaitGroup // stream handlers
+	loops     sync.WaitGroup // event workers and the replica heartbeat
+	fanout    []chan Event   // event workers, sharded by user
 
 	mu       sync.Mutex // guards the following
 	closed   bool
-	sessions map[int64]map[*session]struct{} // live sessions by user ID
+	byUser   map[int64]map[*session]struct{} // live local sessions
+	byDevice map[peer.ID]*session
 }
 
-// New starts serving ProtocolID on h.
-func New(h host.Host, store Store, cfg Config) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
+// New starts serving ProtocolID on h. It records this replica in the
+// store and subscribes to the store's events before it returns.
+func New(ctx context.Context, h host.Host, store Store, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if cfg.CertKey == nil {
+		return nil, errors.New("rendezvous: a certificate key is required")
+	}
+	if err := cfg.Limits.validate(); err != nil {
+		return nil, fmt.Errorf("rendezvous: %w", err)
+	}
+	issuer, err := cert.NewIssuer(cfg.CertKey)
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous: %w", err)
+	}
 	dummy, err := HashPassword("parley-dummy-password", cfg.Argon2)
 	if err != nil {
-		panic(fmt.Sprintf("rendezvous: cannot hash the dummy password: %v", err)) // crypto/rand failed
+		return nil, fmt.Errorf("rendezvous: hash the dummy password: %w", err)
+	}
+	if err := store.HeartbeatReplica(ctx, cfg.Replica, time.Now()); err != nil {
+		return nil, fmt.Errorf("rendezvous: record replica: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	events, err := store.Subscribe(sctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("rendezvous: subscribe to events: %w", err)
 	}
 	s := &Server{
-		dummyHash: dummy,
 		host:      h,
 		store:     store,
 		cfg:       cfg,
 		dir:       newDirectory(cfg.SupernodeTTL),
-		ctx:       ctx,
+		issuer:    issuer,
+		limits:    newLimiters(cfg.Limits),
+		metrics:   cfg.Metrics,
+		dummyHash: dummy,
+		ctx:       sctx,
 		cancel:    cancel,
-		sessions:  make(map[int64]map[*session]struct{}),
+		byUser:    make(map[int64]map[*session]struct{}),
+		byDevice:  make(map[peer.ID]*session),
 	}
+	if s.metrics == nil {
+		s.metrics = nopMetrics{}
+	}
+	s.startFanout(events)
+	s.loops.Go(s.heartbeatLoop)
 	h.SetStreamHandler(ProtocolID, s.handleStream)
-	return s
+	log.Infow("rendezvous server started", "replica", cfg.Replica, "peer", h.ID())
+	return s, nil
 }
 
-// Close stops accepting streams, ends every session and waits for the
-// handlers to return.
-func (s *Server) Close() error {
+// CertPublicKey is the key that verifies this server's certificates.
+func (s *Server) CertPublicKey() crypto.PubKey { return s.issuer.PublicKey() }
+
+// Replica is this server's replica ID.
+func (s *Server) Replica() string { return s.cfg.Replica }
+
+// Shutdown stops the server gracefully: it refuses new streams, tells
+// every session to log in again after a spread-out delay (GoAway), waits
+// for the sessions to end until ctx is done, and then removes this
+// replica's sessions from the store so that other replicas show the
+// devices that did not move as offline.
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	sessions := make([]*session, 0, len(s.byDevice))
+	for _, sess := range s.byDevice {
+		sessions = append(sessions, sess)
+	}
 	s.mu.Unlock()
 	s.host.RemoveStreamHandler(ProtocolID)
-	s.cancel()
-	s.wg.Wait()
+	for i, sess := range sessions {
+		// Spread evenly: client i comes back at i/n of the window.
+		after := s.cfg.GoAwaySpread * time.Duration(i) / time.Duration(len(sessions))
+		sess.goAway(after)
+	}
+	done := make(chan struct{})
+	go func() { s.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.cancel() // ends whatever is left
+	s.handlers.Wait()
+	s.loops.Wait()
+
+	cctx, ccancel := context.WithTimeout(context.Background(), RequestTimeout)
+	defer ccancel()
+	users, err := s.store.DeleteReplica(cctx, s.cfg.Replica)
+	if err != nil {
+		return fmt.Errorf("rendezvous: remove replica: %w", err)
+	}
+	for _, u := range users {
+		s.publish(cctx, Event{Kind: EventPresence, UserID: u})
+	}
+	log.Infow("rendezvous server stopped", "replica", s.cfg.Replica, "sessions", len(sessions))
 	return nil
+}
+
+// Close shuts down, giving sessions a moment to receive their GoAway.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.Shutdown(ctx)
 }
 
 // enter registers a handler goroutine, unless the server is closing.
@@ -124,7 +259,7 @@ func (s *Server) enter() bool {
 	if s.closed {
 		return false
 	}
-	s.wg.Add(1)
+	s.handlers.Add(1)
 	return true
 }
 
@@ -133,7 +268,7 @@ func (s *Server) handleStream(st network.Stream) {
 		st.Reset()
 		return
 	}
-	defer s.wg.Done()
+	defer s.handlers.Done()
 	stop := context.AfterFunc(s.ctx, func() { st.Reset() })
 	defer stop()
 
@@ -144,6 +279,7 @@ func (s *Server) handleStream(st network.Stream) {
 	if err := r.Read(req); err != nil {
 		log.Debugw("bad request", "peer", remote, "err", err)
 		if errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrMalformed) {
+			s.metrics.Request("other", pb.Status_STATUS_BAD_REQUEST)
 			s.reply(st, remote, errorResponse(fmt.Errorf("%w: %v", ErrBadRequest, err)))
 			_ = st.Close()
 		} else {
@@ -151,19 +287,29 @@ func (s *Server) handleStream(st network.Stream) {
 		}
 		return
 	}
+	c := caller{device: remote, source: sourceOf(st.Conn().RemoteMultiaddr())}
 	if login := req.GetLogin(); login != nil {
-		s.serveSession(st, r, remote, login)
+		s.serveSession(st, r, c, login)
 		return
 	}
-	resp, err := s.handleRequest(s.ctx, remote, req)
+	kind := requestKind(req)
+	resp, err := s.handleRequest(s.ctx, c, req)
 	if err != nil {
 		resp = errorResponse(err)
 		if resp.Status == pb.Status_STATUS_INTERNAL {
-			log.Errorw("request failed", "peer", remote, "err", err)
+			log.Errorw("request failed", "kind", kind, "peer", remote, "err", err)
 		}
 	}
+	s.metrics.Request(kind, resp.Status)
 	s.reply(st, remote, resp)
 	_ = st.Close()
+}
+
+// caller is who sent a request: the device the secure channel
+// authenticated and the address it came from (for rate limits).
+type caller struct {
+	device peer.ID
+	source string
 }
 
 func (s *Server) reply(st network.Stream, remote peer.ID, resp *pb.Response) {
@@ -175,19 +321,50 @@ func (s *Server) reply(st network.Stream, remote peer.ID, resp *pb.Response) {
 
 func errorResponse(err error) *pb.Response {
 	status, msg := statusOf(err)
-	return &pb.Response{Status: status, Message: msg}
+	resp := &pb.Response{Status: status, Message: msg}
+	var se *StatusError
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		// Round up: a client that waits exactly this long must not be
+		// refused again, and a wait under 1ms must not become 0 (no hint).
+		resp.RetryAfterMs = uint64((se.RetryAfter + time.Millisecond - 1) / time.Millisecond)
+	}
+	return resp
 }
 
 func okResponse() *pb.Response { return &pb.Response{Status: pb.Status_STATUS_OK} }
 
-func (s *Server) handleRequest(ctx context.Context, remote peer.ID, req *pb.Request) (*pb.Response, error) {
+func (s *Server) handleRequest(ctx context.Context, c caller, req *pb.Request) (*pb.Response, error) {
 	switch body := req.Body.(type) {
 	case *pb.Request_Register:
-		return s.register(ctx, remote, body.Register)
+		return s.register(ctx, c, body.Register)
 	case *pb.Request_Enrol:
-		return s.enrol(ctx, remote, body.Enrol)
-	case *pb.Request_AddContact:
-		return s.addContact(ctx, remote, body.AddContact)
+		return s.enrol(ctx, c, body.Enrol)
+	case *pb.Request_ChangePassword:
+		return s.changePassword(ctx, c, body.ChangePassword)
+	case *pb.Request_DeleteAccount:
+		return s.deleteAccount(ctx, c, body.DeleteAccount)
+	case *pb.Request_ListDevices:
+		return s.listDevices(ctx, c)
+	case *pb.Request_RevokeDevice:
+		return s.revokeDevice(ctx, c, body.RevokeDevice)
+	case *pb.Request_RequestContact:
+		return s.requestContact(ctx, c, body.RequestContact)
+	case *pb.Request_AcceptContact:
+		return s.acceptContact(ctx, c, body.AcceptContact)
+	case *pb.Request_DeclineContact:
+		return s.declineContact(ctx, c, body.DeclineContact)
+	case *pb.Request_RemoveContact:
+		return s.removeContact(ctx, c, body.RemoveContact)
+	case *pb.Request_Block:
+		return s.block(ctx, c, body.Block)
+	case *pb.Request_Unblock:
+		return s.unblock(ctx, c, body.Unblock)
+	case *pb.Request_ListContacts:
+		return s.listContacts(ctx, c)
+	case *pb.Request_ServerInfo:
+		resp := okResponse()
+		resp.Body = &pb.Response_ServerInfo{ServerInfo: s.serverInfo()}
+		return resp, nil
 	case *pb.Request_ListSupernodes:
 		max := int(body.ListSupernodes.GetMax())
 		if max == 0 || max > MaxSupernodes {
@@ -204,107 +381,55 @@ func (s *Server) handleRequest(ctx context.Context, remote peer.ID, req *pb.Requ
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("%w: a supernode must announce at least one address", ErrBadRequest)
 		}
-		s.dir.announce(remote, addrs, body.AnnounceSupernode.GetLoad(), time.Now())
+		s.dir.announce(c.device, addrs, body.AnnounceSupernode.GetLoad(), time.Now())
 		resp := okResponse()
 		resp.Body = &pb.Response_Announce{Announce: &pb.AnnounceSupernodeResponse{TtlMs: uint32(s.cfg.SupernodeTTL.Milliseconds())}}
 		return resp, nil
-	case *pb.Request_UpdateAddrs:
-		return nil, fmt.Errorf("%w: update-addrs is only valid in a session", ErrBadRequest)
+	case *pb.Request_UpdateAddrs, *pb.Request_Ping:
+		return nil, fmt.Errorf("%w: this request is only valid in a session", ErrBadRequest)
 	default:
 		return nil, fmt.Errorf("%w: empty or unknown request", ErrBadRequest)
 	}
 }
 
-func (s *Server) register(ctx context.Context, device peer.ID, req *pb.RegisterRequest) (*pb.Response, error) {
-	name, err := CanonicalUsername(req.GetUsername())
-	if err != nil {
-		return nil, err
+// requestKind names a request for metrics and logs.
+func requestKind(req *pb.Request) string {
+	fd := req.ProtoReflect().WhichOneof(req.ProtoReflect().Descriptor().Oneofs().ByName("body"))
+	if fd == nil {
+		return "other"
 	}
-	if err := CheckPassword(req.GetPassword()); err != nil {
-		return nil, err
-	}
-	hash, err := HashPassword(req.GetPassword(), s.cfg.Argon2)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.store.Register(ctx, name, hash, device)
-	if err != nil {
-		return nil, fmt.Errorf("register %s: %w", name, err)
-	}
-	log.Infow("registered", "user", u.Name, "device", device)
-	resp := okResponse()
-	resp.Body = &pb.Response_Account{Account: &pb.AccountResponse{Username: u.Name}}
-	return resp, nil
+	return string(fd.Name())
 }
 
-func (s *Server) enrol(ctx context.Context, device peer.ID, req *pb.EnrolRequest) (*pb.Response, error) {
-	name, err := CanonicalUsername(req.GetUsername())
+func (s *Server) serverInfo() *pb.ServerInfo {
+	raw, err := crypto.MarshalPublicKey(s.issuer.PublicKey())
 	if err != nil {
-		return nil, ErrBadCredentials
+		panic(fmt.Sprintf("rendezvous: marshal an Ed25519 public key: %v", err)) // cannot fail for Ed25519
 	}
-	u, err := s.store.UserByName(ctx, name)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		_, _ = VerifyPassword(req.GetPassword(), s.dummyHash)
-		return nil, ErrBadCredentials
-	case err != nil:
-		return nil, fmt.Errorf("look up %s: %w", name, err)
-	}
-	ok, err := VerifyPassword(req.GetPassword(), u.PasswordHash)
-	if err != nil {
-		return nil, fmt.Errorf("verify password of %s: %w", name, err)
-	}
-	if !ok {
-		log.Infow("enrolment refused", "user", name, "device", device, "reason", "wrong password")
-		return nil, ErrBadCredentials
-	}
-	if err := s.store.EnrolDevice(ctx, u.ID, device); err != nil {
-		return nil, fmt.Errorf("enrol device of %s: %w", name, err)
-	}
-	log.Infow("device enrolled", "user", name, "device", device)
-	resp := okResponse()
-	resp.Body = &pb.Response_Account{Account: &pb.AccountResponse{Username: u.Name}}
-	return resp, nil
+	return &pb.ServerInfo{CertPublicKey: raw, CertLifetimeMs: uint32(s.cfg.CertLifetime.Milliseconds())}
 }
 
 // owner returns the user the calling device is enrolled to.
 func (s *Server) owner(ctx context.Context, device peer.ID) (User, error) {
 	u, err := s.store.DeviceOwner(ctx, device)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrDeviceRevoked):
+		return User{}, ErrDeviceRevoked
+	case errors.Is(err, ErrNotFound):
 		return User{}, ErrDeviceNotEnrolled
-	}
-	if err != nil {
+	case err != nil:
 		return User{}, fmt.Errorf("look up device: %w", err)
 	}
 	return u, nil
 }
 
-func (s *Server) addContact(ctx context.Context, device peer.ID, req *pb.AddContactRequest) (*pb.Response, error) {
-	me, err := s.owner(ctx, device)
-	if err != nil {
-		return nil, err
+// publish sends an event to every replica, this one included. A failure
+// is logged: state is in the store, so the next change repairs the view.
+func (s *Server) publish(ctx context.Context, ev Event) {
+	ev.At = time.Now().UnixMicro()
+	if err := s.store.Publish(ctx, ev); err != nil {
+		log.Errorw("publish event", "kind", ev.Kind, "user", ev.UserID, "err", err)
 	}
-	name, err := CanonicalUsername(req.GetUsername())
-	if err != nil {
-		return nil, err
-	}
-	other, err := s.store.UserByName(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("look up contact %s: %w", name, err)
-	}
-	accepted, err := s.store.AddContact(ctx, me.ID, other.ID)
-	if err != nil {
-		return nil, fmt.Errorf("add contact: %w", err)
-	}
-	if accepted {
-		log.Infow("contacts accepted", "a", me.Name, "b", other.Name)
-		// Each side now sees the other: push current presence both ways.
-		s.pushPresenceTo(me, other)
-		s.pushPresenceTo(other, me)
-	}
-	resp := okResponse()
-	resp.Body = &pb.Response_AddContact{AddContact: &pb.AddContactResponse{Accepted: accepted}}
-	return resp, nil
 }
 
 // checkAddrs validates binary multiaddrs from a client.
@@ -327,3 +452,9 @@ func checkAddrs(addrs [][]byte) ([][]byte, error) {
 func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, network.ErrReset)
 }
+
+type nopMetrics struct{}
+
+func (nopMetrics) SessionsChanged(int)       {}
+func (nopMetrics) Request(string, pb.Status) {}
+func (nopMetrics) FanOut(time.Duration, int) {}

@@ -45,9 +45,9 @@ func newNode(t *testing.T) *node.Node {
 	return nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 }
 
-// startServer starts a server; it, its node and its store are closed when
-// the test ends.
-func startServer(t *testing.T) *testServer {
+// startServer starts a server with rendezvous.LocalConfig, changed by
+// each of tweak; it, its node and its store are closed when the test ends.
+func startServer(t *testing.T, tweak ...func(*rendezvous.Config)) *testServer {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "rendezvous.db"))
 	if err != nil {
@@ -55,7 +55,14 @@ func startServer(t *testing.T) *testServer {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	n := newNode(t)
-	srv := rendezvous.New(n, store, rendezvous.LocalConfig())
+	cfg := rendezvous.LocalConfig(nodetest.Key(t))
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	srv, err := rendezvous.New(t.Context(), n, store, cfg)
+	if err != nil {
+		t.Fatalf("rendezvous.New: %v", err)
+	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return &testServer{srv: srv, node: n}
 }
@@ -123,19 +130,41 @@ func addrsEqual(a, b []ma.Multiaddr) bool {
 	return slices.EqualFunc(a, b, func(x, y ma.Multiaddr) bool { return x.Equal(y) })
 }
 
-// nextPresence waits for the next push on s.
-func nextPresence(ctx context.Context, t *testing.T, s *client.Session) client.Presence {
+// nextUpdate waits for the next push on s.
+func nextUpdate(ctx context.Context, t *testing.T, s *client.Session) client.Update {
 	t.Helper()
 	select {
-	case p, ok := <-s.Updates():
+	case u, ok := <-s.Updates():
 		if !ok {
-			t.Fatalf("session of %s ended while waiting for a presence update: %v", s.Username, s.Err())
+			t.Fatalf("session of %s ended while waiting for an update: %v", s.Username, s.Err())
 		}
-		return p
+		return u
 	case <-ctx.Done():
-		t.Fatalf("session of %s: no presence update: %v", s.Username, ctx.Err())
+		t.Fatalf("session of %s: no update: %v", s.Username, ctx.Err())
 	}
 	panic("unreachable")
+}
+
+// nextPresence waits for the next presence push on s, skipping contact
+// events.
+func nextPresence(ctx context.Context, t *testing.T, s *client.Session) client.Presence {
+	t.Helper()
+	for {
+		if u := nextUpdate(ctx, t, s); u.Presence != nil {
+			return *u.Presence
+		}
+	}
+}
+
+// makeContacts makes a and b contacts through a request and an accept.
+func makeContacts(ctx context.Context, t *testing.T, a *client.Client, b *client.Client, bName string, aName string) {
+	t.Helper()
+	if acc, err := a.RequestContact(ctx, bName); err != nil || acc {
+		t.Fatalf("RequestContact(%s): got %v, %v, want false, nil", bName, acc, err)
+	}
+	if err := b.AcceptContact(ctx, aName); err != nil {
+		t.Fatalf("AcceptContact(%s): %v", aName, err)
+	}
 }
 
 // statusErr extracts the server's status error from err.
@@ -281,8 +310,8 @@ func TestLoginNotEnrolled(t *testing.T) {
 		t.Errorf("Login from an un-enrolled device: got %v, which also matches ErrBadCredentials", err)
 	}
 	// An un-enrolled device cannot add contacts either.
-	if _, err := c.AddContact(ctx, "alice"); !errors.Is(err, rendezvous.ErrDeviceNotEnrolled) {
-		t.Errorf("AddContact from an un-enrolled device: got %v, want ErrDeviceNotEnrolled", err)
+	if _, err := c.RequestContact(ctx, "alice"); !errors.Is(err, rendezvous.ErrDeviceNotEnrolled) {
+		t.Errorf("RequestContact from an un-enrolled device: got %v, want ErrDeviceNotEnrolled", err)
 	}
 }
 
@@ -309,14 +338,14 @@ func TestPresence(t *testing.T) {
 	}
 
 	// Carol asks for alice, who never asks back: they are not contacts.
-	if acc, err := carol.AddContact(ctx, "alice"); err != nil || acc {
-		t.Fatalf("carol AddContact(alice): got %v, %v, want false, nil", acc, err)
+	if acc, err := carol.RequestContact(ctx, "alice"); err != nil || acc {
+		t.Fatalf("carol RequestContact(alice): got %v, %v, want false, nil", acc, err)
 	}
-	if acc, err := alice.AddContact(ctx, "bob"); err != nil || acc {
-		t.Fatalf("alice AddContact(bob): got %v, %v, want false, nil", acc, err)
+	if acc, err := alice.RequestContact(ctx, "bob"); err != nil || acc {
+		t.Fatalf("alice RequestContact(bob): got %v, %v, want false, nil", acc, err)
 	}
-	if acc, err := bob.AddContact(ctx, "Alice"); err != nil || !acc {
-		t.Fatalf("bob AddContact(Alice): got %v, %v, want true, nil", acc, err)
+	if acc, err := bob.RequestContact(ctx, "Alice"); err != nil || !acc {
+		t.Fatalf("bob RequestContact(Alice): got %v, %v, want true (mutual), nil", acc, err)
 	}
 
 	checkOnline := func(got client.Presence, username string, id peer.ID, addrs []ma.Multiaddr) {
@@ -370,16 +399,22 @@ func TestPresence(t *testing.T) {
 	checkOnline(bobS2.Contacts[0], "alice", aliceID, aliceAddrs)
 	checkOnline(nextPresence(ctx, t, aliceS), "bob", bobID, bobAddrs)
 
-	// Nothing else was pushed to anyone, and never anything to carol.
+	// No other presence was pushed to anyone, and nothing ever to carol.
 	for _, s := range []*client.Session{aliceS, bobS2, carolS} {
-		select {
-		case p, ok := <-s.Updates():
-			if !ok {
-				t.Errorf("%s's session: got ended (%v), want alive", s.Username, s.Err())
-			} else {
-				t.Errorf("%s's session: got unexpected presence %+v, want none", s.Username, p)
+	drain:
+		for {
+			select {
+			case u, ok := <-s.Updates():
+				if !ok {
+					t.Errorf("%s's session: got ended (%v), want alive", s.Username, s.Err())
+					break drain
+				}
+				if u.Presence != nil || s == carolS {
+					t.Errorf("%s's session: got unexpected update %+v %+v, want none", s.Username, u.Presence, u.Contact)
+				}
+			default:
+				break drain
 			}
-		default:
 		}
 	}
 	if err := carolS.Err(); err != nil {
@@ -403,7 +438,7 @@ func TestSupernodeDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AnnounceSupernode(busy): %v", err)
 	}
-	if want := rendezvous.LocalConfig().SupernodeTTL; ttl != want {
+	if want := rendezvous.LocalConfig(nil).SupernodeTTL; ttl != want {
 		t.Errorf("AnnounceSupernode TTL: got %v, want %v", ttl, want)
 	}
 	if _, err := idle.AnnounceSupernode(ctx, idleNode.Addrs(), &pb.SupernodeLoad{Reservations: 1}); err != nil {
@@ -611,12 +646,7 @@ func TestCloseEndsSessions(t *testing.T) {
 	bob := register(ctx, t, ts, "bob", "password1")
 	aliceS := login(ctx, t, alice, mustAddrs(t, "/ip4/192.0.2.1/tcp/4001"))
 	bobS := login(ctx, t, bob, nil)
-	if _, err := alice.AddContact(ctx, "bob"); err != nil {
-		t.Fatalf("AddContact: %v", err)
-	}
-	if _, err := bob.AddContact(ctx, "alice"); err != nil {
-		t.Fatalf("AddContact: %v", err)
-	}
+	makeContacts(ctx, t, alice, bob, "bob", "alice")
 
 	closed := make(chan error, 1)
 	go func() { closed <- ts.srv.Close() }()
@@ -650,7 +680,7 @@ func TestCloseEndsSessions(t *testing.T) {
 		t.Errorf("second Server.Close: got %v, want nil", err)
 	}
 	// The service is gone: new requests fail.
-	if _, err := bob.AddContact(ctx, "alice"); err == nil {
-		t.Errorf("AddContact after Server.Close: got nil error, want failure")
+	if _, err := bob.RequestContact(ctx, "alice"); err == nil {
+		t.Errorf("RequestContact after Server.Close: got nil error, want failure")
 	}
 }

@@ -1,6 +1,6 @@
-// Package client is the client side of /parley/rendezvous/1.0.0: account
-// registration, device enrolment, login sessions with pushed presence,
-// contacts and the supernode directory.
+// Package client is the client side of /parley/rendezvous/1.0.0: accounts,
+// devices, login sessions with pushed presence and certificates, contacts
+// and the supernode directory.
 //
 // Errors from the server are *rendezvous.StatusError values that unwrap to
 // the rendezvous sentinels, so callers test them with errors.Is, for example
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -63,14 +64,162 @@ func (c *Client) Enrol(ctx context.Context, username, password string) (string, 
 	return resp.GetAccount().GetUsername(), nil
 }
 
-// AddContact asks for username as a contact. It reports whether the two
-// are now contacts (the other side had already added this user).
-func (c *Client) AddContact(ctx context.Context, username string) (bool, error) {
-	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_AddContact{AddContact: &pb.AddContactRequest{Username: username}}})
+// ChangePassword replaces the account's password. It needs the current
+// one and is made from an enrolled device.
+func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
+	_, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_ChangePassword{ChangePassword: &pb.ChangePasswordRequest{OldPassword: oldPassword, NewPassword: newPassword}}})
 	if err != nil {
-		return false, fmt.Errorf("add contact %s: %w", username, err)
+		return fmt.Errorf("change password: %w", err)
 	}
-	return resp.GetAddContact().GetAccepted(), nil
+	return nil
+}
+
+// DeleteAccount deletes this device's account with its devices and
+// contacts. It needs the password.
+func (c *Client) DeleteAccount(ctx context.Context, password string) error {
+	_, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_DeleteAccount{DeleteAccount: &pb.DeleteAccountRequest{Password: password}}})
+	if err != nil {
+		return fmt.Errorf("delete account: %w", err)
+	}
+	return nil
+}
+
+// Device is one of the account's devices.
+type Device struct {
+	Peer     peer.ID
+	Enrolled time.Time
+	Revoked  time.Time // zero while active
+	Online   bool
+}
+
+// Devices lists the account's devices, oldest first.
+func (c *Client) Devices(ctx context.Context) ([]Device, error) {
+	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_ListDevices{ListDevices: &pb.ListDevicesRequest{}}})
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	var out []Device
+	for _, d := range resp.GetDevices().GetDevices() {
+		id, err := peer.IDFromBytes(d.GetPeerId())
+		if err != nil {
+			return nil, fmt.Errorf("list devices: bad peer ID from server: %w", err)
+		}
+		dev := Device{Peer: id, Enrolled: time.UnixMilli(d.GetEnrolledUnixMs()), Online: d.GetOnline()}
+		if ms := d.GetRevokedUnixMs(); ms != 0 {
+			dev.Revoked = time.UnixMilli(ms)
+		}
+		out = append(out, dev)
+	}
+	return out, nil
+}
+
+// RevokeDevice revokes one of the account's devices: its session is
+// closed and it can never log in again.
+func (c *Client) RevokeDevice(ctx context.Context, device peer.ID) error {
+	_, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_RevokeDevice{RevokeDevice: &pb.RevokeDeviceRequest{PeerId: []byte(device)}}})
+	if err != nil {
+		return fmt.Errorf("revoke device %s: %w", device, err)
+	}
+	return nil
+}
+
+// RequestContact asks username to become a contact. It reports whether
+// the two are contacts now (username had asked too). The answer is the
+// same whether or not username exists.
+func (c *Client) RequestContact(ctx context.Context, username string) (bool, error) {
+	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_RequestContact{RequestContact: &pb.ContactRequest{Username: username}}})
+	if err != nil {
+		return false, fmt.Errorf("request contact %s: %w", username, err)
+	}
+	return resp.GetContact().GetAccepted(), nil
+}
+
+// AcceptContact accepts username's pending request.
+func (c *Client) AcceptContact(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "accept contact", username, func(r *pb.ContactRequest) *pb.Request {
+		return &pb.Request{Body: &pb.Request_AcceptContact{AcceptContact: r}}
+	})
+}
+
+// DeclineContact drops username's pending request; username is not told.
+func (c *Client) DeclineContact(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "decline contact", username, func(r *pb.ContactRequest) *pb.Request {
+		return &pb.Request{Body: &pb.Request_DeclineContact{DeclineContact: r}}
+	})
+}
+
+// RemoveContact ends a contact, or withdraws a request made to username.
+func (c *Client) RemoveContact(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "remove contact", username, func(r *pb.ContactRequest) *pb.Request {
+		return &pb.Request{Body: &pb.Request_RemoveContact{RemoveContact: r}}
+	})
+}
+
+// Block removes username as a contact and refuses their requests.
+func (c *Client) Block(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "block", username, func(r *pb.ContactRequest) *pb.Request {
+		return &pb.Request{Body: &pb.Request_Block{Block: r}}
+	})
+}
+
+// Unblock lifts a block.
+func (c *Client) Unblock(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "unblock", username, func(r *pb.ContactRequest) *pb.Request {
+		return &pb.Request{Body: &pb.Request_Unblock{Unblock: r}}
+	})
+}
+
+func (c *Client) contactOp(ctx context.Context, what, username string, wrap func(*pb.ContactRequest) *pb.Request) error {
+	if _, err := c.roundTrip(ctx, wrap(&pb.ContactRequest{Username: username})); err != nil {
+		return fmt.Errorf("%s %s: %w", what, username, err)
+	}
+	return nil
+}
+
+// ContactBook is the account's contact book.
+type ContactBook struct {
+	Accepted []Presence // contacts, with their presence
+	Incoming []string   // users asking to become contacts
+	Outgoing []string   // users this account asked
+	Blocked  []string
+}
+
+// Contacts returns the account's contact book.
+func (c *Client) Contacts(ctx context.Context) (ContactBook, error) {
+	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_ListContacts{ListContacts: &pb.ListContactsRequest{}}})
+	if err != nil {
+		return ContactBook{}, fmt.Errorf("list contacts: %w", err)
+	}
+	l := resp.GetContacts()
+	book := ContactBook{Incoming: l.GetIncoming(), Outgoing: l.GetOutgoing(), Blocked: l.GetBlocked()}
+	for _, p := range l.GetAccepted() {
+		book.Accepted = append(book.Accepted, presenceFromPB(p))
+	}
+	return book, nil
+}
+
+// ServerInfo is what the server tells clients about itself.
+type ServerInfo struct {
+	// CertKey verifies the server's membership certificates.
+	CertKey      crypto.PubKey
+	CertLifetime time.Duration
+}
+
+// ServerInfo asks the server for its certificate key.
+func (c *Client) ServerInfo(ctx context.Context) (ServerInfo, error) {
+	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_ServerInfo{ServerInfo: &pb.ServerInfoRequest{}}})
+	if err != nil {
+		return ServerInfo{}, fmt.Errorf("server info: %w", err)
+	}
+	return serverInfoFromPB(resp.GetServerInfo())
+}
+
+func serverInfoFromPB(i *pb.ServerInfo) (ServerInfo, error) {
+	key, err := crypto.UnmarshalPublicKey(i.GetCertPublicKey())
+	if err != nil {
+		return ServerInfo{}, fmt.Errorf("server info: bad certificate key: %w", err)
+	}
+	return ServerInfo{CertKey: key, CertLifetime: time.Duration(i.GetCertLifetimeMs()) * time.Millisecond}, nil
 }
 
 // Supernodes returns up to max supernodes, best first (0 means the

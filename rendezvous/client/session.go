@@ -21,25 +21,91 @@ import (
 type Presence struct {
 	Username string
 	Online   bool
-	Peer     peer.ID        // the device online now; empty when offline
-	Addrs    []ma.Multiaddr // its direct and circuit addresses
-	LastSeen time.Time      // when offline; zero if never seen
+	Peer     peer.ID         // the device that logged in last; empty when offline
+	Addrs    []ma.Multiaddr  // its direct and circuit addresses
+	Devices  []peer.AddrInfo // every online device, oldest login first
+	LastSeen time.Time       // when offline; zero if never seen
 }
 
-// Session is a logged-in device. The server pushes contacts' presence on it
-// until it is closed or the connection drops.
+// HasDevice reports whether p is one of the user's online devices.
+func (pr Presence) HasDevice(p peer.ID) bool {
+	for _, d := range pr.Devices {
+		if d.ID == p {
+			return true
+		}
+	}
+	return pr.Peer == p && p != ""
+}
+
+// ContactChange is what happened to a contact.
+type ContactChange int
+
+const (
+	ContactRequested ContactChange = iota + 1 // the user asks to become a contact
+	ContactAccepted                           // the user is a contact now
+	ContactRemoved                            // the user is no longer a contact (or request)
+)
+
+func (c ContactChange) String() string {
+	switch c {
+	case ContactRequested:
+		return "requested"
+	case ContactAccepted:
+		return "accepted"
+	case ContactRemoved:
+		return "removed"
+	}
+	return "unknown"
+}
+
+// Update is one push from the server: a contact's presence or a change to
+// the contact book.
+type Update struct {
+	Presence *Presence // set for presence changes
+	Contact  *ContactEvent
+}
+
+// ContactEvent is a change to the contact book.
+type ContactEvent struct {
+	Change   ContactChange
+	Username string
+}
+
+// GoAwayError ends a session whose server is shutting down. Log in again
+// after RetryAfter (to this or another replica). It matches
+// rendezvous.ErrUnavailable.
+type GoAwayError struct{ RetryAfter time.Duration }
+
+func (e *GoAwayError) Error() string {
+	return fmt.Sprintf("rendezvous server is going away; log in again in %s", e.RetryAfter)
+}
+
+func (e *GoAwayError) Unwrap() error { return rendezvous.ErrUnavailable }
+
+// Session is a logged-in device. The server pushes contacts' presence and
+// contact-book changes on it, and renews the device's membership
+// certificate, until it is closed or the connection drops.
 type Session struct {
 	// Username is the account this device is logged in as.
 	Username string
 	// Contacts is every accepted contact's presence at login.
 	Contacts []Presence
+	// Incoming lists the users who asked to become contacts, including
+	// requests made while this user was offline.
+	Incoming []string
+	// Server is the server's certificate key and lifetime.
+	Server ServerInfo
 
-	stream  network.Stream
-	updates chan Presence
-	closing chan struct{} // closed by Close
-	done    chan struct{}
+	stream    network.Stream
+	keepalive time.Duration
+	updates   chan Update
+	closing   chan struct{} // closed by Close
+	done      chan struct{}
 
 	writeMu sync.Mutex // serialises writes to stream
+
+	certMu sync.Mutex
+	cert   []byte
 
 	closeOnce sync.Once
 	err       error // why the session ended; set before done is closed
@@ -77,31 +143,57 @@ func (c *Client) Login(ctx context.Context, addrs []ma.Multiaddr) (*Session, err
 		st.Reset()
 		return nil, errors.New("login: server answered without a login result")
 	}
+	info, err := serverInfoFromPB(login.GetServer())
+	if err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	keepalive := time.Duration(login.GetKeepaliveMs()) * time.Millisecond
+	if keepalive <= 0 {
+		keepalive = 10 * time.Second
+	}
 	_ = st.SetDeadline(time.Time{})
 	s := &Session{
-		Username: login.GetUsername(),
-		stream:   st,
-		updates:  make(chan Presence, 64),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
+		Username:  login.GetUsername(),
+		Incoming:  login.GetIncoming(),
+		Server:    info,
+		stream:    st,
+		keepalive: keepalive,
+		cert:      login.GetCertificate(),
+		updates:   make(chan Update, 64),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	for _, p := range login.GetContacts() {
 		s.Contacts = append(s.Contacts, presenceFromPB(p))
 	}
 	go s.readPushes(r)
+	go s.ping()
 	return s, nil
 }
 
-// Updates delivers presence changes pushed by the server, in order. It is
-// closed when the session ends. The caller must keep reading: while the
-// channel is full the session stops reading from the server, and a server
-// whose pushes back up closes the session.
-func (s *Session) Updates() <-chan Presence { return s.updates }
+// Certificate is the device's current membership certificate (see
+// package rendezvous/cert); the server renews it while the session
+// lives.
+func (s *Session) Certificate() []byte {
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	return s.cert
+}
+
+// Updates delivers the server's pushes, in order. It is closed when the
+// session ends. The caller must keep reading: while the channel is full
+// the session stops reading from the server, and a server whose pushes
+// back up closes the session.
+func (s *Session) Updates() <-chan Update { return s.updates }
 
 // Done is closed when the session has ended; Err then says why.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// Err is nil while the session lives, and afterwards why it ended.
+// Err is nil while the session lives, and afterwards why it ended: a
+// *GoAwayError when the server is leaving, a *rendezvous.StatusError when
+// it closed the session (errors.Is(err, rendezvous.ErrDeviceRevoked)),
+// or a connection error.
 func (s *Session) Err() error {
 	select {
 	case <-s.done:
@@ -114,6 +206,14 @@ func (s *Session) Err() error {
 // UpdateAddrs tells the server (and so every online contact) this device's
 // current addresses.
 func (s *Session) UpdateAddrs(addrs []ma.Multiaddr) error {
+	req := &pb.Request{Body: &pb.Request_UpdateAddrs{UpdateAddrs: &pb.UpdateAddrsRequest{Addrs: encodeAddrs(addrs)}}}
+	if err := s.send(req); err != nil {
+		return fmt.Errorf("update addresses: %w", err)
+	}
+	return nil
+}
+
+func (s *Session) send(req *pb.Request) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	select {
@@ -122,10 +222,9 @@ func (s *Session) UpdateAddrs(addrs []ma.Multiaddr) error {
 	default:
 	}
 	_ = s.stream.SetWriteDeadline(time.Now().Add(rendezvous.RequestTimeout))
-	req := &pb.Request{Body: &pb.Request_UpdateAddrs{UpdateAddrs: &pb.UpdateAddrsRequest{Addrs: encodeAddrs(addrs)}}}
 	if err := wire.Write(s.stream, req, rendezvous.MaxRequestSize); err != nil {
 		s.stream.Reset()
-		return fmt.Errorf("update addresses: %w", err)
+		return err
 	}
 	return nil
 }
@@ -140,6 +239,24 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// ping sends a keepalive every interval the server asked for. The reader
+// gives up on a server that stays silent for three intervals.
+func (s *Session) ping() {
+	t := time.NewTicker(s.keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if err := s.send(&pb.Request{Body: &pb.Request_Ping{Ping: &pb.PingRequest{}}}); err != nil {
+				log.Debugw("keepalive", "err", err)
+				return
+			}
+		}
+	}
+}
+
 func (s *Session) readPushes(r *wire.Reader) {
 	var err error
 	defer func() {
@@ -148,6 +265,7 @@ func (s *Session) readPushes(r *wire.Reader) {
 		close(s.done)
 	}()
 	for {
+		_ = s.stream.SetReadDeadline(time.Now().Add(3 * s.keepalive))
 		resp := new(pb.Response)
 		if err = r.Read(resp); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -157,14 +275,35 @@ func (s *Session) readPushes(r *wire.Reader) {
 			s.stream.Reset()
 			return
 		}
-		p := resp.GetPresence()
-		if p == nil {
+		if err = statusError(resp); err != nil {
+			s.stream.Reset()
+			return
+		}
+		var u Update
+		switch body := resp.Body.(type) {
+		case *pb.Response_Pong:
+			continue
+		case *pb.Response_Certificate:
+			s.certMu.Lock()
+			s.cert = body.Certificate
+			s.certMu.Unlock()
+			continue
+		case *pb.Response_GoAway:
+			err = &GoAwayError{RetryAfter: time.Duration(body.GoAway.GetRetryAfterMs()) * time.Millisecond}
+			s.stream.Reset()
+			return
+		case *pb.Response_Presence:
+			p := presenceFromPB(body.Presence)
+			u.Presence = &p
+		case *pb.Response_ContactEvent:
+			u.Contact = &ContactEvent{Change: ContactChange(body.ContactEvent.GetKind()), Username: body.ContactEvent.GetUsername()}
+		default:
 			err = errors.New("rendezvous session: unexpected message from server")
 			s.stream.Reset()
 			return
 		}
 		select {
-		case s.updates <- presenceFromPB(p):
+		case s.updates <- u:
 		case <-s.closing:
 			err = errSessionClosed
 			s.stream.Reset()
@@ -177,6 +316,11 @@ func presenceFromPB(p *pb.Presence) Presence {
 	out := Presence{Username: p.GetUsername(), Online: p.GetOnline(), Addrs: decodeAddrs(p.GetAddrs())}
 	if id, err := peer.IDFromBytes(p.GetPeerId()); err == nil {
 		out.Peer = id
+	}
+	for _, d := range p.GetDevices() {
+		if id, err := peer.IDFromBytes(d.GetPeerId()); err == nil {
+			out.Devices = append(out.Devices, peer.AddrInfo{ID: id, Addrs: decodeAddrs(d.GetAddrs())})
+		}
 	}
 	if ms := p.GetLastSeenUnixMs(); ms != 0 {
 		out.LastSeen = time.UnixMilli(ms)

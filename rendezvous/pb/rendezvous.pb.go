@@ -41,6 +41,11 @@ const (
 	// Too many attempts; retry after Response.retry_after_ms.
 	Status_STATUS_RATE_LIMITED Status = 6
 	Status_STATUS_INTERNAL     Status = 7
+	// The device was revoked by its owner; it can never log in again.
+	Status_STATUS_PERMISSION_DENIED Status = 8
+	// The server is shutting down or overloaded; retry after
+	// Response.retry_after_ms, possibly on another replica.
+	Status_STATUS_UNAVAILABLE Status = 9
 )
 
 // Enum value maps for Status.
@@ -54,16 +59,20 @@ var (
 		5: "STATUS_NOT_FOUND",
 		6: "STATUS_RATE_LIMITED",
 		7: "STATUS_INTERNAL",
+		8: "STATUS_PERMISSION_DENIED",
+		9: "STATUS_UNAVAILABLE",
 	}
 	Status_value = map[string]int32{
-		"STATUS_UNSPECIFIED":     0,
-		"STATUS_OK":              1,
-		"STATUS_BAD_REQUEST":     2,
-		"STATUS_UNAUTHENTICATED": 3,
-		"STATUS_ALREADY_EXISTS":  4,
-		"STATUS_NOT_FOUND":       5,
-		"STATUS_RATE_LIMITED":    6,
-		"STATUS_INTERNAL":        7,
+		"STATUS_UNSPECIFIED":       0,
+		"STATUS_OK":                1,
+		"STATUS_BAD_REQUEST":       2,
+		"STATUS_UNAUTHENTICATED":   3,
+		"STATUS_ALREADY_EXISTS":    4,
+		"STATUS_NOT_FOUND":         5,
+		"STATUS_RATE_LIMITED":      6,
+		"STATUS_INTERNAL":          7,
+		"STATUS_PERMISSION_DENIED": 8,
+		"STATUS_UNAVAILABLE":       9,
 	}
 )
 
@@ -94,6 +103,58 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 	return file_rendezvous_proto_rawDescGZIP(), []int{0}
 }
 
+type ContactEvent_Kind int32
+
+const (
+	ContactEvent_KIND_UNSPECIFIED ContactEvent_Kind = 0
+	ContactEvent_KIND_REQUESTED   ContactEvent_Kind = 1 // username asks to become your contact
+	ContactEvent_KIND_ACCEPTED    ContactEvent_Kind = 2 // username and you are now contacts
+	ContactEvent_KIND_REMOVED     ContactEvent_Kind = 3 // username is no longer your contact
+)
+
+// Enum value maps for ContactEvent_Kind.
+var (
+	ContactEvent_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_REQUESTED",
+		2: "KIND_ACCEPTED",
+		3: "KIND_REMOVED",
+	}
+	ContactEvent_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_REQUESTED":   1,
+		"KIND_ACCEPTED":    2,
+		"KIND_REMOVED":     3,
+	}
+)
+
+func (x ContactEvent_Kind) Enum() *ContactEvent_Kind {
+	p := new(ContactEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x ContactEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ContactEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rendezvous_proto_enumTypes[1].Descriptor()
+}
+
+func (ContactEvent_Kind) Type() protoreflect.EnumType {
+	return &file_rendezvous_proto_enumTypes[1]
+}
+
+func (x ContactEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ContactEvent_Kind.Descriptor instead.
+func (ContactEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{24, 0}
+}
+
 type Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Body:
@@ -101,10 +162,22 @@ type Request struct {
 	//	*Request_Register
 	//	*Request_Enrol
 	//	*Request_Login
-	//	*Request_AddContact
+	//	*Request_RequestContact
 	//	*Request_ListSupernodes
 	//	*Request_AnnounceSupernode
 	//	*Request_UpdateAddrs
+	//	*Request_ChangePassword
+	//	*Request_DeleteAccount
+	//	*Request_ListDevices
+	//	*Request_RevokeDevice
+	//	*Request_AcceptContact
+	//	*Request_DeclineContact
+	//	*Request_RemoveContact
+	//	*Request_Block
+	//	*Request_Unblock
+	//	*Request_ListContacts
+	//	*Request_Ping
+	//	*Request_ServerInfo
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -174,10 +247,10 @@ func (x *Request) GetLogin() *LoginRequest {
 	return nil
 }
 
-func (x *Request) GetAddContact() *AddContactRequest {
+func (x *Request) GetRequestContact() *ContactRequest {
 	if x != nil {
-		if x, ok := x.Body.(*Request_AddContact); ok {
-			return x.AddContact
+		if x, ok := x.Body.(*Request_RequestContact); ok {
+			return x.RequestContact
 		}
 	}
 	return nil
@@ -210,6 +283,114 @@ func (x *Request) GetUpdateAddrs() *UpdateAddrsRequest {
 	return nil
 }
 
+func (x *Request) GetChangePassword() *ChangePasswordRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChangePassword); ok {
+			return x.ChangePassword
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetDeleteAccount() *DeleteAccountRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_DeleteAccount); ok {
+			return x.DeleteAccount
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetListDevices() *ListDevicesRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ListDevices); ok {
+			return x.ListDevices
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRevokeDevice() *RevokeDeviceRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_RevokeDevice); ok {
+			return x.RevokeDevice
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetAcceptContact() *ContactRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_AcceptContact); ok {
+			return x.AcceptContact
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetDeclineContact() *ContactRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_DeclineContact); ok {
+			return x.DeclineContact
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRemoveContact() *ContactRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_RemoveContact); ok {
+			return x.RemoveContact
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetBlock() *ContactRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_Block); ok {
+			return x.Block
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetUnblock() *ContactRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_Unblock); ok {
+			return x.Unblock
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetListContacts() *ListContactsRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ListContacts); ok {
+			return x.ListContacts
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetPing() *PingRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetServerInfo() *ServerInfoRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ServerInfo); ok {
+			return x.ServerInfo
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -226,8 +407,8 @@ type Request_Login struct {
 	Login *LoginRequest `protobuf:"bytes,3,opt,name=login,proto3,oneof"`
 }
 
-type Request_AddContact struct {
-	AddContact *AddContactRequest `protobuf:"bytes,4,opt,name=add_contact,json=addContact,proto3,oneof"`
+type Request_RequestContact struct {
+	RequestContact *ContactRequest `protobuf:"bytes,4,opt,name=request_contact,json=requestContact,proto3,oneof"`
 }
 
 type Request_ListSupernodes struct {
@@ -239,7 +420,55 @@ type Request_AnnounceSupernode struct {
 }
 
 type Request_UpdateAddrs struct {
-	UpdateAddrs *UpdateAddrsRequest `protobuf:"bytes,7,opt,name=update_addrs,json=updateAddrs,proto3,oneof"`
+	UpdateAddrs *UpdateAddrsRequest `protobuf:"bytes,7,opt,name=update_addrs,json=updateAddrs,proto3,oneof"` // session only
+}
+
+type Request_ChangePassword struct {
+	ChangePassword *ChangePasswordRequest `protobuf:"bytes,8,opt,name=change_password,json=changePassword,proto3,oneof"`
+}
+
+type Request_DeleteAccount struct {
+	DeleteAccount *DeleteAccountRequest `protobuf:"bytes,9,opt,name=delete_account,json=deleteAccount,proto3,oneof"`
+}
+
+type Request_ListDevices struct {
+	ListDevices *ListDevicesRequest `protobuf:"bytes,10,opt,name=list_devices,json=listDevices,proto3,oneof"`
+}
+
+type Request_RevokeDevice struct {
+	RevokeDevice *RevokeDeviceRequest `protobuf:"bytes,11,opt,name=revoke_device,json=revokeDevice,proto3,oneof"`
+}
+
+type Request_AcceptContact struct {
+	AcceptContact *ContactRequest `protobuf:"bytes,12,opt,name=accept_contact,json=acceptContact,proto3,oneof"`
+}
+
+type Request_DeclineContact struct {
+	DeclineContact *ContactRequest `protobuf:"bytes,13,opt,name=decline_contact,json=declineContact,proto3,oneof"`
+}
+
+type Request_RemoveContact struct {
+	RemoveContact *ContactRequest `protobuf:"bytes,14,opt,name=remove_contact,json=removeContact,proto3,oneof"`
+}
+
+type Request_Block struct {
+	Block *ContactRequest `protobuf:"bytes,15,opt,name=block,proto3,oneof"`
+}
+
+type Request_Unblock struct {
+	Unblock *ContactRequest `protobuf:"bytes,16,opt,name=unblock,proto3,oneof"`
+}
+
+type Request_ListContacts struct {
+	ListContacts *ListContactsRequest `protobuf:"bytes,17,opt,name=list_contacts,json=listContacts,proto3,oneof"`
+}
+
+type Request_Ping struct {
+	Ping *PingRequest `protobuf:"bytes,18,opt,name=ping,proto3,oneof"` // session only
+}
+
+type Request_ServerInfo struct {
+	ServerInfo *ServerInfoRequest `protobuf:"bytes,19,opt,name=server_info,json=serverInfo,proto3,oneof"`
 }
 
 func (*Request_Register) isRequest_Body() {}
@@ -248,13 +477,37 @@ func (*Request_Enrol) isRequest_Body() {}
 
 func (*Request_Login) isRequest_Body() {}
 
-func (*Request_AddContact) isRequest_Body() {}
+func (*Request_RequestContact) isRequest_Body() {}
 
 func (*Request_ListSupernodes) isRequest_Body() {}
 
 func (*Request_AnnounceSupernode) isRequest_Body() {}
 
 func (*Request_UpdateAddrs) isRequest_Body() {}
+
+func (*Request_ChangePassword) isRequest_Body() {}
+
+func (*Request_DeleteAccount) isRequest_Body() {}
+
+func (*Request_ListDevices) isRequest_Body() {}
+
+func (*Request_RevokeDevice) isRequest_Body() {}
+
+func (*Request_AcceptContact) isRequest_Body() {}
+
+func (*Request_DeclineContact) isRequest_Body() {}
+
+func (*Request_RemoveContact) isRequest_Body() {}
+
+func (*Request_Block) isRequest_Body() {}
+
+func (*Request_Unblock) isRequest_Body() {}
+
+func (*Request_ListContacts) isRequest_Body() {}
+
+func (*Request_Ping) isRequest_Body() {}
+
+func (*Request_ServerInfo) isRequest_Body() {}
 
 // RegisterRequest creates an account and enrols the calling device (the
 // PeerID authenticated by the secure channel) in one step.
@@ -409,27 +662,30 @@ func (x *LoginRequest) GetAddrs() [][]byte {
 	return nil
 }
 
-type AddContactRequest struct {
+// ContactRequest names the other user of a contact operation. Requesting a
+// contact answers the same way whether or not the user exists or has
+// blocked the caller.
+type ContactRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AddContactRequest) Reset() {
-	*x = AddContactRequest{}
+func (x *ContactRequest) Reset() {
+	*x = ContactRequest{}
 	mi := &file_rendezvous_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AddContactRequest) String() string {
+func (x *ContactRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AddContactRequest) ProtoMessage() {}
+func (*ContactRequest) ProtoMessage() {}
 
-func (x *AddContactRequest) ProtoReflect() protoreflect.Message {
+func (x *ContactRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_rendezvous_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -441,12 +697,12 @@ func (x *AddContactRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AddContactRequest.ProtoReflect.Descriptor instead.
-func (*AddContactRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ContactRequest.ProtoReflect.Descriptor instead.
+func (*ContactRequest) Descriptor() ([]byte, []int) {
 	return file_rendezvous_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *AddContactRequest) GetUsername() string {
+func (x *ContactRequest) GetUsername() string {
 	if x != nil {
 		return x.Username
 	}
@@ -657,19 +913,318 @@ func (x *UpdateAddrsRequest) GetAddrs() [][]byte {
 	return nil
 }
 
+// ChangePasswordRequest is made from an enrolled device and needs the
+// current password.
+type ChangePasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OldPassword   string                 `protobuf:"bytes,1,opt,name=old_password,json=oldPassword,proto3" json:"old_password,omitempty"`
+	NewPassword   string                 `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_rendezvous_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ChangePasswordRequest) GetOldPassword() string {
+	if x != nil {
+		return x.OldPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// DeleteAccountRequest deletes the calling device's account, its devices
+// and contacts. It needs the password.
+type DeleteAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Password      string                 `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountRequest) Reset() {
+	*x = DeleteAccountRequest{}
+	mi := &file_rendezvous_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountRequest) ProtoMessage() {}
+
+func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteAccountRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type ListDevicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDevicesRequest) Reset() {
+	*x = ListDevicesRequest{}
+	mi := &file_rendezvous_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDevicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDevicesRequest) ProtoMessage() {}
+
+func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
+func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{11}
+}
+
+// RevokeDeviceRequest revokes one of the caller's devices (possibly the
+// calling one). Its live session is closed and it can never log in again.
+type RevokeDeviceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeDeviceRequest) Reset() {
+	*x = RevokeDeviceRequest{}
+	mi := &file_rendezvous_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeDeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeDeviceRequest) ProtoMessage() {}
+
+func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
+func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeDeviceRequest) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+type ListContactsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsRequest) Reset() {
+	*x = ListContactsRequest{}
+	mi := &file_rendezvous_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsRequest) ProtoMessage() {}
+
+func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
+func (*ListContactsRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{13}
+}
+
+// PingRequest keeps a session alive; the server answers with a Pong push.
+// A session that sends nothing for three keepalive intervals is closed.
+type PingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingRequest) Reset() {
+	*x = PingRequest{}
+	mi := &file_rendezvous_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingRequest) ProtoMessage() {}
+
+func (x *PingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
+func (*PingRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{14}
+}
+
+type ServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfoRequest) Reset() {
+	*x = ServerInfoRequest{}
+	mi := &file_rendezvous_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoRequest) ProtoMessage() {}
+
+func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{15}
+}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Status       Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=parley.rendezvous.v1.Status" json:"status,omitempty"`
 	Message      string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`                                  // safe for users; never internal detail
-	RetryAfterMs uint64                 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // with STATUS_RATE_LIMITED
+	RetryAfterMs uint64                 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // with STATUS_RATE_LIMITED and STATUS_UNAVAILABLE
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Response_Account
 	//	*Response_Login
-	//	*Response_AddContact
+	//	*Response_Contact
 	//	*Response_Supernodes
 	//	*Response_Presence
 	//	*Response_Announce
+	//	*Response_Certificate
+	//	*Response_ContactEvent
+	//	*Response_Devices
+	//	*Response_Contacts
+	//	*Response_Pong
+	//	*Response_GoAway
+	//	*Response_ServerInfo
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -677,7 +1232,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_rendezvous_proto_msgTypes[9]
+	mi := &file_rendezvous_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +1244,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[9]
+	mi := &file_rendezvous_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +1257,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{9}
+	return file_rendezvous_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Response) GetStatus() Status {
@@ -751,10 +1306,10 @@ func (x *Response) GetLogin() *LoginResponse {
 	return nil
 }
 
-func (x *Response) GetAddContact() *AddContactResponse {
+func (x *Response) GetContact() *ContactResponse {
 	if x != nil {
-		if x, ok := x.Body.(*Response_AddContact); ok {
-			return x.AddContact
+		if x, ok := x.Body.(*Response_Contact); ok {
+			return x.Contact
 		}
 	}
 	return nil
@@ -787,6 +1342,69 @@ func (x *Response) GetAnnounce() *AnnounceSupernodeResponse {
 	return nil
 }
 
+func (x *Response) GetCertificate() []byte {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Certificate); ok {
+			return x.Certificate
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetContactEvent() *ContactEvent {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ContactEvent); ok {
+			return x.ContactEvent
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetDevices() *DeviceList {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Devices); ok {
+			return x.Devices
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetContacts() *ContactList {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Contacts); ok {
+			return x.Contacts
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetPong() *Pong {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Pong); ok {
+			return x.Pong
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGoAway() *GoAway {
+	if x != nil {
+		if x, ok := x.Body.(*Response_GoAway); ok {
+			return x.GoAway
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetServerInfo() *ServerInfo {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ServerInfo); ok {
+			return x.ServerInfo
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -799,8 +1417,8 @@ type Response_Login struct {
 	Login *LoginResponse `protobuf:"bytes,11,opt,name=login,proto3,oneof"`
 }
 
-type Response_AddContact struct {
-	AddContact *AddContactResponse `protobuf:"bytes,12,opt,name=add_contact,json=addContact,proto3,oneof"`
+type Response_Contact struct {
+	Contact *ContactResponse `protobuf:"bytes,12,opt,name=contact,proto3,oneof"`
 }
 
 type Response_Supernodes struct {
@@ -808,24 +1426,66 @@ type Response_Supernodes struct {
 }
 
 type Response_Presence struct {
-	Presence *Presence `protobuf:"bytes,14,opt,name=presence,proto3,oneof"` // pushed on a session stream after login
+	Presence *Presence `protobuf:"bytes,14,opt,name=presence,proto3,oneof"` // session push
 }
 
 type Response_Announce struct {
 	Announce *AnnounceSupernodeResponse `protobuf:"bytes,15,opt,name=announce,proto3,oneof"`
 }
 
+type Response_Certificate struct {
+	Certificate []byte `protobuf:"bytes,16,opt,name=certificate,proto3,oneof"` // session push: a renewed certificate
+}
+
+type Response_ContactEvent struct {
+	ContactEvent *ContactEvent `protobuf:"bytes,17,opt,name=contact_event,json=contactEvent,proto3,oneof"` // session push
+}
+
+type Response_Devices struct {
+	Devices *DeviceList `protobuf:"bytes,18,opt,name=devices,proto3,oneof"`
+}
+
+type Response_Contacts struct {
+	Contacts *ContactList `protobuf:"bytes,19,opt,name=contacts,proto3,oneof"`
+}
+
+type Response_Pong struct {
+	Pong *Pong `protobuf:"bytes,20,opt,name=pong,proto3,oneof"` // session push, answers PingRequest
+}
+
+type Response_GoAway struct {
+	GoAway *GoAway `protobuf:"bytes,21,opt,name=go_away,json=goAway,proto3,oneof"` // session push: the server is leaving
+}
+
+type Response_ServerInfo struct {
+	ServerInfo *ServerInfo `protobuf:"bytes,22,opt,name=server_info,json=serverInfo,proto3,oneof"`
+}
+
 func (*Response_Account) isResponse_Body() {}
 
 func (*Response_Login) isResponse_Body() {}
 
-func (*Response_AddContact) isResponse_Body() {}
+func (*Response_Contact) isResponse_Body() {}
 
 func (*Response_Supernodes) isResponse_Body() {}
 
 func (*Response_Presence) isResponse_Body() {}
 
 func (*Response_Announce) isResponse_Body() {}
+
+func (*Response_Certificate) isResponse_Body() {}
+
+func (*Response_ContactEvent) isResponse_Body() {}
+
+func (*Response_Devices) isResponse_Body() {}
+
+func (*Response_Contacts) isResponse_Body() {}
+
+func (*Response_Pong) isResponse_Body() {}
+
+func (*Response_GoAway) isResponse_Body() {}
+
+func (*Response_ServerInfo) isResponse_Body() {}
 
 type AccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -836,7 +1496,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_rendezvous_proto_msgTypes[10]
+	mi := &file_rendezvous_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1508,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[10]
+	mi := &file_rendezvous_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1521,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{10}
+	return file_rendezvous_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AccountResponse) GetUsername() string {
@@ -874,14 +1534,18 @@ func (x *AccountResponse) GetUsername() string {
 type LoginResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	Contacts      []*Presence            `protobuf:"bytes,2,rep,name=contacts,proto3" json:"contacts,omitempty"` // snapshot of every accepted contact
+	Contacts      []*Presence            `protobuf:"bytes,2,rep,name=contacts,proto3" json:"contacts,omitempty"`                           // snapshot of every accepted contact
+	Incoming      []string               `protobuf:"bytes,3,rep,name=incoming,proto3" json:"incoming,omitempty"`                           // pending requests to this user
+	Certificate   []byte                 `protobuf:"bytes,4,opt,name=certificate,proto3" json:"certificate,omitempty"`                     // membership certificate, see package cert
+	KeepaliveMs   uint32                 `protobuf:"varint,5,opt,name=keepalive_ms,json=keepaliveMs,proto3" json:"keepalive_ms,omitempty"` // send a PingRequest this often
+	Server        *ServerInfo            `protobuf:"bytes,6,opt,name=server,proto3" json:"server,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_rendezvous_proto_msgTypes[11]
+	mi := &file_rendezvous_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1557,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[11]
+	mi := &file_rendezvous_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1570,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{11}
+	return file_rendezvous_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoginResponse) GetUsername() string {
@@ -923,30 +1587,58 @@ func (x *LoginResponse) GetContacts() []*Presence {
 	return nil
 }
 
-type AddContactResponse struct {
+func (x *LoginResponse) GetIncoming() []string {
+	if x != nil {
+		return x.Incoming
+	}
+	return nil
+}
+
+func (x *LoginResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *LoginResponse) GetKeepaliveMs() uint32 {
+	if x != nil {
+		return x.KeepaliveMs
+	}
+	return 0
+}
+
+func (x *LoginResponse) GetServer() *ServerInfo {
+	if x != nil {
+		return x.Server
+	}
+	return nil
+}
+
+type ContactResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// True when the other user had already added the caller, so the two are
-	// now contacts and see each other's presence.
+	// True when the two users are now contacts and see each other's
+	// presence (request_contact: the other side had already asked).
 	Accepted      bool `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AddContactResponse) Reset() {
-	*x = AddContactResponse{}
-	mi := &file_rendezvous_proto_msgTypes[12]
+func (x *ContactResponse) Reset() {
+	*x = ContactResponse{}
+	mi := &file_rendezvous_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AddContactResponse) String() string {
+func (x *ContactResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AddContactResponse) ProtoMessage() {}
+func (*ContactResponse) ProtoMessage() {}
 
-func (x *AddContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[12]
+func (x *ContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,12 +1649,12 @@ func (x *AddContactResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AddContactResponse.ProtoReflect.Descriptor instead.
-func (*AddContactResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{12}
+// Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
+func (*ContactResponse) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *AddContactResponse) GetAccepted() bool {
+func (x *ContactResponse) GetAccepted() bool {
 	if x != nil {
 		return x.Accepted
 	}
@@ -978,7 +1670,7 @@ type SupernodeList struct {
 
 func (x *SupernodeList) Reset() {
 	*x = SupernodeList{}
-	mi := &file_rendezvous_proto_msgTypes[13]
+	mi := &file_rendezvous_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1682,7 @@ func (x *SupernodeList) String() string {
 func (*SupernodeList) ProtoMessage() {}
 
 func (x *SupernodeList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[13]
+	mi := &file_rendezvous_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1695,7 @@ func (x *SupernodeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeList.ProtoReflect.Descriptor instead.
 func (*SupernodeList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{13}
+	return file_rendezvous_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SupernodeList) GetSupernodes() []*PeerInfo {
@@ -1022,7 +1714,7 @@ type AnnounceSupernodeResponse struct {
 
 func (x *AnnounceSupernodeResponse) Reset() {
 	*x = AnnounceSupernodeResponse{}
-	mi := &file_rendezvous_proto_msgTypes[14]
+	mi := &file_rendezvous_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1726,7 @@ func (x *AnnounceSupernodeResponse) String() string {
 func (*AnnounceSupernodeResponse) ProtoMessage() {}
 
 func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[14]
+	mi := &file_rendezvous_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1739,7 @@ func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceSupernodeResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceSupernodeResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{14}
+	return file_rendezvous_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AnnounceSupernodeResponse) GetTtlMs() uint32 {
@@ -1067,7 +1759,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[15]
+	mi := &file_rendezvous_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1771,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[15]
+	mi := &file_rendezvous_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1784,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{15}
+	return file_rendezvous_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PeerInfo) GetPeerId() []byte {
@@ -1109,20 +1801,22 @@ func (x *PeerInfo) GetAddrs() [][]byte {
 	return nil
 }
 
+// Presence is a user's presence as their contacts see it.
 type Presence struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Username       string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
 	Online         bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
-	PeerId         []byte                 `protobuf:"bytes,3,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // the device currently online
-	Addrs          [][]byte               `protobuf:"bytes,4,rep,name=addrs,proto3" json:"addrs,omitempty"`                 // its direct and circuit addresses
-	LastSeenUnixMs int64                  `protobuf:"varint,5,opt,name=last_seen_unix_ms,json=lastSeenUnixMs,proto3" json:"last_seen_unix_ms,omitempty"`
+	PeerId         []byte                 `protobuf:"bytes,3,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`                              // the device that logged in most recently
+	Addrs          [][]byte               `protobuf:"bytes,4,rep,name=addrs,proto3" json:"addrs,omitempty"`                                              // its direct and circuit addresses
+	LastSeenUnixMs int64                  `protobuf:"varint,5,opt,name=last_seen_unix_ms,json=lastSeenUnixMs,proto3" json:"last_seen_unix_ms,omitempty"` // when offline; 0 if never seen
+	Devices        []*PeerInfo            `protobuf:"bytes,6,rep,name=devices,proto3" json:"devices,omitempty"`                                          // every online device, oldest login first
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_rendezvous_proto_msgTypes[16]
+	mi := &file_rendezvous_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1828,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[16]
+	mi := &file_rendezvous_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1841,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{16}
+	return file_rendezvous_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Presence) GetUsername() string {
@@ -1185,20 +1879,408 @@ func (x *Presence) GetLastSeenUnixMs() int64 {
 	return 0
 }
 
+func (x *Presence) GetDevices() []*PeerInfo {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type ContactEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          ContactEvent_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=parley.rendezvous.v1.ContactEvent_Kind" json:"kind,omitempty"`
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactEvent) Reset() {
+	*x = ContactEvent{}
+	mi := &file_rendezvous_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactEvent) ProtoMessage() {}
+
+func (x *ContactEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactEvent.ProtoReflect.Descriptor instead.
+func (*ContactEvent) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ContactEvent) GetKind() ContactEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ContactEvent_KIND_UNSPECIFIED
+}
+
+func (x *ContactEvent) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+type DeviceList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*DeviceInfo          `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceList) Reset() {
+	*x = DeviceList{}
+	mi := &file_rendezvous_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceList) ProtoMessage() {}
+
+func (x *DeviceList) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
+func (*DeviceList) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeviceList) GetDevices() []*DeviceInfo {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type DeviceInfo struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PeerId         []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	EnrolledUnixMs int64                  `protobuf:"varint,2,opt,name=enrolled_unix_ms,json=enrolledUnixMs,proto3" json:"enrolled_unix_ms,omitempty"`
+	RevokedUnixMs  int64                  `protobuf:"varint,3,opt,name=revoked_unix_ms,json=revokedUnixMs,proto3" json:"revoked_unix_ms,omitempty"` // 0 while active
+	Online         bool                   `protobuf:"varint,4,opt,name=online,proto3" json:"online,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DeviceInfo) Reset() {
+	*x = DeviceInfo{}
+	mi := &file_rendezvous_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceInfo) ProtoMessage() {}
+
+func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
+func (*DeviceInfo) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DeviceInfo) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *DeviceInfo) GetEnrolledUnixMs() int64 {
+	if x != nil {
+		return x.EnrolledUnixMs
+	}
+	return 0
+}
+
+func (x *DeviceInfo) GetRevokedUnixMs() int64 {
+	if x != nil {
+		return x.RevokedUnixMs
+	}
+	return 0
+}
+
+func (x *DeviceInfo) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+type ContactList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accepted      []*Presence            `protobuf:"bytes,1,rep,name=accepted,proto3" json:"accepted,omitempty"`
+	Incoming      []string               `protobuf:"bytes,2,rep,name=incoming,proto3" json:"incoming,omitempty"`
+	Outgoing      []string               `protobuf:"bytes,3,rep,name=outgoing,proto3" json:"outgoing,omitempty"`
+	Blocked       []string               `protobuf:"bytes,4,rep,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactList) Reset() {
+	*x = ContactList{}
+	mi := &file_rendezvous_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactList) ProtoMessage() {}
+
+func (x *ContactList) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactList.ProtoReflect.Descriptor instead.
+func (*ContactList) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ContactList) GetAccepted() []*Presence {
+	if x != nil {
+		return x.Accepted
+	}
+	return nil
+}
+
+func (x *ContactList) GetIncoming() []string {
+	if x != nil {
+		return x.Incoming
+	}
+	return nil
+}
+
+func (x *ContactList) GetOutgoing() []string {
+	if x != nil {
+		return x.Outgoing
+	}
+	return nil
+}
+
+func (x *ContactList) GetBlocked() []string {
+	if x != nil {
+		return x.Blocked
+	}
+	return nil
+}
+
+type Pong struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pong) Reset() {
+	*x = Pong{}
+	mi := &file_rendezvous_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pong) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pong) ProtoMessage() {}
+
+func (x *Pong) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pong.ProtoReflect.Descriptor instead.
+func (*Pong) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{28}
+}
+
+// GoAway tells a client to log in again after retry_after_ms (spread by
+// the server so that clients do not all return at once), to this or
+// another replica.
+type GoAway struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RetryAfterMs  uint64                 `protobuf:"varint,1,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GoAway) Reset() {
+	*x = GoAway{}
+	mi := &file_rendezvous_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GoAway) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GoAway) ProtoMessage() {}
+
+func (x *GoAway) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GoAway.ProtoReflect.Descriptor instead.
+func (*GoAway) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GoAway) GetRetryAfterMs() uint64 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
+// ServerInfo is what a client needs to trust certificates offline.
+type ServerInfo struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CertPublicKey  []byte                 `protobuf:"bytes,1,opt,name=cert_public_key,json=certPublicKey,proto3" json:"cert_public_key,omitempty"` // libp2p-marshalled Ed25519 key (crypto.MarshalPublicKey)
+	CertLifetimeMs uint32                 `protobuf:"varint,2,opt,name=cert_lifetime_ms,json=certLifetimeMs,proto3" json:"cert_lifetime_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ServerInfo) Reset() {
+	*x = ServerInfo{}
+	mi := &file_rendezvous_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfo) ProtoMessage() {}
+
+func (x *ServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
+func (*ServerInfo) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ServerInfo) GetCertPublicKey() []byte {
+	if x != nil {
+		return x.CertPublicKey
+	}
+	return nil
+}
+
+func (x *ServerInfo) GetCertLifetimeMs() uint32 {
+	if x != nil {
+		return x.CertLifetimeMs
+	}
+	return 0
+}
+
 var File_rendezvous_proto protoreflect.FileDescriptor
 
 const file_rendezvous_proto_rawDesc = "" +
 	"\n" +
-	"\x10rendezvous.proto\x12\x14parley.rendezvous.v1\"\xa2\x04\n" +
+	"\x10rendezvous.proto\x12\x14parley.rendezvous.v1\"\xbb\v\n" +
 	"\aRequest\x12C\n" +
 	"\bregister\x18\x01 \x01(\v2%.parley.rendezvous.v1.RegisterRequestH\x00R\bregister\x12:\n" +
 	"\x05enrol\x18\x02 \x01(\v2\".parley.rendezvous.v1.EnrolRequestH\x00R\x05enrol\x12:\n" +
-	"\x05login\x18\x03 \x01(\v2\".parley.rendezvous.v1.LoginRequestH\x00R\x05login\x12J\n" +
-	"\vadd_contact\x18\x04 \x01(\v2'.parley.rendezvous.v1.AddContactRequestH\x00R\n" +
-	"addContact\x12V\n" +
+	"\x05login\x18\x03 \x01(\v2\".parley.rendezvous.v1.LoginRequestH\x00R\x05login\x12O\n" +
+	"\x0frequest_contact\x18\x04 \x01(\v2$.parley.rendezvous.v1.ContactRequestH\x00R\x0erequestContact\x12V\n" +
 	"\x0flist_supernodes\x18\x05 \x01(\v2+.parley.rendezvous.v1.ListSupernodesRequestH\x00R\x0elistSupernodes\x12_\n" +
 	"\x12announce_supernode\x18\x06 \x01(\v2..parley.rendezvous.v1.AnnounceSupernodeRequestH\x00R\x11announceSupernode\x12M\n" +
-	"\fupdate_addrs\x18\a \x01(\v2(.parley.rendezvous.v1.UpdateAddrsRequestH\x00R\vupdateAddrsB\x06\n" +
+	"\fupdate_addrs\x18\a \x01(\v2(.parley.rendezvous.v1.UpdateAddrsRequestH\x00R\vupdateAddrs\x12V\n" +
+	"\x0fchange_password\x18\b \x01(\v2+.parley.rendezvous.v1.ChangePasswordRequestH\x00R\x0echangePassword\x12S\n" +
+	"\x0edelete_account\x18\t \x01(\v2*.parley.rendezvous.v1.DeleteAccountRequestH\x00R\rdeleteAccount\x12M\n" +
+	"\flist_devices\x18\n" +
+	" \x01(\v2(.parley.rendezvous.v1.ListDevicesRequestH\x00R\vlistDevices\x12P\n" +
+	"\rrevoke_device\x18\v \x01(\v2).parley.rendezvous.v1.RevokeDeviceRequestH\x00R\frevokeDevice\x12M\n" +
+	"\x0eaccept_contact\x18\f \x01(\v2$.parley.rendezvous.v1.ContactRequestH\x00R\racceptContact\x12O\n" +
+	"\x0fdecline_contact\x18\r \x01(\v2$.parley.rendezvous.v1.ContactRequestH\x00R\x0edeclineContact\x12M\n" +
+	"\x0eremove_contact\x18\x0e \x01(\v2$.parley.rendezvous.v1.ContactRequestH\x00R\rremoveContact\x12<\n" +
+	"\x05block\x18\x0f \x01(\v2$.parley.rendezvous.v1.ContactRequestH\x00R\x05block\x12@\n" +
+	"\aunblock\x18\x10 \x01(\v2$.parley.rendezvous.v1.ContactRequestH\x00R\aunblock\x12P\n" +
+	"\rlist_contacts\x18\x11 \x01(\v2).parley.rendezvous.v1.ListContactsRequestH\x00R\flistContacts\x127\n" +
+	"\x04ping\x18\x12 \x01(\v2!.parley.rendezvous.v1.PingRequestH\x00R\x04ping\x12J\n" +
+	"\vserver_info\x18\x13 \x01(\v2'.parley.rendezvous.v1.ServerInfoRequestH\x00R\n" +
+	"serverInfoB\x06\n" +
 	"\x04body\"I\n" +
 	"\x0fRegisterRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
@@ -1207,8 +2289,8 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"$\n" +
 	"\fLoginRequest\x12\x14\n" +
-	"\x05addrs\x18\x01 \x03(\fR\x05addrs\"/\n" +
-	"\x11AddContactRequest\x12\x1a\n" +
+	"\x05addrs\x18\x01 \x03(\fR\x05addrs\",\n" +
+	"\x0eContactRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\")\n" +
 	"\x15ListSupernodesRequest\x12\x10\n" +
 	"\x03max\x18\x01 \x01(\rR\x03max\"i\n" +
@@ -1220,28 +2302,50 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\bcircuits\x18\x02 \x01(\rR\bcircuits\x12#\n" +
 	"\rbytes_relayed\x18\x03 \x01(\x04R\fbytesRelayed\"*\n" +
 	"\x12UpdateAddrsRequest\x12\x14\n" +
-	"\x05addrs\x18\x01 \x03(\fR\x05addrs\"\xa9\x04\n" +
+	"\x05addrs\x18\x01 \x03(\fR\x05addrs\"]\n" +
+	"\x15ChangePasswordRequest\x12!\n" +
+	"\fold_password\x18\x01 \x01(\tR\voldPassword\x12!\n" +
+	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"2\n" +
+	"\x14DeleteAccountRequest\x12\x1a\n" +
+	"\bpassword\x18\x01 \x01(\tR\bpassword\"\x14\n" +
+	"\x12ListDevicesRequest\".\n" +
+	"\x13RevokeDeviceRequest\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\"\x15\n" +
+	"\x13ListContactsRequest\"\r\n" +
+	"\vPingRequest\"\x13\n" +
+	"\x11ServerInfoRequest\"\xbd\a\n" +
 	"\bResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.parley.rendezvous.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
 	"\x0eretry_after_ms\x18\x03 \x01(\x04R\fretryAfterMs\x12A\n" +
 	"\aaccount\x18\n" +
 	" \x01(\v2%.parley.rendezvous.v1.AccountResponseH\x00R\aaccount\x12;\n" +
-	"\x05login\x18\v \x01(\v2#.parley.rendezvous.v1.LoginResponseH\x00R\x05login\x12K\n" +
-	"\vadd_contact\x18\f \x01(\v2(.parley.rendezvous.v1.AddContactResponseH\x00R\n" +
-	"addContact\x12E\n" +
+	"\x05login\x18\v \x01(\v2#.parley.rendezvous.v1.LoginResponseH\x00R\x05login\x12A\n" +
+	"\acontact\x18\f \x01(\v2%.parley.rendezvous.v1.ContactResponseH\x00R\acontact\x12E\n" +
 	"\n" +
 	"supernodes\x18\r \x01(\v2#.parley.rendezvous.v1.SupernodeListH\x00R\n" +
 	"supernodes\x12<\n" +
 	"\bpresence\x18\x0e \x01(\v2\x1e.parley.rendezvous.v1.PresenceH\x00R\bpresence\x12M\n" +
-	"\bannounce\x18\x0f \x01(\v2/.parley.rendezvous.v1.AnnounceSupernodeResponseH\x00R\bannounceB\x06\n" +
+	"\bannounce\x18\x0f \x01(\v2/.parley.rendezvous.v1.AnnounceSupernodeResponseH\x00R\bannounce\x12\"\n" +
+	"\vcertificate\x18\x10 \x01(\fH\x00R\vcertificate\x12I\n" +
+	"\rcontact_event\x18\x11 \x01(\v2\".parley.rendezvous.v1.ContactEventH\x00R\fcontactEvent\x12<\n" +
+	"\adevices\x18\x12 \x01(\v2 .parley.rendezvous.v1.DeviceListH\x00R\adevices\x12?\n" +
+	"\bcontacts\x18\x13 \x01(\v2!.parley.rendezvous.v1.ContactListH\x00R\bcontacts\x120\n" +
+	"\x04pong\x18\x14 \x01(\v2\x1a.parley.rendezvous.v1.PongH\x00R\x04pong\x127\n" +
+	"\ago_away\x18\x15 \x01(\v2\x1c.parley.rendezvous.v1.GoAwayH\x00R\x06goAway\x12C\n" +
+	"\vserver_info\x18\x16 \x01(\v2 .parley.rendezvous.v1.ServerInfoH\x00R\n" +
+	"serverInfoB\x06\n" +
 	"\x04body\"-\n" +
 	"\x0fAccountResponse\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\"g\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"\x82\x02\n" +
 	"\rLoginResponse\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12:\n" +
-	"\bcontacts\x18\x02 \x03(\v2\x1e.parley.rendezvous.v1.PresenceR\bcontacts\"0\n" +
-	"\x12AddContactResponse\x12\x1a\n" +
+	"\bcontacts\x18\x02 \x03(\v2\x1e.parley.rendezvous.v1.PresenceR\bcontacts\x12\x1a\n" +
+	"\bincoming\x18\x03 \x03(\tR\bincoming\x12 \n" +
+	"\vcertificate\x18\x04 \x01(\fR\vcertificate\x12!\n" +
+	"\fkeepalive_ms\x18\x05 \x01(\rR\vkeepaliveMs\x128\n" +
+	"\x06server\x18\x06 \x01(\v2 .parley.rendezvous.v1.ServerInfoR\x06server\"-\n" +
+	"\x0fContactResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\"O\n" +
 	"\rSupernodeList\x12>\n" +
 	"\n" +
@@ -1251,13 +2355,43 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x06ttl_ms\x18\x01 \x01(\rR\x05ttlMs\"9\n" +
 	"\bPeerInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x02 \x03(\fR\x05addrs\"\x98\x01\n" +
+	"\x05addrs\x18\x02 \x03(\fR\x05addrs\"\xd2\x01\n" +
 	"\bPresence\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12\x17\n" +
 	"\apeer_id\x18\x03 \x01(\fR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x04 \x03(\fR\x05addrs\x12)\n" +
-	"\x11last_seen_unix_ms\x18\x05 \x01(\x03R\x0elastSeenUnixMs*\xc2\x01\n" +
+	"\x11last_seen_unix_ms\x18\x05 \x01(\x03R\x0elastSeenUnixMs\x128\n" +
+	"\adevices\x18\x06 \x03(\v2\x1e.parley.rendezvous.v1.PeerInfoR\adevices\"\xbe\x01\n" +
+	"\fContactEvent\x12;\n" +
+	"\x04kind\x18\x01 \x01(\x0e2'.parley.rendezvous.v1.ContactEvent.KindR\x04kind\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\"U\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eKIND_REQUESTED\x10\x01\x12\x11\n" +
+	"\rKIND_ACCEPTED\x10\x02\x12\x10\n" +
+	"\fKIND_REMOVED\x10\x03\"H\n" +
+	"\n" +
+	"DeviceList\x12:\n" +
+	"\adevices\x18\x01 \x03(\v2 .parley.rendezvous.v1.DeviceInfoR\adevices\"\x8f\x01\n" +
+	"\n" +
+	"DeviceInfo\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12(\n" +
+	"\x10enrolled_unix_ms\x18\x02 \x01(\x03R\x0eenrolledUnixMs\x12&\n" +
+	"\x0frevoked_unix_ms\x18\x03 \x01(\x03R\rrevokedUnixMs\x12\x16\n" +
+	"\x06online\x18\x04 \x01(\bR\x06online\"\x9b\x01\n" +
+	"\vContactList\x12:\n" +
+	"\baccepted\x18\x01 \x03(\v2\x1e.parley.rendezvous.v1.PresenceR\baccepted\x12\x1a\n" +
+	"\bincoming\x18\x02 \x03(\tR\bincoming\x12\x1a\n" +
+	"\boutgoing\x18\x03 \x03(\tR\boutgoing\x12\x18\n" +
+	"\ablocked\x18\x04 \x03(\tR\ablocked\"\x06\n" +
+	"\x04Pong\".\n" +
+	"\x06GoAway\x12$\n" +
+	"\x0eretry_after_ms\x18\x01 \x01(\x04R\fretryAfterMs\"^\n" +
+	"\n" +
+	"ServerInfo\x12&\n" +
+	"\x0fcert_public_key\x18\x01 \x01(\fR\rcertPublicKey\x12(\n" +
+	"\x10cert_lifetime_ms\x18\x02 \x01(\rR\x0ecertLifetimeMs*\xf8\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x16\n" +
@@ -1266,7 +2400,9 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x15STATUS_ALREADY_EXISTS\x10\x04\x12\x14\n" +
 	"\x10STATUS_NOT_FOUND\x10\x05\x12\x17\n" +
 	"\x13STATUS_RATE_LIMITED\x10\x06\x12\x13\n" +
-	"\x0fSTATUS_INTERNAL\x10\aB+Z)github.com/parleynet/parley/rendezvous/pbb\x06proto3"
+	"\x0fSTATUS_INTERNAL\x10\a\x12\x1c\n" +
+	"\x18STATUS_PERMISSION_DENIED\x10\b\x12\x16\n" +
+	"\x12STATUS_UNAVAILABLE\x10\tB+Z)github.com/parleynet/parley/rendezvous/pbb\x06proto3"
 
 var (
 	file_rendezvous_proto_rawDescOnce sync.Once
@@ -1280,51 +2416,89 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 	return file_rendezvous_proto_rawDescData
 }
 
-var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_rendezvous_proto_goTypes = []any{
 	(Status)(0),                       // 0: parley.rendezvous.v1.Status
-	(*Request)(nil),                   // 1: parley.rendezvous.v1.Request
-	(*RegisterRequest)(nil),           // 2: parley.rendezvous.v1.RegisterRequest
-	(*EnrolRequest)(nil),              // 3: parley.rendezvous.v1.EnrolRequest
-	(*LoginRequest)(nil),              // 4: parley.rendezvous.v1.LoginRequest
-	(*AddContactRequest)(nil),         // 5: parley.rendezvous.v1.AddContactRequest
-	(*ListSupernodesRequest)(nil),     // 6: parley.rendezvous.v1.ListSupernodesRequest
-	(*AnnounceSupernodeRequest)(nil),  // 7: parley.rendezvous.v1.AnnounceSupernodeRequest
-	(*SupernodeLoad)(nil),             // 8: parley.rendezvous.v1.SupernodeLoad
-	(*UpdateAddrsRequest)(nil),        // 9: parley.rendezvous.v1.UpdateAddrsRequest
-	(*Response)(nil),                  // 10: parley.rendezvous.v1.Response
-	(*AccountResponse)(nil),           // 11: parley.rendezvous.v1.AccountResponse
-	(*LoginResponse)(nil),             // 12: parley.rendezvous.v1.LoginResponse
-	(*AddContactResponse)(nil),        // 13: parley.rendezvous.v1.AddContactResponse
-	(*SupernodeList)(nil),             // 14: parley.rendezvous.v1.SupernodeList
-	(*AnnounceSupernodeResponse)(nil), // 15: parley.rendezvous.v1.AnnounceSupernodeResponse
-	(*PeerInfo)(nil),                  // 16: parley.rendezvous.v1.PeerInfo
-	(*Presence)(nil),                  // 17: parley.rendezvous.v1.Presence
+	(ContactEvent_Kind)(0),            // 1: parley.rendezvous.v1.ContactEvent.Kind
+	(*Request)(nil),                   // 2: parley.rendezvous.v1.Request
+	(*RegisterRequest)(nil),           // 3: parley.rendezvous.v1.RegisterRequest
+	(*EnrolRequest)(nil),              // 4: parley.rendezvous.v1.EnrolRequest
+	(*LoginRequest)(nil),              // 5: parley.rendezvous.v1.LoginRequest
+	(*ContactRequest)(nil),            // 6: parley.rendezvous.v1.ContactRequest
+	(*ListSupernodesRequest)(nil),     // 7: parley.rendezvous.v1.ListSupernodesRequest
+	(*AnnounceSupernodeRequest)(nil),  // 8: parley.rendezvous.v1.AnnounceSupernodeRequest
+	(*SupernodeLoad)(nil),             // 9: parley.rendezvous.v1.SupernodeLoad
+	(*UpdateAddrsRequest)(nil),        // 10: parley.rendezvous.v1.UpdateAddrsRequest
+	(*ChangePasswordRequest)(nil),     // 11: parley.rendezvous.v1.ChangePasswordRequest
+	(*DeleteAccountRequest)(nil),      // 12: parley.rendezvous.v1.DeleteAccountRequest
+	(*ListDevicesRequest)(nil),        // 13: parley.rendezvous.v1.ListDevicesRequest
+	(*RevokeDeviceRequest)(nil),       // 14: parley.rendezvous.v1.RevokeDeviceRequest
+	(*ListContactsRequest)(nil),       // 15: parley.rendezvous.v1.ListContactsRequest
+	(*PingRequest)(nil),               // 16: parley.rendezvous.v1.PingRequest
+	(*ServerInfoRequest)(nil),         // 17: parley.rendezvous.v1.ServerInfoRequest
+	(*Response)(nil),                  // 18: parley.rendezvous.v1.Response
+	(*AccountResponse)(nil),           // 19: parley.rendezvous.v1.AccountResponse
+	(*LoginResponse)(nil),             // 20: parley.rendezvous.v1.LoginResponse
+	(*ContactResponse)(nil),           // 21: parley.rendezvous.v1.ContactResponse
+	(*SupernodeList)(nil),             // 22: parley.rendezvous.v1.SupernodeList
+	(*AnnounceSupernodeResponse)(nil), // 23: parley.rendezvous.v1.AnnounceSupernodeResponse
+	(*PeerInfo)(nil),                  // 24: parley.rendezvous.v1.PeerInfo
+	(*Presence)(nil),                  // 25: parley.rendezvous.v1.Presence
+	(*ContactEvent)(nil),              // 26: parley.rendezvous.v1.ContactEvent
+	(*DeviceList)(nil),                // 27: parley.rendezvous.v1.DeviceList
+	(*DeviceInfo)(nil),                // 28: parley.rendezvous.v1.DeviceInfo
+	(*ContactList)(nil),               // 29: parley.rendezvous.v1.ContactList
+	(*Pong)(nil),                      // 30: parley.rendezvous.v1.Pong
+	(*GoAway)(nil),                    // 31: parley.rendezvous.v1.GoAway
+	(*ServerInfo)(nil),                // 32: parley.rendezvous.v1.ServerInfo
 }
 var file_rendezvous_proto_depIdxs = []int32{
-	2,  // 0: parley.rendezvous.v1.Request.register:type_name -> parley.rendezvous.v1.RegisterRequest
-	3,  // 1: parley.rendezvous.v1.Request.enrol:type_name -> parley.rendezvous.v1.EnrolRequest
-	4,  // 2: parley.rendezvous.v1.Request.login:type_name -> parley.rendezvous.v1.LoginRequest
-	5,  // 3: parley.rendezvous.v1.Request.add_contact:type_name -> parley.rendezvous.v1.AddContactRequest
-	6,  // 4: parley.rendezvous.v1.Request.list_supernodes:type_name -> parley.rendezvous.v1.ListSupernodesRequest
-	7,  // 5: parley.rendezvous.v1.Request.announce_supernode:type_name -> parley.rendezvous.v1.AnnounceSupernodeRequest
-	9,  // 6: parley.rendezvous.v1.Request.update_addrs:type_name -> parley.rendezvous.v1.UpdateAddrsRequest
-	8,  // 7: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
-	0,  // 8: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
-	11, // 9: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
-	12, // 10: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
-	13, // 11: parley.rendezvous.v1.Response.add_contact:type_name -> parley.rendezvous.v1.AddContactResponse
-	14, // 12: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
-	17, // 13: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
-	15, // 14: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
-	17, // 15: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
-	16, // 16: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	3,  // 0: parley.rendezvous.v1.Request.register:type_name -> parley.rendezvous.v1.RegisterRequest
+	4,  // 1: parley.rendezvous.v1.Request.enrol:type_name -> parley.rendezvous.v1.EnrolRequest
+	5,  // 2: parley.rendezvous.v1.Request.login:type_name -> parley.rendezvous.v1.LoginRequest
+	6,  // 3: parley.rendezvous.v1.Request.request_contact:type_name -> parley.rendezvous.v1.ContactRequest
+	7,  // 4: parley.rendezvous.v1.Request.list_supernodes:type_name -> parley.rendezvous.v1.ListSupernodesRequest
+	8,  // 5: parley.rendezvous.v1.Request.announce_supernode:type_name -> parley.rendezvous.v1.AnnounceSupernodeRequest
+	10, // 6: parley.rendezvous.v1.Request.update_addrs:type_name -> parley.rendezvous.v1.UpdateAddrsRequest
+	11, // 7: parley.rendezvous.v1.Request.change_password:type_name -> parley.rendezvous.v1.ChangePasswordRequest
+	12, // 8: parley.rendezvous.v1.Request.delete_account:type_name -> parley.rendezvous.v1.DeleteAccountRequest
+	13, // 9: parley.rendezvous.v1.Request.list_devices:type_name -> parley.rendezvous.v1.ListDevicesRequest
+	14, // 10: parley.rendezvous.v1.Request.revoke_device:type_name -> parley.rendezvous.v1.RevokeDeviceRequest
+	6,  // 11: parley.rendezvous.v1.Request.accept_contact:type_name -> parley.rendezvous.v1.ContactRequest
+	6,  // 12: parley.rendezvous.v1.Request.decline_contact:type_name -> parley.rendezvous.v1.ContactRequest
+	6,  // 13: parley.rendezvous.v1.Request.remove_contact:type_name -> parley.rendezvous.v1.ContactRequest
+	6,  // 14: parley.rendezvous.v1.Request.block:type_name -> parley.rendezvous.v1.ContactRequest
+	6,  // 15: parley.rendezvous.v1.Request.unblock:type_name -> parley.rendezvous.v1.ContactRequest
+	15, // 16: parley.rendezvous.v1.Request.list_contacts:type_name -> parley.rendezvous.v1.ListContactsRequest
+	16, // 17: parley.rendezvous.v1.Request.ping:type_name -> parley.rendezvous.v1.PingRequest
+	17, // 18: parley.rendezvous.v1.Request.server_info:type_name -> parley.rendezvous.v1.ServerInfoRequest
+	9,  // 19: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
+	0,  // 20: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
+	19, // 21: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
+	20, // 22: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
+	21, // 23: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
+	22, // 24: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
+	25, // 25: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
+	23, // 26: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
+	26, // 27: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
+	27, // 28: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
+	29, // 29: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
+	30, // 30: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
+	31, // 31: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
+	32, // 32: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
+	25, // 33: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
+	32, // 34: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
+	24, // 35: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
+	24, // 36: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
+	1,  // 37: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
+	28, // 38: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
+	25, // 39: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -1336,26 +2510,45 @@ func file_rendezvous_proto_init() {
 		(*Request_Register)(nil),
 		(*Request_Enrol)(nil),
 		(*Request_Login)(nil),
-		(*Request_AddContact)(nil),
+		(*Request_RequestContact)(nil),
 		(*Request_ListSupernodes)(nil),
 		(*Request_AnnounceSupernode)(nil),
 		(*Request_UpdateAddrs)(nil),
+		(*Request_ChangePassword)(nil),
+		(*Request_DeleteAccount)(nil),
+		(*Request_ListDevices)(nil),
+		(*Request_RevokeDevice)(nil),
+		(*Request_AcceptContact)(nil),
+		(*Request_DeclineContact)(nil),
+		(*Request_RemoveContact)(nil),
+		(*Request_Block)(nil),
+		(*Request_Unblock)(nil),
+		(*Request_ListContacts)(nil),
+		(*Request_Ping)(nil),
+		(*Request_ServerInfo)(nil),
 	}
-	file_rendezvous_proto_msgTypes[9].OneofWrappers = []any{
+	file_rendezvous_proto_msgTypes[16].OneofWrappers = []any{
 		(*Response_Account)(nil),
 		(*Response_Login)(nil),
-		(*Response_AddContact)(nil),
+		(*Response_Contact)(nil),
 		(*Response_Supernodes)(nil),
 		(*Response_Presence)(nil),
 		(*Response_Announce)(nil),
+		(*Response_Certificate)(nil),
+		(*Response_ContactEvent)(nil),
+		(*Response_Devices)(nil),
+		(*Response_Contacts)(nil),
+		(*Response_Pong)(nil),
+		(*Response_GoAway)(nil),
+		(*Response_ServerInfo)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   17,
+			NumEnums:      2,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
