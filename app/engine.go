@@ -1,20 +1,19 @@
 // Package app is what a Parley user does: it runs the client engine that
 // ties together the device's node, relay reservations, the rendezvous login
-// session with contacts' presence, and chat (package app/chat).
+// session (with the account's contact book, contacts' presence on each of
+// their devices, and the membership certificate), and chat (package
+// app/chat).
 package app
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/app/chat"
@@ -25,6 +24,9 @@ import (
 )
 
 var log = logging.Logger("parley/app")
+
+// IdentityFile is the device key's file name in the data directory.
+const IdentityFile = "identity.key"
 
 // Config configures an Engine. DataDir and Rendezvous are required; the
 // zero value of every other field is valid.
@@ -61,17 +63,27 @@ type Engine struct {
 	chat     *chat.Service
 	kick     chan struct{} // asks the session loop to log in now
 	flush    chan struct{} // asks the outbox loop to deliver now
+	refresh  chan struct{} // asks the book loop to re-read the contact book
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
 
+	// refreshMu serialises contact book listings, so that an older one
+	// is never applied after a newer one. Lock order: refreshMu, then mu.
+	refreshMu sync.Mutex
+
 	mu       sync.Mutex // guards the following
 	session  *client.Session
 	username string
+	cert     []byte        // the last session's certificate, kept after it ends
 	loggedIn chan struct{} // closed while a session is up; replaced on logout
-	contacts map[string]client.Presence
+	changed  chan struct{} // closed and replaced when the login state changes
+	attempts uint64        // login attempts that ended (in a session or a failure)
+	problem  *LoginProblem // why the device is not logged in; nil while it is
+	forced   error         // why this engine ended the session itself (revoked, deleted)
+	book     contactState
 	subs     map[chan Event]struct{}
 }
 
@@ -91,8 +103,10 @@ func Start(cfg Config) (_ *Engine, err error) {
 		cfg:      cfg,
 		kick:     make(chan struct{}, 1),
 		flush:    make(chan struct{}, 1),
+		refresh:  make(chan struct{}, 1),
 		loggedIn: make(chan struct{}),
-		contacts: make(map[string]client.Presence),
+		changed:  make(chan struct{}),
+		book:     newContactState(),
 		subs:     make(map[chan Event]struct{}),
 	}
 	defer func() {
@@ -100,7 +114,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 			e.Close()
 		}
 	}()
-	opts := []node.Option{node.WithIdentity(filepath.Join(cfg.DataDir, "identity.key")), node.WithReachability(cfg.Reachability)}
+	opts := []node.Option{node.WithIdentity(filepath.Join(cfg.DataDir, IdentityFile)), node.WithReachability(cfg.Reachability)}
 	if cfg.ListenAddrs != nil {
 		opts = append(opts, node.WithListenAddrs(cfg.ListenAddrs...))
 	}
@@ -125,9 +139,10 @@ func Start(cfg Config) (_ *Engine, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.sessionLoop(ctx)
 	go e.outboxLoop(ctx)
+	go e.bookLoop(ctx)
 	return e, nil
 }
 
@@ -165,6 +180,20 @@ func (e *Engine) Close() error {
 // Node is the engine's libp2p node.
 func (e *Engine) Node() *node.Node { return e.node }
 
+// Certificate is the device's membership certificate from the rendezvous
+// server (see package rendezvous/cert): the current one while a session
+// lives (the server renews it), afterwards the last one, which stays valid
+// until it expires. It is nil before the first login and after the device
+// was revoked or its account deleted.
+func (e *Engine) Certificate() []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.session != nil {
+		return e.session.Certificate()
+	}
+	return e.cert
+}
+
 // Username is the logged-in user, or "" when logged out.
 func (e *Engine) Username() string {
 	e.mu.Lock()
@@ -176,7 +205,7 @@ func (e *Engine) Username() string {
 // logged in.
 func (e *Engine) Register(ctx context.Context, username, password string) error {
 	if _, err := e.rdv.Register(ctx, username, password); err != nil {
-		return err
+		return e.accountError(err)
 	}
 	return e.AwaitLogin(ctx)
 }
@@ -185,32 +214,20 @@ func (e *Engine) Register(ctx context.Context, username, password string) error 
 // logged in.
 func (e *Engine) Enrol(ctx context.Context, username, password string) error {
 	if _, err := e.rdv.Enrol(ctx, username, password); err != nil {
-		return err
+		return e.accountError(err)
 	}
 	return e.AwaitLogin(ctx)
 }
 
-// AwaitLogin asks for a login now and waits until a session is up.
-func (e *Engine) AwaitLogin(ctx context.Context) error {
-	select {
-	case e.kick <- struct{}{}:
-	default:
+// accountError explains a refused register or enrol of a revoked device
+// (the server calls it taken, to a register).
+func (e *Engine) accountError(err error) error {
+	p := e.LoginProblem()
+	revoked := p != nil && p.Reason == LoginRevoked
+	if errors.Is(err, rendezvous.ErrDeviceRevoked) || (revoked && errors.Is(err, rendezvous.ErrDeviceTaken)) {
+		return &userError{msg: "this device was revoked and can never log in again; " + e.revokedHint(), err: err}
 	}
-	e.mu.Lock()
-	ch := e.loggedIn
-	e.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for login: %w", ctx.Err())
-	}
-}
-
-// AddContact asks for username as a contact. It reports whether the two
-// are now contacts (the other side had asked too).
-func (e *Engine) AddContact(ctx context.Context, username string) (bool, error) {
-	return e.rdv.AddContact(ctx, username)
+	return serverError(err)
 }
 
 // Send sends a chat message to a contact. A contact who is offline or
@@ -269,78 +286,6 @@ func (e *Engine) Supernodes() []peer.ID {
 	return e.reserver.Supernodes()
 }
 
-func (e *Engine) sessionLoop(ctx context.Context) {
-	defer e.wg.Done()
-	for {
-		sess, err := e.rdv.Login(ctx, e.advertisedAddrs())
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, rendezvous.ErrDeviceNotEnrolled):
-			log.Infow("device not enrolled; waiting for register or enrol", "peer", e.node.ID())
-			select {
-			case <-ctx.Done():
-				return
-			case <-e.kick:
-			}
-			continue
-		case err != nil:
-			log.Warnw("login failed; retrying", "err", err, "in", e.cfg.RetryInterval)
-		default:
-			e.serveSession(ctx, sess)
-			if ctx.Err() != nil {
-				return
-			}
-			log.Warnw("rendezvous session lost; logging in again", "err", sess.Err(), "in", e.cfg.RetryInterval)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.kick:
-		case <-time.After(e.cfg.RetryInterval):
-		}
-	}
-}
-
-func (e *Engine) serveSession(ctx context.Context, sess *client.Session) {
-	e.mu.Lock()
-	e.session = sess
-	e.username = sess.Username
-	for _, p := range sess.Contacts {
-		e.setPresenceLocked(p)
-	}
-	close(e.loggedIn)
-	e.mu.Unlock()
-	log.Infow("logged in", "user", sess.Username, "peer", e.node.ID())
-	e.emit(Event{Kind: EventLogin, Username: sess.Username})
-	e.flushSoon()
-	for _, p := range sess.Contacts {
-		e.emit(Event{Kind: EventPresence, Contact: ptr(e.contactStatus(p))})
-	}
-	stop := context.AfterFunc(ctx, func() { sess.Close() })
-	defer stop()
-	for p := range sess.Updates() {
-		e.mu.Lock()
-		e.setPresenceLocked(p)
-		e.mu.Unlock()
-		e.emit(Event{Kind: EventPresence, Contact: ptr(e.contactStatus(p))})
-		if p.Online {
-			e.flushSoon()
-		}
-	}
-	// Without a session nobody tells us about contacts: show them offline
-	// (not last seen) until the next login's snapshot.
-	e.mu.Lock()
-	e.session = nil
-	e.loggedIn = make(chan struct{})
-	for name, p := range e.contacts {
-		p.Online = false
-		e.contacts[name] = p
-	}
-	e.mu.Unlock()
-	e.emit(Event{Kind: EventLogout})
-}
-
 // flushSoon asks the outbox loop to deliver queued messages now.
 func (e *Engine) flushSoon() {
 	select {
@@ -364,7 +309,9 @@ func (e *Engine) outboxLoop(ctx context.Context) {
 		}
 		contacts, err := e.history.OutboxContacts(ctx)
 		if err != nil {
-			log.Errorw("read outbox", "err", err)
+			if ctx.Err() == nil {
+				log.Errorw("read outbox", "err", err)
+			}
 			continue
 		}
 		for _, c := range contacts {
@@ -379,61 +326,4 @@ func (e *Engine) outboxLoop(ctx context.Context) {
 	}
 }
 
-// setPresenceLocked records a contact's presence and teaches the peerstore
-// where the contact's device is. Call with e.mu held.
-func (e *Engine) setPresenceLocked(p client.Presence) {
-	if old, ok := e.contacts[p.Username]; ok && old.Peer != "" && old.Peer != p.Peer {
-		e.node.Peerstore().ClearAddrs(old.Peer)
-	}
-	e.contacts[p.Username] = p
-	if p.Online && p.Peer != "" {
-		e.node.Peerstore().ClearAddrs(p.Peer)
-		e.node.Peerstore().AddAddrs(p.Peer, p.Addrs, peerstore.AddressTTL)
-	}
-}
-
-// contactBook is the chat service's view of the contacts.
-type contactBook struct{ e *Engine }
-
-func (b contactBook) Lookup(username string) (peer.ID, bool) {
-	b.e.mu.Lock()
-	defer b.e.mu.Unlock()
-	p, ok := b.e.contacts[username]
-	if !ok || !p.Online {
-		return "", ok
-	}
-	return p.Peer, true
-}
-
-func (b contactBook) UsernameOf(id peer.ID) (string, bool) {
-	b.e.mu.Lock()
-	defer b.e.mu.Unlock()
-	for name, p := range b.e.contacts {
-		if p.Online && p.Peer == id {
-			return name, true
-		}
-	}
-	return "", false
-}
-
 func ptr[T any](v T) *T { return &v }
-
-// sortedContacts returns the contacts sorted by username.
-func (e *Engine) sortedContacts() []client.Presence {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := make([]client.Presence, 0, len(e.contacts))
-	for _, p := range e.contacts {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b client.Presence) int {
-		if a.Username < b.Username {
-			return -1
-		}
-		if a.Username > b.Username {
-			return 1
-		}
-		return 0
-	})
-	return out
-}

@@ -4,27 +4,43 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
 // Status is a snapshot of the client for the UI and the CLI.
 type Status struct {
-	Peer         string          `json:"peer"`
-	Username     string          `json:"username,omitempty"` // "" when logged out
-	LoggedIn     bool            `json:"logged_in"`
+	Peer string `json:"peer"`
+	// Username is the account this device acts for; it stays set while a
+	// lost session is being restored, and is "" when the device is not
+	// enrolled or can no longer log in.
+	Username string `json:"username,omitempty"`
+	// LoggedIn is true while a rendezvous session is up.
+	LoggedIn bool `json:"logged_in"`
+	// Login says why the device is not logged in and what to do; nil
+	// while it is logged in or still logging in for the first time.
+	Login        *LoginProblem   `json:"login_problem,omitempty"`
 	Reachability string          `json:"reachability"`
 	Addrs        []string        `json:"addrs"`      // what contacts are told
 	Supernodes   []string        `json:"supernodes"` // holding a relay slot for us
 	Contacts     []ContactStatus `json:"contacts"`
+	// Incoming are the users asking to become contacts (accept or
+	// decline them); Outgoing the users this account asked.
+	Incoming []string `json:"incoming"`
+	Outgoing []string `json:"outgoing"`
 }
 
 // ContactStatus is a contact's presence and how we are connected to them.
 type ContactStatus struct {
-	Username string    `json:"username"`
-	Online   bool      `json:"online"`
-	Peer     string    `json:"peer,omitempty"`
-	Addrs    []string  `json:"addrs,omitempty"`
+	Username string `json:"username"`
+	Online   bool   `json:"online"`
+	// Peer is the device that logged in last: messages go there.
+	Peer  string   `json:"peer,omitempty"`
+	Addrs []string `json:"addrs,omitempty"`
+	// Devices are all the contact's online devices, oldest login first;
+	// messages are accepted from each of them.
+	Devices  []string  `json:"devices,omitempty"`
 	LastSeen time.Time `json:"last_seen,omitzero"`
 	// Path is "direct", "holepunched", "relayed via <supernode>" or
 	// "not connected".
@@ -33,33 +49,52 @@ type ContactStatus struct {
 
 // Status returns the client's current state.
 func (e *Engine) Status() Status {
+	e.mu.Lock()
 	s := Status{
-		Peer:         e.node.ID().String(),
-		Username:     e.Username(),
-		Reachability: e.node.Reachability().String(),
-		Supernodes:   idStrings(e.Supernodes()),
-		Contacts:     []ContactStatus{},
+		Peer:     e.node.ID().String(),
+		Username: e.username,
+		LoggedIn: e.session != nil,
+		Login:    e.problem,
 	}
-	s.LoggedIn = s.Username != ""
+	e.mu.Unlock()
+	s.Reachability = e.node.Reachability().String()
+	s.Supernodes = idStrings(e.Supernodes())
 	for _, a := range e.advertisedAddrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}
-	for _, p := range e.sortedContacts() {
-		s.Contacts = append(s.Contacts, e.contactStatus(p))
-	}
+	book := e.contactBook()
+	s.Contacts, s.Incoming, s.Outgoing = book.Contacts, book.Incoming, book.Outgoing
 	return s
 }
 
-func (e *Engine) contactStatus(p client.Presence) ContactStatus {
+// presenceStatus is a contact's presence without the connection path
+// (which needs the node, see withPath).
+func presenceStatus(p client.Presence) ContactStatus {
 	c := ContactStatus{Username: p.Username, Online: p.Online, LastSeen: p.LastSeen, Path: "not connected"}
-	if p.Peer != "" {
-		c.Peer = p.Peer.String()
-		c.Path = e.node.PathTo(p.Peer).String()
+	if id := latestDevice(p); id != "" {
+		c.Peer = id.String()
 	}
 	for _, a := range p.Addrs {
 		c.Addrs = append(c.Addrs, a.String())
 	}
+	if p.Online {
+		for _, d := range devicesOf(p) {
+			c.Devices = append(c.Devices, d.ID.String())
+		}
+	}
 	return c
+}
+
+// withPath fills in how we are connected to the contact's device.
+func (e *Engine) withPath(c ContactStatus) ContactStatus {
+	if id, err := peer.Decode(c.Peer); err == nil {
+		c.Path = e.node.PathTo(id).String()
+	}
+	return c
+}
+
+func (e *Engine) contactStatus(p client.Presence) ContactStatus {
+	return e.withPath(presenceStatus(p))
 }
 
 func idStrings(ids []peer.ID) []string {
@@ -74,9 +109,20 @@ func idStrings(ids []peer.ID) []string {
 type EventKind string
 
 const (
-	EventLogin      EventKind = "login"      // Username is set
-	EventLogout     EventKind = "logout"     // the session was lost or closed
-	EventPresence   EventKind = "presence"   // Contact is set
+	EventLogin EventKind = "login" // Username is set
+	// EventLogout: the session was lost or closed; Login says why and
+	// what happens next.
+	EventLogout EventKind = "logout"
+	// EventLoginStopped: the engine stopped logging in (the device was
+	// revoked, the account deleted, or the device is not enrolled); Login
+	// says why and what the user can do.
+	EventLoginStopped EventKind = "login_stopped"
+	EventPresence     EventKind = "presence" // Contact is set
+	// EventContact: the contact book changed. Username is the other user;
+	// Change is "requested" (they ask to become a contact), "accepted"
+	// (they are a contact now) or "removed" (no longer a contact or
+	// request).
+	EventContact    EventKind = "contact"
 	EventMessage    EventKind = "message"    // Message is set (incoming)
 	EventDelivered  EventKind = "delivered"  // Message is set: a queued message was delivered or failed
 	EventSupernodes EventKind = "supernodes" // Supernodes is set
@@ -86,6 +132,8 @@ const (
 type Event struct {
 	Kind       EventKind      `json:"kind"`
 	Username   string         `json:"username,omitempty"`
+	Change     string         `json:"change,omitempty"`
+	Login      *LoginProblem  `json:"login,omitempty"`
 	Contact    *ContactStatus `json:"contact,omitempty"`
 	Message    *chat.Message  `json:"message,omitempty"`
 	Supernodes []peer.ID      `json:"supernodes,omitempty"`
@@ -107,6 +155,16 @@ func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 			delete(e.subs, ch)
 			close(ch)
 		}
+	}
+}
+
+// emitAll emits events built under e.mu, filling in connection paths.
+func (e *Engine) emitAll(evs []Event) {
+	for _, ev := range evs {
+		if ev.Contact != nil {
+			ev.Contact = ptr(e.withPath(*ev.Contact))
+		}
+		e.emit(ev)
 	}
 }
 

@@ -258,3 +258,223 @@ func TestOutboxDeliversWhenContactReturns(t *testing.T) {
 		t.Errorf("delivered path: got %q, want %q", delivered.Path, wantPath)
 	}
 }
+
+// signedIn starts clients and signs each in as its name.
+func signedIn(t *testing.T, ctx context.Context, n *Network, names ...string) []*Client {
+	t.Helper()
+	var out []*Client
+	for _, name := range names {
+		c := addClient(t, ctx, n, name)
+		if err := SignIn(ctx, c, name+"-password"); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// TestContactRequestToOfflineUser: a request made while the other user is
+// offline reaches them at their next login; once accepted, both see each
+// other's presence and can chat.
+func TestContactRequestToOfflineUser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	users := signedIn(t, ctx, n, "alice", "bob")
+	alice, bob := users[0], users[1]
+	if err := n.StopClient(bob); err != nil {
+		t.Fatal(err)
+	}
+
+	accepted, err := alice.Engine.RequestContact(ctx, "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accepted {
+		t.Fatal("request to bob: accepted at once, want pending")
+	}
+	if st := alice.Engine.Status(); !slices.Equal(st.Outgoing, []string{"bob"}) || len(st.Contacts) != 0 {
+		t.Errorf("alice after asking: got outgoing %q and contacts %+v, want [bob] and none", st.Outgoing, st.Contacts)
+	}
+
+	bob = addClient(t, ctx, n, "bob") // same device: logs in by itself
+	if err := AwaitIncoming(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Engine.AcceptContact(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{alice, bob} {
+		if err := waitFor(ctx, c.Name+" has no pending requests", func() bool {
+			st := c.Engine.Status()
+			return len(st.Incoming) == 0 && len(st.Outgoing) == 0
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent, err := bob.Engine.Send(ctx, "alice", "thanks for the invite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitMessage(t, ctx, alice, "bob", sent.ID)
+}
+
+// TestRemoveAndBlockDropTheContact: removing or blocking a contact drops
+// it on the other side too; a blocked user's requests go nowhere.
+func TestRemoveAndBlockDropTheContact(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice, bob := startPair(t, ctx, n)
+
+	if err := alice.Engine.RemoveContact(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := AwaitNotContact(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := AwaitNotContact(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Engine.Send(ctx, "alice", "still there?"); !errors.Is(err, chat.ErrNotAContact) {
+		t.Errorf("send after removal: got %v, want ErrNotAContact", err)
+	}
+
+	// They make up, then bob blocks alice.
+	if err := MakeContacts(ctx, bob, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Engine.Block(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := AwaitNotContact(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	book, err := bob.Engine.Contacts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(book.Contacts) != 0 || !slices.Equal(book.Blocked, []string{"alice"}) {
+		t.Errorf("bob's book after blocking: got %+v, want alice blocked and no contacts", book)
+	}
+	// alice's request gets the same answer as any other, and goes nowhere.
+	if accepted, err := alice.Engine.RequestContact(ctx, "bob"); err != nil || accepted {
+		t.Fatalf("request to a user who blocked alice: got %v, %v; want pending", accepted, err)
+	}
+	if book, err = bob.Engine.Contacts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(book.Incoming) != 0 {
+		t.Errorf("bob sees requests from blocked alice: %q", book.Incoming)
+	}
+
+	if err := bob.Engine.Unblock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := MakeContacts(ctx, alice, bob); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRevokedDeviceStops: a user with two devices chats from both; the
+// newest receives. Revoking one from the other stops its engine with a
+// clear status, and contacts see it go offline.
+func TestRevokedDeviceStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice, bob := startPair(t, ctx, n)
+	aliceID := alice.Engine.Node().ID().String()
+
+	laptop := addClient(t, ctx, n, "alice-laptop")
+	if err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); err != nil {
+		t.Fatal(err)
+	}
+	laptopID := laptop.Engine.Node().ID().String()
+	if len(laptop.Engine.Certificate()) == 0 {
+		t.Error("logged-in laptop has no membership certificate")
+	}
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c app.ContactStatus) bool {
+		return c.Online && c.Peer == laptopID && slices.Equal(c.Devices, []string{aliceID, laptopID})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, laptop, "bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	// bob takes messages from either device, and writes to the newest.
+	for _, from := range []*Client{alice, laptop} {
+		sent, err := from.Engine.Send(ctx, "bob", "from "+from.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		awaitMessage(t, ctx, bob, "alice", sent.ID)
+	}
+	reply, err := bob.Engine.Send(ctx, "alice", "got both")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitMessage(t, ctx, laptop, "bob", reply.ID)
+
+	stopped, unsubscribe := laptop.Engine.Subscribe(64)
+	defer unsubscribe()
+	if err := alice.Engine.RevokeDevice(ctx, laptopID); err != nil {
+		t.Fatal(err)
+	}
+	// The laptop's engine stops logging in and tells its user.
+	for ev := (app.Event{}); ev.Kind != app.EventLoginStopped; {
+		select {
+		case ev = <-stopped:
+		case <-ctx.Done():
+			t.Fatalf("the revoked laptop never stopped: %v", ctx.Err())
+		}
+		if ev.Kind == app.EventLoginStopped && ev.Login.Reason != app.LoginRevoked {
+			t.Fatalf("laptop stopped for %s, want revoked", ev.Login.Reason)
+		}
+	}
+	st := laptop.Engine.Status()
+	if st.LoggedIn || st.Username != "" || st.Login == nil || !st.Login.Stopped || st.Login.Reason != app.LoginRevoked {
+		t.Fatalf("revoked laptop's status: got %+v, want stopped as revoked", st)
+	}
+	if !strings.Contains(st.Login.Error, "revoked") || !strings.Contains(st.Login.Hint, "parley enrol") {
+		t.Errorf("revoked laptop's status does not say what happened and what to do: %+v", st.Login)
+	}
+	if laptop.Engine.Certificate() != nil {
+		t.Error("revoked laptop keeps its membership certificate")
+	}
+	if _, err := laptop.Engine.Send(ctx, "bob", "anyone?"); !errors.Is(err, chat.ErrNotLoggedIn) {
+		t.Errorf("send from the revoked laptop: got %v, want ErrNotLoggedIn", err)
+	}
+	// It cannot come back with the same key.
+	if err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); !errors.Is(err, rendezvous.ErrDeviceRevoked) {
+		t.Errorf("enrol the revoked laptop again: got %v, want ErrDeviceRevoked", err)
+	}
+
+	// bob sees alice on her first device only.
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c app.ContactStatus) bool {
+		return c.Online && c.Peer == aliceID && slices.Equal(c.Devices, []string{aliceID})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	devs, err := alice.Engine.Devices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(devs, func(d app.DeviceStatus) bool { return d.Peer == laptopID })
+	if len(devs) != 2 || i < 0 || devs[i].Revoked.IsZero() || devs[i].Online || !devs[1-i].Revoked.IsZero() || !devs[1-i].This {
+		t.Errorf("alice's devices: got %+v, want this device active and the laptop revoked", devs)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/rendezvous"
@@ -26,19 +27,37 @@ func SignIn(ctx context.Context, c *Client, password string) error {
 	return nil
 }
 
-// MakeContacts has a and b add each other.
+// MakeContacts makes a and b contacts the way users do: a asks, b sees
+// the request arrive and accepts it.
 func MakeContacts(ctx context.Context, a, b *Client) error {
-	if _, err := a.Engine.AddContact(ctx, b.Name); err != nil {
-		return err
-	}
-	accepted, err := b.Engine.AddContact(ctx, a.Name)
+	accepted, err := a.Engine.RequestContact(ctx, b.Name)
 	if err != nil {
+		return fmt.Errorf("%s asks %s: %w", a.Name, b.Name, err)
+	}
+	if accepted { // b had asked already
+		return nil
+	}
+	if err := AwaitIncoming(ctx, b, a.Name); err != nil {
 		return err
 	}
-	if !accepted {
-		return fmt.Errorf("%s and %s added each other but are not contacts", a.Name, b.Name)
+	if err := b.Engine.AcceptContact(ctx, a.Name); err != nil {
+		return fmt.Errorf("%s accepts %s: %w", b.Name, a.Name, err)
 	}
 	return nil
+}
+
+// AwaitIncoming waits until c sees a contact request from user.
+func AwaitIncoming(ctx context.Context, c *Client, user string) error {
+	return waitFor(ctx, c.Name+" sees the contact request of "+user, func() bool {
+		return slices.Contains(c.Engine.Status().Incoming, user)
+	})
+}
+
+// AwaitNotContact waits until c no longer has contact as a contact.
+func AwaitNotContact(ctx context.Context, c *Client, contact string) error {
+	return waitFor(ctx, c.Name+" no longer has "+contact+" as a contact", func() bool {
+		return !slices.ContainsFunc(c.Engine.Status().Contacts, func(cs app.ContactStatus) bool { return cs.Username == contact })
+	})
 }
 
 // AwaitPresence waits until c sees contact in a state that satisfies ok,

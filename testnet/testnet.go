@@ -119,11 +119,20 @@ func (r *Rendezvous) start() (err error) {
 	); err != nil {
 		return fmt.Errorf("start rendezvous node: %w", err)
 	}
+	key, err := node.LoadOrCreateIdentity(filepath.Join(r.dir, "cert.key"))
+	if err != nil {
+		r.Node.Close()
+		return fmt.Errorf("rendezvous certificate key: %w", err)
+	}
 	if r.store, err = sqlite.Open(filepath.Join(r.dir, "rendezvous.db")); err != nil {
 		r.Node.Close()
 		return fmt.Errorf("open rendezvous store: %w", err)
 	}
-	r.Server = rendezvous.New(r.Node, r.store, rendezvous.LocalConfig())
+	if r.Server, err = rendezvous.New(context.Background(), r.Node, r.store, rendezvous.LocalConfig(key)); err != nil {
+		r.Node.Close()
+		r.store.Close()
+		return err
+	}
 	// Listen on the same ports after a restart, so clients find it again.
 	r.listen = nil
 	for _, a := range r.Node.Addrs() {

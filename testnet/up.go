@@ -53,7 +53,7 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 	if err := MakeContacts(ctx, alice, bob); err != nil {
 		return nil, err
 	}
-	say("alice", "added bob as a contact, and bob added alice: they are contacts")
+	say("alice", "asked bob to be a contact; bob saw the request and accepted: they are contacts")
 	seen, err := AwaitOnline(ctx, alice, "bob")
 	if err != nil {
 		return nil, err

@@ -9,12 +9,25 @@
 //
 // Endpoints (JSON in and out; errors are {"error": "..."}):
 //
-//	GET  /api/status                       app.Status
-//	POST /api/register  {username,password}
-//	POST /api/enrol     {username,password}
-//	POST /api/contacts  {username}         {accepted}
-//	POST /api/send      {to,body}          chat.Message
-//	GET  /api/history?contact=&limit=      []chat.Message
+//	GET  /api/status                               app.Status
+//	POST /api/register          {username,password}
+//	POST /api/enrol             {username,password}
+//	GET  /api/contacts                             app.ContactBook
+//	POST /api/contacts/request  {username}         {accepted}
+//	POST /api/contacts/accept   {username}
+//	POST /api/contacts/decline  {username}
+//	POST /api/contacts/remove   {username}
+//	POST /api/contacts/block    {username}
+//	POST /api/contacts/unblock  {username}
+//	GET  /api/devices                              []app.DeviceStatus
+//	POST /api/devices/revoke    {peer}
+//	POST /api/password          {old_password,new_password}
+//	POST /api/account/delete    {password}
+//	POST /api/send              {to,body}          chat.Message
+//	GET  /api/history?contact=&limit=              []chat.Message
+//
+// POST /api/contacts {username} is the older name of /api/contacts/request.
+// Successful calls without a result answer {}.
 package api
 
 import (
@@ -139,17 +152,74 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /api/register", s.account(s.engine.Register))
 	mux.HandleFunc("POST /api/enrol", s.account(s.engine.Enrol))
-	mux.HandleFunc("POST /api/contacts", func(w http.ResponseWriter, r *http.Request) {
+	request := func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Username string }
 		if !readJSON(w, r, &req) {
 			return
 		}
-		accepted, err := s.engine.AddContact(r.Context(), req.Username)
+		accepted, err := s.engine.RequestContact(r.Context(), req.Username)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"accepted": accepted})
+	}
+	mux.HandleFunc("POST /api/contacts", request)
+	mux.HandleFunc("POST /api/contacts/request", request)
+	mux.HandleFunc("GET /api/contacts", func(w http.ResponseWriter, r *http.Request) {
+		book, err := s.engine.Contacts(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, book)
+	})
+	for path, op := range map[string]func(context.Context, string) error{
+		"accept":  s.engine.AcceptContact,
+		"decline": s.engine.DeclineContact,
+		"remove":  s.engine.RemoveContact,
+		"block":   s.engine.Block,
+		"unblock": s.engine.Unblock,
+	} {
+		mux.HandleFunc("POST /api/contacts/"+path, func(w http.ResponseWriter, r *http.Request) {
+			var req struct{ Username string }
+			if !readJSON(w, r, &req) {
+				return
+			}
+			writeResult(w, op(r.Context(), req.Username))
+		})
+	}
+	mux.HandleFunc("GET /api/devices", func(w http.ResponseWriter, r *http.Request) {
+		devs, err := s.engine.Devices(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, devs)
+	})
+	mux.HandleFunc("POST /api/devices/revoke", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Peer string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		writeResult(w, s.engine.RevokeDevice(r.Context(), req.Peer))
+	})
+	mux.HandleFunc("POST /api/password", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Old string `json:"old_password"`
+			New string `json:"new_password"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		writeResult(w, s.engine.ChangePassword(r.Context(), req.Old, req.New))
+	})
+	mux.HandleFunc("POST /api/account/delete", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Password string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		writeResult(w, s.engine.DeleteAccount(r.Context(), req.Password))
 	})
 	mux.HandleFunc("POST /api/send", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ To, Body string }
@@ -233,14 +303,26 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
 
+// writeResult answers a call without a result: {} or the error.
+func writeResult(w http.ResponseWriter, err error) {
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
 // writeError maps engine errors to HTTP statuses.
 func writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, rendezvous.ErrBadRequest):
 		code = http.StatusBadRequest
-	case errors.Is(err, rendezvous.ErrBadCredentials), errors.Is(err, rendezvous.ErrDeviceNotEnrolled):
+	case errors.Is(err, rendezvous.ErrBadCredentials), errors.Is(err, rendezvous.ErrDeviceNotEnrolled),
+		errors.Is(err, rendezvous.ErrAccountDeleted):
 		code = http.StatusUnauthorized
+	case errors.Is(err, rendezvous.ErrDeviceRevoked):
+		code = http.StatusForbidden
 	case errors.Is(err, rendezvous.ErrUsernameTaken), errors.Is(err, rendezvous.ErrDeviceTaken):
 		code = http.StatusConflict
 	case errors.Is(err, rendezvous.ErrNotFound):
@@ -249,6 +331,10 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusTooManyRequests
 	case errors.Is(err, chat.ErrNotAContact), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn):
 		code = http.StatusConflict
+	case errors.Is(err, app.ErrServerUnreachable):
+		code = http.StatusBadGateway
+	case errors.Is(err, rendezvous.ErrUnavailable):
+		code = http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout
 	}

@@ -63,6 +63,23 @@ func TestInfoFileAndClient(t *testing.T) {
 	if st.LoggedIn || st.Peer == "" {
 		t.Errorf("status: got %+v, want a logged-out device with a peer ID", st)
 	}
+	// The first login attempt fails; status says so and that it retries.
+	for st.Login == nil {
+		select {
+		case <-ctx.Done():
+			t.Fatal("status never reports the failed login")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if st, err = c.Status(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Login.Reason != app.LoginFailed || st.Login.Stopped || st.Login.RetryAt.IsZero() {
+		t.Errorf("login problem: got %+v, want a failure that is retried", st.Login)
+	}
+	if st.Incoming == nil || st.Outgoing == nil {
+		t.Errorf("status lists requests as null, want []: %+v", st)
+	}
 	_, err = c.Send(ctx, "bob", "hi")
 	var apiErr *Error
 	if !errors.As(err, &apiErr) || apiErr.Code != http.StatusConflict || !strings.Contains(apiErr.Message, "not logged in") {
@@ -97,6 +114,11 @@ func TestGuard(t *testing.T) {
 		{"oversized body", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", maxRequestBody) + `"}`, nil, http.StatusBadRequest},
 		{"bad limit", "GET", "/api/history?contact=bob&limit=0", "", nil, http.StatusBadRequest},
 		{"bad username", "GET", "/api/history?contact=%21%21", "", nil, http.StatusBadRequest},
+		{"bad contact name", "POST", "/api/contacts/accept", `{"username":"!!"}`, nil, http.StatusBadRequest},
+		{"bad device id", "POST", "/api/devices/revoke", `{"peer":"laptop"}`, nil, http.StatusBadRequest},
+		{"short new password", "POST", "/api/password", `{"old_password":"old-password","new_password":"x"}`, nil, http.StatusBadRequest},
+		{"unknown contact op", "POST", "/api/contacts/frobnicate", `{"username":"bob"}`, nil, http.StatusNotFound},
+		{"server unreachable", "POST", "/api/contacts/request", `{"username":"bob"}`, nil, http.StatusBadGateway},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

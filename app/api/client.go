@@ -59,11 +59,68 @@ func (c *Client) Enrol(ctx context.Context, username, password string) error {
 	return c.do(ctx, http.MethodPost, "/api/enrol", map[string]string{"username": username, "password": password}, nil)
 }
 
-// AddContact asks for a contact; it reports whether both sides have asked.
-func (c *Client) AddContact(ctx context.Context, username string) (bool, error) {
+// RequestContact asks username to become a contact; it reports whether
+// the two are contacts now (username had asked too).
+func (c *Client) RequestContact(ctx context.Context, username string) (bool, error) {
 	var out struct{ Accepted bool }
-	err := c.do(ctx, http.MethodPost, "/api/contacts", map[string]string{"username": username}, &out)
+	err := c.do(ctx, http.MethodPost, "/api/contacts/request", map[string]string{"username": username}, &out)
 	return out.Accepted, err
+}
+
+// AcceptContact accepts username's request.
+func (c *Client) AcceptContact(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "accept", username)
+}
+
+// DeclineContact drops username's request.
+func (c *Client) DeclineContact(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "decline", username)
+}
+
+// RemoveContact ends a contact or withdraws a request.
+func (c *Client) RemoveContact(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "remove", username)
+}
+
+// Block blocks username.
+func (c *Client) Block(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "block", username)
+}
+
+// Unblock lifts a block.
+func (c *Client) Unblock(ctx context.Context, username string) error {
+	return c.contactOp(ctx, "unblock", username)
+}
+
+func (c *Client) contactOp(ctx context.Context, op, username string) error {
+	return c.do(ctx, http.MethodPost, "/api/contacts/"+op, map[string]string{"username": username}, nil)
+}
+
+// Contacts returns the contact book with presence.
+func (c *Client) Contacts(ctx context.Context) (app.ContactBook, error) {
+	var b app.ContactBook
+	return b, c.do(ctx, http.MethodGet, "/api/contacts", nil, &b)
+}
+
+// Devices lists the account's devices.
+func (c *Client) Devices(ctx context.Context) ([]app.DeviceStatus, error) {
+	var devs []app.DeviceStatus
+	return devs, c.do(ctx, http.MethodGet, "/api/devices", nil, &devs)
+}
+
+// RevokeDevice revokes one of the account's devices by peer ID.
+func (c *Client) RevokeDevice(ctx context.Context, device string) error {
+	return c.do(ctx, http.MethodPost, "/api/devices/revoke", map[string]string{"peer": device}, nil)
+}
+
+// ChangePassword replaces the account's password.
+func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
+	return c.do(ctx, http.MethodPost, "/api/password", map[string]string{"old_password": oldPassword, "new_password": newPassword}, nil)
+}
+
+// DeleteAccount deletes the account.
+func (c *Client) DeleteAccount(ctx context.Context, password string) error {
+	return c.do(ctx, http.MethodPost, "/api/account/delete", map[string]string{"password": password}, nil)
 }
 
 // Send sends a chat message and returns it as delivered.

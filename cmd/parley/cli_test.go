@@ -52,11 +52,28 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		t.Errorf("register: got %q", out)
 	}
 	mustParley(t, ctx, "bob-password\n", "--data", bob.Dir, "register", "bob")
-	if out := mustParley(t, ctx, "", "--data", alice.Dir, "add-contact", "bob"); !strings.Contains(out, "when bob adds you too") {
-		t.Errorf("first add-contact: got %q", out)
+	// add-contact is the older name of request-contact.
+	if out := mustParley(t, ctx, "", "--data", alice.Dir, "add-contact", "bob"); !strings.Contains(out, "asked bob; you become contacts when bob accepts") {
+		t.Errorf("add-contact: got %q", out)
 	}
-	if out := mustParley(t, ctx, "", "--data", bob.Dir, "add-contact", "alice"); !strings.Contains(out, "alice is now a contact") {
-		t.Errorf("second add-contact: got %q", out)
+	if err := testnet.AwaitIncoming(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	var pending app.Status
+	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", bob.Dir, "status", "--json")), &pending); err != nil {
+		t.Fatal(err)
+	}
+	if len(pending.Incoming) != 1 || pending.Incoming[0] != "alice" {
+		t.Errorf("bob's status --json: got incoming %q, want [alice]", pending.Incoming)
+	}
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "contacts"); !strings.Contains(out, "alice asks to be your contact: parley accept alice") {
+		t.Errorf("bob's contacts: got %q", out)
+	}
+	if out := mustParley(t, ctx, "", "--data", alice.Dir, "contacts"); !strings.Contains(out, "waiting for an answer from: bob") {
+		t.Errorf("alice's contacts: got %q", out)
+	}
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "accept", "alice"); !strings.Contains(out, "alice is now a contact") {
+		t.Errorf("accept: got %q", out)
 	}
 	if _, err := testnet.AwaitOnline(ctx, bob, "alice"); err != nil {
 		t.Fatal(err)
@@ -84,6 +101,21 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		t.Errorf("human status: got %q", out)
 	}
 
+	var book app.ContactBook
+	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", alice.Dir, "contacts", "--json")), &book); err != nil {
+		t.Fatal(err)
+	}
+	if len(book.Contacts) != 1 || book.Contacts[0].Username != "bob" || !book.Contacts[0].Online || len(book.Incoming)+len(book.Outgoing) != 0 {
+		t.Errorf("contacts --json: got %+v, want bob online and no requests", book)
+	}
+	devOut := mustParley(t, ctx, "", "--data", alice.Dir, "devices")
+	if !strings.Contains(devOut, alice.Engine.Node().ID().String()) || !strings.Contains(devOut, "online") || !strings.Contains(devOut, "(this device)") {
+		t.Errorf("devices: got %q", devOut)
+	}
+	if out := mustParley(t, ctx, "alice-password\nalice-new-password\n", "--data", alice.Dir, "change-password"); !strings.Contains(out, "password changed") {
+		t.Errorf("change-password: got %q", out)
+	}
+
 	errs := []struct {
 		name  string
 		stdin string
@@ -96,6 +128,14 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		{"not a contact", "", []string{"--data", alice.Dir, "send", "carol", "hi"}, "not a contact"},
 		{"wrong password", "nope-nope-nope\n", []string{"--data", bob.Dir, "enrol", "alice"}, "wrong username or password"},
 		{"no password", "", []string{"--data", bob.Dir, "enrol", "alice"}, "no password on standard input"},
+		{"old password after change", "alice-password\nwhatever-else\n", []string{"--data", alice.Dir, "change-password"}, "wrong password: the current password is not right"},
+		{"no new password", "alice-new-password\n", []string{"--data", alice.Dir, "change-password"}, "read new password: no password on standard input"},
+		{"accept without request", "", []string{"--data", alice.Dir, "accept", "bob"}, "bob has not asked to be your contact"},
+		{"decline unknown user", "", []string{"--data", alice.Dir, "decline", "carol"}, `no user "carol"`},
+		{"revoke not a device", "", []string{"--data", alice.Dir, "revoke", "laptop"}, `"laptop" is not a device ID`},
+		{"revoke someone else's device", "", []string{"--data", alice.Dir, "revoke", bob.Engine.Node().ID().String()}, "is not one of your devices"},
+		{"delete with wrong password", "alice-password\n", []string{"--data", bob.Dir, "delete-account"}, "wrong password: the account was not deleted"},
+		{"bad username", "", []string{"--data", alice.Dir, "block", "!!"}, "a username has 3 to 32 letters"},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,5 +144,27 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+
+	// bob blocks alice: she loses him, and he lists her as blocked.
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "block", "alice"); !strings.Contains(out, "blocked alice") {
+		t.Errorf("block: got %q", out)
+	}
+	if err := testnet.AwaitNotContact(ctx, alice, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "contacts"); !strings.Contains(out, "blocked: alice") {
+		t.Errorf("contacts after block: got %q", out)
+	}
+	mustParley(t, ctx, "", "--data", bob.Dir, "unblock", "alice")
+
+	// bob deletes his account (password checks are rate limited per
+	// account, and alice's are used up): the device stops and says why.
+	if out := mustParley(t, ctx, "bob-password\n", "--data", bob.Dir, "delete-account"); !strings.Contains(out, "deleted the account bob") {
+		t.Errorf("delete-account: got %q", out)
+	}
+	out = mustParley(t, ctx, "", "--data", bob.Dir, "status")
+	if !strings.Contains(out, "stopped: the account was deleted") || !strings.Contains(out, "parley register USER") {
+		t.Errorf("status after delete-account: got %q", out)
 	}
 }

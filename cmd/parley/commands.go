@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/term"
-
+	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
 )
@@ -41,62 +37,6 @@ func (c *cli) printJSON(v any) error {
 	enc := json.NewEncoder(c.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func (c *cli) account(ctx context.Context, name string, args []string) error {
-	return c.clientCmd(ctx, name, args, 1, "USER", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
-		password, err := c.readPassword()
-		if err != nil {
-			return err
-		}
-		if name == "register" {
-			err = cl.Register(ctx, rest[0], password)
-		} else {
-			err = cl.Enrol(ctx, rest[0], password)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.out, "logged in as %s\n", strings.ToLower(rest[0]))
-		return nil
-	})
-}
-
-// readPassword asks on the terminal without echo, or reads one line from
-// standard input when it is not a terminal (scripts).
-func (c *cli) readPassword() (string, error) {
-	if f, ok := c.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(os.Stderr, "password: ")
-		pw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(os.Stderr)
-		if err != nil {
-			return "", fmt.Errorf("read password: %w", err)
-		}
-		return string(pw), nil
-	}
-	line, err := bufio.NewReader(c.in).ReadString('\n')
-	if err != nil && line == "" {
-		return "", errors.New("read password: no password on standard input")
-	}
-	return strings.TrimRight(line, "\r\n"), nil
-}
-
-func (c *cli) addContact(ctx context.Context, args []string) error {
-	return c.clientCmd(ctx, "add-contact", args, 1, "USER", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
-		accepted, err := cl.AddContact(ctx, rest[0])
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(map[string]bool{"accepted": accepted})
-		}
-		if accepted {
-			fmt.Fprintf(c.out, "%s is now a contact\n", rest[0])
-		} else {
-			fmt.Fprintf(c.out, "asked %s; you become contacts when %s adds you too\n", rest[0], rest[0])
-		}
-		return nil
-	})
 }
 
 func (c *cli) send(ctx context.Context, args []string) error {
@@ -155,28 +95,41 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		if c.json {
 			return c.printJSON(s)
 		}
-		user := "(not logged in: run parley register or parley enrol)"
-		if s.LoggedIn {
-			user = s.Username
+		user := s.Username
+		if user == "" {
+			user = "(none)"
 		}
-		fmt.Fprintf(c.out, "device        %s\nuser          %s\nreachability  %s\n", s.Peer, user, s.Reachability)
+		fmt.Fprintf(c.out, "device        %s\nuser          %s\nlogin         %s\nreachability  %s\n",
+			s.Peer, user, loginState(s.LoggedIn, s.Login), s.Reachability)
 		fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
 		fmt.Fprintf(c.out, "contacts:\n")
 		w := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
-		for _, ct := range s.Contacts {
-			state := "offline"
-			if ct.Online {
-				state = "online"
-			} else if !ct.LastSeen.IsZero() {
-				state = "last seen " + ct.LastSeen.Local().Format("2006-01-02 15:04")
-			}
-			fmt.Fprintf(w, "  %s\t%s\t%s\n", ct.Username, state, ct.Path)
-		}
+		printContacts(w, s.Contacts)
 		if len(s.Contacts) == 0 {
-			fmt.Fprintln(w, "  (none yet: parley add-contact USER)")
+			fmt.Fprintln(w, "  (none yet: parley request-contact USER)")
 		}
-		return w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		printRequests(c.out, s.Incoming, s.Outgoing)
+		return nil
 	})
+}
+
+// loginState describes the session for people.
+func loginState(loggedIn bool, p *app.LoginProblem) string {
+	switch {
+	case loggedIn:
+		return "logged in"
+	case p == nil:
+		return "logging in"
+	case p.Reason == app.LoginNotEnrolled:
+		return "not enrolled yet: " + p.Hint
+	case p.Stopped:
+		return fmt.Sprintf("stopped: %s.\n              %s", p.Error, p.Hint)
+	default:
+		return fmt.Sprintf("not logged in: %s; trying again at %s", p.Error, p.RetryAt.Local().Format("15:04:05"))
+	}
 }
 
 func orNone(ids []string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -14,13 +15,24 @@ const usage = `usage: parley [--data DIR] <command> [arguments]
 commands:
   daemon --rendezvous ADDR     run the client (keeps running; the others talk to it)
   register USER                create an account with this device (asks for a password)
-  enrol USER                   add this device to an existing account
-  add-contact USER             ask USER to be a contact (both sides must add each other)
+  enrol USER                   add this device to an existing account (asks for its password)
+  request-contact USER         ask USER to be a contact (also: add-contact)
+  accept USER                  accept USER's contact request
+  decline USER                 decline USER's contact request (USER is not told)
+  remove USER                  end a contact, or withdraw your request
+  block USER                   remove USER and ignore their requests
+  unblock USER                 lift a block
+  contacts                     list contacts with presence, pending requests and blocks
   send USER MESSAGE...         send a chat message
   history USER                 show the messages exchanged with USER
-  status                       show login, supernodes, contacts and connection paths
+  status                       show login, supernodes, contacts, requests and connection paths
+  devices                      list the account's devices (online, revoked)
+  revoke DEVICE                revoke one of the account's devices (a lost laptop, say)
+  change-password              change the account's password (asks for the current and the new one)
+  delete-account               delete the account with its devices and contacts (asks for the password)
 
 --data defaults to $PARLEY_DATA, or ~/.parley. Add --json after a command for JSON output.
+Passwords are read from the terminal, or one per line from standard input.
 `
 
 type cli struct {
@@ -28,6 +40,7 @@ type cli struct {
 	json    bool
 	out     io.Writer
 	in      io.Reader
+	stdin   *bufio.Reader // reads passwords from in when it is not a terminal
 }
 
 func run(ctx context.Context, args []string) error {
@@ -53,8 +66,20 @@ func runCLI(ctx context.Context, args []string, in io.Reader, out io.Writer) err
 		return c.daemon(ctx, rest)
 	case "register", "enrol":
 		return c.account(ctx, name, rest)
-	case "add-contact":
-		return c.addContact(ctx, rest)
+	case "request-contact", "add-contact":
+		return c.requestContact(ctx, name, rest)
+	case "accept", "decline", "remove", "block", "unblock":
+		return c.contactOp(ctx, name, rest)
+	case "contacts":
+		return c.contacts(ctx, rest)
+	case "devices":
+		return c.devices(ctx, rest)
+	case "revoke":
+		return c.revoke(ctx, rest)
+	case "change-password":
+		return c.changePassword(ctx, rest)
+	case "delete-account":
+		return c.deleteAccount(ctx, rest)
 	case "send":
 		return c.send(ctx, rest)
 	case "history":
