@@ -45,27 +45,30 @@ func decodeAll[M proto.Message](t *testing.T, data []byte, max int, newMsg func(
 	}
 }
 
+// requestSeeds are one request of each kind.
+var requestSeeds = []*pb.Request{
+	{},
+	{Body: &pb.Request_Register{Register: &pb.RegisterRequest{Username: "alice", Password: "password1"}}},
+	{Body: &pb.Request_Enrol{Enrol: &pb.EnrolRequest{Username: "Alice", Password: "password1"}}},
+	{Body: &pb.Request_Login{Login: &pb.LoginRequest{Addrs: fuzzAddrs}}},
+	{Body: &pb.Request_RequestContact{RequestContact: &pb.ContactRequest{Username: "bob"}}},
+	{Body: &pb.Request_ListSupernodes{ListSupernodes: &pb.ListSupernodesRequest{Max: 3}}},
+	{Body: &pb.Request_AnnounceSupernode{AnnounceSupernode: &pb.AnnounceSupernodeRequest{
+		Addrs: fuzzAddrs,
+		Load:  &pb.SupernodeLoad{Reservations: 5, Circuits: 2, BytesRelayed: 1 << 40},
+	}}},
+	{Body: &pb.Request_UpdateAddrs{UpdateAddrs: &pb.UpdateAddrsRequest{Addrs: fuzzAddrs}}},
+	{Body: &pb.Request_ChangePassword{ChangePassword: &pb.ChangePasswordRequest{OldPassword: "password1", NewPassword: "password2"}}},
+	{Body: &pb.Request_DeleteAccount{DeleteAccount: &pb.DeleteAccountRequest{Password: "password1"}}},
+	{Body: &pb.Request_RevokeDevice{RevokeDevice: &pb.RevokeDeviceRequest{PeerId: []byte("\x00\x24\x08\x01\x12\x20peer")}}},
+	{Body: &pb.Request_AcceptContact{AcceptContact: &pb.ContactRequest{Username: "carol"}}},
+	{Body: &pb.Request_Block{Block: &pb.ContactRequest{Username: "mallory"}}},
+	{Body: &pb.Request_Ping{Ping: &pb.PingRequest{}}},
+	{Body: &pb.Request_ListContacts{ListContacts: &pb.ListContactsRequest{}}},
+}
+
 func FuzzDecodeRequestNoPanic(f *testing.F) {
-	reqs := []*pb.Request{
-		{},
-		{Body: &pb.Request_Register{Register: &pb.RegisterRequest{Username: "alice", Password: "password1"}}},
-		{Body: &pb.Request_Enrol{Enrol: &pb.EnrolRequest{Username: "Alice", Password: "password1"}}},
-		{Body: &pb.Request_Login{Login: &pb.LoginRequest{Addrs: fuzzAddrs}}},
-		{Body: &pb.Request_RequestContact{RequestContact: &pb.ContactRequest{Username: "bob"}}},
-		{Body: &pb.Request_ListSupernodes{ListSupernodes: &pb.ListSupernodesRequest{Max: 3}}},
-		{Body: &pb.Request_AnnounceSupernode{AnnounceSupernode: &pb.AnnounceSupernodeRequest{
-			Addrs: fuzzAddrs,
-			Load:  &pb.SupernodeLoad{Reservations: 5, Circuits: 2, BytesRelayed: 1 << 40},
-		}}},
-		{Body: &pb.Request_UpdateAddrs{UpdateAddrs: &pb.UpdateAddrsRequest{Addrs: fuzzAddrs}}},
-		{Body: &pb.Request_ChangePassword{ChangePassword: &pb.ChangePasswordRequest{OldPassword: "password1", NewPassword: "password2"}}},
-		{Body: &pb.Request_DeleteAccount{DeleteAccount: &pb.DeleteAccountRequest{Password: "password1"}}},
-		{Body: &pb.Request_RevokeDevice{RevokeDevice: &pb.RevokeDeviceRequest{PeerId: []byte("\x00\x24\x08\x01\x12\x20peer")}}},
-		{Body: &pb.Request_AcceptContact{AcceptContact: &pb.ContactRequest{Username: "carol"}}},
-		{Body: &pb.Request_Block{Block: &pb.ContactRequest{Username: "mallory"}}},
-		{Body: &pb.Request_Ping{Ping: &pb.PingRequest{}}},
-		{Body: &pb.Request_ListContacts{ListContacts: &pb.ListContactsRequest{}}},
-	}
+	reqs := requestSeeds
 	for _, r := range reqs {
 		f.Add(frames(f, r))
 	}

@@ -40,14 +40,14 @@ func (ts *testServer) info() peer.AddrInfo {
 
 // newNode starts a publicly reachable loopback node that is closed when the
 // test ends.
-func newNode(t *testing.T) *node.Node {
+func newNode(t testing.TB) *node.Node {
 	t.Helper()
 	return nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 }
 
 // startServer starts a server with rendezvous.LocalConfig, changed by
 // each of tweak; it, its node and its store are closed when the test ends.
-func startServer(t *testing.T, tweak ...func(*rendezvous.Config)) *testServer {
+func startServer(t testing.TB, tweak ...func(*rendezvous.Config)) *testServer {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "rendezvous.db"))
 	if err != nil {
@@ -68,7 +68,7 @@ func startServer(t *testing.T, tweak ...func(*rendezvous.Config)) *testServer {
 }
 
 // newClient starts a client device (its own node and peer ID) of ts.
-func newClient(t *testing.T, ts *testServer) (*client.Client, *node.Node) {
+func newClient(t testing.TB, ts *testServer) (*client.Client, *node.Node) {
 	t.Helper()
 	n := newNode(t)
 	return client.New(n, ts.info()), n
