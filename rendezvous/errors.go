@@ -2,7 +2,6 @@ package rendezvous
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/parleynet/parley/rendezvous/pb"
@@ -33,12 +32,10 @@ type StatusError struct {
 	RetryAfter time.Duration
 }
 
+// Error is the server's message; a message about a limit already says
+// when to retry.
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("rendezvous: %s", e.Message)
-	if e.RetryAfter > 0 {
-		msg += fmt.Sprintf(" (retry in %s)", ceilSecond(e.RetryAfter))
-	}
-	return msg
+	return "rendezvous: " + e.Message
 }
 
 // Unwrap returns the sentinel for the status, so errors.Is works on the
