@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/store/internal/bus"
 )
 
 const (
@@ -34,7 +35,7 @@ const (
 // Store on this database delivers it to its subscribers.
 func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
 	if s.ctx.Err() != nil {
-		return fmt.Errorf("publish: %w", errClosed)
+		return fmt.Errorf("publish: %w", bus.ErrClosed)
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
@@ -56,7 +57,7 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) 
 	if err := s.startListener(ctx); err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	ch, err := s.bus.subscribe(ctx)
+	ch, err := s.bus.Subscribe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
@@ -70,7 +71,7 @@ func (s *Store) startListener(ctx context.Context) error {
 	s.listenMu.Lock()
 	defer s.listenMu.Unlock()
 	if s.closed || s.ctx.Err() != nil {
-		return errClosed
+		return bus.ErrClosed
 	}
 	if s.listening {
 		return nil
@@ -151,7 +152,7 @@ func (s *Store) receive(conn *pgx.Conn) error {
 			log.Errorw("dropping malformed event", "payload", n.Payload, "err", err)
 			continue
 		}
-		if err := s.bus.deliver(s.ctx, ev); err != nil {
+		if err := s.bus.Deliver(s.ctx, ev); err != nil {
 			return err // the store is closing
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/store/internal/bus"
 )
 
 var log = logging.Logger("parley/rendezvous/postgres")
@@ -25,7 +26,7 @@ var _ rendezvous.Store = (*Store)(nil)
 // values (rendezvous replicas) may share. It is safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
-	bus    *fanout            // this Store's subscribers
+	bus    *bus.Bus           // this Store's subscribers
 	ctx    context.Context    // ends on Close; stops the listener
 	cancel context.CancelFunc // ends ctx
 	wg     sync.WaitGroup     // the listener goroutine
@@ -62,7 +63,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("migrate postgres schema: %w", err)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	return &Store{pool: pool, bus: newFanout(), ctx: sctx, cancel: cancel}, nil
+	return &Store{pool: pool, bus: bus.New(), ctx: sctx, cancel: cancel}, nil
 }
 
 // Close stops the listener, closes the subscription channels and the
@@ -74,7 +75,7 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.listenMu.Unlock()
 		s.wg.Wait()
-		s.bus.close()
+		s.bus.Close()
 		s.pool.Close()
 	})
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleynet/parley/internal/sqlitedb"
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/store/internal/bus"
 )
 
 var _ rendezvous.Store = (*Store)(nil)
@@ -24,7 +25,7 @@ var _ rendezvous.Store = (*Store)(nil)
 // use.
 type Store struct {
 	db        *sql.DB
-	bus       *fanout
+	bus       *bus.Bus
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -36,14 +37,14 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, bus: newFanout()}, nil
+	return &Store{db: db, bus: bus.New()}, nil
 }
 
 // Close closes the subscription channels and the database. Calls after the
 // first return nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.bus.close()
+		s.bus.Close()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
@@ -571,7 +572,7 @@ func (s *Store) deleteReplicas(ctx context.Context, where string, arg any) ([]in
 // Publish calls, waiting while a subscriber's buffer is full. Several
 // Store values on one file do not see each other's events.
 func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
-	if err := s.bus.deliver(ctx, ev); err != nil {
+	if err := s.bus.Deliver(ctx, ev); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	return nil
@@ -579,7 +580,7 @@ func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
 
 // Subscribe returns the events published on this Store from now on.
 func (s *Store) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
-	ch, err := s.bus.subscribe(ctx)
+	ch, err := s.bus.Subscribe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}

@@ -1,4 +1,7 @@
-package sqlite
+// Package bus hands a store's events to its subscribers, in one order for
+// all of them. The SQLite store publishes into it directly; the PostgreSQL
+// store from its LISTEN connection.
+package bus
 
 import (
 	"context"
@@ -8,18 +11,16 @@ import (
 	"github.com/parleynet/parley/rendezvous"
 )
 
-// errClosed is returned by Publish and Subscribe after Close.
-var errClosed = errors.New("rendezvous store is closed")
+// ErrClosed is returned by Deliver and Subscribe after Close.
+var ErrClosed = errors.New("rendezvous store is closed")
 
 // subscriberBuffer is how many events a subscriber may fall behind before
 // deliveries wait for it.
 const subscriberBuffer = 64
 
-// fanout hands events to the subscribers of one Store, every subscriber
+// Bus hands events to the subscribers of one store, every subscriber
 // seeing every event in the same order.
-//
-// (The postgres package has the same type; a change here belongs there too.)
-type fanout struct {
+type Bus struct {
 	closing chan struct{}  // closed by close: wakes deliveries blocked on a subscriber
 	wg      sync.WaitGroup // the context.AfterFunc callbacks of subscribers
 
@@ -41,19 +42,20 @@ type subscriber struct {
 	stop func() bool     // stops the AfterFunc that drops the subscriber
 }
 
-func newFanout() *fanout {
-	return &fanout{
+// New returns a bus without subscribers.
+func New() *Bus {
+	return &Bus{
 		closing: make(chan struct{}),
 		subs:    make(map[*subscriber]struct{}),
 	}
 }
 
-// subscribe adds a subscriber until ctx ends or close.
-func (f *fanout) subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
+// Subscribe adds a subscriber until ctx ends or Close.
+func (f *Bus) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	s := &subscriber{ch: make(chan rendezvous.Event, subscriberBuffer), done: ctx.Done()}
 	f.subs[s] = struct{}{}
@@ -72,16 +74,16 @@ func (f *fanout) subscribe(ctx context.Context) (<-chan rendezvous.Event, error)
 	return s.ch, nil
 }
 
-// deliver sends ev to every current subscriber, waiting for those whose
+// Deliver sends ev to every current subscriber, waiting for those whose
 // buffer is full. A subscriber whose context has ended is skipped. It
-// gives up when ctx ends or the fanout closes.
-func (f *fanout) deliver(ctx context.Context, ev rendezvous.Event) error {
+// gives up when ctx ends or the bus closes.
+func (f *Bus) Deliver(ctx context.Context, ev rendezvous.Event) error {
 	f.sendMu.Lock()
 	defer f.sendMu.Unlock()
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return errClosed
+		return ErrClosed
 	}
 	subs := make([]*subscriber, 0, len(f.subs))
 	for s := range f.subs {
@@ -93,7 +95,7 @@ func (f *fanout) deliver(ctx context.Context, ev rendezvous.Event) error {
 		case s.ch <- ev:
 		case <-s.done:
 		case <-f.closing:
-			return errClosed
+			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -101,9 +103,9 @@ func (f *fanout) deliver(ctx context.Context, ev rendezvous.Event) error {
 	return nil
 }
 
-// close closes every subscriber's channel and refuses new ones. It must be
+// Close closes every subscriber's channel and refuses new ones. It must be
 // called once.
-func (f *fanout) close() {
+func (f *Bus) Close() {
 	close(f.closing)
 	f.sendMu.Lock()
 	f.mu.Lock()
