@@ -226,10 +226,11 @@ func TestReplicasSharePostgres(t *testing.T) {
 
 	// A crash of b: its sessions are retired by a within the replica
 	// timeout (LocalConfig: 6 s) plus one heartbeat interval.
-	bobS, err = bob.Login(ctx, bobAddrs)
+	bobS2, err := bob.Login(ctx, bobAddrs)
 	if err != nil {
 		t.Fatalf("bob logs in on b again: %v", err)
 	}
+	defer bobS2.Close()
 	awaitPresence(ctx, t, aliceS, "bob", func(p client.Presence) bool { return p.Online })
 	crashed := time.Now()
 	if err := b.cmd.Process.Kill(); err != nil {
