@@ -21,6 +21,9 @@ up   starts a rendezvous server, supernodes and two NAT-imitating clients
 `
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "load" {
+		return runLoad(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "up" {
 		fmt.Fprint(os.Stderr, usage)
 		return errors.New("expected the subcommand up")
