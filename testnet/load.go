@@ -1050,7 +1050,8 @@ func startLoadServer(ctx context.Context, bin, dataDir, db string, local bool) (
 		return nil, fmt.Errorf("create server directory: %w", err)
 	}
 	logPath := filepath.Join(dataDir, "server.log")
-	logFile, err := os.Create(logPath)
+	// Append: a restarted server keeps the log of the first.
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
 	}
