@@ -1066,6 +1066,11 @@ func startLoadServer(ctx context.Context, bin, dataDir, db string, local bool) (
 		args = append(args, "--local")
 	}
 	cmd := exec.Command(bin, args...)
+	// The server runs with the runtime's defaults, whatever the
+	// generator's own GC tuning (GOGC=400 helps a large generator).
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "GODEBUG=")
+	})
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
