@@ -6,19 +6,19 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Node is a libp2p host configured for Parley. Close it when done.
@@ -32,9 +32,13 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	started  time.Time
+	declared Reachability
+	announce []ma.Multiaddr // replaces the listen addresses in what is advertised
+	puncher  *puncher
+
 	reachability atomic.Int32                   // network.Reachability
 	extraAddrs   atomic.Pointer[[]ma.Multiaddr] // circuit addresses to advertise
-	punched      punchTracker
 }
 
 // New starts a node. Options are applied in order after the defaults.
@@ -70,7 +74,9 @@ func New(opts ...Option) (_ *Node, err error) {
 	n := &Node{
 		done:         make(chan struct{}),
 		natImitation: cfg.natImitation,
-		punched:      punchTracker{peers: make(map[peer.ID]struct{})},
+		started:      time.Now(),
+		declared:     cfg.reachability,
+		announce:     cfg.announce,
 	}
 	lopts := []libp2p.Option{
 		libp2p.Identity(key),
@@ -85,7 +91,6 @@ func New(opts ...Option) (_ *Node, err error) {
 		libp2p.ResourceManager(rm),
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoNATv2(),
-		libp2p.EnableHolePunching(holepunch.WithTracer(&n.punched)),
 		libp2p.AddrsFactory(n.advertised),
 	}
 	switch cfg.reachability {
@@ -119,7 +124,10 @@ func New(opts ...Option) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to reachability: %w", err)
 	}
-	n.Network().Notify(&network.NotifyBundle{DisconnectedF: n.punched.disconnected})
+	if n.puncher, err = startPuncher(h, !cfg.natImitation); err != nil {
+		n.reachSub.Close()
+		return nil, fmt.Errorf("start hole punching: %w", err)
+	}
 	go n.trackReachability()
 	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
 	return n, nil
@@ -186,6 +194,35 @@ func (n *Node) CircuitAddrs() []ma.Multiaddr {
 	return nil
 }
 
+// Started is when the node started.
+func (n *Node) Started() time.Time { return n.started }
+
+// PublicAddrs returns the node's addresses that AutoNAT v2 confirmed
+// reachable from the internet, or all of them when the node was declared
+// public. Empty means others can reach it only through a relay (or a hole
+// punch).
+func (n *Node) PublicAddrs() []ma.Multiaddr {
+	if n.natImitation {
+		return nil
+	}
+	if n.declared == ReachabilityPublic {
+		return n.directAddrs()
+	}
+	c, ok := n.Host.(interface {
+		ConfirmedAddrs() (reachable, unreachable, unknown []ma.Multiaddr)
+	})
+	if !ok {
+		return nil
+	}
+	reachable, _, _ := c.ConfirmedAddrs()
+	return slices.DeleteFunc(reachable, func(a ma.Multiaddr) bool { return !manet.IsPublicAddr(a) })
+}
+
+// directAddrs are the advertised addresses that are not circuits.
+func (n *Node) directAddrs() []ma.Multiaddr {
+	return slices.DeleteFunc(n.Addrs(), IsCircuit)
+}
+
 // advertised is the host's AddrsFactory. Behind an imitated NAT the
 // listen addresses are useless to others, as a real NAT's private addresses
 // are, so only circuit addresses are advertised. (Refusing the connection is
@@ -195,6 +232,9 @@ func (n *Node) advertised(addrs []ma.Multiaddr) []ma.Multiaddr {
 	if n.natImitation {
 		return n.CircuitAddrs()
 	}
+	if n.announce != nil {
+		addrs = slices.Clone(n.announce)
+	}
 	return append(addrs, n.CircuitAddrs()...)
 }
 
@@ -202,6 +242,9 @@ func (n *Node) advertised(addrs []ma.Multiaddr) []ma.Multiaddr {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		if n.puncher != nil {
+			errs = append(errs, n.puncher.close())
+		}
 		if n.reachSub != nil {
 			errs = append(errs, n.reachSub.Close())
 			<-n.done

@@ -34,6 +34,27 @@ type config struct {
 	reachability Reachability
 	natImitation bool
 	serverLimits bool
+	announce     []ma.Multiaddr
+}
+
+// WithAnnounceAddrs makes the node advertise these addresses instead of
+// its listen addresses, for a host whose public address is not on its
+// interfaces (a cloud machine behind 1:1 NAT, say).
+func WithAnnounceAddrs(addrs ...string) Option {
+	return func(c *config) error {
+		if c.announce != nil {
+			return errors.New("cannot specify announce addresses twice")
+		}
+		c.announce = []ma.Multiaddr{}
+		for _, s := range addrs {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return fmt.Errorf("announce address %q: %w", s, err)
+			}
+			c.announce = append(c.announce, a)
+		}
+		return nil
+	}
 }
 
 // WithServerLimits raises the resource manager's system-wide connection and

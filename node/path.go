@@ -2,11 +2,8 @@ package node
 
 import (
 	"fmt"
-	"sync"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -50,7 +47,7 @@ func (n *Node) PathTo(p peer.ID) Path {
 			}
 			continue
 		}
-		if n.punched.has(p) {
+		if n.puncher.has(p) {
 			return Path{Kind: HolePunched}
 		}
 		return Path{Kind: Direct}
@@ -79,41 +76,4 @@ func RelayOf(a ma.Multiaddr) (peer.ID, bool) {
 		}
 	}
 	return relay, found
-}
-
-// punchTracker remembers peers whose direct connection came from a
-// successful hole punch, until the last connection to them closes.
-type punchTracker struct {
-	mu    sync.Mutex
-	peers map[peer.ID]struct{}
-}
-
-var _ holepunch.EventTracer = (*punchTracker)(nil)
-
-// Trace implements holepunch.EventTracer.
-func (t *punchTracker) Trace(evt *holepunch.Event) {
-	end, ok := evt.Evt.(*holepunch.EndHolePunchEvt)
-	if !ok || !end.Success {
-		return
-	}
-	t.mu.Lock()
-	t.peers[evt.Remote] = struct{}{}
-	t.mu.Unlock()
-	log.Infow("hole punch succeeded", "peer", evt.Remote, "after", end.EllapsedTime)
-}
-
-func (t *punchTracker) has(p peer.ID) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.peers[p]
-	return ok
-}
-
-func (t *punchTracker) disconnected(nw network.Network, c network.Conn) {
-	if nw.Connectedness(c.RemotePeer()) == network.Connected {
-		return
-	}
-	t.mu.Lock()
-	delete(t.peers, c.RemotePeer())
-	t.mu.Unlock()
 }

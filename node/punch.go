@@ -1,0 +1,291 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Timings of the hole-punch watchdog.
+const (
+	// punchCheckEvery is how often relayed-only peers are looked at.
+	punchCheckEvery = time.Second
+	// punchGraceInbound and punchGraceOutbound are how long after a relayed
+	// connection opens the watchdog lets go-libp2p's own attempt run: the
+	// side that received the connection starts it, so it steps in first.
+	punchGraceInbound  = 3 * time.Second
+	punchGraceOutbound = 6 * time.Second
+	// punchRounds is how many DirectConnect rounds (of three attempts each)
+	// the watchdog makes for one relayed connection; then the pair stays
+	// relayed (a symmetric NAT, say).
+	punchRounds = 2
+	// punchRoundGap separates the watchdog's rounds.
+	punchRoundGap = 10 * time.Second
+	// punchStale is when an attempt that never reported its end counts as
+	// over.
+	punchStale = 30 * time.Second
+	// observedTTL is how long an address a peer saw us at stays a
+	// hole-punch candidate.
+	observedTTL = 10 * time.Minute
+)
+
+// puncher runs DCUtR hole punching for the node. It builds go-libp2p's
+// holepunch service itself (rather than through libp2p.EnableHolePunching)
+// so that it can start an attempt when go-libp2p would not: a peer accepts
+// DCUtR only once it knows a public address of its own, so a relayed
+// connection made during start-up on either side is otherwise never
+// punched (the one attempt fails with "protocols not supported" and is
+// not retried). The watchdog retries such connections once both sides are
+// ready, a bounded number of times.
+//
+// It also tracks the addresses peers observed us at (identify), which are
+// what a NATed node can punch from, and which peers were reached by a
+// successful hole punch.
+type puncher struct {
+	host  host.Host
+	svc   *holepunch.Service
+	idSub event.Subscription
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex // guards the following
+	punched  map[peer.ID]struct{}
+	attempts map[peer.ID]*punchState
+	observed map[string]observation // by address
+}
+
+type punchState struct {
+	running   bool
+	started   time.Time
+	rounds    int       // watchdog rounds for the current relayed connection
+	lastRound time.Time // when the watchdog last started one
+	since     time.Time // when the current relayed-only period began
+}
+
+type observation struct {
+	addr ma.Multiaddr
+	seen time.Time
+}
+
+var _ holepunch.EventTracer = (*puncher)(nil)
+
+// startPuncher starts hole punching on h. enabled false (NAT imitation)
+// gives a puncher that only labels paths.
+func startPuncher(h host.Host, enabled bool) (*puncher, error) {
+	p := &puncher{
+		host:     h,
+		punched:  make(map[peer.ID]struct{}),
+		attempts: make(map[peer.ID]*punchState),
+		observed: make(map[string]observation),
+	}
+	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
+	if !enabled {
+		return p, nil
+	}
+	ids, ok := h.(interface{ IDService() identify.IDService })
+	if !ok {
+		return p, nil
+	}
+	var err error
+	if p.idSub, err = h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted)); err != nil {
+		return nil, err
+	}
+	if p.svc, err = holepunch.NewService(h, ids.IDService(), p.holePunchAddrs, holepunch.WithTracer(p)); err != nil {
+		p.idSub.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Go(p.observe)
+	p.wg.Go(func() { p.watch(ctx) })
+	return p, nil
+}
+
+func (p *puncher) close() error {
+	if p.svc == nil {
+		return nil
+	}
+	p.cancel()
+	err := p.svc.Close()
+	p.idSub.Close()
+	p.wg.Wait()
+	return err
+}
+
+// observe records the addresses peers saw us at.
+func (p *puncher) observe() {
+	for e := range p.idSub.Out() {
+		ev := e.(event.EvtPeerIdentificationCompleted)
+		a := ev.ObservedAddr
+		if a == nil || IsCircuit(a) || !manet.IsPublicAddr(a) {
+			continue
+		}
+		p.mu.Lock()
+		p.observed[string(a.Bytes())] = observation{addr: a, seen: time.Now()}
+		p.mu.Unlock()
+	}
+}
+
+// holePunchAddrs are the public addresses the node can be punched at: its
+// public listen and mapped addresses, and what peers observed recently.
+func (p *puncher) holePunchAddrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	if all, ok := p.host.(interface{ AllAddrs() []ma.Multiaddr }); ok {
+		for _, a := range all.AllAddrs() {
+			if !IsCircuit(a) && manet.IsPublicAddr(a) {
+				out = append(out, a)
+			}
+		}
+	}
+	now := time.Now()
+	p.mu.Lock()
+	for k, o := range p.observed {
+		if now.Sub(o.seen) > observedTTL {
+			delete(p.observed, k)
+			continue
+		}
+		out = append(out, o.addr)
+	}
+	p.mu.Unlock()
+	return ma.Unique(out)
+}
+
+// watch retries hole punching for relayed-only peers (see puncher).
+func (p *puncher) watch(ctx context.Context) {
+	t := time.NewTicker(punchCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if len(p.holePunchAddrs()) == 0 {
+			continue // we cannot punch yet; nor accept a punch
+		}
+		for _, id := range p.host.Network().Peers() {
+			if p.due(id, time.Now()) {
+				p.wg.Go(func() { p.retry(ctx, id) })
+			}
+		}
+	}
+}
+
+// due decides whether the watchdog should start a round for peer id.
+func (p *puncher) due(id peer.ID, now time.Time) bool {
+	var relayed network.Conn
+	for _, c := range p.host.Network().ConnsToPeer(id) {
+		if !IsCircuit(c.RemoteMultiaddr()) {
+			return false // direct already
+		}
+		relayed = c
+	}
+	if relayed == nil {
+		return false
+	}
+	if protos, err := p.host.Peerstore().SupportsProtocols(id, holepunch.Protocol); err != nil || len(protos) == 0 {
+		return false // not (yet) ready on the other side
+	}
+	grace := punchGraceOutbound
+	if relayed.Stat().Direction == network.DirInbound {
+		grace = punchGraceInbound
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.attempts[id]
+	if st == nil {
+		st = &punchState{since: relayed.Stat().Opened}
+		p.attempts[id] = st
+	}
+	switch {
+	case st.running && now.Sub(st.started) < punchStale:
+		return false
+	case now.Sub(st.since) < grace:
+		return false
+	case st.rounds >= punchRounds:
+		return false
+	case !st.lastRound.IsZero() && now.Sub(st.lastRound) < punchRoundGap:
+		return false
+	}
+	st.rounds++
+	st.lastRound = now
+	st.running, st.started = true, now
+	return true
+}
+
+func (p *puncher) retry(ctx context.Context, id peer.ID) {
+	if ctx.Err() != nil {
+		return
+	}
+	log.Debugw("hole punch watchdog: trying", "peer", id)
+	if err := p.svc.DirectConnect(id); err != nil {
+		log.Debugw("hole punch watchdog: no direct connection", "peer", id, "err", err)
+	}
+	p.mu.Lock()
+	if st := p.attempts[id]; st != nil {
+		st.running = false
+	}
+	p.mu.Unlock()
+}
+
+// Trace implements holepunch.EventTracer: it marks peers reached by a
+// successful punch and tracks attempts in progress for the watchdog.
+func (p *puncher) Trace(evt *holepunch.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.attempts[evt.Remote]
+	if st == nil {
+		st = &punchState{since: time.Now()}
+		p.attempts[evt.Remote] = st
+	}
+	switch e := evt.Evt.(type) {
+	case *holepunch.StartHolePunchEvt:
+		st.running, st.started = true, time.Now()
+	case *holepunch.EndHolePunchEvt:
+		st.running = false
+		if e.Success {
+			p.punched[evt.Remote] = struct{}{}
+			log.Infow("hole punch succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
+		}
+	case *holepunch.ProtocolErrorEvt:
+		st.running = false
+	}
+}
+
+func (p *puncher) has(id peer.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.punched[id]
+	return ok
+}
+
+// disconnected forgets a peer's punch state when its last connection
+// closes, and restarts the watchdog's count when its last direct one does.
+func (p *puncher) disconnected(nw network.Network, c network.Conn) {
+	id := c.RemotePeer()
+	conns := nw.ConnsToPeer(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(conns) == 0 {
+		delete(p.punched, id)
+		delete(p.attempts, id)
+		return
+	}
+	if !slices.ContainsFunc(conns, func(c network.Conn) bool { return !IsCircuit(c.RemoteMultiaddr()) }) {
+		delete(p.punched, id)
+		if st := p.attempts[id]; st != nil && !st.running {
+			*st = punchState{since: time.Now()}
+		}
+	}
+}
