@@ -51,6 +51,14 @@ type Config struct {
 	// RetryInterval is the wait before logging in again after the session
 	// is lost. Zero means 5s.
 	RetryInterval time.Duration
+	// Supernode says whether this device may serve others as a supernode
+	// (relay.ModeAuto: when AutoNAT v2 confirms a public address, after
+	// SupernodeMinUptime, with resource headroom; relay.ModeAlways;
+	// relay.ModeNever). The zero value is relay.ModeAuto.
+	Supernode relay.Mode
+	// SupernodeMinUptime is how long the device must be up before it
+	// volunteers as a supernode. Zero means 10 minutes.
+	SupernodeMinUptime time.Duration
 }
 
 // Engine is a running Parley client for one device.
@@ -58,7 +66,9 @@ type Engine struct {
 	cfg      Config
 	node     *node.Node
 	rdv      *client.Client
-	reserver *relay.Reserver // nil when publicly reachable
+	reserver *relay.Reserver // nil when declared publicly reachable
+	passport *relay.Passport
+	volunteer *relay.Volunteer
 	history  *chat.History
 	chat     *chat.Service
 	kick     chan struct{} // asks the session loop to log in now
@@ -128,15 +138,24 @@ func Start(cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.rdv = client.New(e.node, cfg.Rendezvous)
-	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username)
+	e.passport = relay.NewPassport(e.node, e.Certificate)
+	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
 	e.chat.OnMessage(func(m chat.Message) { e.emit(Event{Kind: EventMessage, Message: &m}) })
 	if cfg.Reachability != node.ReachabilityPublic {
-		source := func(ctx context.Context) ([]peer.AddrInfo, error) { return e.rdv.Supernodes(ctx, 0) }
-		e.reserver = relay.StartReserver(e.node, source, relay.ReserverConfig{
+		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
 			Interval: cfg.ReserveInterval,
+			// A device AutoNAT v2 found publicly reachable needs no relay.
+			Needed:   func() bool { return len(e.node.PublicAddrs()) == 0 },
 			OnChange: e.circuitsChanged,
 		})
 	}
+	e.volunteer = relay.StartVolunteer(e.node, relay.VolunteerConfig{
+		Mode:      cfg.Supernode,
+		MinUptime: cfg.SupernodeMinUptime,
+		Verifier:  e.certVerifier,
+		Directory: e.rdv,
+		Ready:     func() bool { return e.Username() != "" },
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Add(3)
@@ -160,11 +179,17 @@ func (e *Engine) Close() error {
 		}
 		e.wg.Wait()
 		var errs []error
+		if e.volunteer != nil {
+			errs = append(errs, e.volunteer.Close())
+		}
 		if e.reserver != nil {
 			errs = append(errs, e.reserver.Close())
 		}
 		if e.chat != nil {
 			errs = append(errs, e.chat.Close())
+		}
+		if e.passport != nil {
+			errs = append(errs, e.passport.Close())
 		}
 		if e.node != nil {
 			errs = append(errs, e.node.Close())

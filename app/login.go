@@ -276,6 +276,9 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	e.emitAll(snapshot)
 	e.flushSoon()
 	e.refreshSoon() // the login snapshot lacks outgoing requests and blocks
+	if e.reserver != nil {
+		e.reserver.Refresh() // the certificate supernodes admit us with is here
+	}
 
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()

@@ -2,102 +2,265 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/parleynet/parley/internal/ratelimit"
+	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/relay/pb"
+	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
-	"github.com/parleynet/parley/rendezvous/pb"
+	rpb "github.com/parleynet/parley/rendezvous/pb"
 )
 
-// Config configures a Supernode. The zero value is valid.
+// Limits are a supernode's resource and abuse limits. Zero fields take
+// the DefaultLimits value.
+type Limits struct {
+	// MaxReservations is how many clients may hold a slot at once; it is
+	// also the capacity announced to the directory. Default 1024.
+	MaxReservations int
+	// ReservationsPerIP caps the slots held from one IP address (one
+	// NAT's users share one). Default 64.
+	ReservationsPerIP int
+	// CircuitsPerPeer caps the relayed connections open at once to or from
+	// one peer. Default 64.
+	CircuitsPerPeer int
+	// CircuitDuration and CircuitData limit one relayed connection (each
+	// direction's data). Zero means unlimited: admitted users relay real
+	// chat and file streams, not only hole-punch coordination.
+	CircuitDuration time.Duration
+	CircuitData     int64
+	// BufferSize is the copy buffer of each direction of a circuit.
+	// Default 64 KiB (go-libp2p's 2 KiB caps throughput).
+	BufferSize int
+	// ReservationTTL is how long a reservation lasts before the client
+	// renews it. Default 15 min.
+	ReservationTTL time.Duration
+	// AuthPerPeer and AuthPerIP limit certificate presentations.
+	// Defaults: 10 at once then one every 6 s per peer; 200 at once then
+	// 20 a second per IP address.
+	AuthPerPeer, AuthPerIP ratelimit.Rate
+}
+
+// DefaultLimits are the limits of a supernode.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxReservations:   1024,
+		ReservationsPerIP: 64,
+		CircuitsPerPeer:   64,
+		BufferSize:        64 << 10,
+		ReservationTTL:    15 * time.Minute,
+		AuthPerPeer:       ratelimit.Rate{Burst: 10, Every: 6 * time.Second},
+		AuthPerIP:         ratelimit.Rate{Burst: 200, Every: 50 * time.Millisecond},
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxReservations == 0 {
+		l.MaxReservations = d.MaxReservations
+	}
+	if l.ReservationsPerIP == 0 {
+		l.ReservationsPerIP = d.ReservationsPerIP
+	}
+	if l.CircuitsPerPeer == 0 {
+		l.CircuitsPerPeer = d.CircuitsPerPeer
+	}
+	if l.BufferSize == 0 {
+		l.BufferSize = d.BufferSize
+	}
+	if l.ReservationTTL == 0 {
+		l.ReservationTTL = d.ReservationTTL
+	}
+	if l.AuthPerPeer == (ratelimit.Rate{}) {
+		l.AuthPerPeer = d.AuthPerPeer
+	}
+	if l.AuthPerIP == (ratelimit.Rate{}) {
+		l.AuthPerIP = d.AuthPerIP
+	}
+	return l
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.MaxReservations < 0, l.ReservationsPerIP < 0, l.CircuitsPerPeer < 0:
+		return errors.New("limits must not be negative")
+	case l.CircuitDuration < 0, l.CircuitData < 0:
+		return errors.New("circuit limits must not be negative")
+	case l.BufferSize < 512 || l.BufferSize > 16<<20:
+		return fmt.Errorf("relay buffer size %d outside 512 B to 16 MiB", l.BufferSize)
+	}
+	if err := l.AuthPerPeer.Validate(); err != nil {
+		return fmt.Errorf("auth rate per peer: %w", err)
+	}
+	if err := l.AuthPerIP.Validate(); err != nil {
+		return fmt.Errorf("auth rate per IP: %w", err)
+	}
+	return nil
+}
+
+func (l Limits) resources() relayv2.Resources {
+	r := relayv2.DefaultResources()
+	r.Limit = nil
+	if l.CircuitDuration > 0 || l.CircuitData > 0 {
+		r.Limit = &relayv2.RelayLimit{Duration: l.CircuitDuration, Data: l.CircuitData}
+		if r.Limit.Duration == 0 {
+			r.Limit.Duration = 100 * 365 * 24 * time.Hour
+		}
+		if r.Limit.Data == 0 {
+			r.Limit.Data = 1 << 62
+		}
+	}
+	r.ReservationTTL = l.ReservationTTL
+	r.MaxReservations = l.MaxReservations
+	r.MaxReservationsPerIP = l.ReservationsPerIP
+	r.MaxReservationsPerASN = l.ReservationsPerIP * 4
+	r.MaxCircuits = l.CircuitsPerPeer
+	r.BufferSize = l.BufferSize
+	return r
+}
+
+// Config configures a Supernode. Verifier is required; the zero value of
+// every other field is valid.
 type Config struct {
-	// Resources are the relay service's limits. Zero means
-	// DefaultResources().
-	Resources relayv2.Resources
+	// Verifier checks the membership certificates clients present; only
+	// admitted clients get reservations and circuits.
+	Verifier *cert.Verifier
+	// Limits are the relay's limits; zero fields take DefaultLimits.
+	Limits Limits
+	// Directories are the rendezvous servers (replicas) to announce to.
+	// None: the supernode serves whoever knows its address.
+	Directories []*client.Client
+	// Dedicated marks a headless relay (parley-relay), which the
+	// directory prefers for its active set.
+	Dedicated bool
+	// Addrs returns the addresses to announce; nil means the host's.
+	Addrs func() []ma.Multiaddr
 	// AnnounceInterval is how often the supernode renews its directory
-	// entry. Zero means a third of the lifetime the server grants.
+	// entry. Zero means a third of the lifetime the directory grants.
 	AnnounceInterval time.Duration
 	// RetryInterval is how long to wait after a failed announcement. Zero
 	// means 5s.
 	RetryInterval time.Duration
+	// Metrics receives measurements; nil means none.
+	Metrics MetricsTracer
 }
 
-// DefaultResources are go-libp2p's relay defaults without the per-circuit
-// limit, with 64 KiB copy buffers and room for 1,024 reservations.
-func DefaultResources() relayv2.Resources {
-	r := relayv2.DefaultResources()
-	r.Limit = nil
-	r.BufferSize = 64 << 10
-	r.MaxReservations = 1024
-	return r
-}
-
-// Supernode is a running relay service announced to a rendezvous directory.
+// Supernode is a running relay service that admits only certified peers
+// and keeps itself announced to the rendezvous directories.
 type Supernode struct {
-	host      host.Host
-	relay     *relayv2.Relay
-	directory *client.Client
-	cfg       Config
-	load      loadCounter
+	host  host.Host
+	relay *relayv2.Relay
+	adm   *admission
+	cfg   Config
+	load  loadCounter
 
+	notifee   *network.NotifyBundle
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+	active    atomic.Int32 // directories that hold this supernode active
 }
 
-// Start runs the relay service on h and, if directory is not nil, keeps it
-// announced there until Close.
-func Start(h host.Host, directory *client.Client, cfg Config) (*Supernode, error) {
-	if cfg.Resources == (relayv2.Resources{}) {
-		cfg.Resources = DefaultResources()
+// Start runs the relay service on h and keeps it announced to
+// cfg.Directories until Shutdown or Close.
+func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
+	if cfg.Verifier == nil {
+		return nil, errors.New("supernode: a certificate verifier is required")
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if err := cfg.Limits.validate(); err != nil {
+		return nil, fmt.Errorf("supernode: %w", err)
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 5 * time.Second
 	}
-	s := &Supernode{host: h, directory: directory, cfg: cfg}
-	opts := []relayv2.Option{relayv2.WithResources(cfg.Resources), relayv2.WithMetricsTracer(&s.load)}
-	if cfg.Resources.Limit == nil {
+	if cfg.Addrs == nil {
+		cfg.Addrs = h.Addrs
+	}
+	s := &Supernode{host: h, cfg: cfg}
+	s.load.tracer = cfg.Metrics
+	s.adm = newAdmission(cfg.Verifier, cfg.Limits, cfg.Metrics)
+	res := cfg.Limits.resources()
+	opts := []relayv2.Option{relayv2.WithResources(res), relayv2.WithMetricsTracer(&s.load), relayv2.WithACL(s.adm)}
+	if res.Limit == nil {
 		opts = append(opts, relayv2.WithInfiniteLimits())
 	}
-	r, err := relayv2.New(h, opts...)
-	if err != nil {
+	h.SetStreamHandler(AuthProtocol, s.adm.handle)
+	defer func() {
+		if err != nil {
+			h.RemoveStreamHandler(AuthProtocol)
+		}
+	}()
+	if s.relay, err = relayv2.New(h, opts...); err != nil {
 		return nil, fmt.Errorf("start relay service: %w", err)
 	}
-	s.relay = r
+	s.notifee = &network.NotifyBundle{DisconnectedF: s.adm.disconnected}
+	h.Network().Notify(s.notifee)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if directory != nil {
-		s.wg.Add(1)
-		go s.announceLoop(ctx)
+	for _, d := range cfg.Directories {
+		s.wg.Go(func() { s.announceLoop(ctx, d) })
 	}
-	log.Infow("supernode started", "peer", h.ID(), "addrs", h.Addrs())
+	s.wg.Go(func() { s.expireLoop(ctx) })
+	log.Infow("supernode started", "peer", h.ID(), "addrs", cfg.Addrs(), "max_reservations", cfg.Limits.MaxReservations)
 	return s, nil
 }
 
 // Load is the supernode's current load, as announced to the directory.
-func (s *Supernode) Load() *pb.SupernodeLoad { return s.load.snapshot() }
+func (s *Supernode) Load() *rpb.SupernodeLoad {
+	l := s.load.snapshot()
+	l.MaxReservations = uint32(s.cfg.Limits.MaxReservations)
+	l.Dedicated = s.cfg.Dedicated
+	return l
+}
 
-func (s *Supernode) announceLoop(ctx context.Context) {
-	defer s.wg.Done()
+// Active reports whether a directory holds this supernode in its active
+// set (hands it out to clients).
+func (s *Supernode) Active() bool { return s.active.Load() > 0 }
+
+func (s *Supernode) announceLoop(ctx context.Context, d *client.Client) {
+	var cpu cpuMeter
+	active := false
+	defer func() {
+		if active {
+			s.setActive(false)
+		}
+	}()
 	for {
 		wait := s.cfg.RetryInterval
-		ttl, err := s.directory.AnnounceSupernode(ctx, s.host.Addrs(), s.Load())
+		load := s.Load()
+		load.CpuPermille = cpu.permille()
+		a, err := d.AnnounceSupernode(ctx, s.cfg.Addrs(), load)
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			log.Warnw("announce to rendezvous directory failed; retrying", "err", err, "in", wait)
-		case s.cfg.AnnounceInterval > 0:
-			wait = s.cfg.AnnounceInterval
-		case ttl > 0:
-			wait = ttl / 3
+			log.Warnw("announce to rendezvous directory failed; retrying", "directory", d.Server(), "err", err, "in", wait)
+		default:
+			if a.Active != active {
+				active = a.Active
+				s.setActive(active)
+				log.Infow("directory changed this supernode's role", "directory", d.Server(), "active", active)
+			}
+			switch {
+			case s.cfg.AnnounceInterval > 0:
+				wait = s.cfg.AnnounceInterval
+			case a.TTL > 0:
+				wait = a.TTL / 3
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -107,20 +270,132 @@ func (s *Supernode) announceLoop(ctx context.Context) {
 	}
 }
 
-// Close stops announcing and stops accepting reservations and circuits.
-// Circuits already open keep running until the host closes.
+func (s *Supernode) setActive(on bool) {
+	delta := int32(-1)
+	if on {
+		delta = 1
+	}
+	n := s.active.Add(delta)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.Active(n > 0)
+	}
+}
+
+// expireLoop cuts off peers whose certificate expired without a renewal
+// (a revoked device, say), so that they lose their slot.
+func (s *Supernode) expireLoop(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range s.adm.expire() {
+			log.Infow("certificate expired; closing the peer's connections", "peer", p)
+			_ = s.host.Network().ClosePeer(p)
+		}
+	}
+}
+
+// Shutdown leaves gracefully: it stops admitting and reserving, tells the
+// directories to stop handing this supernode out, asks every client
+// holding a slot to move (reserve elsewhere and publish its new
+// addresses), waits until they all did or ctx ends, and then closes the
+// relay service and the connections of the clients that were told. It
+// does not close the host.
+func (s *Supernode) Shutdown(ctx context.Context) error {
+	reserved := s.adm.leave()
+	s.stopAnnouncing()
+	var g errgroup.Group
+	for _, d := range s.cfg.Directories {
+		g.Go(func() error {
+			lctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+			defer cancel()
+			if err := d.LeaveSupernode(lctx); err != nil {
+				log.Warnw("could not tell the directory this supernode leaves", "directory", d.Server(), "err", err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	grace := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		grace = time.Until(dl)
+	}
+	log.Infow("supernode leaving; asking clients to move", "clients", len(reserved), "grace", grace)
+	var moved atomic.Int32
+	g.SetLimit(64)
+	for _, p := range reserved {
+		g.Go(func() error {
+			if err := s.notifyLeaving(ctx, p, grace); err != nil {
+				log.Debugw("leaving notice not acknowledged", "peer", p, "err", err)
+				return nil
+			}
+			moved.Add(1)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	log.Infow("clients moved", "moved", moved.Load(), "of", len(reserved))
+	err := s.Close()
+	for _, p := range reserved {
+		_ = s.host.Network().ClosePeer(p)
+	}
+	return err
+}
+
+// notifyLeaving tells a client this supernode leaves and waits for its
+// acknowledgement that it moved.
+func (s *Supernode) notifyLeaving(ctx context.Context, p peer.ID, grace time.Duration) error {
+	st, err := s.host.NewStream(network.WithNoDial(ctx, "leaving notice"), p, NoticeProtocol)
+	if err != nil {
+		return fmt.Errorf("open notice stream: %w", err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	notice := &pb.Notice{Kind: pb.Notice_KIND_LEAVING, GraceMs: uint32(grace.Milliseconds())}
+	if err := wire.Write(st, notice, maxNoticeFrame); err != nil {
+		st.Reset()
+		return err
+	}
+	_ = st.CloseWrite()
+	ack := new(pb.NoticeAck)
+	if err := wire.NewReader(st, maxNoticeFrame).Read(ack); err != nil {
+		st.Reset()
+		return fmt.Errorf("read notice ack: %w", err)
+	}
+	if !ack.GetMoved() {
+		return errors.New("client could not move")
+	}
+	return nil
+}
+
+func (s *Supernode) stopAnnouncing() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Close stops announcing and stops the relay service at once, without
+// telling anyone (see Shutdown). Circuits already open keep running until
+// their connections close.
 func (s *Supernode) Close() error {
 	s.closeOnce.Do(func() {
-		s.cancel()
-		s.wg.Wait()
+		s.stopAnnouncing()
+		s.host.Network().StopNotify(s.notifee)
+		s.host.RemoveStreamHandler(AuthProtocol)
 		s.closeErr = s.relay.Close()
 	})
 	return s.closeErr
 }
 
-// loadCounter counts the relay's reservations, circuits and bytes. It is
-// the relay's MetricsTracer.
+// loadCounter counts the relay's reservations, circuits and bytes, and
+// forwards them to the metrics tracer. It is the relay's MetricsTracer.
 type loadCounter struct {
+	tracer       MetricsTracer
 	reservations atomic.Int64
 	circuits     atomic.Int64
 	bytes        atomic.Uint64
@@ -128,23 +403,62 @@ type loadCounter struct {
 
 var _ relayv2.MetricsTracer = (*loadCounter)(nil)
 
-func (l *loadCounter) snapshot() *pb.SupernodeLoad {
-	return &pb.SupernodeLoad{
+func (l *loadCounter) snapshot() *rpb.SupernodeLoad {
+	return &rpb.SupernodeLoad{
 		Reservations: uint32(max(0, l.reservations.Load())),
 		Circuits:     uint32(max(0, l.circuits.Load())),
 		BytesRelayed: l.bytes.Load(),
 	}
 }
 
-func (l *loadCounter) RelayStatus(bool)                      {}
-func (l *loadCounter) ConnectionOpened()                     { l.circuits.Add(1) }
-func (l *loadCounter) ConnectionClosed(time.Duration)        { l.circuits.Add(-1) }
-func (l *loadCounter) ConnectionRequestHandled(pbv2.Status)  {}
-func (l *loadCounter) ReservationRequestHandled(pbv2.Status) {}
-func (l *loadCounter) ReservationClosed(n int)               { l.reservations.Add(-int64(n)) }
-func (l *loadCounter) BytesTransferred(n int)                { l.bytes.Add(uint64(n)) }
+func (l *loadCounter) RelayStatus(bool) {}
+
+func (l *loadCounter) ConnectionOpened() {
+	l.circuits.Add(1)
+	if l.tracer != nil {
+		l.tracer.CircuitOpened()
+	}
+}
+
+func (l *loadCounter) ConnectionClosed(d time.Duration) {
+	l.circuits.Add(-1)
+	if l.tracer != nil {
+		l.tracer.CircuitClosed(d)
+	}
+}
+
+func (l *loadCounter) ConnectionRequestHandled(status pbv2.Status) {
+	if l.tracer != nil && status == pbv2.Status_RESOURCE_LIMIT_EXCEEDED {
+		l.tracer.Refused(ReasonResourceLimit)
+	}
+}
+
+func (l *loadCounter) ReservationRequestHandled(status pbv2.Status) {
+	if l.tracer != nil && (status == pbv2.Status_RESERVATION_REFUSED || status == pbv2.Status_RESOURCE_LIMIT_EXCEEDED) {
+		l.tracer.Refused(ReasonResourceLimit)
+	}
+}
+
 func (l *loadCounter) ReservationAllowed(renewal bool) {
-	if !renewal {
-		l.reservations.Add(1)
+	if renewal {
+		return
+	}
+	l.reservations.Add(1)
+	if l.tracer != nil {
+		l.tracer.ReservationsChanged(1)
+	}
+}
+
+func (l *loadCounter) ReservationClosed(n int) {
+	l.reservations.Add(-int64(n))
+	if l.tracer != nil && n > 0 {
+		l.tracer.ReservationsChanged(-n)
+	}
+}
+
+func (l *loadCounter) BytesTransferred(n int) {
+	l.bytes.Add(uint64(n))
+	if l.tracer != nil {
+		l.tracer.BytesRelayed(n)
 	}
 }

@@ -2,8 +2,9 @@ package rendezvous
 
 import (
 	"cmp"
+	"hash/maphash"
+	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -12,62 +13,409 @@ import (
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
-// directory is the list of supernodes that announced themselves recently.
-// An entry lives for ttl after its last announcement.
-type directory struct {
-	ttl time.Duration
-
-	mu      sync.Mutex // guards the following
-	entries map[peer.ID]*supernode
+// ElectionConfig tunes how the supernode directory elects its active set.
+// Zero fields take the DefaultElection value.
+//
+// Candidates announce themselves with their load and capacity. The
+// directory hands out only active supernodes and keeps the active set
+// sized to demand: demand is the reservations the candidates report,
+// plus slots it handed out that are not reported yet, plus for a while the
+// reservations of supernodes that failed or left (their clients are about
+// to reserve elsewhere). A standby is promoted as soon as demand exceeds
+// TargetUtilisation of the active set's capacity; an active supernode is
+// demoted only when the others would stay under DemoteBelow, after
+// MinTenure, one at a time: the gap between the two thresholds and the
+// tenure are the hysteresis that keeps the set from flapping.
+type ElectionConfig struct {
+	// MinActive is the smallest active set, when that many candidates
+	// exist. Default 3: clients hold reservations on two supernodes, and a
+	// third takes over a failed one's clients.
+	MinActive int
+	// TargetUtilisation is the share of the active set's capacity the
+	// directory aims to use. Default 0.6.
+	TargetUtilisation float64
+	// DemoteBelow: an active supernode is demoted only when demand would
+	// stay under this share of the remaining capacity. Default 0.3.
+	DemoteBelow float64
+	// MaxUtilisation: a supernode at this share of its capacity (or of its
+	// CPU) is not handed out while a less loaded one exists. Default 0.9.
+	MaxUtilisation float64
+	// MinTenure is how long a supernode stays active before it may be
+	// demoted, and the least time between two demotions. Default 10 min.
+	MinTenure time.Duration
+	// DefaultCapacity is the capacity (reservations) of a candidate that
+	// reports none. Default 1024.
+	DefaultCapacity int
+	// PendingTTL is how long a handed-out slot counts as load before the
+	// supernode reports it. Default 30s.
+	PendingTTL time.Duration
 }
 
-type supernode struct {
+// DefaultElection is the election used when Config.Election is zero.
+func DefaultElection() ElectionConfig {
+	return ElectionConfig{
+		MinActive:         3,
+		TargetUtilisation: 0.6,
+		DemoteBelow:       0.3,
+		MaxUtilisation:    0.9,
+		MinTenure:         10 * time.Minute,
+		DefaultCapacity:   1024,
+		PendingTTL:        30 * time.Second,
+	}
+}
+
+func (c ElectionConfig) withDefaults() ElectionConfig {
+	d := DefaultElection()
+	if c.MinActive == 0 {
+		c.MinActive = d.MinActive
+	}
+	if c.TargetUtilisation == 0 {
+		c.TargetUtilisation = d.TargetUtilisation
+	}
+	if c.DemoteBelow == 0 {
+		c.DemoteBelow = d.DemoteBelow
+	}
+	if c.MaxUtilisation == 0 {
+		c.MaxUtilisation = d.MaxUtilisation
+	}
+	if c.MinTenure == 0 {
+		c.MinTenure = d.MinTenure
+	}
+	if c.DefaultCapacity == 0 {
+		c.DefaultCapacity = d.DefaultCapacity
+	}
+	if c.PendingTTL == 0 {
+		c.PendingTTL = d.PendingTTL
+	}
+	return c
+}
+
+// MaxRTTHints bounds the round-trip measurements a client may send with a
+// supernode listing.
+const MaxRTTHints = 32
+
+// directory is the supernode directory: the candidates that announced
+// themselves recently, and which of them are active. A candidate lives for
+// ttl after its last announcement.
+type directory struct {
+	ttl  time.Duration
+	cfg  ElectionConfig
+	seed maphash.Seed
+
+	mu           sync.Mutex // guards the following
+	cands        map[peer.ID]*candidate
+	orphans      []orphan // demand of supernodes that failed or left
+	lastDemotion time.Time
+}
+
+type candidate struct {
+	id      peer.ID
 	addrs   [][]byte
 	load    *pb.SupernodeLoad
+	joined  time.Time
 	expires time.Time
+	active  bool
+	since   time.Time // when it became active
+	// pending are slots handed out to clients (by client) that the
+	// supernode's load may not show yet, with when they were handed out.
+	pending map[peer.ID]time.Time
+	// reported is when the load was last reported.
+	reported time.Time
 }
 
-func newDirectory(ttl time.Duration) *directory {
-	return &directory{ttl: ttl, entries: make(map[peer.ID]*supernode)}
+type orphan struct {
+	reservations int
+	until        time.Time
 }
 
-func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) {
+// DirectoryEntry is a candidate as the directory sees it, for tests,
+// metrics and operators.
+type DirectoryEntry struct {
+	Peer         peer.ID
+	Active       bool
+	Reservations int // reported plus handed out and not yet reported
+	Capacity     int
+	Utilisation  float64
+}
+
+func newDirectory(ttl time.Duration, cfg ElectionConfig) *directory {
+	return &directory{
+		ttl:   ttl,
+		cfg:   cfg.withDefaults(),
+		seed:  maphash.MakeSeed(),
+		cands: make(map[peer.ID]*candidate),
+	}
+}
+
+// announce records a candidate's heartbeat and reports whether it is
+// active.
+func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) bool {
 	if load == nil {
 		load = &pb.SupernodeLoad{}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.entries[p]; !ok {
-		log.Infow("supernode joined", "peer", p)
+	c, ok := d.cands[p]
+	if !ok {
+		c = &candidate{id: p, joined: now, pending: make(map[peer.ID]time.Time)}
+		d.cands[p] = c
+		log.Infow("supernode candidate joined", "peer", p, "dedicated", load.GetDedicated())
 	}
-	d.entries[p] = &supernode{addrs: addrs, load: load, expires: now.Add(d.ttl)}
+	// The reservations the supernode gained since its last report are,
+	// as far as the directory can tell, the slots it handed out first.
+	if gained := int(load.GetReservations()) - int(c.load.GetReservations()); gained > 0 && ok {
+		clients := make([]peer.ID, 0, len(c.pending))
+		for client := range c.pending {
+			clients = append(clients, client)
+		}
+		slices.SortFunc(clients, func(a, b peer.ID) int { return c.pending[a].Compare(c.pending[b]) })
+		for _, client := range clients[:min(gained, len(clients))] {
+			delete(c.pending, client)
+		}
+	}
+	c.addrs, c.load, c.expires, c.reported = addrs, load, now.Add(d.ttl), now
+	d.rebalanceLocked(now)
+	return c.active
 }
 
-// list returns up to max live supernodes, least loaded first.
-func (d *directory) list(max int, now time.Time) []*pb.PeerInfo {
+// leave drops a candidate that is shutting down; its clients' demand is
+// kept while they move.
+func (d *directory) leave(p peer.ID, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	type ranked struct {
-		id peer.ID
-		sn *supernode
+	if c, ok := d.cands[p]; ok {
+		log.Infow("supernode left", "peer", p, "reservations", c.load.GetReservations())
+		d.dropLocked(c, now)
+		d.rebalanceLocked(now)
 	}
-	var live []ranked
-	for id, sn := range d.entries {
-		if now.After(sn.expires) {
-			log.Infow("supernode expired", "peer", id)
-			delete(d.entries, id)
+}
+
+func (d *directory) dropLocked(c *candidate, now time.Time) {
+	if n := d.usedLocked(c, now); n > 0 {
+		d.orphans = append(d.orphans, orphan{reservations: n, until: now.Add(d.ttl)})
+	}
+	delete(d.cands, c.id)
+}
+
+// list returns up to max active supernodes for client, best first: least
+// utilised (in steps of 10%), then nearest by the client's measured round
+// trips, then least loaded. When record is true (a logged-in client), the
+// first two count as handed out until the supernodes report them.
+func (d *directory) list(client peer.ID, max int, rtts map[peer.ID]time.Duration, record bool, now time.Time) []*pb.PeerInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rebalanceLocked(now)
+	type ranked struct {
+		c      *candidate
+		bucket int
+		rtt    time.Duration
+		used   int
+		tie    uint64
+	}
+	var open, full []ranked
+	for _, c := range d.cands {
+		if !c.active {
 			continue
 		}
-		live = append(live, ranked{id, sn})
+		u := d.utilisationLocked(c, now)
+		r := ranked{c: c, bucket: min(int(u*10), 10), rtt: time.Duration(math.MaxInt64), used: d.usedLocked(c, now)}
+		if rtt, ok := rtts[c.id]; ok {
+			r.rtt = rtt.Round(5 * time.Millisecond)
+		}
+		// Ties are broken per client, so that equal supernodes share the
+		// clients instead of all of them taking the first.
+		r.tie = maphash.Comparable(d.seed, [2]peer.ID{client, c.id})
+		if u >= d.cfg.MaxUtilisation {
+			full = append(full, r)
+		} else {
+			open = append(open, r)
+		}
 	}
-	slices.SortFunc(live, func(a, b ranked) int {
+	// Saturated: promote standbys rather than pile clients on the full.
+	for len(open) < min(max, 2) {
+		c := d.bestStandbyLocked(now)
+		if c == nil {
+			break
+		}
+		d.promoteLocked(c, now, "active set saturated")
+		open = append(open, ranked{c: c, rtt: time.Duration(math.MaxInt64), used: d.usedLocked(c, now),
+			tie: maphash.Comparable(d.seed, [2]peer.ID{client, c.id})})
+	}
+	byRank := func(a, b ranked) int {
 		return cmp.Or(
-			cmp.Compare(a.sn.load.Reservations, b.sn.load.Reservations),
-			strings.Compare(string(a.id), string(b.id)))
-	})
-	out := make([]*pb.PeerInfo, 0, min(max, len(live)))
-	for _, r := range live[:min(max, len(live))] {
-		out = append(out, &pb.PeerInfo{PeerId: []byte(r.id), Addrs: r.sn.addrs})
+			cmp.Compare(a.bucket, b.bucket),
+			cmp.Compare(a.rtt, b.rtt),
+			cmp.Compare(a.used, b.used),
+			cmp.Compare(a.tie, b.tie))
+	}
+	slices.SortFunc(open, byRank)
+	slices.SortFunc(full, byRank)
+	all := append(open, full...) // the full only when nothing else is left
+	out := make([]*pb.PeerInfo, 0, min(max, len(all)))
+	for i, r := range all[:min(max, len(all))] {
+		out = append(out, &pb.PeerInfo{PeerId: []byte(r.c.id), Addrs: r.c.addrs})
+		if record && i < 2 {
+			r.c.pending[client] = now
+		}
 	}
 	return out
+}
+
+// entries returns every live candidate, active ones first.
+func (d *directory) entries(now time.Time) []DirectoryEntry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rebalanceLocked(now)
+	out := make([]DirectoryEntry, 0, len(d.cands))
+	for _, c := range d.cands {
+		out = append(out, DirectoryEntry{
+			Peer: c.id, Active: c.active, Reservations: d.usedLocked(c, now),
+			Capacity: d.capacity(c), Utilisation: d.utilisationLocked(c, now),
+		})
+	}
+	slices.SortFunc(out, func(a, b DirectoryEntry) int {
+		if a.Active != b.Active {
+			if a.Active {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Peer, b.Peer)
+	})
+	return out
+}
+
+func (d *directory) capacity(c *candidate) int {
+	if n := int(c.load.GetMaxReservations()); n > 0 {
+		return n
+	}
+	return d.cfg.DefaultCapacity
+}
+
+// usedLocked is a candidate's reported reservations plus the slots handed
+// out since that it may not count yet.
+func (d *directory) usedLocked(c *candidate, now time.Time) int {
+	n := int(c.load.GetReservations())
+	for client, at := range c.pending {
+		if now.Sub(at) > d.cfg.PendingTTL {
+			delete(c.pending, client)
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// utilisationLocked is the larger of the candidate's slot use and its CPU
+// use, as a share.
+func (d *directory) utilisationLocked(c *candidate, now time.Time) float64 {
+	slots := float64(d.usedLocked(c, now)) / float64(d.capacity(c))
+	cpu := float64(c.load.GetCpuPermille()) / 1000
+	return max(slots, cpu)
+}
+
+// rebalanceLocked expires silent candidates and resizes the active set.
+func (d *directory) rebalanceLocked(now time.Time) {
+	for _, c := range d.cands {
+		if now.After(c.expires) {
+			log.Warnw("supernode expired (missed its heartbeats)", "peer", c.id, "active", c.active)
+			d.dropLocked(c, now)
+		}
+	}
+	d.orphans = slices.DeleteFunc(d.orphans, func(o orphan) bool { return now.After(o.until) })
+
+	demand := 0
+	for _, o := range d.orphans {
+		demand += o.reservations
+	}
+	active, activeCap := 0, 0
+	for _, c := range d.cands {
+		demand += d.usedLocked(c, now)
+		if c.active {
+			active++
+			activeCap += d.capacity(c)
+		}
+	}
+	for active < d.cfg.MinActive || float64(demand) > d.cfg.TargetUtilisation*float64(activeCap) {
+		c := d.bestStandbyLocked(now)
+		if c == nil {
+			break
+		}
+		d.promoteLocked(c, now, "demand")
+		active++
+		activeCap += d.capacity(c)
+	}
+	if active <= d.cfg.MinActive || now.Sub(d.lastDemotion) < d.cfg.MinTenure {
+		return
+	}
+	// Demote at most one: the least useful supernode that has served its
+	// tenure, if the others can carry the demand with room to spare.
+	var victim *candidate
+	for _, c := range d.cands {
+		if !c.active || now.Sub(c.since) < d.cfg.MinTenure {
+			continue
+		}
+		if victim == nil || lessUseful(c, victim, d, now) {
+			victim = c
+		}
+	}
+	if victim == nil {
+		return
+	}
+	rest := activeCap - d.capacity(victim)
+	if float64(demand) <= d.cfg.DemoteBelow*float64(rest) {
+		victim.active = false
+		d.lastDemotion = now
+		log.Infow("supernode demoted to standby", "peer", victim.id, "demand", demand, "remaining_capacity", rest)
+	}
+}
+
+// lessUseful orders demotion victims: volunteers before dedicated relays,
+// then the fewest reservations, then the most recently joined.
+func lessUseful(a, b *candidate, d *directory, now time.Time) bool {
+	if a.load.GetDedicated() != b.load.GetDedicated() {
+		return !a.load.GetDedicated()
+	}
+	if ua, ub := d.usedLocked(a, now), d.usedLocked(b, now); ua != ub {
+		return ua < ub
+	}
+	return a.joined.After(b.joined)
+}
+
+// bestStandbyLocked is the standby to promote next: dedicated relays
+// first, then the least utilised, then the longest known.
+func (d *directory) bestStandbyLocked(now time.Time) *candidate {
+	var best *candidate
+	var bestU float64
+	for _, c := range d.cands {
+		if c.active {
+			continue
+		}
+		u := d.utilisationLocked(c, now)
+		if u >= d.cfg.MaxUtilisation {
+			continue
+		}
+		if best == nil || betterStandby(c, u, best, bestU) {
+			best, bestU = c, u
+		}
+	}
+	return best
+}
+
+func betterStandby(a *candidate, ua float64, b *candidate, ub float64) bool {
+	if a.load.GetDedicated() != b.load.GetDedicated() {
+		return a.load.GetDedicated()
+	}
+	if ua != ub {
+		return ua < ub
+	}
+	if !a.joined.Equal(b.joined) {
+		return a.joined.Before(b.joined)
+	}
+	return a.id < b.id
+}
+
+func (d *directory) promoteLocked(c *candidate, now time.Time, why string) {
+	c.active, c.since = true, now
+	log.Infow("supernode promoted to active", "peer", c.id, "reason", why)
 }

@@ -22,6 +22,7 @@ var (
 	ErrDeviceRevoked     = errors.New("this device was revoked by its owner; enrol a new device")
 	ErrUnavailable       = errors.New("server unavailable; try again later")
 	ErrAccountDeleted    = errors.New("this account was deleted")
+	ErrNotTrusted        = errors.New("this peer may not announce itself as a supernode: it is neither a trusted relay nor an enrolled device")
 )
 
 // StatusError is an error response from the server: a wire status, the
@@ -62,6 +63,9 @@ func (e *StatusError) Unwrap() error {
 	case pb.Status_STATUS_RATE_LIMITED:
 		return ErrRateLimited
 	case pb.Status_STATUS_PERMISSION_DENIED:
+		if e.Message == ErrNotTrusted.Error() {
+			return ErrNotTrusted
+		}
 		return ErrDeviceRevoked
 	case pb.Status_STATUS_UNAVAILABLE:
 		return ErrUnavailable
@@ -96,6 +100,8 @@ func statusOf(err error) (pb.Status, string) {
 		return pb.Status_STATUS_RATE_LIMITED, ErrRateLimited.Error()
 	case errors.Is(err, ErrDeviceRevoked):
 		return pb.Status_STATUS_PERMISSION_DENIED, ErrDeviceRevoked.Error()
+	case errors.Is(err, ErrNotTrusted):
+		return pb.Status_STATUS_PERMISSION_DENIED, ErrNotTrusted.Error()
 	case errors.Is(err, ErrUnavailable):
 		return pb.Status_STATUS_UNAVAILABLE, ErrUnavailable.Error()
 	default:

@@ -36,6 +36,14 @@ type Config struct {
 	// SupernodeTTL is how long a supernode stays listed after its last
 	// announcement. Default 60s.
 	SupernodeTTL time.Duration
+	// Election tunes the supernode directory's active set. The zero value
+	// means DefaultElection.
+	Election ElectionConfig
+	// TrustedSupernodes are the headless relays (parley-relay) allowed to
+	// announce themselves as supernodes, besides enrolled devices that
+	// volunteer. Nil means any peer may announce: an open directory, for
+	// local networks.
+	TrustedSupernodes []peer.ID
 	// Argon2 is the cost of new password hashes. Default DefaultArgon2.
 	Argon2 Argon2Params
 	// SessionQueue is how many pushes may wait for one slow client before
@@ -173,7 +181,7 @@ func New(ctx context.Context, h host.Host, store Store, cfg Config) (*Server, er
 		host:      h,
 		store:     store,
 		cfg:       cfg,
-		dir:       newDirectory(cfg.SupernodeTTL),
+		dir:       newDirectory(cfg.SupernodeTTL, cfg.Election),
 		issuer:    issuer,
 		limits:    newLimiters(cfg.Limits),
 		metrics:   cfg.Metrics,
@@ -366,25 +374,9 @@ func (s *Server) handleRequest(ctx context.Context, c caller, req *pb.Request) (
 		resp.Body = &pb.Response_ServerInfo{ServerInfo: s.serverInfo()}
 		return resp, nil
 	case *pb.Request_ListSupernodes:
-		max := int(body.ListSupernodes.GetMax())
-		if max == 0 || max > MaxSupernodes {
-			max = MaxSupernodes
-		}
-		resp := okResponse()
-		resp.Body = &pb.Response_Supernodes{Supernodes: &pb.SupernodeList{Supernodes: s.dir.list(max, time.Now())}}
-		return resp, nil
+		return s.listSupernodes(c, body.ListSupernodes)
 	case *pb.Request_AnnounceSupernode:
-		addrs, err := checkAddrs(body.AnnounceSupernode.GetAddrs())
-		if err != nil {
-			return nil, err
-		}
-		if len(addrs) == 0 {
-			return nil, fmt.Errorf("%w: a supernode must announce at least one address", ErrBadRequest)
-		}
-		s.dir.announce(c.device, addrs, body.AnnounceSupernode.GetLoad(), time.Now())
-		resp := okResponse()
-		resp.Body = &pb.Response_Announce{Announce: &pb.AnnounceSupernodeResponse{TtlMs: uint32(s.cfg.SupernodeTTL.Milliseconds())}}
-		return resp, nil
+		return s.announceSupernode(ctx, c, body.AnnounceSupernode)
 	case *pb.Request_UpdateAddrs, *pb.Request_Ping:
 		return nil, fmt.Errorf("%w: this request is only valid in a session", ErrBadRequest)
 	default:

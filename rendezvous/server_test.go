@@ -430,24 +430,27 @@ func TestSupernodeDirectory(t *testing.T) {
 	idle, idleNode := newClient(t, ts)
 	observer, _ := newClient(t, ts)
 
-	if got, err := observer.Supernodes(ctx, 0); err != nil || len(got) != 0 {
+	if got, err := observer.Supernodes(ctx, 0, nil); err != nil || len(got) != 0 {
 		t.Fatalf("Supernodes before any announcement: got %v, %v, want none", got, err)
 	}
 
-	ttl, err := busy.AnnounceSupernode(ctx, busyNode.Addrs(), &pb.SupernodeLoad{Reservations: 5})
+	a, err := busy.AnnounceSupernode(ctx, busyNode.Addrs(), &pb.SupernodeLoad{Reservations: 5})
 	if err != nil {
 		t.Fatalf("AnnounceSupernode(busy): %v", err)
 	}
-	if want := rendezvous.LocalConfig(nil).SupernodeTTL; ttl != want {
-		t.Errorf("AnnounceSupernode TTL: got %v, want %v", ttl, want)
+	if want := rendezvous.LocalConfig(nil).SupernodeTTL; a.TTL != want {
+		t.Errorf("AnnounceSupernode TTL: got %v, want %v", a.TTL, want)
+	}
+	if !a.Active {
+		t.Errorf("the only candidate is a standby; want it active (fewer candidates than MinActive)")
 	}
 	if _, err := idle.AnnounceSupernode(ctx, idleNode.Addrs(), &pb.SupernodeLoad{Reservations: 1}); err != nil {
 		t.Fatalf("AnnounceSupernode(idle): %v", err)
 	}
 
-	check := func(max int, want ...*node.Node) {
+	check := func(max int, rtts map[peer.ID]time.Duration, want ...*node.Node) {
 		t.Helper()
-		got, err := observer.Supernodes(ctx, max)
+		got, err := observer.Supernodes(ctx, max, rtts)
 		if err != nil {
 			t.Fatalf("Supernodes(%d): %v", max, err)
 		}
@@ -463,8 +466,10 @@ func TestSupernodeDirectory(t *testing.T) {
 			}
 		}
 	}
-	check(0, idleNode, busyNode)
-	check(1, idleNode)
+	check(0, nil, idleNode, busyNode)
+	check(1, nil, idleNode)
+	// Equally utilised (both under 10%): the client's nearer one first.
+	check(0, map[peer.ID]time.Duration{busyNode.ID(): 10 * time.Millisecond, idleNode.ID(): 80 * time.Millisecond}, busyNode, idleNode)
 
 	for _, tt := range []struct {
 		name  string
@@ -484,13 +489,55 @@ func TestSupernodeDirectory(t *testing.T) {
 			}
 		})
 	}
-	check(0, idleNode, busyNode) // the refused announcements are not listed
+	check(0, nil, idleNode, busyNode) // the refused announcements are not listed
+
+	tooMany := make(map[peer.ID]time.Duration)
+	for range rendezvous.MaxRTTHints + 1 {
+		tooMany[newNode(t).ID()] = time.Millisecond
+	}
+	// The client library sends at most MaxRTTHints of them.
+	if _, err := observer.Supernodes(ctx, 0, tooMany); err != nil {
+		t.Errorf("Supernodes with %d hints: %v (the client should have trimmed them)", len(tooMany), err)
+	}
 
 	// A renewed announcement replaces the load.
 	if _, err := busy.AnnounceSupernode(ctx, busyNode.Addrs(), &pb.SupernodeLoad{Reservations: 0}); err != nil {
 		t.Fatalf("AnnounceSupernode(busy) renewal: %v", err)
 	}
-	check(0, busyNode, idleNode)
+	check(0, nil, busyNode, idleNode)
+
+	// A supernode that leaves is not handed out any more.
+	if err := busy.LeaveSupernode(ctx); err != nil {
+		t.Fatalf("LeaveSupernode: %v", err)
+	}
+	check(0, nil, idleNode)
+}
+
+func TestSupernodeDirectoryTrusted(t *testing.T) {
+	relay := newNode(t)
+	ts := startServer(t, func(c *rendezvous.Config) { c.TrustedSupernodes = []peer.ID{relay.ID()} })
+	ctx := testContext(t)
+
+	trusted := client.New(relay, ts.info())
+	if _, err := trusted.AnnounceSupernode(ctx, relay.Addrs(), nil); err != nil {
+		t.Fatalf("a trusted relay announces: %v", err)
+	}
+	stranger, strangerNode := newClient(t, ts)
+	_, err := stranger.AnnounceSupernode(ctx, strangerNode.Addrs(), nil)
+	if !errors.Is(err, rendezvous.ErrNotTrusted) {
+		t.Fatalf("an unknown peer announces: got %v, want ErrNotTrusted", err)
+	}
+	// An enrolled device may volunteer.
+	if _, err := stranger.Register(ctx, "volunteer", "volunteer-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stranger.AnnounceSupernode(ctx, strangerNode.Addrs(), nil); err != nil {
+		t.Fatalf("an enrolled device volunteers: %v", err)
+	}
+	got, err := stranger.Supernodes(ctx, 0, nil)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Supernodes: got %v, %v, want the relay and the volunteer", got, err)
+	}
 }
 
 // frame prefixes payload with its uvarint length, as package wire does.

@@ -11,20 +11,20 @@ import (
 )
 
 // SignIn makes c's device log in as c.Name: it registers the account, or
-// enrols the device if the account exists (a reused testnet directory),
-// and waits for the session.
+// enrols the device if the account exists (a reused testnet directory).
+// It waits for the session, and for the relay reservations the client
+// makes once it has the certificate supernodes admit it with.
 func SignIn(ctx context.Context, c *Client, password string) error {
-	if c.Engine.Username() == c.Name {
-		return nil
+	if c.Engine.Username() != c.Name {
+		err := c.Engine.Register(ctx, c.Name, password)
+		if errors.Is(err, rendezvous.ErrUsernameTaken) || errors.Is(err, rendezvous.ErrDeviceTaken) {
+			err = c.Engine.Enrol(ctx, c.Name, password)
+		}
+		if err != nil {
+			return fmt.Errorf("sign in %s: %w", c.Name, err)
+		}
 	}
-	err := c.Engine.Register(ctx, c.Name, password)
-	if errors.Is(err, rendezvous.ErrUsernameTaken) || errors.Is(err, rendezvous.ErrDeviceTaken) {
-		err = c.Engine.Enrol(ctx, c.Name, password)
-	}
-	if err != nil {
-		return fmt.Errorf("sign in %s: %w", c.Name, err)
-	}
-	return nil
+	return c.AwaitRelay(ctx)
 }
 
 // MakeContacts makes a and b contacts the way users do: a asks, b sees

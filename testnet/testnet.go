@@ -24,6 +24,7 @@ import (
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
@@ -76,6 +77,8 @@ type Client struct {
 	Dir    string
 	Engine *app.Engine
 	API    *api.Server
+
+	relays int // how many supernodes it reserves on
 }
 
 // Start starts the rendezvous server and the supernodes, and waits until
@@ -163,8 +166,18 @@ func (n *Network) startSupernode(i int) (*Supernode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start supernode node: %w", err)
 	}
-	dir := client.New(nd, n.Rendezvous.Info())
-	svc, err := relay.Start(nd, dir, relay.Config{AnnounceInterval: 2 * time.Second, RetryInterval: 500 * time.Millisecond})
+	verifier, err := cert.NewVerifier(n.Rendezvous.Server.CertPublicKey())
+	if err != nil {
+		nd.Close()
+		return nil, err
+	}
+	svc, err := relay.Start(nd, relay.Config{
+		Verifier:         verifier,
+		Directories:      []*client.Client{client.New(nd, n.Rendezvous.Info())},
+		Dedicated:        true,
+		AnnounceInterval: 2 * time.Second,
+		RetryInterval:    500 * time.Millisecond,
+	})
 	if err != nil {
 		nd.Close()
 		return nil, err
@@ -175,16 +188,16 @@ func (n *Network) startSupernode(i int) (*Supernode, error) {
 func (n *Network) awaitDirectory(ctx context.Context, want int) error {
 	dir := client.New(n.Supernodes[0].Node, n.Rendezvous.Info())
 	return waitFor(ctx, "supernodes listed in the directory", func() bool {
-		list, err := dir.Supernodes(ctx, 0)
+		list, err := dir.Supernodes(ctx, 0, nil)
 		return err == nil && len(list) >= want
 	})
 }
 
 // AddClient starts a client named name (its data lives in Dir/name) that
-// imitates a NAT, with its local API on 127.0.0.1, and waits until it holds
-// a relay reservation.
+// imitates a NAT, with its local API on 127.0.0.1. It reserves relay slots
+// once it is logged in (see SignIn).
 func (n *Network) AddClient(ctx context.Context, name string) (_ *Client, err error) {
-	c := &Client{Name: name, Dir: filepath.Join(n.Dir, name)}
+	c := &Client{Name: name, Dir: filepath.Join(n.Dir, name), relays: min(2, len(n.Supernodes))}
 	c.Engine, err = app.Start(app.Config{
 		DataDir:         c.Dir,
 		Rendezvous:      n.Rendezvous.Info(),
@@ -203,13 +216,15 @@ func (n *Network) AddClient(ctx context.Context, name string) (_ *Client, err er
 	n.mu.Lock()
 	n.clients = append(n.clients, c)
 	n.mu.Unlock()
-	want := min(2, len(n.Supernodes))
-	if err := waitFor(ctx, name+" holds a relay reservation", func() bool {
-		return len(c.Engine.Supernodes()) >= want
-	}); err != nil {
-		return nil, err
-	}
 	return c, nil
+}
+
+// AwaitRelay waits until c holds relay reservations on two supernodes (or
+// on every supernode, when there are fewer) and advertises them.
+func (c *Client) AwaitRelay(ctx context.Context) error {
+	return waitFor(ctx, c.Name+" holds relay reservations", func() bool {
+		return len(c.Engine.Supernodes()) >= c.relays && len(c.Engine.Node().CircuitAddrs()) > 0
+	})
 }
 
 // StopClient stops a client as if its user quit the app; its data stays,

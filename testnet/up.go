@@ -41,12 +41,12 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 			return nil, err
 		}
 		clients[i] = c
-		say(u.name, "device %s behind an imitated NAT; reserved a relay slot on supernode %s",
-			c.Engine.Node().ID(), joinIDs(c.Engine.Supernodes()))
+		say(u.name, "device %s behind an imitated NAT", c.Engine.Node().ID())
 		if err := SignIn(ctx, c, u.password); err != nil {
 			return nil, err
 		}
-		say(u.name, "logged in as %s (password %q)", c.Engine.Username(), u.password)
+		say(u.name, "logged in as %s (password %q); showed its certificate and reserved a relay slot on supernode %s",
+			c.Engine.Username(), u.password, joinIDs(c.Engine.Supernodes()))
 	}
 	alice, bob := clients[0], clients[1]
 

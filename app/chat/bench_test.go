@@ -10,8 +10,8 @@ import (
 	multiaddr "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/node"
-	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/relay"
+	"github.com/parleynet/parley/relay/relaytest"
 )
 
 // BenchmarkSend measures one acknowledged, stored message from alice to
@@ -28,18 +28,14 @@ func BenchmarkSend(b *testing.B) {
 	})
 
 	b.Run("relayed", func(b *testing.B) {
-		sn := nodetest.New(b, node.WithReachability(node.ReachabilityPublic))
-		svc, err := relay.Start(sn, nil, relay.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { svc.Close() })
+		iss := relaytest.NewIssuer(b)
+		sn := iss.StartSupernode(b, relay.Config{})
 		alice := newUser(b, "alice", node.WithNATImitation())
 		bob := newUser(b, "bob", node.WithNATImitation())
-		source := func(context.Context) ([]peer.AddrInfo, error) {
-			return []peer.AddrInfo{{ID: sn.ID(), Addrs: sn.Addrs()}}, nil
+		source := func(context.Context, map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
+			return []peer.AddrInfo{sn.Info()}, nil
 		}
-		r := relay.StartReserver(bob.node, source, relay.ReserverConfig{Interval: time.Second})
+		r := relay.StartReserver(bob.node, source, iss.Passport(b, bob.node), relay.ReserverConfig{Interval: time.Second})
 		b.Cleanup(func() { r.Close() })
 		for len(r.CircuitAddrs()) == 0 {
 			select {
@@ -48,12 +44,15 @@ func BenchmarkSend(b *testing.B) {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
+		if _, err := iss.Passport(b, alice.node).Present(ctx, sn.Info()); err != nil {
+			b.Fatal(err)
+		}
 		befriend(alice, bob)
 		// befriend taught alice bob's advertised addresses: circuits only.
 		if got := alice.node.Peerstore().Addrs(bob.node.ID()); !slices.ContainsFunc(got, func(a multiaddr.Multiaddr) bool { _, ok := node.RelayOf(a); return ok }) {
 			b.Fatalf("alice knows no circuit address of bob: %v", got)
 		}
-		benchSend(b, ctx, alice, "relayed via "+sn.ID().String())
+		benchSend(b, ctx, alice, "relayed via "+sn.Node.ID().String())
 	})
 }
 

@@ -54,12 +54,18 @@ type Contacts interface {
 	UsernameOf(p peer.ID) (string, bool)
 }
 
+// Reach prepares a connection to a contact's device before a stream is
+// opened to it (the client engine presents its certificate to the
+// supernodes the device is reached through). It may be nil.
+type Reach func(ctx context.Context, p peer.ID) error
+
 // Service sends and receives chat messages for one logged-in user.
 type Service struct {
 	node     *node.Node
 	history  *History
 	contacts Contacts
 	self     func() string // the logged-in username, "" if none
+	reach    Reach
 
 	flushMu sync.Mutex // one outbox flush at a time, so messages keep their order
 
@@ -68,9 +74,9 @@ type Service struct {
 }
 
 // NewService starts handling ProtocolID on n. self returns the current
-// username.
-func NewService(n *node.Node, history *History, contacts Contacts, self func() string) *Service {
-	s := &Service{node: n, history: history, contacts: contacts, self: self}
+// username; reach (may be nil) is called before each delivery.
+func NewService(n *node.Node, history *History, contacts Contacts, self func() string, reach Reach) *Service {
+	s := &Service{node: n, history: history, contacts: contacts, self: self, reach: reach}
 	n.SetStreamHandler(ProtocolID, s.handle)
 	return s
 }
@@ -168,6 +174,11 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, m Message) error {
 	// A relayed connection is fine for chat; without this, NewStream on a
 	// limited connection waits for a direct one.
 	ctx = network.WithAllowLimitedConn(ctx, "chat")
+	if s.reach != nil {
+		if err := s.reach(ctx, p); err != nil {
+			return fmt.Errorf("reach %s: %w", p, err)
+		}
+	}
 	st, err := s.node.NewStream(ctx, p, ProtocolID)
 	if err != nil {
 		return fmt.Errorf("open chat stream: %w", err)

@@ -88,7 +88,7 @@ func befriend(users ...*user) *book {
 				u.node.Peerstore().AddAddrs(o.node.ID(), o.node.Addrs(), time.Hour)
 			}
 		}
-		u.svc = NewService(u.node, u.hist, b, func() string { return u.name })
+		u.svc = NewService(u.node, u.hist, b, func() string { return u.name }, nil)
 		u.svc.OnMessage(func(m Message) { u.mu.Lock(); u.got = append(u.got, m); u.mu.Unlock() })
 	}
 	return b

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/parleynet/parley/internal/admin"
 	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
@@ -29,8 +31,10 @@ func run(ctx context.Context, args []string) error {
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for clients to move")
 	local := fs.Bool("local", false, "use cheap password hashing and short timers (testing only)")
 	noLimits := fs.Bool("no-limits", false, "turn off the per-account and per-source rate limits (load tests only)")
-	var listen flags.Strings
+	var listen, trusted flags.Strings
 	fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on port 4001)")
+	fs.Var(&trusted, "trusted-relay", "peer ID of a parley-relay allowed to announce itself as a supernode (repeatable); "+
+		"without any, every peer may (an open directory); enrolled devices may always volunteer")
 	if err := flags.Parse(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +79,16 @@ func run(ctx context.Context, args []string) error {
 	cfg.CertKey = key
 	cfg.Limits.Disabled = *noLimits
 	cfg.Replica = *replica
+	for _, s := range trusted {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return fmt.Errorf("--trusted-relay %q: %w", s, err)
+		}
+		cfg.TrustedSupernodes = append(cfg.TrustedSupernodes, id)
+	}
+	if cfg.TrustedSupernodes == nil {
+		fmt.Println("supernode directory is open: any peer may announce itself as a supernode (restrict it with --trusted-relay)")
+	}
 	var adm *admin.Server
 	if *adminAddr != "" {
 		reg := admin.NewRegistry()

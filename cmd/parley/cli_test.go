@@ -52,6 +52,11 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		t.Errorf("register: got %q", out)
 	}
 	mustParley(t, ctx, "bob-password\n", "--data", bob.Dir, "register", "bob")
+	for _, c := range []*testnet.Client{alice, bob} {
+		if err := c.AwaitRelay(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// add-contact is the older name of request-contact.
 	if out := mustParley(t, ctx, "", "--data", alice.Dir, "add-contact", "bob"); !strings.Contains(out, "asked bob; you become contacts when bob accepts") {
 		t.Errorf("add-contact: got %q", out)

@@ -8,9 +8,12 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -222,10 +225,20 @@ func serverInfoFromPB(i *pb.ServerInfo) (ServerInfo, error) {
 	return ServerInfo{CertKey: key, CertLifetime: time.Duration(i.GetCertLifetimeMs()) * time.Millisecond}, nil
 }
 
-// Supernodes returns up to max supernodes, best first (0 means the
-// server's default).
-func (c *Client) Supernodes(ctx context.Context, max int) ([]peer.AddrInfo, error) {
-	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_ListSupernodes{ListSupernodes: &pb.ListSupernodesRequest{Max: uint32(max)}}})
+// Supernodes returns up to max active supernodes, best first for this
+// client (0 means the server's default). rtts are round trips this client
+// measured to supernodes (at most rendezvous.MaxRTTHints are sent, the
+// shortest); the server ranks by load first and by them next.
+func (c *Client) Supernodes(ctx context.Context, max int, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
+	req := &pb.ListSupernodesRequest{Max: uint32(max)}
+	for id, rtt := range rtts {
+		req.Rtts = append(req.Rtts, &pb.SupernodeRTT{PeerId: []byte(id), RttUs: uint32(min(rtt.Microseconds(), math.MaxUint32))})
+	}
+	if len(req.Rtts) > rendezvous.MaxRTTHints {
+		slices.SortFunc(req.Rtts, func(a, b *pb.SupernodeRTT) int { return cmp.Compare(a.RttUs, b.RttUs) })
+		req.Rtts = req.Rtts[:rendezvous.MaxRTTHints]
+	}
+	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_ListSupernodes{ListSupernodes: req}})
 	if err != nil {
 		return nil, fmt.Errorf("list supernodes: %w", err)
 	}
@@ -240,15 +253,35 @@ func (c *Client) Supernodes(ctx context.Context, max int) ([]peer.AddrInfo, erro
 	return out, nil
 }
 
-// AnnounceSupernode registers this host as a supernode, or renews the
-// registration. It returns how long the registration lasts.
-func (c *Client) AnnounceSupernode(ctx context.Context, addrs []ma.Multiaddr, load *pb.SupernodeLoad) (time.Duration, error) {
+// Announcement is the directory's answer to a supernode's heartbeat.
+type Announcement struct {
+	// TTL is how long the entry lasts: announce again well before.
+	TTL time.Duration
+	// Active says whether the directory hands this supernode out to
+	// clients (elected) or keeps it as a standby.
+	Active bool
+}
+
+// AnnounceSupernode registers this host as a supernode candidate, or
+// renews the registration with its current load.
+func (c *Client) AnnounceSupernode(ctx context.Context, addrs []ma.Multiaddr, load *pb.SupernodeLoad) (Announcement, error) {
 	req := &pb.AnnounceSupernodeRequest{Addrs: encodeAddrs(addrs), Load: load}
 	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_AnnounceSupernode{AnnounceSupernode: req}})
 	if err != nil {
-		return 0, fmt.Errorf("announce supernode: %w", err)
+		return Announcement{}, fmt.Errorf("announce supernode: %w", err)
 	}
-	return time.Duration(resp.GetAnnounce().GetTtlMs()) * time.Millisecond, nil
+	a := resp.GetAnnounce()
+	return Announcement{TTL: time.Duration(a.GetTtlMs()) * time.Millisecond, Active: a.GetActive()}, nil
+}
+
+// LeaveSupernode tells the directory this supernode is shutting down, so
+// that it is no longer handed out.
+func (c *Client) LeaveSupernode(ctx context.Context) error {
+	req := &pb.AnnounceSupernodeRequest{Leaving: true}
+	if _, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_AnnounceSupernode{AnnounceSupernode: req}}); err != nil {
+		return fmt.Errorf("leave supernode directory: %w", err)
+	}
+	return nil
 }
 
 // roundTrip sends one request on a new stream and reads its response. A

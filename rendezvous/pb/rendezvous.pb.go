@@ -152,7 +152,7 @@ func (x ContactEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ContactEvent_Kind.Descriptor instead.
 func (ContactEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{24, 0}
+	return file_rendezvous_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type Request struct {
@@ -709,9 +709,12 @@ func (x *ContactRequest) GetUsername() string {
 	return ""
 }
 
+// ListSupernodesRequest asks for active supernodes, best first for the
+// caller: least utilised, then nearest by the caller's own measurements.
 type ListSupernodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Max           uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"` // 0 means the server's default
+	Max           uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`  // 0 means the server's default
+	Rtts          []*SupernodeRTT        `protobuf:"bytes,2,rep,name=rtts,proto3" json:"rtts,omitempty"` // at most 32
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,19 +756,81 @@ func (x *ListSupernodesRequest) GetMax() uint32 {
 	return 0
 }
 
-// AnnounceSupernodeRequest registers the calling peer as a supernode, or
-// renews the registration (a heartbeat).
-type AnnounceSupernodeRequest struct {
+func (x *ListSupernodesRequest) GetRtts() []*SupernodeRTT {
+	if x != nil {
+		return x.Rtts
+	}
+	return nil
+}
+
+// SupernodeRTT is a round trip the caller measured to a supernode.
+type SupernodeRTT struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addrs         [][]byte               `protobuf:"bytes,1,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	Load          *SupernodeLoad         `protobuf:"bytes,2,opt,name=load,proto3" json:"load,omitempty"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	RttUs         uint32                 `protobuf:"varint,2,opt,name=rtt_us,json=rttUs,proto3" json:"rtt_us,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupernodeRTT) Reset() {
+	*x = SupernodeRTT{}
+	mi := &file_rendezvous_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupernodeRTT) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupernodeRTT) ProtoMessage() {}
+
+func (x *SupernodeRTT) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupernodeRTT.ProtoReflect.Descriptor instead.
+func (*SupernodeRTT) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SupernodeRTT) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *SupernodeRTT) GetRttUs() uint32 {
+	if x != nil {
+		return x.RttUs
+	}
+	return 0
+}
+
+// AnnounceSupernodeRequest registers the calling peer as a supernode
+// candidate, or renews the registration (a heartbeat with its load).
+type AnnounceSupernodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Addrs [][]byte               `protobuf:"bytes,1,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Load  *SupernodeLoad         `protobuf:"bytes,2,opt,name=load,proto3" json:"load,omitempty"`
+	// The supernode is shutting down: stop handing it out now.
+	Leaving       bool `protobuf:"varint,3,opt,name=leaving,proto3" json:"leaving,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnnounceSupernodeRequest) Reset() {
 	*x = AnnounceSupernodeRequest{}
-	mi := &file_rendezvous_proto_msgTypes[6]
+	mi := &file_rendezvous_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +842,7 @@ func (x *AnnounceSupernodeRequest) String() string {
 func (*AnnounceSupernodeRequest) ProtoMessage() {}
 
 func (x *AnnounceSupernodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[6]
+	mi := &file_rendezvous_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +855,7 @@ func (x *AnnounceSupernodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceSupernodeRequest.ProtoReflect.Descriptor instead.
 func (*AnnounceSupernodeRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{6}
+	return file_rendezvous_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AnnounceSupernodeRequest) GetAddrs() [][]byte {
@@ -807,18 +872,28 @@ func (x *AnnounceSupernodeRequest) GetLoad() *SupernodeLoad {
 	return nil
 }
 
+func (x *AnnounceSupernodeRequest) GetLeaving() bool {
+	if x != nil {
+		return x.Leaving
+	}
+	return false
+}
+
 type SupernodeLoad struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reservations  uint32                 `protobuf:"varint,1,opt,name=reservations,proto3" json:"reservations,omitempty"`
-	Circuits      uint32                 `protobuf:"varint,2,opt,name=circuits,proto3" json:"circuits,omitempty"`
-	BytesRelayed  uint64                 `protobuf:"varint,3,opt,name=bytes_relayed,json=bytesRelayed,proto3" json:"bytes_relayed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Reservations    uint32                 `protobuf:"varint,1,opt,name=reservations,proto3" json:"reservations,omitempty"`
+	Circuits        uint32                 `protobuf:"varint,2,opt,name=circuits,proto3" json:"circuits,omitempty"`
+	BytesRelayed    uint64                 `protobuf:"varint,3,opt,name=bytes_relayed,json=bytesRelayed,proto3" json:"bytes_relayed,omitempty"`
+	CpuPermille     uint32                 `protobuf:"varint,4,opt,name=cpu_permille,json=cpuPermille,proto3" json:"cpu_permille,omitempty"`             // process CPU use, per mille of the machine's cores
+	MaxReservations uint32                 `protobuf:"varint,5,opt,name=max_reservations,json=maxReservations,proto3" json:"max_reservations,omitempty"` // capacity; 0 means the directory's default
+	Dedicated       bool                   `protobuf:"varint,6,opt,name=dedicated,proto3" json:"dedicated,omitempty"`                                    // a headless relay (parley-relay), preferred for the active set
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SupernodeLoad) Reset() {
 	*x = SupernodeLoad{}
-	mi := &file_rendezvous_proto_msgTypes[7]
+	mi := &file_rendezvous_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +905,7 @@ func (x *SupernodeLoad) String() string {
 func (*SupernodeLoad) ProtoMessage() {}
 
 func (x *SupernodeLoad) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[7]
+	mi := &file_rendezvous_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +918,7 @@ func (x *SupernodeLoad) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeLoad.ProtoReflect.Descriptor instead.
 func (*SupernodeLoad) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{7}
+	return file_rendezvous_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SupernodeLoad) GetReservations() uint32 {
@@ -867,6 +942,27 @@ func (x *SupernodeLoad) GetBytesRelayed() uint64 {
 	return 0
 }
 
+func (x *SupernodeLoad) GetCpuPermille() uint32 {
+	if x != nil {
+		return x.CpuPermille
+	}
+	return 0
+}
+
+func (x *SupernodeLoad) GetMaxReservations() uint32 {
+	if x != nil {
+		return x.MaxReservations
+	}
+	return 0
+}
+
+func (x *SupernodeLoad) GetDedicated() bool {
+	if x != nil {
+		return x.Dedicated
+	}
+	return false
+}
+
 // UpdateAddrsRequest is sent on a session stream when the device's addresses
 // change (new reservation, lost supernode). It has no response.
 type UpdateAddrsRequest struct {
@@ -878,7 +974,7 @@ type UpdateAddrsRequest struct {
 
 func (x *UpdateAddrsRequest) Reset() {
 	*x = UpdateAddrsRequest{}
-	mi := &file_rendezvous_proto_msgTypes[8]
+	mi := &file_rendezvous_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +986,7 @@ func (x *UpdateAddrsRequest) String() string {
 func (*UpdateAddrsRequest) ProtoMessage() {}
 
 func (x *UpdateAddrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[8]
+	mi := &file_rendezvous_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +999,7 @@ func (x *UpdateAddrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAddrsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAddrsRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{8}
+	return file_rendezvous_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateAddrsRequest) GetAddrs() [][]byte {
@@ -925,7 +1021,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_rendezvous_proto_msgTypes[9]
+	mi := &file_rendezvous_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1033,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[9]
+	mi := &file_rendezvous_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1046,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{9}
+	return file_rendezvous_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ChangePasswordRequest) GetOldPassword() string {
@@ -978,7 +1074,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_rendezvous_proto_msgTypes[10]
+	mi := &file_rendezvous_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1086,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[10]
+	mi := &file_rendezvous_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1099,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{10}
+	return file_rendezvous_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteAccountRequest) GetPassword() string {
@@ -1021,7 +1117,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_rendezvous_proto_msgTypes[11]
+	mi := &file_rendezvous_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1129,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[11]
+	mi := &file_rendezvous_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1142,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{11}
+	return file_rendezvous_proto_rawDescGZIP(), []int{12}
 }
 
 // RevokeDeviceRequest revokes one of the caller's devices (possibly the
@@ -1060,7 +1156,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_rendezvous_proto_msgTypes[12]
+	mi := &file_rendezvous_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1168,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[12]
+	mi := &file_rendezvous_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1181,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{12}
+	return file_rendezvous_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeDeviceRequest) GetPeerId() []byte {
@@ -1103,7 +1199,7 @@ type ListContactsRequest struct {
 
 func (x *ListContactsRequest) Reset() {
 	*x = ListContactsRequest{}
-	mi := &file_rendezvous_proto_msgTypes[13]
+	mi := &file_rendezvous_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1211,7 @@ func (x *ListContactsRequest) String() string {
 func (*ListContactsRequest) ProtoMessage() {}
 
 func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[13]
+	mi := &file_rendezvous_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1224,7 @@ func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListContactsRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{13}
+	return file_rendezvous_proto_rawDescGZIP(), []int{14}
 }
 
 // PingRequest keeps a session alive; the server answers with a Pong push.
@@ -1141,7 +1237,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_rendezvous_proto_msgTypes[14]
+	mi := &file_rendezvous_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1249,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[14]
+	mi := &file_rendezvous_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1262,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{14}
+	return file_rendezvous_proto_rawDescGZIP(), []int{15}
 }
 
 type ServerInfoRequest struct {
@@ -1177,7 +1273,7 @@ type ServerInfoRequest struct {
 
 func (x *ServerInfoRequest) Reset() {
 	*x = ServerInfoRequest{}
-	mi := &file_rendezvous_proto_msgTypes[15]
+	mi := &file_rendezvous_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1285,7 @@ func (x *ServerInfoRequest) String() string {
 func (*ServerInfoRequest) ProtoMessage() {}
 
 func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[15]
+	mi := &file_rendezvous_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1298,7 @@ func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{15}
+	return file_rendezvous_proto_rawDescGZIP(), []int{16}
 }
 
 type Response struct {
@@ -1232,7 +1328,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_rendezvous_proto_msgTypes[16]
+	mi := &file_rendezvous_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1340,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[16]
+	mi := &file_rendezvous_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1353,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{16}
+	return file_rendezvous_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Response) GetStatus() Status {
@@ -1496,7 +1592,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_rendezvous_proto_msgTypes[17]
+	mi := &file_rendezvous_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1604,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[17]
+	mi := &file_rendezvous_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1617,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{17}
+	return file_rendezvous_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AccountResponse) GetUsername() string {
@@ -1545,7 +1641,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_rendezvous_proto_msgTypes[18]
+	mi := &file_rendezvous_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1653,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[18]
+	mi := &file_rendezvous_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1666,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{18}
+	return file_rendezvous_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoginResponse) GetUsername() string {
@@ -1626,7 +1722,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_rendezvous_proto_msgTypes[19]
+	mi := &file_rendezvous_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1638,7 +1734,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[19]
+	mi := &file_rendezvous_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1651,7 +1747,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{19}
+	return file_rendezvous_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -1670,7 +1766,7 @@ type SupernodeList struct {
 
 func (x *SupernodeList) Reset() {
 	*x = SupernodeList{}
-	mi := &file_rendezvous_proto_msgTypes[20]
+	mi := &file_rendezvous_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1778,7 @@ func (x *SupernodeList) String() string {
 func (*SupernodeList) ProtoMessage() {}
 
 func (x *SupernodeList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[20]
+	mi := &file_rendezvous_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1791,7 @@ func (x *SupernodeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeList.ProtoReflect.Descriptor instead.
 func (*SupernodeList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{20}
+	return file_rendezvous_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SupernodeList) GetSupernodes() []*PeerInfo {
@@ -1708,13 +1804,14 @@ func (x *SupernodeList) GetSupernodes() []*PeerInfo {
 type AnnounceSupernodeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TtlMs         uint32                 `protobuf:"varint,1,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"` // announce again before this runs out
+	Active        bool                   `protobuf:"varint,2,opt,name=active,proto3" json:"active,omitempty"`            // elected: the directory hands it out to clients
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnnounceSupernodeResponse) Reset() {
 	*x = AnnounceSupernodeResponse{}
-	mi := &file_rendezvous_proto_msgTypes[21]
+	mi := &file_rendezvous_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1823,7 @@ func (x *AnnounceSupernodeResponse) String() string {
 func (*AnnounceSupernodeResponse) ProtoMessage() {}
 
 func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[21]
+	mi := &file_rendezvous_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1836,7 @@ func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceSupernodeResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceSupernodeResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{21}
+	return file_rendezvous_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AnnounceSupernodeResponse) GetTtlMs() uint32 {
@@ -1747,6 +1844,13 @@ func (x *AnnounceSupernodeResponse) GetTtlMs() uint32 {
 		return x.TtlMs
 	}
 	return 0
+}
+
+func (x *AnnounceSupernodeResponse) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
 }
 
 type PeerInfo struct {
@@ -1759,7 +1863,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[22]
+	mi := &file_rendezvous_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1875,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[22]
+	mi := &file_rendezvous_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1888,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{22}
+	return file_rendezvous_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PeerInfo) GetPeerId() []byte {
@@ -1816,7 +1920,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_rendezvous_proto_msgTypes[23]
+	mi := &file_rendezvous_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +1932,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[23]
+	mi := &file_rendezvous_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +1945,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{23}
+	return file_rendezvous_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Presence) GetUsername() string {
@@ -1896,7 +2000,7 @@ type ContactEvent struct {
 
 func (x *ContactEvent) Reset() {
 	*x = ContactEvent{}
-	mi := &file_rendezvous_proto_msgTypes[24]
+	mi := &file_rendezvous_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2012,7 @@ func (x *ContactEvent) String() string {
 func (*ContactEvent) ProtoMessage() {}
 
 func (x *ContactEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[24]
+	mi := &file_rendezvous_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2025,7 @@ func (x *ContactEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactEvent.ProtoReflect.Descriptor instead.
 func (*ContactEvent) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{24}
+	return file_rendezvous_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContactEvent) GetKind() ContactEvent_Kind {
@@ -1947,7 +2051,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_rendezvous_proto_msgTypes[25]
+	mi := &file_rendezvous_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2063,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[25]
+	mi := &file_rendezvous_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2076,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{25}
+	return file_rendezvous_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeviceList) GetDevices() []*DeviceInfo {
@@ -1994,7 +2098,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_rendezvous_proto_msgTypes[26]
+	mi := &file_rendezvous_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2110,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[26]
+	mi := &file_rendezvous_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2123,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{26}
+	return file_rendezvous_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceInfo) GetPeerId() []byte {
@@ -2062,7 +2166,7 @@ type ContactList struct {
 
 func (x *ContactList) Reset() {
 	*x = ContactList{}
-	mi := &file_rendezvous_proto_msgTypes[27]
+	mi := &file_rendezvous_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2178,7 @@ func (x *ContactList) String() string {
 func (*ContactList) ProtoMessage() {}
 
 func (x *ContactList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[27]
+	mi := &file_rendezvous_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2191,7 @@ func (x *ContactList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactList.ProtoReflect.Descriptor instead.
 func (*ContactList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{27}
+	return file_rendezvous_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ContactList) GetAccepted() []*Presence {
@@ -2126,7 +2230,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_rendezvous_proto_msgTypes[28]
+	mi := &file_rendezvous_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2242,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[28]
+	mi := &file_rendezvous_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2255,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{28}
+	return file_rendezvous_proto_rawDescGZIP(), []int{29}
 }
 
 // GoAway tells a client to log in again after retry_after_ms (spread by
@@ -2166,7 +2270,7 @@ type GoAway struct {
 
 func (x *GoAway) Reset() {
 	*x = GoAway{}
-	mi := &file_rendezvous_proto_msgTypes[29]
+	mi := &file_rendezvous_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2282,7 @@ func (x *GoAway) String() string {
 func (*GoAway) ProtoMessage() {}
 
 func (x *GoAway) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[29]
+	mi := &file_rendezvous_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2295,7 @@ func (x *GoAway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoAway.ProtoReflect.Descriptor instead.
 func (*GoAway) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{29}
+	return file_rendezvous_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GoAway) GetRetryAfterMs() uint64 {
@@ -2212,7 +2316,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[30]
+	mi := &file_rendezvous_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2328,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[30]
+	mi := &file_rendezvous_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2341,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{30}
+	return file_rendezvous_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ServerInfo) GetCertPublicKey() []byte {
@@ -2291,16 +2395,24 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05addrs\x18\x01 \x03(\fR\x05addrs\",\n" +
 	"\x0eContactRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\")\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"a\n" +
 	"\x15ListSupernodesRequest\x12\x10\n" +
-	"\x03max\x18\x01 \x01(\rR\x03max\"i\n" +
+	"\x03max\x18\x01 \x01(\rR\x03max\x126\n" +
+	"\x04rtts\x18\x02 \x03(\v2\".parley.rendezvous.v1.SupernodeRTTR\x04rtts\">\n" +
+	"\fSupernodeRTT\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x15\n" +
+	"\x06rtt_us\x18\x02 \x01(\rR\x05rttUs\"\x83\x01\n" +
 	"\x18AnnounceSupernodeRequest\x12\x14\n" +
 	"\x05addrs\x18\x01 \x03(\fR\x05addrs\x127\n" +
-	"\x04load\x18\x02 \x01(\v2#.parley.rendezvous.v1.SupernodeLoadR\x04load\"t\n" +
+	"\x04load\x18\x02 \x01(\v2#.parley.rendezvous.v1.SupernodeLoadR\x04load\x12\x18\n" +
+	"\aleaving\x18\x03 \x01(\bR\aleaving\"\xe0\x01\n" +
 	"\rSupernodeLoad\x12\"\n" +
 	"\freservations\x18\x01 \x01(\rR\freservations\x12\x1a\n" +
 	"\bcircuits\x18\x02 \x01(\rR\bcircuits\x12#\n" +
-	"\rbytes_relayed\x18\x03 \x01(\x04R\fbytesRelayed\"*\n" +
+	"\rbytes_relayed\x18\x03 \x01(\x04R\fbytesRelayed\x12!\n" +
+	"\fcpu_permille\x18\x04 \x01(\rR\vcpuPermille\x12)\n" +
+	"\x10max_reservations\x18\x05 \x01(\rR\x0fmaxReservations\x12\x1c\n" +
+	"\tdedicated\x18\x06 \x01(\bR\tdedicated\"*\n" +
 	"\x12UpdateAddrsRequest\x12\x14\n" +
 	"\x05addrs\x18\x01 \x03(\fR\x05addrs\"]\n" +
 	"\x15ChangePasswordRequest\x12!\n" +
@@ -2350,9 +2462,10 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\rSupernodeList\x12>\n" +
 	"\n" +
 	"supernodes\x18\x01 \x03(\v2\x1e.parley.rendezvous.v1.PeerInfoR\n" +
-	"supernodes\"2\n" +
+	"supernodes\"J\n" +
 	"\x19AnnounceSupernodeResponse\x12\x15\n" +
-	"\x06ttl_ms\x18\x01 \x01(\rR\x05ttlMs\"9\n" +
+	"\x06ttl_ms\x18\x01 \x01(\rR\x05ttlMs\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\bR\x06active\"9\n" +
 	"\bPeerInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\fR\x05addrs\"\xd2\x01\n" +
@@ -2417,7 +2530,7 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 }
 
 var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_rendezvous_proto_goTypes = []any{
 	(Status)(0),                       // 0: parley.rendezvous.v1.Status
 	(ContactEvent_Kind)(0),            // 1: parley.rendezvous.v1.ContactEvent.Kind
@@ -2427,31 +2540,32 @@ var file_rendezvous_proto_goTypes = []any{
 	(*LoginRequest)(nil),              // 5: parley.rendezvous.v1.LoginRequest
 	(*ContactRequest)(nil),            // 6: parley.rendezvous.v1.ContactRequest
 	(*ListSupernodesRequest)(nil),     // 7: parley.rendezvous.v1.ListSupernodesRequest
-	(*AnnounceSupernodeRequest)(nil),  // 8: parley.rendezvous.v1.AnnounceSupernodeRequest
-	(*SupernodeLoad)(nil),             // 9: parley.rendezvous.v1.SupernodeLoad
-	(*UpdateAddrsRequest)(nil),        // 10: parley.rendezvous.v1.UpdateAddrsRequest
-	(*ChangePasswordRequest)(nil),     // 11: parley.rendezvous.v1.ChangePasswordRequest
-	(*DeleteAccountRequest)(nil),      // 12: parley.rendezvous.v1.DeleteAccountRequest
-	(*ListDevicesRequest)(nil),        // 13: parley.rendezvous.v1.ListDevicesRequest
-	(*RevokeDeviceRequest)(nil),       // 14: parley.rendezvous.v1.RevokeDeviceRequest
-	(*ListContactsRequest)(nil),       // 15: parley.rendezvous.v1.ListContactsRequest
-	(*PingRequest)(nil),               // 16: parley.rendezvous.v1.PingRequest
-	(*ServerInfoRequest)(nil),         // 17: parley.rendezvous.v1.ServerInfoRequest
-	(*Response)(nil),                  // 18: parley.rendezvous.v1.Response
-	(*AccountResponse)(nil),           // 19: parley.rendezvous.v1.AccountResponse
-	(*LoginResponse)(nil),             // 20: parley.rendezvous.v1.LoginResponse
-	(*ContactResponse)(nil),           // 21: parley.rendezvous.v1.ContactResponse
-	(*SupernodeList)(nil),             // 22: parley.rendezvous.v1.SupernodeList
-	(*AnnounceSupernodeResponse)(nil), // 23: parley.rendezvous.v1.AnnounceSupernodeResponse
-	(*PeerInfo)(nil),                  // 24: parley.rendezvous.v1.PeerInfo
-	(*Presence)(nil),                  // 25: parley.rendezvous.v1.Presence
-	(*ContactEvent)(nil),              // 26: parley.rendezvous.v1.ContactEvent
-	(*DeviceList)(nil),                // 27: parley.rendezvous.v1.DeviceList
-	(*DeviceInfo)(nil),                // 28: parley.rendezvous.v1.DeviceInfo
-	(*ContactList)(nil),               // 29: parley.rendezvous.v1.ContactList
-	(*Pong)(nil),                      // 30: parley.rendezvous.v1.Pong
-	(*GoAway)(nil),                    // 31: parley.rendezvous.v1.GoAway
-	(*ServerInfo)(nil),                // 32: parley.rendezvous.v1.ServerInfo
+	(*SupernodeRTT)(nil),              // 8: parley.rendezvous.v1.SupernodeRTT
+	(*AnnounceSupernodeRequest)(nil),  // 9: parley.rendezvous.v1.AnnounceSupernodeRequest
+	(*SupernodeLoad)(nil),             // 10: parley.rendezvous.v1.SupernodeLoad
+	(*UpdateAddrsRequest)(nil),        // 11: parley.rendezvous.v1.UpdateAddrsRequest
+	(*ChangePasswordRequest)(nil),     // 12: parley.rendezvous.v1.ChangePasswordRequest
+	(*DeleteAccountRequest)(nil),      // 13: parley.rendezvous.v1.DeleteAccountRequest
+	(*ListDevicesRequest)(nil),        // 14: parley.rendezvous.v1.ListDevicesRequest
+	(*RevokeDeviceRequest)(nil),       // 15: parley.rendezvous.v1.RevokeDeviceRequest
+	(*ListContactsRequest)(nil),       // 16: parley.rendezvous.v1.ListContactsRequest
+	(*PingRequest)(nil),               // 17: parley.rendezvous.v1.PingRequest
+	(*ServerInfoRequest)(nil),         // 18: parley.rendezvous.v1.ServerInfoRequest
+	(*Response)(nil),                  // 19: parley.rendezvous.v1.Response
+	(*AccountResponse)(nil),           // 20: parley.rendezvous.v1.AccountResponse
+	(*LoginResponse)(nil),             // 21: parley.rendezvous.v1.LoginResponse
+	(*ContactResponse)(nil),           // 22: parley.rendezvous.v1.ContactResponse
+	(*SupernodeList)(nil),             // 23: parley.rendezvous.v1.SupernodeList
+	(*AnnounceSupernodeResponse)(nil), // 24: parley.rendezvous.v1.AnnounceSupernodeResponse
+	(*PeerInfo)(nil),                  // 25: parley.rendezvous.v1.PeerInfo
+	(*Presence)(nil),                  // 26: parley.rendezvous.v1.Presence
+	(*ContactEvent)(nil),              // 27: parley.rendezvous.v1.ContactEvent
+	(*DeviceList)(nil),                // 28: parley.rendezvous.v1.DeviceList
+	(*DeviceInfo)(nil),                // 29: parley.rendezvous.v1.DeviceInfo
+	(*ContactList)(nil),               // 30: parley.rendezvous.v1.ContactList
+	(*Pong)(nil),                      // 31: parley.rendezvous.v1.Pong
+	(*GoAway)(nil),                    // 32: parley.rendezvous.v1.GoAway
+	(*ServerInfo)(nil),                // 33: parley.rendezvous.v1.ServerInfo
 }
 var file_rendezvous_proto_depIdxs = []int32{
 	3,  // 0: parley.rendezvous.v1.Request.register:type_name -> parley.rendezvous.v1.RegisterRequest
@@ -2459,46 +2573,47 @@ var file_rendezvous_proto_depIdxs = []int32{
 	5,  // 2: parley.rendezvous.v1.Request.login:type_name -> parley.rendezvous.v1.LoginRequest
 	6,  // 3: parley.rendezvous.v1.Request.request_contact:type_name -> parley.rendezvous.v1.ContactRequest
 	7,  // 4: parley.rendezvous.v1.Request.list_supernodes:type_name -> parley.rendezvous.v1.ListSupernodesRequest
-	8,  // 5: parley.rendezvous.v1.Request.announce_supernode:type_name -> parley.rendezvous.v1.AnnounceSupernodeRequest
-	10, // 6: parley.rendezvous.v1.Request.update_addrs:type_name -> parley.rendezvous.v1.UpdateAddrsRequest
-	11, // 7: parley.rendezvous.v1.Request.change_password:type_name -> parley.rendezvous.v1.ChangePasswordRequest
-	12, // 8: parley.rendezvous.v1.Request.delete_account:type_name -> parley.rendezvous.v1.DeleteAccountRequest
-	13, // 9: parley.rendezvous.v1.Request.list_devices:type_name -> parley.rendezvous.v1.ListDevicesRequest
-	14, // 10: parley.rendezvous.v1.Request.revoke_device:type_name -> parley.rendezvous.v1.RevokeDeviceRequest
+	9,  // 5: parley.rendezvous.v1.Request.announce_supernode:type_name -> parley.rendezvous.v1.AnnounceSupernodeRequest
+	11, // 6: parley.rendezvous.v1.Request.update_addrs:type_name -> parley.rendezvous.v1.UpdateAddrsRequest
+	12, // 7: parley.rendezvous.v1.Request.change_password:type_name -> parley.rendezvous.v1.ChangePasswordRequest
+	13, // 8: parley.rendezvous.v1.Request.delete_account:type_name -> parley.rendezvous.v1.DeleteAccountRequest
+	14, // 9: parley.rendezvous.v1.Request.list_devices:type_name -> parley.rendezvous.v1.ListDevicesRequest
+	15, // 10: parley.rendezvous.v1.Request.revoke_device:type_name -> parley.rendezvous.v1.RevokeDeviceRequest
 	6,  // 11: parley.rendezvous.v1.Request.accept_contact:type_name -> parley.rendezvous.v1.ContactRequest
 	6,  // 12: parley.rendezvous.v1.Request.decline_contact:type_name -> parley.rendezvous.v1.ContactRequest
 	6,  // 13: parley.rendezvous.v1.Request.remove_contact:type_name -> parley.rendezvous.v1.ContactRequest
 	6,  // 14: parley.rendezvous.v1.Request.block:type_name -> parley.rendezvous.v1.ContactRequest
 	6,  // 15: parley.rendezvous.v1.Request.unblock:type_name -> parley.rendezvous.v1.ContactRequest
-	15, // 16: parley.rendezvous.v1.Request.list_contacts:type_name -> parley.rendezvous.v1.ListContactsRequest
-	16, // 17: parley.rendezvous.v1.Request.ping:type_name -> parley.rendezvous.v1.PingRequest
-	17, // 18: parley.rendezvous.v1.Request.server_info:type_name -> parley.rendezvous.v1.ServerInfoRequest
-	9,  // 19: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
-	0,  // 20: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
-	19, // 21: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
-	20, // 22: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
-	21, // 23: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
-	22, // 24: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
-	25, // 25: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
-	23, // 26: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
-	26, // 27: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
-	27, // 28: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
-	29, // 29: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
-	30, // 30: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
-	31, // 31: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
-	32, // 32: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
-	25, // 33: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
-	32, // 34: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
-	24, // 35: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
-	24, // 36: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
-	1,  // 37: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
-	28, // 38: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
-	25, // 39: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	16, // 16: parley.rendezvous.v1.Request.list_contacts:type_name -> parley.rendezvous.v1.ListContactsRequest
+	17, // 17: parley.rendezvous.v1.Request.ping:type_name -> parley.rendezvous.v1.PingRequest
+	18, // 18: parley.rendezvous.v1.Request.server_info:type_name -> parley.rendezvous.v1.ServerInfoRequest
+	8,  // 19: parley.rendezvous.v1.ListSupernodesRequest.rtts:type_name -> parley.rendezvous.v1.SupernodeRTT
+	10, // 20: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
+	0,  // 21: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
+	20, // 22: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
+	21, // 23: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
+	22, // 24: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
+	23, // 25: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
+	26, // 26: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
+	24, // 27: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
+	27, // 28: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
+	28, // 29: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
+	30, // 30: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
+	31, // 31: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
+	32, // 32: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
+	33, // 33: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
+	26, // 34: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
+	33, // 35: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
+	25, // 36: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
+	25, // 37: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
+	1,  // 38: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
+	29, // 39: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
+	26, // 40: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -2527,7 +2642,7 @@ func file_rendezvous_proto_init() {
 		(*Request_Ping)(nil),
 		(*Request_ServerInfo)(nil),
 	}
-	file_rendezvous_proto_msgTypes[16].OneofWrappers = []any{
+	file_rendezvous_proto_msgTypes[17].OneofWrappers = []any{
 		(*Response_Account)(nil),
 		(*Response_Login)(nil),
 		(*Response_Contact)(nil),
@@ -2548,7 +2663,7 @@ func file_rendezvous_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,170 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/rendezvous/cert"
+)
+
+// supernodesFile keeps the last supernode list the directory handed out,
+// so that the device finds relays while the rendezvous server is down.
+const supernodesFile = "supernodes.json"
+
+// admissionMargin is how long a supernode's admission must still last for
+// a dial through it to skip presenting the certificate again.
+const admissionMargin = time.Minute
+
+// supernodes lists supernodes for the reserver: from the directory,
+// ranked for this device, or when the directory cannot be reached from
+// the last list it handed out.
+func (e *Engine) supernodes(ctx context.Context, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
+	list, err := e.rdv.Supernodes(ctx, 0, rtts)
+	if err == nil {
+		if len(list) > 0 {
+			if err := saveSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile), list); err != nil {
+				log.Warnw("remember supernodes", "err", err)
+			}
+		}
+		return list, nil
+	}
+	cached, cerr := loadSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile))
+	if cerr != nil || len(cached) == 0 {
+		return nil, err
+	}
+	log.Infow("rendezvous directory unreachable; using the last known supernodes", "err", err, "supernodes", len(cached))
+	return cached, nil
+}
+
+type savedSupernode struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+func saveSupernodes(path string, list []peer.AddrInfo) error {
+	saved := make([]savedSupernode, 0, len(list))
+	for _, info := range list {
+		s := savedSupernode{ID: info.ID.String()}
+		for _, a := range info.Addrs {
+			s.Addrs = append(s.Addrs, a.String())
+		}
+		saved = append(saved, s)
+	}
+	b, err := json.Marshal(saved)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func loadSupernodes(path string) ([]peer.AddrInfo, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var saved []savedSupernode
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []peer.AddrInfo
+	for _, s := range saved {
+		id, err := peer.Decode(s.ID)
+		if err != nil {
+			continue
+		}
+		info := peer.AddrInfo{ID: id}
+		for _, a := range s.Addrs {
+			if m, err := ma.NewMultiaddr(a); err == nil {
+				info.Addrs = append(info.Addrs, m)
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// reach prepares a connection to a contact's device before a stream is
+// opened to it. With a connection open there is nothing to do. Otherwise
+// the device is dialled at its direct addresses first and through the
+// supernodes in its circuit addresses after (go-libp2p's dial ranking
+// delays relay addresses behind direct ones); a supernode relays only for
+// admitted peers, so the certificate is presented to each of those
+// supernodes first. Once a relayed connection stands, DCUtR tries to
+// upgrade it to a direct one (see package node); streams opened later use
+// the direct connection.
+func (e *Engine) reach(ctx context.Context, p peer.ID) error {
+	if e.node.Network().Connectedness(p) == network.Connected {
+		return nil
+	}
+	relays := relaysOf(e.node.Peerstore().Addrs(p))
+	if len(relays) == 0 {
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(relays))
+	for i, r := range relays {
+		wg.Go(func() { errs[i] = e.passport.Ensure(ctx, r, admissionMargin) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		log.Debugw("certificate not shown to every supernode of a contact", "peer", p, "err", err)
+		if len(slices.DeleteFunc(errs, func(err error) bool { return err != nil })) == 0 {
+			return fmt.Errorf("no supernode of %s admits this device: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// relaysOf returns the supernodes named in circuit addresses, with the
+// addresses they are reached at.
+func relaysOf(addrs []ma.Multiaddr) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		if !node.IsCircuit(a) {
+			continue
+		}
+		relayAddr, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
+		info, err := peer.AddrInfoFromP2pAddr(relayAddr)
+		if err != nil {
+			continue
+		}
+		if i := slices.IndexFunc(out, func(o peer.AddrInfo) bool { return o.ID == info.ID }); i >= 0 {
+			out[i].Addrs = append(out[i].Addrs, info.Addrs...)
+			continue
+		}
+		out = append(out, *info)
+	}
+	return out
+}
+
+// certVerifier trusts the rendezvous server's certificate key: the one
+// the session announced, or the server's answer when logged out.
+func (e *Engine) certVerifier(ctx context.Context) (*cert.Verifier, error) {
+	e.mu.Lock()
+	sess := e.session
+	e.mu.Unlock()
+	if sess != nil && sess.Server.CertKey != nil {
+		return cert.NewVerifier(sess.Server.CertKey)
+	}
+	info, err := e.rdv.ServerInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cert.NewVerifier(info.CertKey)
+}

@@ -1,0 +1,291 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/rendezvous/cert"
+	"github.com/parleynet/parley/rendezvous/client"
+)
+
+// Mode is an operator's policy for a device serving as a supernode.
+type Mode int
+
+const (
+	// ModeAuto: serve when eligible (see Volunteer).
+	ModeAuto Mode = iota
+	// ModeAlways: serve whenever logged in, without the eligibility checks
+	// (the operator knows the device is publicly reachable).
+	ModeAlways
+	// ModeNever: never serve.
+	ModeNever
+)
+
+// ParseMode reads "auto", "always" or "never".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto", "":
+		return ModeAuto, nil
+	case "always":
+		return ModeAlways, nil
+	case "never":
+		return ModeNever, nil
+	}
+	return 0, fmt.Errorf("supernode mode %q: want auto, always or never", s)
+}
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAlways:
+		return "always"
+	case ModeNever:
+		return "never"
+	default:
+		return "auto"
+	}
+}
+
+// VolunteerConfig configures a Volunteer. The zero value of each field
+// except Verifier and Directory is valid.
+type VolunteerConfig struct {
+	Mode Mode
+	// MinUptime is how long the node must have been up. Default 10 min.
+	MinUptime time.Duration
+	// MaxCPU is the headroom rule: the process's CPU use, as a share of
+	// the machine, and the machine's load per core must stay under it.
+	// Default 0.5.
+	MaxCPU float64
+	// CheckInterval is how often eligibility is checked. Default 15s.
+	CheckInterval time.Duration
+	// Verifier returns the certificate verifier the supernode admits
+	// clients with (the rendezvous server's key).
+	Verifier func(ctx context.Context) (*cert.Verifier, error)
+	// Directory is the rendezvous server to announce to.
+	Directory *client.Client
+	// Ready reports whether the device may announce itself (it is logged
+	// in: the directory takes volunteers that are enrolled devices). Nil
+	// means always.
+	Ready func() bool
+	// Limits are the supernode's limits; zero fields take DefaultLimits.
+	Limits Limits
+	// Drain is how long clients get to move when the device stops serving.
+	// Default 10s.
+	Drain time.Duration
+}
+
+// minFDs is the open-file limit a volunteer needs: a descriptor per
+// client connection, and room for the device's own.
+const minFDs = 4096
+
+// Volunteer runs the supernode role on a client device while it is
+// eligible: AutoNAT v2 confirmed a public address, the device has been up
+// for MinUptime, its operator allows it, and it has headroom (CPU, load,
+// file descriptors). It announces itself to the directory, which decides
+// whether to hand it out (active) or keep it as a standby. When the device
+// stops being eligible for three checks in a row it steps down
+// gracefully, letting its clients move first.
+type Volunteer struct {
+	node   *node.Node
+	cfg    VolunteerConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex // guards the following
+	sn     *Supernode
+	reason string // why the device does not serve, "" while it does
+}
+
+// VolunteerState is what a Volunteer is doing, for status displays.
+type VolunteerState struct {
+	Mode    string `json:"mode"`
+	Serving bool   `json:"serving"`
+	// Active: the directory hands this device out to clients.
+	Active bool `json:"active"`
+	// Reason says why the device does not serve.
+	Reason       string `json:"reason,omitempty"`
+	Reservations int    `json:"reservations"`
+	Circuits     int    `json:"circuits"`
+}
+
+// StartVolunteer starts checking eligibility. Close stops it.
+func StartVolunteer(n *node.Node, cfg VolunteerConfig) *Volunteer {
+	if cfg.MinUptime == 0 {
+		cfg.MinUptime = 10 * time.Minute
+	}
+	if cfg.MaxCPU == 0 {
+		cfg.MaxCPU = 0.5
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = 15 * time.Second
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 10 * time.Second
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func() bool { return true }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v := &Volunteer{node: n, cfg: cfg, cancel: cancel, done: make(chan struct{}), reason: "not checked yet"}
+	go func() {
+		defer close(v.done)
+		v.run(ctx)
+	}()
+	return v
+}
+
+// State returns what the volunteer is doing.
+func (v *Volunteer) State() VolunteerState {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	st := VolunteerState{Mode: v.cfg.Mode.String(), Reason: v.reason}
+	if v.sn != nil {
+		l := v.sn.Load()
+		st.Serving, st.Active = true, v.sn.Active()
+		st.Reservations, st.Circuits = int(l.Reservations), int(l.Circuits)
+	}
+	return st
+}
+
+// Close steps down (letting clients move for up to Drain) and stops.
+func (v *Volunteer) Close() error {
+	v.cancel()
+	<-v.done
+	return nil
+}
+
+func (v *Volunteer) run(ctx context.Context) {
+	var cpu cpuMeter
+	cpu.permille() // start measuring
+	misses := 0
+	t := time.NewTicker(v.cfg.CheckInterval)
+	defer t.Stop()
+	defer v.stepDown("device shutting down")
+	for {
+		reason := v.ineligible(&cpu)
+		v.mu.Lock()
+		serving := v.sn != nil
+		v.mu.Unlock()
+		switch {
+		case reason == "" && !serving:
+			misses = 0
+			if err := v.serve(ctx); err != nil {
+				log.Warnw("could not start serving as a supernode", "err", err)
+				v.setReason("could not start: " + err.Error())
+			}
+		case reason == "":
+			misses = 0
+		case serving:
+			misses++
+			if misses >= 3 || v.cfg.Mode == ModeNever {
+				v.stepDown(reason)
+			}
+		default:
+			v.setReason(reason)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (v *Volunteer) setReason(r string) {
+	v.mu.Lock()
+	v.reason = r
+	v.mu.Unlock()
+}
+
+// ineligible says why the device may not serve now, or "".
+func (v *Volunteer) ineligible(cpu *cpuMeter) string {
+	if v.cfg.Mode == ModeNever {
+		return "the operator does not allow it (--supernode=never)"
+	}
+	if !v.cfg.Ready() {
+		return "not logged in"
+	}
+	if v.cfg.Mode == ModeAlways {
+		return ""
+	}
+	if len(v.node.PublicAddrs()) == 0 {
+		return "no publicly reachable address confirmed by AutoNAT"
+	}
+	if up := time.Since(v.node.Started()); up < v.cfg.MinUptime {
+		return fmt.Sprintf("up for %s, less than %s", up.Round(time.Second), v.cfg.MinUptime)
+	}
+	if share := float64(cpu.permille()) / 1000; share > v.cfg.MaxCPU {
+		return fmt.Sprintf("busy: the process uses %.0f%% of the CPU", 100*share)
+	}
+	if load, ok := loadPerCore(); ok && load > v.cfg.MaxCPU*2 {
+		return fmt.Sprintf("busy: machine load %.2f per core", load)
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < minFDs {
+		return fmt.Sprintf("open-file limit %d is under %d", rl.Cur, minFDs)
+	}
+	return ""
+}
+
+func (v *Volunteer) serve(ctx context.Context) error {
+	vctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
+	defer cancel()
+	verifier, err := v.cfg.Verifier(vctx)
+	if err != nil {
+		return fmt.Errorf("certificate key: %w", err)
+	}
+	sn, err := Start(v.node, Config{
+		Verifier:    verifier,
+		Limits:      v.cfg.Limits,
+		Directories: []*client.Client{v.cfg.Directory},
+		Addrs:       v.node.PublicAddrs,
+	})
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.sn, v.reason = sn, ""
+	v.mu.Unlock()
+	log.Infow("serving as a supernode candidate", "addrs", v.node.PublicAddrs())
+	return nil
+}
+
+func (v *Volunteer) stepDown(reason string) {
+	v.mu.Lock()
+	sn := v.sn
+	v.sn, v.reason = nil, reason
+	v.mu.Unlock()
+	if sn == nil {
+		return
+	}
+	log.Infow("stepping down as a supernode", "reason", reason)
+	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.Drain)
+	defer cancel()
+	if err := sn.Shutdown(ctx); err != nil {
+		log.Warnw("supernode shutdown", "err", err)
+	}
+}
+
+// loadPerCore is the machine's one-minute load average per core.
+func loadPerCore() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	l, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, false
+	}
+	return l / float64(runtime.NumCPU()), true
+}
