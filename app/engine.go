@@ -63,19 +63,19 @@ type Config struct {
 
 // Engine is a running Parley client for one device.
 type Engine struct {
-	cfg      Config
-	node     *node.Node
-	rdv      *client.Client
-	reserver *relay.Reserver // nil when declared publicly reachable
-	passport *relay.Passport
+	cfg       Config
+	node      *node.Node
+	rdv       *client.Client
+	reserver  *relay.Reserver // nil when declared publicly reachable
+	passport  *relay.Passport
 	volunteer *relay.Volunteer
-	history  *chat.History
-	chat     *chat.Service
-	kick     chan struct{} // asks the session loop to log in now
-	flush    chan struct{} // asks the outbox loop to deliver now
-	refresh  chan struct{} // asks the book loop to re-read the contact book
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	history   *chat.History
+	chat      *chat.Service
+	kick      chan struct{} // asks the session loop to log in now
+	flush     chan struct{} // asks the outbox loop to deliver now
+	refresh   chan struct{} // asks the book loop to re-read the contact book
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error

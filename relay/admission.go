@@ -22,13 +22,13 @@ import (
 
 // Refusal reasons, the values of the refusals metric's reason label.
 const (
-	ReasonNoCertificate = "no_certificate"  // reserve or connect without a valid admission
+	ReasonNoCertificate = "no_certificate" // reserve or connect without a valid admission
 	ReasonInvalid       = "invalid_certificate"
 	ReasonExpired       = "expired_certificate"
 	ReasonBadRequest    = "bad_request"
 	ReasonRateLimited   = "rate_limited"
-	ReasonLeaving       = "leaving"         // the supernode is shutting down
-	ReasonResourceLimit = "resource_limit"  // the relay's own caps (per IP, slots, circuits)
+	ReasonLeaving       = "leaving"        // the supernode is shutting down
+	ReasonResourceLimit = "resource_limit" // the relay's own caps (per IP, slots, circuits)
 )
 
 // admission admits peers that presented a valid membership certificate on

@@ -73,13 +73,13 @@ type Reserver struct {
 	done     chan struct{}
 	notifee  *network.NotifyBundle
 
-	mu        sync.Mutex // guards the following
-	active    map[peer.ID]*slot
-	backoff   map[peer.ID]time.Time // supernodes not to try before then
-	addrs     []ma.Multiaddr        // circuit addresses last published
-	begun     uint64                // checks started
-	checks    uint64                // checks completed
-	checked   chan struct{}         // closed and replaced after each check
+	mu      sync.Mutex // guards the following
+	active  map[peer.ID]*slot
+	backoff map[peer.ID]time.Time // supernodes not to try before then
+	addrs   []ma.Multiaddr        // circuit addresses last published
+	begun   uint64                // checks started
+	checks  uint64                // checks completed
+	checked chan struct{}         // closed and replaced after each check
 }
 
 type slot struct {
@@ -104,16 +104,16 @@ func StartReserver(n *node.Node, source SupernodeSource, passport *Passport, cfg
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Reserver{
-		node:      n,
-		source:    source,
-		passport:  passport,
-		cfg:       cfg,
-		kick:      make(chan struct{}, 1),
-		cancel:    cancel,
-		done:      make(chan struct{}),
-		active:    make(map[peer.ID]*slot),
-		backoff:   make(map[peer.ID]time.Time),
-		checked:   make(chan struct{}),
+		node:     n,
+		source:   source,
+		passport: passport,
+		cfg:      cfg,
+		kick:     make(chan struct{}, 1),
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		active:   make(map[peer.ID]*slot),
+		backoff:  make(map[peer.ID]time.Time),
+		checked:  make(chan struct{}),
 	}
 	r.notifee = &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
 		r.mu.Lock()
