@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/rendezvous"
@@ -71,6 +73,7 @@ type Engine struct {
 	volunteer *relay.Volunteer
 	history   *chat.History
 	chat      *chat.Service
+	prober    *probe.Service
 	kick      chan struct{} // asks the session loop to log in now
 	flush     chan struct{} // asks the outbox loop to deliver now
 	refresh   chan struct{} // asks the book loop to re-read the contact book
@@ -141,6 +144,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e.passport = relay.NewPassport(e.node, e.Certificate)
 	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
 	e.chat.OnMessage(func(m chat.Message) { e.emit(Event{Kind: EventMessage, Message: &m}) })
+	e.prober = probe.NewService(e.node, contactBook{e})
 	if cfg.Reachability != node.ReachabilityPublic {
 		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
 			Interval: cfg.ReserveInterval,
@@ -187,6 +191,9 @@ func (e *Engine) Close() error {
 		}
 		if e.chat != nil {
 			errs = append(errs, e.chat.Close())
+		}
+		if e.prober != nil {
+			errs = append(errs, e.prober.Close())
 		}
 		if e.passport != nil {
 			errs = append(errs, e.passport.Close())
@@ -264,6 +271,26 @@ func (e *Engine) Send(ctx context.Context, to, body string) (chat.Message, error
 		return chat.Message{}, err
 	}
 	return e.chat.Send(ctx, to, body)
+}
+
+// Probe streams size bytes to the device a contact is online on and
+// reports the throughput, the path and whether every byte arrived intact.
+func (e *Engine) Probe(ctx context.Context, contact string, size int64) (probe.Result, error) {
+	contact, err := rendezvous.CanonicalUsername(contact)
+	if err != nil {
+		return probe.Result{}, err
+	}
+	p, ok := contactBook{e}.Lookup(contact)
+	switch {
+	case !ok:
+		return probe.Result{}, fmt.Errorf("probe %s: %w", contact, chat.ErrNotAContact)
+	case p == "":
+		return probe.Result{}, fmt.Errorf("probe %s: %w", contact, chat.ErrOffline)
+	}
+	if err := e.reach(ctx, p); err != nil {
+		return probe.Result{}, fmt.Errorf("probe %s: %w", contact, err)
+	}
+	return probe.Run(ctx, e.node, p, size)
 }
 
 // History returns the last limit messages with a contact, oldest first.

@@ -6,6 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
@@ -20,11 +21,16 @@ type Status struct {
 	LoggedIn bool `json:"logged_in"`
 	// Login says why the device is not logged in and what to do; nil
 	// while it is logged in or still logging in for the first time.
-	Login        *LoginProblem   `json:"login_problem,omitempty"`
-	Reachability string          `json:"reachability"`
-	Addrs        []string        `json:"addrs"`      // what contacts are told
-	Supernodes   []string        `json:"supernodes"` // holding a relay slot for us
-	Contacts     []ContactStatus `json:"contacts"`
+	Login        *LoginProblem `json:"login_problem,omitempty"`
+	Reachability string        `json:"reachability"`
+	// PublicAddrs are the addresses AutoNAT v2 confirmed reachable from
+	// the internet; empty behind a NAT.
+	PublicAddrs []string `json:"public_addrs"`
+	Addrs       []string `json:"addrs"`      // what contacts are told
+	Supernodes  []string `json:"supernodes"` // holding a relay slot for us
+	// Supernode says whether this device serves others as a supernode.
+	Supernode relay.VolunteerState `json:"supernode"`
+	Contacts  []ContactStatus      `json:"contacts"`
 	// Incoming are the users asking to become contacts (accept or
 	// decline them); Outgoing the users this account asked.
 	Incoming []string `json:"incoming"`
@@ -58,6 +64,10 @@ func (e *Engine) Status() Status {
 	}
 	e.mu.Unlock()
 	s.Reachability = e.node.Reachability().String()
+	for _, a := range e.node.PublicAddrs() {
+		s.PublicAddrs = append(s.PublicAddrs, a.String())
+	}
+	s.Supernode = e.volunteer.State()
 	s.Supernodes = idStrings(e.Supernodes())
 	for _, a := range e.advertisedAddrs() {
 		s.Addrs = append(s.Addrs, a.String())

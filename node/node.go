@@ -83,16 +83,13 @@ func New(opts ...Option) (_ *Node, err error) {
 		libp2p.ListenAddrs(cfg.listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
-		// Noise first: on these machines it is the faster of the two for
-		// bulk streams; TLS 1.3 stays available for peers that prefer it.
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Security(tls.ID, tls.New),
 		libp2p.DefaultMuxers,
 		libp2p.ResourceManager(rm),
 		libp2p.EnableRelay(),
 		libp2p.EnableAutoNATv2(),
 		libp2p.AddrsFactory(n.advertised),
 	}
+	lopts = append(lopts, securityOptions(cfg.security)...)
 	switch cfg.reachability {
 	case ReachabilityPublic:
 		lopts = append(lopts, libp2p.ForceReachabilityPublic())
@@ -131,6 +128,15 @@ func New(opts ...Option) (_ *Node, err error) {
 	go n.trackReachability()
 	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
 	return n, nil
+}
+
+// securityOptions offers both secure channels in the order s asks for.
+func securityOptions(s Security) []libp2p.Option {
+	noiseOpt, tlsOpt := libp2p.Security(noise.ID, noise.New), libp2p.Security(tls.ID, tls.New)
+	if s == TLSFirst {
+		return []libp2p.Option{tlsOpt, noiseOpt}
+	}
+	return []libp2p.Option{noiseOpt, tlsOpt}
 }
 
 // serverConns is the system-wide connection limit under WithServerLimits;

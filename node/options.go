@@ -35,6 +35,30 @@ type config struct {
 	natImitation bool
 	serverLimits bool
 	announce     []ma.Multiaddr
+	security     Security
+}
+
+// Security is the order in which a node offers secure channels; both are
+// always supported, and the dialer's first choice that the listener
+// supports wins.
+type Security int
+
+const (
+	// SecurityDefault is the node's default order (see New).
+	SecurityDefault Security = iota
+	// NoiseFirst offers Noise (ChaCha20-Poly1305) before TLS 1.3.
+	NoiseFirst
+	// TLSFirst offers TLS 1.3 (AES-GCM where the CPU has AES
+	// instructions) before Noise.
+	TLSFirst
+)
+
+// WithSecurity sets the order in which secure channels are offered.
+func WithSecurity(s Security) Option {
+	return func(c *config) error {
+		c.security = s
+		return nil
+	}
 }
 
 // WithAnnounceAddrs makes the node advertise these addresses instead of

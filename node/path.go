@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -53,6 +54,18 @@ func (n *Node) PathTo(p peer.ID) Path {
 		return Path{Kind: Direct}
 	}
 	return best
+}
+
+// ConnPath describes one connection of the node: relayed via its
+// supernode, hole-punched, or direct.
+func (n *Node) ConnPath(c network.Conn) Path {
+	if relay, ok := RelayOf(c.RemoteMultiaddr()); ok {
+		return Path{Kind: Relayed, Via: relay}
+	}
+	if n.puncher.has(c.RemotePeer()) {
+		return Path{Kind: HolePunched}
+	}
+	return Path{Kind: Direct}
 }
 
 // RelayOf returns the relay peer of a circuit address

@@ -13,6 +13,7 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/rendezvous"
 )
@@ -481,5 +482,38 @@ func TestRevokedDeviceStops(t *testing.T) {
 	i := slices.IndexFunc(devs, func(d app.DeviceStatus) bool { return d.Peer == laptopID })
 	if len(devs) != 2 || i < 0 || devs[i].Revoked.IsZero() || devs[i].Online || !devs[1-i].Revoked.IsZero() || !devs[1-i].This {
 		t.Errorf("alice's devices: got %+v, want this device active and the laptop revoked", devs)
+	}
+}
+
+// TestProbeThroughSupernode streams 8 MiB from alice to bob's device
+// through the supernode, and checks that a stranger's probe is refused.
+func TestProbeThroughSupernode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice, bob := startPair(t, ctx, n)
+	res, err := alice.Engine.Probe(ctx, "bob", 8<<20)
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	want := "relayed via " + n.Supernodes[0].Node.ID().String()
+	if !res.Intact || res.Bytes != 8<<20 || res.Path != want {
+		t.Errorf("probe result %+v, want 8 MiB intact, %s", res, want)
+	}
+	t.Logf("8 MiB through the supernode: %.1f MB/s", res.MBps)
+
+	carol := addClient(t, ctx, n, "carol")
+	if err := SignIn(ctx, carol, "carol-password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Engine.Probe(ctx, "bob", 1<<20); !errors.Is(err, chat.ErrNotAContact) {
+		t.Errorf("carol probes bob, not a contact: got %v, want ErrNotAContact", err)
+	}
+	// Even if carol dials bob's device directly, bob refuses her probe.
+	for _, a := range bob.Engine.Node().Addrs() {
+		carol.Engine.Node().Peerstore().AddAddr(bob.Engine.Node().ID(), a, time.Minute)
+	}
+	if _, err := probe.Run(ctx, carol.Engine.Node(), bob.Engine.Node().ID(), 1<<20); !errors.Is(err, probe.ErrRefused) {
+		t.Errorf("a stranger's raw probe: got %v, want ErrRefused", err)
 	}
 }

@@ -50,6 +50,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/rendezvous"
 )
 
@@ -233,6 +234,21 @@ func (s *Server) routes() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, m)
 	})
+	mux.HandleFunc("POST /api/probe", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Username string
+			Size     int64
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		res, err := s.engine.Probe(r.Context(), req.Username, req.Size)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
 	mux.HandleFunc("GET /api/history", func(w http.ResponseWriter, r *http.Request) {
 		limit := 50
 		if v := r.URL.Query().Get("limit"); v != "" {
@@ -329,7 +345,8 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, rendezvous.ErrRateLimited):
 		code = http.StatusTooManyRequests
-	case errors.Is(err, chat.ErrNotAContact), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn):
+	case errors.Is(err, chat.ErrNotAContact), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn),
+		errors.Is(err, chat.ErrOffline), errors.Is(err, probe.ErrRefused):
 		code = http.StatusConflict
 	case errors.Is(err, app.ErrServerUnreachable):
 		code = http.StatusBadGateway

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
 )
 
 // ErrNoDaemon means no daemon is running for the data directory.
@@ -134,6 +135,13 @@ func (c *Client) History(ctx context.Context, contact string, limit int) ([]chat
 	var msgs []chat.Message
 	q := url.Values{"contact": {contact}, "limit": {strconv.Itoa(limit)}}
 	return msgs, c.do(ctx, http.MethodGet, "/api/history?"+q.Encode(), nil, &msgs)
+}
+
+// Probe streams size bytes to a contact's device and reports what arrived.
+func (c *Client) Probe(ctx context.Context, username string, size int64) (probe.Result, error) {
+	var res probe.Result
+	err := c.do(ctx, http.MethodPost, "/api/probe", map[string]any{"username": username, "size": size}, &res)
+	return res, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

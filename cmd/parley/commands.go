@@ -12,6 +12,7 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/relay"
 )
 
 const requestTimeout = 60 * time.Second
@@ -55,6 +56,33 @@ func (c *cli) send(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", m.To, m.Path, m.ID)
 		return nil
 	})
+}
+
+func (c *cli) probe(ctx context.Context, args []string) error {
+	var size sizeFlag = 16 << 20
+	rest, err := c.flags("probe", args, 1, "USER", func(fs *flag.FlagSet) {
+		fs.Var(&size, "size", "how much to send, e.g. 64MiB (at most 1GiB)")
+	})
+	if err != nil {
+		return err
+	}
+	cl, err := api.Dial(c.dataDir)
+	if err != nil {
+		return err
+	}
+	// Allow for a slow path: 30 s plus 256 KiB/s.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(size/(256<<10))*time.Second)
+	defer cancel()
+	res, err := cl.Probe(ctx, rest[0], int64(size))
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(res)
+	}
+	fmt.Fprintf(c.out, "sent %s to %s in %s: %.1f MB/s, %s; every byte arrived intact\n",
+		sizeFlag(res.Bytes), rest[0], res.Duration.Round(time.Millisecond), res.MBps, res.Path)
+	return nil
 }
 
 func (c *cli) history(ctx context.Context, args []string) error {
@@ -101,7 +129,11 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.out, "device        %s\nuser          %s\nlogin         %s\nreachability  %s\n",
 			s.Peer, user, loginState(s.LoggedIn, s.Login), s.Reachability)
+		if len(s.PublicAddrs) > 0 {
+			fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
+		}
 		fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
+		fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
 		fmt.Fprintf(c.out, "contacts:\n")
 		w := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
 		printContacts(w, s.Contacts)
@@ -114,6 +146,20 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		printRequests(c.out, s.Incoming, s.Outgoing)
 		return nil
 	})
+}
+
+// servingState describes this device's own supernode role.
+func servingState(v relay.VolunteerState) string {
+	switch {
+	case v.Serving && v.Active:
+		return fmt.Sprintf("as an active supernode: %d clients hold a slot, %d relayed connections", v.Reservations, v.Circuits)
+	case v.Serving:
+		return fmt.Sprintf("as a standby supernode (the directory has enough active ones): %d clients hold a slot", v.Reservations)
+	case v.Mode == "never":
+		return "not as a supernode (--supernode=never)"
+	default:
+		return "not as a supernode: " + v.Reason
+	}
 }
 
 // loginState describes the session for people.

@@ -12,10 +12,11 @@ import (
 	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
 	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/relay"
 )
 
 func (c *cli) daemon(ctx context.Context, args []string) error {
-	var rdv, apiAddr string
+	var rdv, apiAddr, supernode string
 	var private, natImitation bool
 	var listen flags.Strings
 	_, err := c.flags("daemon", args, 0, "--rendezvous ADDR [flags]", func(fs *flag.FlagSet) {
@@ -24,6 +25,7 @@ func (c *cli) daemon(ctx context.Context, args []string) error {
 		fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
 		fs.BoolVar(&private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT")
 		fs.BoolVar(&natImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing)")
+		fs.StringVar(&supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after 10 minutes up, with spare CPU), always, or never")
 	})
 	if err != nil {
 		return err
@@ -36,7 +38,11 @@ func (c *cli) daemon(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	cfg := app.Config{DataDir: c.dataDir, Rendezvous: server, NATImitation: natImitation}
+	mode, err := relay.ParseMode(supernode)
+	if err != nil {
+		return fmt.Errorf("--supernode: %w", err)
+	}
+	cfg := app.Config{DataDir: c.dataDir, Rendezvous: server, NATImitation: natImitation, Supernode: mode}
 	if len(listen) > 0 {
 		cfg.ListenAddrs = listen
 	}

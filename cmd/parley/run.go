@@ -25,6 +25,7 @@ commands:
   contacts                     list contacts with presence, pending requests and blocks
   send USER MESSAGE...         send a chat message
   history USER                 show the messages exchanged with USER
+  probe USER [--size 16MiB]    test the connection to USER: throughput, path, integrity
   status                       show login, supernodes, contacts, requests and connection paths
   devices                      list the account's devices (online, revoked)
   revoke DEVICE                revoke one of the account's devices (a lost laptop, say)
@@ -84,6 +85,8 @@ func runCLI(ctx context.Context, args []string, in io.Reader, out io.Writer) err
 		return c.send(ctx, rest)
 	case "history":
 		return c.history(ctx, rest)
+	case "probe":
+		return c.probe(ctx, rest)
 	case "status":
 		return c.status(ctx, rest)
 	default:

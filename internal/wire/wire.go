@@ -58,6 +58,11 @@ func (r *Reader) Read(m proto.Message) error {
 	}
 }
 
+// Raw returns the rest of the stream after the frames read so far (with
+// what the Reader has buffered), for protocols that follow a frame with raw
+// bytes. Do not call Read after reading from it.
+func (r *Reader) Raw() io.Reader { return r.br }
+
 // isProtoError tells decoding errors from transport errors: proto decoding
 // errors wrap proto.Error.
 func isProtoError(err error) bool {

@@ -67,10 +67,11 @@ func (s Supernode) Info() peer.AddrInfo {
 
 // StartSupernode starts a public node on loopback running a supernode
 // that admits the issuer's certificates. cfg.Verifier is set; the rest is
-// the caller's. The supernode is closed when the test ends.
-func (i *Issuer) StartSupernode(t testing.TB, cfg relay.Config) Supernode {
+// the caller's, and opts are added to the node's options. The supernode is
+// closed when the test ends.
+func (i *Issuer) StartSupernode(t testing.TB, cfg relay.Config, opts ...node.Option) Supernode {
 	t.Helper()
-	n := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
+	n := nodetest.New(t, append([]node.Option{node.WithReachability(node.ReachabilityPublic)}, opts...)...)
 	cfg.Verifier = i.Verifier
 	sn, err := relay.Start(n, cfg)
 	if err != nil {
