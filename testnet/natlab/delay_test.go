@@ -52,29 +52,31 @@ func TestDelay(t *testing.T) {
 	}
 	type path struct {
 		name     string
-		from     *Host
-		to       *Host
-		min, max time.Duration // accepted median RTT
+		from, to *Host
+		want     time.Duration // the round trip's delays
 	}
+	// A delay is never shorter than set, and a few hundred microseconds
+	// late (wake-ups of this process). The fastest of several round trips
+	// shows that; the median also shows the machine's load.
+	const lateFastest, lateMedian = 5 * time.Millisecond, 30 * time.Millisecond
 	check := func(p path) {
 		t.Helper()
 		fastest, median := rtt(t, p.from, observers[p.to], 9)
-		t.Logf("UDP RTT %s: median %v, fastest %v (want %v..%v)", p.name, median.Round(10*time.Microsecond), fastest.Round(10*time.Microsecond), p.min, p.max)
-		if fastest < p.min || median > p.max {
-			t.Errorf("UDP RTT %s: fastest %v, median %v; want within %v..%v", p.name, fastest, median, p.min, p.max)
+		t.Logf("UDP RTT %s: fastest %v, median %v (want %v)", p.name, fastest.Round(10*time.Microsecond), median.Round(10*time.Microsecond), p.want)
+		if fastest < p.want || fastest > p.want+lateFastest || median > p.want+lateMedian {
+			t.Errorf("UDP RTT %s: fastest %v, median %v; want the fastest within %v..%v, the median below %v",
+				p.name, fastest, median, p.want, p.want+lateFastest, p.want+lateMedian)
 		}
 	}
-	// A delay is never shorter than set; allow some lateness on a busy machine.
-	const slack = 15 * time.Millisecond
-	check(path{"a-b (20+20 ms)", a, b, 4 * delay, 4*delay + slack})
-	check(path{"a-c (20+0 ms)", a, c, 2 * delay, 2*delay + slack})
-	check(path{"e behind nat-b (20+20 ms)", e, b, 4 * delay, 4*delay + slack})
-	check(path{"c-d (no delay)", c, d, 0, 10 * time.Millisecond})
+	check(path{"a-b (20+20 ms)", a, b, 4 * delay})
+	check(path{"a-c (20+0 ms)", a, c, 2 * delay})
+	check(path{"e behind nat-b (20+20 ms)", e, b, 4 * delay})
+	check(path{"c-d (no delay)", c, d, 0})
 
 	if err := a.SetDelay(0); err != nil {
 		t.Fatal(err)
 	}
-	check(path{"a-b after a's delay went to 0", a, b, 2 * delay, 2*delay + slack})
+	check(path{"a-b after a's delay went to 0", a, b, 2 * delay})
 	if err := a.SetDelay(delay); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +121,11 @@ func testOrder(t *testing.T, a, b *Host) {
 		binary.BigEndian.PutUint32(buf[:], i)
 		if _, err := tx.WriteTo(buf[:], to); err != nil {
 			t.Fatal(err)
+		}
+		if i%100 == 99 {
+			// 100 datagrams a millisecond: the queue holds hundreds at a
+			// time, while the receiver's buffer does not overflow.
+			time.Sleep(time.Millisecond)
 		}
 	}
 	sent := time.Since(start)

@@ -69,9 +69,13 @@
 // accepts it. Packets of one path leave in the order they came. So a
 // packet from a host with a 20 ms link to a host with a 20 ms link waits
 // 40 ms, and their round trip takes 80 ms; links of hosts behind a NAT
-// share the NAT's delay. Links without a delay are not queued at all. The
-// queue holds at most 32768 packets; beyond that the kernel drops, like a
-// full router buffer.
+// share the NAT's delay. Links without a delay are not queued at all. A
+// delay is never shorter than set, and late by a fraction of a millisecond
+// (this process waking up; a timerfd, not a Go timer, which could be a
+// millisecond late): a 20+20 ms round trip measures about 81 ms. The queue
+// holds at most 32768 packets; beyond that the kernel drops, like a full
+// router buffer. Delays change at run time with Host.SetDelay and
+// NAT.SetDelay.
 //
 // # Processes and sockets
 //

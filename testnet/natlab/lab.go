@@ -245,23 +245,27 @@ type link struct {
 	delay time.Duration // guarded by Lab.mu
 }
 
-// attachLocked connects ns to the internet with a veth pair and gives it
-// the public address addr, a /32 route in the internet and a default route
-// via the gateway. The pair is created directly in the two namespaces:
-// nothing appears in the root namespace.
-func (l *Lab) attachLocked(ctx context.Context, ns *netns, owner string, addr netip.Addr) (*link, error) {
+// newLinkLocked names the next public link of owner, with address addr.
+func (l *Lab) newLinkLocked(owner string, addr netip.Addr) *link {
 	l.nextLink++
-	lk := &link{
+	return &link{
 		owner: owner,
 		inet:  fmt.Sprintf("%s-i%d", l.ID, l.nextLink),
 		node:  fmt.Sprintf("%s-p%d", l.ID, l.nextLink),
 		addr:  addr,
 	}
+}
+
+// attachLocked connects ns to the internet with the veth pair lk and gives
+// ns lk's public address, a /32 route in the internet and a default route
+// via the gateway. The pair is created directly in the two namespaces:
+// nothing appears in the root namespace.
+func (l *Lab) attachLocked(ctx context.Context, ns *netns, lk *link) error {
 	if err := addVeth(ctx, lk.node, ns, lk.inet, l.inet); err != nil {
-		return nil, err
+		return err
 	}
-	if err := l.inet.ip(ctx, fmt.Sprintf("link set %s up\nroute add %s/32 dev %s\n", lk.inet, addr, lk.inet)); err != nil {
-		return nil, fmt.Errorf("attach %s to the internet: %w", owner, err)
+	if err := l.inet.ip(ctx, fmt.Sprintf("link set %s up\nroute add %s/32 dev %s\n", lk.inet, lk.addr, lk.inet)); err != nil {
+		return fmt.Errorf("attach to the internet: %w", err)
 	}
 	if err := l.inet.do(func() error {
 		ifc, err := net.InterfaceByName(lk.inet)
@@ -271,16 +275,16 @@ func (l *Lab) attachLocked(ctx context.Context, ns *netns, owner string, addr ne
 		lk.index = uint32(ifc.Index)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("attach %s to the internet: %w", owner, err)
+		return fmt.Errorf("attach to the internet: %w", err)
 	}
-	// With noprefixroute the host has no on-link route to the rest of the
+	// With noprefixroute the node has no on-link route to the rest of the
 	// subnet: every packet, also to a neighbour's address, goes to the
 	// gateway and is forwarded by the internet namespace.
 	if err := ns.ip(ctx, fmt.Sprintf("link set lo up\nlink set %[1]s up\naddr add %[2]s/%[3]d dev %[1]s noprefixroute\nroute add default via %[4]s dev %[1]s onlink\n",
-		lk.node, addr, l.Subnet.Bits(), l.Gateway)); err != nil {
-		return nil, fmt.Errorf("attach %s to the internet: %w", owner, err)
+		lk.node, lk.addr, l.Subnet.Bits(), l.Gateway)); err != nil {
+		return fmt.Errorf("attach to the internet: %w", err)
 	}
-	return lk, nil
+	return nil
 }
 
 // addVeth creates a veth pair with one end in each namespace.

@@ -1,6 +1,7 @@
 package natlab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -97,9 +98,10 @@ func (l *Lab) AddPublicHost(name string, delay time.Duration) (_ *Host, err erro
 		return nil, fmt.Errorf("add public host: %w", err)
 	}
 	var ns *netns
+	var peer ifaceRef
 	defer func() {
 		if err != nil {
-			l.undoNodeLocked(ctx, name, ns)
+			l.undoNodeLocked(ctx, name, ns, peer)
 			err = fmt.Errorf("add public host %s: %w", name, err)
 		}
 	}()
@@ -110,8 +112,9 @@ func (l *Lab) AddPublicHost(name string, delay time.Duration) (_ *Host, err erro
 	if ns, err = l.newNetnsLocked(ctx, name); err != nil {
 		return nil, err
 	}
-	lk, err := l.attachLocked(ctx, ns, name, addr)
-	if err != nil {
+	lk := l.newLinkLocked(name, addr)
+	peer = ifaceRef{l.inet, lk.inet}
+	if err := l.attachLocked(ctx, ns, lk); err != nil {
 		return nil, err
 	}
 	l.links = append(l.links, lk)
@@ -139,9 +142,10 @@ func (l *Lab) AddNAT(name string, typ NATType, delay time.Duration) (_ *NAT, err
 		return nil, fmt.Errorf("add NAT: %w", err)
 	}
 	var ns *netns
+	var peer ifaceRef
 	defer func() {
 		if err != nil {
-			l.undoNodeLocked(ctx, name, ns)
+			l.undoNodeLocked(ctx, name, ns, peer)
 			err = fmt.Errorf("add NAT %s: %w", name, err)
 		}
 	}()
@@ -164,8 +168,9 @@ func (l *Lab) AddNAT(name string, typ NATType, delay time.Duration) (_ *NAT, err
 	if err := ns.sysctl("net/bridge/bridge-nf-call-iptables", "0", true); err != nil {
 		return nil, err
 	}
-	lk, err := l.attachLocked(ctx, ns, name, addr)
-	if err != nil {
+	lk := l.newLinkLocked(name, addr)
+	peer = ifaceRef{l.inet, lk.inet}
+	if err := l.attachLocked(ctx, ns, lk); err != nil {
 		return nil, err
 	}
 	l.links = append(l.links, lk)
@@ -232,9 +237,10 @@ func (n *NAT) AddHost(name string) (_ *Host, err error) {
 		return nil, fmt.Errorf("add host behind %s: %w", n.Name, err)
 	}
 	var ns *netns
+	var peer ifaceRef
 	defer func() {
 		if err != nil {
-			l.undoNodeLocked(ctx, name, ns)
+			l.undoNodeLocked(ctx, name, ns, peer)
 			err = fmt.Errorf("add host %s behind %s: %w", name, n.Name, err)
 		}
 	}()
@@ -253,6 +259,7 @@ func (n *NAT) AddHost(name string) (_ *Host, err error) {
 	l.nextLink++
 	hostEnd := fmt.Sprintf("%s-h%d", l.ID, l.nextLink)
 	natEnd := fmt.Sprintf("%s-l%d", l.ID, l.nextLink)
+	peer = ifaceRef{n.ns, natEnd}
 	if err := addVeth(ctx, hostEnd, ns, natEnd, n.ns); err != nil {
 		return nil, err
 	}
@@ -269,11 +276,23 @@ func (n *NAT) AddHost(name string) (_ *Host, err error) {
 	return &Host{Name: name, Namespace: ns.name, IP: addr, PublicIP: n.PublicIP, NAT: n, lab: l, ns: ns}, nil
 }
 
+// ifaceRef names an interface in a namespace.
+type ifaceRef struct {
+	ns   *netns
+	name string
+}
+
 // undoNodeLocked removes what a failed AddPublicHost, AddNAT or AddHost
-// made: its namespace (with its links and their routes), its delay rules,
-// and its name.
-func (l *Lab) undoNodeLocked(ctx context.Context, name string, ns *netns) {
+// made: the far end of its link (peer, if it exists; deleting it deletes
+// the pair at once, while a removed namespace's interfaces go away only
+// when the kernel gets to it), its namespace, its delay rules and its name.
+func (l *Lab) undoNodeLocked(ctx context.Context, name string, ns *netns, peer ifaceRef) {
 	delete(l.names, name)
+	if peer.ns != nil {
+		if out, err := execCombined(ctx, "ip", "-n", peer.ns.name, "link", "del", peer.name); err != nil && !bytes.Contains(out, []byte("Cannot find device")) {
+			log.Warnw("remove link of a failed node", "node", name, "link", peer.name, "err", err, "output", string(out))
+		}
+	}
 	if ns == nil {
 		return
 	}
