@@ -96,11 +96,14 @@ func TestCloseRemovesEverything(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := l.AddPublicHost("late", 0); err == nil {
-		t.Error("AddPublicHost after Close: got nil, want an error")
+	if _, err := l.AddPublicHost("late", 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("AddPublicHost after Close: got %v, want ErrClosed", err)
 	}
-	if _, err := h.Start(ctx, "late", "/bin/true"); err == nil {
-		t.Error("Start after Close: got nil, want an error")
+	if _, err := h.Start(ctx, "late", "/bin/true"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close: got %v, want ErrClosed", err)
+	}
+	if _, err := h.Run(ctx, "/bin/true"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close: got %v, want ErrClosed", err)
 	}
 }
 

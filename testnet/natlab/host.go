@@ -1,34 +1,27 @@
 package natlab
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
-	"syscall"
-	"time"
 )
 
 // Run runs a command to completion inside the host's namespace (the
 // product's CLI, for instance) and returns its combined output. Ending ctx
 // kills the command's process group. Close kills commands still running.
 func (h *Host) Run(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
+	cmd, out := command(ctx, "", bin, args...)
 	err := h.RunCmd(cmd)
 	return out.Bytes(), err
 }
 
 // RunCmd runs cmd, as the caller set it up (environment, directory,
 // standard streams), to completion inside the host's namespace, in a
-// process group of its own.
+// process group of its own (unless it asks for a session of its own).
 func (h *Host) RunCmd(cmd *exec.Cmd) error {
-	if err := h.ns.start(cmd); err != nil {
+	if err := h.lab.startIn(h.ns, cmd); err != nil {
 		return fmt.Errorf("run %s on %s: %w", cmd.Path, h.Name, err)
 	}
 	if err := cmd.Wait(); err != nil {

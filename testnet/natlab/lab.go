@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
 	"syscall"
@@ -67,6 +68,9 @@ type Lab struct {
 	delay      *delayer // nil until a link has a delay
 	procs      []*Process
 }
+
+// ErrClosed is returned by the methods of a closed lab.
+var ErrClosed = errors.New("lab is closed")
 
 // testHookStep, when set by this package's tests, runs after each step of
 // building the lab or a node; an error fails that step.
@@ -188,7 +192,7 @@ func opContext() (context.Context, context.CancelFunc) {
 // on the lab's links); loopback keeps ::1.
 func (l *Lab) newNetnsLocked(ctx context.Context, suffix string) (*netns, error) {
 	if l.closed {
-		return nil, errors.New("lab is closed")
+		return nil, ErrClosed
 	}
 	ns, err := createNetns(ctx, l.ID+"-"+suffix)
 	if err != nil {
@@ -212,7 +216,7 @@ func (l *Lab) dropNetnsLocked(ns *netns) {
 // claimNameLocked reserves a host or NAT name.
 func (l *Lab) claimNameLocked(name string) error {
 	if l.closed {
-		return errors.New("lab is closed")
+		return ErrClosed
 	}
 	if !namePattern.MatchString(name) || name == "inet" {
 		return fmt.Errorf("bad name %q: want 1-32 of [A-Za-z0-9_.-], starting with a letter or digit, not \"inet\"", name)
@@ -302,7 +306,7 @@ func (l *Lab) setDelayLocked(ctx context.Context, lk *link, d time.Duration) err
 		return fmt.Errorf("negative delay %v", d)
 	}
 	if l.closed {
-		return errors.New("lab is closed")
+		return ErrClosed
 	}
 	old := lk.delay
 	lk.delay = d
@@ -341,6 +345,28 @@ func (l *Lab) applyDelaysLocked(ctx context.Context) error {
 	}
 	l.delay.setDelays(delays)
 	return l.inet.iptablesRestore(ctx, delayRules(names), true)
+}
+
+// startIn starts cmd in ns unless the lab is closed, so that Close, which
+// kills what runs in the lab's namespaces, cannot miss it.
+func (l *Lab) startIn(ns *netns, cmd *exec.Cmd) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return ns.start(cmd)
+}
+
+// runIn runs a user's command to completion in ns and returns its combined
+// output.
+func (l *Lab) runIn(ctx context.Context, ns *netns, bin string, args ...string) ([]byte, error) {
+	cmd, out := command(ctx, "", bin, args...)
+	if err := l.startIn(ns, cmd); err != nil {
+		return nil, err
+	}
+	err := cmd.Wait()
+	return out.Bytes(), err
 }
 
 // Close kills every process the lab runs, removes its namespaces (with

@@ -94,22 +94,31 @@ func (n *netns) start(cmd *exec.Cmd) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Setpgid = true
+	// A session leader (Setsid) already leads its own group.
+	cmd.SysProcAttr.Setpgid = !cmd.SysProcAttr.Setsid
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	return n.do(cmd.Start)
 }
 
-// run runs a command to completion inside n and returns its combined
-// output; stdin, when not empty, is its standard input.
-func (n *netns) run(ctx context.Context, stdin string, bin string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+// command prepares a command to run to completion, with its combined
+// output in out; stdin, when not empty, is its standard input. Ending ctx
+// kills its process group.
+func command(ctx context.Context, stdin string, bin string, args ...string) (cmd *exec.Cmd, out *bytes.Buffer) {
+	cmd = exec.CommandContext(ctx, bin, args...)
+	out = new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
+	return cmd, out
+}
+
+// run runs a command to completion inside n and returns its combined
+// output. It is for the lab's own commands; users' go through Lab.startIn.
+func (n *netns) run(ctx context.Context, stdin string, bin string, args ...string) ([]byte, error) {
+	cmd, out := command(ctx, stdin, bin, args...)
 	if err := n.start(cmd); err != nil {
 		return nil, err
 	}

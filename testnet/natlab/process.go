@@ -57,7 +57,8 @@ func (h *Host) Start(ctx context.Context, name, bin string, args ...string) (*Pr
 
 // StartCmd is Start for a command the caller set up (environment,
 // directory, standard input). Its Stdout and Stderr must be nil; its
-// SysProcAttr gets Setpgid and Pdeathsig (SIGKILL) set.
+// SysProcAttr gets Pdeathsig (SIGKILL) and, unless it asks for Setsid,
+// Setpgid set.
 func (h *Host) StartCmd(name string, cmd *exec.Cmd) (_ *Process, err error) {
 	defer func() {
 		if err != nil {
@@ -93,7 +94,7 @@ func (h *Host) StartCmd(name string, cmd *exec.Cmd) (_ *Process, err error) {
 
 	h.lab.mu.Lock()
 	if h.lab.closed {
-		err = errors.New("lab is closed")
+		err = ErrClosed
 	} else {
 		err = h.ns.start(cmd)
 	}

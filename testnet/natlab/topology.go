@@ -90,6 +90,9 @@ func (n *NAT) String() string { return n.Name }
 // internet by a link that delays each packet by delay in each direction
 // (zero for none).
 func (l *Lab) AddPublicHost(name string, delay time.Duration) (_ *Host, err error) {
+	if delay < 0 {
+		return nil, fmt.Errorf("add public host %s: negative delay %v", name, delay)
+	}
 	ctx, cancel := opContext()
 	defer cancel()
 	l.mu.Lock()
@@ -133,6 +136,9 @@ func (l *Lab) AddPublicHost(name string, delay time.Duration) (_ *Host, err erro
 func (l *Lab) AddNAT(name string, typ NATType, delay time.Duration) (_ *NAT, err error) {
 	if typ != Cone && typ != Symmetric {
 		return nil, fmt.Errorf("add NAT %s: unknown NAT type %v", name, typ)
+	}
+	if delay < 0 {
+		return nil, fmt.Errorf("add NAT %s: negative delay %v", name, delay)
 	}
 	ctx, cancel := opContext()
 	defer cancel()
@@ -332,7 +338,7 @@ func (n *NAT) SetDelay(d time.Duration) error {
 // inspection (conntrack -L, iptables -L -v), and returns its combined
 // output.
 func (n *NAT) Run(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	out, err := n.ns.run(ctx, "", bin, args...)
+	out, err := n.lab.runIn(ctx, n.ns, bin, args...)
 	if err != nil {
 		return out, fmt.Errorf("run %s on NAT %s: %w", bin, n.Name, err)
 	}
@@ -342,7 +348,7 @@ func (n *NAT) Run(ctx context.Context, bin string, args ...string) ([]byte, erro
 // RunInternet runs a command to completion inside the internet namespace,
 // for inspection (iptables -L -v), and returns its combined output.
 func (l *Lab) RunInternet(ctx context.Context, bin string, args ...string) ([]byte, error) {
-	out, err := l.inet.run(ctx, "", bin, args...)
+	out, err := l.runIn(ctx, l.inet, bin, args...)
 	if err != nil {
 		return out, fmt.Errorf("run %s in the internet: %w", bin, err)
 	}
