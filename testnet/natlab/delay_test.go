@@ -86,6 +86,7 @@ func TestDelay(t *testing.T) {
 
 	t.Run("order", func(t *testing.T) { testOrder(t, a, b) })
 	t.Run("bulk", func(t *testing.T) { testBulk(t, a, b, 64<<20) })
+	t.Run("QUIC", func(t *testing.T) { testQUICBulk(t, a, b, 16<<20) })
 }
 
 // testOrder sends numbered datagrams as fast as it can from a to b and

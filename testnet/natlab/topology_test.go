@@ -166,3 +166,58 @@ func TestUnsolicitedInboundDropped(t *testing.T) {
 		t.Errorf("dial behind the NAT: got %v after %v, want a timeout", err, time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// TestLANAndHolePunching: hosts behind one NAT talk directly over its LAN;
+// hosts behind two cone NATs punch a UDP hole to each other's public
+// address and port; with a symmetric NAT on one side the punch fails.
+func TestLANAndHolePunching(t *testing.T) {
+	l := NewForTest(t, Config{})
+	cone1 := must(l.AddNAT("cone1", Cone, 0))(t)
+	cone2 := must(l.AddNAT("cone2", Cone, 0))(t)
+	sym := must(l.AddNAT("sym", Symmetric, 0))(t)
+	a := must(cone1.AddHost("a"))(t)
+	a2 := must(cone1.AddHost("a2"))(t)
+	b := must(cone2.AddHost("b"))(t)
+	c := must(sym.AddHost("c"))(t)
+
+	lan := udpObserver(t, a2, 7000)
+	pc := must(a.ListenPacket("udp4", ":0"))(t)
+	if got := udpAsk(t, pc, lan, "neighbour"); got.Addr() != a.IP {
+		t.Errorf("a2 saw %s, want a's LAN address %s", got, a.IP)
+	}
+	pc.Close()
+
+	const port = 4001
+	punch := func(x, y *Host) bool {
+		t.Helper()
+		px := must(x.ListenPacket("udp4", fmt.Sprintf(":%d", port)))(t)
+		defer px.Close()
+		py := must(y.ListenPacket("udp4", fmt.Sprintf(":%d", port)))(t)
+		defer py.Close()
+		// Each side sends to where it expects the other: its NAT's
+		// address and the port the other bound.
+		toX := net.UDPAddrFromAddrPort(netip.AddrPortFrom(x.PublicIP, port))
+		toY := net.UDPAddrFromAddrPort(netip.AddrPortFrom(y.PublicIP, port))
+		gotX, gotY := make(chan bool, 1), make(chan bool, 1)
+		recv := func(pc net.PacketConn, got chan bool) {
+			pc.SetReadDeadline(time.Now().Add(600 * time.Millisecond))
+			_, _, err := pc.ReadFrom(make([]byte, 64))
+			got <- err == nil
+		}
+		go recv(px, gotX)
+		go recv(py, gotY)
+		for range 5 {
+			px.WriteTo([]byte("punch"), toY)
+			time.Sleep(20 * time.Millisecond)
+			py.WriteTo([]byte("punch"), toX)
+			time.Sleep(20 * time.Millisecond)
+		}
+		return <-gotX && <-gotY
+	}
+	if !punch(a, b) {
+		t.Error("cone to cone: the hole punch failed")
+	}
+	if punch(a, c) {
+		t.Error("cone to symmetric: the hole punch succeeded")
+	}
+}
