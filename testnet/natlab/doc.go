@@ -84,9 +84,13 @@
 // started from a thread that entered the namespace (setns), in a process
 // group of their own and with SIGKILL as parent-death signal; Close kills
 // their groups and then every process left in the lab's namespaces.
-// Host.Listen, ListenPacket, DialContext and Do open sockets of this
-// process inside a host's namespace, for tests that talk to a daemon's API
-// on 127.0.0.1 there, or that echo and observe addresses in-process.
+// Unlike under `ip netns exec`, processes share the root's mount
+// namespace: /sys and /etc are the root's (Go's net package and go-libp2p
+// list interfaces over netlink, which shows the namespace's own), and the
+// lab has no DNS. Host.Listen, ListenPacket, DialContext and Do open
+// sockets of this process inside a host's namespace, for tests that talk
+// to a daemon's API on 127.0.0.1 there, or that echo and observe addresses
+// in-process.
 //
 // A lab needs root, iproute2 (ip) and iptables; Available says what is
 // missing. go-multiaddr treats the documentation ranges, 203.0.113.0/24
