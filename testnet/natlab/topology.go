@@ -313,7 +313,10 @@ func (l *Lab) undoNodeLocked(ctx context.Context, name string, ns *netns, peer i
 }
 
 // SetDelay changes the delay of the host's public link, in each direction.
-// Hosts behind a NAT have none: set the NAT's.
+// Hosts behind a NAT have none: set the NAT's. Packets already held keep
+// their release time, and later packets of their path wait for them; only
+// when no link of a path is delayed any more can new packets overtake
+// packets still held.
 func (h *Host) SetDelay(d time.Duration) error {
 	if h.link == nil {
 		return fmt.Errorf("host %s is behind NAT %s: set the NAT's delay", h.Name, h.NAT.Name)
@@ -325,7 +328,8 @@ func (h *Host) SetDelay(d time.Duration) error {
 	return h.lab.setDelayLocked(ctx, h.link, d)
 }
 
-// SetDelay changes the delay of the NAT's public link, in each direction.
+// SetDelay changes the delay of the NAT's public link, in each direction,
+// as Host.SetDelay does.
 func (n *NAT) SetDelay(d time.Duration) error {
 	ctx, cancel := opContext()
 	defer cancel()
