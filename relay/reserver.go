@@ -29,15 +29,17 @@ type ReserverConfig struct {
 	// Want is how many supernodes to hold reservations on. Zero means 2.
 	Want int
 	// Interval is how often reservations are checked when nothing else
-	// happens; a dropped supernode connection or a leaving notice triggers
-	// a check at once. Each check pings the supernodes in use: one that
-	// does not answer within PingTimeout is replaced. Reservations are
-	// renewed when less than three intervals remain, and a supernode that
-	// failed is skipped for three intervals. Zero means 30s.
+	// happens; a dropped supernode connection, a failed liveness ping or a
+	// leaving notice triggers a check at once. Reservations are renewed
+	// when less than three intervals remain, and a supernode that failed
+	// is skipped for three intervals. Zero means 30s.
 	Interval time.Duration
-	// PingTimeout bounds the liveness ping of a supernode in use. Zero
-	// means 5s (at most Interval).
-	PingTimeout time.Duration
+	// PingInterval is how often the supernodes in use are pinged; one that
+	// does not answer within PingTimeout is replaced. A supernode that
+	// vanishes without closing its connections (a crashed host, a cut
+	// link) is thus replaced within PingInterval + PingTimeout. Zero means
+	// 5s and 3s.
+	PingInterval, PingTimeout time.Duration
 	// Needed reports whether the node needs relay reservations at all; a
 	// node that turned out publicly reachable does not. Nil means always.
 	Needed func() bool
@@ -95,10 +97,12 @@ func StartReserver(n *node.Node, source SupernodeSource, passport *Passport, cfg
 	if cfg.Interval == 0 {
 		cfg.Interval = 30 * time.Second
 	}
-	if cfg.PingTimeout == 0 {
-		cfg.PingTimeout = 5 * time.Second
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = 5 * time.Second
 	}
-	cfg.PingTimeout = min(cfg.PingTimeout, cfg.Interval)
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = 3 * time.Second
+	}
 	if cfg.Needed == nil {
 		cfg.Needed = func() bool { return true }
 	}
@@ -177,15 +181,64 @@ func (r *Reserver) Close() error {
 func (r *Reserver) run(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
+	live := time.NewTicker(r.cfg.PingInterval)
+	defer live.Stop()
 	for {
 		r.check(ctx)
-		select {
-		case <-ctx.Done():
+		if !r.idle(ctx, t.C, live.C) {
 			return
-		case <-r.kick:
-		case <-t.C:
 		}
 	}
+}
+
+// idle pings the supernodes in use while it waits for the next check: a
+// kick, the check interval, or a supernode that stopped answering. It
+// returns false when ctx ends.
+func (r *Reserver) idle(ctx context.Context, tick, live <-chan time.Time) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-r.kick:
+			return true
+		case <-tick:
+			return true
+		case <-live:
+			if r.pingAll(ctx) {
+				return true
+			}
+		}
+	}
+}
+
+// pingAll pings the supernodes in use at once, drops those that do not
+// answer, and reports whether it dropped any.
+func (r *Reserver) pingAll(ctx context.Context) bool {
+	r.mu.Lock()
+	ids := make([]peer.ID, 0, len(r.active))
+	for id := range r.active {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = r.alive(ctx, id) })
+	}
+	wg.Wait()
+	lost := false
+	r.mu.Lock()
+	for i, err := range errs {
+		if err != nil && ctx.Err() == nil {
+			r.dropLocked(ids[i], time.Now().Add(r.retryAfter()), "no answer to ping: "+err.Error())
+			lost = true
+		}
+	}
+	r.mu.Unlock()
+	if lost {
+		r.publish()
+	}
+	return lost
 }
 
 // check drops dead reservations, renews those about to expire, fills up to
@@ -221,13 +274,6 @@ func (r *Reserver) check(ctx context.Context) {
 	r.publish()
 
 	for _, info := range keep {
-		if err := r.alive(ctx, info.ID); err != nil {
-			r.mu.Lock()
-			r.dropLocked(info.ID, time.Now().Add(r.retryAfter()), "no answer to ping: "+err.Error())
-			r.mu.Unlock()
-			r.publish()
-			continue
-		}
 		r.mu.Lock()
 		s, ok := r.active[info.ID]
 		renew := ok && s.expires.Sub(time.Now()) < 3*r.cfg.Interval
