@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
+	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 )
@@ -102,6 +103,23 @@ func (e *Engine) setPresenceLocked(p client.Presence) {
 	for _, d := range now {
 		e.node.Peerstore().ClearAddrs(d.ID)
 		e.node.Peerstore().AddAddrs(d.ID, d.Addrs, peerstore.AddressTTL)
+		e.closeAbandonedCircuits(d)
+	}
+}
+
+// closeAbandonedCircuits closes relayed connections to a contact's device
+// through supernodes it no longer advertises: it moved off them (they
+// failed or left), so those connections are dead or about to be, and new
+// streams must dial its current addresses instead of waiting on them.
+func (e *Engine) closeAbandonedCircuits(d peer.AddrInfo) {
+	current := relaysOf(d.Addrs)
+	for _, c := range e.node.Network().ConnsToPeer(d.ID) {
+		via, ok := node.RelayOf(c.RemoteMultiaddr())
+		if !ok || slices.ContainsFunc(current, func(r peer.AddrInfo) bool { return r.ID == via }) {
+			continue
+		}
+		log.Infow("contact moved off a supernode; closing the connection through it", "peer", d.ID, "supernode", via)
+		go c.Close()
 	}
 }
 

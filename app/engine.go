@@ -302,11 +302,11 @@ func (e *Engine) History(ctx context.Context, contact string, limit int) ([]chat
 	return e.history.With(ctx, contact, limit)
 }
 
-// advertisedAddrs are the device's direct addresses and its circuit
-// addresses through supernodes.
+// advertisedAddrs are the device's direct addresses (loopback ones only
+// on a loopback network) and its circuit addresses through supernodes.
 func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, a := range e.node.Addrs() {
+	for _, a := range node.Shareable(e.node.Addrs()) {
 		if !node.IsCircuit(a) {
 			out = append(out, a)
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -116,19 +115,21 @@ func (e *Engine) reach(ctx context.Context, p peer.ID) error {
 	if len(relays) == 0 {
 		return nil
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(relays))
-	for i, r := range relays {
-		wg.Go(func() { errs[i] = e.passport.Ensure(ctx, r, admissionMargin) })
+	// The first supernode that admits us is enough to go on; the others
+	// finish in the background (a dead one can take seconds to fail).
+	results := make(chan error, len(relays))
+	for _, r := range relays {
+		go func() { results <- e.passport.Ensure(ctx, r, admissionMargin) }()
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		log.Debugw("certificate not shown to every supernode of a contact", "peer", p, "err", err)
-		if len(slices.DeleteFunc(errs, func(err error) bool { return err != nil })) == 0 {
-			return fmt.Errorf("no supernode of %s admits this device: %w", p, err)
+	var errs []error
+	for range relays {
+		err := <-results
+		if err == nil {
+			return nil
 		}
+		errs = append(errs, err)
 	}
-	return nil
+	return fmt.Errorf("no supernode of %s admits this device: %w", p, errors.Join(errs...))
 }
 
 // relaysOf returns the supernodes named in circuit addresses, with the

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"sync"
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -8,21 +11,60 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// natGater imitates a NAT on loopback: outbound connections are free, and
-// inbound ones are accepted only when they come through a relay.
-type natGater struct{}
+// gater is the node's connection gater. It skips dials to peers known to
+// be down, and dials through them as relays: a dial through a dead relay
+// holds up every other relayed dial to the same peer until it times out
+// (go-libp2p's circuit client dials one relay per destination at a time).
+// Under NAT imitation it also refuses inbound connections that do not come
+// through a relay, as a NAT drops unsolicited packets.
+type gater struct {
+	natImitation bool
 
-var _ connmgr.ConnectionGater = natGater{}
+	mu   sync.Mutex // guards down
+	down map[peer.ID]time.Time
+}
 
-func (natGater) InterceptPeerDial(peer.ID) bool               { return true }
-func (natGater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
-func (natGater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+var _ connmgr.ConnectionGater = (*gater)(nil)
+
+func newGater(natImitation bool) *gater {
+	return &gater{natImitation: natImitation, down: make(map[peer.ID]time.Time)}
+}
+
+// markDown skips p, and relaying through p, until the given time.
+func (g *gater) markDown(p peer.ID, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.down[p] = until
+}
+
+func (g *gater) isDown(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.down[p]
+	if ok && time.Now().After(until) {
+		delete(g.down, p)
+		return false
+	}
+	return ok
+}
+
+func (g *gater) InterceptPeerDial(p peer.ID) bool { return !g.isDown(p) }
+
+func (g *gater) InterceptAddrDial(_ peer.ID, a ma.Multiaddr) bool {
+	if relay, ok := RelayOf(a); ok && g.isDown(relay) {
+		return false
+	}
 	return true
 }
-func (natGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
-func (natGater) InterceptAccept(cm network.ConnMultiaddrs) bool {
-	if IsCircuit(cm.RemoteMultiaddr()) || IsCircuit(cm.LocalMultiaddr()) {
+func (g *gater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+	return true
+}
+
+func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+func (g *gater) InterceptAccept(cm network.ConnMultiaddrs) bool {
+	if !g.natImitation || IsCircuit(cm.RemoteMultiaddr()) || IsCircuit(cm.LocalMultiaddr()) {
 		return true
 	}
 	log.Debugw("NAT imitation dropped inbound connection", "from", cm.RemoteMultiaddr())

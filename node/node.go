@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -36,6 +37,7 @@ type Node struct {
 	declared Reachability
 	announce []ma.Multiaddr // replaces the listen addresses in what is advertised
 	puncher  *puncher
+	gater    *gater
 
 	reachability atomic.Int32                   // network.Reachability
 	extraAddrs   atomic.Pointer[[]ma.Multiaddr] // circuit addresses to advertise
@@ -96,9 +98,8 @@ func New(opts ...Option) (_ *Node, err error) {
 	case ReachabilityPrivate:
 		lopts = append(lopts, libp2p.ForceReachabilityPrivate())
 	}
-	if cfg.natImitation {
-		lopts = append(lopts, libp2p.ConnectionGater(natGater{}))
-	}
+	n.gater = newGater(cfg.natImitation)
+	lopts = append(lopts, libp2p.ConnectionGater(n.gater))
 	h, err := libp2p.New(lopts...)
 	if err != nil {
 		rm.Close()
@@ -199,6 +200,12 @@ func (n *Node) CircuitAddrs() []ma.Multiaddr {
 	}
 	return nil
 }
+
+// MarkDown tells the node that peer p is unreachable (a supernode that
+// stopped answering): until the time given it is not dialled, nor dialled
+// through as a relay, so dials to its clients go through their other
+// supernodes at once.
+func (n *Node) MarkDown(p peer.ID, until time.Time) { n.gater.markDown(p, until) }
 
 // Started is when the node started.
 func (n *Node) Started() time.Time { return n.started }

@@ -2,10 +2,12 @@ package node
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // PathKind is how a connection to a peer was made.
@@ -89,4 +91,21 @@ func RelayOf(a ma.Multiaddr) (peer.ID, bool) {
 		}
 	}
 	return relay, found
+}
+
+// Shareable drops loopback addresses from addrs unless nothing else is
+// left: a loopback address means something else on every other machine,
+// but it is all a node listening on 127.0.0.1 only (the loopback testnet)
+// has.
+func Shareable(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if !manet.IsIPLoopback(a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return slices.Clone(addrs)
+	}
+	return out
 }

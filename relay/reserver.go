@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
@@ -226,19 +227,27 @@ func (r *Reserver) pingAll(ctx context.Context) bool {
 		wg.Go(func() { errs[i] = r.alive(ctx, id) })
 	}
 	wg.Wait()
-	lost := false
+	var lost []peer.ID
 	r.mu.Lock()
 	for i, err := range errs {
 		if err != nil && ctx.Err() == nil {
 			r.dropLocked(ids[i], time.Now().Add(r.retryAfter()), "no answer to ping: "+err.Error())
-			lost = true
+			lost = append(lost, ids[i])
 		}
 	}
 	r.mu.Unlock()
-	if lost {
+	// Close what is left of the connection (a QUIC connection to a crashed
+	// host lingers until its idle timeout), and with it the relayed
+	// connections to contacts that went through it: they are dead too,
+	// and new streams must not wait on them.
+	for _, id := range lost {
+		r.node.MarkDown(id, time.Now().Add(r.retryAfter()))
+		_ = r.node.Network().ClosePeer(id)
+	}
+	if len(lost) > 0 {
 		r.publish()
 	}
-	return lost
+	return len(lost) > 0
 }
 
 // check drops dead reservations, renews those about to expire, fills up to
@@ -322,8 +331,20 @@ func (r *Reserver) releaseAll() {
 func (r *Reserver) alive(ctx context.Context, id peer.ID) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PingTimeout)
 	defer cancel()
-	res := <-ping.Ping(network.WithNoDial(ctx, "supernode liveness"), r.node, id)
-	return res.Error
+	return pingOnce(network.WithNoDial(ctx, "supernode liveness"), r.node, id)
+}
+
+// pingOnce pings p once. (ping.Ping closes its channel without a result
+// when ctx ends first: that is a timeout, not a success.)
+func pingOnce(ctx context.Context, h host.Host, p peer.ID) error {
+	res, ok := <-ping.Ping(ctx, h, p)
+	switch {
+	case !ok:
+		return fmt.Errorf("ping %s: %w", p, context.Cause(ctx))
+	case res.Error != nil:
+		return fmt.Errorf("ping %s: %w", p, res.Error)
+	}
+	return nil
 }
 
 // retryAfter is how long a supernode that failed or was lost is skipped:
@@ -407,7 +428,7 @@ func (r *Reserver) probe(ctx context.Context, candidates []peer.AddrInfo) bool {
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
 			r.node.Peerstore().AddAddrs(c.ID, c.Addrs, 2*time.Minute)
-			if res := <-ping.Ping(pctx, r.node, c.ID); res.Error == nil {
+			if pingOnce(pctx, r.node, c.ID) == nil {
 				mu.Lock()
 				learned = true
 				mu.Unlock()

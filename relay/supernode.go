@@ -18,6 +18,7 @@ import (
 
 	"github.com/parleynet/parley/internal/ratelimit"
 	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay/pb"
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
@@ -145,7 +146,8 @@ type Config struct {
 	// Dedicated marks a headless relay (parley-relay), which the
 	// directory prefers for its active set.
 	Dedicated bool
-	// Addrs returns the addresses to announce; nil means the host's.
+	// Addrs returns the addresses to announce; nil means the host's,
+	// without loopback ones unless it has no other.
 	Addrs func() []ma.Multiaddr
 	// AnnounceInterval is how often the supernode renews its directory
 	// entry. Zero means a third of the lifetime the directory grants.
@@ -188,7 +190,7 @@ func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
 		cfg.RetryInterval = 5 * time.Second
 	}
 	if cfg.Addrs == nil {
-		cfg.Addrs = h.Addrs
+		cfg.Addrs = func() []ma.Multiaddr { return node.Shareable(h.Addrs()) }
 	}
 	s := &Supernode{host: h, cfg: cfg}
 	s.load.tracer = cfg.Metrics

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,8 +29,10 @@ type Client struct {
 	http *http.Client
 }
 
-// Dial reads InfoFile from dataDir.
-func Dial(dataDir string) (*Client, error) {
+// Dial reads InfoFile from dataDir. dial, when given, makes the
+// connections to the daemon (the NAT lab reaches a daemon inside a network
+// namespace this way).
+func Dial(dataDir string, dial ...func(ctx context.Context, network, addr string) (net.Conn, error)) (*Client, error) {
 	data, err := os.ReadFile(filepath.Join(dataDir, InfoFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w (%s); start one with: parley daemon --data %s", ErrNoDaemon, dataDir, dataDir)
@@ -41,7 +44,11 @@ func Dial(dataDir string) (*Client, error) {
 	if err := json.Unmarshal(data, &info); err != nil || info.Addr == "" || info.Token == "" {
 		return nil, fmt.Errorf("%s in %s is damaged; restart the daemon", InfoFile, dataDir)
 	}
-	return &Client{info: info, http: &http.Client{}}, nil
+	c := &Client{info: info, http: &http.Client{}}
+	if len(dial) > 0 {
+		c.http.Transport = &http.Transport{DialContext: dial[0]}
+	}
+	return c, nil
 }
 
 // Status returns the daemon's status.

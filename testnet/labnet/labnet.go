@@ -1,0 +1,377 @@
+// Package labnet runs a Parley network in the NAT lab (package
+// testnet/natlab): the real binaries, built with the natlab build tag, in
+// network namespaces behind real Linux NAT. A rendezvous server and
+// supernodes run on public hosts; each client runs `parley daemon` on a
+// host behind a NAT of its own, and tests drive it through its local API,
+// as the CLI does.
+//
+// It needs root (see natlab.Available); tests skip without it.
+//
+//	n := labnet.Start(t, labnet.Config{Supernodes: 2, Delay: 20 * time.Millisecond})
+//	alice := n.AddClient(t, "alice", natlab.Cone)
+//	bob := n.AddClient(t, "bob", natlab.Symmetric)
+//	n.MakeContacts(t, alice, bob)
+//	m := alice.MustSend(t, "bob", "hi")
+package labnet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/testnet/natlab"
+)
+
+// Config configures a lab network. The zero value is valid.
+type Config struct {
+	// Supernodes is how many parley-relay supernodes to start. Zero
+	// means 2.
+	Supernodes int
+	// Delay is the one-way delay of every public link (the rendezvous
+	// server's, each supernode's and each client NAT's).
+	Delay time.Duration
+	// Env is added to every process's environment (GOLOG_LOG_LEVEL=...).
+	Env []string
+}
+
+// Net is a Parley network in a NAT lab.
+type Net struct {
+	Lab        *natlab.Lab
+	Rendezvous *Server
+	Supernodes []*Server
+	cfg        Config
+	bin        string
+}
+
+// Server is a rendezvous server or supernode on a public host.
+type Server struct {
+	Host *natlab.Host
+	Proc *natlab.Process
+	// Addr is its multiaddr with /p2p/<peer ID>, on the public address.
+	Addr string
+	// Peer is its peer ID.
+	Peer string
+	args []string
+}
+
+// Client is a client daemon on a host behind a NAT of its own.
+type Client struct {
+	Name string
+	NAT  *natlab.NAT
+	Host *natlab.Host
+	Dir  string
+	Proc *natlab.Process
+	API  *api.Client
+	net  *Net
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Binaries builds parley, parley-relay and parley-rendezvous with the
+// natlab build tag once per test process and returns their directory.
+// Call Cleanup from TestMain to remove it.
+func Binaries() (string, error) {
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("find the module root: %w", err)
+			return
+		}
+		root := strings.TrimSpace(string(out))
+		if binDir, buildErr = os.MkdirTemp("", "parley-labnet-bin-"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-tags", "natlab", "-o", binDir+"/",
+			"./cmd/parley", "./cmd/parley-relay", "./cmd/parley-rendezvous")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build the lab binaries: %v\n%s", err, out)
+		}
+	})
+	return binDir, buildErr
+}
+
+// Cleanup removes the binaries Binaries built.
+func Cleanup() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+}
+
+// Start builds a lab with a rendezvous server and cfg.Supernodes
+// supernodes on public hosts, and waits until the directory lists them.
+// Everything is stopped and removed when the test ends.
+func Start(t testing.TB, cfg Config) *Net {
+	t.Helper()
+	if err := natlab.Available(); err != nil {
+		t.Skip(err)
+	}
+	bin, err := Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Supernodes == 0 {
+		cfg.Supernodes = 2
+	}
+	n := &Net{Lab: natlab.NewForTest(t, natlab.Config{}), cfg: cfg, bin: bin}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	h, err := n.Lab.AddPublicHost("rendezvous", cfg.Delay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Rendezvous = &Server{Host: h, args: []string{
+		"--data", filepath.Join(n.Lab.Dir, "rendezvous"), "--local", "--admin", "",
+		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1",
+	}}
+	if err := n.start(ctx, n.Rendezvous, "parley-rendezvous"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.Supernodes {
+		name := fmt.Sprintf("supernode%d", i+1)
+		h, err := n.Lab.AddPublicHost(name, cfg.Delay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Server{Host: h, args: []string{
+			"--identity", filepath.Join(n.Lab.Dir, name, "identity.key"), "--rendezvous", n.Rendezvous.Addr,
+			"--listen", "/ip4/0.0.0.0/tcp/4002", "--listen", "/ip4/0.0.0.0/udp/4002/quic-v1", "--drain", "5s",
+		}}
+		if err := n.start(ctx, s, "parley-relay"); err != nil {
+			t.Fatal(err)
+		}
+		n.Supernodes = append(n.Supernodes, s)
+	}
+	return n
+}
+
+// start runs a server's binary and reads its public address from its
+// output.
+func (n *Net) start(ctx context.Context, s *Server, bin string) error {
+	cmd := exec.Command(filepath.Join(n.bin, bin), s.args...)
+	cmd.Env = append(os.Environ(), n.cfg.Env...)
+	p, err := s.Host.StartCmd(bin, cmd)
+	if err != nil {
+		return err
+	}
+	s.Proc = p
+	line := regexp.MustCompile(`(/ip4/` + regexp.QuoteMeta(s.Host.IP.String()) + `/tcp/\d+/p2p/(\S+))\s*$`)
+	m, err := p.WaitOutput(ctx, line)
+	if err != nil {
+		return fmt.Errorf("%s on %s did not print its address: %w", bin, s.Host.Name, err)
+	}
+	s.Addr, s.Peer = m[1], m[2]
+	return nil
+}
+
+// Kill crashes the server (SIGKILL): its host stays, its sockets close.
+func (s *Server) Kill() error { return s.Proc.Kill() }
+
+// Stop stops the server gracefully (SIGTERM), waiting up to timeout.
+func (s *Server) Stop(timeout time.Duration) error { return s.Proc.Stop(timeout) }
+
+// AddClient starts a client daemon named name behind a new NAT of the
+// given type, registers the account name (password name+"-password") and
+// waits until it is logged in and holds its relay reservations.
+func (n *Net) AddClient(t testing.TB, name string, typ natlab.NATType, extra ...string) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nat, err := n.Lab.AddNAT(name+"-nat", typ, n.cfg.Delay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := nat.AddHost(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{Name: name, NAT: nat, Host: h, Dir: filepath.Join(n.Lab.Dir, name), net: n}
+	if err := c.start(ctx, extra...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.API.Register(ctx, name, name+"-password"); err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	if err := c.AwaitRelays(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *Client) start(ctx context.Context, extra ...string) error {
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(c.Dir, api.InfoFile))
+	args := append([]string{"--data", c.Dir, "daemon", "--rendezvous", c.net.Rendezvous.Addr}, extra...)
+	cmd := exec.Command(filepath.Join(c.net.bin, "parley"), args...)
+	cmd.Env = append(os.Environ(), c.net.cfg.Env...)
+	p, err := c.Host.StartCmd("parley", cmd)
+	if err != nil {
+		return err
+	}
+	c.Proc = p
+	if _, err := p.WaitOutput(ctx, regexp.MustCompile(`^parley daemon: device \S+`)); err != nil {
+		return fmt.Errorf("daemon of %s did not start: %w", c.Name, err)
+	}
+	if c.API, err = api.Dial(c.Dir, c.Host.DialContext); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Restart stops the daemon (SIGTERM) and starts it again on the same
+// data; it logs in again by itself.
+func (c *Client) Restart(ctx context.Context) error {
+	if err := c.Proc.Stop(10 * time.Second); err != nil && !errors.Is(err, natlab.ErrClosed) {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			return err
+		}
+	}
+	return c.start(ctx)
+}
+
+// Status is the daemon's status.
+func (c *Client) Status(ctx context.Context) (app.Status, error) { return c.API.Status(ctx) }
+
+// AwaitRelays waits until the client is logged in and advertises circuit
+// addresses through two supernodes (or all, if fewer).
+func (c *Client) AwaitRelays(ctx context.Context) error {
+	want := min(2, len(c.net.Supernodes))
+	var last app.Status
+	err := poll(ctx, func() bool {
+		s, err := c.Status(ctx)
+		last = s
+		return err == nil && s.LoggedIn && len(s.Supernodes) >= want
+	})
+	if err != nil {
+		return fmt.Errorf("%s holds relay slots on %v (logged in %v): %w", c.Name, last.Supernodes, last.LoggedIn, err)
+	}
+	return nil
+}
+
+// Contact returns how c sees a contact.
+func (c *Client) Contact(ctx context.Context, name string) (app.ContactStatus, bool) {
+	s, err := c.Status(ctx)
+	if err != nil {
+		return app.ContactStatus{}, false
+	}
+	i := slices.IndexFunc(s.Contacts, func(cs app.ContactStatus) bool { return cs.Username == name })
+	if i < 0 {
+		return app.ContactStatus{}, false
+	}
+	return s.Contacts[i], true
+}
+
+// AwaitPath waits until c's connection to the contact satisfies ok and
+// returns the path label.
+func (c *Client) AwaitPath(ctx context.Context, contact string, ok func(path string) bool) (string, error) {
+	var path string
+	err := poll(ctx, func() bool {
+		cs, found := c.Contact(ctx, contact)
+		path = cs.Path
+		return found && ok(path)
+	})
+	if err != nil {
+		return path, fmt.Errorf("%s's path to %s stayed %q: %w", c.Name, contact, path, err)
+	}
+	return path, nil
+}
+
+// MakeContacts makes a and b contacts and waits until each sees the other
+// online with circuit addresses.
+func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := a.API.RequestContact(ctx, b.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(ctx, func() bool {
+		s, err := b.Status(ctx)
+		return err == nil && slices.Contains(s.Incoming, a.Name)
+	}); err != nil {
+		t.Fatalf("%s never saw %s's request: %v", b.Name, a.Name, err)
+	}
+	if err := b.API.AcceptContact(ctx, a.Name); err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]*Client{{a, b}, {b, a}} {
+		if err := poll(ctx, func() bool {
+			cs, ok := pair[0].Contact(ctx, pair[1].Name)
+			return ok && cs.Online && slices.ContainsFunc(cs.Addrs, func(s string) bool { return strings.Contains(s, "/p2p-circuit") })
+		}); err != nil {
+			t.Fatalf("%s never saw %s online with circuit addresses: %v", pair[0].Name, pair[1].Name, err)
+		}
+	}
+}
+
+// Send sends a chat message.
+func (c *Client) Send(ctx context.Context, to, body string) (chat.Message, error) {
+	return c.API.Send(ctx, to, body)
+}
+
+// MustSend sends a message and fails the test unless it was delivered.
+func (c *Client) MustSend(t testing.TB, to, body string) chat.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := c.Send(ctx, to, body)
+	if err != nil || m.State != chat.Delivered {
+		t.Fatalf("%s sends %q to %s: %+v, %v", c.Name, body, to, m, err)
+	}
+	return m
+}
+
+// History is c's history with a contact.
+func (c *Client) History(ctx context.Context, contact string) ([]chat.Message, error) {
+	return c.API.History(ctx, contact, 1000)
+}
+
+// Probe streams size bytes to a contact.
+func (c *Client) Probe(ctx context.Context, contact string, size int64) (probe.Result, error) {
+	return c.API.Probe(ctx, contact, size)
+}
+
+// Log is the end of the client daemon's log, for failure messages.
+func (c *Client) Log() string {
+	b, _ := os.ReadFile(c.Proc.LogPath())
+	if i := len(b) - 8<<10; i > 0 {
+		b = b[bytes.IndexByte(b[i:], '\n')+i+1:]
+	}
+	return string(b)
+}
+
+// poll checks cond every 50 ms until it holds or ctx ends.
+func poll(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package labnet_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/testnet/labnet"
+	"github.com/parleynet/parley/testnet/natlab"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	labnet.Cleanup()
+	os.Exit(code)
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func relayed(path string) bool { return strings.HasPrefix(path, "relayed via ") }
+
+// TestConeToConeHolePunched: two users behind endpoint-independent NATs,
+// 20 ms on every public link. The first message goes at once over the
+// relay; DCUtR then punches a direct connection, and later messages and
+// the status say "holepunched".
+func TestConeToConeHolePunched(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Delay: 20 * time.Millisecond})
+	alice := n.AddClient(t, "alice", natlab.Cone)
+	bob := n.AddClient(t, "bob", natlab.Cone)
+	n.MakeContacts(t, alice, bob)
+
+	start := time.Now()
+	first := alice.MustSend(t, "bob", "hello through the NATs")
+	firstTook := time.Since(start)
+	path, err := alice.AwaitPath(ctx, "bob", func(p string) bool { return p == "holepunched" })
+	if err != nil {
+		t.Fatalf("%v\nalice's log:\n%s", err, alice.Log())
+	}
+	directTook := time.Since(start)
+	t.Logf("first message %s after %v (path %s); direct (%s) after %v", first.ID[:8], firstTook, first.Path, path, directTook)
+
+	m := alice.MustSend(t, "bob", "now directly")
+	if m.Path != "holepunched" {
+		t.Errorf("a message after the punch went %q, want holepunched", m.Path)
+	}
+	reply := bob.MustSend(t, "alice", "and back")
+	if reply.Path != "holepunched" {
+		t.Errorf("bob's reply went %q, want holepunched", reply.Path)
+	}
+	got, err := bob.History(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 2 || got[0].ID != first.ID || got[1].ID != m.ID {
+		t.Errorf("bob's history %+v, want alice's two messages in order", got)
+	}
+}
+
+// TestSymmetricPairStaysRelayed: with a symmetric NAT on both sides no
+// hole can be punched; the pair stays relayed and still exchanges
+// messages and a 64 MiB stream intact.
+func TestSymmetricPairStaysRelayed(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{})
+	alice := n.AddClient(t, "alice", natlab.Symmetric)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	n.MakeContacts(t, alice, bob)
+
+	m := alice.MustSend(t, "bob", "hello, relayed")
+	if !relayed(m.Path) {
+		t.Fatalf("first message went %q, want relayed", m.Path)
+	}
+	res, err := alice.Probe(ctx, "bob", 64<<20)
+	if err != nil {
+		t.Fatalf("64 MiB probe: %v\n%s", err, alice.Log())
+	}
+	if !res.Intact || res.Bytes != 64<<20 || !relayed(res.Path) {
+		t.Errorf("probe %+v, want 64 MiB intact through a supernode", res)
+	}
+	t.Logf("64 MiB relayed between symmetric NATs: %.1f MB/s via %s", res.MBps, res.Path)
+	// go-libp2p tries three punches of up to 5 s each, the watchdog more
+	// rounds after; all fail, and the relay carries on meanwhile.
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+		for _, c := range []*labnet.Client{alice, bob} {
+			other := map[*labnet.Client]string{alice: "bob", bob: "alice"}[c]
+			if cs, _ := c.Contact(ctx, other); !relayed(cs.Path) {
+				t.Fatalf("%s's path to %s became %q, want relayed", c.Name, other, cs.Path)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	reply := bob.MustSend(t, "alice", "got it")
+	if !relayed(reply.Path) {
+		t.Errorf("reply went %q, want relayed", reply.Path)
+	}
+}
+
+// TestSupernodeKilledMidStream kills the supernode a relayed pair uses
+// while messages flow: the pair goes on through the other supernode, and
+// every message alice saw acknowledged is in bob's history.
+func TestSupernodeKilledMidStream(t *testing.T) {
+	ctx := testContext(t, 4*time.Minute)
+	n := labnet.Start(t, labnet.Config{Supernodes: 2})
+	alice := n.AddClient(t, "alice", natlab.Symmetric)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	n.MakeContacts(t, alice, bob)
+	first := alice.MustSend(t, "bob", "before the crash")
+	if !relayed(first.Path) {
+		t.Fatalf("first message went %q, want relayed", first.Path)
+	}
+	via := strings.TrimPrefix(first.Path, "relayed via ")
+	var victim, other *labnet.Server
+	for _, s := range n.Supernodes {
+		if s.Peer == via {
+			victim = s
+		} else {
+			other = s
+		}
+	}
+	if victim == nil {
+		t.Fatalf("the pair is relayed via %s, which is none of the supernodes", via)
+	}
+
+	// A long stream is cut by the crash; messages go on.
+	probeErr := make(chan error, 1)
+	go func() {
+		_, err := alice.Probe(ctx, "bob", 256<<20)
+		probeErr <- err
+	}()
+	var sent []chat.Message
+	crashAt := time.Time{}
+	var recovered time.Duration
+	for i := 0; ; i++ {
+		if i == 5 {
+			if err := victim.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			crashAt = time.Now()
+		}
+		m, err := alice.Send(ctx, "bob", fmt.Sprintf("message %d", i))
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		sent = append(sent, m)
+		if !crashAt.IsZero() && m.State == chat.Delivered && m.Path == "relayed via "+other.Peer {
+			recovered = time.Since(crashAt)
+			break
+		}
+		if !crashAt.IsZero() && time.Since(crashAt) > 90*time.Second {
+			t.Fatalf("90 s after the crash messages still do not go through %s: last %+v\n%s", other.Peer, m, alice.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("first message through the other supernode %v after the crash", recovered)
+	// A crashed supernode's QUIC connections fall silent: the clients'
+	// liveness pings find out within 5 s + 3 s; then one round trip to
+	// reserve elsewhere and a presence push.
+	if recovered > 10*time.Second {
+		t.Errorf("failover took %v, want under 10 s\nalice's log:\n%s", recovered, alice.Log())
+	}
+	if err := <-probeErr; err == nil {
+		t.Log("the 256 MiB probe finished before the crash")
+	}
+	// Everything alice sent arrives, those queued during the failover too.
+	if err := pollHistory(ctx, bob, "alice", sent); err != nil {
+		t.Fatal(err)
+	}
+	// Both move off the dead supernode, and each sees the other there,
+	// within the liveness bound (5 s + 3 s) of the crash and a push.
+	for _, c := range []*labnet.Client{alice, bob} {
+		name := map[*labnet.Client]string{alice: "bob", bob: "alice"}[c]
+		var addrs []string
+		err := pollUntil(ctx, crashAt.Add(10*time.Second), func() bool {
+			cs, _ := c.Contact(ctx, name)
+			addrs = cs.Addrs
+			return !slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, via) }) &&
+				slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, other.Peer) })
+		})
+		if err != nil {
+			t.Errorf("10 s after the crash %s sees %s at %v, want only through the live supernode %s", c.Name, name, addrs, other.Peer)
+		}
+	}
+}
+
+// pollUntil checks cond every 100 ms until it holds, or fails at the
+// deadline.
+func pollUntil(ctx context.Context, deadline time.Time, cond func() bool) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// pollHistory waits until every message of sent that alice saw
+// acknowledged, and eventually every one, is in c's history.
+func pollHistory(ctx context.Context, c *labnet.Client, contact string, sent []chat.Message) error {
+	for {
+		got, err := c.History(ctx, contact)
+		if err == nil {
+			have := map[string]bool{}
+			for _, m := range got {
+				have[m.ID] = true
+			}
+			missing := 0
+			for _, m := range sent {
+				if !have[m.ID] {
+					missing++
+				}
+			}
+			if missing == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s's history lacks messages: %w", c.Name, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
