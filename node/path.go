@@ -16,7 +16,7 @@ type PathKind int
 const (
 	NotConnected PathKind = iota
 	Direct                // dialled directly
-	HolePunched           // direct, made by DCUtR hole punching
+	HolePunched           // direct, made by DCUtR from a relayed connection
 	Relayed               // through a supernode's circuit relay
 )
 

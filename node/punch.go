@@ -239,8 +239,9 @@ func (p *puncher) retry(ctx context.Context, id peer.ID) {
 	p.mu.Unlock()
 }
 
-// Trace implements holepunch.EventTracer: it marks peers reached by a
-// successful punch and tracks attempts in progress for the watchdog.
+// Trace implements holepunch.EventTracer: it marks peers whose relayed
+// connection DCUtR upgraded to a direct one (by its direct dial or by the
+// synchronised punch), and tracks attempts in progress for the watchdog.
 func (p *puncher) Trace(evt *holepunch.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -257,6 +258,15 @@ func (p *puncher) Trace(evt *holepunch.Event) {
 		if e.Success {
 			p.punched[evt.Remote] = struct{}{}
 			log.Infow("hole punch succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
+		}
+	case *holepunch.DirectDialEvt:
+		// DCUtR's first step: a plain dial to the peer's public addresses.
+		// Between two NATs it succeeds only because both sides dial at
+		// once (each outbound packet opens its own NAT for the other's):
+		// a hole punch all the same, made by the upgrade from the relay.
+		if e.Success {
+			p.punched[evt.Remote] = struct{}{}
+			log.Infow("direct dial during hole punching succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
 		}
 	case *holepunch.ProtocolErrorEvt:
 		st.running = false

@@ -235,3 +235,41 @@ func pollHistory(ctx context.Context, c *labnet.Client, contact string, sent []c
 		}
 	}
 }
+
+// TestHolePunchRightAfterStart restarts alice and has her send to bob the
+// moment she is logged in again, before her node may know its own public
+// address. A peer that does not know it refuses DCUtR, and go-libp2p does
+// not try again, so without the product's own watchdog (package node)
+// such a pair would stay relayed.
+func TestHolePunchRightAfterStart(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Delay: 20 * time.Millisecond, Env: []string{"GOLOG_LOG_LEVEL=info,parley/node=debug"}})
+	alice := n.AddClient(t, "alice", natlab.Cone)
+	bob := n.AddClient(t, "bob", natlab.Cone)
+	n.MakeContacts(t, alice, bob)
+	for round := range 3 {
+		if err := alice.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := pollUntil(ctx, time.Now().Add(30*time.Second), func() bool {
+			cs, ok := alice.Contact(ctx, "bob")
+			return ok && cs.Online
+		}); err != nil {
+			t.Fatalf("round %d: alice did not log in again: %v", round, err)
+		}
+		start := time.Now()
+		m := alice.MustSend(t, "bob", fmt.Sprintf("right after the restart, round %d", round))
+		first := time.Since(start)
+		path, err := alice.AwaitPath(ctx, "bob", func(p string) bool { return p == "holepunched" })
+		if err != nil {
+			t.Fatalf("round %d: %v\nalice's log:\n%s", round, err, alice.Log())
+		}
+		t.Logf("round %d: first message %s after %v, %s after %v", round, m.Path, first, path, time.Since(start))
+	}
+	retries := 0
+	for _, c := range []*labnet.Client{alice, bob} {
+		b, _ := os.ReadFile(c.Proc.LogPath())
+		retries += strings.Count(string(b), "hole punch watchdog: trying")
+	}
+	t.Logf("the watchdog stepped in %d times", retries)
+}

@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+func testNode(t *testing.T, opts ...Option) *Node {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(append([]Option{WithKey(k), WithListenAddrs(LoopbackListenAddrs...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// TestPunchWatchdogSchedule checks when the watchdog retries hole
+// punching for a peer reached only through a relay: after go-libp2p's own
+// attempt had its grace, not while an attempt runs, with a gap between
+// rounds, a bounded number of rounds, and never once a direct connection
+// exists.
+func TestPunchWatchdogSchedule(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := testNode(t, WithReachability(ReachabilityPublic))
+	svc, err := relayv2.New(r, relayv2.WithInfiniteLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	a := testNode(t, WithNATImitation())
+	b := testNode(t, WithNATImitation())
+	rinfo := peer.AddrInfo{ID: r.ID(), Addrs: r.Addrs()}
+	if _, err := circuit.Reserve(ctx, b, rinfo); err != nil {
+		t.Fatal(err)
+	}
+	circ := ma.StringCast(r.Addrs()[0].String() + "/p2p/" + r.ID().String() + "/p2p-circuit")
+	a.Peerstore().AddAddr(b.ID(), circ, peerstore.TempAddrTTL)
+	if err := a.Connect(network.WithAllowLimitedConn(ctx, "test"), peer.AddrInfo{ID: b.ID()}); err != nil {
+		t.Fatalf("relayed connect: %v", err)
+	}
+	p := a.puncher
+	opened := a.Network().ConnsToPeer(b.ID())[0].Stat().Opened
+	at := func(d time.Duration) time.Time { return opened.Add(d) }
+
+	if p.due(b.ID(), at(time.Hour)) {
+		t.Fatal("due for a peer that does not speak DCUtR")
+	}
+	a.Peerstore().AddProtocols(b.ID(), holepunch.Protocol)
+	steps := []struct {
+		at   time.Duration
+		want bool
+		why  string
+	}{
+		{time.Second, false, "within go-libp2p's grace (the dialing side waits longer)"},
+		{punchGraceOutbound + time.Second, true, "first round"},
+		{punchGraceOutbound + 2*time.Second, false, "while the round runs"},
+	}
+	for _, s := range steps {
+		if got := p.due(b.ID(), at(s.at)); got != s.want {
+			t.Fatalf("at %v: due = %v, want %v (%s)", s.at, got, s.want, s.why)
+		}
+	}
+	p.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: false}})
+	for _, s := range []struct {
+		at   time.Duration
+		want bool
+		why  string
+	}{
+		{punchGraceOutbound + punchRoundGap/2, false, "too soon after the first round"},
+		{punchGraceOutbound + punchRoundGap + 2*time.Second, true, "second round"},
+	} {
+		if got := p.due(b.ID(), at(s.at)); got != s.want {
+			t.Fatalf("at %v: due = %v, want %v (%s)", s.at, got, s.want, s.why)
+		}
+	}
+	p.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.ProtocolErrorEvt{Error: "protocols not supported"}})
+	if p.due(b.ID(), at(time.Hour)) {
+		t.Fatalf("due after %d rounds, want the pair left relayed", punchRounds)
+	}
+	if p.has(b.ID()) {
+		t.Fatal("a failed punch marked the peer hole-punched")
+	}
+	// A successful punch (reported by go-libp2p's service) labels the
+	// path, and the watchdog never runs beside a direct connection.
+	p.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: true}})
+	if !p.has(b.ID()) {
+		t.Fatal("a successful punch is not remembered")
+	}
+	c := testNode(t, WithReachability(ReachabilityPublic))
+	if err := a.Connect(ctx, peer.AddrInfo{ID: c.ID(), Addrs: c.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	a.Peerstore().AddProtocols(c.ID(), holepunch.Protocol)
+	if p.due(c.ID(), time.Now().Add(time.Hour)) {
+		t.Error("due for a directly connected peer")
+	}
+}

@@ -1,0 +1,104 @@
+package labnet_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/testnet/labnet"
+	"github.com/parleynet/parley/testnet/natlab"
+)
+
+// BenchmarkHolePunch measures, per pair of NAT types with 20 ms on every
+// public link, how often a fresh connection ends up hole-punched, the time
+// from sending a first message to its acknowledgement (over the relay),
+// and the time until the direct connection. Each op is one attempt: bob's
+// daemon restarts (a fresh node, no connection to alice) and alice sends
+// as soon as she sees him online. An attempt fails when no direct
+// connection appears within 25 s (go-libp2p tries three punches of up to
+// 5 s, the watchdog more). Before each attempt both NATs forget their
+// mappings towards each other (conntrack -D).
+//
+//	go test -run '^$' -bench HolePunch -benchtime 20x ./testnet/labnet
+func BenchmarkHolePunch(b *testing.B) {
+	pairs := []struct {
+		name     string
+		alice    natlab.NATType
+		bob      natlab.NATType
+		punchable bool
+	}{
+		{"cone-cone", natlab.Cone, natlab.Cone, true},
+		{"cone-symmetric", natlab.Cone, natlab.Symmetric, false},
+		{"symmetric-symmetric", natlab.Symmetric, natlab.Symmetric, false},
+	}
+	for _, pair := range pairs {
+		b.Run(pair.name, func(b *testing.B) {
+			n := labnet.Start(b, labnet.Config{Delay: 20 * time.Millisecond})
+			alice := n.AddClient(b, "alice", pair.alice)
+			bob := n.AddClient(b, "bob", pair.bob)
+			n.MakeContacts(b, alice, bob)
+			var first, direct []time.Duration
+			punched := 0
+			attempt := 0
+			for b.Loop() {
+				attempt++
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				restartAt := time.Now()
+				if err := bob.Restart(ctx); err != nil {
+					b.Fatal(err)
+				}
+				restarted := time.Since(restartAt)
+				if err := pollUntil(ctx, time.Now().Add(time.Minute), func() bool {
+					cs, ok := alice.Contact(ctx, "bob")
+					return ok && cs.Online && cs.Path == "not connected" &&
+						slices.ContainsFunc(cs.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit") })
+				}); err != nil {
+					b.Fatalf("attempt %d: bob did not come back: %v", attempt, err)
+				}
+				// Each attempt starts with no mapping left open between the
+				// two NATs by the previous attempt's punch.
+				for _, pair := range [][2]*labnet.Client{{alice, bob}, {bob, alice}} {
+					out, err := pair[0].NAT.Run(ctx, "conntrack", "-D", "-d", pair[1].NAT.PublicIP.String())
+					if err != nil && !strings.Contains(string(out), "0 flow entries") {
+						b.Fatalf("forget %s's NAT mappings to %s: %v %s (install the conntrack package)", pair[0].Name, pair[1].Name, err, out)
+					}
+				}
+				b.Logf("attempt %d: bob restarted in %v, back online after %v", attempt, restarted, time.Since(restartAt))
+				start := time.Now()
+				m := alice.MustSend(b, "bob", fmt.Sprintf("attempt %d", attempt))
+				first = append(first, time.Since(start))
+				actx, acancel := context.WithDeadline(ctx, start.Add(25*time.Second))
+				path, err := alice.AwaitPath(actx, "bob", func(p string) bool { return p == "holepunched" })
+				acancel()
+				if err == nil {
+					punched++
+					direct = append(direct, time.Since(start))
+				}
+				b.Logf("attempt %d: first message %s in %v; then %s", attempt, m.Path, first[len(first)-1], path)
+				cancel()
+			}
+			b.ReportMetric(100*float64(punched)/float64(attempt), "%punched")
+			b.ReportMetric(float64(median(first).Milliseconds()), "ms-first-msg")
+			if len(direct) > 0 {
+				b.ReportMetric(float64(median(direct).Milliseconds()), "ms-to-direct")
+			}
+			b.Logf("%s: %d of %d attempts hole-punched; first message median %v (max %v); direct median %v",
+				pair.name, punched, attempt, median(first), slices.Max(first), median(direct))
+			if pair.punchable && punched == 0 {
+				b.Errorf("no %s attempt was hole-punched", pair.name)
+			}
+		})
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
