@@ -25,9 +25,9 @@ import (
 //	go test -run '^$' -bench HolePunch -benchtime 20x ./testnet/labnet
 func BenchmarkHolePunch(b *testing.B) {
 	pairs := []struct {
-		name     string
-		alice    natlab.NATType
-		bob      natlab.NATType
+		name      string
+		alice     natlab.NATType
+		bob       natlab.NATType
 		punchable bool
 	}{
 		{"cone-cone", natlab.Cone, natlab.Cone, true},
