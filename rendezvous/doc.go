@@ -37,6 +37,30 @@
 //     down, or an error status when the device is revoked
 //     (STATUS_PERMISSION_DENIED) or the account deleted.
 //
+// # Supernode directory
+//
+// A supernode candidate sends announce_supernode every third of
+// SupernodeTTL with its addresses and load (reservations, circuits, bytes
+// relayed, CPU use, capacity, whether it is a dedicated relay); the answer
+// says whether it is active. With leaving set it is dropped at once. Who
+// may announce: any peer in an open directory (Config.TrustedSupernodes
+// nil); otherwise the trusted relays and enrolled, unrevoked devices
+// (PERMISSION_DENIED, ErrNotTrusted, for others).
+//
+// The directory elects the active set (ElectionConfig): at least MinActive
+// supernodes, grown as soon as demand (reported reservations, slots handed
+// out and not yet reported, and for a TTL the reservations of supernodes
+// that failed or left) exceeds TargetUtilisation of the active capacity,
+// dedicated relays first; shrunk one supernode per MinTenure, only when
+// demand would stay under DemoteBelow of what remains. list_supernodes
+// returns active supernodes, least utilised first (in steps of 10%), then
+// by the round trips the caller measured (at most MaxRTTHints, sent with
+// the request), then least loaded, ties spread per client. Supernodes at
+// MaxUtilisation of their slots or CPU come last, and standbys are
+// promoted rather than such supernodes handed out. For a logged-in
+// caller the first two supernodes count as loaded by one slot each until
+// they report it.
+//
 // # Statuses
 //
 // Every response carries a Status and a message safe to show a user:

@@ -121,17 +121,16 @@ func Cleanup() {
 // Everything is stopped and removed when the test ends.
 func Start(t testing.TB, cfg Config) *Net {
 	t.Helper()
-	if err := natlab.Available(); err != nil {
-		t.Skip(err)
-	}
+	n := &Net{Lab: natlab.NewForTest(t, natlab.Config{}), cfg: cfg}
 	bin, err := Binaries()
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.bin = bin
 	if cfg.Supernodes == 0 {
 		cfg.Supernodes = 2
 	}
-	n := &Net{Lab: natlab.NewForTest(t, natlab.Config{}), cfg: cfg, bin: bin}
+	n.cfg = cfg
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

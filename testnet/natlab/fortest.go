@@ -2,17 +2,22 @@ package natlab
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 )
 
 // NewForTest builds a lab for a test. It skips the test, with Available's
-// explanation, where a lab cannot run. An empty cfg.Dir means a directory
+// explanation, where a lab cannot run (fails it instead when the
+// environment sets PARLEY_REQUIRE_NATLAB=1, as CI does). An empty cfg.Dir means a directory
 // of the test's own. The lab is closed when the test ends; if the test
 // failed, the end of every process's log is written to the test log first.
 func NewForTest(t testing.TB, cfg Config) *Lab {
 	t.Helper()
 	if err := Available(); err != nil {
+		if os.Getenv("PARLEY_REQUIRE_NATLAB") == "1" {
+			t.Fatalf("PARLEY_REQUIRE_NATLAB=1 but the NAT lab cannot run: %v", err)
+		}
 		t.Skip(err)
 	}
 	if cfg.Dir == "" {
