@@ -93,7 +93,7 @@ func (a *admission) authenticate(r io.Reader, remote peer.ID, source string) *pb
 			a.refused(ReasonRateLimited)
 			return &pb.AuthResponse{
 				Status:       pb.AuthResponse_STATUS_RATE_LIMITED,
-				Message:      fmt.Sprintf("too many certificate presentations; retry in %s", wait.Round(time.Second)),
+				Message:      fmt.Sprintf("too many certificate presentations; retry in %s", roundUp(wait)),
 				RetryAfterMs: uint64(wait.Milliseconds()) + 1,
 			}
 		}
@@ -242,4 +242,14 @@ func sourceOf(a ma.Multiaddr) string {
 		return ip.Mask(net.CIDRMask(64, 128)).String()
 	}
 	return ip.String()
+}
+
+// roundUp rounds a wait up for people: to the second above a second, to
+// the 10 ms below (never "0s").
+func roundUp(d time.Duration) time.Duration {
+	unit := time.Second
+	if d < time.Second {
+		unit = 10 * time.Millisecond
+	}
+	return (d + unit - 1).Truncate(unit)
 }

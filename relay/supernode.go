@@ -52,6 +52,8 @@ type Limits struct {
 	// Defaults: 10 at once then one every 6 s per peer; 200 at once then
 	// 20 a second per IP address.
 	AuthPerPeer, AuthPerIP ratelimit.Rate
+	// NoAuthLimits turns the presentation limits off (load tests).
+	NoAuthLimits bool
 }
 
 // DefaultLimits are the limits of a supernode.
@@ -84,11 +86,16 @@ func (l Limits) withDefaults() Limits {
 	if l.ReservationTTL == 0 {
 		l.ReservationTTL = d.ReservationTTL
 	}
-	if l.AuthPerPeer == (ratelimit.Rate{}) {
-		l.AuthPerPeer = d.AuthPerPeer
-	}
-	if l.AuthPerIP == (ratelimit.Rate{}) {
-		l.AuthPerIP = d.AuthPerIP
+	switch {
+	case l.NoAuthLimits:
+		l.AuthPerPeer, l.AuthPerIP = ratelimit.Rate{}, ratelimit.Rate{}
+	default:
+		if l.AuthPerPeer == (ratelimit.Rate{}) {
+			l.AuthPerPeer = d.AuthPerPeer
+		}
+		if l.AuthPerIP == (ratelimit.Rate{}) {
+			l.AuthPerIP = d.AuthPerIP
+		}
 	}
 	return l
 }

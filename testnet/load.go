@@ -243,6 +243,7 @@ type ServerStats struct {
 	OpenFDs    float64
 	CPU        float64 // process_cpu_seconds_total
 	Sessions   float64 // parley_rendezvous_sessions
+	Relayed    float64 // parley_relay_reservations
 	FanoutSum  float64 // parley_rendezvous_presence_fanout_seconds_sum
 	FanoutN    float64 // ..._count
 }
@@ -425,13 +426,19 @@ func Load(ctx context.Context, cfg LoadConfig) (rep LoadReport, err error) {
 // executable's path. It runs `go build`, so the working directory must be
 // inside the Parley module.
 func BuildRendezvous(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "parley-rendezvous")
+	return buildCommand(ctx, dir, "parley-rendezvous")
+}
+
+// buildCommand builds cmd/<name> into dir and returns the executable's
+// path.
+func buildCommand(ctx context.Context, dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
 	if runtime.GOOS == "windows" {
 		out += ".exe"
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/parleynet/parley/cmd/parley-rendezvous")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/parleynet/parley/cmd/"+name)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build parley-rendezvous: %w\n%s", err, b)
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }
@@ -1031,8 +1038,10 @@ func settle(ctx context.Context, d time.Duration) {
 	}
 }
 
-// loadServer is a parley-rendezvous process.
+// loadServer is a server process under load: parley-rendezvous or
+// parley-relay.
 type loadServer struct {
+	name       string
 	cmd        *exec.Cmd
 	info       peer.AddrInfo
 	metricsURL string
@@ -1065,6 +1074,14 @@ func startLoadServer(ctx context.Context, bin, dataDir, db string, local bool) (
 	if local {
 		args = append(args, "--local")
 	}
+	return startServerProcess(ctx, "parley-rendezvous", bin, args, logFile)
+}
+
+// startServerProcess runs a server binary that prints its peer multiaddr
+// and its admin address, and reads both from its output; its output and
+// errors go to logFile, which it owns.
+func startServerProcess(ctx context.Context, name, bin string, args []string, logFile *os.File) (_ *loadServer, err error) {
+	logPath := logFile.Name()
 	cmd := exec.Command(bin, args...)
 	// The server runs with the runtime's defaults, whatever the
 	// generator's own GC tuning (GOGC=400 helps a large generator).
@@ -1081,7 +1098,7 @@ func startLoadServer(ctx context.Context, bin, dataDir, db string, local bool) (
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	s := &loadServer{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	s := &loadServer{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	type ready struct {
 		info    peer.AddrInfo
 		metrics string
@@ -1097,11 +1114,12 @@ func startLoadServer(ctx context.Context, bin, dataDir, db string, local bool) (
 			if sent {
 				continue
 			}
-			if rest, ok := strings.CutPrefix(line, "admin: http://"); ok {
+			t := strings.TrimPrefix(strings.TrimSpace(line), "listening on ")
+			if rest, ok := strings.CutPrefix(t, "admin: http://"); ok {
 				r.metrics = "http://" + strings.Fields(strings.TrimSuffix(rest, "/healthz and /metrics"))[0]
 				r.metrics = strings.TrimSuffix(r.metrics, "/healthz") + "/metrics"
 			}
-			if t := strings.TrimSpace(line); strings.HasPrefix(t, "/") && strings.Contains(t, "/p2p/") && r.info.ID == "" {
+			if strings.HasPrefix(t, "/") && strings.Contains(t, "/p2p/") && r.info.ID == "" {
 				if ai, err := peer.AddrInfoFromString(t); err == nil {
 					r.info = *ai
 				}
@@ -1124,9 +1142,9 @@ func startLoadServer(ctx context.Context, bin, dataDir, db string, local bool) (
 	case r := <-readyc:
 		s.info, s.metricsURL = r.info, r.metrics
 	case <-s.exited:
-		return nil, fmt.Errorf("parley-rendezvous exited before it was ready (%v); see %s", s.waitErr, logPath)
+		return nil, fmt.Errorf("%s exited before it was ready (%v); see %s", name, s.waitErr, logPath)
 	case <-time.After(time.Minute):
-		return s, fmt.Errorf("parley-rendezvous did not print its addresses within a minute; see %s", logPath)
+		return s, fmt.Errorf("%s did not print its addresses within a minute; see %s", name, logPath)
 	case <-ctx.Done():
 		return s, ctx.Err()
 	}
@@ -1143,11 +1161,11 @@ func (s *loadServer) stop() error {
 		case <-time.After(30 * time.Second):
 			_ = s.cmd.Process.Kill()
 			<-s.exited
-			s.stopErr = errors.New("parley-rendezvous did not stop within 30s; killed")
+			s.stopErr = fmt.Errorf("%s did not stop within 30s; killed", s.name)
 			return
 		}
 		if s.waitErr != nil {
-			s.stopErr = fmt.Errorf("parley-rendezvous: %w; see %s", s.waitErr, s.logPath)
+			s.stopErr = fmt.Errorf("%s: %w; see %s", s.name, s.waitErr, s.logPath)
 		}
 	})
 	return s.stopErr
@@ -1175,6 +1193,7 @@ func (s *loadServer) scrape(ctx context.Context) (ServerStats, error) {
 		"process_open_fds":                                &st.OpenFDs,
 		"process_cpu_seconds_total":                       &st.CPU,
 		"parley_rendezvous_sessions":                      &st.Sessions,
+		"parley_relay_reservations":                       &st.Relayed,
 		"parley_rendezvous_presence_fanout_seconds_sum":   &st.FanoutSum,
 		"parley_rendezvous_presence_fanout_seconds_count": &st.FanoutN,
 	}

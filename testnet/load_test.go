@@ -160,3 +160,23 @@ func BenchmarkRendezvousLoad(b *testing.B) {
 	b.ReportMetric(float64(rep.Spaced.All.P99)/float64(time.Millisecond), "fanout-p99-ms")
 	b.ReportMetric(float64(rep.Burst.All.P99)/float64(time.Millisecond), "burst-p99-ms")
 }
+
+// TestRelayLoadSmall has 100 clients reserve a slot on a real parley-relay
+// process and checks the report: every slot is held and counted, and the
+// supernode's memory grew with them.
+func TestRelayLoadSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a supernode process and 100 libp2p hosts")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := RelayLoad(ctx, RelayLoadConfig{Reservations: 100, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	rss, heap := rep.PerReservation()
+	if rep.Reservations != 100 || heap <= 0 || rep.Loaded.Goroutines <= rep.Idle.Goroutines {
+		t.Errorf("report does not show 100 reservations held:\n%s", rep)
+	}
+	t.Logf("\n%s(RSS %.1f KiB, heap %.1f KiB per reservation)", rep, rss/1024, heap/1024)
+}

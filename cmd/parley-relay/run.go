@@ -32,6 +32,7 @@ func run(ctx context.Context, args []string) error {
 	circuitDur := fs.Duration("circuit-duration", 0, "longest life of one relayed connection (0: unlimited)")
 	circuitData := fs.Int64("circuit-data", 0, "bytes one relayed connection may carry each way (0: unlimited)")
 	bufSize := fs.Int("buffer-size", d.BufferSize, "copy buffer per circuit direction, in bytes")
+	noLimits := fs.Bool("no-auth-limits", false, "turn off the certificate presentation rate limits (load tests only)")
 	var listen, announce, rdvs flags.Strings
 	fs.Var(&rdvs, "rendezvous", "rendezvous server multiaddr ending in /p2p/<peer ID> (repeatable: announce to every replica)")
 	fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on port 4002)")
@@ -92,6 +93,7 @@ func run(ctx context.Context, args []string) error {
 			BufferSize:        *bufSize,
 		},
 	}
+	cfg.Limits.NoAuthLimits = *noLimits
 	var adm *admin.Server
 	var sn *relay.Supernode
 	if *adminAddr != "" {

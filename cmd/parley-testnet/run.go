@@ -14,15 +14,22 @@ import (
 )
 
 const usage = `usage: parley-testnet up [--dir DIR] [--supernodes N]
+       parley-testnet load [flags]         (parley-testnet load --help)
+       parley-testnet relay-load [flags]   (parley-testnet relay-load --help)
 
-up   starts a rendezvous server, supernodes and two NAT-imitating clients
-     (alice and bob) on 127.0.0.1, has them log in, become contacts and chat,
-     and keeps running until Ctrl-C.
+up          starts a rendezvous server, supernodes and two NAT-imitating
+            clients (alice and bob) on 127.0.0.1, has them log in, become
+            contacts and chat, and keeps running until Ctrl-C.
+load        measures a rendezvous server under many sessions.
+relay-load  measures a supernode's memory per reservation.
 `
 
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "load" {
 		return runLoad(ctx, args[1:])
+	}
+	if len(args) > 0 && args[0] == "relay-load" {
+		return runRelayLoad(ctx, args[1:])
 	}
 	if len(args) == 0 || args[0] != "up" {
 		fmt.Fprint(os.Stderr, usage)
