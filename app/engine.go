@@ -59,8 +59,12 @@ type Config struct {
 	// relay.ModeNever). The zero value is relay.ModeAuto.
 	Supernode relay.Mode
 	// SupernodeMinUptime is how long the device must be up before it
-	// volunteers as a supernode. Zero means 10 minutes.
+	// volunteers as a supernode. Zero means 10 minutes; negative means no
+	// wait.
 	SupernodeMinUptime time.Duration
+	// SupernodeMaxLoad is the machine's load average per core above which
+	// the device does not volunteer. Zero means 1.5.
+	SupernodeMaxLoad float64
 }
 
 // Engine is a running Parley client for one device.
@@ -156,6 +160,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e.volunteer = relay.StartVolunteer(e.node, relay.VolunteerConfig{
 		Mode:      cfg.Supernode,
 		MinUptime: cfg.SupernodeMinUptime,
+		MaxLoad:   cfg.SupernodeMaxLoad,
 		Verifier:  e.certVerifier,
 		Directory: e.rdv,
 		Ready:     func() bool { return e.Username() != "" },

@@ -193,8 +193,9 @@ func (r *Reserver) run(ctx context.Context) {
 }
 
 // idle pings the supernodes in use while it waits for the next check: a
-// kick, the check interval, or a supernode that stopped answering. It
-// returns false when ctx ends.
+// kick, the check interval, a supernode that stopped answering, or slots
+// no longer needed (the node turned out publicly reachable). It returns
+// false when ctx ends.
 func (r *Reserver) idle(ctx context.Context, tick, live <-chan time.Time) bool {
 	for {
 		select {
@@ -205,7 +206,7 @@ func (r *Reserver) idle(ctx context.Context, tick, live <-chan time.Time) bool {
 		case <-tick:
 			return true
 		case <-live:
-			if r.pingAll(ctx) {
+			if r.pingAll(ctx) || (!r.cfg.Needed() && len(r.Supernodes()) > 0) {
 				return true
 			}
 		}

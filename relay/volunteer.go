@@ -57,12 +57,14 @@ func (m Mode) String() string {
 // except Verifier and Directory is valid.
 type VolunteerConfig struct {
 	Mode Mode
-	// MinUptime is how long the node must have been up. Default 10 min.
+	// MinUptime is how long the node must have been up. Zero means 10
+	// minutes; negative means no wait.
 	MinUptime time.Duration
-	// MaxCPU is the headroom rule: the process's CPU use, as a share of
-	// the machine, and the machine's load per core must stay under it.
-	// Default 0.5.
-	MaxCPU float64
+	// MaxCPU and MaxLoad are the headroom rule: the process's CPU use, as
+	// a share of the machine, must stay under MaxCPU (default 0.5), and
+	// the machine's one-minute load average per core under MaxLoad
+	// (default 1.5: the user's computer is not busy with other work).
+	MaxCPU, MaxLoad float64
 	// CheckInterval is how often eligibility is checked. Default 15s.
 	CheckInterval time.Duration
 	// Verifier returns the certificate verifier the supernode admits
@@ -122,6 +124,9 @@ func StartVolunteer(n *node.Node, cfg VolunteerConfig) *Volunteer {
 	}
 	if cfg.MaxCPU == 0 {
 		cfg.MaxCPU = 0.5
+	}
+	if cfg.MaxLoad == 0 {
+		cfg.MaxLoad = 1.5
 	}
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = 15 * time.Second
@@ -218,13 +223,13 @@ func (v *Volunteer) ineligible(cpu *cpuMeter) string {
 	if len(v.node.PublicAddrs()) == 0 {
 		return "no publicly reachable address confirmed by AutoNAT"
 	}
-	if up := time.Since(v.node.Started()); up < v.cfg.MinUptime {
+	if up := time.Since(v.node.Started()); v.cfg.MinUptime > 0 && up < v.cfg.MinUptime {
 		return fmt.Sprintf("up for %s, less than %s", up.Round(time.Second), v.cfg.MinUptime)
 	}
 	if share := float64(cpu.permille()) / 1000; share > v.cfg.MaxCPU {
 		return fmt.Sprintf("busy: the process uses %.0f%% of the CPU", 100*share)
 	}
-	if load, ok := loadPerCore(); ok && load > v.cfg.MaxCPU*2 {
+	if load, ok := loadPerCore(); ok && load > v.cfg.MaxLoad {
 		return fmt.Sprintf("busy: machine load %.2f per core", load)
 	}
 	var rl syscall.Rlimit

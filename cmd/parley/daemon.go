@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
@@ -17,6 +18,8 @@ import (
 
 func (c *cli) daemon(ctx context.Context, args []string) error {
 	var rdv, apiAddr, supernode string
+	var minUptime time.Duration
+	var maxLoad float64
 	var private, natImitation bool
 	var listen flags.Strings
 	_, err := c.flags("daemon", args, 0, "--rendezvous ADDR [flags]", func(fs *flag.FlagSet) {
@@ -25,7 +28,9 @@ func (c *cli) daemon(ctx context.Context, args []string) error {
 		fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
 		fs.BoolVar(&private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT")
 		fs.BoolVar(&natImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing)")
-		fs.StringVar(&supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after 10 minutes up, with spare CPU), always, or never")
+		fs.StringVar(&supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after --supernode-uptime, with spare CPU), always, or never")
+		fs.DurationVar(&minUptime, "supernode-uptime", 10*time.Minute, "with --supernode=auto, how long the device must be up first")
+		fs.Float64Var(&maxLoad, "supernode-max-load", 1.5, "with --supernode=auto, the machine's load average per core above which the device does not serve")
 	})
 	if err != nil {
 		return err
@@ -42,7 +47,10 @@ func (c *cli) daemon(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--supernode: %w", err)
 	}
-	cfg := app.Config{DataDir: c.dataDir, Rendezvous: server, NATImitation: natImitation, Supernode: mode}
+	cfg := app.Config{DataDir: c.dataDir, Rendezvous: server, NATImitation: natImitation, Supernode: mode, SupernodeMinUptime: minUptime, SupernodeMaxLoad: maxLoad}
+	if minUptime == 0 {
+		cfg.SupernodeMinUptime = -1 // the engine's zero means its default
+	}
 	if len(listen) > 0 {
 		cfg.ListenAddrs = listen
 	}

@@ -77,6 +77,8 @@ type Client struct {
 	Proc *natlab.Process
 	API  *api.Client
 	net  *Net
+
+	extra []string // daemon flags, kept across restarts
 }
 
 var (
@@ -216,12 +218,35 @@ func (n *Net) AddClient(t testing.TB, name string, typ natlab.NATType, extra ...
 	return c
 }
 
+// AddPublicClient starts a client daemon named name on a public host (no
+// NAT), registers it and waits until it is logged in.
+func (n *Net) AddPublicClient(t testing.TB, name string, extra ...string) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := n.Lab.AddPublicHost(name, n.cfg.Delay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Client{Name: name, Host: h, Dir: filepath.Join(n.Lab.Dir, name), net: n}
+	if err := c.start(ctx, extra...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.API.Register(ctx, name, name+"-password"); err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	return c
+}
+
 func (c *Client) start(ctx context.Context, extra ...string) error {
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return err
 	}
 	os.Remove(filepath.Join(c.Dir, api.InfoFile))
-	args := append([]string{"--data", c.Dir, "daemon", "--rendezvous", c.net.Rendezvous.Addr}, extra...)
+	if extra != nil {
+		c.extra = extra
+	}
+	args := append([]string{"--data", c.Dir, "daemon", "--rendezvous", c.net.Rendezvous.Addr}, c.extra...)
 	cmd := exec.Command(filepath.Join(c.net.bin, "parley"), args...)
 	cmd.Env = append(os.Environ(), c.net.cfg.Env...)
 	p, err := c.Host.StartCmd("parley", cmd)

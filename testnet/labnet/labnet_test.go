@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/natlab"
@@ -272,4 +273,49 @@ func TestHolePunchRightAfterStart(t *testing.T) {
 		retries += strings.Count(string(b), "hole punch watchdog: trying")
 	}
 	t.Logf("the watchdog stepped in %d times", retries)
+}
+
+// TestVolunteerSupernode runs a client daemon on a public host with
+// --supernode=auto: AutoNAT v2 confirms its address, it becomes a
+// supernode candidate, and a NATed client can reserve a slot on it and be
+// reached through it.
+func TestVolunteerSupernode(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Supernodes: 1})
+	// The lab shares one machine with the tests: do not let its load
+	// count against carol's headroom.
+	carol := n.AddPublicClient(t, "carol", "--supernode", "auto", "--supernode-uptime", "0s", "--supernode-max-load", "100")
+	var st app.Status
+	err := pollUntil(ctx, time.Now().Add(90*time.Second), func() bool {
+		s, err := carol.Status(ctx)
+		st = s
+		return err == nil && s.Supernode.Serving && s.Supernode.Active && len(s.PublicAddrs) > 0
+	})
+	if err != nil {
+		t.Fatalf("carol never served as an active supernode: status %+v\n%s", st, carol.Log())
+	}
+	t.Logf("carol's public addresses %v; serving: %+v", st.PublicAddrs, st.Supernode)
+	if len(st.Supernodes) != 0 {
+		t.Errorf("a publicly reachable device holds relay slots on %v, want none", st.Supernodes)
+	}
+	// Two NATed users now reserve on the dedicated supernode and on carol.
+	alice := n.AddClient(t, "alice", natlab.Symmetric)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	s, err := alice.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carolID := st.Peer
+	if !slices.Contains(s.Supernodes, carolID) {
+		t.Errorf("alice holds slots on %v, want one on carol %s", s.Supernodes, carolID)
+	}
+	n.MakeContacts(t, alice, bob)
+	m := alice.MustSend(t, "bob", "through whichever supernode")
+	t.Logf("delivered %s", m.Path)
+	if err := pollUntil(ctx, time.Now().Add(30*time.Second), func() bool {
+		s, err := carol.Status(ctx)
+		return err == nil && s.Supernode.Reservations >= 2
+	}); err != nil {
+		t.Errorf("carol does not count alice's and bob's slots")
+	}
 }
