@@ -97,6 +97,7 @@ const minFDs = 4096
 type Volunteer struct {
 	node   *node.Node
 	cfg    VolunteerConfig
+	load   func() (float64, bool) // the machine's load per core
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -138,7 +139,7 @@ func StartVolunteer(n *node.Node, cfg VolunteerConfig) *Volunteer {
 		cfg.Ready = func() bool { return true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	v := &Volunteer{node: n, cfg: cfg, cancel: cancel, done: make(chan struct{}), reason: "not checked yet"}
+	v := &Volunteer{node: n, cfg: cfg, load: loadPerCore, cancel: cancel, done: make(chan struct{}), reason: "not checked yet"}
 	go func() {
 		defer close(v.done)
 		v.run(ctx)
@@ -229,7 +230,7 @@ func (v *Volunteer) ineligible(cpu *cpuMeter) string {
 	if share := float64(cpu.permille()) / 1000; share > v.cfg.MaxCPU {
 		return fmt.Sprintf("busy: the process uses %.0f%% of the CPU", 100*share)
 	}
-	if load, ok := loadPerCore(); ok && load > v.cfg.MaxLoad {
+	if load, ok := v.load(); ok && load > v.cfg.MaxLoad {
 		return fmt.Sprintf("busy: machine load %.2f per core", load)
 	}
 	var rl syscall.Rlimit
