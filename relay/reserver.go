@@ -286,7 +286,7 @@ func (r *Reserver) check(ctx context.Context) {
 	for _, info := range keep {
 		r.mu.Lock()
 		s, ok := r.active[info.ID]
-		renew := ok && s.expires.Sub(time.Now()) < 3*r.cfg.Interval
+		renew := ok && time.Until(s.expires) < 3*r.cfg.Interval
 		r.mu.Unlock()
 		// Present a renewed certificate before the old one runs out; the
 		// passport does nothing while the supernode holds the current one.
