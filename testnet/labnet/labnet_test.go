@@ -319,3 +319,51 @@ func TestVolunteerSupernode(t *testing.T) {
 		t.Errorf("carol does not count alice's and bob's slots")
 	}
 }
+
+// TestSupernodeGracefulShutdown stops (SIGTERM) the supernode a relayed
+// pair uses: it tells its clients first, they reserve elsewhere and
+// publish their new addresses before it goes, so the pair moves without
+// waiting for a liveness timeout.
+func TestSupernodeGracefulShutdown(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Supernodes: 3})
+	alice := n.AddClient(t, "alice", natlab.Symmetric)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	n.MakeContacts(t, alice, bob)
+	first := alice.MustSend(t, "bob", "before the shutdown")
+	via := strings.TrimPrefix(first.Path, "relayed via ")
+	var leaving *labnet.Server
+	for _, s := range n.Supernodes {
+		if s.Peer == via {
+			leaving = s
+		}
+	}
+	if leaving == nil {
+		t.Fatalf("first message went %q, not through a supernode", first.Path)
+	}
+	start := time.Now()
+	if err := leaving.Stop(30 * time.Second); err != nil {
+		t.Fatalf("parley-relay did not stop cleanly: %v", err)
+	}
+	stopped := time.Since(start)
+	// By the time the process has exited its clients had moved: bob
+	// advertises no circuit through it any more.
+	s, err := bob.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(s.Supernodes, via) || slices.ContainsFunc(s.Addrs, func(a string) bool { return strings.Contains(a, via) }) {
+		t.Errorf("when the supernode had stopped bob still used it: supernodes %v, addrs %v", s.Supernodes, s.Addrs)
+	}
+	if len(s.Supernodes) < 2 {
+		t.Errorf("bob holds slots on %v after the move, want two", s.Supernodes)
+	}
+	m := alice.MustSend(t, "bob", "after the shutdown")
+	if m.Path == first.Path {
+		t.Errorf("a message after the shutdown went through the stopped supernode")
+	}
+	t.Logf("supernode stopped in %v; next message %s", stopped, m.Path)
+	if stopped > 10*time.Second {
+		t.Errorf("shutdown took %v: it waited out its drain instead of the clients' acknowledgements", stopped)
+	}
+}
