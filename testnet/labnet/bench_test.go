@@ -47,7 +47,16 @@ func BenchmarkHolePunch(b *testing.B) {
 				attempt++
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				restartAt := time.Now()
-				if err := bob.Restart(ctx); err != nil {
+				if err := bob.Stop(); err != nil {
+					b.Fatal(err)
+				}
+				if err := pollUntil(ctx, time.Now().Add(time.Minute), func() bool {
+					cs, ok := alice.Contact(ctx, "bob")
+					return ok && !cs.Online
+				}); err != nil {
+					b.Fatalf("attempt %d: alice never saw bob go offline: %v", attempt, err)
+				}
+				if err := bob.Start(ctx); err != nil {
 					b.Fatal(err)
 				}
 				restarted := time.Since(restartAt)

@@ -263,14 +263,25 @@ func (c *Client) start(ctx context.Context, extra ...string) error {
 	return nil
 }
 
-// Restart stops the daemon (SIGTERM) and starts it again on the same
-// data; it logs in again by itself.
-func (c *Client) Restart(ctx context.Context) error {
+// Stop stops the daemon (SIGTERM); it logs out.
+func (c *Client) Stop() error {
 	if err := c.Proc.Stop(10 * time.Second); err != nil && !errors.Is(err, natlab.ErrClosed) {
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) {
 			return err
 		}
+	}
+	return nil
+}
+
+// Start starts a stopped daemon again on the same data; it logs in
+// again by itself.
+func (c *Client) Start(ctx context.Context) error { return c.start(ctx) }
+
+// Restart stops the daemon and starts it again.
+func (c *Client) Restart(ctx context.Context) error {
+	if err := c.Stop(); err != nil {
+		return err
 	}
 	return c.start(ctx)
 }
