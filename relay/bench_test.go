@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -133,11 +134,13 @@ func BenchmarkStreamThroughput(b *testing.B) {
 			b.Run("direct", func(b *testing.B) {
 				a.Peerstore().AddAddrs(bob.ID(), st.transport(bob.Addrs()), peerstore.TempAddrTTL)
 				b.SetBytes(size)
+				cpu := processCPU()
 				for b.Loop() {
 					if err := push(ctx, a, bob.ID(), size, st.streams, buf); err != nil {
 						b.Fatal(err)
 					}
 				}
+				reportCPU(b, cpu, size)
 				a.Network().ClosePeer(bob.ID())
 				a.Peerstore().ClearAddrs(bob.ID())
 			})
@@ -153,15 +156,33 @@ func BenchmarkStreamThroughput(b *testing.B) {
 				}
 				a.Peerstore().AddAddrs(bob.ID(), relay.CircuitAddrs(sn.Node.ID(), snInfo.Addrs), peerstore.TempAddrTTL)
 				b.SetBytes(size)
+				cpu := processCPU()
 				for b.Loop() {
 					if err := push(ctx, a, bob.ID(), size, st.streams, buf); err != nil {
 						b.Fatal(err)
 					}
 				}
+				reportCPU(b, cpu, size)
 				if p := a.PathTo(bob.ID()); p.Kind != node.Relayed {
 					b.Fatalf("path %v, want relayed", p)
 				}
 			})
 		})
 	}
+}
+
+// processCPU is the CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time all three nodes spent per byte moved
+// since start: unlike throughput, it does not depend on what else the
+// machine is doing.
+func reportCPU(b *testing.B, start time.Duration, size int64) {
+	b.ReportMetric(float64(processCPU()-start)/float64(int64(b.N)*size), "cpu-ns/B")
 }
