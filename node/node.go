@@ -138,7 +138,7 @@ func New(opts ...Option) (_ *Node, err error) {
 // where every byte is encrypted twice and re-encrypted at the supernode),
 // and its handshake takes one round trip where Noise takes one and a half.
 func securityOptions(s Security) []libp2p.Option {
-	noiseOpt, tlsOpt := libp2p.Security(noise.ID, noise.New), libp2p.Security(tls.ID, tls.New)
+	noiseOpt, tlsOpt := libp2p.Security(noise.ID, noise.New), libp2p.Security(tls.ID, newBatchedTLS)
 	if s == NoiseFirst {
 		return []libp2p.Option{noiseOpt, tlsOpt}
 	}
