@@ -19,4 +19,7 @@ type MetricsTracer interface {
 	// being published to its last push being queued on this replica, and
 	// to how many sessions it was pushed.
 	FanOut(d time.Duration, sessions int)
+	// Supernodes reports the directory's active and standby candidates
+	// after an announcement changed them.
+	Supernodes(active, standby int)
 }

@@ -450,3 +450,4 @@ type nopMetrics struct{}
 func (nopMetrics) SessionsChanged(int)       {}
 func (nopMetrics) Request(string, pb.Status) {}
 func (nopMetrics) FanOut(time.Duration, int) {}
+func (nopMetrics) Supernodes(int, int)       {}

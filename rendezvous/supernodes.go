@@ -48,6 +48,7 @@ func (s *Server) announceSupernode(ctx context.Context, c caller, req *pb.Announ
 		return nil, err
 	}
 	resp := okResponse()
+	defer s.reportSupernodes()
 	if req.GetLeaving() {
 		s.dir.leave(c.device, time.Now())
 		resp.Body = &pb.Response_Announce{Announce: &pb.AnnounceSupernodeResponse{}}
@@ -83,6 +84,18 @@ func (s *Server) mayAnnounce(ctx context.Context, p peer.ID) error {
 	default:
 		return fmt.Errorf("check supernode candidate: %w", err)
 	}
+}
+
+func (s *Server) reportSupernodes() {
+	active, standby := 0, 0
+	for _, e := range s.dir.entries(time.Now()) {
+		if e.Active {
+			active++
+		} else {
+			standby++
+		}
+	}
+	s.metrics.Supernodes(active, standby)
 }
 
 // Supernodes lists the directory's candidates, active ones first.

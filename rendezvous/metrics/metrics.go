@@ -8,6 +8,7 @@
 //	errors_total{status}           counter    requests answered with a non-OK status
 //	presence_fanout_seconds        histogram  presence change published → last push queued
 //	presence_pushes_total          counter    presence pushes queued to sessions
+//	supernodes{state}              gauge      directory candidates, state "active" or "standby"
 //
 // Label values are bounded: kind is one of the known request kinds or
 // "other", and status is the pb.Status name without its STATUS_ prefix in
@@ -84,12 +85,13 @@ func statusLabel(s pb.Status) string {
 // Tracer records the rendezvous server's measurements as Prometheus
 // series. Its methods are safe for concurrent use.
 type Tracer struct {
-	sessions prometheus.Gauge
-	requests *prometheus.CounterVec
-	logins   prometheus.Counter
-	errors   *prometheus.CounterVec
-	fanOut   prometheus.Histogram
-	pushes   prometheus.Counter
+	sessions   prometheus.Gauge
+	requests   *prometheus.CounterVec
+	logins     prometheus.Counter
+	errors     *prometheus.CounterVec
+	fanOut     prometheus.Histogram
+	pushes     prometheus.Counter
+	supernodes *prometheus.GaugeVec
 }
 
 // New creates a Tracer and registers its series with reg. It panics if reg
@@ -129,7 +131,14 @@ func New(reg prometheus.Registerer) *Tracer {
 			Name: "presence_pushes_total",
 			Help: "Presence pushes queued to sessions on this replica.",
 		}),
+		supernodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: subsystem,
+			Name: "supernodes",
+			Help: "Supernode candidates in this replica's directory, by state (active: handed out to clients; standby).",
+		}, []string{"state"}),
 	}
+	t.supernodes.WithLabelValues("active")
+	t.supernodes.WithLabelValues("standby")
 	// Start every error series at zero so that rate() and alerts see the
 	// first error of each status.
 	for s, l := range statusLabels {
@@ -138,7 +147,7 @@ func New(reg prometheus.Registerer) *Tracer {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(t.sessions, t.requests, t.logins, t.errors, t.fanOut, t.pushes)
+		reg.MustRegister(t.sessions, t.requests, t.logins, t.errors, t.fanOut, t.pushes, t.supernodes)
 	}
 	return t
 }
@@ -168,4 +177,10 @@ func (t *Tracer) FanOut(d time.Duration, sessions int) {
 	if sessions > 0 { // Counter.Add panics on a negative value
 		t.pushes.Add(float64(sessions))
 	}
+}
+
+// Supernodes implements rendezvous.MetricsTracer.
+func (t *Tracer) Supernodes(active, standby int) {
+	t.supernodes.WithLabelValues("active").Set(float64(active))
+	t.supernodes.WithLabelValues("standby").Set(float64(standby))
 }

@@ -212,6 +212,24 @@ parley_rendezvous_sessions 7
 	}
 }
 
+func TestSupernodes(t *testing.T) {
+	tr, reg := newTracer(t)
+	const zero = `# HELP parley_rendezvous_supernodes Supernode candidates in this replica's directory, by state (active: handed out to clients; standby).
+# TYPE parley_rendezvous_supernodes gauge
+parley_rendezvous_supernodes{state="active"} 0
+parley_rendezvous_supernodes{state="standby"} 0
+`
+	if got := gatherText(t, reg, "parley_rendezvous_supernodes"); got != zero {
+		t.Errorf("before any announcement: got\n%s\nwant\n%s", got, zero)
+	}
+	tr.Supernodes(3, 2)
+	tr.Supernodes(4, 1)
+	want := strings.ReplaceAll(strings.ReplaceAll(zero, `"active"} 0`, `"active"} 4`), `"standby"} 0`, `"standby"} 1`)
+	if got := gatherText(t, reg, "parley_rendezvous_supernodes"); got != want {
+		t.Errorf("exposition: got\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestFanOut(t *testing.T) {
 	tr, reg := newTracer(t)
 	tr.FanOut(250*time.Microsecond, 3)
@@ -270,6 +288,7 @@ func TestSeriesNames(t *testing.T) {
 		"parley_rendezvous_errors_total":            dto.MetricType_COUNTER,
 		"parley_rendezvous_presence_fanout_seconds": dto.MetricType_HISTOGRAM,
 		"parley_rendezvous_presence_pushes_total":   dto.MetricType_COUNTER,
+		"parley_rendezvous_supernodes":              dto.MetricType_GAUGE,
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
