@@ -166,9 +166,10 @@ func TestSupernodeKilledMidStream(t *testing.T) {
 	t.Logf("first message through the other supernode %v after the crash", recovered)
 	// A crashed supernode's QUIC connections fall silent: the clients'
 	// liveness pings find out within 5 s + 3 s; then one round trip to
-	// reserve elsewhere and a presence push.
-	if recovered > 10*time.Second {
-		t.Errorf("failover took %v, want under 10 s\nalice's log:\n%s", recovered, alice.Log())
+	// reserve elsewhere and a presence push. (Measured about 7 s; the
+	// margin is for a loaded CI machine.)
+	if recovered > 15*time.Second {
+		t.Errorf("failover took %v, want under 15 s\nalice's log:\n%s", recovered, alice.Log())
 	}
 	if err := <-probeErr; err == nil {
 		t.Log("the 256 MiB probe finished before the crash")
@@ -182,14 +183,14 @@ func TestSupernodeKilledMidStream(t *testing.T) {
 	for _, c := range []*labnet.Client{alice, bob} {
 		name := map[*labnet.Client]string{alice: "bob", bob: "alice"}[c]
 		var addrs []string
-		err := pollUntil(ctx, crashAt.Add(10*time.Second), func() bool {
+		err := pollUntil(ctx, crashAt.Add(15*time.Second), func() bool {
 			cs, _ := c.Contact(ctx, name)
 			addrs = cs.Addrs
 			return !slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, via) }) &&
 				slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, other.Peer) })
 		})
 		if err != nil {
-			t.Errorf("10 s after the crash %s sees %s at %v, want only through the live supernode %s", c.Name, name, addrs, other.Peer)
+			t.Errorf("15 s after the crash %s sees %s at %v, want only through the live supernode %s", c.Name, name, addrs, other.Peer)
 		}
 	}
 }
