@@ -11,8 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/sec"
-	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 )
 
 // batchedTLS is go-libp2p's TLS 1.3 security transport (same protocol,

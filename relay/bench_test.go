@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
