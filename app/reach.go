@@ -111,10 +111,12 @@ func (e *Engine) reach(ctx context.Context, p peer.ID) error {
 	if e.node.Network().Connectedness(p) == network.Connected {
 		return nil
 	}
-	relays := relaysOf(e.node.Peerstore().Addrs(p))
+	addrs := e.node.Peerstore().Addrs(p)
+	relays := relaysOf(addrs)
 	if len(relays) == 0 {
 		return nil
 	}
+	direct := slices.ContainsFunc(addrs, func(a ma.Multiaddr) bool { return !node.IsCircuit(a) })
 	// The first supernode that admits us is enough to go on; the others
 	// finish in the background (a dead one can take seconds to fail).
 	results := make(chan error, len(relays))
@@ -129,7 +131,13 @@ func (e *Engine) reach(ctx context.Context, p peer.ID) error {
 		}
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("no supernode of %s admits this device: %w", p, errors.Join(errs...))
+	err := fmt.Errorf("no supernode of %s admits this device: %w", p, errors.Join(errs...))
+	if direct {
+		// Its direct addresses may still work (a LAN, an open NAT).
+		log.Debugw("dialling only the direct addresses", "peer", p, "err", err)
+		return nil
+	}
+	return err
 }
 
 // relaysOf returns the supernodes named in circuit addresses, with the

@@ -37,6 +37,13 @@ const (
 	// observedTTL is how long an address a peer saw us at stays a
 	// hole-punch candidate.
 	observedTTL = 10 * time.Minute
+	// minObservers is how many peers (distinct IP addresses) must have
+	// seen us at an address before it is used: one lying peer must not
+	// choose what we tell others to dial.
+	minObservers = 2
+	// maxObserved bounds the addresses kept (a symmetric NAT shows a new
+	// port to every peer), so DCUtR messages stay small.
+	maxObserved = 16
 )
 
 // puncher runs DCUtR hole punching for the node. It builds go-libp2p's
@@ -74,8 +81,8 @@ type punchState struct {
 }
 
 type observation struct {
-	addr ma.Multiaddr
-	seen time.Time
+	addr      ma.Multiaddr
+	observers map[string]time.Time // observer IP → when it last saw us there
 }
 
 var _ holepunch.EventTracer = (*puncher)(nil)
@@ -123,22 +130,68 @@ func (p *puncher) close() error {
 	return err
 }
 
-// observe records the addresses peers saw us at.
+// observe records the addresses peers saw us at, and who saw them.
 func (p *puncher) observe() {
 	for e := range p.idSub.Out() {
 		ev := e.(event.EvtPeerIdentificationCompleted)
 		a := ev.ObservedAddr
-		if a == nil || IsCircuit(a) || !manet.IsPublicAddr(a) {
+		if a == nil || ev.Conn == nil || IsCircuit(a) || !manet.IsPublicAddr(a) {
 			continue
 		}
+		observer, err := manet.ToIP(ev.Conn.RemoteMultiaddr())
+		if err != nil {
+			continue
+		}
+		now := time.Now()
 		p.mu.Lock()
-		p.observed[string(a.Bytes())] = observation{addr: a, seen: time.Now()}
+		p.pruneObservedLocked(now)
+		k := string(a.Bytes())
+		o, ok := p.observed[k]
+		if !ok {
+			if len(p.observed) >= maxObserved {
+				p.evictOldestLocked()
+			}
+			o = observation{addr: a, observers: make(map[string]time.Time)}
+			p.observed[k] = o
+		}
+		if len(o.observers) < 8 {
+			o.observers[observer.String()] = now
+		}
 		p.mu.Unlock()
 	}
 }
 
+// pruneObservedLocked forgets sightings older than observedTTL.
+func (p *puncher) pruneObservedLocked(now time.Time) {
+	for k, o := range p.observed {
+		for ip, seen := range o.observers {
+			if now.Sub(seen) > observedTTL {
+				delete(o.observers, ip)
+			}
+		}
+		if len(o.observers) == 0 {
+			delete(p.observed, k)
+		}
+	}
+}
+
+// evictOldestLocked forgets the address seen least recently.
+func (p *puncher) evictOldestLocked() {
+	var oldest string
+	var oldestAt time.Time
+	for k, o := range p.observed {
+		for _, seen := range o.observers {
+			if oldest == "" || seen.Before(oldestAt) {
+				oldest, oldestAt = k, seen
+			}
+		}
+	}
+	delete(p.observed, oldest)
+}
+
 // holePunchAddrs are the public addresses the node can be punched at: its
-// public listen and mapped addresses, and what peers observed recently.
+// public listen and mapped addresses, and those at least minObservers
+// peers saw it at recently.
 func (p *puncher) holePunchAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
 	if all, ok := p.host.(interface{ AllAddrs() []ma.Multiaddr }); ok {
@@ -148,14 +201,12 @@ func (p *puncher) holePunchAddrs() []ma.Multiaddr {
 			}
 		}
 	}
-	now := time.Now()
 	p.mu.Lock()
-	for k, o := range p.observed {
-		if now.Sub(o.seen) > observedTTL {
-			delete(p.observed, k)
-			continue
+	p.pruneObservedLocked(time.Now())
+	for _, o := range p.observed {
+		if len(o.observers) >= minObservers {
+			out = append(out, o.addr)
 		}
-		out = append(out, o.addr)
 	}
 	p.mu.Unlock()
 	return ma.Unique(out)

@@ -147,11 +147,8 @@ func (c *batchConn) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
+	_, err := c.writeLocked(c.buf)
 	c.buf = c.buf[:0]
-	if err != nil {
-		c.err = err
-	}
 	return err
 }
 
@@ -162,25 +159,41 @@ func (c *batchConn) Write(b []byte) (int, error) {
 		return 0, c.err
 	}
 	if c.holders == 0 {
-		return c.Conn.Write(b)
+		return c.writeLocked(b)
 	}
 	if c.buf == nil {
-		c.buf = pool.Get(maxBatch)[:0]
+		// Room for the frame being written (a 64 KiB yamux frame makes
+		// four records): a 12-byte window update takes little.
+		c.buf = pool.Get(min(maxBatch, max(4*len(b), 4<<10)))[:0]
 	}
-	if len(c.buf)+len(b) > maxBatch {
+	if len(c.buf)+len(b) > cap(c.buf) {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
-		if len(b) > maxBatch {
-			return c.Conn.Write(b)
+		if len(b) > cap(c.buf) {
+			return c.writeLocked(b)
 		}
 	}
 	c.buf = append(c.buf, b...)
 	return len(b), nil
 }
 
+// writeLocked writes b through, remembering a failure.
+func (c *batchConn) writeLocked(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// Close sends what is gathered and closes. While a write is under way
+// (blocked on a full socket, say) it closes at once: crypto/tls closes
+// the connection under a Write precisely to interrupt it.
 func (c *batchConn) Close() error {
-	c.mu.Lock()
+	if !c.mu.TryLock() {
+		return c.Conn.Close()
+	}
 	err := c.flushLocked()
 	c.mu.Unlock()
 	return errors.Join(err, c.Conn.Close())

@@ -36,10 +36,11 @@ type ReserverConfig struct {
 	// is skipped for three intervals. Zero means 30s.
 	Interval time.Duration
 	// PingInterval is how often the supernodes in use are pinged; one that
-	// does not answer within PingTimeout is replaced. A supernode that
-	// vanishes without closing its connections (a crashed host, a cut
-	// link) is thus replaced within PingInterval + PingTimeout. Zero means
-	// 5s and 3s.
+	// misses a ping is pinged again at once, and replaced when it misses
+	// that one too (a ping can queue behind a bulk upload). A supernode
+	// that vanishes without closing its connections (a crashed host, a
+	// cut link) is thus replaced within PingInterval + 2 × PingTimeout.
+	// Zero means 5s and 3s.
 	PingInterval, PingTimeout time.Duration
 	// Needed reports whether the node needs relay reservations at all; a
 	// node that turned out publicly reachable does not. Nil means always.
@@ -225,7 +226,12 @@ func (r *Reserver) pingAll(ctx context.Context) bool {
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		wg.Go(func() { errs[i] = r.alive(ctx, id) })
+		wg.Go(func() {
+			if errs[i] = r.alive(ctx, id); errs[i] != nil && ctx.Err() == nil {
+				log.Debugw("supernode missed a ping; pinging again", "supernode", id, "err", errs[i])
+				errs[i] = r.alive(ctx, id)
+			}
+		})
 	}
 	wg.Wait()
 	var lost []peer.ID
@@ -272,6 +278,11 @@ func (r *Reserver) check(ctx context.Context) {
 	now := time.Now()
 	var keep []peer.AddrInfo
 	r.mu.Lock()
+	for id, until := range r.backoff {
+		if now.After(until) {
+			delete(r.backoff, id)
+		}
+	}
 	for id, s := range r.active {
 		if r.node.Network().Connectedness(id) != network.Connected || now.After(s.expires) {
 			r.dropLocked(id, now.Add(r.retryAfter()), "connection lost or reservation expired")
@@ -507,8 +518,9 @@ func (r *Reserver) handleNotice(s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(grace))
 	r.mu.Lock()
 	_, ours := r.active[from]
-	r.dropLocked(from, time.Now().Add(leavingBackoff), "supernode is leaving")
-	r.backoff[from] = time.Now().Add(leavingBackoff)
+	if ours {
+		r.dropLocked(from, time.Now().Add(leavingBackoff), "supernode is leaving")
+	}
 	since := r.begun
 	r.mu.Unlock()
 	if !ours {

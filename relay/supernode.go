@@ -349,8 +349,13 @@ func (s *Supernode) Shutdown(ctx context.Context) error {
 	_ = g.Wait()
 	log.Infow("clients moved", "moved", moved.Load(), "of", len(reserved))
 	err := s.Close()
-	for _, p := range reserved {
-		_ = s.host.Network().ClosePeer(p)
+	if s.cfg.Dedicated {
+		// Cut the circuits that still run through us. A volunteer does not:
+		// it is a user's device, whose connections to these peers may be
+		// its own chats; the circuits end as their clients move.
+		for _, p := range reserved {
+			_ = s.host.Network().ClosePeer(p)
+		}
 	}
 	return err
 }
@@ -358,14 +363,15 @@ func (s *Supernode) Shutdown(ctx context.Context) error {
 // notifyLeaving tells a client this supernode leaves and waits for its
 // acknowledgement that it moved.
 func (s *Supernode) notifyLeaving(ctx context.Context, p peer.ID, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, grace+exchangeTimeout)
+	defer cancel()
 	st, err := s.host.NewStream(network.WithNoDial(ctx, "leaving notice"), p, NoticeProtocol)
 	if err != nil {
 		return fmt.Errorf("open notice stream: %w", err)
 	}
 	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
+	dl, _ := ctx.Deadline()
+	_ = st.SetDeadline(dl)
 	notice := &pb.Notice{Kind: pb.Notice_KIND_LEAVING, GraceMs: uint32(grace.Milliseconds())}
 	if err := wire.Write(st, notice, maxNoticeFrame); err != nil {
 		st.Reset()

@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"cmp"
+	"fmt"
 	"hash/maphash"
 	"math"
 	"slices"
@@ -94,6 +95,18 @@ func (c ElectionConfig) withDefaults() ElectionConfig {
 // supernode listing.
 const MaxRTTHints = 32
 
+// Bounds of the directory's memory.
+const (
+	// MaxCandidates is how many supernode candidates a directory keeps;
+	// newcomers beyond it are refused until some expire.
+	MaxCandidates = 10_000
+	// maxOrphans bounds the remembered demand of departed supernodes.
+	maxOrphans = 1024
+	// rejoinDelay is how long announcements of a supernode that left are
+	// ignored (one sent before it left may arrive after).
+	rejoinDelay = 10 * time.Second
+)
+
 // directory is the supernode directory: the candidates that announced
 // themselves recently, and which of them are active. A candidate lives for
 // ttl after its last announcement.
@@ -104,7 +117,8 @@ type directory struct {
 
 	mu           sync.Mutex // guards the following
 	cands        map[peer.ID]*candidate
-	orphans      []orphan // demand of supernodes that failed or left
+	orphans      []orphan              // demand of supernodes that failed or left
+	left         map[peer.ID]time.Time // supernodes that left, and when
 	lastDemotion time.Time
 }
 
@@ -144,19 +158,33 @@ func newDirectory(ttl time.Duration, cfg ElectionConfig) *directory {
 		cfg:   cfg.withDefaults(),
 		seed:  maphash.MakeSeed(),
 		cands: make(map[peer.ID]*candidate),
+		left:  make(map[peer.ID]time.Time),
 	}
 }
 
 // announce records a candidate's heartbeat and reports whether it is
-// active.
-func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) bool {
+// active. It refuses a newcomer when the directory is full
+// (ErrUnavailable).
+func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) (bool, error) {
 	if load == nil {
 		load = &pb.SupernodeLoad{}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if at, ok := d.left[p]; ok {
+		if now.Sub(at) < rejoinDelay {
+			return false, nil // a heartbeat sent before it left
+		}
+		delete(d.left, p)
+	}
 	c, ok := d.cands[p]
 	if !ok {
+		if len(d.cands) >= MaxCandidates {
+			d.rebalanceLocked(now) // expire the silent first
+			if len(d.cands) >= MaxCandidates {
+				return false, fmt.Errorf("%w: the supernode directory is full", ErrUnavailable)
+			}
+		}
 		c = &candidate{id: p, joined: now, pending: make(map[peer.ID]time.Time)}
 		d.cands[p] = c
 		log.Infow("supernode candidate joined", "peer", p, "dedicated", load.GetDedicated())
@@ -175,7 +203,7 @@ func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, 
 	}
 	c.addrs, c.load, c.expires, c.reported = addrs, load, now.Add(d.ttl), now
 	d.rebalanceLocked(now)
-	return c.active
+	return c.active, nil
 }
 
 // leave drops a candidate that is shutting down; its clients' demand is
@@ -186,12 +214,16 @@ func (d *directory) leave(p peer.ID, now time.Time) {
 	if c, ok := d.cands[p]; ok {
 		log.Infow("supernode left", "peer", p, "reservations", c.load.GetReservations())
 		d.dropLocked(c, now)
+		d.left[p] = now
 		d.rebalanceLocked(now)
 	}
 }
 
 func (d *directory) dropLocked(c *candidate, now time.Time) {
 	if n := d.usedLocked(c, now); n > 0 {
+		if len(d.orphans) == maxOrphans {
+			d.orphans = d.orphans[1:]
+		}
 		d.orphans = append(d.orphans, orphan{reservations: n, until: now.Add(d.ttl)})
 	}
 	delete(d.cands, c.id)
@@ -212,11 +244,7 @@ func (d *directory) list(client peer.ID, max int, rtts map[peer.ID]time.Duration
 		used   int
 		tie    uint64
 	}
-	var open, full []ranked
-	for _, c := range d.cands {
-		if !c.active {
-			continue
-		}
+	rank := func(c *candidate) (ranked, bool) {
 		u := d.utilisationLocked(c, now)
 		r := ranked{c: c, bucket: min(int(u*10), 10), rtt: time.Duration(math.MaxInt64), used: d.usedLocked(c, now)}
 		if rtt, ok := rtts[c.id]; ok {
@@ -225,10 +253,17 @@ func (d *directory) list(client peer.ID, max int, rtts map[peer.ID]time.Duration
 		// Ties are broken per client, so that equal supernodes share the
 		// clients instead of all of them taking the first.
 		r.tie = maphash.Comparable(d.seed, [2]peer.ID{client, c.id})
-		if u >= d.cfg.MaxUtilisation {
-			full = append(full, r)
-		} else {
+		return r, u < d.cfg.MaxUtilisation
+	}
+	var open, full []ranked
+	for _, c := range d.cands {
+		if !c.active {
+			continue
+		}
+		if r, ok := rank(c); ok {
 			open = append(open, r)
+		} else {
+			full = append(full, r)
 		}
 	}
 	// Saturated: promote standbys rather than pile clients on the full.
@@ -238,8 +273,8 @@ func (d *directory) list(client peer.ID, max int, rtts map[peer.ID]time.Duration
 			break
 		}
 		d.promoteLocked(c, now, "active set saturated")
-		open = append(open, ranked{c: c, rtt: time.Duration(math.MaxInt64), used: d.usedLocked(c, now),
-			tie: maphash.Comparable(d.seed, [2]peer.ID{client, c.id})})
+		r, _ := rank(c)
+		open = append(open, r)
 	}
 	byRank := func(a, b ranked) int {
 		return cmp.Or(
@@ -323,6 +358,11 @@ func (d *directory) rebalanceLocked(now time.Time) {
 		}
 	}
 	d.orphans = slices.DeleteFunc(d.orphans, func(o orphan) bool { return now.After(o.until) })
+	for p, at := range d.left {
+		if now.Sub(at) >= rejoinDelay {
+			delete(d.left, p)
+		}
+	}
 
 	demand := 0
 	for _, o := range d.orphans {

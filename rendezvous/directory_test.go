@@ -292,7 +292,13 @@ func TestElectionFailureBoundsSurvivors(t *testing.T) {
 	for _, sn := range activeBefore[:2] {
 		orphans = append(orphans, s.kill(sn)...)
 	}
-	s.tick(2 * time.Minute) // past their TTL: the directory notices
+	// Past their TTL the directory drops them. Their clients' demand is
+	// kept for another TTL, so standbys are promoted before the clients
+	// come back, not piled onto the survivors meanwhile.
+	s.tick(70 * time.Second)
+	if got := len(s.active()); got < len(activeBefore) {
+		t.Errorf("right after the failure %d active, want the %d lost replaced at once (orphaned demand)", got, len(activeBefore))
+	}
 	for i, c := range orphans {
 		s.connect(c)
 		if i%10 == 9 {

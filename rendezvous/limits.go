@@ -25,6 +25,9 @@ type Limits struct {
 	PasswordPerAccount, PasswordPerSource ratelimit.Rate
 	// Contact limits contact requests per account and per source.
 	ContactPerAccount, ContactPerSource ratelimit.Rate
+	// Announce limits supernode announcements per peer and per source
+	// (a supernode announces every third of SupernodeTTL).
+	AnnouncePerPeer, AnnouncePerSource ratelimit.Rate
 	// Disabled turns every limit off (load tests).
 	Disabled bool
 }
@@ -34,6 +37,7 @@ func (l Limits) validate() error {
 		"LoginPerDevice": l.LoginPerDevice, "LoginPerSource": l.LoginPerSource,
 		"PasswordPerAccount": l.PasswordPerAccount, "PasswordPerSource": l.PasswordPerSource,
 		"ContactPerAccount": l.ContactPerAccount, "ContactPerSource": l.ContactPerSource,
+		"AnnouncePerPeer": l.AnnouncePerPeer, "AnnouncePerSource": l.AnnouncePerSource,
 	} {
 		if err := r.Validate(); err != nil {
 			return fmt.Errorf("limit %s: %w", name, err)
@@ -51,6 +55,8 @@ func DefaultLimits() Limits {
 		PasswordPerSource:  ratelimit.Rate{Burst: 20, Every: 6 * time.Second},
 		ContactPerAccount:  ratelimit.Rate{Burst: 20, Every: 30 * time.Second},
 		ContactPerSource:   ratelimit.Rate{Burst: 100, Every: 3 * time.Second},
+		AnnouncePerPeer:    ratelimit.Rate{Burst: 6, Every: 2 * time.Second},
+		AnnouncePerSource:  ratelimit.Rate{Burst: 100, Every: 50 * time.Millisecond},
 	}
 }
 
@@ -58,6 +64,7 @@ type limiters struct {
 	loginDevice, loginSource        *ratelimit.Limiter
 	passwordAccount, passwordSource *ratelimit.Limiter
 	contactAccount, contactSource   *ratelimit.Limiter
+	announcePeer, announceSource    *ratelimit.Limiter
 }
 
 func newLimiters(l Limits) *limiters {
@@ -71,6 +78,8 @@ func newLimiters(l Limits) *limiters {
 		passwordSource:  ratelimit.New(l.PasswordPerSource),
 		contactAccount:  ratelimit.New(l.ContactPerAccount),
 		contactSource:   ratelimit.New(l.ContactPerSource),
+		announcePeer:    ratelimit.New(l.AnnouncePerPeer),
+		announceSource:  ratelimit.New(l.AnnouncePerSource),
 	}
 }
 

@@ -41,9 +41,12 @@ type Config struct {
 	Election ElectionConfig
 	// TrustedSupernodes are the headless relays (parley-relay) allowed to
 	// announce themselves as supernodes, besides enrolled devices that
-	// volunteer. Nil means any peer may announce: an open directory, for
-	// local networks.
+	// volunteer; the directory believes what they report of themselves
+	// (dedicated, capacity).
 	TrustedSupernodes []peer.ID
+	// OpenDirectory lets any peer announce itself as a supernode and be
+	// believed, as if trusted: for local and test networks only.
+	OpenDirectory bool
 	// Argon2 is the cost of new password hashes. Default DefaultArgon2.
 	Argon2 Argon2Params
 	// SessionQueue is how many pushes may wait for one slow client before
@@ -92,6 +95,7 @@ func LocalConfig(certKey crypto.PrivKey) Config {
 	c.Keepalive = 2 * time.Second
 	c.ReplicaTimeout = 6 * time.Second
 	c.GoAwaySpread = 500 * time.Millisecond
+	c.OpenDirectory = true
 	return c
 }
 

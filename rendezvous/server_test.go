@@ -515,7 +515,10 @@ func TestSupernodeDirectory(t *testing.T) {
 
 func TestSupernodeDirectoryTrusted(t *testing.T) {
 	relay := newNode(t)
-	ts := startServer(t, func(c *rendezvous.Config) { c.TrustedSupernodes = []peer.ID{relay.ID()} })
+	ts := startServer(t, func(c *rendezvous.Config) {
+		c.OpenDirectory = false
+		c.TrustedSupernodes = []peer.ID{relay.ID()}
+	})
 	ctx := testContext(t)
 
 	trusted := client.New(relay, ts.info())
@@ -527,16 +530,34 @@ func TestSupernodeDirectoryTrusted(t *testing.T) {
 	if !errors.Is(err, rendezvous.ErrNotTrusted) {
 		t.Fatalf("an unknown peer announces: got %v, want ErrNotTrusted", err)
 	}
-	// An enrolled device may volunteer.
+	// An enrolled device may volunteer, but it is not believed when it
+	// claims to be a dedicated relay with a vast capacity: that would
+	// draw every client to it and keep others from being promoted.
 	if _, err := stranger.Register(ctx, "volunteer", "volunteer-password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stranger.AnnounceSupernode(ctx, strangerNode.Addrs(), nil); err != nil {
+	boast := &pb.SupernodeLoad{Dedicated: true, MaxReservations: 1 << 30, Reservations: 3}
+	if _, err := stranger.AnnounceSupernode(ctx, strangerNode.Addrs(), boast); err != nil {
 		t.Fatalf("an enrolled device volunteers: %v", err)
 	}
 	got, err := stranger.Supernodes(ctx, 0, nil)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Supernodes: got %v, %v, want the relay and the volunteer", got, err)
+	}
+	for _, e := range ts.srv.Supernodes() {
+		if e.Peer == strangerNode.ID() && (e.Capacity != rendezvous.DefaultElection().DefaultCapacity || e.Reservations != 3) {
+			t.Errorf("the volunteer's claims were believed: %+v", e)
+		}
+	}
+	// Announcements are rate limited per peer.
+	var lerr error
+	for range 20 {
+		if _, lerr = stranger.AnnounceSupernode(ctx, strangerNode.Addrs(), nil); lerr != nil {
+			break
+		}
+	}
+	if !errors.Is(lerr, rendezvous.ErrRateLimited) {
+		t.Errorf("20 announcements at once: got %v, want ErrRateLimited", lerr)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parleynet/parley/rendezvous/pb"
 )
@@ -44,7 +45,11 @@ func (s *Server) listSupernodes(c caller, req *pb.ListSupernodesRequest) (*pb.Re
 
 // announceSupernode records a candidate's heartbeat, or its departure.
 func (s *Server) announceSupernode(ctx context.Context, c caller, req *pb.AnnounceSupernodeRequest) (*pb.Response, error) {
-	if err := s.mayAnnounce(ctx, c.device); err != nil {
+	if err := allow("supernode announcement", s.limits.announcePeer, string(c.device), s.limits.announceSource, c.source); err != nil {
+		return nil, err
+	}
+	trusted, err := s.mayAnnounce(ctx, c.device)
+	if err != nil {
 		return nil, err
 	}
 	resp := okResponse()
@@ -61,7 +66,10 @@ func (s *Server) announceSupernode(ctx context.Context, c caller, req *pb.Announ
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: a supernode must announce at least one address", ErrBadRequest)
 	}
-	active := s.dir.announce(c.device, addrs, req.GetLoad(), time.Now())
+	active, err := s.dir.announce(c.device, addrs, s.believable(req.GetLoad(), trusted), time.Now())
+	if err != nil {
+		return nil, err
+	}
 	resp.Body = &pb.Response_Announce{Announce: &pb.AnnounceSupernodeResponse{
 		TtlMs:  uint32(s.cfg.SupernodeTTL.Milliseconds()),
 		Active: active,
@@ -69,21 +77,44 @@ func (s *Server) announceSupernode(ctx context.Context, c caller, req *pb.Announ
 	return resp, nil
 }
 
-// mayAnnounce decides who may be a supernode: anyone in an open directory;
-// otherwise the trusted relays and enrolled, unrevoked devices.
-func (s *Server) mayAnnounce(ctx context.Context, p peer.ID) error {
-	if s.cfg.TrustedSupernodes == nil || slices.Contains(s.cfg.TrustedSupernodes, p) {
-		return nil
+// mayAnnounce decides who may be a supernode, and whether it is trusted:
+// the trusted relays (and anyone, in an open directory) are; enrolled,
+// unrevoked devices may volunteer; nobody else may.
+func (s *Server) mayAnnounce(ctx context.Context, p peer.ID) (trusted bool, err error) {
+	if s.cfg.OpenDirectory || slices.Contains(s.cfg.TrustedSupernodes, p) {
+		return true, nil
 	}
-	_, err := s.store.DeviceOwner(ctx, p)
+	_, err = s.store.DeviceOwner(ctx, p)
 	switch {
 	case err == nil:
-		return nil
+		return false, nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDeviceRevoked):
-		return ErrNotTrusted
+		return false, ErrNotTrusted
 	default:
-		return fmt.Errorf("check supernode candidate: %w", err)
+		return false, fmt.Errorf("check supernode candidate: %w", err)
 	}
+}
+
+// believable is the load the directory goes by: a volunteer is never a
+// dedicated relay, and its capacity and reservations are capped at the
+// default capacity, so that one cannot claim a huge capacity to draw
+// every client, or a huge load to have every standby promoted.
+func (s *Server) believable(load *pb.SupernodeLoad, trusted bool) *pb.SupernodeLoad {
+	if load == nil {
+		load = &pb.SupernodeLoad{}
+	}
+	if trusted {
+		return load
+	}
+	limit := uint32(s.dir.cfg.DefaultCapacity)
+	l := proto.Clone(load).(*pb.SupernodeLoad)
+	l.Dedicated = false
+	if l.MaxReservations == 0 || l.MaxReservations > limit {
+		l.MaxReservations = limit
+	}
+	l.Reservations = min(l.Reservations, l.MaxReservations)
+	l.Circuits = min(l.Circuits, 4*l.MaxReservations)
+	return l
 }
 
 func (s *Server) reportSupernodes() {

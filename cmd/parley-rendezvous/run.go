@@ -34,7 +34,8 @@ func run(ctx context.Context, args []string) error {
 	var listen, trusted flags.Strings
 	fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on port 4001)")
 	fs.Var(&trusted, "trusted-relay", "peer ID of a parley-relay allowed to announce itself as a supernode (repeatable); "+
-		"without any, every peer may (an open directory); enrolled devices may always volunteer")
+		"enrolled devices may always volunteer")
+	open := fs.Bool("open-directory", false, "let any peer announce itself as a supernode, believed as if trusted (local networks only; --local implies it)")
 	if err := flags.Parse(fs, args); err != nil {
 		return err
 	}
@@ -86,8 +87,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		cfg.TrustedSupernodes = append(cfg.TrustedSupernodes, id)
 	}
-	if cfg.TrustedSupernodes == nil {
-		fmt.Println("supernode directory is open: any peer may announce itself as a supernode (restrict it with --trusted-relay)")
+	cfg.OpenDirectory = cfg.OpenDirectory || *open
+	if cfg.OpenDirectory {
+		fmt.Println("supernode directory is open: any peer may announce itself as a supernode (for local networks only)")
 	}
 	var adm *admin.Server
 	if *adminAddr != "" {
