@@ -31,8 +31,8 @@
 // A Reserver runs on a client that is not publicly reachable. It keeps
 // reservations on two supernodes (Want), presenting its Passport before
 // each, renews them, pings the supernodes it uses every 5 s and replaces
-// one that misses two pings in a row, moves away from one that sends a leaving notice, and
-// advertises the resulting circuit addresses
+// one that misses two pings in a row, moves away from one that sends a
+// leaving notice, and advertises the resulting circuit addresses
 // (<supernode addr>/p2p/<supernode>/p2p-circuit) through the node and a
 // callback that updates presence. A Passport also admits the device to a
 // contact's supernodes before it dials the contact through them.
