@@ -185,9 +185,10 @@ func (d *DHT) lookupErr(err error) error {
 	}
 }
 
-// FindPeer finds the addresses of a DHT server (or of a peer this node is
-// connected to). Devices behind NAT are not in routing tables: find them
-// with LookupAddrs.
+// FindPeer finds the addresses of a DHT server, or of a peer this node or
+// a server on the lookup's path is connected to. Devices behind NAT are in
+// no routing table, so FindPeer finds them only by that chance: look them
+// up with LookupAddrs.
 func (d *DHT) FindPeer(ctx context.Context, p peer.ID) (peer.AddrInfo, error) {
 	if d.isClosed() {
 		return peer.AddrInfo{}, ErrClosed

@@ -87,13 +87,14 @@ type TraceSummary struct {
 
 // Trace records the DHT requests of the calls made with its context, as
 // they happen: for the CLI's --trace and for the simulation's hop counts.
-// Use one trace per lookup.
+// Use one trace per lookup, and Stop it when the lookup returns.
 type Trace struct {
 	kad     *kaddht.IpfsDHT
 	onEvent func(TraceEvent)
 	start   time.Time
 
 	mu      sync.Mutex // guards the following; held while onEvent runs
+	stopped bool
 	events  []TraceEvent
 	targets map[string]*traceTarget
 	summary TraceSummary
@@ -116,6 +117,16 @@ func (d *DHT) NewTrace(onEvent func(TraceEvent)) *Trace {
 // traced.
 func (t *Trace) Context(ctx context.Context) context.Context {
 	return withObserver(ctx, t)
+}
+
+// Stop ends the trace: later events are dropped and onEvent is not called
+// again. A lookup returns before the requests it no longer needs have
+// finished; stop the trace when the call returns so that their late
+// answers do not count.
+func (t *Trace) Stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
 }
 
 // Events returns the events so far.
@@ -166,6 +177,9 @@ func (t *Trace) emitLocked(ev TraceEvent) {
 func (t *Trace) sent(p peer.ID, req *kadpb.Message, _ time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
 	tt := t.targetLocked(req.GetKey())
 	pid := kb.ConvertPeerID(p)
 	ev := TraceEvent{
@@ -185,6 +199,9 @@ func (t *Trace) sent(p peer.ID, req *kadpb.Message, _ time.Time) {
 func (t *Trace) done(p peer.ID, req, resp *kadpb.Message, rtt time.Duration, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
 	tt := t.targetLocked(req.GetKey())
 	pid := kb.ConvertPeerID(p)
 	ev := TraceEvent{

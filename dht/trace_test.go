@@ -30,6 +30,7 @@ func TestTrace(t *testing.T) {
 	if _, err := q.FindPeer(tr.Context(ctx), target); err != nil {
 		t.Fatal(err)
 	}
+	tr.Stop()
 	evs, sum := tr.Events(), tr.Summary()
 	if len(evs) == 0 || len(streamed) != len(evs) {
 		t.Fatalf("%d events, %d streamed", len(evs), len(streamed))
@@ -44,6 +45,8 @@ func TestTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr.Stop()
+	n := len(tr.Events())
 	sum = tr.Summary()
 	checkTrace(t, tr.Events(), sum, kb.ConvertKey(r.Key()))
 	if sum.Hops < 1 {
@@ -55,6 +58,12 @@ func TestTrace(t *testing.T) {
 	}
 	if !found {
 		t.Error("no event shows the record")
+	}
+	if _, err := q.LookupAddrs(tr.Context(ctx), device.Host().ID()); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Events()) != n {
+		t.Error("a stopped trace still records")
 	}
 }
 
