@@ -69,7 +69,8 @@ func (d *DHT) announce(ctx context.Context, c cid.Cid) error {
 
 // FindProviders finds up to max providers of c (0 means
 // DefaultMaxProviders), including this node if it holds a provider record
-// for c. It fails with ErrNotFound when the lookup ends with none.
+// for c. It returns as soon as it has max; it fails with ErrNotFound when
+// the lookup ends with none.
 func (d *DHT) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.AddrInfo, error) {
 	if !c.Defined() {
 		return nil, errors.New("find providers: undefined CID")
@@ -80,9 +81,17 @@ func (d *DHT) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Add
 	if max <= 0 {
 		max = DefaultMaxProviders
 	}
+	// Stop at max rather than let kad-dht wait for its other requests.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var out []peer.AddrInfo
-	for ai := range d.kad.FindProvidersAsync(ctx, c, max) {
-		out = append(out, ai)
+	for ai := range d.kad.FindProvidersAsync(lctx, c, max) {
+		if len(out) < max {
+			out = append(out, ai)
+		}
+		if len(out) == max {
+			cancel() // the channel closes soon
+		}
 	}
 	if len(out) == 0 {
 		if err := ctx.Err(); err != nil {

@@ -27,6 +27,8 @@ func logConns(d *DHT) *connLog {
 		l.peers[c.RemotePeer()] = true
 		l.mu.Unlock()
 	}})
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for _, p := range d.Host().Network().Peers() {
 		l.peers[p] = true
 	}

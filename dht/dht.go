@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/dht/records"
@@ -82,9 +83,13 @@ func New(h host.Host, opts ...Option) (_ *DHT, err error) {
 		kaddht.Validator(records.NamespacedValidator(nil)),
 		kaddht.BootstrapPeersFunc(d.cachedBootstrapPeers),
 		kaddht.RoutingTableRefreshPeriod(cfg.refreshInterval),
+		// Longer than a request: a refresh query that ends with the
+		// request to a dead peer does not evict it (kad-dht evicts only
+		// when the query itself is still running).
+		kaddht.RoutingTableRefreshQueryTimeout(3 * cfg.requestTimeout),
 		kaddht.ProviderManagerOpts(kadrecords.ProvideValidity(cfg.providerTTL)),
 		kaddht.MaxRecordAge(records.MaxLifetime),
-		kaddht.WithCustomMessageSender(newSender),
+		kaddht.WithCustomMessageSender(newSender(cfg.requestTimeout)),
 	}
 	if d.kad, err = kaddht.New(d.ctx, h, append(kopts, cfg.kadOpts...)...); err != nil {
 		return nil, fmt.Errorf("start kad-dht: %w", err)
@@ -189,15 +194,48 @@ func (d *DHT) lookupErr(err error) error {
 // a server on the lookup's path is connected to. Devices behind NAT are in
 // no routing table, so FindPeer finds them only by that chance: look them
 // up with LookupAddrs.
+//
+// Like kad-dht's, the lookup ends once this node is connected to p (it
+// dials p when an answer names it); unlike kad-dht's, it then returns at
+// once instead of waiting for its other requests, one of which may be
+// waiting out the request timeout on a dead peer.
 func (d *DHT) FindPeer(ctx context.Context, p peer.ID) (peer.AddrInfo, error) {
 	if d.isClosed() {
 		return peer.AddrInfo{}, ErrClosed
 	}
-	ai, err := d.kad.FindPeer(ctx, p)
+	sub, err := d.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("find peer %s: %w", p, d.lookupErr(err))
+		return peer.AddrInfo{}, fmt.Errorf("find peer %s: subscribe to connections: %w", p, err)
 	}
-	return ai, nil
+	defer sub.Close()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		ai  peer.AddrInfo
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ai, err := d.kad.FindPeer(lctx, p)
+		done <- result{ai, err}
+	}()
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return peer.AddrInfo{}, fmt.Errorf("find peer %s: %w", p, d.lookupErr(r.err))
+			}
+			return r.ai, nil
+		case e := <-sub.Out():
+			ev := e.(event.EvtPeerConnectednessChanged)
+			if ev.Peer != p || ev.Connectedness != network.Connected {
+				continue
+			}
+			cancel()
+			<-done
+			return d.host.Peerstore().PeerInfo(p), nil
+		}
+	}
 }
 
 // Ping sends a DHT ping to p (connecting if needed) and returns the round

@@ -83,6 +83,7 @@ type config struct {
 	recordLifetime    time.Duration
 	providerTTL       time.Duration
 	reprovideInterval time.Duration
+	requestTimeout    time.Duration
 	rtService         bool
 	rtAllow           func(peer.ID) bool
 	kadOpts           []kaddht.Option
@@ -95,6 +96,7 @@ func defaults() config {
 		refreshInterval:   DefaultRefreshInterval,
 		recordLifetime:    DefaultRecordLifetime,
 		providerTTL:       DefaultProviderRecordTTL,
+		requestTimeout:    DefaultRequestTimeout,
 	}
 }
 
@@ -117,6 +119,9 @@ func (c *config) validate() error {
 	}
 	if c.recordLifetime < time.Second || c.recordLifetime > records.MaxLifetime {
 		return fmt.Errorf("record lifetime %s: want 1s to %s", c.recordLifetime, records.MaxLifetime)
+	}
+	if c.requestTimeout <= 0 {
+		return errors.New("request timeout must be positive")
 	}
 	if c.providerTTL <= 0 {
 		return errors.New("provider record TTL must be positive")
@@ -253,6 +258,16 @@ func WithProviderRecordTTL(d time.Duration) Option {
 func WithReprovideInterval(d time.Duration) Option {
 	return func(c *config) error {
 		c.reprovideInterval = d
+		return nil
+	}
+}
+
+// WithRequestTimeout bounds one DHT request to one peer (default
+// DefaultRequestTimeout). A peer that lets a request time out is not asked
+// again for 30 s.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		c.requestTimeout = d
 		return nil
 	}
 }

@@ -17,9 +17,23 @@ import (
 	"github.com/parleynet/parley/internal/wire"
 )
 
-// rpcTimeout bounds one DHT request to one peer, as kad-dht's own sender
-// bounds its reads.
-const rpcTimeout = 10 * time.Second
+// DefaultRequestTimeout bounds one DHT request to one peer, as kad-dht's
+// own sender bounds its reads.
+const DefaultRequestTimeout = 10 * time.Second
+
+const (
+	// silentFor is how long a peer that let a request time out is not
+	// asked again: requests to it fail at once meanwhile. kad-dht drops
+	// such a peer from the routing table at the first failure, but other
+	// peers' answers keep naming it until their own tables catch up, and
+	// every lookup that asked it again would wait the whole timeout.
+	silentFor = 30 * time.Second
+	// maxSilent bounds the peers remembered as silent.
+	maxSilent = 4096
+)
+
+// errSilent is the error of a request not sent to a silent peer.
+var errSilent = errors.New("not asked: it let a request time out moments ago")
 
 // maxKadMessage is kad-dht's message size limit.
 const maxKadMessage = network.MessageSizeMax
@@ -36,15 +50,60 @@ const maxKadMessage = network.MessageSizeMax
 // the peer to close the stream: kad-dht servers close it cleanly after a
 // message they accept and reset it after one they refuse, so that close is
 // the acknowledgement.
+//
+// A peer that lets a request time out is not asked again for silentFor:
+// a dead machine keeps its place in other peers' answers for a while, and
+// kad-dht waits for every request of a lookup before it returns.
 type sender struct {
-	host   host.Host
-	protos []protocol.ID
+	host    host.Host
+	protos  []protocol.ID
+	timeout time.Duration
+
+	mu     sync.Mutex            // guards the following
+	silent map[peer.ID]time.Time // until when
 }
 
 var _ kadpb.MessageSenderWithDisconnect = (*sender)(nil)
 
-func newSender(h host.Host, protos []protocol.ID) kadpb.MessageSenderWithDisconnect {
-	return &sender{host: h, protos: protos}
+// newSender returns the builder kad-dht calls.
+func newSender(timeout time.Duration) func(host.Host, []protocol.ID) kadpb.MessageSenderWithDisconnect {
+	return func(h host.Host, protos []protocol.ID) kadpb.MessageSenderWithDisconnect {
+		return &sender{host: h, protos: protos, timeout: timeout, silent: make(map[peer.ID]time.Time)}
+	}
+}
+
+// isSilent reports whether p let a request time out within silentFor.
+func (s *sender) isSilent(p peer.ID, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.silent[p]
+	if ok && now.After(until) {
+		delete(s.silent, p)
+		return false
+	}
+	return ok
+}
+
+// noteOutcome remembers p as silent after a timeout of its own, and
+// forgets it after an answer.
+func (s *sender) noteOutcome(p peer.ID, timedOut bool, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !timedOut {
+		delete(s.silent, p)
+		return
+	}
+	if len(s.silent) >= maxSilent {
+		for q, until := range s.silent {
+			if now.After(until) {
+				delete(s.silent, q)
+			}
+		}
+		if len(s.silent) >= maxSilent {
+			return
+		}
+	}
+	s.silent[p] = now.Add(silentFor)
 }
 
 // OnDisconnect implements kadpb.MessageSenderWithDisconnect: there is no
@@ -58,7 +117,7 @@ func (s *sender) SendRequest(ctx context.Context, p peer.ID, req *kadpb.Message)
 	for _, o := range obs {
 		o.sent(p, req, start)
 	}
-	resp, err := s.roundTrip(ctx, p, req, true)
+	resp, err := s.exchange(ctx, p, req, true)
 	rtt := time.Since(start)
 	if err == nil {
 		s.host.Peerstore().RecordLatency(p, rtt)
@@ -76,7 +135,7 @@ func (s *sender) SendMessage(ctx context.Context, p peer.ID, req *kadpb.Message)
 	for _, o := range obs {
 		o.sent(p, req, start)
 	}
-	_, err := s.roundTrip(ctx, p, req, false)
+	_, err := s.exchange(ctx, p, req, false)
 	rtt := time.Since(start)
 	for _, o := range obs {
 		o.done(p, req, nil, rtt, err)
@@ -84,9 +143,22 @@ func (s *sender) SendMessage(ctx context.Context, p peer.ID, req *kadpb.Message)
 	return err
 }
 
-func (s *sender) roundTrip(ctx context.Context, p peer.ID, req *kadpb.Message, wantResponse bool) (_ *kadpb.Message, err error) {
-	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+// exchange is roundTrip unless p is silent, and keeps track of silence.
+func (s *sender) exchange(ctx context.Context, p peer.ID, req *kadpb.Message, wantResponse bool) (*kadpb.Message, error) {
+	if s.isSilent(p, time.Now()) {
+		return nil, fmt.Errorf("%s: %w", req.GetType(), errSilent)
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	resp, err := s.roundTrip(rctx, p, req, wantResponse)
+	timedOut := err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded)
+	if err == nil || timedOut {
+		s.noteOutcome(p, timedOut, time.Now())
+	}
+	return resp, err
+}
+
+func (s *sender) roundTrip(ctx context.Context, p peer.ID, req *kadpb.Message, wantResponse bool) (_ *kadpb.Message, err error) {
 	st, err := s.host.NewStream(ctx, p, s.protos...)
 	if err != nil {
 		return nil, fmt.Errorf("open DHT stream: %w", err)

@@ -80,7 +80,8 @@ type TraceSummary struct {
 	// Hops is the hop of the first peer whose answer held the result:
 	// the target peer among the closer peers (FIND_NODE), a provider
 	// (GET_PROVIDERS) or a record (GET_VALUE). It is 0 when no answer
-	// held it: found locally, or not found.
+	// held it: found locally (a FIND_NODE target in this node's own
+	// routing table), or not found.
 	Hops       int
 	AnsweredBy peer.ID
 }
@@ -93,11 +94,12 @@ type Trace struct {
 	onEvent func(TraceEvent)
 	start   time.Time
 
-	mu      sync.Mutex // guards the following; held while onEvent runs
-	stopped bool
-	events  []TraceEvent
-	targets map[string]*traceTarget
-	summary TraceSummary
+	mu       sync.Mutex // guards the following; held while onEvent runs
+	stopped  bool
+	answered bool // Hops is final
+	events   []TraceEvent
+	targets  map[string]*traceTarget
+	summary  TraceSummary
 }
 
 type traceTarget struct {
@@ -152,6 +154,9 @@ func (t *Trace) targetLocked(key []byte) *traceTarget {
 	tt := &traceTarget{id: kb.ConvertKey(string(key)), hops: make(map[peer.ID]int)}
 	for _, p := range t.kad.RoutingTable().NearestPeers(tt.id, t.kad.BucketSize()) {
 		tt.hops[p] = 1
+		if string(p) == string(key) && !t.answered {
+			t.answered = true // a peer in our own routing table: no hop needed
+		}
 	}
 	t.targets[string(key)] = tt
 	return tt
@@ -244,7 +249,8 @@ func (t *Trace) done(p peer.ID, req, resp *kadpb.Message, rtt time.Duration, err
 			answered = true
 		}
 	}
-	if answered && t.summary.Hops == 0 {
+	if answered && !t.answered {
+		t.answered = true
 		t.summary.Hops, t.summary.AnsweredBy = ev.Hop, p
 	}
 	t.emitLocked(ev)

@@ -36,8 +36,10 @@ func TestTrace(t *testing.T) {
 		t.Fatalf("%d events, %d streamed", len(evs), len(streamed))
 	}
 	checkTrace(t, evs, sum, kb.ConvertPeerID(target))
-	if sum.Hops < 1 || sum.AnsweredBy == "" {
-		t.Errorf("FindPeer summary %+v: want the hop of the peer that named the target", sum)
+	// 0 hops if the target was in q's routing table (which is still
+	// filling up), else the hop of the peer that named it.
+	if (sum.Hops == 0) != (sum.AnsweredBy == "") {
+		t.Errorf("FindPeer summary %+v", sum)
 	}
 
 	tr = q.NewTrace(nil)
