@@ -37,8 +37,12 @@ type Config struct {
 	// DeadDialDelay is how long dialling a killed node takes to fail in
 	// the silent mode (an unanswered connection attempt); 0 means 5 s.
 	DeadDialDelay time.Duration
-	// Parallel is how many nodes join or refresh at once; 0 means 16.
+	// Parallel is how many nodes join at once; 0 means 16.
 	Parallel int
+	// RefreshParallel is how many nodes refresh their routing tables at
+	// once; 0 means 64. Refreshing after churn is mostly waiting for dead
+	// peers, not work.
+	RefreshParallel int
 	// MeasureParallel is how many lookups Measure runs at once; 0 means
 	// 8. The whole simulation shares the machine's cores, so more
 	// lookups at once inflate their times.
@@ -58,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Parallel == 0 {
 		c.Parallel = 16
+	}
+	if c.RefreshParallel == 0 {
+		c.RefreshParallel = 64
 	}
 	if c.MeasureParallel == 0 {
 		c.MeasureParallel = 8
@@ -128,7 +135,7 @@ func New(ctx context.Context, cfg Config) (_ *Network, err error) {
 	// Join in waves: each node bootstraps from nodes that joined before.
 	for lo := 0; lo < cfg.N; lo += cfg.Parallel {
 		hi := min(lo+cfg.Parallel, cfg.N)
-		err := n.each(ctx, n.nodes[lo:hi], func(ctx context.Context, nd *Node) error {
+		err := n.each(ctx, n.nodes[lo:hi], cfg.Parallel, func(ctx context.Context, nd *Node) error {
 			if nd == n.nodes[0] {
 				return nil
 			}
@@ -240,14 +247,14 @@ func (n *Network) live() []*Node {
 	return out
 }
 
-// each runs f for every node, cfg.Parallel at a time, and returns the
-// first error.
-func (n *Network) each(ctx context.Context, nodes []*Node, f func(context.Context, *Node) error) error {
+// each runs f for every node, parallel at a time, and returns the first
+// error.
+func (n *Network) each(ctx context.Context, nodes []*Node, parallel int, f func(context.Context, *Node) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
-		sem   = make(chan struct{}, n.cfg.Parallel)
+		sem   = make(chan struct{}, parallel)
 	)
 	for _, nd := range nodes {
 		sem <- struct{}{}
@@ -395,7 +402,7 @@ func (h *linkingHost) SetStreamHandler(pid protocol.ID, handler network.StreamHa
 // refresh interval (forced, since the simulation does not wait for the
 // interval to pass).
 func (n *Network) Refresh(ctx context.Context) error {
-	return n.each(ctx, n.live(), func(ctx context.Context, nd *Node) error {
+	return n.each(ctx, n.live(), n.cfg.RefreshParallel, func(ctx context.Context, nd *Node) error {
 		select {
 		case err := <-nd.DHT.Kad().ForceRefresh():
 			if err != nil {
