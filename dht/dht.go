@@ -71,6 +71,9 @@ func New(h host.Host, opts ...Option) (_ *DHT, err error) {
 		addrsChanged: make(chan struct{}, 1),
 		published:    make(map[records.Kind]records.Record),
 	}
+	if cfg.addrRecords && d.key == nil {
+		return nil, errors.New("address records: the host's peerstore has no private key to sign them")
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -99,9 +102,6 @@ func New(h host.Host, opts ...Option) (_ *DHT, err error) {
 		h.SetStreamHandler(RoutingTableProtocolID, newRTService(d, cfg.rtAllow).handle)
 	}
 	if cfg.addrRecords {
-		if d.key == nil {
-			return nil, errors.New("address records: the host's peerstore has no private key to sign them")
-		}
 		if d.addrSub, err = h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated)); err != nil {
 			return nil, fmt.Errorf("subscribe to address changes: %w", err)
 		}

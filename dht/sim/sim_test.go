@@ -116,6 +116,14 @@ func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	return def
 }
 
+// progress prints at once: a benchmark's own log appears only when it
+// ends, and the large runs take long.
+func progress(b *testing.B) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s %s: %s\n", time.Now().Format(time.TimeOnly), b.Name(), fmt.Sprintf(format, args...))
+	}
+}
+
 func report(b *testing.B, r Result) {
 	for kind, s := range map[string]Stats{"peer": r.FindPeer, "prov": r.FindProviders} {
 		b.ReportMetric(float64(s.HopsMedian), "hops-median-"+kind)
@@ -177,23 +185,24 @@ func simulate(b *testing.B, size, lookups int, latency time.Duration) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
 	start := time.Now()
-	n, err := New(ctx, Config{N: size, Logf: b.Logf})
+	logf := progress(b)
+	n, err := New(ctx, Config{N: size, Logf: logf})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer n.Close()
 	if err := n.ProvideContent(ctx, min(100, size)); err != nil {
-		b.Logf("provide: %v", err)
+		logf("provide: %v", err)
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	b.Logf("N=%d built: %d MiB of heap in use, %d goroutines", size, ms.HeapInuse>>20, runtime.NumGoroutine())
+	logf("N=%d built: %d MiB of heap in use, %d goroutines", size, ms.HeapInuse>>20, runtime.NumGoroutine())
 	n.SetLatency(latency)
 	r, err := n.Measure(ctx, lookups)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("N=%d measured after %s: %s", size, time.Since(start).Round(time.Second), format(r))
+	logf("N=%d measured after %s: %s", size, time.Since(start).Round(time.Second), format(r))
 	return r
 }
 
@@ -258,12 +267,13 @@ func BenchmarkChurn(b *testing.B) {
 	}
 	for range b.N {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
-		n, err := New(ctx, Config{N: size, Crash: crash, Logf: b.Logf})
+		logf := progress(b)
+		n, err := New(ctx, Config{N: size, Crash: crash, Logf: logf})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := n.ProvideContent(ctx, min(100, size)); err != nil {
-			b.Logf("provide: %v", err)
+			logf("provide: %v", err)
 		}
 		n.SetLatency(latency)
 		phase := func(name string) Result {
@@ -272,7 +282,7 @@ func BenchmarkChurn(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("%-28s (measured in %s): %s", name, time.Since(start).Round(time.Second), format(r))
+			logf("%-28s (measured in %s): %s", name, time.Since(start).Round(time.Second), format(r))
 			return r
 		}
 		phase("before")
@@ -281,7 +291,7 @@ func BenchmarkChurn(b *testing.B) {
 		if crash {
 			how = "by crashing (connections closed)"
 		}
-		b.Logf("killed %d of %d nodes without warning, %s", killed, size, how)
+		logf("killed %d of %d nodes without warning, %s", killed, size, how)
 		after := phase("right after the kill")
 		n.DropDeadConnections()
 		for i := 1; i <= 3; i++ {
@@ -289,7 +299,7 @@ func BenchmarkChurn(b *testing.B) {
 			if err := n.Refresh(ctx); err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("refresh round %d took %s", i, time.Since(start).Round(time.Second))
+			logf("refresh round %d took %s", i, time.Since(start).Round(time.Second))
 			r := phase(fmt.Sprintf("after refresh round %d", i))
 			if i == 3 {
 				report(b, r)
