@@ -74,6 +74,20 @@
 // provider record TTL, since the servers holding a record decide when it
 // expires.
 //
+// # Lookups and dead peers
+//
+// Each request to one peer is bounded by the request timeout
+// (WithRequestTimeout, 10 s as in kad-dht). A peer that lets a request
+// time out (a machine that vanished with its connections still open) is
+// not asked again for 30 s: kad-dht drops it from this node's routing
+// table at once, but other peers keep naming it in their answers until
+// their own tables catch up. kad-dht ends a lookup only when all of its
+// requests have ended, so one silent peer would hold every lookup for the
+// whole timeout; FindPeer and FindProviders therefore return as soon as
+// they hold their answer (the target connected, max providers found) and
+// cancel the rest. Routing-table refresh queries run for three request
+// timeouts, so that a refresh that meets a dead peer evicts it.
+//
 // # Tracing
 //
 // Parley installs its own kad-dht message sender, which reports every
