@@ -88,6 +88,18 @@ func latestDevice(p client.Presence) peer.ID {
 	return ""
 }
 
+// lastDevice is the device that logged in last, even if the contact is
+// offline now ("" if the server never named one).
+func lastDevice(p client.Presence) peer.ID {
+	if p.Peer != "" {
+		return p.Peer
+	}
+	if ds := p.Devices; len(ds) > 0 {
+		return ds[len(ds)-1].ID
+	}
+	return ""
+}
+
 // setPresenceLocked records a contact's presence and teaches the
 // peerstore where each of the contact's online devices is. Call with e.mu
 // held.
@@ -442,7 +454,10 @@ func sortedKeys(m map[string]bool) []string {
 
 // contactBook is the chat service's view of the contacts: messages come
 // from any online device of a contact, and go to the one that logged in
-// last.
+// last. While this device has no session (the rendezvous server is down)
+// nobody can say who is online: messages go to the device that was seen
+// last, found through its DHT address record (see Engine.reach), and come
+// from any device the contact had then.
 type contactBook struct{ e *Engine }
 
 func (b contactBook) Lookup(username string) (peer.ID, bool) {
@@ -452,6 +467,9 @@ func (b contactBook) Lookup(username string) (peer.ID, bool) {
 	if !ok {
 		return "", false
 	}
+	if b.e.session == nil {
+		return lastDevice(p), true
+	}
 	return latestDevice(p), true
 }
 
@@ -459,7 +477,7 @@ func (b contactBook) UsernameOf(id peer.ID) (string, bool) {
 	b.e.mu.Lock()
 	defer b.e.mu.Unlock()
 	for name, p := range b.e.book.accepted {
-		if p.Online && p.HasDevice(id) {
+		if (p.Online || b.e.session == nil) && p.HasDevice(id) {
 			return name, true
 		}
 	}

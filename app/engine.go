@@ -19,6 +19,7 @@ import (
 
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/rendezvous"
@@ -65,6 +66,9 @@ type Config struct {
 	// SupernodeMaxLoad is the machine's load average per core above which
 	// the device does not volunteer. Zero means 1.5.
 	SupernodeMaxLoad float64
+	// DHTBootstrap are DHT peers to join through, besides the rendezvous
+	// server and the supernodes its directory lists.
+	DHTBootstrap []peer.AddrInfo
 }
 
 // Engine is a running Parley client for one device.
@@ -75,6 +79,7 @@ type Engine struct {
 	reserver  *relay.Reserver // nil when declared publicly reachable
 	passport  *relay.Passport
 	volunteer *relay.Volunteer
+	dht       *dht.DHT
 	history   *chat.History
 	chat      *chat.Service
 	prober    *probe.Service
@@ -102,6 +107,8 @@ type Engine struct {
 	forced   error         // why this engine ended the session itself (revoked, deleted)
 	book     contactState
 	subs     map[chan Event]struct{}
+	started  bool                  // Start has wired every part
+	located  map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
 // Start runs the engine. It logs in at once if this device is enrolled;
@@ -125,6 +132,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 		changed:  make(chan struct{}),
 		book:     newContactState(),
 		subs:     make(map[chan Event]struct{}),
+		located:  make(map[peer.ID]time.Time),
 	}
 	defer func() {
 		if err != nil {
@@ -149,6 +157,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
 	e.chat.OnMessage(func(m chat.Message) { e.emit(Event{Kind: EventMessage, Message: &m}) })
 	e.prober = probe.NewService(e.node, contactBook{e})
+	if err := e.startDHT(); err != nil {
+		return nil, err
+	}
 	if cfg.Reachability != node.ReachabilityPublic {
 		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
 			Interval: cfg.ReserveInterval,
@@ -164,7 +175,11 @@ func Start(cfg Config) (_ *Engine, err error) {
 		Verifier:  e.certVerifier,
 		Directory: e.rdv,
 		Ready:     func() bool { return e.Username() != "" },
+		Announcer: e.dht,
 	})
+	e.mu.Lock()
+	e.started = true
+	e.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Add(3)
@@ -202,6 +217,9 @@ func (e *Engine) Close() error {
 		}
 		if e.passport != nil {
 			errs = append(errs, e.passport.Close())
+		}
+		if e.dht != nil {
+			errs = append(errs, e.dht.Close())
 		}
 		if e.node != nil {
 			errs = append(errs, e.node.Close())
@@ -324,6 +342,7 @@ func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 
 func (e *Engine) circuitsChanged([]ma.Multiaddr) {
 	e.emit(Event{Kind: EventSupernodes, Supernodes: e.Supernodes()})
+	e.dht.AddrsChanged()
 	e.mu.Lock()
 	sess := e.session
 	e.mu.Unlock()

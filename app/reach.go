@@ -27,8 +27,9 @@ const supernodesFile = "supernodes.json"
 const admissionMargin = time.Minute
 
 // supernodes lists supernodes for the reserver: from the directory,
-// ranked for this device, or when the directory cannot be reached from
-// the last list it handed out.
+// ranked for this device; while the directory cannot be reached, those
+// announced in the DHT (they are up now), then the last list the
+// directory handed out.
 func (e *Engine) supernodes(ctx context.Context, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
 	list, err := e.rdv.Supernodes(ctx, 0, rtts)
 	if err == nil {
@@ -39,11 +40,28 @@ func (e *Engine) supernodes(ctx context.Context, rtts map[peer.ID]time.Duration)
 		}
 		return list, nil
 	}
+	found, ferr := e.dhtSupernodes(ctx)
+	cached, cerr := loadSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile))
+	if len(found) == 0 && (cerr != nil || len(cached) == 0) {
+		return nil, errors.Join(err, ferr)
+	}
+	log.Infow("rendezvous directory unreachable; using the supernodes announced in the DHT and the last known ones",
+		"err", err, "dht", len(found), "dht_err", ferr, "cached", len(cached))
+	return mergeInfos(found, cached), nil
+}
+
+// directorySupernodes lists the directory's supernodes, or the last list
+// it handed out while it cannot be reached. It is where the DHT
+// bootstraps from.
+func (e *Engine) directorySupernodes(ctx context.Context, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
+	list, err := e.rdv.Supernodes(ctx, 0, rtts)
+	if err == nil {
+		return list, nil
+	}
 	cached, cerr := loadSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile))
 	if cerr != nil || len(cached) == 0 {
 		return nil, err
 	}
-	log.Infow("rendezvous directory unreachable; using the last known supernodes", "err", err, "supernodes", len(cached))
 	return cached, nil
 }
 
@@ -111,6 +129,7 @@ func (e *Engine) reach(ctx context.Context, p peer.ID) error {
 	if e.node.Network().Connectedness(p) == network.Connected {
 		return nil
 	}
+	e.locateInDHT(ctx, p)
 	addrs := e.node.Peerstore().Addrs(p)
 	relays := relaysOf(addrs)
 	if len(relays) == 0 {

@@ -30,6 +30,7 @@ type Status struct {
 	Supernodes  []string `json:"supernodes"` // holding a relay slot for us
 	// Supernode says whether this device serves others as a supernode.
 	Supernode relay.VolunteerState `json:"supernode"`
+	DHT       DHTStatus            `json:"dht"`
 	Contacts  []ContactStatus      `json:"contacts"`
 	// Incoming are the users asking to become contacts (accept or
 	// decline them); Outgoing the users this account asked.
@@ -69,6 +70,7 @@ func (e *Engine) Status() Status {
 	}
 	s.Supernode = e.volunteer.State()
 	s.Supernodes = idStrings(e.Supernodes())
+	s.DHT = e.dhtStatus()
 	for _, a := range e.advertisedAddrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}

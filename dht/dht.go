@@ -108,7 +108,11 @@ func New(h host.Host, opts ...Option) (_ *DHT, err error) {
 		d.goRun(d.watchAddrs)
 		d.goRun(func() { d.runPublisher(d.ctx, records.KindAddr) })
 	}
-	d.goRun(d.bootstrapLoop)
+	if len(cfg.bootstrapPeers)+len(cfg.bootstrapFuncs) > 0 {
+		// A seed (the rendezvous server) has nowhere to bootstrap from:
+		// the others connect to it, and kad-dht adds them.
+		d.goRun(d.bootstrapLoop)
+	}
 	d.goRun(func() { d.reprov.run(d.ctx) })
 	log.Debugw("DHT started", "peer", h.ID(), "mode", cfg.mode)
 	return d, nil

@@ -237,6 +237,17 @@ func (d *DHT) runPublisher(ctx context.Context, kind records.Kind) {
 	}
 }
 
+// AddrsChanged tells the address publisher that the record addresses
+// changed (for example new relay circuits, which the host does not
+// announce as its own addresses): it republishes soon. It does nothing
+// without WithAddressRecords.
+func (d *DHT) AddrsChanged() {
+	select {
+	case d.addrsChanged <- struct{}{}:
+	default:
+	}
+}
+
 // watchAddrs passes address changes of the host to the address publisher.
 func (d *DHT) watchAddrs() {
 	for {
@@ -247,10 +258,7 @@ func (d *DHT) watchAddrs() {
 			if !ok {
 				return
 			}
-			select {
-			case d.addrsChanged <- struct{}{}:
-			default:
-			}
+			d.AddrsChanged()
 		}
 	}
 }

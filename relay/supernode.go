@@ -164,6 +164,15 @@ type Config struct {
 	RetryInterval time.Duration
 	// Metrics receives measurements; nil means none.
 	Metrics MetricsTracer
+	// Announcer, when set, is told when the supernode starts and stops
+	// serving: the DHT announces it, so that clients find supernodes while
+	// the rendezvous server is down (see dht.DHT.SetSupernode).
+	Announcer Announcer
+}
+
+// Announcer publishes that this node serves as a supernode.
+type Announcer interface {
+	SetSupernode(on bool)
 }
 
 // Supernode is a running relay service that admits only certified peers
@@ -224,6 +233,9 @@ func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
 		s.wg.Go(func() { s.announceLoop(ctx, d) })
 	}
 	s.wg.Go(func() { s.expireLoop(ctx) })
+	if cfg.Announcer != nil {
+		cfg.Announcer.SetSupernode(true)
+	}
 	log.Infow("supernode started", "peer", h.ID(), "addrs", cfg.Addrs(), "max_reservations", cfg.Limits.MaxReservations)
 	return s, nil
 }
@@ -317,6 +329,9 @@ func (s *Supernode) expireLoop(ctx context.Context) {
 func (s *Supernode) Shutdown(ctx context.Context) error {
 	reserved := s.adm.leave()
 	s.stopAnnouncing()
+	if s.cfg.Announcer != nil {
+		s.cfg.Announcer.SetSupernode(false)
+	}
 	var g errgroup.Group
 	for _, d := range s.cfg.Directories {
 		g.Go(func() error {
@@ -400,6 +415,9 @@ func (s *Supernode) stopAnnouncing() {
 func (s *Supernode) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopAnnouncing()
+		if s.cfg.Announcer != nil {
+			s.cfg.Announcer.SetSupernode(false)
+		}
 		s.host.Network().StopNotify(s.notifee)
 		s.host.RemoveStreamHandler(AuthProtocol)
 		s.closeErr = s.relay.Close()

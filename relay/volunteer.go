@@ -81,6 +81,9 @@ type VolunteerConfig struct {
 	// Drain is how long clients get to move when the device stops serving.
 	// Default 10s.
 	Drain time.Duration
+	// Announcer, when set, announces the device as a supernode while it
+	// serves (see Config.Announcer).
+	Announcer Announcer
 }
 
 // minFDs is the open-file limit a volunteer needs: a descriptor per
@@ -252,6 +255,7 @@ func (v *Volunteer) serve(ctx context.Context) error {
 		Limits:      v.cfg.Limits,
 		Directories: []*client.Client{v.cfg.Directory},
 		Addrs:       v.node.PublicAddrs,
+		Announcer:   v.cfg.Announcer,
 	})
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/rendezvous"
@@ -55,6 +56,7 @@ type Network struct {
 type Rendezvous struct {
 	Node   *node.Node
 	Server *rendezvous.Server
+	DHT    *dht.DHT // the DHT seed
 	store  *sqlite.Store
 	dir    string
 	listen []string
@@ -69,6 +71,7 @@ func (r *Rendezvous) Info() peer.AddrInfo {
 type Supernode struct {
 	Node    *node.Node
 	Service *relay.Supernode
+	DHT     *dht.DHT
 }
 
 // Client is a NAT-imitating client with its local API.
@@ -122,16 +125,23 @@ func (r *Rendezvous) start() (err error) {
 	); err != nil {
 		return fmt.Errorf("start rendezvous node: %w", err)
 	}
+	if r.DHT, err = dht.New(r.Node, dht.WithMode(dht.ModeServer), dht.WithRoutingTableService(nil)); err != nil {
+		r.Node.Close()
+		return fmt.Errorf("start rendezvous DHT: %w", err)
+	}
 	key, err := node.LoadOrCreateIdentity(filepath.Join(r.dir, "cert.key"))
 	if err != nil {
+		r.DHT.Close()
 		r.Node.Close()
 		return fmt.Errorf("rendezvous certificate key: %w", err)
 	}
 	if r.store, err = sqlite.Open(filepath.Join(r.dir, "rendezvous.db")); err != nil {
+		r.DHT.Close()
 		r.Node.Close()
 		return fmt.Errorf("open rendezvous store: %w", err)
 	}
 	if r.Server, err = rendezvous.New(context.Background(), r.Node, r.store, rendezvous.LocalConfig(key)); err != nil {
+		r.DHT.Close()
 		r.Node.Close()
 		r.store.Close()
 		return err
@@ -145,16 +155,46 @@ func (r *Rendezvous) start() (err error) {
 }
 
 func (r *Rendezvous) stop() error {
-	return errors.Join(r.Server.Close(), r.Node.Close(), r.store.Close())
+	return errors.Join(r.Server.Close(), r.DHT.Close(), r.Node.Close(), r.store.Close())
 }
 
 // RestartRendezvous stops the rendezvous server and starts it again on the
 // same data directory and ports, as an operator's restart would.
 func (n *Network) RestartRendezvous() error {
+	if err := n.StopRendezvous(); err != nil {
+		return err
+	}
+	return n.StartRendezvous()
+}
+
+// StopRendezvous stops the rendezvous server (an outage); StartRendezvous
+// brings it back.
+func (n *Network) StopRendezvous() error {
 	if err := n.Rendezvous.stop(); err != nil {
 		return fmt.Errorf("stop rendezvous: %w", err)
 	}
+	n.Rendezvous.Server = nil
+	return nil
+}
+
+// StartRendezvous starts the rendezvous server again after StopRendezvous,
+// on the same data directory and ports.
+func (n *Network) StartRendezvous() error {
+	if n.Rendezvous.Server != nil {
+		return errors.New("the rendezvous server is running")
+	}
 	return n.Rendezvous.start()
+}
+
+// KillSupernode stops a supernode at once, without telling its clients,
+// as a crash would, and removes it from the network.
+func (n *Network) KillSupernode(s *Supernode) error {
+	i := slices.Index(n.Supernodes, s)
+	if i < 0 {
+		return errors.New("not a supernode of this network")
+	}
+	n.Supernodes = slices.Delete(n.Supernodes, i, i+1)
+	return errors.Join(s.Service.Close(), s.DHT.Close(), s.Node.Close())
 }
 
 func (n *Network) startSupernode(i int) (*Supernode, error) {
@@ -171,18 +211,31 @@ func (n *Network) startSupernode(i int) (*Supernode, error) {
 		nd.Close()
 		return nil, err
 	}
+	dir := client.New(nd, n.Rendezvous.Info())
+	kad, err := dht.New(nd,
+		dht.WithMode(dht.ModeServer),
+		dht.WithRoutingTableService(nil),
+		dht.WithBootstrapPeers(n.Rendezvous.Info()),
+		dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) { return dir.Supernodes(ctx, 0, nil) }),
+	)
+	if err != nil {
+		nd.Close()
+		return nil, fmt.Errorf("start supernode DHT: %w", err)
+	}
 	svc, err := relay.Start(nd, relay.Config{
 		Verifier:         verifier,
-		Directories:      []*client.Client{client.New(nd, n.Rendezvous.Info())},
+		Directories:      []*client.Client{dir},
 		Dedicated:        true,
+		Announcer:        kad,
 		AnnounceInterval: 2 * time.Second,
 		RetryInterval:    500 * time.Millisecond,
 	})
 	if err != nil {
+		kad.Close()
 		nd.Close()
 		return nil, err
 	}
-	return &Supernode{Node: nd, Service: svc}, nil
+	return &Supernode{Node: nd, Service: svc, DHT: kad}, nil
 }
 
 func (n *Network) awaitDirectory(ctx context.Context, want int) error {
@@ -246,7 +299,7 @@ func (n *Network) Close() error {
 		errs = append(errs, c.API.Close(), c.Engine.Close())
 	}
 	for _, s := range n.Supernodes {
-		errs = append(errs, s.Service.Close(), s.Node.Close())
+		errs = append(errs, s.Service.Close(), s.DHT.Close(), s.Node.Close())
 	}
 	if n.Rendezvous != nil && n.Rendezvous.Server != nil {
 		errs = append(errs, n.Rendezvous.stop())

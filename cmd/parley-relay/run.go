@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/internal/admin"
 	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
@@ -33,20 +35,28 @@ func run(ctx context.Context, args []string) error {
 	circuitData := fs.Int64("circuit-data", 0, "bytes one relayed connection may carry each way (0: unlimited)")
 	bufSize := fs.Int("buffer-size", d.BufferSize, "copy buffer per circuit direction, in bytes")
 	noLimits := fs.Bool("no-auth-limits", false, "turn off the certificate presentation rate limits (load tests only)")
-	var listen, announce, rdvs flags.Strings
+	var listen, announce, rdvs, bootstrap flags.Strings
+	fs.Var(&bootstrap, "bootstrap", "DHT peer multiaddr ending in /p2p/<peer ID> to join the DHT through, besides the rendezvous servers and the supernodes they list (repeatable)")
 	fs.Var(&rdvs, "rendezvous", "rendezvous server multiaddr ending in /p2p/<peer ID> (repeatable: announce to every replica)")
 	fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on port 4002)")
 	fs.Var(&announce, "announce", "public multiaddr to advertise instead of the listen addresses (repeatable)")
 	if err := flags.Parse(fs, args); err != nil {
 		return err
 	}
-	var servers []peer.AddrInfo
+	var servers, dhtPeers []peer.AddrInfo
 	for _, s := range rdvs {
 		ai, err := flags.AddrInfo("rendezvous", s)
 		if err != nil {
 			return err
 		}
 		servers = append(servers, ai)
+	}
+	for _, s := range bootstrap {
+		ai, err := flags.AddrInfo("bootstrap", s)
+		if err != nil {
+			return err
+		}
+		dhtPeers = append(dhtPeers, ai)
 	}
 	if len(servers) == 0 && *certKey == "" {
 		return errors.New("give --rendezvous (where to announce, and the certificate key) or at least --cert-key")
@@ -80,10 +90,16 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	kad, err := startDHT(n, append(servers, dhtPeers...), dirs)
+	if err != nil {
+		return err
+	}
+	defer kad.Close()
 	cfg := relay.Config{
 		Verifier:    verifier,
 		Directories: dirs,
 		Dedicated:   true,
+		Announcer:   kad,
 		Limits: relay.Limits{
 			MaxReservations:   *maxRsvp,
 			ReservationsPerIP: *perIP,
@@ -131,6 +147,30 @@ func run(ctx context.Context, args []string) error {
 		errs = append(errs, adm.Close(sctx))
 	}
 	return errors.Join(append(errs, n.Close())...)
+}
+
+// startDHT joins the DHT as a server, through the given peers and the
+// supernodes the directories list, and serves its routing table to
+// whoever asks (parley-dht routing-table).
+func startDHT(n *node.Node, peers []peer.AddrInfo, dirs []*client.Client) (*dht.DHT, error) {
+	opts := []dht.Option{
+		dht.WithMode(dht.ModeServer),
+		dht.WithRecordAddrs(func() []ma.Multiaddr { return node.Shareable(n.Addrs()) }),
+		dht.WithRoutingTableService(nil),
+	}
+	if len(peers) > 0 {
+		opts = append(opts, dht.WithBootstrapPeers(peers...))
+	}
+	for _, d := range dirs {
+		opts = append(opts, dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) {
+			return d.Supernodes(ctx, 0, nil)
+		}))
+	}
+	kad, err := dht.New(n, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("join the DHT: %w", err)
+	}
+	return kad, nil
 }
 
 // certVerifier trusts the given certificate key, or the key the first

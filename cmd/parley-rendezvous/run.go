@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/internal/admin"
 	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
@@ -67,6 +68,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.Close()
+	// The server is a DHT seed: it is where every node first finds the
+	// DHT, so a network of one server and one supernode has two DHT
+	// servers. Nobody needs it to keep the DHT working once joined.
+	kad, err := dht.New(n, dht.WithMode(dht.ModeServer), dht.WithRoutingTableService(nil))
+	if err != nil {
+		return fmt.Errorf("start the DHT: %w", err)
+	}
+	defer kad.Close()
 	st, err := store.Open(ctx, *db)
 	if err != nil {
 		return err

@@ -134,6 +134,7 @@ func (c *cli) status(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
 		fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
+		fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))
 		fmt.Fprintf(c.out, "contacts:\n")
 		w := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
 		printContacts(w, s.Contacts)
@@ -183,4 +184,13 @@ func orNone(ids []string) string {
 		return "(none)"
 	}
 	return strings.Join(ids, ", ")
+}
+
+// dhtState is the DHT line of the status.
+func dhtState(d app.DHTStatus) string {
+	s := fmt.Sprintf("%s mode, %d peers in the routing table", d.Mode, d.Peers)
+	if d.RecordSeq == 0 {
+		return s + ", address record not published yet"
+	}
+	return fmt.Sprintf("%s, address record #%d published (expires %s)", s, d.RecordSeq, d.RecordExpires.Local().Format(time.TimeOnly))
 }

@@ -21,11 +21,12 @@ func (c *cli) daemon(ctx context.Context, args []string) error {
 	var minUptime time.Duration
 	var maxLoad float64
 	var private, natImitation bool
-	var listen flags.Strings
+	var listen, bootstrap flags.Strings
 	_, err := c.flags("daemon", args, 0, "--rendezvous ADDR [flags]", func(fs *flag.FlagSet) {
 		fs.StringVar(&rdv, "rendezvous", "", "rendezvous server multiaddr ending in /p2p/<peer ID> (required)")
 		fs.StringVar(&apiAddr, "api", "127.0.0.1:0", "loopback address of the local API")
 		fs.Var(&listen, "listen", "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
+		fs.Var(&bootstrap, "bootstrap", "DHT peer multiaddr ending in /p2p/<peer ID> to join the DHT through, besides the rendezvous server and its supernodes (repeatable)")
 		fs.BoolVar(&private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT")
 		fs.BoolVar(&natImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing)")
 		fs.StringVar(&supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after --supernode-uptime, with spare CPU), always, or never")
@@ -53,6 +54,13 @@ func (c *cli) daemon(ctx context.Context, args []string) error {
 	}
 	if len(listen) > 0 {
 		cfg.ListenAddrs = listen
+	}
+	for _, b := range bootstrap {
+		ai, err := flags.AddrInfo("bootstrap", b)
+		if err != nil {
+			return err
+		}
+		cfg.DHTBootstrap = append(cfg.DHTBootstrap, ai)
 	}
 	if private {
 		cfg.Reachability = node.ReachabilityPrivate

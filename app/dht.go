@@ -1,0 +1,162 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleynet/parley/dht"
+	"github.com/parleynet/parley/dht/records"
+	"github.com/parleynet/parley/node"
+)
+
+const (
+	// dhtSeqFile keeps the sequence number of the device's address
+	// records, so that a record signed after a restart replaces the last
+	// one even if the clock went back.
+	dhtSeqFile = "dht.seq"
+	// dhtLookupTimeout bounds a lookup the engine makes on its own
+	// behalf (a contact's addresses, supernodes).
+	dhtLookupTimeout = 10 * time.Second
+	// contactLookupInterval is how often a contact's address record is
+	// looked up at most, while the rendezvous server cannot say where the
+	// contact is.
+	contactLookupInterval = 15 * time.Second
+)
+
+// dhtMode is the DHT mode for the device's reachability: a device declared
+// public serves the DHT, one declared private (or imitating a NAT) only
+// asks, and otherwise the mode follows AutoNAT.
+func dhtMode(cfg Config) dht.Mode {
+	switch {
+	case cfg.NATImitation || cfg.Reachability == node.ReachabilityPrivate:
+		return dht.ModeClient
+	case cfg.Reachability == node.ReachabilityPublic:
+		return dht.ModeServer
+	default:
+		return dht.ModeAuto
+	}
+}
+
+// startDHT joins the DHT. It bootstraps from the rendezvous server (a DHT
+// seed), the configured peers, and the supernodes the directory lists (or
+// listed last, while it is unreachable). The device publishes its signed
+// address record, with the addresses contacts are told in presence, so
+// that contacts find it while the rendezvous server is down.
+func (e *Engine) startDHT() error {
+	seq, err := dht.FileSeq(filepath.Join(e.cfg.DataDir, dhtSeqFile))
+	if err != nil {
+		return err
+	}
+	e.dht, err = dht.New(e.node,
+		dht.WithMode(dhtMode(e.cfg)),
+		dht.WithSeq(seq),
+		dht.WithAddressRecords(),
+		dht.WithRecordAddrs(e.recordAddrs),
+		dht.WithBootstrapPeers(append([]peer.AddrInfo{e.cfg.Rendezvous}, e.cfg.DHTBootstrap...)...),
+		dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) {
+			return e.directorySupernodes(ctx, nil)
+		}),
+	)
+	return err
+}
+
+// recordAddrs are the addresses in the device's DHT records: those it
+// tells contacts in presence.
+func (e *Engine) recordAddrs() []ma.Multiaddr {
+	e.mu.Lock()
+	started := e.started
+	e.mu.Unlock()
+	if !started {
+		return nil
+	}
+	return e.advertisedAddrs()
+}
+
+// DHT is the device's DHT node: Provide and FindProviders publish and
+// find content.
+func (e *Engine) DHT() *dht.DHT { return e.dht }
+
+// dhtSupernodes finds supernodes in the DHT, for when the directory
+// cannot be reached.
+func (e *Engine) dhtSupernodes(ctx context.Context) ([]peer.AddrInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, dhtLookupTimeout)
+	defer cancel()
+	return e.dht.FindSupernodes(ctx, 0)
+}
+
+// locateInDHT teaches the peerstore where a contact's device is, from the
+// device's signed address record, when the rendezvous server cannot tell
+// (this device has no session). The device ID came from the server
+// earlier, and the record is signed by that device's key, so it cannot
+// be forged by anyone else. A device is looked up at most every
+// contactLookupInterval.
+func (e *Engine) locateInDHT(ctx context.Context, p peer.ID) {
+	e.mu.Lock()
+	if e.session != nil {
+		e.mu.Unlock()
+		return
+	}
+	if last, ok := e.located[p]; ok && time.Since(last) < contactLookupInterval {
+		e.mu.Unlock()
+		return
+	}
+	e.located[p] = time.Now()
+	e.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, dhtLookupTimeout)
+	defer cancel()
+	r, err := e.dht.LookupAddrs(ctx, p)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			log.Infow("contact's address record not found in the DHT", "peer", p, "err", err)
+		}
+		return
+	}
+	ps := e.node.Peerstore()
+	// The record replaces what presence said before the server went away:
+	// those addresses may be stale (a supernode that left).
+	ps.ClearAddrs(p)
+	ps.AddAddrs(p, r.Addrs, max(time.Until(r.Expires), peerstore.TempAddrTTL))
+	log.Infow("found a contact's addresses in the DHT", "peer", p, "seq", r.Seq, "addrs", r.Addrs)
+}
+
+// mergeInfos appends to a the peers of b it does not hold.
+func mergeInfos(a, b []peer.AddrInfo) []peer.AddrInfo {
+	for _, info := range b {
+		if !slices.ContainsFunc(a, func(x peer.AddrInfo) bool { return x.ID == info.ID }) {
+			a = append(a, info)
+		}
+	}
+	return a
+}
+
+// DHTStatus is the device's view of the DHT.
+type DHTStatus struct {
+	// Mode is "server" while the device answers DHT queries, else "client".
+	Mode string `json:"mode"`
+	// Peers is the size of the routing table.
+	Peers int `json:"peers"`
+	// RecordSeq is the sequence number of the address record published
+	// last (0: none yet).
+	RecordSeq uint64 `json:"record_seq,omitempty"`
+	// RecordExpires is when that record expires.
+	RecordExpires time.Time `json:"record_expires,omitzero"`
+}
+
+func (e *Engine) dhtStatus() DHTStatus {
+	s := DHTStatus{Mode: "client", Peers: e.dht.Kad().RoutingTable().Size()}
+	if e.dht.Server() {
+		s.Mode = "server"
+	}
+	if r, ok := e.dht.Published(records.KindAddr); ok {
+		s.RecordSeq, s.RecordExpires = r.Seq, r.Expires
+	}
+	return s
+}

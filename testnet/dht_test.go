@@ -1,0 +1,145 @@
+package testnet
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/dht/records"
+	"github.com/parleynet/parley/node"
+)
+
+// TestChatWhileRendezvousDown: with the rendezvous server down, bob loses
+// both his supernodes and moves to a third one, which he finds announced
+// in the DHT. Nobody can tell alice where bob went but bob's signed
+// address record in the DHT: her message reaches him through the new
+// supernode, and his answer reaches her the same way.
+func TestChatWhileRendezvousDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Config{Dir: t.TempDir(), Supernodes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close network: %v", err)
+		}
+	})
+	alice, bob := startPair(t, ctx, n)
+	for _, c := range []*Client{alice, bob} {
+		if err := c.AwaitRelay(ctx); err != nil {
+			t.Fatal(err)
+		}
+		awaitRecord(t, ctx, c, nil)
+	}
+
+	if err := n.StopRendezvous(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{alice, bob} {
+		if err := waitFor(ctx, c.Name+" notices the server is gone", func() bool { return !c.Engine.Status().LoggedIn }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Crash both of bob's supernodes. The one left is not in anyone's
+	// presence: bob must find it himself, and alice must learn it from
+	// bob's record.
+	old := bob.Engine.Supernodes()
+	var left *Supernode
+	for _, s := range slices.Clone(n.Supernodes) {
+		if slices.Contains(old, s.Node.ID()) {
+			if err := n.KillSupernode(s); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			left = s
+		}
+	}
+	if left == nil || len(n.Supernodes) != 1 {
+		t.Fatalf("bob held slots on %v; want two of the three supernodes", old)
+	}
+	bob.relays = 1
+	if err := waitFor(ctx, "bob reserves on the remaining supernode", func() bool {
+		return slices.Equal(bob.Engine.Supernodes(), []peer.ID{left.Node.ID()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	via := func(a string) bool { return strings.Contains(a, left.Node.ID().String()+"/p2p-circuit") }
+	rec := awaitRecord(t, ctx, bob, via)
+	// The record the remaining supernode's DHT holds is bob's new one.
+	stored, err := left.DHT.LookupAddrs(ctx, bob.Engine.Node().ID())
+	if err != nil {
+		t.Fatalf("the remaining supernode cannot find bob's record: %v", err)
+	}
+	if stored.Seq < rec.Seq {
+		t.Errorf("stored record seq %d, bob published %d", stored.Seq, rec.Seq)
+	}
+
+	sent, err := alice.Engine.Send(ctx, "bob", "are you still there?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := awaitMessage(t, ctx, bob, "alice", sent.ID)
+	if got.Body != "are you still there?" {
+		t.Errorf("bob got %q", got.Body)
+	}
+	wantPath := "relayed via " + left.Node.ID().String()
+	if err := waitFor(ctx, "alice's copy is delivered", func() bool {
+		m := awaitMessage(t, ctx, alice, "bob", sent.ID)
+		return m.State == chat.Delivered && m.Path == wantPath
+	}); err != nil {
+		t.Fatal(err, awaitMessage(t, ctx, alice, "bob", sent.ID))
+	}
+
+	reply, err := bob.Engine.Send(ctx, "alice", "yes, on another supernode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := awaitMessage(t, ctx, alice, "bob", reply.ID); got.Body != "yes, on another supernode" {
+		t.Errorf("alice got %q", got.Body)
+	}
+
+	// The server comes back: presence takes over again.
+	if err := n.StartRendezvous(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitPresence(ctx, alice, "bob", func(c app.ContactStatus) bool {
+		return c.Online && slices.ContainsFunc(c.Addrs, via)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitRecord waits until c has published an address record with a
+// circuit address and, if want is given, an address want accepts. It
+// returns the record.
+func awaitRecord(t *testing.T, ctx context.Context, c *Client, want func(string) bool) records.Record {
+	t.Helper()
+	var rec records.Record
+	err := waitFor(ctx, c.Name+" publishes its address record", func() bool {
+		r, ok := c.Engine.DHT().Published(records.KindAddr)
+		if !ok {
+			return false
+		}
+		rec = r
+		var addrs []string
+		for _, a := range r.Addrs {
+			addrs = append(addrs, a.String())
+		}
+		if want != nil && !slices.ContainsFunc(addrs, want) {
+			return false
+		}
+		return slices.ContainsFunc(r.Addrs, node.IsCircuit)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
