@@ -102,8 +102,11 @@ type Engine struct {
 	cert     []byte        // the last session's certificate, kept after it ends
 	loggedIn chan struct{} // closed while a session is up; replaced on logout
 	changed  chan struct{} // closed and replaced when the login state changes
-	attempts uint64        // login attempts that ended (in a session or a failure)
+	begun    uint64        // login attempts begun
 	problem  *LoginProblem // why the device is not logged in; nil while it is
+	// problemOf is the attempt (counting from 1 in begun) that ended with
+	// problem, in a failure or a lost session.
+	problemOf uint64
 	forced   error         // why this engine ended the session itself (revoked, deleted)
 	book     contactState
 	subs     map[chan Event]struct{}

@@ -118,8 +118,10 @@ func (e *Engine) LoginProblem() *LoginProblem {
 // fails early when a login attempt made after the call stops the engine
 // (the device is revoked, say).
 func (e *Engine) AwaitLogin(ctx context.Context) error {
+	// Only an attempt begun after this call counts: one that was under
+	// way may have been answered before a registration, say.
 	e.mu.Lock()
-	since := e.attempts
+	since := e.begun
 	e.mu.Unlock()
 	select {
 	case e.kick <- struct{}{}:
@@ -127,9 +129,9 @@ func (e *Engine) AwaitLogin(ctx context.Context) error {
 	}
 	for {
 		e.mu.Lock()
-		loggedIn, changed, attempts, p := e.loggedIn, e.changed, e.attempts, e.problem
+		loggedIn, changed, problemOf, p := e.loggedIn, e.changed, e.problemOf, e.problem
 		e.mu.Unlock()
-		if attempts > since && p != nil && p.Stopped {
+		if problemOf > since && p != nil && p.Stopped {
 			return fmt.Errorf("log in: %s; %s", p.Error, p.Hint)
 		}
 		select {
@@ -174,6 +176,10 @@ func (e *Engine) endSession(reason error) {
 func (e *Engine) sessionLoop(ctx context.Context) {
 	defer e.wg.Done()
 	for {
+		e.mu.Lock()
+		e.begun++
+		attempt := e.begun
+		e.mu.Unlock()
 		sess, err := e.rdv.Login(ctx, e.advertisedAddrs())
 		if ctx.Err() != nil {
 			if sess != nil {
@@ -188,7 +194,7 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 				return
 			}
 		}
-		p := e.loginFailed(err, !hadSession)
+		p := e.loginFailed(err, attempt)
 		switch {
 		case p.Reason == LoginNotEnrolled:
 			log.Infow("device not enrolled; waiting for register or enrol", "peer", e.node.ID())
@@ -227,18 +233,15 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 	}
 }
 
-// loginFailed records why the device is not logged in after a failed
-// attempt (attempt) or a lost session.
-func (e *Engine) loginFailed(err error, attempt bool) *LoginProblem {
+// loginFailed records why the device is not logged in after attempt
+// failed or its session was lost.
+func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
 	e.mu.Lock()
 	if e.forced != nil {
 		err, e.forced = e.forced, nil
 	}
 	p := e.loginProblem(err)
-	e.problem = p
-	if attempt {
-		e.attempts++
-	}
+	e.problem, e.problemOf = p, attempt
 	if p.Stopped {
 		// The device no longer acts for the account, and nobody keeps its
 		// view of the account current.
@@ -261,7 +264,6 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	e.username = sess.Username
 	e.problem = nil
 	e.forced = nil
-	e.attempts++
 	snapshot := e.resetBookLocked(sess)
 	close(e.loggedIn)
 	e.stateChangedLocked()
@@ -279,6 +281,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	if e.reserver != nil {
 		e.reserver.Refresh() // the certificate supernodes admit us with is here
 	}
+	e.volunteer.Recheck() // it waits for a login
 
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()

@@ -98,11 +98,12 @@ const minFDs = 4096
 // stops being eligible for three checks in a row it steps down
 // gracefully, letting its clients move first.
 type Volunteer struct {
-	node   *node.Node
-	cfg    VolunteerConfig
-	load   func() (float64, bool) // the machine's load per core
-	cancel context.CancelFunc
-	done   chan struct{}
+	node    *node.Node
+	cfg     VolunteerConfig
+	load    func() (float64, bool) // the machine's load per core
+	cancel  context.CancelFunc
+	done    chan struct{}
+	recheck chan struct{} // a token asks for a check now
 
 	mu     sync.Mutex // guards the following
 	sn     *Supernode
@@ -142,7 +143,7 @@ func StartVolunteer(n *node.Node, cfg VolunteerConfig) *Volunteer {
 		cfg.Ready = func() bool { return true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	v := &Volunteer{node: n, cfg: cfg, load: loadPerCore, cancel: cancel, done: make(chan struct{}), reason: "not checked yet"}
+	v := &Volunteer{node: n, cfg: cfg, load: loadPerCore, cancel: cancel, done: make(chan struct{}), recheck: make(chan struct{}, 1), reason: "not checked yet"}
 	go func() {
 		defer close(v.done)
 		v.run(ctx)
@@ -203,7 +204,17 @@ func (v *Volunteer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-v.recheck:
 		}
+	}
+}
+
+// Recheck checks eligibility now, for example after logging in, instead
+// of at the next check.
+func (v *Volunteer) Recheck() {
+	select {
+	case v.recheck <- struct{}{}:
+	default:
 	}
 }
 

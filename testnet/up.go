@@ -6,6 +6,9 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/parleynet/parley/dht/records"
 )
 
 // Up starts a loopback network with two NAT-imitating clients, alice and
@@ -77,12 +80,22 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 		say(m.from.Name, "→ %s %q: %s (id %s), %s", m.to.Name, sent.Body, sent.State, sent.ID[:8], sent.Path)
 	}
 
+	if err := lookupInDHT(ctx, alice, bob, say); err != nil {
+		return nil, err
+	}
+
 	fmt.Fprintf(out, "\nThe network keeps running until Ctrl-C. Talk to the clients with the parley CLI:\n")
 	for _, c := range clients {
 		fmt.Fprintf(out, "  go run ./cmd/parley --data %s status\n", c.Dir)
 	}
 	fmt.Fprintf(out, "  go run ./cmd/parley --data %s send bob \"hello again\"\n", alice.Dir)
 	fmt.Fprintf(out, "  go run ./cmd/parley --data %s history alice\n", bob.Dir)
+	rdv := n.Rendezvous.Info()
+	rdvAddr := fmt.Sprintf("%s/p2p/%s", rdv.Addrs[0], rdv.ID)
+	fmt.Fprintf(out, "and look into the DHT with parley-dht:\n")
+	fmt.Fprintf(out, "  go run ./cmd/parley-dht find-peer --rendezvous %s --trace %s\n", rdvAddr, bob.Engine.Node().ID())
+	fmt.Fprintf(out, "  go run ./cmd/parley-dht supernodes --rendezvous %s\n", rdvAddr)
+	fmt.Fprintf(out, "  go run ./cmd/parley-dht routing-table --rendezvous %s %s/p2p/%s\n", rdvAddr, n.Supernodes[0].Node.Addrs()[0], n.Supernodes[0].Node.ID())
 	return n, nil
 }
 
@@ -92,4 +105,27 @@ func joinIDs[T fmt.Stringer](ids []T) string {
 		s[i] = id.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// lookupInDHT waits until bob has published his signed address record and
+// has alice find it in the DHT, as she would while the rendezvous server
+// is down.
+func lookupInDHT(ctx context.Context, alice, bob *Client, say func(who, format string, args ...any)) error {
+	if err := waitFor(ctx, "bob publishes his address record", func() bool {
+		_, ok := bob.Engine.DHT().Published(records.KindAddr)
+		return ok
+	}); err != nil {
+		return err
+	}
+	d := alice.Engine.DHT()
+	tr := d.NewTrace(nil)
+	r, err := d.LookupAddrs(tr.Context(ctx), bob.Engine.Node().ID())
+	tr.Stop()
+	if err != nil {
+		return fmt.Errorf("alice looks bob up in the DHT: %w", err)
+	}
+	sum := tr.Summary()
+	say(alice.Name, "found bob's signed address record in the DHT (seq %d, %d addresses, valid until %s): %d peers asked, answered at hop %d, %s",
+		r.Seq, len(r.Addrs), r.Expires.Format(time.TimeOnly), sum.Queried, sum.Hops, sum.Duration.Round(time.Millisecond))
+	return nil
 }
