@@ -107,11 +107,11 @@ type Engine struct {
 	// problemOf is the attempt (counting from 1 in begun) that ended with
 	// problem, in a failure or a lost session.
 	problemOf uint64
-	forced   error         // why this engine ended the session itself (revoked, deleted)
-	book     contactState
-	subs     map[chan Event]struct{}
-	started  bool                  // Start has wired every part
-	located  map[peer.ID]time.Time // last DHT lookup of a contact's device
+	forced    error // why this engine ended the session itself (revoked, deleted)
+	book      contactState
+	subs      map[chan Event]struct{}
+	started   bool                  // Start has wired every part
+	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
 // Start runs the engine. It logs in at once if this device is enrolled;
