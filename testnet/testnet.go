@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app"
@@ -54,10 +55,11 @@ type Network struct {
 
 // Rendezvous is the network's rendezvous server.
 type Rendezvous struct {
-	Node   *node.Node
-	Server *rendezvous.Server
-	DHT    *dht.DHT // the DHT seed
-	store  *sqlite.Store
+	Node    *node.Node
+	Server  *rendezvous.Server
+	DHT     *dht.DHT // the DHT seed
+	store   *sqlite.Store
+	certKey crypto.PrivKey
 	dir    string
 	listen []string
 }
@@ -135,6 +137,7 @@ func (r *Rendezvous) start() (err error) {
 		r.Node.Close()
 		return fmt.Errorf("rendezvous certificate key: %w", err)
 	}
+	r.certKey = key
 	if r.store, err = sqlite.Open(filepath.Join(r.dir, "rendezvous.db")); err != nil {
 		r.DHT.Close()
 		r.Node.Close()
@@ -197,6 +200,18 @@ func (n *Network) KillSupernode(s *Supernode) error {
 	return errors.Join(s.Service.Close(), s.DHT.Close(), s.Node.Close())
 }
 
+// AddSupernode starts one more supernode. It joins the DHT through the
+// rendezvous server and the supernodes already running, so it can join
+// while the server is down, as an operator's --bootstrap would let it.
+func (n *Network) AddSupernode() (*Supernode, error) {
+	sn, err := n.startSupernode(len(n.Supernodes))
+	if err != nil {
+		return nil, err
+	}
+	n.Supernodes = append(n.Supernodes, sn)
+	return sn, nil
+}
+
 func (n *Network) startSupernode(i int) (*Supernode, error) {
 	nd, err := node.New(
 		node.WithIdentity(filepath.Join(n.Dir, fmt.Sprintf("supernode-%d", i+1), "identity.key")),
@@ -206,16 +221,20 @@ func (n *Network) startSupernode(i int) (*Supernode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start supernode node: %w", err)
 	}
-	verifier, err := cert.NewVerifier(n.Rendezvous.Server.CertPublicKey())
+	verifier, err := cert.NewVerifier(n.Rendezvous.certKey.GetPublic())
 	if err != nil {
 		nd.Close()
 		return nil, err
 	}
 	dir := client.New(nd, n.Rendezvous.Info())
+	peers := []peer.AddrInfo{n.Rendezvous.Info()}
+	for _, s := range n.Supernodes {
+		peers = append(peers, peer.AddrInfo{ID: s.Node.ID(), Addrs: s.Node.Addrs()})
+	}
 	kad, err := dht.New(nd,
 		dht.WithMode(dht.ModeServer),
 		dht.WithRoutingTableService(nil),
-		dht.WithBootstrapPeers(n.Rendezvous.Info()),
+		dht.WithBootstrapPeers(peers...),
 		dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) { return dir.Supernodes(ctx, 0, nil) }),
 	)
 	if err != nil {
