@@ -60,8 +60,8 @@ type Rendezvous struct {
 	DHT     *dht.DHT // the DHT seed
 	store   *sqlite.Store
 	certKey crypto.PrivKey
-	dir    string
-	listen []string
+	dir     string
+	listen  []string
 }
 
 // Info is how clients reach the server.
