@@ -91,6 +91,9 @@ func (c *cli) findPeer(ctx context.Context, args []string) error {
 			}
 			if routeErr == nil {
 				printAddrs(c.out, "routing lookup:        ", ai.Addrs)
+			} else if recErr == nil && errors.Is(routeErr, dht.ErrNotFound) {
+				// kad-dht returns a peer only once it could connect to it.
+				fmt.Fprintf(c.out, "routing lookup:        not connectable directly (behind NAT?): use the record's circuit addresses\n")
 			} else {
 				fmt.Fprintf(c.out, "routing lookup:        %v\n", routeErr)
 			}
