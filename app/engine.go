@@ -34,8 +34,10 @@ const IdentityFile = "identity.key"
 // Config configures an Engine. DataDir and Rendezvous are required; the
 // zero value of every other field is valid.
 type Config struct {
-	// DataDir holds the device key (identity.key, 0600) and the chat
-	// history (history.db).
+	// DataDir holds the device key (identity.key, 0600), the chat
+	// history (history.db), what the last session said (session.json),
+	// the last supernodes known (supernodes.json) and the sequence number
+	// of the device's DHT records (dht.seq).
 	DataDir string
 	// Rendezvous is the server the user logs in to.
 	Rendezvous peer.AddrInfo
@@ -154,6 +156,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	}
 	if e.history, err = chat.OpenHistory(filepath.Join(cfg.DataDir, "history.db")); err != nil {
 		return nil, err
+	}
+	if err := e.restoreSession(); err != nil {
+		log.Warnw("the saved session cannot be read; starting without it", "err", err)
 	}
 	e.rdv = client.New(e.node, cfg.Rendezvous)
 	e.passport = relay.NewPassport(e.node, e.Certificate)

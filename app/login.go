@@ -190,6 +190,7 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 		hadSession := err == nil
 		if hadSession {
 			err = e.serveSession(ctx, sess)
+			e.saveSession()
 			if ctx.Err() != nil {
 				return
 			}
@@ -253,6 +254,9 @@ func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
 	}
 	e.stateChangedLocked()
 	e.mu.Unlock()
+	if p.Stopped {
+		e.forgetSession()
+	}
 	return p
 }
 

@@ -47,6 +47,12 @@ func (e *Engine) supernodes(ctx context.Context, rtts map[peer.ID]time.Duration)
 	}
 	log.Infow("rendezvous directory unreachable; using the supernodes announced in the DHT and the last known ones",
 		"err", err, "dht", len(found), "dht_err", ferr, "cached", len(cached))
+	if len(found) > 0 {
+		// They are up now: the next start bootstraps from them.
+		if err := saveSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile), found); err != nil {
+			log.Warnw("remember supernodes", "err", err)
+		}
+	}
 	return mergeInfos(found, cached), nil
 }
 
@@ -65,21 +71,30 @@ func (e *Engine) directorySupernodes(ctx context.Context, rtts map[peer.ID]time.
 	return cached, nil
 }
 
-type savedSupernode struct {
+type savedPeer struct {
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs"`
 }
 
 func saveSupernodes(path string, list []peer.AddrInfo) error {
-	saved := make([]savedSupernode, 0, len(list))
+	return writeJSON(path, savePeers(list))
+}
+
+func savePeers(list []peer.AddrInfo) []savedPeer {
+	saved := make([]savedPeer, 0, len(list))
 	for _, info := range list {
-		s := savedSupernode{ID: info.ID.String()}
+		s := savedPeer{ID: info.ID.String()}
 		for _, a := range info.Addrs {
 			s.Addrs = append(s.Addrs, a.String())
 		}
 		saved = append(saved, s)
 	}
-	b, err := json.Marshal(saved)
+	return saved
+}
+
+// writeJSON writes v to path atomically, readable by the owner only.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -95,10 +110,14 @@ func loadSupernodes(path string) ([]peer.AddrInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var saved []savedSupernode
+	var saved []savedPeer
 	if err := json.Unmarshal(b, &saved); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return loadPeers(saved), nil
+}
+
+func loadPeers(saved []savedPeer) []peer.AddrInfo {
 	var out []peer.AddrInfo
 	for _, s := range saved {
 		id, err := peer.Decode(s.ID)
@@ -113,7 +132,7 @@ func loadSupernodes(path string) ([]peer.AddrInfo, error) {
 		}
 		out = append(out, info)
 	}
-	return out, nil
+	return out
 }
 
 // reach prepares a connection to a contact's device before a stream is

@@ -20,7 +20,8 @@ import (
 // the new one announced in the DHT (it is in no list the directory ever
 // handed out) and move to it. Nobody can tell alice where bob went but
 // bob's signed address record in the DHT: her message reaches him through
-// the new supernode, and his answer reaches her the same way.
+// the new supernode, and his answer reaches her the same way. Then bob's
+// device restarts, still during the outage, and is reached again.
 func TestChatWhileRendezvousDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -107,6 +108,30 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	}
 	if got := awaitMessage(t, ctx, alice, "bob", reply.ID); got.Body != "yes, on another supernode" {
 		t.Errorf("alice got %q", got.Body)
+	}
+
+	// bob's device restarts during the outage: it remembers its account,
+	// its certificate and its contacts, rejoins the DHT through the
+	// supernode it found there, and alice's next message reaches it.
+	if err := n.StopClient(bob); err != nil {
+		t.Fatal(err)
+	}
+	bob = addClient(t, ctx, n, "bob")
+	bob.relays = 1
+	if err := waitFor(ctx, "restarted bob reserves on the new supernode", func() bool {
+		return slices.Equal(bob.Engine.Supernodes(), []peer.ID{fresh.Node.ID()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st := bob.Engine.Status(); st.Username != "bob" || st.LoggedIn {
+		t.Errorf("restarted bob: user %q, logged in %v; want bob, not logged in", st.Username, st.LoggedIn)
+	}
+	again, err := alice.Engine.Send(ctx, "bob", "welcome back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := awaitMessage(t, ctx, bob, "alice", again.ID); got.Body != "welcome back" {
+		t.Errorf("restarted bob got %q", got.Body)
 	}
 
 	// The server comes back: presence takes over again.

@@ -1,0 +1,67 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parleynet/parley/node/nodetest"
+	"github.com/parleynet/parley/rendezvous/client"
+)
+
+func TestSessionCache(t *testing.T) {
+	dir := t.TempDir()
+	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, book: newContactState()} }
+	phone, laptop := nodetest.New(t).ID(), nodetest.New(t).ID()
+	addr := ma.StringCast("/ip4/192.0.2.7/tcp/4001")
+
+	e := newEngine()
+	e.saveSession() // not logged in yet: nothing to keep
+	if _, err := os.Stat(filepath.Join(dir, sessionFile)); !os.IsNotExist(err) {
+		t.Fatalf("saved a session without an account: %v", err)
+	}
+	e.username, e.cert = "alice", []byte("certificate")
+	e.book.accepted["bob"] = client.Presence{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}}
+	e.book.accepted["carol"] = client.Presence{Username: "carol"} // offline
+	e.saveSession()
+	if fi, err := os.Stat(filepath.Join(dir, sessionFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("session file: %v, %v; want mode 0600", fi, err)
+	}
+
+	r := newEngine()
+	if err := r.restoreSession(); err != nil {
+		t.Fatal(err)
+	}
+	if r.username != "alice" || string(r.cert) != "certificate" {
+		t.Errorf("restored user %q, certificate %q", r.username, r.cert)
+	}
+	bob := r.book.accepted["bob"]
+	if bob.Online || bob.Peer != laptop || !bob.HasDevice(phone) || len(bob.Devices) != 2 || !bob.Devices[1].Addrs[0].Equal(addr) {
+		t.Errorf("restored bob: %+v", bob)
+	}
+	if _, ok := r.book.accepted["carol"]; !ok || len(r.book.accepted) != 2 {
+		t.Errorf("restored contacts: %v", r.book.accepted)
+	}
+	// Without a session, messages go to bob's last device and are taken
+	// from each of his devices.
+	if id, ok := (contactBook{r}).Lookup("bob"); !ok || id != laptop {
+		t.Errorf("lookup bob: %s, %v", id, ok)
+	}
+	if name, ok := (contactBook{r}).UsernameOf(phone); !ok || name != "bob" {
+		t.Errorf("sender %s: %q, %v", phone, name, ok)
+	}
+
+	r.forgetSession()
+	if err := newEngine().restoreSession(); err != nil {
+		t.Fatalf("restore after forget: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sessionFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := newEngine().restoreSession(); err == nil {
+		t.Error("a corrupt session file was accepted")
+	}
+}
