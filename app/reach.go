@@ -136,8 +136,10 @@ func loadPeers(saved []savedPeer) []peer.AddrInfo {
 }
 
 // reach prepares a connection to a contact's device before a stream is
-// opened to it. With a connection open there is nothing to do. Otherwise
-// the device is dialled at its direct addresses first and through the
+// opened to it. With a connection open there is nothing to do. Otherwise,
+// while the rendezvous server cannot say where the device is, its
+// addresses come from its signed record in the DHT; then the device is
+// dialled at its direct addresses first and through the
 // supernodes in its circuit addresses after (go-libp2p's dial ranking
 // delays relay addresses behind direct ones); a supernode relays only for
 // admitted peers, so the certificate is presented to each of those
