@@ -329,9 +329,6 @@ func (s *Supernode) expireLoop(ctx context.Context) {
 func (s *Supernode) Shutdown(ctx context.Context) error {
 	reserved := s.adm.leave()
 	s.stopAnnouncing()
-	if s.cfg.Announcer != nil {
-		s.cfg.Announcer.SetSupernode(false)
-	}
 	var g errgroup.Group
 	for _, d := range s.cfg.Directories {
 		g.Go(func() error {
@@ -404,9 +401,13 @@ func (s *Supernode) notifyLeaving(ctx context.Context, p peer.ID, grace time.Dur
 	return nil
 }
 
+// stopAnnouncing stops the directory announcements and the DHT's.
 func (s *Supernode) stopAnnouncing() {
 	s.cancel()
 	s.wg.Wait()
+	if s.cfg.Announcer != nil {
+		s.cfg.Announcer.SetSupernode(false)
+	}
 }
 
 // Close stops announcing and stops the relay service at once, without
@@ -415,9 +416,6 @@ func (s *Supernode) stopAnnouncing() {
 func (s *Supernode) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopAnnouncing()
-		if s.cfg.Announcer != nil {
-			s.cfg.Announcer.SetSupernode(false)
-		}
 		s.host.Network().StopNotify(s.notifee)
 		s.host.RemoveStreamHandler(AuthProtocol)
 		s.closeErr = s.relay.Close()

@@ -120,6 +120,14 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 }
 
 func (r *Rendezvous) start() (err error) {
+	var opened []func() error // closed again if a later step fails
+	defer func() {
+		if err != nil {
+			for _, c := range opened {
+				c()
+			}
+		}
+	}()
 	if r.Node, err = node.New(
 		node.WithIdentity(filepath.Join(r.dir, "identity.key")),
 		node.WithListenAddrs(r.listen...),
@@ -127,26 +135,19 @@ func (r *Rendezvous) start() (err error) {
 	); err != nil {
 		return fmt.Errorf("start rendezvous node: %w", err)
 	}
+	opened = append(opened, r.Node.Close)
 	if r.DHT, err = dht.New(r.Node, dht.WithMode(dht.ModeServer), dht.WithRoutingTableService(nil)); err != nil {
-		r.Node.Close()
 		return fmt.Errorf("start rendezvous DHT: %w", err)
 	}
-	key, err := node.LoadOrCreateIdentity(filepath.Join(r.dir, "cert.key"))
-	if err != nil {
-		r.DHT.Close()
-		r.Node.Close()
+	opened = append(opened, r.DHT.Close)
+	if r.certKey, err = node.LoadOrCreateIdentity(filepath.Join(r.dir, "cert.key")); err != nil {
 		return fmt.Errorf("rendezvous certificate key: %w", err)
 	}
-	r.certKey = key
 	if r.store, err = sqlite.Open(filepath.Join(r.dir, "rendezvous.db")); err != nil {
-		r.DHT.Close()
-		r.Node.Close()
 		return fmt.Errorf("open rendezvous store: %w", err)
 	}
-	if r.Server, err = rendezvous.New(context.Background(), r.Node, r.store, rendezvous.LocalConfig(key)); err != nil {
-		r.DHT.Close()
-		r.Node.Close()
-		r.store.Close()
+	opened = append(opened, r.store.Close)
+	if r.Server, err = rendezvous.New(context.Background(), r.Node, r.store, rendezvous.LocalConfig(r.certKey)); err != nil {
 		return err
 	}
 	// Listen on the same ports after a restart, so clients find it again.
@@ -231,15 +232,10 @@ func (n *Network) startSupernode(i int) (*Supernode, error) {
 	for _, s := range n.Supernodes {
 		peers = append(peers, peer.AddrInfo{ID: s.Node.ID(), Addrs: s.Node.Addrs()})
 	}
-	kad, err := dht.New(nd,
-		dht.WithMode(dht.ModeServer),
-		dht.WithRoutingTableService(nil),
-		dht.WithBootstrapPeers(peers...),
-		dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) { return dir.Supernodes(ctx, 0, nil) }),
-	)
+	kad, err := relay.JoinDHT(nd, peers, []*client.Client{dir})
 	if err != nil {
 		nd.Close()
-		return nil, fmt.Errorf("start supernode DHT: %w", err)
+		return nil, err
 	}
 	svc, err := relay.Start(nd, relay.Config{
 		Verifier:         verifier,

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/internal/admin"
 	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
@@ -90,7 +88,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	kad, err := startDHT(n, append(servers, dhtPeers...), dirs)
+	kad, err := relay.JoinDHT(n, append(servers, dhtPeers...), dirs)
 	if err != nil {
 		return err
 	}
@@ -147,30 +145,6 @@ func run(ctx context.Context, args []string) error {
 		errs = append(errs, adm.Close(sctx))
 	}
 	return errors.Join(append(errs, n.Close())...)
-}
-
-// startDHT joins the DHT as a server, through the given peers and the
-// supernodes the directories list, and serves its routing table to
-// whoever asks (parley-dht routing-table).
-func startDHT(n *node.Node, peers []peer.AddrInfo, dirs []*client.Client) (*dht.DHT, error) {
-	opts := []dht.Option{
-		dht.WithMode(dht.ModeServer),
-		dht.WithRecordAddrs(func() []ma.Multiaddr { return node.Shareable(n.Addrs()) }),
-		dht.WithRoutingTableService(nil),
-	}
-	if len(peers) > 0 {
-		opts = append(opts, dht.WithBootstrapPeers(peers...))
-	}
-	for _, d := range dirs {
-		opts = append(opts, dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) {
-			return d.Supernodes(ctx, 0, nil)
-		}))
-	}
-	kad, err := dht.New(n, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("join the DHT: %w", err)
-	}
-	return kad, nil
 }
 
 // certVerifier trusts the given certificate key, or the key the first
