@@ -79,13 +79,7 @@ func latestDevice(p client.Presence) peer.ID {
 	if !p.Online {
 		return ""
 	}
-	if p.Peer != "" {
-		return p.Peer
-	}
-	if ds := p.Devices; len(ds) > 0 {
-		return ds[len(ds)-1].ID
-	}
-	return ""
+	return lastDevice(p)
 }
 
 // lastDevice is the device that logged in last, even if the contact is

@@ -9,7 +9,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/dht/records"
@@ -58,25 +57,11 @@ func (e *Engine) startDHT() error {
 		dht.WithMode(dhtMode(e.cfg)),
 		dht.WithSeq(seq),
 		dht.WithAddressRecords(),
-		dht.WithRecordAddrs(e.recordAddrs),
+		dht.WithRecordAddrs(e.advertisedAddrs),
 		dht.WithBootstrapPeers(append([]peer.AddrInfo{e.cfg.Rendezvous}, e.cfg.DHTBootstrap...)...),
-		dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) {
-			return e.directorySupernodes(ctx, nil)
-		}),
+		dht.WithBootstrapFunc(e.directorySupernodes),
 	)
 	return err
-}
-
-// recordAddrs are the addresses in the device's DHT records: those it
-// tells contacts in presence.
-func (e *Engine) recordAddrs() []ma.Multiaddr {
-	e.mu.Lock()
-	started := e.started
-	e.mu.Unlock()
-	if !started {
-		return nil
-	}
-	return e.advertisedAddrs()
 }
 
 // DHT is the device's DHT node: Provide and FindProviders publish and

@@ -112,7 +112,6 @@ type Engine struct {
 	forced    error // why this engine ended the session itself (revoked, deleted)
 	book      contactState
 	subs      map[chan Event]struct{}
-	started   bool                  // Start has wired every part
 	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
@@ -185,9 +184,6 @@ func Start(cfg Config) (_ *Engine, err error) {
 		Ready:     func() bool { return e.Username() != "" },
 		Announcer: e.dht,
 	})
-	e.mu.Lock()
-	e.started = true
-	e.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Add(3)
@@ -342,10 +338,8 @@ func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 			out = append(out, a)
 		}
 	}
-	if e.reserver != nil {
-		out = append(out, e.reserver.CircuitAddrs()...)
-	}
-	return out
+	// The reserver's circuits, as it gave them to the node.
+	return append(out, e.node.CircuitAddrs()...)
 }
 
 func (e *Engine) circuitsChanged([]ma.Multiaddr) {

@@ -33,42 +33,52 @@ const admissionMargin = time.Minute
 func (e *Engine) supernodes(ctx context.Context, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
 	list, err := e.rdv.Supernodes(ctx, 0, rtts)
 	if err == nil {
-		if len(list) > 0 {
-			if err := saveSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile), list); err != nil {
-				log.Warnw("remember supernodes", "err", err)
-			}
-		}
+		e.rememberSupernodes(list)
 		return list, nil
 	}
 	found, ferr := e.dhtSupernodes(ctx)
-	cached, cerr := loadSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile))
-	if len(found) == 0 && (cerr != nil || len(cached) == 0) {
+	cached := e.lastSupernodes()
+	if len(found) == 0 && len(cached) == 0 {
 		return nil, errors.Join(err, ferr)
 	}
 	log.Infow("rendezvous directory unreachable; using the supernodes announced in the DHT and the last known ones",
 		"err", err, "dht", len(found), "dht_err", ferr, "cached", len(cached))
-	if len(found) > 0 {
-		// They are up now: the next start bootstraps from them.
-		if err := saveSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile), found); err != nil {
-			log.Warnw("remember supernodes", "err", err)
-		}
-	}
+	e.rememberSupernodes(found) // they are up now: the next start bootstraps from them
 	return mergeInfos(found, cached), nil
 }
 
 // directorySupernodes lists the directory's supernodes, or the last list
-// it handed out while it cannot be reached. It is where the DHT
-// bootstraps from.
-func (e *Engine) directorySupernodes(ctx context.Context, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
-	list, err := e.rdv.Supernodes(ctx, 0, rtts)
+// known while it cannot be reached. It is where the DHT bootstraps from.
+func (e *Engine) directorySupernodes(ctx context.Context) ([]peer.AddrInfo, error) {
+	list, err := e.rdv.Supernodes(ctx, 0, nil)
 	if err == nil {
 		return list, nil
 	}
-	cached, cerr := loadSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile))
-	if cerr != nil || len(cached) == 0 {
-		return nil, err
+	if cached := e.lastSupernodes(); len(cached) > 0 {
+		return cached, nil
 	}
-	return cached, nil
+	return nil, err
+}
+
+// rememberSupernodes keeps a non-empty list of supernodes for when
+// neither the directory nor the DHT can be asked.
+func (e *Engine) rememberSupernodes(list []peer.AddrInfo) {
+	if len(list) == 0 {
+		return
+	}
+	if err := saveSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile), list); err != nil {
+		log.Warnw("remember supernodes", "err", err)
+	}
+}
+
+// lastSupernodes is the list rememberSupernodes kept last (none if it
+// cannot be read).
+func (e *Engine) lastSupernodes() []peer.AddrInfo {
+	list, err := loadSupernodes(filepath.Join(e.cfg.DataDir, supernodesFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warnw("read the last known supernodes", "err", err)
+	}
+	return list
 }
 
 type savedPeer struct {
