@@ -52,7 +52,7 @@ func (d *DHT) Provided() []cid.Cid {
 func (d *DHT) announce(ctx context.Context, c cid.Cid) error {
 	sc := &storeCounter{typ: kadpb.Message_ADD_PROVIDER}
 	err := d.kad.Provide(withObserver(ctx, sc), c, true)
-	accepted, refused, last := sc.result()
+	accepted, verdict := sc.verdict()
 	switch {
 	case accepted > 0:
 		return nil // some stored it, even if the deadline cut the rest
@@ -60,10 +60,8 @@ func (d *DHT) announce(ctx context.Context, c cid.Cid) error {
 		return ErrNoPeers
 	case err != nil:
 		return err
-	case refused == 0:
-		return ErrNoPeers
 	default:
-		return fmt.Errorf("%w (%d peers; the last said: %v)", ErrRefused, refused, last)
+		return verdict
 	}
 }
 

@@ -114,15 +114,11 @@ func (d *DHT) PutRecord(ctx context.Context, r records.Record) (int, error) {
 		}
 		return 0, fmt.Errorf("put %s: %w", ks, err)
 	}
-	accepted, refused, last := c.result()
-	switch {
-	case accepted > 0:
-		return accepted, nil
-	case refused == 0:
-		return 0, fmt.Errorf("put %s: %w", ks, ErrNoPeers)
-	default:
-		return 0, fmt.Errorf("put %s: %w (%d peers; the last said: %v)", ks, ErrRefused, refused, last)
+	accepted, err := c.verdict()
+	if err != nil {
+		return 0, fmt.Errorf("put %s: %w", ks, err)
 	}
+	return accepted, nil
 }
 
 // GetRecord looks up p's record of kind and returns the best valid one

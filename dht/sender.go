@@ -112,35 +112,32 @@ func (s *sender) OnDisconnect(context.Context, peer.ID) {}
 
 // SendRequest implements kadpb.MessageSender.
 func (s *sender) SendRequest(ctx context.Context, p peer.ID, req *kadpb.Message) (*kadpb.Message, error) {
+	return s.send(ctx, p, req, true)
+}
+
+// SendMessage implements kadpb.MessageSender.
+func (s *sender) SendMessage(ctx context.Context, p peer.ID, req *kadpb.Message) error {
+	_, err := s.send(ctx, p, req, false)
+	return err
+}
+
+// send is exchange reported to the observers in ctx; an answered request
+// also teaches the peerstore p's latency.
+func (s *sender) send(ctx context.Context, p peer.ID, req *kadpb.Message, wantResponse bool) (*kadpb.Message, error) {
 	obs := observersFrom(ctx)
 	start := time.Now()
 	for _, o := range obs {
 		o.sent(p, req, start)
 	}
-	resp, err := s.exchange(ctx, p, req, true)
+	resp, err := s.exchange(ctx, p, req, wantResponse)
 	rtt := time.Since(start)
-	if err == nil {
+	if err == nil && wantResponse {
 		s.host.Peerstore().RecordLatency(p, rtt)
 	}
 	for _, o := range obs {
 		o.done(p, req, resp, rtt, err)
 	}
 	return resp, err
-}
-
-// SendMessage implements kadpb.MessageSender.
-func (s *sender) SendMessage(ctx context.Context, p peer.ID, req *kadpb.Message) error {
-	obs := observersFrom(ctx)
-	start := time.Now()
-	for _, o := range obs {
-		o.sent(p, req, start)
-	}
-	_, err := s.exchange(ctx, p, req, false)
-	rtt := time.Since(start)
-	for _, o := range obs {
-		o.done(p, req, nil, rtt, err)
-	}
-	return err
 }
 
 // exchange is roundTrip unless p is silent, and keeps track of silence.
@@ -255,8 +252,17 @@ func (c *storeCounter) done(_ peer.ID, req, _ *kadpb.Message, _ time.Duration, e
 	c.accepted++
 }
 
-func (c *storeCounter) result() (accepted, refused int, lastErr error) {
+// verdict is what the peers said: how many accepted, and the error when
+// none did (ErrNoPeers if nobody was asked, else ErrRefused).
+func (c *storeCounter) verdict() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.accepted, c.refused, c.lastErr
+	switch {
+	case c.accepted > 0:
+		return c.accepted, nil
+	case c.refused == 0:
+		return 0, ErrNoPeers
+	default:
+		return 0, fmt.Errorf("%w (%d peers; the last said: %v)", ErrRefused, c.refused, c.lastErr)
+	}
 }

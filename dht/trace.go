@@ -179,16 +179,13 @@ func (t *Trace) emitLocked(ev TraceEvent) {
 	}
 }
 
-func (t *Trace) sent(p peer.ID, req *kadpb.Message, _ time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.stopped {
-		return
-	}
+// eventLocked starts the event of kind about the request req to p: where
+// p stands in the lookup of req's key.
+func (t *Trace) eventLocked(kind TraceKind, p peer.ID, req *kadpb.Message) (*traceTarget, TraceEvent) {
 	tt := t.targetLocked(req.GetKey())
 	pid := kb.ConvertPeerID(p)
-	ev := TraceEvent{
-		Kind:     TraceQuery,
+	return tt, TraceEvent{
+		Kind:     kind,
 		Peer:     p,
 		Message:  req.GetType().String(),
 		Key:      req.GetKey(),
@@ -196,6 +193,15 @@ func (t *Trace) sent(p peer.ID, req *kadpb.Message, _ time.Time) {
 		CPL:      kb.CommonPrefixLen(pid, tt.id),
 		Distance: kb.Xor(pid, tt.id),
 	}
+}
+
+func (t *Trace) sent(p peer.ID, req *kadpb.Message, _ time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	_, ev := t.eventLocked(TraceQuery, p, req)
 	t.summary.Queried++
 	t.summary.MaxHop = max(t.summary.MaxHop, ev.Hop)
 	t.emitLocked(ev)
@@ -207,19 +213,8 @@ func (t *Trace) done(p peer.ID, req, resp *kadpb.Message, rtt time.Duration, err
 	if t.stopped {
 		return
 	}
-	tt := t.targetLocked(req.GetKey())
-	pid := kb.ConvertPeerID(p)
-	ev := TraceEvent{
-		Kind:     TraceResponse,
-		Peer:     p,
-		Message:  req.GetType().String(),
-		Key:      req.GetKey(),
-		Hop:      tt.hop(p),
-		CPL:      kb.CommonPrefixLen(pid, tt.id),
-		Distance: kb.Xor(pid, tt.id),
-		RTT:      rtt,
-		Err:      err,
-	}
+	tt, ev := t.eventLocked(TraceResponse, p, req)
+	ev.RTT, ev.Err = rtt, err
 	if err != nil {
 		ev.Kind = TraceError
 		t.summary.Failed++

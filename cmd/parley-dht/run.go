@@ -288,10 +288,7 @@ func (s *session) resolve(ctx context.Context, arg string) (peer.AddrInfo, error
 		return err
 	})
 	if err != nil {
-		if errors.Is(err, dht.ErrNotFound) {
-			return peer.AddrInfo{}, notFound(err)
-		}
-		return peer.AddrInfo{}, err
+		return peer.AddrInfo{}, lookupErr(err)
 	}
 	return ai, nil
 }
