@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/internal/atomicfile"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/rendezvous/cert"
 )
@@ -108,11 +109,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, b)
 }
 
 func loadSupernodes(path string) ([]peer.AddrInfo, error) {

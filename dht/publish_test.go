@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/dht/records"
+	"github.com/parleynet/parley/internal/atomicfile"
 )
 
 func keyOf(t *testing.T, d *DHT) crypto.PrivKey {
@@ -251,14 +252,14 @@ func TestSeqSources(t *testing.T) {
 		t.Fatalf("after reopening: %d, want above %d", c, b)
 	}
 	// A number persisted ahead of the clock is still exceeded.
-	if err := writeFileAtomic(path, []byte("99999999999999999\n")); err != nil {
+	if err := atomicfile.Write(path, []byte("99999999999999999\n")); err != nil {
 		t.Fatal(err)
 	}
 	s3, _ := FileSeq(path)
 	if c, _ := s3.NextSeq(); c != 100000000000000000 {
 		t.Fatalf("got %d, want one above the persisted number", c)
 	}
-	if err := writeFileAtomic(path, []byte("not a number")); err != nil {
+	if err := atomicfile.Write(path, []byte("not a number")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := FileSeq(path); err == nil {

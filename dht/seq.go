@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/parleynet/parley/internal/atomicfile"
 )
 
 // SeqSource hands out the sequence numbers of this node's records. Each
@@ -73,34 +74,9 @@ func (s *fileSeq) NextSeq() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := max(s.last+1, uint64(time.Now().UnixMilli()))
-	if err := writeFileAtomic(s.path, []byte(strconv.FormatUint(n, 10)+"\n")); err != nil {
+	if err := atomicfile.Write(s.path, []byte(strconv.FormatUint(n, 10)+"\n")); err != nil {
 		return 0, fmt.Errorf("persist sequence number: %w", err)
 	}
 	s.last = n
 	return n, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -51,6 +51,7 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/internal/atomicfile"
 	"github.com/parleynet/parley/rendezvous"
 )
 
@@ -136,11 +137,7 @@ func (s *Server) Close() error {
 
 func writeInfo(path string, info Info) error {
 	data, _ := json.Marshal(info)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
