@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,23 +76,9 @@ func (d *DHT) RoutingTable() RoutingTable {
 		})
 	}
 	slices.SortFunc(out.Peers, func(a, b RoutingTablePeer) int {
-		if a.CPL != b.CPL {
-			return a.CPL - b.CPL
-		}
-		return compareIDs(a.ID, b.ID)
+		return cmp.Or(cmp.Compare(a.CPL, b.CPL), cmp.Compare(a.ID, b.ID))
 	})
 	return out
-}
-
-func compareIDs(a, b peer.ID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	default:
-		return 0
-	}
 }
 
 // rtService serves RoutingTableProtocolID.
