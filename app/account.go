@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"github.com/parleynet/parley/app/apitype"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -21,25 +21,16 @@ type userError struct {
 func (e *userError) Error() string { return e.msg }
 func (e *userError) Unwrap() error { return e.err }
 
-// DeviceStatus is one of the account's devices.
-type DeviceStatus struct {
-	Peer     string    `json:"peer"`
-	Enrolled time.Time `json:"enrolled"`
-	Revoked  time.Time `json:"revoked,omitzero"` // zero while the device may log in
-	Online   bool      `json:"online"`
-	This     bool      `json:"this_device,omitempty"` // the device this engine runs on
-}
-
 // Devices lists the account's devices, oldest first, revoked ones
 // included.
-func (e *Engine) Devices(ctx context.Context) ([]DeviceStatus, error) {
+func (e *Engine) Devices(ctx context.Context) ([]apitype.Device, error) {
 	devs, err := e.rdv.Devices(ctx)
 	if err != nil {
 		return nil, serverError(err)
 	}
-	out := make([]DeviceStatus, 0, len(devs))
+	out := make([]apitype.Device, 0, len(devs))
 	for _, d := range devs {
-		out = append(out, DeviceStatus{
+		out = append(out, apitype.Device{
 			Peer:     d.Peer.String(),
 			Enrolled: d.Enrolled,
 			Revoked:  d.Revoked,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"maps"
 	"slices"
 
@@ -152,7 +153,7 @@ func (e *Engine) dropContactLocked(name string) {
 
 // resetBookLocked starts the book from a login snapshot, and returns the
 // events that show it.
-func (e *Engine) resetBookLocked(sess *client.Session) []Event {
+func (e *Engine) resetBookLocked(sess *client.Session) []apitype.Event {
 	keep := make(map[string]bool, len(sess.Contacts))
 	for _, p := range sess.Contacts {
 		keep[p.Username] = true
@@ -167,15 +168,15 @@ func (e *Engine) resetBookLocked(sess *client.Session) []Event {
 	clear(b.unseen)
 	clear(b.removed)
 	clear(b.incoming)
-	var evs []Event
+	var evs []apitype.Event
 	for _, p := range sess.Contacts {
 		e.setPresenceLocked(p)
-		evs = append(evs, Event{Kind: EventPresence, Contact: ptr(presenceStatus(p))})
+		evs = append(evs, apitype.Event{Kind: apitype.EventPresence, Contact: ptr(presenceStatus(p))})
 	}
 	for _, name := range sess.Incoming {
 		b.incoming[name] = true
 		delete(b.outgoing, name)
-		evs = append(evs, Event{Kind: EventContact, Username: name, Change: client.ContactRequested.String()})
+		evs = append(evs, apitype.Event{Kind: apitype.EventContact, Username: name, Change: client.ContactRequested.String()})
 	}
 	return evs
 }
@@ -199,7 +200,7 @@ func (e *Engine) markOfflineLocked() {
 
 // presenceLocked applies a pushed presence, and returns the event that
 // shows it (none for a stale push).
-func (e *Engine) presenceLocked(p client.Presence) []Event {
+func (e *Engine) presenceLocked(p client.Presence) []apitype.Event {
 	b := &e.book
 	if b.removed[p.Username] {
 		log.Debugw("ignoring presence of a removed contact", "contact", p.Username)
@@ -214,12 +215,12 @@ func (e *Engine) presenceLocked(p client.Presence) []Event {
 	}
 	delete(b.unseen, p.Username)
 	e.setPresenceLocked(p)
-	return []Event{{Kind: EventPresence, Contact: ptr(presenceStatus(p))}}
+	return []apitype.Event{{Kind: apitype.EventPresence, Contact: ptr(presenceStatus(p))}}
 }
 
 // contactEventLocked applies a pushed change to the contact book, and
 // returns the event that shows it.
-func (e *Engine) contactEventLocked(ev client.ContactEvent) []Event {
+func (e *Engine) contactEventLocked(ev client.ContactEvent) []apitype.Event {
 	b := &e.book
 	name := ev.Username
 	b.gen++
@@ -247,15 +248,15 @@ func (e *Engine) contactEventLocked(ev client.ContactEvent) []Event {
 		return nil
 	}
 	log.Infow("contact book changed", "contact", name, "change", ev.Change)
-	return []Event{{Kind: EventContact, Username: name, Change: ev.Change.String()}}
+	return []apitype.Event{{Kind: apitype.EventContact, Username: name, Change: ev.Change.String()}}
 }
 
 // applyListingLocked makes the book what the server listed, keeping
 // presence that pushes already delivered. It returns the events that
 // show what changed.
-func (e *Engine) applyListingLocked(l client.ContactBook) []Event {
+func (e *Engine) applyListingLocked(l client.ContactBook) []apitype.Event {
 	b := &e.book
-	var evs []Event
+	var evs []apitype.Event
 	listed := make(map[string]bool, len(l.Accepted))
 	for _, p := range l.Accepted {
 		listed[p.Username] = true
@@ -266,12 +267,12 @@ func (e *Engine) applyListingLocked(l client.ContactBook) []Event {
 		delete(b.unseen, p.Username)
 		delete(b.removed, p.Username)
 		e.setPresenceLocked(p)
-		evs = append(evs, Event{Kind: EventPresence, Contact: ptr(presenceStatus(p))})
+		evs = append(evs, apitype.Event{Kind: apitype.EventPresence, Contact: ptr(presenceStatus(p))})
 	}
 	for name := range b.accepted {
 		if !listed[name] {
 			e.dropContactLocked(name)
-			evs = append(evs, Event{Kind: EventContact, Username: name, Change: client.ContactRemoved.String()})
+			evs = append(evs, apitype.Event{Kind: apitype.EventContact, Username: name, Change: client.ContactRemoved.String()})
 		}
 	}
 	set := func(m map[string]bool, names []string) {
@@ -325,7 +326,7 @@ func (e *Engine) refreshBook(ctx context.Context) error {
 		}
 		e.mu.Lock()
 		fresh := e.book.gen == gen
-		var evs []Event
+		var evs []apitype.Event
 		if fresh {
 			evs = e.applyListingLocked(l)
 		}
@@ -359,14 +360,14 @@ func (e *Engine) contactOp(ctx context.Context, username string, op func(context
 // the two are contacts now (username had asked too). Otherwise username
 // sees the request, now or at their next login, and accepts or declines
 // it. The answer is the same whether or not username exists.
-func (e *Engine) RequestContact(ctx context.Context, username string) (bool, error) {
-	var accepted bool
+func (e *Engine) RequestContact(ctx context.Context, username string) (apitype.ContactRequestResult, error) {
+	var res apitype.ContactRequestResult
 	_, err := e.contactOp(ctx, username, func(ctx context.Context, name string) error {
 		var err error
-		accepted, err = e.rdv.RequestContact(ctx, name)
+		res.Accepted, err = e.rdv.RequestContact(ctx, name)
 		return err
 	})
-	return accepted, err
+	return res, err
 }
 
 // AcceptContact accepts username's pending request; the two see each
@@ -402,31 +403,23 @@ func (e *Engine) Unblock(ctx context.Context, username string) error {
 	return err
 }
 
-// ContactBook is the account's contact book as the engine shows it.
-type ContactBook struct {
-	Contacts []ContactStatus `json:"contacts"` // accepted contacts, with presence
-	Incoming []string        `json:"incoming"` // users asking to become contacts
-	Outgoing []string        `json:"outgoing"` // users this account asked, no answer yet
-	Blocked  []string        `json:"blocked"`
-}
-
 // Contacts reads the contact book from the server and returns it with
 // each contact's presence and connection path.
-func (e *Engine) Contacts(ctx context.Context) (ContactBook, error) {
+func (e *Engine) Contacts(ctx context.Context) (apitype.ContactBook, error) {
 	if err := e.refreshBook(ctx); err != nil {
-		return ContactBook{}, err
+		return apitype.ContactBook{}, err
 	}
 	return e.contactBook(), nil
 }
 
 // contactBook is the engine's current view of the book.
-func (e *Engine) contactBook() ContactBook {
+func (e *Engine) contactBook() apitype.ContactBook {
 	e.mu.Lock()
 	accepted := slices.SortedFunc(maps.Values(e.book.accepted), func(a, b client.Presence) int {
 		return cmp.Compare(a.Username, b.Username)
 	})
-	out := ContactBook{
-		Contacts: make([]ContactStatus, 0, len(accepted)),
+	out := apitype.ContactBook{
+		Contacts: make([]apitype.ContactStatus, 0, len(accepted)),
 		Incoming: sortedKeys(e.book.incoming),
 		Outgoing: sortedKeys(e.book.outgoing),
 		Blocked:  sortedKeys(e.book.blocked),

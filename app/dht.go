@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"github.com/parleynet/parley/app/apitype"
 	"path/filepath"
 	"slices"
 	"time"
@@ -122,21 +123,8 @@ func mergeInfos(a, b []peer.AddrInfo) []peer.AddrInfo {
 	return a
 }
 
-// DHTStatus is the device's view of the DHT.
-type DHTStatus struct {
-	// Mode is "server" while the device answers DHT queries, else "client".
-	Mode string `json:"mode"`
-	// Peers is the size of the routing table.
-	Peers int `json:"peers"`
-	// RecordSeq is the sequence number of the address record published
-	// last (0: none yet).
-	RecordSeq uint64 `json:"record_seq,omitempty"`
-	// RecordExpires is when that record expires.
-	RecordExpires time.Time `json:"record_expires,omitzero"`
-}
-
-func (e *Engine) dhtStatus() DHTStatus {
-	s := DHTStatus{Mode: "client", Peers: e.dht.Kad().RoutingTable().Size()}
+func (e *Engine) dhtStatus() apitype.DHTStatus {
+	s := apitype.DHTStatus{Mode: "client", Peers: e.dht.Kad().RoutingTable().Size()}
 	if e.dht.Server() {
 		s.Mode = "server"
 	}

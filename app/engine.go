@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/dht"
@@ -85,6 +86,7 @@ type Engine struct {
 	history   *chat.History
 	chat      *chat.Service
 	prober    *probe.Service
+	events    *eventLog
 	kick      chan struct{} // asks the session loop to log in now
 	flush     chan struct{} // asks the outbox loop to deliver now
 	refresh   chan struct{} // asks the book loop to re-read the contact book
@@ -111,7 +113,6 @@ type Engine struct {
 	problemOf uint64
 	forced    error // why this engine ended the session itself (revoked, deleted)
 	book      contactState
-	subs      map[chan Event]struct{}
 	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
@@ -135,7 +136,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 		loggedIn: make(chan struct{}),
 		changed:  make(chan struct{}),
 		book:     newContactState(),
-		subs:     make(map[chan Event]struct{}),
+		events:   newEventLog(),
 		located:  make(map[peer.ID]time.Time),
 	}
 	defer func() {
@@ -162,7 +163,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e.rdv = client.New(e.node, cfg.Rendezvous)
 	e.passport = relay.NewPassport(e.node, e.Certificate)
 	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
-	e.chat.OnMessage(func(m chat.Message) { e.emit(Event{Kind: EventMessage, Message: &m}) })
+	e.chat.OnMessage(func(m chat.Message) { e.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(m))}) })
 	e.prober = probe.NewService(e.node, contactBook{e})
 	if err := e.startDHT(); err != nil {
 		return nil, err
@@ -206,6 +207,9 @@ func (e *Engine) Close() error {
 			sess.Close()
 		}
 		e.wg.Wait()
+		if e.events != nil {
+			e.events.close()
+		}
 		var errs []error
 		if e.volunteer != nil {
 			errs = append(errs, e.volunteer.Close())
@@ -262,27 +266,36 @@ func (e *Engine) Username() string {
 
 // Register creates an account with this device and waits until it is
 // logged in.
-func (e *Engine) Register(ctx context.Context, username, password string) error {
+func (e *Engine) Register(ctx context.Context, username, password string) (apitype.Account, error) {
 	if _, err := e.rdv.Register(ctx, username, password); err != nil {
-		return e.accountError(err)
+		return apitype.Account{}, e.accountError(err)
 	}
-	return e.AwaitLogin(ctx)
+	return e.awaitAccount(ctx)
 }
 
 // Enrol adds this device to an existing account and waits until it is
 // logged in.
-func (e *Engine) Enrol(ctx context.Context, username, password string) error {
+func (e *Engine) Enrol(ctx context.Context, username, password string) (apitype.Account, error) {
 	if _, err := e.rdv.Enrol(ctx, username, password); err != nil {
-		return e.accountError(err)
+		return apitype.Account{}, e.accountError(err)
 	}
-	return e.AwaitLogin(ctx)
+	return e.awaitAccount(ctx)
+}
+
+// awaitAccount waits for the login that follows a registration or an
+// enrolment and returns the account logged in to.
+func (e *Engine) awaitAccount(ctx context.Context) (apitype.Account, error) {
+	if err := e.AwaitLogin(ctx); err != nil {
+		return apitype.Account{}, err
+	}
+	return apitype.Account{Username: e.Username()}, nil
 }
 
 // accountError explains a refused register or enrol of a revoked device
 // (the server calls it taken, to a register).
 func (e *Engine) accountError(err error) error {
 	p := e.LoginProblem()
-	revoked := p != nil && p.Reason == LoginRevoked
+	revoked := p != nil && p.Reason == apitype.LoginRevoked
 	if errors.Is(err, rendezvous.ErrDeviceRevoked) || (revoked && errors.Is(err, rendezvous.ErrDeviceTaken)) {
 		return &userError{msg: "this device was revoked and can never log in again; " + e.revokedHint(), err: err}
 	}
@@ -292,41 +305,70 @@ func (e *Engine) accountError(err error) error {
 // Send sends a chat message to a contact. A contact who is offline or
 // unreachable gets it later: the message comes back in state chat.Queued
 // and the engine delivers it when the contact is online.
-func (e *Engine) Send(ctx context.Context, to, body string) (chat.Message, error) {
+func (e *Engine) Send(ctx context.Context, to, body string) (apitype.Message, error) {
 	to, err := rendezvous.CanonicalUsername(to)
 	if err != nil {
-		return chat.Message{}, err
+		return apitype.Message{}, err
 	}
-	return e.chat.Send(ctx, to, body)
+	m, err := e.chat.Send(ctx, to, body)
+	if err != nil {
+		return apitype.Message{}, err
+	}
+	return messageOf(m), nil
 }
 
 // Probe streams size bytes to the device a contact is online on and
 // reports the throughput, the path and whether every byte arrived intact.
-func (e *Engine) Probe(ctx context.Context, contact string, size int64) (probe.Result, error) {
+func (e *Engine) Probe(ctx context.Context, contact string, size int64) (apitype.ProbeResult, error) {
 	contact, err := rendezvous.CanonicalUsername(contact)
 	if err != nil {
-		return probe.Result{}, err
+		return apitype.ProbeResult{}, err
+	}
+	switch {
+	case size == 0:
+		size = apitype.DefaultProbeSize
+	case size < 0 || size > probe.MaxSize:
+		return apitype.ProbeResult{}, fmt.Errorf("%w: a probe sends 1 byte to %d bytes", ErrInvalidArgument, int64(probe.MaxSize))
 	}
 	p, ok := contactBook{e}.Lookup(contact)
 	switch {
 	case !ok:
-		return probe.Result{}, fmt.Errorf("probe %s: %w", contact, chat.ErrNotAContact)
+		return apitype.ProbeResult{}, fmt.Errorf("probe %s: %w", contact, chat.ErrNotAContact)
 	case p == "":
-		return probe.Result{}, fmt.Errorf("probe %s: %w", contact, chat.ErrOffline)
+		return apitype.ProbeResult{}, fmt.Errorf("probe %s: %w", contact, chat.ErrOffline)
 	}
 	if err := e.reach(ctx, p); err != nil {
-		return probe.Result{}, fmt.Errorf("probe %s: %w", contact, err)
+		return apitype.ProbeResult{}, fmt.Errorf("probe %s: %w", contact, err)
 	}
-	return probe.Run(ctx, e.node, p, size)
+	r, err := probe.Run(ctx, e.node, p, size)
+	if err != nil {
+		return apitype.ProbeResult{}, err
+	}
+	return apitype.ProbeResult{Device: r.Device, Bytes: r.Bytes, Duration: r.Duration, MBPerSecond: r.MBps, Path: r.Path, Intact: r.Intact}, nil
 }
 
 // History returns the last limit messages with a contact, oldest first.
-func (e *Engine) History(ctx context.Context, contact string, limit int) ([]chat.Message, error) {
-	contact, err := rendezvous.CanonicalUsername(contact)
+func (e *Engine) History(ctx context.Context, q apitype.HistoryQuery) ([]apitype.Message, error) {
+	contact, err := rendezvous.CanonicalUsername(q.Contact)
 	if err != nil {
 		return nil, err
 	}
-	return e.history.With(ctx, contact, limit)
+	limit := q.Limit
+	switch {
+	case limit == 0:
+		limit = apitype.DefaultHistoryLimit
+	case limit < 0 || limit > apitype.MaxHistoryLimit:
+		return nil, fmt.Errorf("%w: limit must be from 1 to %d", ErrInvalidArgument, apitype.MaxHistoryLimit)
+	}
+	msgs, err := e.history.With(ctx, contact, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apitype.Message, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, messageOf(m))
+	}
+	return out, nil
 }
 
 // advertisedAddrs are the device's direct addresses (loopback ones only
@@ -343,7 +385,7 @@ func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 }
 
 func (e *Engine) circuitsChanged([]ma.Multiaddr) {
-	e.emit(Event{Kind: EventSupernodes, Supernodes: e.Supernodes()})
+	e.emit(apitype.Event{Kind: apitype.EventSupernodes, Supernodes: idStrings(e.Supernodes())})
 	e.dht.AddrsChanged()
 	e.mu.Lock()
 	sess := e.session
@@ -395,7 +437,7 @@ func (e *Engine) outboxLoop(ctx context.Context) {
 		for _, c := range contacts {
 			settled, err := e.chat.Flush(ctx, c)
 			for _, m := range settled {
-				e.emit(Event{Kind: EventDelivered, Message: &m})
+				e.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(m))})
 			}
 			if err != nil && !errors.Is(err, chat.ErrOffline) && ctx.Err() == nil {
 				log.Debugw("outbox not delivered yet", "to", c, "err", err)
@@ -405,3 +447,6 @@ func (e *Engine) outboxLoop(ctx context.Context) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The engine is the in-process home of the client API.
+var _ apitype.Client = (*Engine)(nil)

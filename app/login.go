@@ -7,47 +7,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
-// LoginReason says why a device is not logged in.
-type LoginReason string
-
-const (
-	// LoginNotEnrolled: the device belongs to no account yet. The engine
-	// waits for Register or Enrol.
-	LoginNotEnrolled LoginReason = "not_enrolled"
-	// LoginRevoked: the account's owner revoked this device; its key can
-	// never log in again. The engine stops logging in.
-	LoginRevoked LoginReason = "revoked"
-	// LoginAccountDeleted: the account was deleted. The engine stops
-	// logging in until the device is registered again.
-	LoginAccountDeleted LoginReason = "account_deleted"
-	// LoginRateLimited: the server refused too many logins; the engine
-	// logs in again when the server allows it.
-	LoginRateLimited LoginReason = "rate_limited"
-	// LoginServerLeaving: the server is shutting down; the engine logs in
-	// again when the server said to.
-	LoginServerLeaving LoginReason = "server_going_away"
-	// LoginFailed: the server is unreachable or the session broke; the
-	// engine retries every Config.RetryInterval.
-	LoginFailed LoginReason = "failed"
-)
-
 // LoginProblem says why the device is not logged in and what happens
-// next.
+// next: what the API shows, and what the session loop acts on.
 type LoginProblem struct {
-	Reason LoginReason `json:"reason"`
-	// Error is what went wrong, for people.
-	Error string `json:"error"`
-	// Hint says what to do, or what the engine does about it by itself.
-	Hint string `json:"hint"`
-	// Stopped means the engine does not log in again by itself: the user
-	// has to act (see Hint).
-	Stopped bool `json:"stopped"`
-	// RetryAt is when the engine logs in again; zero when Stopped.
-	RetryAt time.Time `json:"retry_at,omitzero"`
+	apitype.LoginProblem
 
 	err      error
 	mandated bool // RetryAt comes from the server; a kick does not shorten the wait
@@ -56,38 +24,46 @@ type LoginProblem struct {
 // Err is the error behind the problem.
 func (p *LoginProblem) Err() error { return p.err }
 
+// public is what the API shows of p (nil for nil).
+func (p *LoginProblem) public() *apitype.LoginProblem {
+	if p == nil {
+		return nil
+	}
+	return ptr(p.LoginProblem)
+}
+
 // loginProblem classifies why a login failed or a session ended, and
 // decides what the session loop does next.
 func (e *Engine) loginProblem(err error) *LoginProblem {
-	p := &LoginProblem{Error: err.Error(), err: err}
+	p := &LoginProblem{LoginProblem: apitype.LoginProblem{Error: err.Error()}, err: err}
 	wait := e.cfg.RetryInterval
 	var goAway *client.GoAwayError
 	var status *rendezvous.StatusError
 	switch {
 	case errors.Is(err, rendezvous.ErrDeviceRevoked):
-		p.Reason, p.Stopped = LoginRevoked, true
+		p.Reason, p.Stopped = apitype.LoginRevoked, true
 		p.Error = "this device was revoked by its owner and can no longer log in"
 		p.Hint = e.revokedHint()
 	case errors.Is(err, rendezvous.ErrAccountDeleted):
-		p.Reason, p.Stopped = LoginAccountDeleted, true
+		p.Reason, p.Stopped = apitype.LoginAccountDeleted, true
 		p.Error = "the account was deleted, with its contacts; this device is logged out"
 		p.Hint = "to go on, create a new account with: parley register USER"
 	case errors.Is(err, rendezvous.ErrDeviceNotEnrolled):
-		p.Reason, p.Stopped = LoginNotEnrolled, true
+		p.Reason, p.Stopped = apitype.LoginNotEnrolled, true
 		p.Error = "this device is not enrolled in an account"
 		p.Hint = "create an account with: parley register USER, or add this device to yours with: parley enrol USER"
 	case errors.As(err, &goAway):
-		p.Reason, p.mandated = LoginServerLeaving, true
+		p.Reason, p.mandated = apitype.LoginServerLeaving, true
 		wait = goAway.RetryAfter
 		p.Hint = "the rendezvous server is restarting; logging in again by itself"
 	case errors.Is(err, rendezvous.ErrRateLimited):
-		p.Reason, p.mandated = LoginRateLimited, true
+		p.Reason, p.mandated = apitype.LoginRateLimited, true
 		if errors.As(err, &status) {
 			wait = max(wait, status.RetryAfter)
 		}
 		p.Hint = "the rendezvous server asked to wait; logging in again by itself"
 	default:
-		p.Reason = LoginFailed
+		p.Reason = apitype.LoginFailed
 		if errors.As(err, &status) && status.RetryAfter > 0 {
 			wait, p.mandated = max(wait, status.RetryAfter), true
 		}
@@ -197,7 +173,7 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 		}
 		p := e.loginFailed(err, attempt)
 		switch {
-		case p.Reason == LoginNotEnrolled:
+		case p.Reason == apitype.LoginNotEnrolled:
 			log.Infow("device not enrolled; waiting for register or enrol", "peer", e.node.ID())
 		case p.Stopped:
 			log.Warnw("login stopped", "reason", p.Reason, "err", err, "hint", p.Hint)
@@ -207,10 +183,10 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 			log.Warnw("login failed; retrying", "err", err, "at", p.RetryAt)
 		}
 		if hadSession {
-			e.emit(Event{Kind: EventLogout, Login: p})
+			e.emit(apitype.Event{Kind: apitype.EventLogout, Login: p.public()})
 		}
 		if p.Stopped {
-			e.emit(Event{Kind: EventLoginStopped, Login: p})
+			e.emit(apitype.Event{Kind: apitype.EventLoginStopped, Login: p.public()})
 			select {
 			case <-ctx.Done():
 				return
@@ -248,7 +224,7 @@ func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
 		// view of the account current.
 		e.username = ""
 		e.forgetBookLocked()
-		if p.Reason != LoginNotEnrolled {
+		if p.Reason != apitype.LoginNotEnrolled {
 			e.cert = nil // the server no longer vouches for this device
 		}
 	}
@@ -278,7 +254,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	default:
 	}
 	log.Infow("logged in", "user", sess.Username, "peer", e.node.ID())
-	e.emit(Event{Kind: EventLogin, Username: sess.Username})
+	e.emit(apitype.Event{Kind: apitype.EventLogin, Username: sess.Username})
 	e.emitAll(snapshot)
 	e.flushSoon()
 	e.refreshSoon() // the login snapshot lacks outgoing requests and blocks
@@ -290,7 +266,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	for u := range sess.Updates() {
-		var evs []Event
+		var evs []apitype.Event
 		e.mu.Lock()
 		switch {
 		case u.Presence != nil:
@@ -302,9 +278,9 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 		e.emitAll(evs)
 		for _, ev := range evs {
 			switch {
-			case ev.Kind == EventPresence && ev.Contact.Online:
+			case ev.Kind == apitype.EventPresence && ev.Contact.Online:
 				e.flushSoon()
-			case ev.Kind == EventContact:
+			case ev.Kind == apitype.EventContact:
 				e.refreshSoon()
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/pb"
@@ -21,21 +22,21 @@ func TestLoginPolicy(t *testing.T) {
 	tests := []struct {
 		name        string
 		err         error
-		wantReason  LoginReason
+		wantReason  apitype.LoginReason
 		wantStopped bool
 		wantWait    time.Duration // ignored when stopped
 		wantHint    string
 	}{
-		{"revoked at login", status(pb.Status_STATUS_PERMISSION_DENIED, rendezvous.ErrDeviceRevoked.Error(), 0), LoginRevoked, true, 0, "parley enrol"},
-		{"revoked in session", &rendezvous.StatusError{Status: pb.Status_STATUS_PERMISSION_DENIED, Message: rendezvous.ErrDeviceRevoked.Error()}, LoginRevoked, true, 0, IdentityFile},
-		{"account deleted", &rendezvous.StatusError{Status: pb.Status_STATUS_UNAUTHENTICATED, Message: rendezvous.ErrAccountDeleted.Error()}, LoginAccountDeleted, true, 0, "parley register"},
-		{"not enrolled", status(pb.Status_STATUS_UNAUTHENTICATED, rendezvous.ErrDeviceNotEnrolled.Error(), 0), LoginNotEnrolled, true, 0, "parley enrol"},
-		{"go away", fmt.Errorf("session: %w", &client.GoAwayError{RetryAfter: 1500 * time.Millisecond}), LoginServerLeaving, false, 1500 * time.Millisecond, "by itself"},
-		{"go away at once", &client.GoAwayError{}, LoginServerLeaving, false, 0, "by itself"},
-		{"rate limited long", status(pb.Status_STATUS_RATE_LIMITED, "too many attempts", time.Minute), LoginRateLimited, false, time.Minute, "asked to wait"},
-		{"rate limited short", status(pb.Status_STATUS_RATE_LIMITED, "too many attempts", time.Second), LoginRateLimited, false, retry, "asked to wait"},
-		{"server closing", status(pb.Status_STATUS_UNAVAILABLE, "server unavailable", 0), LoginFailed, false, retry, "--rendezvous"},
-		{"unreachable", errors.New("login: open stream to rendezvous server: no addresses"), LoginFailed, false, retry, "--rendezvous"},
+		{"revoked at login", status(pb.Status_STATUS_PERMISSION_DENIED, rendezvous.ErrDeviceRevoked.Error(), 0), apitype.LoginRevoked, true, 0, "parley enrol"},
+		{"revoked in session", &rendezvous.StatusError{Status: pb.Status_STATUS_PERMISSION_DENIED, Message: rendezvous.ErrDeviceRevoked.Error()}, apitype.LoginRevoked, true, 0, IdentityFile},
+		{"account deleted", &rendezvous.StatusError{Status: pb.Status_STATUS_UNAUTHENTICATED, Message: rendezvous.ErrAccountDeleted.Error()}, apitype.LoginAccountDeleted, true, 0, "parley register"},
+		{"not enrolled", status(pb.Status_STATUS_UNAUTHENTICATED, rendezvous.ErrDeviceNotEnrolled.Error(), 0), apitype.LoginNotEnrolled, true, 0, "parley enrol"},
+		{"go away", fmt.Errorf("session: %w", &client.GoAwayError{RetryAfter: 1500 * time.Millisecond}), apitype.LoginServerLeaving, false, 1500 * time.Millisecond, "by itself"},
+		{"go away at once", &client.GoAwayError{}, apitype.LoginServerLeaving, false, 0, "by itself"},
+		{"rate limited long", status(pb.Status_STATUS_RATE_LIMITED, "too many attempts", time.Minute), apitype.LoginRateLimited, false, time.Minute, "asked to wait"},
+		{"rate limited short", status(pb.Status_STATUS_RATE_LIMITED, "too many attempts", time.Second), apitype.LoginRateLimited, false, retry, "asked to wait"},
+		{"server closing", status(pb.Status_STATUS_UNAVAILABLE, "server unavailable", 0), apitype.LoginFailed, false, retry, "--rendezvous"},
+		{"unreachable", errors.New("login: open stream to rendezvous server: no addresses"), apitype.LoginFailed, false, retry, "--rendezvous"},
 	}
 	e := &Engine{cfg: Config{DataDir: "/data", RetryInterval: retry}}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"github.com/parleynet/parley/app/apitype"
 	"slices"
 	"strings"
 	"testing"
@@ -9,8 +10,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/parleynet/parley/app"
-	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/dht/records"
 	"github.com/parleynet/parley/node"
 )
@@ -46,7 +45,7 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*Client{alice, bob} {
-		if err := waitFor(ctx, c.Name+" notices the server is gone", func() bool { return !c.Engine.Status().LoggedIn }); err != nil {
+		if err := waitFor(ctx, c.Name+" notices the server is gone", func() bool { return !c.Status().LoggedIn }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,7 +96,7 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	wantPath := "relayed via " + left.Node.ID().String()
 	if err := waitFor(ctx, "alice's copy is delivered", func() bool {
 		m := awaitMessage(t, ctx, alice, "bob", sent.ID)
-		return m.State == chat.Delivered && m.Path == wantPath
+		return m.State == apitype.MessageDelivered && m.Path == wantPath
 	}); err != nil {
 		t.Fatal(err, awaitMessage(t, ctx, alice, "bob", sent.ID))
 	}
@@ -123,7 +122,7 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if st := bob.Engine.Status(); st.Username != "bob" || st.LoggedIn {
+	if st := bob.Status(); st.Username != "bob" || st.LoggedIn {
 		t.Errorf("restarted bob: user %q, logged in %v; want bob, not logged in", st.Username, st.LoggedIn)
 	}
 	again, err := alice.Engine.Send(ctx, "bob", "welcome back")
@@ -138,7 +137,7 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	if err := n.StartRendezvous(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := AwaitPresence(ctx, alice, "bob", func(c app.ContactStatus) bool {
+	if _, err := AwaitPresence(ctx, alice, "bob", func(c apitype.ContactStatus) bool {
 		return c.Online && slices.ContainsFunc(c.Addrs, via)
 	}); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"errors"
+	"github.com/parleynet/parley/app/apitype"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/probe"
@@ -63,9 +63,9 @@ func startPair(t *testing.T, ctx context.Context, n *Network) (alice, bob *Clien
 	return alice, bob
 }
 
-func historyWith(t *testing.T, ctx context.Context, c *Client, contact string) []chat.Message {
+func historyWith(t *testing.T, ctx context.Context, c *Client, contact string) []apitype.Message {
 	t.Helper()
-	msgs, err := c.Engine.History(ctx, contact, 100)
+	msgs, err := c.Engine.History(ctx, apitype.HistoryQuery{Contact: contact, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +73,11 @@ func historyWith(t *testing.T, ctx context.Context, c *Client, contact string) [
 }
 
 // awaitMessage waits until c has stored the message with the given id.
-func awaitMessage(t *testing.T, ctx context.Context, c *Client, contact, id string) chat.Message {
+func awaitMessage(t *testing.T, ctx context.Context, c *Client, contact, id string) apitype.Message {
 	t.Helper()
-	var got chat.Message
+	var got apitype.Message
 	err := waitFor(ctx, c.Name+" has message "+id, func() bool {
-		i := slices.IndexFunc(historyWith(t, ctx, c, contact), func(m chat.Message) bool { return m.ID == id })
+		i := slices.IndexFunc(historyWith(t, ctx, c, contact), func(m apitype.Message) bool { return m.ID == id })
 		if i >= 0 {
 			got = historyWith(t, ctx, c, contact)[i]
 		}
@@ -178,7 +178,7 @@ func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
 
 	// A second device tries to enrol as alice.
 	laptop := addClient(t, ctx, n, "alice-laptop")
-	err := laptop.Engine.Enrol(ctx, "alice", "not-alices-password")
+	_, err := laptop.Engine.Enrol(ctx, "alice", "not-alices-password")
 	if !errors.Is(err, rendezvous.ErrBadCredentials) {
 		t.Fatalf("enrol with wrong password: got %v, want ErrBadCredentials", err)
 	}
@@ -194,11 +194,11 @@ func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
 	}
 	// Both accounts are still there: the name is taken, and the password
 	// still works for a new device.
-	err = laptop.Engine.Register(ctx, "bob", "another-password")
+	_, err = laptop.Engine.Register(ctx, "bob", "another-password")
 	if !errors.Is(err, rendezvous.ErrUsernameTaken) {
 		t.Fatalf("register bob after restart: got %v, want ErrUsernameTaken", err)
 	}
-	if err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); err != nil {
+	if _, err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); err != nil {
 		t.Fatalf("enrol alice after restart: %v", err)
 	}
 	// The laptop leaves; the clients log in again by themselves, and
@@ -207,7 +207,7 @@ func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	aliceID := alice.Engine.Node().ID().String()
-	if _, err := AwaitPresence(ctx, bob, "alice", func(c app.ContactStatus) bool { return c.Online && c.Peer == aliceID }); err != nil {
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c apitype.ContactStatus) bool { return c.Online && c.Peer == aliceID }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := AwaitOnline(ctx, alice, "bob"); err != nil {
@@ -231,7 +231,7 @@ func TestOutboxDeliversWhenContactReturns(t *testing.T) {
 	if err := n.StopClient(bob); err != nil {
 		t.Fatal(err)
 	}
-	seen, err := AwaitPresence(ctx, alice, "bob", func(c app.ContactStatus) bool { return !c.Online })
+	seen, err := AwaitPresence(ctx, alice, "bob", func(c apitype.ContactStatus) bool { return !c.Online })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestOutboxDeliversWhenContactReturns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if queued.State != chat.Queued {
+	if queued.State != apitype.MessageQueued {
 		t.Fatalf("send to offline bob: got state %s, want queued", queued.State)
 	}
 
@@ -256,7 +256,7 @@ func TestOutboxDeliversWhenContactReturns(t *testing.T) {
 	delivered := awaitMessage(t, ctx, alice, "bob", queued.ID)
 	if err := waitFor(ctx, "alice's copy is delivered", func() bool {
 		delivered = awaitMessage(t, ctx, alice, "bob", queued.ID)
-		return delivered.State == chat.Delivered
+		return delivered.State == apitype.MessageDelivered
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -292,14 +292,14 @@ func TestContactRequestToOfflineUser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	accepted, err := alice.Engine.RequestContact(ctx, "Bob")
+	res, err := alice.Engine.RequestContact(ctx, "Bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if accepted {
+	if res.Accepted {
 		t.Fatal("request to bob: accepted at once, want pending")
 	}
-	if st := alice.Engine.Status(); !slices.Equal(st.Outgoing, []string{"bob"}) || len(st.Contacts) != 0 {
+	if st := alice.Status(); !slices.Equal(st.Outgoing, []string{"bob"}) || len(st.Contacts) != 0 {
 		t.Errorf("alice after asking: got outgoing %q and contacts %+v, want [bob] and none", st.Outgoing, st.Contacts)
 	}
 
@@ -318,7 +318,7 @@ func TestContactRequestToOfflineUser(t *testing.T) {
 	}
 	for _, c := range []*Client{alice, bob} {
 		if err := waitFor(ctx, c.Name+" has no pending requests", func() bool {
-			st := c.Engine.Status()
+			st := c.Status()
 			return len(st.Incoming) == 0 && len(st.Outgoing) == 0
 		}); err != nil {
 			t.Fatal(err)
@@ -373,8 +373,8 @@ func TestRemoveAndBlockDropTheContact(t *testing.T) {
 		t.Errorf("bob's book after blocking: got %+v, want alice blocked and no contacts", book)
 	}
 	// alice's request gets the same answer as any other, and goes nowhere.
-	if accepted, err := alice.Engine.RequestContact(ctx, "bob"); err != nil || accepted {
-		t.Fatalf("request to a user who blocked alice: got %v, %v; want pending", accepted, err)
+	if res, err := alice.Engine.RequestContact(ctx, "bob"); err != nil || res.Accepted {
+		t.Fatalf("request to a user who blocked alice: got %v, %v; want pending", res.Accepted, err)
 	}
 	if book, err = bob.Engine.Contacts(ctx); err != nil {
 		t.Fatal(err)
@@ -405,14 +405,14 @@ func TestRevokedDeviceStops(t *testing.T) {
 	aliceID := alice.Engine.Node().ID().String()
 
 	laptop := addClient(t, ctx, n, "alice-laptop")
-	if err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); err != nil {
+	if _, err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); err != nil {
 		t.Fatal(err)
 	}
 	laptopID := laptop.Engine.Node().ID().String()
 	if len(laptop.Engine.Certificate()) == 0 {
 		t.Error("logged-in laptop has no membership certificate")
 	}
-	if _, err := AwaitPresence(ctx, bob, "alice", func(c app.ContactStatus) bool {
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c apitype.ContactStatus) bool {
 		return c.Online && c.Peer == laptopID && slices.Equal(c.Devices, []string{aliceID, laptopID})
 	}); err != nil {
 		t.Fatal(err)
@@ -435,24 +435,26 @@ func TestRevokedDeviceStops(t *testing.T) {
 	}
 	awaitMessage(t, ctx, laptop, "bob", reply.ID)
 
-	stopped, unsubscribe := laptop.Engine.Subscribe(64)
-	defer unsubscribe()
+	stopped, err := laptop.Engine.Watch(ctx, laptop.Status().EventSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := alice.Engine.RevokeDevice(ctx, laptopID); err != nil {
 		t.Fatal(err)
 	}
 	// The laptop's engine stops logging in and tells its user.
-	for ev := (app.Event{}); ev.Kind != app.EventLoginStopped; {
+	for ev := (apitype.Event{}); ev.Kind != apitype.EventLoginStopped; {
 		select {
 		case ev = <-stopped:
 		case <-ctx.Done():
 			t.Fatalf("the revoked laptop never stopped: %v", ctx.Err())
 		}
-		if ev.Kind == app.EventLoginStopped && ev.Login.Reason != app.LoginRevoked {
+		if ev.Kind == apitype.EventLoginStopped && ev.Login.Reason != apitype.LoginRevoked {
 			t.Fatalf("laptop stopped for %s, want revoked", ev.Login.Reason)
 		}
 	}
-	st := laptop.Engine.Status()
-	if st.LoggedIn || st.Username != "" || st.Login == nil || !st.Login.Stopped || st.Login.Reason != app.LoginRevoked {
+	st := laptop.Status()
+	if st.LoggedIn || st.Username != "" || st.Login == nil || !st.Login.Stopped || st.Login.Reason != apitype.LoginRevoked {
 		t.Fatalf("revoked laptop's status: got %+v, want stopped as revoked", st)
 	}
 	if !strings.Contains(st.Login.Error, "revoked") || !strings.Contains(st.Login.Hint, "parley enrol") {
@@ -465,12 +467,12 @@ func TestRevokedDeviceStops(t *testing.T) {
 		t.Errorf("send from the revoked laptop: got %v, want ErrNotLoggedIn", err)
 	}
 	// It cannot come back with the same key.
-	if err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); !errors.Is(err, rendezvous.ErrDeviceRevoked) {
+	if _, err := laptop.Engine.Enrol(ctx, "alice", "alice-password"); !errors.Is(err, rendezvous.ErrDeviceRevoked) {
 		t.Errorf("enrol the revoked laptop again: got %v, want ErrDeviceRevoked", err)
 	}
 
 	// bob sees alice on her first device only.
-	if _, err := AwaitPresence(ctx, bob, "alice", func(c app.ContactStatus) bool {
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c apitype.ContactStatus) bool {
 		return c.Online && c.Peer == aliceID && slices.Equal(c.Devices, []string{aliceID})
 	}); err != nil {
 		t.Fatal(err)
@@ -479,7 +481,7 @@ func TestRevokedDeviceStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(devs, func(d app.DeviceStatus) bool { return d.Peer == laptopID })
+	i := slices.IndexFunc(devs, func(d apitype.Device) bool { return d.Peer == laptopID })
 	if len(devs) != 2 || i < 0 || devs[i].Revoked.IsZero() || devs[i].Online || !devs[1-i].Revoked.IsZero() || !devs[1-i].This {
 		t.Errorf("alice's devices: got %+v, want this device active and the laptop revoked", devs)
 	}
@@ -500,7 +502,7 @@ func TestProbeThroughSupernode(t *testing.T) {
 	if !res.Intact || res.Bytes != 8<<20 || res.Path != want {
 		t.Errorf("probe result %+v, want 8 MiB intact, %s", res, want)
 	}
-	t.Logf("8 MiB through the supernode: %.1f MB/s", res.MBps)
+	t.Logf("8 MiB through the supernode: %.1f MB/s", res.MBPerSecond)
 
 	carol := addClient(t, ctx, n, "carol")
 	if err := SignIn(ctx, carol, "carol-password"); err != nil {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"slices"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/rendezvous"
 )
 
@@ -16,9 +16,9 @@ import (
 // makes once it has the certificate supernodes admit it with.
 func SignIn(ctx context.Context, c *Client, password string) error {
 	if c.Engine.Username() != c.Name {
-		err := c.Engine.Register(ctx, c.Name, password)
+		_, err := c.Engine.Register(ctx, c.Name, password)
 		if errors.Is(err, rendezvous.ErrUsernameTaken) || errors.Is(err, rendezvous.ErrDeviceTaken) {
-			err = c.Engine.Enrol(ctx, c.Name, password)
+			_, err = c.Engine.Enrol(ctx, c.Name, password)
 		}
 		if err != nil {
 			return fmt.Errorf("sign in %s: %w", c.Name, err)
@@ -30,11 +30,11 @@ func SignIn(ctx context.Context, c *Client, password string) error {
 // MakeContacts makes a and b contacts the way users do: a asks, b sees
 // the request arrive and accepts it.
 func MakeContacts(ctx context.Context, a, b *Client) error {
-	accepted, err := a.Engine.RequestContact(ctx, b.Name)
+	res, err := a.Engine.RequestContact(ctx, b.Name)
 	if err != nil {
 		return fmt.Errorf("%s asks %s: %w", a.Name, b.Name, err)
 	}
-	if accepted { // b had asked already
+	if res.Accepted { // b had asked already
 		return nil
 	}
 	if err := AwaitIncoming(ctx, b, a.Name); err != nil {
@@ -49,23 +49,23 @@ func MakeContacts(ctx context.Context, a, b *Client) error {
 // AwaitIncoming waits until c sees a contact request from user.
 func AwaitIncoming(ctx context.Context, c *Client, user string) error {
 	return waitFor(ctx, c.Name+" sees the contact request of "+user, func() bool {
-		return slices.Contains(c.Engine.Status().Incoming, user)
+		return slices.Contains(c.Status().Incoming, user)
 	})
 }
 
 // AwaitNotContact waits until c no longer has contact as a contact.
 func AwaitNotContact(ctx context.Context, c *Client, contact string) error {
 	return waitFor(ctx, c.Name+" no longer has "+contact+" as a contact", func() bool {
-		return !slices.ContainsFunc(c.Engine.Status().Contacts, func(cs app.ContactStatus) bool { return cs.Username == contact })
+		return !slices.ContainsFunc(c.Status().Contacts, func(cs apitype.ContactStatus) bool { return cs.Username == contact })
 	})
 }
 
 // AwaitPresence waits until c sees contact in a state that satisfies ok,
 // and returns that state.
-func AwaitPresence(ctx context.Context, c *Client, contact string, ok func(app.ContactStatus) bool) (app.ContactStatus, error) {
-	var seen app.ContactStatus
+func AwaitPresence(ctx context.Context, c *Client, contact string, ok func(apitype.ContactStatus) bool) (apitype.ContactStatus, error) {
+	var seen apitype.ContactStatus
 	err := waitFor(ctx, c.Name+" sees the expected presence of "+contact, func() bool {
-		for _, cs := range c.Engine.Status().Contacts {
+		for _, cs := range c.Status().Contacts {
 			if cs.Username == contact && ok(cs) {
 				seen = cs
 				return true
@@ -77,6 +77,6 @@ func AwaitPresence(ctx context.Context, c *Client, contact string, ok func(app.C
 }
 
 // AwaitOnline waits until c sees contact online.
-func AwaitOnline(ctx context.Context, c *Client, contact string) (app.ContactStatus, error) {
-	return AwaitPresence(ctx, c, contact, func(cs app.ContactStatus) bool { return cs.Online })
+func AwaitOnline(ctx context.Context, c *Client, contact string) (apitype.ContactStatus, error) {
+	return AwaitPresence(ctx, c, contact, func(cs apitype.ContactStatus) bool { return cs.Online })
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,6 +85,12 @@ type Client struct {
 	API    *api.Server
 
 	relays int // how many supernodes it reserves on
+}
+
+// Status is the client's status (the engine's Status never fails).
+func (c *Client) Status() apitype.Status {
+	s, _ := c.Engine.Status(context.Background())
+	return s
 }
 
 // Start starts the rendezvous server and the supernodes, and waits until

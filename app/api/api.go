@@ -1,5 +1,7 @@
-// Package api is the local HTTP API of the Parley daemon, and its client
-// used by the parley CLI.
+// Package api is the local HTTP API of the Parley daemon, and its Go
+// client. Both speak the types of package app/apitype, and both implement
+// apitype.Client: the server serves an engine's Client, the client is a
+// Client over HTTP.
 //
 // The server listens on a loopback address and writes api.json (mode 0600)
 // into the client's data directory: its address and a random bearer token.
@@ -7,30 +9,42 @@
 // carry "Authorization: Bearer <token>", a Host header naming the loopback
 // listener (against DNS rebinding), and no foreign Origin.
 //
-// Endpoints (JSON in and out; errors are {"error": "..."}):
+// Endpoints (JSON in and out; request bodies are the apitype *Request
+// structs, strictly decoded: unknown fields, trailing data and invalid
+// UTF-8 are refused):
 //
-//	GET  /api/status                               app.Status
-//	POST /api/register          {username,password}
-//	POST /api/enrol             {username,password}
-//	GET  /api/contacts                             app.ContactBook
-//	POST /api/contacts/request  {username}         {accepted}
-//	POST /api/contacts/accept   {username}
-//	POST /api/contacts/decline  {username}
-//	POST /api/contacts/remove   {username}
-//	POST /api/contacts/block    {username}
-//	POST /api/contacts/unblock  {username}
-//	GET  /api/devices                              []app.DeviceStatus
-//	POST /api/devices/revoke    {peer}
-//	POST /api/password          {old_password,new_password}
-//	POST /api/account/delete    {password}
-//	POST /api/send              {to,body}          chat.Message
-//	GET  /api/history?contact=&limit=              []chat.Message
+//	GET  /api/status                                  apitype.Status
+//	POST /api/register          AccountRequest        apitype.Account
+//	POST /api/enrol             AccountRequest        apitype.Account
+//	GET  /api/contacts                                apitype.ContactBook
+//	POST /api/contacts/request  ContactRequest        apitype.ContactRequestResult
+//	POST /api/contacts/accept   ContactRequest
+//	POST /api/contacts/decline  ContactRequest
+//	POST /api/contacts/remove   ContactRequest
+//	POST /api/contacts/block    ContactRequest
+//	POST /api/contacts/unblock  ContactRequest
+//	GET  /api/devices                                 []apitype.Device
+//	POST /api/devices/revoke    RevokeRequest
+//	POST /api/password          PasswordChangeRequest
+//	POST /api/account/delete    DeleteAccountRequest
+//	POST /api/send              SendRequest           apitype.Message
+//	GET  /api/history?contact=&limit=                 []apitype.Message
+//	POST /api/probe             ProbeRequest          apitype.ProbeResult
+//	GET  /api/events?since=N                          text/event-stream of apitype.Event
 //
-// POST /api/contacts {username} is the older name of /api/contacts/request.
-// Successful calls without a result answer {}.
+// Successful calls without a result answer {}. A failed call answers an
+// apitype.ErrorResponse with the HTTP status of the error table (errors.go):
+// 4xx for what the caller got wrong, 5xx for faults and unreachable servers.
+//
+// The event stream is server-sent events: each event is "id: <seq>",
+// "event: <kind>" and "data: <apitype.Event as JSON>". A client that
+// reconnects sends the last id it saw in Last-Event-ID (or ?since=) and
+// gets every event after it; if those are no longer kept the stream starts
+// with a "gap" event. Comments (": keepalive") are sent every 15 s.
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -38,6 +52,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -45,14 +61,13 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/parleynet/parley/app"
-	"github.com/parleynet/parley/app/chat"
-	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/internal/atomicfile"
-	"github.com/parleynet/parley/rendezvous"
 )
 
 var log = logging.Logger("parley/api")
@@ -71,11 +86,12 @@ const maxRequestBody = 64 << 10
 
 // Server serves the API for one engine.
 type Server struct {
-	engine   *app.Engine
+	client   apitype.Client
 	info     Info
 	infoPath string
 	srv      *http.Server
 	done     chan struct{}
+	stop     chan struct{} // closed by Close: event streams end
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,7 +99,7 @@ type Server struct {
 
 // Listen serves the API on addr (a loopback host:port; port 0 picks one)
 // and writes InfoFile into dataDir.
-func Listen(e *app.Engine, dataDir, addr string) (*Server, error) {
+func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("API address %q: %w", addr, err)
@@ -98,7 +114,8 @@ func Listen(e *app.Engine, dataDir, addr string) (*Server, error) {
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	s := &Server{
-		engine:   e,
+		client:   c,
+		stop:     make(chan struct{}),
 		info:     Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
 		infoPath: filepath.Join(dataDir, InfoFile),
 		done:     make(chan struct{}),
@@ -123,6 +140,7 @@ func (s *Server) Addr() string { return s.info.Addr }
 // Close stops the server and removes InfoFile.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.stop)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := s.srv.Shutdown(ctx)
@@ -144,143 +162,108 @@ func writeInfo(path string, info Info) error {
 }
 
 func (s *Server) routes() http.Handler {
+	c := s.client
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.engine.Status())
+		st, err := c.Status(r.Context())
+		writeResult(w, st, err)
 	})
-	mux.HandleFunc("POST /api/register", s.account(s.engine.Register))
-	mux.HandleFunc("POST /api/enrol", s.account(s.engine.Enrol))
-	request := func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Username string }
-		if !readJSON(w, r, &req) {
-			return
+	account := func(f func(ctx context.Context, user, pass string) (apitype.Account, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var req apitype.AccountRequest
+			if readJSON(w, r, &req) {
+				acct, err := f(r.Context(), req.Username, req.Password)
+				writeResult(w, acct, err)
+			}
 		}
-		accepted, err := s.engine.RequestContact(r.Context(), req.Username)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]bool{"accepted": accepted})
 	}
-	mux.HandleFunc("POST /api/contacts", request)
-	mux.HandleFunc("POST /api/contacts/request", request)
+	mux.HandleFunc("POST /api/register", account(c.Register))
+	mux.HandleFunc("POST /api/enrol", account(c.Enrol))
 	mux.HandleFunc("GET /api/contacts", func(w http.ResponseWriter, r *http.Request) {
-		book, err := s.engine.Contacts(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
+		book, err := c.Contacts(r.Context())
+		writeResult(w, book, err)
+	})
+	mux.HandleFunc("POST /api/contacts/request", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.ContactRequest
+		if readJSON(w, r, &req) {
+			res, err := c.RequestContact(r.Context(), req.Username)
+			writeResult(w, res, err)
 		}
-		writeJSON(w, http.StatusOK, book)
 	})
 	for path, op := range map[string]func(context.Context, string) error{
-		"accept":  s.engine.AcceptContact,
-		"decline": s.engine.DeclineContact,
-		"remove":  s.engine.RemoveContact,
-		"block":   s.engine.Block,
-		"unblock": s.engine.Unblock,
+		"accept":  c.AcceptContact,
+		"decline": c.DeclineContact,
+		"remove":  c.RemoveContact,
+		"block":   c.Block,
+		"unblock": c.Unblock,
 	} {
 		mux.HandleFunc("POST /api/contacts/"+path, func(w http.ResponseWriter, r *http.Request) {
-			var req struct{ Username string }
-			if !readJSON(w, r, &req) {
-				return
+			var req apitype.ContactRequest
+			if readJSON(w, r, &req) {
+				writeResult(w, struct{}{}, op(r.Context(), req.Username))
 			}
-			writeResult(w, op(r.Context(), req.Username))
 		})
 	}
 	mux.HandleFunc("GET /api/devices", func(w http.ResponseWriter, r *http.Request) {
-		devs, err := s.engine.Devices(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
+		devs, err := c.Devices(r.Context())
+		if devs == nil {
+			devs = []apitype.Device{}
 		}
-		writeJSON(w, http.StatusOK, devs)
+		writeResult(w, devs, err)
 	})
 	mux.HandleFunc("POST /api/devices/revoke", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Peer string }
-		if !readJSON(w, r, &req) {
-			return
+		var req apitype.RevokeRequest
+		if readJSON(w, r, &req) {
+			writeResult(w, struct{}{}, c.RevokeDevice(r.Context(), req.Peer))
 		}
-		writeResult(w, s.engine.RevokeDevice(r.Context(), req.Peer))
 	})
 	mux.HandleFunc("POST /api/password", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Old string `json:"old_password"`
-			New string `json:"new_password"`
+		var req apitype.PasswordChangeRequest
+		if readJSON(w, r, &req) {
+			writeResult(w, struct{}{}, c.ChangePassword(r.Context(), req.OldPassword, req.NewPassword))
 		}
-		if !readJSON(w, r, &req) {
-			return
-		}
-		writeResult(w, s.engine.ChangePassword(r.Context(), req.Old, req.New))
 	})
 	mux.HandleFunc("POST /api/account/delete", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Password string }
-		if !readJSON(w, r, &req) {
-			return
+		var req apitype.DeleteAccountRequest
+		if readJSON(w, r, &req) {
+			writeResult(w, struct{}{}, c.DeleteAccount(r.Context(), req.Password))
 		}
-		writeResult(w, s.engine.DeleteAccount(r.Context(), req.Password))
 	})
 	mux.HandleFunc("POST /api/send", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ To, Body string }
-		if !readJSON(w, r, &req) {
-			return
+		var req apitype.SendRequest
+		if readJSON(w, r, &req) {
+			m, err := c.Send(r.Context(), req.To, req.Body)
+			writeResult(w, m, err)
 		}
-		m, err := s.engine.Send(r.Context(), req.To, req.Body)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, m)
 	})
 	mux.HandleFunc("POST /api/probe", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Username string
-			Size     int64
+		var req apitype.ProbeRequest
+		if readJSON(w, r, &req) {
+			res, err := c.Probe(r.Context(), req.Username, req.Size)
+			writeResult(w, res, err)
 		}
-		if !readJSON(w, r, &req) {
-			return
-		}
-		res, err := s.engine.Probe(r.Context(), req.Username, req.Size)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res)
 	})
 	mux.HandleFunc("GET /api/history", func(w http.ResponseWriter, r *http.Request) {
-		limit := 50
+		q := apitype.HistoryQuery{Contact: r.URL.Query().Get("contact")}
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				writeJSON(w, http.StatusBadRequest, errorBody("limit must be a number from 1 to 1000"))
+			if err != nil {
+				writeError(w, fmt.Errorf("%w: limit must be a number from 1 to %d", app.ErrInvalidArgument, apitype.MaxHistoryLimit))
 				return
 			}
-			limit = n
+			q.Limit = n
 		}
-		msgs, err := s.engine.History(r.Context(), r.URL.Query().Get("contact"), limit)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
+		msgs, err := c.History(r.Context(), q)
 		if msgs == nil {
-			msgs = []chat.Message{}
+			msgs = []apitype.Message{}
 		}
-		writeJSON(w, http.StatusOK, msgs)
+		writeResult(w, msgs, err)
+	})
+	mux.HandleFunc("GET /api/events", s.events)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apitype.ErrorResponse{Error: "no such API endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
 	})
 	return s.guard(mux)
-}
-
-func (s *Server) account(f func(ctx context.Context, user, pass string) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Username, Password string }
-		if !readJSON(w, r, &req) {
-			return
-		}
-		if err := f(r.Context(), req.Username, req.Password); err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"username": s.engine.Username()})
-	}
 }
 
 // guard checks the Host header, the Origin and the token.
@@ -288,75 +271,92 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(s.info.Addr)
 		if r.Host != s.info.Addr && r.Host != "localhost:"+port {
-			writeJSON(w, http.StatusForbidden, errorBody("unexpected Host header"))
+			writeJSON(w, http.StatusForbidden, apitype.ErrorResponse{Error: "unexpected Host header", Code: "forbidden"})
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			writeJSON(w, http.StatusForbidden, errorBody("cross-origin requests are not allowed"))
+			writeJSON(w, http.StatusForbidden, apitype.ErrorResponse{Error: "cross-origin requests are not allowed", Code: "forbidden"})
 			return
 		}
 		want := "Bearer " + s.info.Token
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, errorBody("missing or wrong API token (read it from "+InfoFile+" in the data directory)"))
+			writeJSON(w, http.StatusUnauthorized, apitype.ErrorResponse{Error: "missing or wrong API token (read it from " + InfoFile + " in the data directory)", Code: "unauthorized"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// readJSON decodes a request body strictly into v: JSON only, at most
+// maxRequestBody bytes of valid UTF-8, no unknown fields, nothing after
+// the value. It answers 4xx and reports false when the body is refused.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody("bad JSON body: "+err.Error()))
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeJSON(w, http.StatusUnsupportedMediaType, apitype.ErrorResponse{Error: "the request body must be application/json", Code: "bad_request"})
+			return false
+		}
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			writeJSON(w, http.StatusRequestEntityTooLarge, apitype.ErrorResponse{Error: fmt.Sprintf("request body larger than %d bytes", maxRequestBody), Code: "bad_request"})
+			return false
+		}
+		writeError(w, fmt.Errorf("%w: read request body: %w", errBadBody, err))
+		return false
+	}
+	if err := decodeStrict(data, v); err != nil {
+		writeError(w, err)
 		return false
 	}
 	return true
 }
 
-func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
+// errBadBody means a request body is not what the endpoint takes.
+var errBadBody = errors.New("bad request body")
 
-// writeResult answers a call without a result: {} or the error.
-func writeResult(w http.ResponseWriter, err error) {
+// decodeStrict decodes data into v, refusing invalid UTF-8 (which
+// encoding/json would silently replace), unknown fields and trailing data.
+func decodeStrict(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%w: not valid UTF-8", errBadBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", errBadBody, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON value", errBadBody)
+	}
+	return nil
+}
+
+// writeResult answers v, or the error.
+func writeResult(w http.ResponseWriter, v any, err error) {
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeJSON(w, http.StatusOK, v)
 }
 
-// writeError maps engine errors to HTTP statuses.
+// writeError answers err with its status and code from the error table.
+// A fault (500) is logged; its detail is not for the caller.
 func writeError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, rendezvous.ErrBadRequest):
-		code = http.StatusBadRequest
-	case errors.Is(err, rendezvous.ErrBadCredentials), errors.Is(err, rendezvous.ErrDeviceNotEnrolled),
-		errors.Is(err, rendezvous.ErrAccountDeleted):
-		code = http.StatusUnauthorized
-	case errors.Is(err, rendezvous.ErrDeviceRevoked):
-		code = http.StatusForbidden
-	case errors.Is(err, rendezvous.ErrUsernameTaken), errors.Is(err, rendezvous.ErrDeviceTaken):
-		code = http.StatusConflict
-	case errors.Is(err, rendezvous.ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, rendezvous.ErrRateLimited):
-		code = http.StatusTooManyRequests
-	case errors.Is(err, chat.ErrNotAContact), errors.Is(err, chat.ErrRejected), errors.Is(err, chat.ErrNotLoggedIn),
-		errors.Is(err, chat.ErrOffline), errors.Is(err, probe.ErrRefused):
-		code = http.StatusConflict
-	case errors.Is(err, app.ErrServerUnreachable):
-		code = http.StatusBadGateway
-	case errors.Is(err, rendezvous.ErrUnavailable):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusGatewayTimeout
+	e := lookup(err)
+	msg := err.Error()
+	if e.http == http.StatusInternalServerError {
+		log.Errorw("API call failed", "err", err)
+		msg = "internal error in the daemon; its log has the detail"
 	}
-	writeJSON(w, code, errorBody(err.Error()))
+	writeJSON(w, e.http, apitype.ErrorResponse{Error: msg, Code: e.code})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }

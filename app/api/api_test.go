@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
@@ -74,7 +77,7 @@ func TestInfoFileAndClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st.Login.Reason != app.LoginFailed || st.Login.Stopped || st.Login.RetryAt.IsZero() {
+	if st.Login.Reason != apitype.LoginFailed || st.Login.Stopped || st.Login.RetryAt.IsZero() {
 		t.Errorf("login problem: got %+v, want a failure that is retried", st.Login)
 	}
 	if st.Incoming == nil || st.Outgoing == nil {
@@ -82,7 +85,7 @@ func TestInfoFileAndClient(t *testing.T) {
 	}
 	_, err = c.Send(ctx, "bob", "hi")
 	var apiErr *Error
-	if !errors.As(err, &apiErr) || apiErr.Code != http.StatusConflict || !strings.Contains(apiErr.Message, "not logged in") {
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict || !errors.Is(err, chat.ErrNotLoggedIn) || !strings.Contains(apiErr.Message, "not logged in") {
 		t.Errorf("send while logged out: got %v, want 409 not logged in", err)
 	}
 	if err := s.Close(); err != nil {
@@ -110,13 +113,19 @@ func TestGuard(t *testing.T) {
 		{"rebinding host", "GET", "/api/status", "", map[string]string{"Host": "evil.example:80"}, http.StatusForbidden},
 		{"foreign origin", "GET", "/api/status", "", map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
 		{"bad json", "POST", "/api/send", "{", nil, http.StatusBadRequest},
+		{"trailing data", "POST", "/api/send", `{"to":"bob","body":"x"} {}`, nil, http.StatusBadRequest},
+		{"invalid UTF-8", "POST", "/api/send", "{\"to\":\"bob\",\"body\":\"\xff\"}", nil, http.StatusBadRequest},
+		{"not JSON", "POST", "/api/send", `to=bob`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType},
+		{"empty message", "POST", "/api/send", `{"to":"bob","body":""}`, nil, http.StatusUnprocessableEntity},
+		{"unknown endpoint", "GET", "/api/frobnicate", "", nil, http.StatusNotFound},
+		{"bad event cursor", "GET", "/api/events?since=x", "", nil, http.StatusUnprocessableEntity},
 		{"unknown field", "POST", "/api/send", `{"to":"bob","body":"x","evil":1}`, nil, http.StatusBadRequest},
-		{"oversized body", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", maxRequestBody) + `"}`, nil, http.StatusBadRequest},
-		{"bad limit", "GET", "/api/history?contact=bob&limit=0", "", nil, http.StatusBadRequest},
-		{"bad username", "GET", "/api/history?contact=%21%21", "", nil, http.StatusBadRequest},
-		{"bad contact name", "POST", "/api/contacts/accept", `{"username":"!!"}`, nil, http.StatusBadRequest},
-		{"bad device id", "POST", "/api/devices/revoke", `{"peer":"laptop"}`, nil, http.StatusBadRequest},
-		{"short new password", "POST", "/api/password", `{"old_password":"old-password","new_password":"x"}`, nil, http.StatusBadRequest},
+		{"oversized body", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", maxRequestBody) + `"}`, nil, http.StatusRequestEntityTooLarge},
+		{"bad limit", "GET", "/api/history?contact=bob&limit=5000", "", nil, http.StatusUnprocessableEntity},
+		{"bad username", "GET", "/api/history?contact=%21%21", "", nil, http.StatusUnprocessableEntity},
+		{"bad contact name", "POST", "/api/contacts/accept", `{"username":"!!"}`, nil, http.StatusUnprocessableEntity},
+		{"bad device id", "POST", "/api/devices/revoke", `{"peer":"laptop"}`, nil, http.StatusUnprocessableEntity},
+		{"short new password", "POST", "/api/password", `{"old_password":"old-password","new_password":"x"}`, nil, http.StatusUnprocessableEntity},
 		{"unknown contact op", "POST", "/api/contacts/frobnicate", `{"username":"bob"}`, nil, http.StatusNotFound},
 		{"server unreachable", "POST", "/api/contacts/request", `{"username":"bob"}`, nil, http.StatusBadGateway},
 	}
@@ -151,5 +160,27 @@ func TestGuard(t *testing.T) {
 func TestListenRefusesNonLoopback(t *testing.T) {
 	if _, err := Listen(nil, t.TempDir(), "0.0.0.0:0"); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("got %v, want a refusal naming loopback", err)
+	}
+}
+
+func TestErrorTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, e := range errorTable {
+		if seen[e.code] {
+			t.Errorf("code %q names two sentinels; the client could not tell them apart", e.code)
+		}
+		seen[e.code] = true
+		if got := lookup(fmt.Errorf("wrapped: %w", e.err)); got.code != e.code {
+			t.Errorf("lookup(%v): got %q, want %q (an earlier row shadows it)", e.err, got.code, e.code)
+		}
+		if got := sentinelOf(e.code); got != e.err {
+			t.Errorf("sentinelOf(%q): got %v, want %v", e.code, got, e.err)
+		}
+		if e.http < 400 || e.http > 599 {
+			t.Errorf("%v: HTTP status %d is not an error", e.err, e.http)
+		}
+	}
+	if got := lookup(errors.New("disk on fire")); got.http != http.StatusInternalServerError {
+		t.Errorf("an unknown error: got %d, want 500", got.http)
 	}
 }

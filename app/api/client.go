@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,20 +15,21 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
-	"github.com/parleynet/parley/app"
-	"github.com/parleynet/parley/app/chat"
-	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/app/apitype"
 )
 
 // ErrNoDaemon means no daemon is running for the data directory.
 var ErrNoDaemon = errors.New("no parley daemon is running for this data directory")
 
-// Client calls a running daemon's API.
+// Client calls a running daemon's API. It implements apitype.Client.
 type Client struct {
 	info Info
 	http *http.Client
 }
+
+var _ apitype.Client = (*Client)(nil)
 
 // Dial reads InfoFile from dataDir. dial, when given, makes the
 // connections to the daemon (the NAT lab reaches a daemon inside a network
@@ -35,7 +37,7 @@ type Client struct {
 func Dial(dataDir string, dial ...func(ctx context.Context, network, addr string) (net.Conn, error)) (*Client, error) {
 	data, err := os.ReadFile(filepath.Join(dataDir, InfoFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w (%s); start one with: parley daemon --data %s", ErrNoDaemon, dataDir, dataDir)
+		return nil, fmt.Errorf("%w (%s); start one with: parley --data %s daemon", ErrNoDaemon, dataDir, dataDir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read daemon info: %w", err)
@@ -52,27 +54,27 @@ func Dial(dataDir string, dial ...func(ctx context.Context, network, addr string
 }
 
 // Status returns the daemon's status.
-func (c *Client) Status(ctx context.Context) (app.Status, error) {
-	var s app.Status
+func (c *Client) Status(ctx context.Context) (apitype.Status, error) {
+	var s apitype.Status
 	return s, c.do(ctx, http.MethodGet, "/api/status", nil, &s)
 }
 
 // Register creates an account with the daemon's device.
-func (c *Client) Register(ctx context.Context, username, password string) error {
-	return c.do(ctx, http.MethodPost, "/api/register", map[string]string{"username": username, "password": password}, nil)
+func (c *Client) Register(ctx context.Context, username, password string) (apitype.Account, error) {
+	var a apitype.Account
+	return a, c.do(ctx, http.MethodPost, "/api/register", apitype.AccountRequest{Username: username, Password: password}, &a)
 }
 
 // Enrol adds the daemon's device to an account.
-func (c *Client) Enrol(ctx context.Context, username, password string) error {
-	return c.do(ctx, http.MethodPost, "/api/enrol", map[string]string{"username": username, "password": password}, nil)
+func (c *Client) Enrol(ctx context.Context, username, password string) (apitype.Account, error) {
+	var a apitype.Account
+	return a, c.do(ctx, http.MethodPost, "/api/enrol", apitype.AccountRequest{Username: username, Password: password}, &a)
 }
 
-// RequestContact asks username to become a contact; it reports whether
-// the two are contacts now (username had asked too).
-func (c *Client) RequestContact(ctx context.Context, username string) (bool, error) {
-	var out struct{ Accepted bool }
-	err := c.do(ctx, http.MethodPost, "/api/contacts/request", map[string]string{"username": username}, &out)
-	return out.Accepted, err
+// RequestContact asks username to become a contact.
+func (c *Client) RequestContact(ctx context.Context, username string) (apitype.ContactRequestResult, error) {
+	var res apitype.ContactRequestResult
+	return res, c.do(ctx, http.MethodPost, "/api/contacts/request", apitype.ContactRequest{Username: username}, &res)
 }
 
 // AcceptContact accepts username's request.
@@ -101,83 +103,201 @@ func (c *Client) Unblock(ctx context.Context, username string) error {
 }
 
 func (c *Client) contactOp(ctx context.Context, op, username string) error {
-	return c.do(ctx, http.MethodPost, "/api/contacts/"+op, map[string]string{"username": username}, nil)
+	return c.do(ctx, http.MethodPost, "/api/contacts/"+op, apitype.ContactRequest{Username: username}, nil)
 }
 
 // Contacts returns the contact book with presence.
-func (c *Client) Contacts(ctx context.Context) (app.ContactBook, error) {
-	var b app.ContactBook
+func (c *Client) Contacts(ctx context.Context) (apitype.ContactBook, error) {
+	var b apitype.ContactBook
 	return b, c.do(ctx, http.MethodGet, "/api/contacts", nil, &b)
 }
 
 // Devices lists the account's devices.
-func (c *Client) Devices(ctx context.Context) ([]app.DeviceStatus, error) {
-	var devs []app.DeviceStatus
+func (c *Client) Devices(ctx context.Context) ([]apitype.Device, error) {
+	var devs []apitype.Device
 	return devs, c.do(ctx, http.MethodGet, "/api/devices", nil, &devs)
 }
 
 // RevokeDevice revokes one of the account's devices by peer ID.
 func (c *Client) RevokeDevice(ctx context.Context, device string) error {
-	return c.do(ctx, http.MethodPost, "/api/devices/revoke", map[string]string{"peer": device}, nil)
+	return c.do(ctx, http.MethodPost, "/api/devices/revoke", apitype.RevokeRequest{Peer: device}, nil)
 }
 
 // ChangePassword replaces the account's password.
 func (c *Client) ChangePassword(ctx context.Context, oldPassword, newPassword string) error {
-	return c.do(ctx, http.MethodPost, "/api/password", map[string]string{"old_password": oldPassword, "new_password": newPassword}, nil)
+	return c.do(ctx, http.MethodPost, "/api/password", apitype.PasswordChangeRequest{OldPassword: oldPassword, NewPassword: newPassword}, nil)
 }
 
 // DeleteAccount deletes the account.
 func (c *Client) DeleteAccount(ctx context.Context, password string) error {
-	return c.do(ctx, http.MethodPost, "/api/account/delete", map[string]string{"password": password}, nil)
+	return c.do(ctx, http.MethodPost, "/api/account/delete", apitype.DeleteAccountRequest{Password: password}, nil)
 }
 
-// Send sends a chat message and returns it as delivered.
-func (c *Client) Send(ctx context.Context, to, body string) (chat.Message, error) {
-	var m chat.Message
-	return m, c.do(ctx, http.MethodPost, "/api/send", map[string]string{"to": to, "body": body}, &m)
+// Send sends a chat message.
+func (c *Client) Send(ctx context.Context, to, body string) (apitype.Message, error) {
+	var m apitype.Message
+	return m, c.do(ctx, http.MethodPost, "/api/send", apitype.SendRequest{To: to, Body: body}, &m)
 }
 
-// History returns the last limit messages with a contact.
-func (c *Client) History(ctx context.Context, contact string, limit int) ([]chat.Message, error) {
-	var msgs []chat.Message
-	q := url.Values{"contact": {contact}, "limit": {strconv.Itoa(limit)}}
-	return msgs, c.do(ctx, http.MethodGet, "/api/history?"+q.Encode(), nil, &msgs)
+// History returns messages exchanged with a contact, oldest first.
+func (c *Client) History(ctx context.Context, q apitype.HistoryQuery) ([]apitype.Message, error) {
+	var msgs []apitype.Message
+	v := url.Values{"contact": {q.Contact}}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return msgs, c.do(ctx, http.MethodGet, "/api/history?"+v.Encode(), nil, &msgs)
 }
 
 // Probe streams size bytes to a contact's device and reports what arrived.
-func (c *Client) Probe(ctx context.Context, username string, size int64) (probe.Result, error) {
-	var res probe.Result
-	err := c.do(ctx, http.MethodPost, "/api/probe", map[string]any{"username": username, "size": size}, &res)
-	return res, err
+func (c *Client) Probe(ctx context.Context, username string, size int64) (apitype.ProbeResult, error) {
+	var res apitype.ProbeResult
+	return res, c.do(ctx, http.MethodPost, "/api/probe", apitype.ProbeRequest{Username: username, Size: size}, &res)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+// reconnectWait is the pause before an event stream that broke is opened
+// again.
+const reconnectWait = 500 * time.Millisecond
+
+// Watch streams the daemon's events after since (see apitype.Client). A
+// stream that breaks is opened again from the last event received, so
+// nothing is lost or repeated; the channel is closed when ctx ends or when
+// the daemon cannot be reached again (the daemon stopped).
+func (c *Client) Watch(ctx context.Context, since uint64) (<-chan apitype.Event, error) {
+	body, err := c.openEvents(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan apitype.Event, 16)
+	go func() {
+		defer close(out)
+		cursor := since
+		for {
+			err := readEvents(ctx, body, func(ev apitype.Event) bool {
+				cursor = ev.Seq
+				select {
+				case out <- ev:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			})
+			body.Close()
+			if ctx.Err() != nil {
+				return
+			}
+			log.Debugw("event stream broke; reconnecting", "after", cursor, "err", err)
+			select {
+			case <-time.After(reconnectWait):
+			case <-ctx.Done():
+				return
+			}
+			if body, err = c.openEvents(ctx, cursor); err != nil {
+				log.Debugw("event stream cannot be reopened", "err", err)
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (c *Client) openEvents(ctx context.Context, since uint64) (io.ReadCloser, error) {
+	req, err := c.request(ctx, http.MethodGet, "/api/events", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Last-Event-ID", strconv.FormatUint(since, 10))
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// readEvents parses a server-sent event stream and hands each event to
+// yield until yield returns false or the stream ends.
+func readEvents(ctx context.Context, r io.Reader, yield func(apitype.Event) bool) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0: // end of an event
+			if len(data) == 0 {
+				continue
+			}
+			var ev apitype.Event
+			if err := json.Unmarshal(data, &ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			data = data[:0]
+			if !yield(ev) {
+				return ctx.Err()
+			}
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		}
+		// id: and event: repeat what the JSON says; comments are keepalives.
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}
+
+func (c *Client) request(ctx context.Context, method, path string, in any) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.info.Addr+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.info.Token)
-	req.Header.Set("Content-Type", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// send sends req and returns a successful response, or the daemon's
+// error.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w (%v); is the daemon still running?", ErrNoDaemon, err)
+		if req.Context().Err() != nil {
+			return nil, req.Context().Err()
+		}
+		return nil, fmt.Errorf("%w (%v); is the daemon still running?", ErrNoDaemon, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
-			e.Error = resp.Status
-		}
-		return &Error{Code: resp.StatusCode, Message: e.Error}
+	var e apitype.ErrorResponse
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) != nil || e.Error == "" {
+		e.Error = "daemon answered " + resp.Status
 	}
+	return nil, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Error, sentinel: sentinelOf(e.Code)}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	req, err := c.request(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
 	if out == nil {
 		return nil
 	}
@@ -186,11 +306,3 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	return nil
 }
-
-// Error is an error answer from the daemon.
-type Error struct {
-	Code    int
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }

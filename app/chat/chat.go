@@ -39,6 +39,9 @@ var (
 	// ErrRejected means the recipient refused the message for good; the
 	// error carries its reason.
 	ErrRejected = errors.New("message rejected by recipient")
+	// ErrInvalidMessage means a message body breaks the rules (empty,
+	// longer than MaxBodySize, not UTF-8); the error says which.
+	ErrInvalidMessage = errors.New("invalid message")
 	// errTryLater means the recipient cannot take the message now, for
 	// example because its view of presence lags; the message stays queued.
 	errTryLater = errors.New("recipient asks to try later")
@@ -102,12 +105,12 @@ func (s *Service) Close() error {
 // (Flush delivers it later). A message the recipient refuses for good is
 // returned as Failed together with an ErrRejected error.
 func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
+	if err := checkBody(body); err != nil {
+		return Message{}, fmt.Errorf("send: %w", err)
+	}
 	me := s.self()
 	if me == "" {
 		return Message{}, fmt.Errorf("send: %w", ErrNotLoggedIn)
-	}
-	if err := checkBody(body); err != nil {
-		return Message{}, fmt.Errorf("send: %w", err)
 	}
 	if _, ok := s.contacts.Lookup(to); !ok {
 		return Message{}, fmt.Errorf("send to %s: %w", to, ErrNotAContact)
@@ -278,11 +281,11 @@ func (s *Service) accept(remote peer.ID, msg *pb.Message) (pb.Status, error) {
 func checkBody(body string) error {
 	switch {
 	case body == "":
-		return errors.New("empty message")
+		return fmt.Errorf("%w: the message is empty", ErrInvalidMessage)
 	case len(body) > MaxBodySize:
-		return fmt.Errorf("message longer than %d bytes", MaxBodySize)
+		return fmt.Errorf("%w: the message is longer than %d bytes", ErrInvalidMessage, MaxBodySize)
 	case !utf8.ValidString(body):
-		return errors.New("message is not valid UTF-8")
+		return fmt.Errorf("%w: the message is not valid UTF-8", ErrInvalidMessage)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
 )
 
@@ -23,9 +23,9 @@ func (c *cli) account(ctx context.Context, name string, args []string) error {
 			return err
 		}
 		if name == "register" {
-			err = cl.Register(ctx, rest[0], password)
+			_, err = cl.Register(ctx, rest[0], password)
 		} else {
-			err = cl.Enrol(ctx, rest[0], password)
+			_, err = cl.Enrol(ctx, rest[0], password)
 		}
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (c *cli) devices(ctx context.Context, args []string) error {
 		}
 		if c.json {
 			if devs == nil {
-				devs = []app.DeviceStatus{}
+				devs = []apitype.Device{}
 			}
 			return c.printJSON(devs)
 		}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/parleynet/parley/app/apitype"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/testnet"
 )
 
@@ -64,7 +64,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	if err := testnet.AwaitIncoming(ctx, bob, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	var pending app.Status
+	var pending apitype.Status
 	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", bob.Dir, "status", "--json")), &pending); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		t.Errorf("history: got %q", out)
 	}
 	out := mustParley(t, ctx, "", "--data", alice.Dir, "status", "--json")
-	var st app.Status
+	var st apitype.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
 	}
@@ -106,7 +106,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		t.Errorf("human status: got %q", out)
 	}
 
-	var book app.ContactBook
+	var book apitype.ContactBook
 	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", alice.Dir, "contacts", "--json")), &book); err != nil {
 		t.Fatal(err)
 	}

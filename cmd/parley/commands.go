@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
-	"github.com/parleynet/parley/app/chat"
-	"github.com/parleynet/parley/relay"
 )
 
 const requestTimeout = 60 * time.Second
@@ -49,7 +47,7 @@ func (c *cli) send(ctx context.Context, args []string) error {
 		if c.json {
 			return c.printJSON(m)
 		}
-		if m.State == chat.Queued {
+		if m.State == apitype.MessageQueued {
 			fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online (id %s)\n", m.To, m.To, m.ID)
 			return nil
 		}
@@ -81,7 +79,7 @@ func (c *cli) probe(ctx context.Context, args []string) error {
 		return c.printJSON(res)
 	}
 	fmt.Fprintf(c.out, "sent %s to %s in %s: %.1f MB/s, %s; every byte arrived intact\n",
-		sizeFlag(res.Bytes), rest[0], res.Duration.Round(time.Millisecond), res.MBps, res.Path)
+		sizeFlag(res.Bytes), rest[0], res.Duration.Round(time.Millisecond), res.MBPerSecond, res.Path)
 	return nil
 }
 
@@ -90,7 +88,7 @@ func (c *cli) history(ctx context.Context, args []string) error {
 	return c.clientCmd(ctx, "history", args, 1, "USER", func(fs *flag.FlagSet) {
 		fs.IntVar(&limit, "limit", 50, "how many of the latest messages to show (1 to 1000)")
 	}, func(ctx context.Context, cl *api.Client, rest []string) error {
-		msgs, err := cl.History(ctx, rest[0], limit)
+		msgs, err := cl.History(ctx, apitype.HistoryQuery{Contact: rest[0], Limit: limit})
 		if err != nil {
 			return err
 		}
@@ -103,9 +101,9 @@ func (c *cli) history(ctx context.Context, args []string) error {
 		for _, m := range msgs {
 			how := m.Path
 			switch m.State {
-			case chat.Queued:
+			case apitype.MessageQueued:
 				how = "queued"
-			case chat.Failed:
+			case apitype.MessageFailed:
 				how = "not delivered: " + m.Error
 			}
 			fmt.Fprintf(c.out, "%s  %-10s %s   [%s]\n", m.Sent.Local().Format("2006-01-02 15:04:05"), m.From+":", m.Body, how)
@@ -150,7 +148,7 @@ func (c *cli) status(ctx context.Context, args []string) error {
 }
 
 // servingState describes this device's own supernode role.
-func servingState(v relay.VolunteerState) string {
+func servingState(v apitype.SupernodeState) string {
 	switch {
 	case v.Serving && v.Active:
 		return fmt.Sprintf("as an active supernode: %d clients hold a slot, %d relayed connections", v.Reservations, v.Circuits)
@@ -164,13 +162,13 @@ func servingState(v relay.VolunteerState) string {
 }
 
 // loginState describes the session for people.
-func loginState(loggedIn bool, p *app.LoginProblem) string {
+func loginState(loggedIn bool, p *apitype.LoginProblem) string {
 	switch {
 	case loggedIn:
 		return "logged in"
 	case p == nil:
 		return "logging in"
-	case p.Reason == app.LoginNotEnrolled:
+	case p.Reason == apitype.LoginNotEnrolled:
 		return "not enrolled yet: " + p.Hint
 	case p.Stopped:
 		return fmt.Sprintf("stopped: %s.\n              %s", p.Error, p.Hint)
@@ -187,7 +185,7 @@ func orNone(ids []string) string {
 }
 
 // dhtState is the DHT line of the status.
-func dhtState(d app.DHTStatus) string {
+func dhtState(d apitype.DHTStatus) string {
 	s := fmt.Sprintf("%s mode, %d peers in the routing table", d.Mode, d.Peers)
 	if d.RecordSeq == 0 {
 		return s + ", address record not published yet"

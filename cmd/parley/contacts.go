@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
 )
 
@@ -15,14 +15,14 @@ import (
 func (c *cli) requestContact(ctx context.Context, name string, args []string) error {
 	return c.clientCmd(ctx, name, args, 1, "USER", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
 		user := strings.ToLower(rest[0])
-		accepted, err := cl.RequestContact(ctx, user)
+		res, err := cl.RequestContact(ctx, user)
 		if err != nil {
 			return err
 		}
 		if c.json {
-			return c.printJSON(map[string]bool{"accepted": accepted})
+			return c.printJSON(res)
 		}
-		if accepted {
+		if res.Accepted {
 			fmt.Fprintf(c.out, "%s is now a contact\n", user)
 		} else {
 			fmt.Fprintf(c.out, "asked %s; you become contacts when %s accepts (they see the request now, or when they next log in)\n", user, user)
@@ -85,7 +85,7 @@ func (c *cli) contacts(ctx context.Context, args []string) error {
 }
 
 // printContacts writes one line per contact: presence, devices and path.
-func printContacts(w io.Writer, contacts []app.ContactStatus) {
+func printContacts(w io.Writer, contacts []apitype.ContactStatus) {
 	for _, ct := range contacts {
 		state := "offline"
 		if ct.Online {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,10 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
-	"github.com/parleynet/parley/app/chat"
-	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/testnet/natlab"
 )
 
@@ -209,7 +207,7 @@ func (n *Net) AddClient(t testing.TB, name string, typ natlab.NATType, extra ...
 	if err := c.start(ctx, extra...); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.API.Register(ctx, name, name+"-password"); err != nil {
+	if _, err := c.API.Register(ctx, name, name+"-password"); err != nil {
 		t.Fatalf("register %s: %v", name, err)
 	}
 	if err := c.AwaitRelays(ctx); err != nil {
@@ -232,7 +230,7 @@ func (n *Net) AddPublicClient(t testing.TB, name string, extra ...string) *Clien
 	if err := c.start(ctx, extra...); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.API.Register(ctx, name, name+"-password"); err != nil {
+	if _, err := c.API.Register(ctx, name, name+"-password"); err != nil {
 		t.Fatalf("register %s: %v", name, err)
 	}
 	return c
@@ -287,13 +285,13 @@ func (c *Client) Restart(ctx context.Context) error {
 }
 
 // Status is the daemon's status.
-func (c *Client) Status(ctx context.Context) (app.Status, error) { return c.API.Status(ctx) }
+func (c *Client) Status(ctx context.Context) (apitype.Status, error) { return c.API.Status(ctx) }
 
 // AwaitRelays waits until the client is logged in and advertises circuit
 // addresses through two supernodes (or all, if fewer).
 func (c *Client) AwaitRelays(ctx context.Context) error {
 	want := min(2, len(c.net.Supernodes))
-	var last app.Status
+	var last apitype.Status
 	err := poll(ctx, func() bool {
 		s, err := c.Status(ctx)
 		last = s
@@ -306,14 +304,14 @@ func (c *Client) AwaitRelays(ctx context.Context) error {
 }
 
 // Contact returns how c sees a contact.
-func (c *Client) Contact(ctx context.Context, name string) (app.ContactStatus, bool) {
+func (c *Client) Contact(ctx context.Context, name string) (apitype.ContactStatus, bool) {
 	s, err := c.Status(ctx)
 	if err != nil {
-		return app.ContactStatus{}, false
+		return apitype.ContactStatus{}, false
 	}
-	i := slices.IndexFunc(s.Contacts, func(cs app.ContactStatus) bool { return cs.Username == name })
+	i := slices.IndexFunc(s.Contacts, func(cs apitype.ContactStatus) bool { return cs.Username == name })
 	if i < 0 {
-		return app.ContactStatus{}, false
+		return apitype.ContactStatus{}, false
 	}
 	return s.Contacts[i], true
 }
@@ -362,29 +360,29 @@ func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 }
 
 // Send sends a chat message.
-func (c *Client) Send(ctx context.Context, to, body string) (chat.Message, error) {
+func (c *Client) Send(ctx context.Context, to, body string) (apitype.Message, error) {
 	return c.API.Send(ctx, to, body)
 }
 
 // MustSend sends a message and fails the test unless it was delivered.
-func (c *Client) MustSend(t testing.TB, to, body string) chat.Message {
+func (c *Client) MustSend(t testing.TB, to, body string) apitype.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, err := c.Send(ctx, to, body)
-	if err != nil || m.State != chat.Delivered {
+	if err != nil || m.State != apitype.MessageDelivered {
 		t.Fatalf("%s sends %q to %s: %+v, %v", c.Name, body, to, m, err)
 	}
 	return m
 }
 
 // History is c's history with a contact.
-func (c *Client) History(ctx context.Context, contact string) ([]chat.Message, error) {
-	return c.API.History(ctx, contact, 1000)
+func (c *Client) History(ctx context.Context, contact string) ([]apitype.Message, error) {
+	return c.API.History(ctx, apitype.HistoryQuery{Contact: contact, Limit: apitype.MaxHistoryLimit})
 }
 
 // Probe streams size bytes to a contact.
-func (c *Client) Probe(ctx context.Context, contact string, size int64) (probe.Result, error) {
+func (c *Client) Probe(ctx context.Context, contact string, size int64) (apitype.ProbeResult, error) {
 	return c.API.Probe(ctx, contact, size)
 }
 

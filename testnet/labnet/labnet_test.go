@@ -3,14 +3,13 @@ package labnet_test
 import (
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/parleynet/parley/app"
-	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/natlab"
 )
@@ -89,7 +88,7 @@ func TestSymmetricPairStaysRelayed(t *testing.T) {
 	if !res.Intact || res.Bytes != 64<<20 || !relayed(res.Path) {
 		t.Errorf("probe %+v, want 64 MiB intact through a supernode", res)
 	}
-	t.Logf("64 MiB relayed between symmetric NATs: %.1f MB/s via %s", res.MBps, res.Path)
+	t.Logf("64 MiB relayed between symmetric NATs: %.1f MB/s via %s", res.MBPerSecond, res.Path)
 	// go-libp2p tries three punches of up to 5 s each, the watchdog more
 	// rounds after; all fail, and the relay carries on meanwhile.
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
@@ -139,7 +138,7 @@ func TestSupernodeKilledMidStream(t *testing.T) {
 		_, err := alice.Probe(ctx, "bob", 256<<20)
 		probeErr <- err
 	}()
-	var sent []chat.Message
+	var sent []apitype.Message
 	crashAt := time.Time{}
 	var recovered time.Duration
 	for i := 0; ; i++ {
@@ -154,7 +153,7 @@ func TestSupernodeKilledMidStream(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		sent = append(sent, m)
-		if !crashAt.IsZero() && m.State == chat.Delivered && m.Path == "relayed via "+other.Peer {
+		if !crashAt.IsZero() && m.State == apitype.MessageDelivered && m.Path == "relayed via "+other.Peer {
 			recovered = time.Since(crashAt)
 			break
 		}
@@ -212,7 +211,7 @@ func pollUntil(ctx context.Context, deadline time.Time, cond func() bool) error 
 
 // pollHistory waits until every message of sent that alice saw
 // acknowledged, and eventually every one, is in c's history.
-func pollHistory(ctx context.Context, c *labnet.Client, contact string, sent []chat.Message) error {
+func pollHistory(ctx context.Context, c *labnet.Client, contact string, sent []apitype.Message) error {
 	for {
 		got, err := c.History(ctx, contact)
 		if err == nil {
@@ -286,7 +285,7 @@ func TestVolunteerSupernode(t *testing.T) {
 	// The lab shares one machine with the tests: do not let its load
 	// count against carol's headroom.
 	carol := n.AddPublicClient(t, "carol", "--supernode", "auto", "--supernode-uptime", "0s", "--supernode-max-load", "100")
-	var st app.Status
+	var st apitype.Status
 	err := pollUntil(ctx, time.Now().Add(90*time.Second), func() bool {
 		s, err := carol.Status(ctx)
 		st = s

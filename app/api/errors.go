@@ -1,0 +1,87 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/rendezvous"
+)
+
+// errorCode ties a sentinel error to the HTTP status the API answers it
+// with and the stable code in apitype.ErrorResponse, so that the Go client
+// turns the code back into the same sentinel (errors.Is works whichever
+// home of apitype.Client a caller uses).
+type errorCode struct {
+	err  error
+	code string
+	http int
+}
+
+// errorTable is the API's one mapping of errors to statuses: 4xx for what
+// the caller got wrong or asked at the wrong time, 5xx for faults and for
+// servers that did not answer. The first row whose sentinel the error
+// wraps wins; an error in no row is an internal fault (500).
+var errorTable = []errorCode{
+	{errBadBody, "bad_request", http.StatusBadRequest},
+	{app.ErrInvalidArgument, "invalid_argument", http.StatusUnprocessableEntity},
+	{chat.ErrInvalidMessage, "invalid_message", http.StatusUnprocessableEntity},
+	{rendezvous.ErrBadRequest, "invalid_request", http.StatusUnprocessableEntity},
+	{rendezvous.ErrDeviceNotEnrolled, "device_not_enrolled", http.StatusUnauthorized},
+	{rendezvous.ErrAccountDeleted, "account_deleted", http.StatusUnauthorized},
+	{rendezvous.ErrBadCredentials, "bad_credentials", http.StatusUnauthorized},
+	{rendezvous.ErrDeviceRevoked, "device_revoked", http.StatusForbidden},
+	{rendezvous.ErrNotTrusted, "not_trusted", http.StatusForbidden},
+	{rendezvous.ErrNotFound, "not_found", http.StatusNotFound},
+	{rendezvous.ErrUsernameTaken, "username_taken", http.StatusConflict},
+	{rendezvous.ErrDeviceTaken, "device_taken", http.StatusConflict},
+	{rendezvous.ErrNotLoggedIn, "session_required", http.StatusConflict},
+	{chat.ErrNotLoggedIn, "not_logged_in", http.StatusConflict},
+	{chat.ErrNotAContact, "not_a_contact", http.StatusConflict},
+	{chat.ErrOffline, "offline", http.StatusConflict},
+	{chat.ErrRejected, "rejected", http.StatusConflict},
+	{probe.ErrRefused, "probe_refused", http.StatusConflict},
+	{rendezvous.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
+	{app.ErrServerUnreachable, "server_unreachable", http.StatusBadGateway},
+	{rendezvous.ErrUnavailable, "server_unavailable", http.StatusServiceUnavailable},
+	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout},
+	{rendezvous.ErrInternal, "server_internal", http.StatusBadGateway},
+}
+
+var internalError = errorCode{code: "", http: http.StatusInternalServerError}
+
+// lookup is err's row of the table.
+func lookup(err error) errorCode {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e
+		}
+	}
+	return internalError
+}
+
+// sentinelOf is the sentinel a code names, or nil.
+func sentinelOf(code string) error {
+	for _, e := range errorTable {
+		if e.code == code {
+			return e.err
+		}
+	}
+	return nil
+}
+
+// Error is an error answer from the daemon. It unwraps to the sentinel its
+// code names (chat.ErrNotAContact, rendezvous.ErrNotFound, …).
+type Error struct {
+	Status  int    // the HTTP status
+	Code    string // apitype.ErrorResponse.Code
+	Message string
+
+	sentinel error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.sentinel }

@@ -1,0 +1,333 @@
+// Package apitype holds the types of Parley's client API: the Client
+// interface (everything a user can do), its request and response structs,
+// its events and its error codes.
+//
+// The API has two homes that implement Client: the engine in-process
+// (app.Engine) and the daemon's local HTTP API over the network (the Go
+// client in app/api). The HTTP server, the Go client, the CLI and the web
+// UI all use these types, so a field has one name everywhere; the JSON
+// names are stable (scripts read them through `parley ... --json`).
+//
+// This package imports nothing of Parley's, so a program that only talks
+// to a daemon links none of the engine.
+package apitype
+
+import (
+	"context"
+	"time"
+)
+
+// Client is everything a Parley user can do with their device. Errors
+// from a Client unwrap to the sentinel errors of the package that owns the
+// contract (rendezvous.ErrNotFound, chat.ErrNotAContact, …), whichever
+// home the Client is; Code names them on the HTTP API.
+type Client interface {
+	// Status is a snapshot of the device: login, reachability,
+	// supernodes, DHT, contacts with presence and connection paths.
+	// Status.EventSeq is the last event published before the snapshot, so
+	// Watch(ctx, s.EventSeq) misses nothing that happened after it.
+	Status(ctx context.Context) (Status, error)
+
+	// Register creates an account with this device and waits until it is
+	// logged in.
+	Register(ctx context.Context, username, password string) (Account, error)
+	// Enrol adds this device to an existing account and waits until it is
+	// logged in.
+	Enrol(ctx context.Context, username, password string) (Account, error)
+	// Devices lists the account's devices, oldest first, revoked ones
+	// included.
+	Devices(ctx context.Context) ([]Device, error)
+	// RevokeDevice revokes one of the account's devices by peer ID.
+	RevokeDevice(ctx context.Context, peer string) error
+	// ChangePassword replaces the account's password.
+	ChangePassword(ctx context.Context, oldPassword, newPassword string) error
+	// DeleteAccount deletes the account, its devices and its contacts.
+	DeleteAccount(ctx context.Context, password string) error
+
+	// Contacts reads the contact book from the server and returns it with
+	// each contact's presence and connection path.
+	Contacts(ctx context.Context) (ContactBook, error)
+	// RequestContact asks username to become a contact. Accepted is true
+	// when the two are contacts now (username had asked too).
+	RequestContact(ctx context.Context, username string) (ContactRequestResult, error)
+	AcceptContact(ctx context.Context, username string) error  // accept username's request
+	DeclineContact(ctx context.Context, username string) error // drop username's request; they are not told
+	RemoveContact(ctx context.Context, username string) error  // end a contact or withdraw a request
+	Block(ctx context.Context, username string) error          // remove username and ignore their requests
+	Unblock(ctx context.Context, username string) error        // lift a block
+
+	// Send sends a chat message. A contact who is offline or unreachable
+	// gets it later: the message comes back queued and a message_state
+	// event follows when it is delivered.
+	Send(ctx context.Context, to, body string) (Message, error)
+	// History returns messages exchanged with a contact, oldest first.
+	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	// Probe streams size bytes to the device a contact is online on and
+	// reports throughput, path and integrity.
+	Probe(ctx context.Context, username string, size int64) (ProbeResult, error)
+
+	// Watch streams the events numbered after since, in order, until ctx
+	// ends (the channel is closed then). since is the Seq of the last
+	// event the caller saw, or Status.EventSeq for "from this snapshot
+	// on". If events after since are no longer kept, the stream starts
+	// with an EventGap event: re-read Status, then go on. A caller that
+	// does not keep up is sent an EventGap too, rather than blocking the
+	// engine.
+	Watch(ctx context.Context, since uint64) (<-chan Event, error)
+}
+
+// Account is the account a device acts for after Register or Enrol.
+type Account struct {
+	Username string `json:"username"`
+}
+
+// Status is a snapshot of the client for the UI and the CLI.
+type Status struct {
+	// Peer is this device's peer ID.
+	Peer string `json:"peer"`
+	// Username is the account this device acts for; it stays set while a
+	// lost session is being restored, and is "" when the device is not
+	// enrolled or can no longer log in.
+	Username string `json:"username,omitempty"`
+	// LoggedIn is true while a rendezvous session is up.
+	LoggedIn bool `json:"logged_in"`
+	// Login says why the device is not logged in and what to do; nil
+	// while it is logged in or still logging in for the first time.
+	Login *LoginProblem `json:"login_problem,omitempty"`
+	// Reachability is "public", "private" or "unknown".
+	Reachability string `json:"reachability"`
+	// PublicAddrs are the addresses AutoNAT v2 confirmed reachable from
+	// the internet; empty behind a NAT.
+	PublicAddrs []string `json:"public_addrs"`
+	// Addrs are what contacts are told: direct and circuit addresses.
+	Addrs []string `json:"addrs"`
+	// Supernodes are the supernodes holding a relay slot for us.
+	Supernodes []string `json:"supernodes"`
+	// Supernode says whether this device serves others as a supernode.
+	Supernode SupernodeState  `json:"supernode"`
+	DHT       DHTStatus       `json:"dht"`
+	Contacts  []ContactStatus `json:"contacts"`
+	// Incoming are the users asking to become contacts (accept or
+	// decline them); Outgoing the users this account asked.
+	Incoming []string `json:"incoming"`
+	Outgoing []string `json:"outgoing"`
+	// EventSeq is the Seq of the last event published before this
+	// snapshot was taken (see Client.Watch).
+	EventSeq uint64 `json:"event_seq"`
+}
+
+// LoginReason says why a device is not logged in.
+type LoginReason string
+
+const (
+	// LoginNotEnrolled: the device belongs to no account yet. The engine
+	// waits for Register or Enrol.
+	LoginNotEnrolled LoginReason = "not_enrolled"
+	// LoginRevoked: the account's owner revoked this device; its key can
+	// never log in again. The engine stops logging in.
+	LoginRevoked LoginReason = "revoked"
+	// LoginAccountDeleted: the account was deleted. The engine stops
+	// logging in until the device is registered again.
+	LoginAccountDeleted LoginReason = "account_deleted"
+	// LoginRateLimited: the server refused too many logins; the engine
+	// logs in again when the server allows it.
+	LoginRateLimited LoginReason = "rate_limited"
+	// LoginServerLeaving: the server is shutting down; the engine logs in
+	// again when the server said to.
+	LoginServerLeaving LoginReason = "server_going_away"
+	// LoginFailed: the server is unreachable or the session broke; the
+	// engine retries by itself.
+	LoginFailed LoginReason = "failed"
+)
+
+// LoginProblem says why the device is not logged in and what happens
+// next.
+type LoginProblem struct {
+	Reason LoginReason `json:"reason"`
+	// Error is what went wrong, for people.
+	Error string `json:"error"`
+	// Hint says what to do, or what the engine does about it by itself.
+	Hint string `json:"hint"`
+	// Stopped means the engine does not log in again by itself: the user
+	// has to act (see Hint).
+	Stopped bool `json:"stopped"`
+	// RetryAt is when the engine logs in again; zero when Stopped.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+}
+
+// SupernodeState says whether a device serves others as a supernode.
+type SupernodeState struct {
+	// Mode is "auto", "always" or "never".
+	Mode    string `json:"mode"`
+	Serving bool   `json:"serving"`
+	// Active: the directory hands this device out to clients.
+	Active bool `json:"active"`
+	// Reason says why the device does not serve.
+	Reason       string `json:"reason,omitempty"`
+	Reservations int    `json:"reservations"`
+	Circuits     int    `json:"circuits"`
+}
+
+// DHTStatus is the device's view of the DHT.
+type DHTStatus struct {
+	// Mode is "server" while the device answers DHT queries, else "client".
+	Mode string `json:"mode"`
+	// Peers is the size of the routing table.
+	Peers int `json:"peers"`
+	// RecordSeq is the sequence number of the address record published
+	// last (0: none yet).
+	RecordSeq uint64 `json:"record_seq,omitempty"`
+	// RecordExpires is when that record expires.
+	RecordExpires time.Time `json:"record_expires,omitzero"`
+}
+
+// ContactStatus is a contact's presence and how we are connected to them.
+type ContactStatus struct {
+	Username string `json:"username"`
+	Online   bool   `json:"online"`
+	// Peer is the device that logged in last: messages go there.
+	Peer  string   `json:"peer,omitempty"`
+	Addrs []string `json:"addrs,omitempty"`
+	// Devices are all the contact's online devices, oldest login first;
+	// messages are accepted from each of them.
+	Devices  []string  `json:"devices,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// Path is how this device is connected to Peer: "direct",
+	// "holepunched", "relayed via <supernode>" or "not connected".
+	Path string `json:"path"`
+}
+
+// ContactBook is the account's contact book.
+type ContactBook struct {
+	Contacts []ContactStatus `json:"contacts"` // accepted contacts, with presence
+	Incoming []string        `json:"incoming"` // users asking to become contacts
+	Outgoing []string        `json:"outgoing"` // users this account asked, no answer yet
+	Blocked  []string        `json:"blocked"`
+}
+
+// ContactRequestResult is the answer to a contact request.
+type ContactRequestResult struct {
+	// Accepted is true when the two users are contacts now (the other
+	// had asked too); false while the request waits for an answer.
+	Accepted bool `json:"accepted"`
+}
+
+// Device is one of the account's devices.
+type Device struct {
+	Peer     string    `json:"peer"`
+	Enrolled time.Time `json:"enrolled"`
+	Revoked  time.Time `json:"revoked,omitzero"` // zero while the device may log in
+	Online   bool      `json:"online"`
+	This     bool      `json:"this_device,omitempty"` // the device that answers
+}
+
+// MessageState is where a message stands.
+type MessageState string
+
+const (
+	MessageReceived  MessageState = "received"  // incoming, stored and acknowledged
+	MessageDelivered MessageState = "delivered" // outgoing, acknowledged by the recipient
+	MessageQueued    MessageState = "queued"    // outgoing, waiting for the recipient
+	MessageFailed    MessageState = "failed"    // outgoing, refused by the recipient; see Error
+)
+
+// Message is one chat message. Body is the text exactly as sent: render
+// it as text, never as markup or terminal control sequences.
+type Message struct {
+	ID       string       `json:"id"`
+	From     string       `json:"from"`
+	To       string       `json:"to"`
+	Sent     time.Time    `json:"sent"`
+	Body     string       `json:"body"`
+	Incoming bool         `json:"incoming"`
+	State    MessageState `json:"state"`
+	Error    string       `json:"error,omitempty"` // why, when failed
+	// Path is how the message travelled: "direct", "holepunched" or
+	// "relayed via <supernode>"; empty while queued.
+	Path string `json:"path"`
+}
+
+// HistoryQuery selects messages exchanged with a contact.
+type HistoryQuery struct {
+	Contact string `json:"contact"`
+	// Limit is the number of most recent messages; zero means
+	// DefaultHistoryLimit, at most MaxHistoryLimit.
+	Limit int `json:"limit,omitempty"`
+}
+
+// Limits of history queries.
+const (
+	DefaultHistoryLimit = 50
+	MaxHistoryLimit     = 1000
+)
+
+// ProbeResult is what a probe of the connection to a contact measured.
+type ProbeResult struct {
+	Device string `json:"device"`
+	Bytes  int64  `json:"bytes"`
+	// Duration is from the first byte sent to the responder's answer.
+	Duration time.Duration `json:"duration_ns"`
+	// MBPerSecond is the throughput in megabytes (10⁶ bytes) per second.
+	MBPerSecond float64 `json:"mb_per_s"`
+	// Path is how the stream went: "direct", "holepunched" or "relayed
+	// via <supernode>".
+	Path string `json:"path"`
+	// Intact is true when the responder received every byte and its
+	// digest matches what was sent.
+	Intact bool `json:"intact"`
+}
+
+// EventKind says what an Event is about.
+type EventKind string
+
+const (
+	// EventGap: events were lost to this watcher (it fell behind, or
+	// asked for events no longer kept). Re-read Status, then go on.
+	EventGap   EventKind = "gap"
+	EventLogin EventKind = "login" // Username is set
+	// EventLogout: the session was lost or closed; Login says why and
+	// what happens next.
+	EventLogout EventKind = "logout"
+	// EventLoginStopped: the engine stopped logging in (the device was
+	// revoked, the account deleted, or the device is not enrolled); Login
+	// says why and what the user can do.
+	EventLoginStopped EventKind = "login_stopped"
+	EventPresence     EventKind = "presence" // Contact is set
+	// EventContact: the contact book changed. Username is the other user;
+	// Change is "requested" (they ask to become a contact), "accepted"
+	// (they are a contact now) or "removed" (no longer a contact or
+	// request).
+	EventContact EventKind = "contact"
+	// EventMessage: a message arrived. Message is set.
+	EventMessage EventKind = "message"
+	// EventMessageState: an outgoing message changed state (a queued
+	// message was delivered, or failed). Message is set.
+	EventMessageState EventKind = "message_state"
+	// EventPath: the connection to a contact's device changed (connected,
+	// relayed → holepunched, disconnected). Contact is set, with Path.
+	EventPath       EventKind = "path"
+	EventSupernodes EventKind = "supernodes" // Supernodes is set
+)
+
+// Event is something that happened on the device.
+type Event struct {
+	// Seq numbers the events of one daemon run from 1, without gaps.
+	Seq        uint64         `json:"seq"`
+	Time       time.Time      `json:"time"`
+	Kind       EventKind      `json:"kind"`
+	Username   string         `json:"username,omitempty"`
+	Change     string         `json:"change,omitempty"`
+	Login      *LoginProblem  `json:"login,omitempty"`
+	Contact    *ContactStatus `json:"contact,omitempty"`
+	Message    *Message       `json:"message,omitempty"`
+	Supernodes []string       `json:"supernodes,omitempty"`
+}
+
+// ErrorResponse is the body of every failed HTTP API call.
+type ErrorResponse struct {
+	// Error is what went wrong, for people.
+	Error string `json:"error"`
+	// Code names the error for programs (see the error table in package
+	// app/api); "" for an internal fault.
+	Code string `json:"code,omitempty"`
+}

@@ -1,0 +1,49 @@
+package apitype
+
+// The bodies of the HTTP API's POST requests. Unknown fields, trailing
+// data and invalid UTF-8 are refused with 400.
+
+// AccountRequest registers an account or enrols a device (POST
+// /api/register, /api/enrol).
+type AccountRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// ContactRequest names the other user of a contact operation (POST
+// /api/contacts/{request,accept,decline,remove,block,unblock}).
+type ContactRequest struct {
+	Username string `json:"username"`
+}
+
+// RevokeRequest names a device to revoke (POST /api/devices/revoke).
+type RevokeRequest struct {
+	Peer string `json:"peer"`
+}
+
+// PasswordChangeRequest changes the account's password (POST /api/password).
+type PasswordChangeRequest struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
+// DeleteAccountRequest deletes the account (POST /api/account/delete).
+type DeleteAccountRequest struct {
+	Password string `json:"password"`
+}
+
+// SendRequest sends a chat message (POST /api/send).
+type SendRequest struct {
+	To   string `json:"to"`
+	Body string `json:"body"`
+}
+
+// ProbeRequest tests the connection to a contact (POST /api/probe).
+type ProbeRequest struct {
+	Username string `json:"username"`
+	// Size is the number of bytes to stream; zero means DefaultProbeSize.
+	Size int64 `json:"size,omitempty"`
+}
+
+// DefaultProbeSize is what a probe streams when no size is given.
+const DefaultProbeSize = 16 << 20
