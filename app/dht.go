@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
+	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/dht/records"
 	"github.com/parleynet/parley/node"
@@ -20,7 +21,7 @@ const (
 	// dhtSeqFile keeps the sequence number of the device's address
 	// records, so that a record signed after a restart replaces the last
 	// one even if the clock went back.
-	dhtSeqFile = "dht.seq"
+	dhtSeqFile = datadir.DHTSeqFile
 	// dhtLookupTimeout bounds a lookup the engine makes on its own
 	// behalf (a contact's addresses, supernodes).
 	dhtLookupTimeout = 10 * time.Second

@@ -19,6 +19,7 @@ import (
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
@@ -30,7 +31,7 @@ import (
 var log = logging.Logger("parley/app")
 
 // IdentityFile is the device key's file name in the data directory.
-const IdentityFile = "identity.key"
+const IdentityFile = datadir.IdentityFile
 
 // Config configures an Engine. DataDir and Rendezvous are required; the
 // zero value of every other field is valid.
@@ -154,7 +155,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if e.node, err = node.New(opts...); err != nil {
 		return nil, err
 	}
-	if e.history, err = chat.OpenHistory(filepath.Join(cfg.DataDir, "history.db")); err != nil {
+	if e.history, err = chat.OpenHistory(filepath.Join(cfg.DataDir, datadir.HistoryFile)); err != nil {
 		return nil, err
 	}
 	if err := e.restoreSession(); err != nil {

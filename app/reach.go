@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/internal/atomicfile"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/rendezvous/cert"
@@ -21,7 +22,7 @@ import (
 
 // supernodesFile keeps the last supernode list the directory handed out,
 // so that the device finds relays while the rendezvous server is down.
-const supernodesFile = "supernodes.json"
+const supernodesFile = datadir.SupernodesFile
 
 // admissionMargin is how long a supernode's admission must still last for
 // a dial through it to skip presenting the certificate again.

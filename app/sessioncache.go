@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
@@ -14,7 +15,7 @@ import (
 // while the rendezvous server is down: the account, the certificate that
 // supernodes admit it with (until it expires), and the contacts with the
 // devices they had. The next login's snapshot replaces it.
-const sessionFile = "session.json"
+const sessionFile = datadir.SessionFile
 
 type savedSession struct {
 	Username    string         `json:"username"`

@@ -67,6 +67,7 @@ import (
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/internal/atomicfile"
 )
 
@@ -74,7 +75,7 @@ var log = logging.Logger("parley/api")
 
 // InfoFile is the name of the file in the data directory that tells the
 // CLI where the daemon listens and which token to use.
-const InfoFile = "api.json"
+const InfoFile = datadir.APIInfoFile
 
 // Info is the content of InfoFile.
 type Info struct {

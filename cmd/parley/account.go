@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/datadir"
 )
 
 func (c *cli) account(ctx context.Context, name string, args []string) error {
@@ -117,7 +118,7 @@ func (c *cli) deleteAccount(ctx context.Context, args []string) error {
 			return c.printJSON(struct{}{})
 		}
 		fmt.Fprintf(c.out, "deleted the account %s with its devices and contacts; this device is logged out\n", st.Username)
-		fmt.Fprintf(c.out, "(the chat history stays in %s; register again with: parley register USER)\n", filepath.Join(c.dataDir, "history.db"))
+		fmt.Fprintf(c.out, "(the chat history stays in %s; register again with: parley register USER)\n", filepath.Join(c.dataDir, datadir.HistoryFile))
 		return nil
 	})
 }
