@@ -16,6 +16,7 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
@@ -182,5 +183,23 @@ func TestErrorTable(t *testing.T) {
 	}
 	if got := lookup(errors.New("disk on fire")); got.http != http.StatusInternalServerError {
 		t.Errorf("an unknown error: got %d, want 500", got.http)
+	}
+}
+
+func TestNoDaemonHint(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	want := "start one with: parley --data '" + dir + "' daemon --rendezvous ADDR"
+	if _, err := Dial(dir); !errors.Is(err, ErrNoDaemon) || !strings.Contains(err.Error(), want) {
+		t.Errorf("no settings saved: got %v, want %q", err, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, datadir.SettingsFile), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want = "start one with: parley --data '" + dir + "' daemon"
+	if _, err := Dial(dir); !errors.Is(err, ErrNoDaemon) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("settings saved: got %v, want it to end with %q", err, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/datadir"
 )
 
 // ErrNoDaemon means no daemon is running for the data directory.
@@ -37,7 +38,7 @@ var _ apitype.Client = (*Client)(nil)
 func Dial(dataDir string, dial ...func(ctx context.Context, network, addr string) (net.Conn, error)) (*Client, error) {
 	data, err := os.ReadFile(filepath.Join(dataDir, InfoFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w (%s); start one with: parley --data %s daemon", ErrNoDaemon, dataDir, dataDir)
+		return nil, fmt.Errorf("%w (%s); start one with: %s", ErrNoDaemon, dataDir, startCommand(dataDir))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read daemon info: %w", err)
@@ -51,6 +52,16 @@ func Dial(dataDir string, dial ...func(ctx context.Context, network, addr string
 		c.http.Transport = &http.Transport{DialContext: dial[0]}
 	}
 	return c, nil
+}
+
+// startCommand is the command that starts a daemon for dataDir. Only a
+// daemon that has run there before remembers its rendezvous server.
+func startCommand(dataDir string) string {
+	cmd := "parley --data " + datadir.Quote(dataDir) + " daemon"
+	if _, err := os.Stat(filepath.Join(dataDir, datadir.SettingsFile)); err != nil {
+		cmd += " --rendezvous ADDR (the rendezvous server's multiaddr, as printed by parley-rendezvous; later starts remember it)"
+	}
+	return cmd
 }
 
 // Status returns the daemon's status.
