@@ -13,7 +13,8 @@ import (
 const usage = `usage: parley [--data DIR] <command> [arguments]
 
 commands:
-  daemon --rendezvous ADDR     run the client (keeps running; the others talk to it)
+  daemon [--rendezvous ADDR]   run the client (keeps running; the others talk to it); the data
+                               directory remembers its flags, so later starts need none
   register USER                create an account with this device (asks for a password)
   enrol USER                   add this device to an existing account (asks for its password)
   request-contact USER         ask USER to be a contact (also: add-contact)
