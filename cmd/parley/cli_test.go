@@ -15,8 +15,8 @@ import (
 // parley runs the CLI with the given standard input and returns its output.
 func parley(t *testing.T, ctx context.Context, stdin string, args ...string) (string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	err := runCLI(ctx, args, strings.NewReader(stdin), &out)
+	var out, errOut bytes.Buffer
+	err := runCLI(ctx, args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), err
 }
 
@@ -91,7 +91,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	if out := mustParley(t, ctx, "", "--data", alice.Dir, "send", "bob", "hello", "from", "the", "CLI"); !strings.Contains(out, "delivered to bob ("+via+")") {
 		t.Errorf("send: got %q, want delivered %s", out, via)
 	}
-	if out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice"); !strings.Contains(out, "alice:") || !strings.Contains(out, "hello from the CLI") {
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice"); !strings.Contains(out, "alice → you (") || !strings.Contains(out, "hello from the CLI") {
 		t.Errorf("history: got %q", out)
 	}
 	out := mustParley(t, ctx, "", "--data", alice.Dir, "status", "--json")
@@ -129,7 +129,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	}{
 		{"no daemon", "", []string{"--data", t.TempDir(), "status"}, "no parley daemon is running"},
 		{"unknown command", "", []string{"--data", alice.Dir, "frobnicate"}, `unknown command "frobnicate"`},
-		{"missing message", "", []string{"--data", alice.Dir, "send", "bob"}, "send needs USER MESSAGE"},
+		{"missing message", "", []string{"--data", alice.Dir, "send", "bob"}, "send needs USER MESSAGE..."},
 		{"not a contact", "", []string{"--data", alice.Dir, "send", "carol", "hi"}, "not a contact"},
 		{"wrong password", "nope-nope-nope\n", []string{"--data", bob.Dir, "enrol", "alice"}, "wrong username or password"},
 		{"no password", "", []string{"--data", bob.Dir, "enrol", "alice"}, "no password on standard input"},
