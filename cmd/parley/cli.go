@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,11 +47,8 @@ func execute(ctx context.Context, root *cobra.Command, args []string) error {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	completionExamples(root)
+	requireSubcommand(root)
 	markRunErrors(root)
-	if cmd, _, err := root.Find(args); err == nil && cmd == root && !slices.Contains(args, "--help") && !slices.Contains(args, "-h") {
-		usageToStderr(root)
-		return usageError(root, errors.New("no command given"))
-	}
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return nil
@@ -73,7 +69,11 @@ func usageError(cmd *cobra.Command, err error) error {
 	if cmd != nil {
 		path = cmd.CommandPath()
 	}
-	return &command.ExitError{Code: exitUsage, Err: fmt.Errorf("%w (see: %s --help)", err, path)}
+	sep := " "
+	if strings.Contains(err.Error(), "\n") { // cobra's "Did you mean this?"
+		sep = "\n"
+	}
+	return &command.ExitError{Code: exitUsage, Err: fmt.Errorf("%w%s(see: %s --help)", err, sep, path)}
 }
 
 // usagef is a usage error found by a command's own checks (a flag value
@@ -161,13 +161,28 @@ func helpCommand(root *cobra.Command) *cobra.Command {
 	}
 }
 
-// usageToStderr sends cmd's help to its error stream, for a command line
-// that names no command.
-func usageToStderr(cmd *cobra.Command) {
-	out := cmd.OutOrStdout()
-	cmd.SetOut(cmd.ErrOrStderr())
-	cmd.Help()
-	cmd.SetOut(out)
+// requireSubcommand makes the commands that only group others (parley
+// itself, completion) refuse a command line without a subcommand (cobra
+// shows their help and exits 0) or with an unknown one (cobra does that
+// for completion).
+func requireSubcommand(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		if cmd.HasParent() {
+			cmd.Args = cobra.NoArgs // unknown command "x" for "parley completion"
+		}
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			cmd.SetOut(cmd.ErrOrStderr())
+			cmd.Help()
+			cmd.SetOut(out)
+			return usageError(cmd, errors.New("no command given"))
+		}
+		// Their usage is still "parley [command]", not "parley [flags]".
+		cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+	}
+	for _, sub := range cmd.Commands() {
+		requireSubcommand(sub)
+	}
 }
 
 // completionExamples gives cobra's completion commands an example each.
@@ -176,7 +191,7 @@ func completionExamples(root *cobra.Command) {
 		if c.Name() != "completion" {
 			continue
 		}
-		c.Example = "  source <(" + root.Name() + " completion bash)"
+		c.Example = "  " + root.Name() + " completion bash > /etc/bash_completion.d/" + root.Name() + "\n  source <(" + root.Name() + " completion bash)"
 		for _, sh := range c.Commands() {
 			if sh.Example == "" {
 				sh.Example = fmt.Sprintf("  %s completion %s > %s-completion.%s", root.Name(), sh.Name(), root.Name(), sh.Name())
