@@ -54,7 +54,7 @@ func execute(ctx context.Context, root *cobra.Command, args []string) error {
 		return nil
 	}
 	if re, ok := errors.AsType[*runError](err); ok {
-		return withExitCode(re.err)
+		return withExitCode(re)
 	}
 	if _, ok := errors.AsType[*command.ExitError](err); ok {
 		return err
@@ -83,7 +83,7 @@ func usagef(cmd *cobra.Command, format string, args ...any) error {
 }
 
 // withExitCode gives a command's error its exit status: the one an
-// *command.ExitError chose, 3 for not found, else 1.
+// *command.ExitError in it chose, 3 for not found, else 1.
 func withExitCode(err error) error {
 	if _, ok := errors.AsType[*command.ExitError](err); ok {
 		return err
@@ -95,10 +95,11 @@ func withExitCode(err error) error {
 }
 
 // runError marks an error as returned by a command's RunE, as opposed to
-// cobra's checks of the command line.
+// cobra's checks of the command line. Its text is made safe for the
+// terminal: it may carry a server's words.
 type runError struct{ err error }
 
-func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Error() string { return safe(e.err.Error()) }
 func (e *runError) Unwrap() error { return e.err }
 
 // markRunErrors wraps the RunE of every command in the tree so that its

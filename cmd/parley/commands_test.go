@@ -140,6 +140,7 @@ func TestExitCodes(t *testing.T) {
 		{"history of a stranger", []string{"history", "carol"}, exitNotFound},
 		{"revoke an unknown device", []string{"revoke", "12D3KooWUnknown"}, exitNotFound},
 		{"daemon fails", []string{"block", "boom"}, 1},
+		{"the daemon's error is shown safely", []string{"block", "evil"}, exitNotFound},
 		{"history of a pending request", []string{"history", "dave"}, 0},
 		{"no daemon", []string{"--data", t.TempDir(), "status"}, 1},
 	}
@@ -148,6 +149,9 @@ func TestExitCodes(t *testing.T) {
 			_, err := parley(t, ctx, "", append([]string{"--data", dir}, tt.args...)...)
 			if code := command.ExitCode(err); code != tt.code {
 				t.Fatalf("got %v (exit %d), want exit %d", err, code, tt.code)
+			}
+			if err != nil && strings.ContainsAny(err.Error(), "\n\x1b") {
+				t.Errorf("got %q, want the error on one line, escaped", err)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,8 @@ func userErr(user string) error {
 		return chat.ErrNotAContact
 	case "boom":
 		return errors.New("boom")
+	case "evil":
+		return fmt.Errorf("%w: evil\x1b[2J\nparley: fake", rendezvous.ErrNotFound)
 	}
 	return nil
 }
