@@ -97,7 +97,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", bob.Dir, "status", "--json")), &before); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatch(t, "watch", "--data", bob.Dir, "--json", "--since", strconv.FormatUint(before.EventSeq, 10))
+	w := startParley(t, "watch", "--data", bob.Dir, "--json", "--since", strconv.FormatUint(before.EventSeq, 10))
 
 	via := "relayed via " + n.Supernodes[0].Node.ID().String()
 	if out := mustParley(t, ctx, "", "--data", alice.Dir, "send", "bob", "hello", "from", "the", "CLI"); !strings.Contains(out, "delivered to bob ("+via+")") {

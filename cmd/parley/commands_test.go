@@ -277,15 +277,15 @@ func TestHistoryRendersNetworkTextSafely(t *testing.T) {
 	}
 }
 
-// watcher runs parley watch with args until stop, and hands its output
-// lines over.
-type watcher struct {
+// running is a long-running parley command (watch, daemon) that
+// startParley runs until stop (Ctrl-C); it hands its output lines over.
+type running struct {
 	lines <-chan string
 	done  <-chan error
 	stop  context.CancelFunc
 }
 
-func startWatch(t *testing.T, args ...string) *watcher {
+func startParley(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -304,10 +304,10 @@ func startWatch(t *testing.T, args ...string) *watcher {
 		}
 	}()
 	t.Cleanup(cancel)
-	return &watcher{lines: lines, done: done, stop: cancel}
+	return &running{lines: lines, done: done, stop: cancel}
 }
 
-func (w *watcher) next(t *testing.T) string {
+func (w *running) next(t *testing.T) string {
 	t.Helper()
 	select {
 	case l, ok := <-w.lines:
@@ -321,7 +321,7 @@ func (w *watcher) next(t *testing.T) string {
 	return ""
 }
 
-func (w *watcher) wait(t *testing.T) error {
+func (w *running) wait(t *testing.T) error {
 	t.Helper()
 	select {
 	case err := <-w.done:
@@ -364,7 +364,7 @@ func TestWatch(t *testing.T) {
 	msg := &apitype.Message{ID: "m7", From: "bob", To: "alice", Sent: fakeTime, Body: nasty, Incoming: true, State: apitype.MessageReceived, Path: "direct"}
 
 	// Human lines, from Status.EventSeq on, until Ctrl-C (exit 0).
-	w := startWatch(t, "--data", dir, "watch")
+	w := startParley(t, "--data", dir, "watch")
 	f.send(t, 0, apitype.Event{Seq: 42, Time: fakeTime, Kind: apitype.EventMessage, Message: msg})
 	want := `14:25:31  message  bob → you (direct): ok\n2026-12-06 14:25:31  bob:  I agree\x1b[2J\u202eevil`
 	if got := w.next(t); got != want {
@@ -380,7 +380,7 @@ func TestWatch(t *testing.T) {
 	}
 
 	// JSON lines, from --since on, until the daemon goes away (exit 1).
-	w = startWatch(t, "watch", "--json", "--since", "7", "--data", dir)
+	w = startParley(t, "watch", "--json", "--since", "7", "--data", dir)
 	ev := apitype.Event{Seq: 8, Time: fakeTime.UTC(), Kind: apitype.EventMessage, Message: msg}
 	f.send(t, 1, ev)
 	var got apitype.Event
