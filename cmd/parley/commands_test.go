@@ -456,3 +456,33 @@ func TestEventLines(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletion: USER and DEVICE arguments complete from the daemon.
+func TestCompletion(t *testing.T) {
+	_, _, dir := startFake(t)
+	ctx := context.Background()
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"accept", ""}, []string{"bob", "dave"}},
+		{[]string{"history", "b"}, []string{"bob"}},
+		{[]string{"send", "bob", ""}, nil},
+		{[]string{"revoke", ""}, []string{"12D3KooWThis"}},
+		{[]string{"status", ""}, nil},
+		{[]string{"hist"}, []string{"history\tShow the messages exchanged with a contact"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out := mustParley(t, ctx, "", append([]string{"__complete", "--data", dir}, tt.args...)...)
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			got := lines[:len(lines)-1] // the last line is the directive
+			if len(got) == 0 {
+				got = nil
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -71,6 +71,7 @@ request or device).`,
 		c.statusCmd(), c.devicesCmd(), c.revokeCmd(),
 		c.changePasswordCmd(), c.deleteAccountCmd(),
 	)
+	c.completeArgs(root)
 	return root
 }
 
