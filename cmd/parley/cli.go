@@ -12,8 +12,8 @@ package main
 //	2  usage: unknown command or flag, wrong number of arguments, bad
 //	   flag value; nothing was asked of the daemon
 //	3  not found: the user, contact, request or device named does not
-//	   exist (errors that unwrap to rendezvous.ErrNotFound or
-//	   chat.ErrNotAContact)
+//	   exist (errors that unwrap to one of execute's notFound sentinels:
+//	   parley passes rendezvous.ErrNotFound and chat.ErrNotAContact)
 
 import (
 	"context"
@@ -23,9 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/internal/command"
-	"github.com/parleynet/parley/rendezvous"
 )
 
 // Exit statuses besides 0 and 1.
@@ -36,10 +34,12 @@ const (
 
 // execute runs the command tree root with args and returns nil, or an
 // error whose exit status command.ExitCode tells (command.Main prints it).
-// Errors returned by a command's RunE are the command's own; every other
-// error comes from cobra checking the command line, and is a usage error.
-// root's streams must be set; help goes to root's output.
-func execute(ctx context.Context, root *cobra.Command, args []string) error {
+// Errors returned by a command's RunE are the command's own: exit 3 when
+// they unwrap to one of notFound, the status of an *command.ExitError in
+// them, else 1. Every other error comes from cobra checking the command
+// line, and is a usage error (exit 2). root's streams must be set; help
+// goes to root's output.
+func execute(ctx context.Context, root *cobra.Command, args []string, notFound ...error) error {
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetArgs(args)
@@ -54,7 +54,7 @@ func execute(ctx context.Context, root *cobra.Command, args []string) error {
 		return nil
 	}
 	if re, ok := errors.AsType[*runError](err); ok {
-		return withExitCode(re)
+		return withExitCode(re, notFound)
 	}
 	if _, ok := errors.AsType[*command.ExitError](err); ok {
 		return err
@@ -83,13 +83,15 @@ func usagef(cmd *cobra.Command, format string, args ...any) error {
 }
 
 // withExitCode gives a command's error its exit status: the one an
-// *command.ExitError in it chose, 3 for not found, else 1.
-func withExitCode(err error) error {
+// *command.ExitError in it chose, 3 when it is one of notFound, else 1.
+func withExitCode(err error, notFound []error) error {
 	if _, ok := errors.AsType[*command.ExitError](err); ok {
 		return err
 	}
-	if errors.Is(err, rendezvous.ErrNotFound) || errors.Is(err, chat.ErrNotAContact) {
-		return &command.ExitError{Code: exitNotFound, Err: err}
+	for _, nf := range notFound {
+		if errors.Is(err, nf) {
+			return &command.ExitError{Code: exitNotFound, Err: err}
+		}
 	}
 	return err
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/rendezvous"
 )
 
 // cli is the state one run of the parley command shares between its
@@ -32,8 +34,12 @@ func run(ctx context.Context, args []string) error {
 // runCLI is run with its streams given, for tests.
 func runCLI(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) error {
 	c := &cli{out: out, errOut: errOut, in: in}
-	return execute(ctx, c.root(), args)
+	return execute(ctx, c.root(), args, notFound...)
 }
+
+// notFound are the errors that exit 3: the user, contact, request or
+// device named does not exist (the daemon's API errors unwrap to them).
+var notFound = []error{rendezvous.ErrNotFound, chat.ErrNotAContact}
 
 // root is the parley command with every subcommand.
 func (c *cli) root() *cobra.Command {
