@@ -80,7 +80,8 @@ the levels).`,
 	fs.StringVar(&o.Supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after --supernode-uptime, with spare CPU), always, or never")
 	fs.DurationVar(&o.SupernodeUptime, "supernode-uptime", 10*time.Minute, "with --supernode=auto, how long the device must be up first")
 	fs.Float64Var(&o.SupernodeMaxLoad, "supernode-max-load", 1.5, "with --supernode=auto, the machine's load average per core above which the device does not serve")
-	return c.jsonFlag(cmd)
+	c.jsonFlag(cmd).Flags().Lookup("json").Usage = "print the start-up line as JSON: peer, data_dir, api"
+	return cmd
 }
 
 // daemonStarted is the start-up line of parley daemon --json.
