@@ -4,19 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/parleynet/parley/app/apitype"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/testnet"
 )
 
 // parley runs the CLI with the given standard input and returns its output.
 func parley(t *testing.T, ctx context.Context, stdin string, args ...string) (string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	err := runCLI(ctx, args, strings.NewReader(stdin), &out)
+	var out, errOut bytes.Buffer
+	err := runCLI(ctx, args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), err
 }
 
@@ -51,7 +53,10 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	if out := mustParley(t, ctx, "alice-password\n", "--data", alice.Dir, "register", "Alice"); !strings.Contains(out, "logged in as alice") {
 		t.Errorf("register: got %q", out)
 	}
-	mustParley(t, ctx, "bob-password\n", "--data", bob.Dir, "register", "bob")
+	var acct apitype.Account
+	if err := json.Unmarshal([]byte(mustParley(t, ctx, "bob-password\n", "--data", bob.Dir, "register", "bob", "--json")), &acct); err != nil || acct.Username != "bob" {
+		t.Fatalf("register --json: got %+v, %v", acct, err)
+	}
 	for _, c := range []*testnet.Client{alice, bob} {
 		if err := c.AwaitRelay(ctx); err != nil {
 			t.Fatal(err)
@@ -87,12 +92,51 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// bob watches from his status on, so the message cannot slip by.
+	var before apitype.Status
+	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", bob.Dir, "status", "--json")), &before); err != nil {
+		t.Fatal(err)
+	}
+	w := startParley(t, "watch", "--data", bob.Dir, "--json", "--since", strconv.FormatUint(before.EventSeq, 10))
+
 	via := "relayed via " + n.Supernodes[0].Node.ID().String()
 	if out := mustParley(t, ctx, "", "--data", alice.Dir, "send", "bob", "hello", "from", "the", "CLI"); !strings.Contains(out, "delivered to bob ("+via+")") {
 		t.Errorf("send: got %q, want delivered %s", out, via)
 	}
-	if out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice"); !strings.Contains(out, "alice:") || !strings.Contains(out, "hello from the CLI") {
+	for {
+		var ev apitype.Event
+		line := w.next(t)
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("watch --json: %v: %q", err, line)
+		}
+		if ev.Seq <= before.EventSeq {
+			t.Errorf("watch --since %d: got event %d", before.EventSeq, ev.Seq)
+		}
+		if ev.Kind == apitype.EventMessage {
+			if ev.Message == nil || ev.Message.From != "alice" || ev.Message.Body != "hello from the CLI" {
+				t.Errorf("watch --json: got %s, want alice's message", line)
+			}
+			break
+		}
+	}
+	w.stop()
+	if err := w.wait(t); err != nil {
+		t.Errorf("watch after Ctrl-C: got %v, want exit 0", err)
+	}
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice"); !strings.Contains(out, "alice → you (") || !strings.Contains(out, "hello from the CLI") {
 		t.Errorf("history: got %q", out)
+	}
+	// Issue 11: flags after the argument count.
+	mustParley(t, ctx, "", "--data", alice.Dir, "send", "bob", "second")
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice", "--limit", "1"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "alice → you ("+via+"): second") {
+		t.Errorf("history alice --limit 1: got %q, want the last message only", out)
+	}
+	var res apitype.ProbeResult
+	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", alice.Dir, "probe", "bob", "--size", "64KiB", "--json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != 64<<10 || !res.Intact || res.MBPerSecond <= 0 || res.Path != via {
+		t.Errorf("probe bob --size 64KiB: got %+v", res)
 	}
 	out := mustParley(t, ctx, "", "--data", alice.Dir, "status", "--json")
 	var st apitype.Status
@@ -126,27 +170,30 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		stdin string
 		args  []string
 		want  string
+		code  int // the exit status
 	}{
-		{"no daemon", "", []string{"--data", t.TempDir(), "status"}, "no parley daemon is running"},
-		{"unknown command", "", []string{"--data", alice.Dir, "frobnicate"}, `unknown command "frobnicate"`},
-		{"missing message", "", []string{"--data", alice.Dir, "send", "bob"}, "send needs USER MESSAGE"},
-		{"not a contact", "", []string{"--data", alice.Dir, "send", "carol", "hi"}, "not a contact"},
-		{"wrong password", "nope-nope-nope\n", []string{"--data", bob.Dir, "enrol", "alice"}, "wrong username or password"},
-		{"no password", "", []string{"--data", bob.Dir, "enrol", "alice"}, "no password on standard input"},
-		{"old password after change", "alice-password\nwhatever-else\n", []string{"--data", alice.Dir, "change-password"}, "wrong password: the current password is not right"},
-		{"no new password", "alice-new-password\n", []string{"--data", alice.Dir, "change-password"}, "read new password: no password on standard input"},
-		{"accept without request", "", []string{"--data", alice.Dir, "accept", "bob"}, "bob has not asked to be your contact"},
-		{"decline unknown user", "", []string{"--data", alice.Dir, "decline", "carol"}, `no user "carol"`},
-		{"revoke not a device", "", []string{"--data", alice.Dir, "revoke", "laptop"}, `"laptop" is not a device ID`},
-		{"revoke someone else's device", "", []string{"--data", alice.Dir, "revoke", bob.Engine.Node().ID().String()}, "is not one of your devices"},
-		{"delete with wrong password", "alice-password\n", []string{"--data", bob.Dir, "delete-account"}, "wrong password: the account was not deleted"},
-		{"bad username", "", []string{"--data", alice.Dir, "block", "!!"}, "a username has 3 to 32 letters"},
+		{"no daemon", "", []string{"--data", t.TempDir(), "status"}, "no parley daemon is running", 1},
+		{"unknown command", "", []string{"--data", alice.Dir, "frobnicate"}, `unknown command "frobnicate"`, 2},
+		{"missing message", "", []string{"--data", alice.Dir, "send", "bob"}, "send needs USER MESSAGE...", 2},
+		{"not a contact", "", []string{"--data", alice.Dir, "send", "carol", "hi"}, "not a contact", 3},
+		{"wrong password", "nope-nope-nope\n", []string{"--data", bob.Dir, "enrol", "alice"}, "wrong username or password", 1},
+		{"no password", "", []string{"--data", bob.Dir, "enrol", "alice"}, "no password on standard input", 1},
+		{"old password after change", "alice-password\nwhatever-else\n", []string{"--data", alice.Dir, "change-password"}, "wrong password: the current password is not right", 1},
+		{"no new password", "alice-new-password\n", []string{"--data", alice.Dir, "change-password"}, "read new password: no password on standard input", 1},
+		{"history of a stranger", "", []string{"--data", alice.Dir, "history", "carol"}, "carol, who is not a contact", 3},
+		{"probe a stranger", "", []string{"--data", alice.Dir, "probe", "carol"}, "not a contact", 3},
+		{"accept without request", "", []string{"--data", alice.Dir, "accept", "bob"}, "bob has not asked to be your contact", 3},
+		{"decline unknown user", "", []string{"--data", alice.Dir, "decline", "carol"}, `no user "carol"`, 3},
+		{"revoke not a device", "", []string{"--data", alice.Dir, "revoke", "laptop"}, `"laptop" is not a device ID`, 1},
+		{"revoke someone else's device", "", []string{"--data", alice.Dir, "revoke", bob.Engine.Node().ID().String()}, "is not one of your devices", 3},
+		{"delete with wrong password", "alice-password\n", []string{"--data", bob.Dir, "delete-account"}, "wrong password: the account was not deleted", 1},
+		{"bad username", "", []string{"--data", alice.Dir, "block", "!!"}, "a username has 3 to 32 letters", 1},
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parley(t, ctx, tt.stdin, tt.args...)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || command.ExitCode(err) != tt.code {
+				t.Fatalf("got %v (exit %d), want exit %d with an error containing %q", err, command.ExitCode(err), tt.code, tt.want)
 			}
 		})
 	}

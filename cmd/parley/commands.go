@@ -2,149 +2,210 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"github.com/parleynet/parley/app/apitype"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/probe"
 )
 
-const requestTimeout = 60 * time.Second
-
-// clientCmd runs a subcommand that talks to the daemon: it parses the
-// subcommand's flags, finds the daemon and bounds the call with a timeout.
-func (c *cli) clientCmd(ctx context.Context, name string, args []string, minArgs int, argsUsage string,
-	setup func(*flag.FlagSet), do func(context.Context, *api.Client, []string) error) error {
-	rest, err := c.flags(name, args, minArgs, argsUsage, setup)
-	if err != nil {
-		return err
-	}
-	cl, err := api.Dial(c.dataDir)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	return do(ctx, cl, rest)
+func (c *cli) sendCmd() *cobra.Command {
+	return c.jsonFlag(&cobra.Command{
+		Use:   "send USER MESSAGE...",
+		Short: "Send a chat message",
+		Long: `Send sends a chat message to a contact. The words of MESSAGE are joined
+with spaces. A contact who cannot be reached now gets the message when they
+are online again: it is queued, and parley watch shows when it is delivered.`,
+		Example: `  parley send bob "hi bob"
+  parley send bob see you at 8
+  parley send bob --json -- -1 is fine`,
+		Args: argRange(2, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
+				m, err := cl.Send(ctx, args[0], strings.Join(args[1:], " "))
+				if err != nil {
+					return err
+				}
+				if c.json {
+					return c.printJSON(m)
+				}
+				if m.State == apitype.MessageQueued {
+					fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online (id %s)\n", safe(m.To), safe(m.To), m.ID)
+					return nil
+				}
+				fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", safe(m.To), safe(m.Path), m.ID)
+				return nil
+			})
+		},
+	})
 }
 
-func (c *cli) printJSON(v any) error {
-	enc := json.NewEncoder(c.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+func (c *cli) probeCmd() *cobra.Command {
+	size := sizeFlag(apitype.DefaultProbeSize)
+	cmd := c.jsonFlag(&cobra.Command{
+		Use:   "probe USER",
+		Short: "Test the connection to a contact: throughput, path, integrity",
+		Long: `Probe streams --size bytes to the device the contact is online on, and
+reports the throughput, the path (direct, holepunched or relayed) and
+whether every byte arrived intact.`,
+		Example: `  parley probe bob
+  parley probe bob --size 64MiB
+  parley probe bob --json`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if size > probe.MaxSize {
+				return usagef(cmd, "--size %s: a probe sends at most %s", size, sizeFlag(probe.MaxSize))
+			}
+			cl, err := c.dial()
+			if err != nil {
+				return err
+			}
+			// Allow for a slow path: 30 s plus 256 KiB/s.
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second+time.Duration(size/(256<<10))*time.Second)
+			defer cancel()
+			res, err := cl.Probe(ctx, args[0], int64(size))
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(res)
+			}
+			intact := "every byte arrived intact"
+			if !res.Intact {
+				intact = "THE DATA ARRIVED DAMAGED"
+			}
+			fmt.Fprintf(c.out, "sent %s to %s in %s: %.1f MB/s, %s; %s\n",
+				sizeFlag(res.Bytes), safe(args[0]), res.Duration.Round(time.Millisecond), res.MBPerSecond, safe(res.Path), intact)
+			return nil
+		},
+	})
+	cmd.Flags().Var(&size, "size", "how much to send, e.g. 64KiB, 16MiB (at most 1GiB)")
+	return cmd
 }
 
-func (c *cli) send(ctx context.Context, args []string) error {
-	return c.clientCmd(ctx, "send", args, 2, "USER MESSAGE...", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
-		m, err := cl.Send(ctx, rest[0], strings.Join(rest[1:], " "))
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(m)
-		}
-		if m.State == apitype.MessageQueued {
-			fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online (id %s)\n", m.To, m.To, m.ID)
+func (c *cli) historyCmd() *cobra.Command {
+	var limit int
+	cmd := c.jsonFlag(&cobra.Command{
+		Use:   "history USER",
+		Short: "Show the messages exchanged with a contact",
+		Long: `History shows the latest messages exchanged with USER, oldest first: when,
+who to whom, how the message travelled (or that it is queued or failed),
+and the text. It exits 3 when USER is neither a contact nor someone this
+device has messages with.`,
+		Example: `  parley history bob
+  parley history bob --limit 10
+  parley history bob --json`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 1 || limit > apitype.MaxHistoryLimit {
+				return usagef(cmd, "--limit %d: want 1 to %d", limit, apitype.MaxHistoryLimit)
+			}
+			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
+				msgs, err := cl.History(ctx, apitype.HistoryQuery{Contact: args[0], Limit: limit})
+				if err != nil {
+					return err
+				}
+				if len(msgs) == 0 {
+					if err := knownUser(ctx, cl, args[0]); err != nil {
+						return err
+					}
+				}
+				if c.json {
+					if msgs == nil {
+						msgs = []apitype.Message{}
+					}
+					return c.printJSON(msgs)
+				}
+				if len(msgs) == 0 {
+					fmt.Fprintf(c.out, "no messages with %s yet\n", safe(args[0]))
+				}
+				for _, m := range msgs {
+					fmt.Fprintf(c.out, "%s  %s\n", m.Sent.Local().Format(time.DateTime), messageLine(m))
+				}
+				return nil
+			})
+		},
+	})
+	cmd.Flags().IntVar(&limit, "limit", apitype.DefaultHistoryLimit, fmt.Sprintf("how many of the latest messages to show (1 to %d)", apitype.MaxHistoryLimit))
+	return cmd
+}
+
+// knownUser checks that user, who has no messages, is a contact or in a
+// contact request, so that a typo exits 3 (not found) rather than showing
+// an empty history.
+func knownUser(ctx context.Context, cl *api.Client, user string) error {
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return nil // the history answered; say nothing more
+	}
+	user = strings.ToLower(user)
+	for _, ct := range st.Contacts {
+		if ct.Username == user {
 			return nil
 		}
-		fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", m.To, m.Path, m.ID)
+	}
+	if slices.Contains(st.Incoming, user) || slices.Contains(st.Outgoing, user) {
 		return nil
+	}
+	return fmt.Errorf("no messages with %s, who is not a contact: %w", user, chat.ErrNotAContact)
+}
+
+func (c *cli) statusCmd() *cobra.Command {
+	return c.jsonFlag(&cobra.Command{
+		Use:   "status",
+		Short: "Show login, supernodes, contacts, requests and connection paths",
+		Long: `Status shows this device: its login (and, when it is not logged in, why
+and what to do), reachability, the supernodes holding a relay slot for it,
+whether it serves others as a supernode, the DHT, and each contact's
+presence and connection path. --json prints the API's Status, whose
+event_seq is where parley watch --since starts from.`,
+		Example: `  parley status
+  parley status --json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
+				s, err := cl.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if c.json {
+					return c.printJSON(s)
+				}
+				c.printStatus(s)
+				return nil
+			})
+		},
 	})
 }
 
-func (c *cli) probe(ctx context.Context, args []string) error {
-	var size sizeFlag = 16 << 20
-	rest, err := c.flags("probe", args, 1, "USER", func(fs *flag.FlagSet) {
-		fs.Var(&size, "size", "how much to send, e.g. 64MiB (at most 1GiB)")
-	})
-	if err != nil {
-		return err
+func (c *cli) printStatus(s apitype.Status) {
+	user := safe(s.Username)
+	if user == "" {
+		user = "(none)"
 	}
-	cl, err := api.Dial(c.dataDir)
-	if err != nil {
-		return err
+	fmt.Fprintf(c.out, "device        %s\nuser          %s\nlogin         %s\nreachability  %s\n",
+		s.Peer, user, loginState(s.LoggedIn, s.Login), s.Reachability)
+	if len(s.PublicAddrs) > 0 {
+		fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
 	}
-	// Allow for a slow path: 30 s plus 256 KiB/s.
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(size/(256<<10))*time.Second)
-	defer cancel()
-	res, err := cl.Probe(ctx, rest[0], int64(size))
-	if err != nil {
-		return err
+	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
+	fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
+	fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))
+	fmt.Fprintf(c.out, "contacts:\n")
+	w := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
+	printContacts(w, s.Contacts)
+	if len(s.Contacts) == 0 {
+		fmt.Fprintln(w, "  (none yet: parley request-contact USER)")
 	}
-	if c.json {
-		return c.printJSON(res)
-	}
-	fmt.Fprintf(c.out, "sent %s to %s in %s: %.1f MB/s, %s; every byte arrived intact\n",
-		sizeFlag(res.Bytes), rest[0], res.Duration.Round(time.Millisecond), res.MBPerSecond, res.Path)
-	return nil
-}
-
-func (c *cli) history(ctx context.Context, args []string) error {
-	var limit int
-	return c.clientCmd(ctx, "history", args, 1, "USER", func(fs *flag.FlagSet) {
-		fs.IntVar(&limit, "limit", 50, "how many of the latest messages to show (1 to 1000)")
-	}, func(ctx context.Context, cl *api.Client, rest []string) error {
-		msgs, err := cl.History(ctx, apitype.HistoryQuery{Contact: rest[0], Limit: limit})
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(msgs)
-		}
-		if len(msgs) == 0 {
-			fmt.Fprintf(c.out, "no messages with %s yet\n", rest[0])
-		}
-		for _, m := range msgs {
-			how := m.Path
-			switch m.State {
-			case apitype.MessageQueued:
-				how = "queued"
-			case apitype.MessageFailed:
-				how = "not delivered: " + m.Error
-			}
-			fmt.Fprintf(c.out, "%s  %-10s %s   [%s]\n", m.Sent.Local().Format("2006-01-02 15:04:05"), m.From+":", m.Body, how)
-		}
-		return nil
-	})
-}
-
-func (c *cli) status(ctx context.Context, args []string) error {
-	return c.clientCmd(ctx, "status", args, 0, "", nil, func(ctx context.Context, cl *api.Client, rest []string) error {
-		s, err := cl.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(s)
-		}
-		user := s.Username
-		if user == "" {
-			user = "(none)"
-		}
-		fmt.Fprintf(c.out, "device        %s\nuser          %s\nlogin         %s\nreachability  %s\n",
-			s.Peer, user, loginState(s.LoggedIn, s.Login), s.Reachability)
-		if len(s.PublicAddrs) > 0 {
-			fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
-		}
-		fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
-		fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
-		fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))
-		fmt.Fprintf(c.out, "contacts:\n")
-		w := tabwriter.NewWriter(c.out, 2, 4, 2, ' ', 0)
-		printContacts(w, s.Contacts)
-		if len(s.Contacts) == 0 {
-			fmt.Fprintln(w, "  (none yet: parley request-contact USER)")
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		printRequests(c.out, s.Incoming, s.Outgoing)
-		return nil
-	})
+	w.Flush()
+	printRequests(c.out, s.Incoming, s.Outgoing)
 }
 
 // servingState describes this device's own supernode role.
@@ -157,7 +218,7 @@ func servingState(v apitype.SupernodeState) string {
 	case v.Mode == "never":
 		return "not as a supernode (--supernode=never)"
 	default:
-		return "not as a supernode: " + v.Reason
+		return "not as a supernode: " + safe(v.Reason)
 	}
 }
 
@@ -169,11 +230,11 @@ func loginState(loggedIn bool, p *apitype.LoginProblem) string {
 	case p == nil:
 		return "logging in"
 	case p.Reason == apitype.LoginNotEnrolled:
-		return "not enrolled yet: " + p.Hint
+		return "not enrolled yet: " + safe(p.Hint)
 	case p.Stopped:
-		return fmt.Sprintf("stopped: %s.\n              %s", p.Error, p.Hint)
+		return fmt.Sprintf("stopped: %s.\n              %s", safe(p.Error), safe(p.Hint))
 	default:
-		return fmt.Sprintf("not logged in: %s; trying again at %s", p.Error, p.RetryAt.Local().Format("15:04:05"))
+		return fmt.Sprintf("not logged in: %s; trying again at %s", safe(p.Error), p.RetryAt.Local().Format("15:04:05"))
 	}
 }
 

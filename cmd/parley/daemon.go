@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/api"
@@ -16,32 +19,77 @@ import (
 	"github.com/parleynet/parley/relay"
 )
 
-func (c *cli) daemon(ctx context.Context, args []string) (err error) {
+func (c *cli) daemonCmd() *cobra.Command {
 	// The flags fill cmdline. The data directory remembers the ones given;
 	// the ones not given take the values it remembers.
 	var cmdline datadir.Settings
-	var fset *flag.FlagSet
-	_, err = c.flags("daemon", args, 0, "[--rendezvous ADDR] [flags]", func(fs *flag.FlagSet) {
-		fset = fs
-		fs.StringVar(&cmdline.Rendezvous, "rendezvous", "", "rendezvous server multiaddr ending in /p2p/<peer ID> (required the first time; the data directory remembers it, as every flag given)")
-		fs.StringVar(&cmdline.API, "api", "127.0.0.1:0", "loopback address of the local API")
-		fs.Var((*flags.Strings)(&cmdline.Listen), "listen", "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
-		fs.Var((*flags.Strings)(&cmdline.Bootstrap), "bootstrap", "DHT peer multiaddr ending in /p2p/<peer ID> to join the DHT through, besides the rendezvous server and its supernodes (repeatable)")
-		fs.BoolVar(&cmdline.Private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT (remembered; --private=false to undo)")
-		fs.BoolVar(&cmdline.NATImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing; remembered; --nat-imitation=false to undo)")
-		fs.StringVar(&cmdline.Supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after --supernode-uptime, with spare CPU), always, or never")
-		fs.DurationVar((*time.Duration)(&cmdline.SupernodeUptime), "supernode-uptime", 10*time.Minute, "with --supernode=auto, how long the device must be up first")
-		fs.Float64Var(&cmdline.SupernodeMaxLoad, "supernode-max-load", 1.5, "with --supernode=auto, the machine's load average per core above which the device does not serve")
-	})
-	if err != nil {
-		return err
-	}
-	given := map[string]bool{}
-	fset.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the client (keeps running; the other commands talk to it)",
+		Long: `Daemon runs this device's Parley client with its local API until Ctrl-C:
+it logs in to the rendezvous server, keeps a relay slot at supernodes, joins
+the DHT, and sends and receives messages. The other parley commands talk to
+it through the API address it writes to the data directory.
 
+The data directory remembers the flags given (settings.json), so after the
+first start "parley daemon" alone starts the same client again; a flag
+given later replaces the remembered value. One daemon at a time uses a data
+directory; the daemon keeps it private (0700, its files 0600).
+
+It prints one line when it is up: "parley daemon: device <peer ID>, data in
+<dir>, API on <addr>" (with --json, that as a JSON object with the fields
+peer, data_dir and api), and logs to standard error (GOLOG_LOG_LEVEL sets
+the levels).`,
+		Example: `  parley daemon --rendezvous /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…
+  parley daemon
+  parley --data /tmp/alice daemon --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW… --supernode never`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Check what the command line says; a missing --rendezvous is
+			// runDaemon's to judge, with the saved settings.
+			if _, err := relay.ParseMode(cmdline.Supernode); err != nil {
+				return usagef(cmd, "--supernode: %v", err)
+			}
+			if cmdline.Rendezvous != "" {
+				if _, err := flags.AddrInfo("rendezvous", cmdline.Rendezvous); err != nil {
+					return usageError(cmd, err)
+				}
+			}
+			for _, b := range cmdline.Bootstrap {
+				if _, err := flags.AddrInfo("bootstrap", b); err != nil {
+					return usageError(cmd, err)
+				}
+			}
+			return runDaemon(cmd.Context(), c.out, c.dataDir, cmdline, cmd.Flags().Changed, c.json)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cmdline.Rendezvous, "rendezvous", "", "rendezvous server multiaddr ending in /p2p/<peer ID> (required the first time; the data directory remembers it, as every flag given)")
+	fs.StringVar(&cmdline.API, "api", "127.0.0.1:0", "loopback address of the local API")
+	fs.StringArrayVar(&cmdline.Listen, "listen", nil, "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
+	fs.StringArrayVar(&cmdline.Bootstrap, "bootstrap", nil, "DHT peer multiaddr ending in /p2p/<peer ID> to join the DHT through, besides the rendezvous server and its supernodes (repeatable)")
+	fs.BoolVar(&cmdline.Private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT (remembered; --private=false to undo)")
+	fs.BoolVar(&cmdline.NATImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing; remembered; --nat-imitation=false to undo)")
+	fs.StringVar(&cmdline.Supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after --supernode-uptime, with spare CPU), always, or never")
+	fs.DurationVar((*time.Duration)(&cmdline.SupernodeUptime), "supernode-uptime", 10*time.Minute, "with --supernode=auto, how long the device must be up first")
+	fs.Float64Var(&cmdline.SupernodeMaxLoad, "supernode-max-load", 1.5, "with --supernode=auto, the machine's load average per core above which the device does not serve")
+	c.jsonFlag(cmd).Flags().Lookup("json").Usage = "print the start-up line as JSON: peer, data_dir, api"
+	return cmd
+}
+
+// daemonStarted is the start-up line of parley daemon --json.
+type daemonStarted struct {
+	Peer    string `json:"peer"`
+	DataDir string `json:"data_dir"`
+	API     string `json:"api"`
+}
+
+// runDaemon runs the engine and its local API for dataDir until ctx ends.
+// cmdline holds the flags' values; given says which flags were given.
+func runDaemon(ctx context.Context, out io.Writer, dataDir string, cmdline datadir.Settings, given func(flag string) bool, jsonOut bool) (err error) {
 	// The data directory comes first: its lock keeps a second daemon
 	// out before it opens anything there.
-	dir, err := datadir.Open(c.dataDir)
+	dir, err := datadir.Open(dataDir)
 	if err != nil {
 		return err
 	}
@@ -50,8 +98,8 @@ func (c *cli) daemon(ctx context.Context, args []string) (err error) {
 	if _, err := dir.LoadSettings(&saved); err != nil {
 		return err
 	}
-	s := datadir.Merge(saved, cmdline, func(flag string) bool { return given[flag] })
-	cfg, err := engineConfig(c.dataDir, s)
+	s := datadir.Merge(saved, cmdline, given)
+	cfg, err := engineConfig(dataDir, s)
 	if err != nil {
 		return err
 	}
@@ -61,18 +109,23 @@ func (c *cli) daemon(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	srv, err := api.Listen(e, c.dataDir, s.API)
+	srv, err := api.Listen(e, dataDir, s.API)
 	if err != nil {
-		e.Close()
-		return err
+		return errors.Join(err, e.Close())
 	}
 	// Saved once they worked: a mistyped flag is not remembered.
 	if err := dir.SaveSettings(s); err != nil {
 		return errors.Join(err, srv.Close(), e.Close())
 	}
-	fmt.Fprintf(c.out, "parley daemon: device %s, data in %s, API on %s\n", e.Node().ID(), c.dataDir, srv.Addr())
+	if jsonOut {
+		_ = json.NewEncoder(out).Encode(daemonStarted{Peer: e.Node().ID().String(), DataDir: dataDir, API: srv.Addr()})
+	} else {
+		fmt.Fprintf(out, "parley daemon: device %s, data in %s, API on %s\n", e.Node().ID(), dataDir, srv.Addr())
+	}
 	<-ctx.Done()
-	fmt.Fprintln(c.out, "shutting down")
+	if !jsonOut {
+		fmt.Fprintln(out, "shutting down")
+	}
 	return errors.Join(srv.Close(), e.Close())
 }
 

@@ -3,97 +3,82 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
-	"fmt"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/rendezvous"
 )
 
-const usage = `usage: parley [--data DIR] <command> [arguments]
-
-commands:
-  daemon [--rendezvous ADDR]   run the client (keeps running; the others talk to it); the data
-                               directory remembers its flags, so later starts need none
-  register USER                create an account with this device (asks for a password)
-  enrol USER                   add this device to an existing account (asks for its password)
-  request-contact USER         ask USER to be a contact (also: add-contact)
-  accept USER                  accept USER's contact request
-  decline USER                 decline USER's contact request (USER is not told)
-  remove USER                  end a contact, or withdraw your request
-  block USER                   remove USER and ignore their requests
-  unblock USER                 lift a block
-  contacts                     list contacts with presence, pending requests and blocks
-  send USER MESSAGE...         send a chat message
-  history USER                 show the messages exchanged with USER
-  probe USER [--size 16MiB]    test the connection to USER: throughput, path, integrity
-  status                       show login, supernodes, contacts, requests and connection paths
-  devices                      list the account's devices (online, revoked)
-  revoke DEVICE                revoke one of the account's devices (a lost laptop, say)
-  change-password              change the account's password (asks for the current and the new one)
-  delete-account               delete the account with its devices and contacts (asks for the password)
-
---data defaults to $PARLEY_DATA, or ~/.parley. Add --json after a command for JSON output.
-Passwords are read from the terminal, or one per line from standard input.
-`
-
+// cli is the state one run of the parley command shares between its
+// subcommands: the persistent flags and the streams.
 type cli struct {
 	dataDir string
-	json    bool
+	json    bool // --json of the command that runs
 	out     io.Writer
+	errOut  io.Writer
 	in      io.Reader
 	stdin   *bufio.Reader // reads passwords from in when it is not a terminal
 }
 
 func run(ctx context.Context, args []string) error {
-	return runCLI(ctx, args, os.Stdin, os.Stdout)
+	return runCLI(ctx, args, os.Stdin, os.Stdout, os.Stderr)
 }
 
-// runCLI is run with its input and output given, for tests.
-func runCLI(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
-	fs := flag.NewFlagSet("parley", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage) }
-	dataDir := fs.String("data", defaultDataDir(), "client data directory")
-	if err := fs.Parse(args); err != nil {
-		return err
+// runCLI is run with its streams given, for tests.
+func runCLI(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) error {
+	c := &cli{out: out, errOut: errOut, in: in}
+	return execute(ctx, c.root(), args, notFound...)
+}
+
+// notFound are the errors that exit 3: the user, contact, request or
+// device named does not exist (the daemon's API errors unwrap to them).
+var notFound = []error{rendezvous.ErrNotFound, chat.ErrNotAContact}
+
+// root is the parley command with every subcommand.
+func (c *cli) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "parley",
+		Short: "The Parley desktop client",
+		Long: `Parley is a peer-to-peer chat overlay. parley daemon runs this device's
+client; the other commands talk to the running daemon through its local API.
+
+Flags may come before or after arguments; -- ends the flags (parley send
+bob -- -1 is fine). Passwords are read from the terminal, or one per line
+from standard input.
+
+Exit status: 0 ok, 1 error, 2 usage (unknown command or flag, wrong
+number of arguments, bad flag value), 3 not found (no such user, contact,
+request or device).`,
+		Example: `  parley daemon --rendezvous /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…
+  parley register alice
+  parley send bob "hi bob"
+  parley watch
+  parley --data /tmp/alice status --json`,
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return fmt.Errorf("no command given")
-	}
-	c := &cli{dataDir: *dataDir, out: out, in: in}
-	name, rest := fs.Arg(0), fs.Args()[1:]
-	switch name {
-	case "daemon":
-		return c.daemon(ctx, rest)
-	case "register", "enrol":
-		return c.account(ctx, name, rest)
-	case "request-contact", "add-contact":
-		return c.requestContact(ctx, name, rest)
-	case "accept", "decline", "remove", "block", "unblock":
-		return c.contactOp(ctx, name, rest)
-	case "contacts":
-		return c.contacts(ctx, rest)
-	case "devices":
-		return c.devices(ctx, rest)
-	case "revoke":
-		return c.revoke(ctx, rest)
-	case "change-password":
-		return c.changePassword(ctx, rest)
-	case "delete-account":
-		return c.deleteAccount(ctx, rest)
-	case "send":
-		return c.send(ctx, rest)
-	case "history":
-		return c.history(ctx, rest)
-	case "probe":
-		return c.probe(ctx, rest)
-	case "status":
-		return c.status(ctx, rest)
-	default:
-		fs.Usage()
-		return fmt.Errorf("unknown command %q", name)
-	}
+	root.SetIn(c.in)
+	root.SetOut(c.out)
+	root.SetErr(c.errOut)
+	root.PersistentFlags().StringVar(&c.dataDir, "data", defaultDataDir(), "client data directory: $PARLEY_DATA, else ~/.parley")
+	root.AddCommand(
+		c.daemonCmd(),
+		c.accountCmd("register"), c.accountCmd("enrol"),
+		c.requestContactCmd(),
+		c.contactOpCmd("accept"), c.contactOpCmd("decline"), c.contactOpCmd("remove"),
+		c.contactOpCmd("block"), c.contactOpCmd("unblock"),
+		c.contactsCmd(),
+		c.sendCmd(), c.historyCmd(), c.probeCmd(), c.watchCmd(),
+		c.statusCmd(), c.devicesCmd(), c.revokeCmd(),
+		c.changePasswordCmd(), c.deleteAccountCmd(),
+	)
+	c.completeArgs(root)
+	return root
 }
 
 func defaultDataDir() string {
@@ -107,21 +92,31 @@ func defaultDataDir() string {
 	return filepath.Join(home, ".parley")
 }
 
-// flags parses a subcommand's flags, including --json, and checks the
-// number of positional arguments.
-func (c *cli) flags(name string, args []string, minArgs int, argsUsage string, setup func(*flag.FlagSet)) ([]string, error) {
-	fs := flag.NewFlagSet("parley "+name, flag.ContinueOnError)
-	fs.BoolVar(&c.json, "json", false, "print JSON")
-	if setup != nil {
-		setup(fs)
+// jsonFlag adds --json to cmd.
+func (c *cli) jsonFlag(cmd *cobra.Command) *cobra.Command {
+	cmd.Flags().BoolVar(&c.json, "json", false, "print JSON (the API's field names)")
+	return cmd
+}
+
+const requestTimeout = 60 * time.Second
+
+// dial finds the daemon of the data directory.
+func (c *cli) dial() (*api.Client, error) { return api.Dial(c.dataDir) }
+
+// call runs do against the daemon, bounded by requestTimeout.
+func (c *cli) call(ctx context.Context, do func(context.Context, *api.Client) error) error {
+	cl, err := c.dial()
+	if err != nil {
+		return err
 	}
-	fs.Usage = func() { fmt.Fprintf(fs.Output(), "usage: parley %s %s\n", name, argsUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() < minArgs {
-		fs.Usage()
-		return nil, fmt.Errorf("%s needs %s", name, argsUsage)
-	}
-	return fs.Args(), nil
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return do(ctx, cl)
+}
+
+// printJSON prints v indented, for --json.
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -43,3 +43,6 @@ func (s sizeFlag) String() string {
 	}
 	return fmt.Sprintf("%dB", int64(s))
 }
+
+// Type names the value in usage messages (pflag.Value).
+func (s *sizeFlag) Type() string { return "size" }
