@@ -19,6 +19,7 @@ import (
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
@@ -112,7 +113,7 @@ type Engine struct {
 	// problem, in a failure or a lost session.
 	problemOf uint64
 	forced    error // why this engine ended the session itself (revoked, deleted)
-	book      contactState
+	book      *contacts.Book
 	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
@@ -135,7 +136,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 		refresh:  make(chan struct{}, 1),
 		loggedIn: make(chan struct{}),
 		changed:  make(chan struct{}),
-		book:     newContactState(),
+		book:     contacts.New(),
 		events:   newEventLog(),
 		located:  make(map[peer.ID]time.Time),
 	}
@@ -427,14 +428,14 @@ func (e *Engine) outboxLoop(ctx context.Context) {
 		case <-e.flush:
 		case <-t.C:
 		}
-		contacts, err := e.history.OutboxContacts(ctx)
+		waiting, err := e.history.OutboxContacts(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Errorw("read outbox", "err", err)
 			}
 			continue
 		}
-		for _, c := range contacts {
+		for _, c := range waiting {
 			settled, err := e.chat.Flush(ctx, c)
 			for _, m := range settled {
 				e.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(m))})

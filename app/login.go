@@ -223,7 +223,7 @@ func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
 		// The device no longer acts for the account, and nobody keeps its
 		// view of the account current.
 		e.username = ""
-		e.forgetBookLocked()
+		e.applyLocked(e.book.Forget())
 		if p.Reason != apitype.LoginNotEnrolled {
 			e.cert = nil // the server no longer vouches for this device
 		}
@@ -244,7 +244,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	e.username = sess.Username
 	e.problem = nil
 	e.forced = nil
-	snapshot := e.resetBookLocked(sess)
+	snapshot := e.applyLocked(e.book.Login(sess.Contacts, sess.Incoming))
 	close(e.loggedIn)
 	e.stateChangedLocked()
 	e.mu.Unlock()
@@ -266,15 +266,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	for u := range sess.Updates() {
-		var evs []apitype.Event
-		e.mu.Lock()
-		switch {
-		case u.Presence != nil:
-			evs = e.presenceLocked(*u.Presence)
-		case u.Contact != nil:
-			evs = e.contactEventLocked(*u.Contact)
-		}
-		e.mu.Unlock()
+		evs := e.pushed(u)
 		e.emitAll(evs)
 		for _, ev := range evs {
 			switch {
@@ -292,7 +284,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	e.session = nil
 	e.cert = sess.Certificate()
 	e.loggedIn = make(chan struct{})
-	e.markOfflineLocked()
+	e.book.Logout()
 	e.mu.Unlock()
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
@@ -32,8 +33,8 @@ type savedContact struct {
 func (e *Engine) saveSession() {
 	e.mu.Lock()
 	s := savedSession{Username: e.username, Certificate: e.cert, Contacts: []savedContact{}}
-	for name, p := range e.book.accepted {
-		s.Contacts = append(s.Contacts, savedContact{Username: name, Devices: savePeers(devicesOf(p))})
+	for _, p := range e.book.Contacts() {
+		s.Contacts = append(s.Contacts, savedContact{Username: p.Username, Devices: savePeers(contacts.DevicesOf(p))})
 	}
 	e.mu.Unlock()
 	if s.Username == "" {
@@ -71,12 +72,14 @@ func (e *Engine) restoreSession() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.username, e.cert = s.Username, s.Certificate
+	restored := make([]client.Presence, 0, len(s.Contacts))
 	for _, c := range s.Contacts {
 		p := client.Presence{Username: c.Username, Devices: loadPeers(c.Devices)}
 		if n := len(p.Devices); n > 0 {
 			p.Peer = p.Devices[n-1].ID
 		}
-		e.book.accepted[c.Username] = p
+		restored = append(restored, p)
 	}
+	e.book.Restore(restored)
 	return nil
 }

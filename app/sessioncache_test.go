@@ -8,13 +8,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
 func TestSessionCache(t *testing.T) {
 	dir := t.TempDir()
-	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, book: newContactState()} }
+	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, book: contacts.New()} }
 	phone, laptop := nodetest.New(t).ID(), nodetest.New(t).ID()
 	addr := ma.StringCast("/ip4/192.0.2.7/tcp/4001")
 
@@ -24,8 +25,10 @@ func TestSessionCache(t *testing.T) {
 		t.Fatalf("saved a session without an account: %v", err)
 	}
 	e.username, e.cert = "alice", []byte("certificate")
-	e.book.accepted["bob"] = client.Presence{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}}
-	e.book.accepted["carol"] = client.Presence{Username: "carol"} // offline
+	e.book.Restore([]client.Presence{
+		{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}},
+		{Username: "carol"}, // offline
+	})
 	e.saveSession()
 	if fi, err := os.Stat(filepath.Join(dir, sessionFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("session file: %v, %v; want mode 0600", fi, err)
@@ -38,12 +41,13 @@ func TestSessionCache(t *testing.T) {
 	if r.username != "alice" || string(r.cert) != "certificate" {
 		t.Errorf("restored user %q, certificate %q", r.username, r.cert)
 	}
-	bob := r.book.accepted["bob"]
+	restored := r.book.Contacts()
+	if len(restored) != 2 || restored[0].Username != "bob" || restored[1].Username != "carol" {
+		t.Fatalf("restored contacts: %v", restored)
+	}
+	bob := restored[0]
 	if bob.Online || bob.Peer != laptop || !bob.HasDevice(phone) || len(bob.Devices) != 2 || !bob.Devices[1].Addrs[0].Equal(addr) {
 		t.Errorf("restored bob: %+v", bob)
-	}
-	if _, ok := r.book.accepted["carol"]; !ok || len(r.book.accepted) != 2 {
-		t.Errorf("restored contacts: %v", r.book.accepted)
 	}
 	// Without a session, messages go to bob's last device and are taken
 	// from each of his devices.

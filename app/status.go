@@ -7,8 +7,8 @@ import (
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
-	"github.com/parleynet/parley/rendezvous/client"
 )
 
 // Status returns the client's current state.
@@ -49,34 +49,14 @@ func messageOf(m chat.Message) apitype.Message {
 		State: apitype.MessageState(m.State), Error: m.Error, Path: m.Path}
 }
 
-// presenceStatus is a contact's presence without the connection path
-// (which needs the node, see withPath).
-func presenceStatus(p client.Presence) apitype.ContactStatus {
-	c := apitype.ContactStatus{Username: p.Username, Online: p.Online, LastSeen: p.LastSeen, Path: "not connected"}
-	if id := latestDevice(p); id != "" {
-		c.Peer = id.String()
-	}
-	for _, a := range p.Addrs {
-		c.Addrs = append(c.Addrs, a.String())
-	}
-	if p.Online {
-		for _, d := range devicesOf(p) {
-			c.Devices = append(c.Devices, d.ID.String())
-		}
-	}
-	return c
-}
-
-// withPath fills in how we are connected to the contact's device.
+// withPath fills in how we are connected to the contact's device (see
+// contacts.Status).
 func (e *Engine) withPath(c apitype.ContactStatus) apitype.ContactStatus {
+	c.Path = node.Path{Kind: node.NotConnected}.String()
 	if id, err := peer.Decode(c.Peer); err == nil {
 		c.Path = e.node.PathTo(id).String()
 	}
 	return c
-}
-
-func (e *Engine) contactStatus(p client.Presence) apitype.ContactStatus {
-	return e.withPath(presenceStatus(p))
 }
 
 func idStrings(ids []peer.ID) []string {
