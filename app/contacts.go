@@ -89,6 +89,27 @@ func (e *Engine) pushed(u client.Update) []apitype.Event {
 	return nil
 }
 
+// deviceContact is the status of the contact whose device id is (see
+// pathWatcher), with Peer set to id; last names the contact to show when
+// id belongs to no contact any more ("" for none).
+func (e *Engine) deviceContact(id peer.ID, last string) (apitype.ContactStatus, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	name, ok := e.book.UsernameOf(id)
+	if !ok {
+		name = last
+	}
+	if name == "" {
+		return apitype.ContactStatus{}, false
+	}
+	c := apitype.ContactStatus{Username: name}
+	if p, ok := e.book.Contact(name); ok {
+		c = contacts.Status(p)
+	}
+	c.Peer = id.String()
+	return c, true
+}
+
 // refreshSoon asks the book loop to read the contact book from the server.
 func (e *Engine) refreshSoon() {
 	select {

@@ -88,6 +88,7 @@ type Engine struct {
 	chat      *chat.Service
 	prober    *probe.Service
 	events    *eventLog
+	paths     *pathWatcher
 	kick      chan struct{} // asks the session loop to log in now
 	flush     chan struct{} // asks the outbox loop to deliver now
 	refresh   chan struct{} // asks the book loop to re-read the contact book
@@ -166,6 +167,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
 	e.chat.OnMessage(func(m chat.Message) { e.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(m))}) })
 	e.prober = probe.NewService(e.node, contactBook{e})
+	if e.paths, err = startPathWatcher(e.node, e.deviceContact, e.emit); err != nil {
+		return nil, err
+	}
 	if err := e.startDHT(); err != nil {
 		return nil, err
 	}
@@ -208,10 +212,13 @@ func (e *Engine) Close() error {
 			sess.Close()
 		}
 		e.wg.Wait()
+		var errs []error
+		if e.paths != nil {
+			errs = append(errs, e.paths.Close())
+		}
 		if e.events != nil {
 			e.events.close()
 		}
-		var errs []error
 		if e.volunteer != nil {
 			errs = append(errs, e.volunteer.Close())
 		}

@@ -325,6 +325,12 @@ func (b *Book) UsernameOf(id peer.ID) (string, bool) {
 	return "", false
 }
 
+// Contact is an accepted contact's presence.
+func (b *Book) Contact(username string) (client.Presence, bool) {
+	p, ok := b.accepted[username]
+	return p, ok
+}
+
 // Contacts are the accepted contacts' presence, sorted by username.
 func (b *Book) Contacts() []client.Presence {
 	return slices.SortedFunc(maps.Values(b.accepted), func(x, y client.Presence) int {
