@@ -6,14 +6,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
 // bookEngine is an engine with only what the contact book needs.
 func bookEngine(t *testing.T) *Engine {
-	return &Engine{node: nodetest.New(t), book: contacts.New()}
+	n := nodetest.New(t)
+	return &Engine{node: n, contacts: newContactSync(n, nil)}
 }
 
 func online(name string, devices ...peer.AddrInfo) client.Presence {
@@ -30,10 +30,10 @@ func device(t *testing.T, port string) peer.AddrInfo {
 // rules themselves are package contacts' tests).
 func TestEngineAppliesTheBook(t *testing.T) {
 	e := bookEngine(t)
-	book := contactBook{e}
+	book := e.contacts
 	phone, laptop := device(t, "1001"), device(t, "1002")
 
-	e.pushed(client.Update{Presence: ptr(online("bob", phone, laptop))})
+	e.contacts.pushed(client.Update{Presence: ptr(online("bob", phone, laptop))})
 	if got, ok := book.Lookup("bob"); !ok || got != laptop.ID {
 		t.Errorf("Lookup(bob): got %s, %v; want the laptop (latest login)", got, ok)
 	}
@@ -46,19 +46,19 @@ func TestEngineAppliesTheBook(t *testing.T) {
 		}
 	}
 
-	e.pushed(client.Update{Presence: ptr(online("bob", phone))}) // the laptop logs out
+	e.contacts.pushed(client.Update{Presence: ptr(online("bob", phone))}) // the laptop logs out
 	if addrs := e.node.Peerstore().Addrs(laptop.ID); len(addrs) != 0 {
 		t.Errorf("the offline laptop's addresses stayed: %v", addrs)
 	}
 
-	e.pushed(client.Update{Contact: &client.ContactEvent{Change: client.ContactRemoved, Username: "bob"}})
+	e.contacts.pushed(client.Update{Contact: &client.ContactEvent{Change: client.ContactRemoved, Username: "bob"}})
 	if _, ok := book.Lookup("bob"); ok {
 		t.Error("removed bob is still a contact")
 	}
 	if addrs := e.node.Peerstore().Addrs(phone.ID); len(addrs) != 0 {
 		t.Errorf("removed bob's addresses stayed: %v", addrs)
 	}
-	if got := e.contactBook(); len(got.Contacts) != 0 {
+	if got := e.contacts.listing(); len(got.Contacts) != 0 {
 		t.Errorf("the engine's listing still shows %v", got.Contacts)
 	}
 }

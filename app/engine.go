@@ -19,7 +19,6 @@ import (
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
-	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
@@ -88,19 +87,15 @@ type Engine struct {
 	chat      *chat.Service
 	prober    *probe.Service
 	events    *eventLog
+	contacts  *contactSync
 	paths     *pathWatcher
+	outbox    *outbox
 	kick      chan struct{} // asks the session loop to log in now
-	flush     chan struct{} // asks the outbox loop to deliver now
-	refresh   chan struct{} // asks the book loop to re-read the contact book
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
-
-	// refreshMu serialises contact book listings, so that an older one
-	// is never applied after a newer one. Lock order: refreshMu, then mu.
-	refreshMu sync.Mutex
 
 	mu       sync.Mutex // guards the following
 	session  *client.Session
@@ -113,8 +108,7 @@ type Engine struct {
 	// problemOf is the attempt (counting from 1 in begun) that ended with
 	// problem, in a failure or a lost session.
 	problemOf uint64
-	forced    error // why this engine ended the session itself (revoked, deleted)
-	book      *contacts.Book
+	forced    error                 // why this engine ended the session itself (revoked, deleted)
 	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
@@ -133,11 +127,8 @@ func Start(cfg Config) (_ *Engine, err error) {
 	e := &Engine{
 		cfg:      cfg,
 		kick:     make(chan struct{}, 1),
-		flush:    make(chan struct{}, 1),
-		refresh:  make(chan struct{}, 1),
 		loggedIn: make(chan struct{}),
 		changed:  make(chan struct{}),
-		book:     contacts.New(),
 		events:   newEventLog(),
 		located:  make(map[peer.ID]time.Time),
 	}
@@ -159,15 +150,16 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if e.history, err = chat.OpenHistory(filepath.Join(cfg.DataDir, "history.db")); err != nil {
 		return nil, err
 	}
+	e.rdv = client.New(e.node, cfg.Rendezvous)
+	e.contacts = newContactSync(e.node, e.rdv.Contacts)
 	if err := e.restoreSession(); err != nil {
 		log.Warnw("the saved session cannot be read; starting without it", "err", err)
 	}
-	e.rdv = client.New(e.node, cfg.Rendezvous)
 	e.passport = relay.NewPassport(e.node, e.Certificate)
-	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
+	e.chat = chat.NewService(e.node, e.history, e.contacts, e.Username, e.reach)
 	e.chat.OnMessage(func(m chat.Message) { e.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(m))}) })
-	e.prober = probe.NewService(e.node, contactBook{e})
-	if e.paths, err = startPathWatcher(e.node, e.deviceContact, e.emit); err != nil {
+	e.prober = probe.NewService(e.node, e.contacts)
+	if e.paths, err = startPathWatcher(e.node, e.contacts.deviceContact, e.emit); err != nil {
 		return nil, err
 	}
 	if err := e.startDHT(); err != nil {
@@ -192,10 +184,10 @@ func Start(cfg Config) (_ *Engine, err error) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.wg.Add(3)
+	e.contacts.start(e.emit)
+	e.outbox = startOutbox(e.chat, e.history, cfg.RetryInterval, e.emit)
+	e.wg.Add(1)
 	go e.sessionLoop(ctx)
-	go e.outboxLoop(ctx)
-	go e.bookLoop(ctx)
 	return e, nil
 }
 
@@ -213,6 +205,12 @@ func (e *Engine) Close() error {
 		}
 		e.wg.Wait()
 		var errs []error
+		if e.outbox != nil {
+			errs = append(errs, e.outbox.Close())
+		}
+		if e.contacts != nil {
+			errs = append(errs, e.contacts.Close())
+		}
 		if e.paths != nil {
 			errs = append(errs, e.paths.Close())
 		}
@@ -338,7 +336,7 @@ func (e *Engine) Probe(ctx context.Context, contact string, size int64) (apitype
 	case size < 0 || size > probe.MaxSize:
 		return apitype.ProbeResult{}, fmt.Errorf("%w: a probe sends 1 byte to %d bytes", ErrInvalidArgument, int64(probe.MaxSize))
 	}
-	p, ok := contactBook{e}.Lookup(contact)
+	p, ok := e.contacts.Lookup(contact)
 	switch {
 	case !ok:
 		return apitype.ProbeResult{}, fmt.Errorf("probe %s: %w", contact, chat.ErrNotAContact)
@@ -412,46 +410,6 @@ func (e *Engine) Supernodes() []peer.ID {
 		return nil
 	}
 	return e.reserver.Supernodes()
-}
-
-// flushSoon asks the outbox loop to deliver queued messages now.
-func (e *Engine) flushSoon() {
-	select {
-	case e.flush <- struct{}{}:
-	default:
-	}
-}
-
-// outboxLoop delivers queued messages to contacts who are online: when
-// asked (login, a contact comes online) and every RetryInterval.
-func (e *Engine) outboxLoop(ctx context.Context) {
-	defer e.wg.Done()
-	t := time.NewTicker(e.cfg.RetryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.flush:
-		case <-t.C:
-		}
-		waiting, err := e.history.OutboxContacts(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Errorw("read outbox", "err", err)
-			}
-			continue
-		}
-		for _, c := range waiting {
-			settled, err := e.chat.Flush(ctx, c)
-			for _, m := range settled {
-				e.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(m))})
-			}
-			if err != nil && !errors.Is(err, chat.ErrOffline) && ctx.Err() == nil {
-				log.Debugw("outbox not delivered yet", "to", c, "err", err)
-			}
-		}
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -223,28 +223,30 @@ func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
 		// The device no longer acts for the account, and nobody keeps its
 		// view of the account current.
 		e.username = ""
-		e.applyLocked(e.book.Forget())
 		if p.Reason != apitype.LoginNotEnrolled {
 			e.cert = nil // the server no longer vouches for this device
 		}
 	}
-	e.stateChangedLocked()
 	e.mu.Unlock()
 	if p.Stopped {
+		e.contacts.forget()
 		e.forgetSession()
 	}
+	e.mu.Lock()
+	e.stateChangedLocked()
+	e.mu.Unlock()
 	return p
 }
 
 // serveSession makes sess the engine's session, applies its pushes until
 // it ends, and returns why it ended.
 func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
+	snapshot := e.contacts.login(sess)
 	e.mu.Lock()
 	e.session = sess
 	e.username = sess.Username
 	e.problem = nil
 	e.forced = nil
-	snapshot := e.applyLocked(e.book.Login(sess.Contacts, sess.Incoming))
 	close(e.loggedIn)
 	e.stateChangedLocked()
 	e.mu.Unlock()
@@ -256,8 +258,8 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	log.Infow("logged in", "user", sess.Username, "peer", e.node.ID())
 	e.emit(apitype.Event{Kind: apitype.EventLogin, Username: sess.Username})
 	e.emitAll(snapshot)
-	e.flushSoon()
-	e.refreshSoon() // the login snapshot lacks outgoing requests and blocks
+	e.outbox.flushSoon()
+	e.contacts.refreshSoon() // the login snapshot lacks outgoing requests and blocks
 	if e.reserver != nil {
 		e.reserver.Refresh() // the certificate supernodes admit us with is here
 	}
@@ -266,14 +268,14 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	for u := range sess.Updates() {
-		evs := e.pushed(u)
+		evs := e.contacts.pushed(u)
 		e.emitAll(evs)
 		for _, ev := range evs {
 			switch {
 			case ev.Kind == apitype.EventPresence && ev.Contact.Online:
-				e.flushSoon()
+				e.outbox.flushSoon()
 			case ev.Kind == apitype.EventContact:
-				e.refreshSoon()
+				e.contacts.refreshSoon()
 			}
 		}
 	}
@@ -284,7 +286,7 @@ func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
 	e.session = nil
 	e.cert = sess.Certificate()
 	e.loggedIn = make(chan struct{})
-	e.book.Logout()
 	e.mu.Unlock()
+	e.contacts.logout()
 	return err
 }

@@ -12,7 +12,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/app/apitype"
-	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous/client"
@@ -40,8 +39,9 @@ func TestPathEvents(t *testing.T) {
 
 	// This device: behind an imitated NAT, so that no hole punch upgrades
 	// the relayed connection by itself.
-	e := &Engine{node: nodetest.New(t, node.WithNATImitation()), book: contacts.New(), events: newEventLog()}
-	e.paths, err = startPathWatcher(e.node, e.deviceContact, e.emit)
+	n := nodetest.New(t, node.WithNATImitation())
+	e := &Engine{node: n, contacts: newContactSync(n, nil), events: newEventLog()}
+	e.paths, err = startPathWatcher(e.node, e.contacts.deviceContact, e.emit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestPathEvents(t *testing.T) {
 		}
 	}
 
-	e.pushed(client.Update{Presence: ptr(online("bob", peer.AddrInfo{ID: bob.ID(), Addrs: []ma.Multiaddr{circ}}))})
+	e.contacts.pushed(client.Update{Presence: ptr(online("bob", peer.AddrInfo{ID: bob.ID(), Addrs: []ma.Multiaddr{circ}}))})
 	if err := e.node.Connect(network.WithAllowLimitedConn(ctx, "test"), peer.AddrInfo{ID: bob.ID()}); err != nil {
 		t.Fatalf("relayed connect: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestPathEvents(t *testing.T) {
 
 	// Bob's device announces its direct addresses too; a direct dial opens
 	// a second connection and the relayed one stays.
-	e.pushed(client.Update{Presence: ptr(online("bob", peer.AddrInfo{ID: bob.ID(), Addrs: append(bob.Addrs(), circ)}))})
+	e.contacts.pushed(client.Update{Presence: ptr(online("bob", peer.AddrInfo{ID: bob.ID(), Addrs: append(bob.Addrs(), circ)}))})
 	if err := e.node.Connect(network.WithForceDirectDial(ctx, "test"), peer.AddrInfo{ID: bob.ID()}); err != nil {
 		t.Fatalf("direct connect: %v", err)
 	}

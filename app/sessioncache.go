@@ -33,10 +33,10 @@ type savedContact struct {
 func (e *Engine) saveSession() {
 	e.mu.Lock()
 	s := savedSession{Username: e.username, Certificate: e.cert, Contacts: []savedContact{}}
-	for _, p := range e.book.Contacts() {
+	e.mu.Unlock()
+	for _, p := range e.contacts.known() {
 		s.Contacts = append(s.Contacts, savedContact{Username: p.Username, Devices: savePeers(contacts.DevicesOf(p))})
 	}
-	e.mu.Unlock()
 	if s.Username == "" {
 		return
 	}
@@ -70,8 +70,8 @@ func (e *Engine) restoreSession() error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.username, e.cert = s.Username, s.Certificate
+	e.mu.Unlock()
 	restored := make([]client.Presence, 0, len(s.Contacts))
 	for _, c := range s.Contacts {
 		p := client.Presence{Username: c.Username, Devices: loadPeers(c.Devices)}
@@ -80,6 +80,6 @@ func (e *Engine) restoreSession() error {
 		}
 		restored = append(restored, p)
 	}
-	e.book.Restore(restored)
+	e.contacts.restore(restored)
 	return nil
 }

@@ -8,14 +8,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
 func TestSessionCache(t *testing.T) {
 	dir := t.TempDir()
-	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, book: contacts.New()} }
+	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, contacts: newContactSync(nil, nil)} }
 	phone, laptop := nodetest.New(t).ID(), nodetest.New(t).ID()
 	addr := ma.StringCast("/ip4/192.0.2.7/tcp/4001")
 
@@ -25,7 +24,7 @@ func TestSessionCache(t *testing.T) {
 		t.Fatalf("saved a session without an account: %v", err)
 	}
 	e.username, e.cert = "alice", []byte("certificate")
-	e.book.Restore([]client.Presence{
+	e.contacts.restore([]client.Presence{
 		{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}},
 		{Username: "carol"}, // offline
 	})
@@ -41,7 +40,7 @@ func TestSessionCache(t *testing.T) {
 	if r.username != "alice" || string(r.cert) != "certificate" {
 		t.Errorf("restored user %q, certificate %q", r.username, r.cert)
 	}
-	restored := r.book.Contacts()
+	restored := r.contacts.known()
 	if len(restored) != 2 || restored[0].Username != "bob" || restored[1].Username != "carol" {
 		t.Fatalf("restored contacts: %v", restored)
 	}
@@ -51,10 +50,10 @@ func TestSessionCache(t *testing.T) {
 	}
 	// Without a session, messages go to bob's last device and are taken
 	// from each of his devices.
-	if id, ok := (contactBook{r}).Lookup("bob"); !ok || id != laptop {
+	if id, ok := r.contacts.Lookup("bob"); !ok || id != laptop {
 		t.Errorf("lookup bob: %s, %v", id, ok)
 	}
-	if name, ok := (contactBook{r}).UsernameOf(phone); !ok || name != "bob" {
+	if name, ok := r.contacts.UsernameOf(phone); !ok || name != "bob" {
 		t.Errorf("sender %s: %q, %v", phone, name, ok)
 	}
 

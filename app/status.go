@@ -33,7 +33,7 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	for _, a := range e.advertisedAddrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}
-	book := e.contactBook()
+	book := e.contacts.listing()
 	s.Contacts, s.Incoming, s.Outgoing = book.Contacts, book.Incoming, book.Outgoing
 	return s, nil
 }
@@ -51,10 +51,10 @@ func messageOf(m chat.Message) apitype.Message {
 
 // withPath fills in how we are connected to the contact's device (see
 // contacts.Status).
-func (e *Engine) withPath(c apitype.ContactStatus) apitype.ContactStatus {
-	c.Path = node.Path{Kind: node.NotConnected}.String()
+func withPath(n *node.Node, c apitype.ContactStatus) apitype.ContactStatus {
+	c.Path = notConnected
 	if id, err := peer.Decode(c.Peer); err == nil {
-		c.Path = e.node.PathTo(id).String()
+		c.Path = n.PathTo(id).String()
 	}
 	return c
 }
