@@ -74,42 +74,28 @@ type Config struct {
 	DHTBootstrap []peer.AddrInfo
 }
 
-// Engine is a running Parley client for one device.
+// Engine is a running Parley client for one device. It wires parts that
+// each do one job (the fields say which) and keeps no rules of its own.
 type Engine struct {
 	cfg       Config
 	node      *node.Node
 	rdv       *client.Client
-	reserver  *relay.Reserver // nil when declared publicly reachable
+	sess      *sessionKeeper // login and session
+	contacts  *contactSync   // the contact book, applied to the node
+	chat      *chat.Service
+	history   *chat.History
+	outbox    *outbox // delivers queued messages
+	prober    *probe.Service
+	paths     *pathWatcher    // path events
+	reserver  *relay.Reserver // relay slots; nil when declared publicly reachable
 	passport  *relay.Passport
 	volunteer *relay.Volunteer
 	dht       *dht.DHT
-	history   *chat.History
-	chat      *chat.Service
-	prober    *probe.Service
+	locator   *contactLocator // contacts' devices in the DHT
 	events    *eventLog
-	contacts  *contactSync
-	paths     *pathWatcher
-	outbox    *outbox
-	kick      chan struct{} // asks the session loop to log in now
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
-
-	mu       sync.Mutex // guards the following
-	session  *client.Session
-	username string
-	cert     []byte        // the last session's certificate, kept after it ends
-	loggedIn chan struct{} // closed while a session is up; replaced on logout
-	changed  chan struct{} // closed and replaced when the login state changes
-	begun    uint64        // login attempts begun
-	problem  *LoginProblem // why the device is not logged in; nil while it is
-	// problemOf is the attempt (counting from 1 in begun) that ended with
-	// problem, in a failure or a lost session.
-	problemOf uint64
-	forced    error                 // why this engine ended the session itself (revoked, deleted)
-	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
 // Start runs the engine. It logs in at once if this device is enrolled;
@@ -124,14 +110,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 5 * time.Second
 	}
-	e := &Engine{
-		cfg:      cfg,
-		kick:     make(chan struct{}, 1),
-		loggedIn: make(chan struct{}),
-		changed:  make(chan struct{}),
-		events:   newEventLog(),
-		located:  make(map[peer.ID]time.Time),
-	}
+	e := &Engine{cfg: cfg, events: newEventLog()}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -151,6 +130,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.rdv = client.New(e.node, cfg.Rendezvous)
+	e.sess = newSessionKeeper(e.rdv, e.node.ID(), cfg.RetryInterval, filepath.Join(cfg.DataDir, IdentityFile))
 	e.contacts = newContactSync(e.node, e.rdv.Contacts)
 	if err := e.restoreSession(); err != nil {
 		log.Warnw("the saved session cannot be read; starting without it", "err", err)
@@ -165,6 +145,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if err := e.startDHT(); err != nil {
 		return nil, err
 	}
+	e.locator = newContactLocator(e.dht, e.node, func() bool { return e.sess.current() != nil })
 	if cfg.Reachability != node.ReachabilityPublic {
 		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
 			Interval: cfg.ReserveInterval,
@@ -182,29 +163,20 @@ func Start(cfg Config) (_ *Engine, err error) {
 		Ready:     func() bool { return e.Username() != "" },
 		Announcer: e.dht,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
 	e.contacts.start(e.emit)
 	e.outbox = startOutbox(e.chat, e.history, cfg.RetryInterval, e.emit)
-	e.wg.Add(1)
-	go e.sessionLoop(ctx)
+	e.sess.start(e.advertisedAddrs, e.emit, e.sessionHooks())
 	return e, nil
 }
 
 // Close logs out and stops everything the engine started.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
-		if e.cancel != nil {
-			e.cancel()
-		}
-		e.mu.Lock()
-		sess := e.session
-		e.mu.Unlock()
-		if sess != nil {
-			sess.Close()
-		}
-		e.wg.Wait()
 		var errs []error
+		// The session first: its hooks use the other parts.
+		if e.sess != nil {
+			errs = append(errs, e.sess.Close())
+		}
 		if e.outbox != nil {
 			errs = append(errs, e.outbox.Close())
 		}
@@ -254,20 +226,55 @@ func (e *Engine) Node() *node.Node { return e.node }
 // lives (the server renews it), afterwards the last one, which stays valid
 // until it expires. It is nil before the first login and after the device
 // was revoked or its account deleted.
-func (e *Engine) Certificate() []byte {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.session != nil {
-		return e.session.Certificate()
-	}
-	return e.cert
-}
+func (e *Engine) Certificate() []byte { return e.sess.Certificate() }
 
 // Username is the logged-in user, or "" when logged out.
-func (e *Engine) Username() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.username
+func (e *Engine) Username() string { return e.sess.Username() }
+
+// LoginProblem is why the device is not logged in, or nil while it is
+// (and before the first login attempt has ended).
+func (e *Engine) LoginProblem() *LoginProblem { return e.sess.Problem() }
+
+// AwaitLogin asks for a login now and waits until a session is up. It
+// fails early when a login attempt made after the call stops the engine
+// (the device is revoked, say).
+func (e *Engine) AwaitLogin(ctx context.Context) error { return e.sess.awaitLogin(ctx) }
+
+// sessionHooks wire the session to the other parts.
+func (e *Engine) sessionHooks() sessionHooks {
+	return sessionHooks{
+		up: e.contacts.login,
+		loggedIn: func() {
+			e.outbox.flushSoon()
+			e.contacts.refreshSoon() // the login snapshot lacks outgoing requests and blocks
+			if e.reserver != nil {
+				e.reserver.Refresh() // the certificate supernodes admit us with is here
+			}
+			e.volunteer.Recheck() // it waits for a login
+		},
+		update: func(u client.Update) {
+			evs := e.contacts.pushed(u)
+			e.emitAll(evs)
+			for _, ev := range evs {
+				switch {
+				case ev.Kind == apitype.EventPresence && ev.Contact.Online:
+					e.outbox.flushSoon()
+				case ev.Kind == apitype.EventContact:
+					e.contacts.refreshSoon()
+				}
+			}
+		},
+		down: func() {
+			// Without a session nobody tells us about contacts: show them
+			// offline (not last seen) until the next login's snapshot.
+			e.contacts.logout()
+			e.saveSession()
+		},
+		stopped: func() {
+			e.contacts.forget()
+			e.forgetSession()
+		},
+	}
 }
 
 // Register creates an account with this device and waits until it is
@@ -303,7 +310,7 @@ func (e *Engine) accountError(err error) error {
 	p := e.LoginProblem()
 	revoked := p != nil && p.Reason == apitype.LoginRevoked
 	if errors.Is(err, rendezvous.ErrDeviceRevoked) || (revoked && errors.Is(err, rendezvous.ErrDeviceTaken)) {
-		return &userError{msg: "this device was revoked and can never log in again; " + e.revokedHint(), err: err}
+		return &userError{msg: "this device was revoked and can never log in again; " + e.sess.revokedHint(), err: err}
 	}
 	return serverError(err)
 }
@@ -393,9 +400,7 @@ func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 func (e *Engine) circuitsChanged([]ma.Multiaddr) {
 	e.emit(apitype.Event{Kind: apitype.EventSupernodes, Supernodes: idStrings(e.Supernodes())})
 	e.dht.AddrsChanged()
-	e.mu.Lock()
-	sess := e.session
-	e.mu.Unlock()
+	sess := e.sess.current()
 	if sess == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,11 +39,11 @@ func TestLoginPolicy(t *testing.T) {
 		{"server closing", status(pb.Status_STATUS_UNAVAILABLE, "server unavailable", 0), apitype.LoginFailed, false, retry, "--rendezvous"},
 		{"unreachable", errors.New("login: open stream to rendezvous server: no addresses"), apitype.LoginFailed, false, retry, "--rendezvous"},
 	}
-	e := &Engine{cfg: Config{DataDir: "/data", RetryInterval: retry}}
+	k := newSessionKeeper(nil, "", retry, filepath.Join("/data", IdentityFile))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := time.Now()
-			p := e.loginProblem(tt.err)
+			p := k.loginProblem(tt.err)
 			if p.Reason != tt.wantReason || p.Stopped != tt.wantStopped {
 				t.Fatalf("got reason %s, stopped %v; want %s, %v", p.Reason, p.Stopped, tt.wantReason, tt.wantStopped)
 			}

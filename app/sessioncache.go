@@ -31,9 +31,8 @@ type savedContact struct {
 // saveSession writes what the device knows of its account now. Call it
 // when a session ends.
 func (e *Engine) saveSession() {
-	e.mu.Lock()
-	s := savedSession{Username: e.username, Certificate: e.cert, Contacts: []savedContact{}}
-	e.mu.Unlock()
+	username, cert := e.sess.account()
+	s := savedSession{Username: username, Certificate: cert, Contacts: []savedContact{}}
 	for _, p := range e.contacts.known() {
 		s.Contacts = append(s.Contacts, savedContact{Username: p.Username, Devices: savePeers(contacts.DevicesOf(p))})
 	}
@@ -69,9 +68,7 @@ func (e *Engine) restoreSession() error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	e.mu.Lock()
-	e.username, e.cert = s.Username, s.Certificate
-	e.mu.Unlock()
+	e.sess.restore(s.Username, s.Certificate)
 	restored := make([]client.Presence, 0, len(s.Contacts))
 	for _, c := range s.Contacts {
 		p := client.Presence{Username: c.Username, Devices: loadPeers(c.Devices)}

@@ -14,7 +14,9 @@ import (
 
 func TestSessionCache(t *testing.T) {
 	dir := t.TempDir()
-	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, contacts: newContactSync(nil, nil)} }
+	newEngine := func() *Engine {
+		return &Engine{cfg: Config{DataDir: dir}, sess: newSessionKeeper(nil, "", 0, ""), contacts: newContactSync(nil, nil)}
+	}
 	phone, laptop := nodetest.New(t).ID(), nodetest.New(t).ID()
 	addr := ma.StringCast("/ip4/192.0.2.7/tcp/4001")
 
@@ -23,7 +25,7 @@ func TestSessionCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, sessionFile)); !os.IsNotExist(err) {
 		t.Fatalf("saved a session without an account: %v", err)
 	}
-	e.username, e.cert = "alice", []byte("certificate")
+	e.sess.restore("alice", []byte("certificate"))
 	e.contacts.restore([]client.Presence{
 		{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}},
 		{Username: "carol"}, // offline
@@ -37,8 +39,8 @@ func TestSessionCache(t *testing.T) {
 	if err := r.restoreSession(); err != nil {
 		t.Fatal(err)
 	}
-	if r.username != "alice" || string(r.cert) != "certificate" {
-		t.Errorf("restored user %q, certificate %q", r.username, r.cert)
+	if user, cert := r.sess.account(); user != "alice" || string(cert) != "certificate" {
+		t.Errorf("restored user %q, certificate %q", user, cert)
 	}
 	restored := r.contacts.known()
 	if len(restored) != 2 || restored[0].Username != "bob" || restored[1].Username != "carol" {

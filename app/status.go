@@ -14,15 +14,14 @@ import (
 // Status returns the client's current state.
 func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	seq := e.events.last() // before the snapshot: Watch(seq) then misses nothing
-	e.mu.Lock()
+	username, loggedIn, problem := e.sess.state()
 	s := apitype.Status{
 		Peer:     e.node.ID().String(),
-		Username: e.username,
-		LoggedIn: e.session != nil,
-		Login:    e.problem.public(),
+		Username: username,
+		LoggedIn: loggedIn,
+		Login:    problem.public(),
 		EventSeq: seq,
 	}
-	e.mu.Unlock()
 	s.Reachability = e.node.Reachability().String()
 	for _, a := range e.node.PublicAddrs() {
 		s.PublicAddrs = append(s.PublicAddrs, a.String())
