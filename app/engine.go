@@ -1,8 +1,27 @@
-// Package app is what a Parley user does: it runs the client engine that
-// ties together the device's node, relay reservations, the rendezvous login
-// session (with the account's contact book, contacts' presence on each of
-// their devices, and the membership certificate), and chat (package
-// app/chat).
+// Package app is what a Parley user does: it runs the client engine
+// (Engine, the in-process home of apitype.Client). The engine wires parts
+// that each do one job, and keeps no rules of its own:
+//
+//   - login and session (login.go, sessionKeeper): logs in to the
+//     rendezvous server, keeps the session and the login state the API
+//     shows, and logs in again when the reason allows;
+//   - the contact book (book.go, contactSync): the account's book as pure
+//     state (package app/contacts), kept current from the session and the
+//     server's listings, and applied to the node's peerstore; it is chat's
+//     view of who a device is;
+//   - chat (package app/chat), with the outbox (outbox.go) that delivers
+//     queued messages;
+//   - reachability (reach.go): supernode lists for the relay reserver, and
+//     reaching a contact's device;
+//   - DHT glue (dht.go): joining the DHT, and contactLocator, which finds
+//     contacts' devices there while the server is down;
+//   - account (account.go): devices, password, deletion;
+//   - events (events.go, the numbered event log) and path events
+//     (paths.go, pathWatcher);
+//   - the saved session (sessioncache.go) and Status (status.go).
+//
+// Components with state and goroutines have their own type and Close;
+// Engine.Close closes the session first (its hooks use the others).
 package app
 
 import (
