@@ -47,7 +47,8 @@ func newContactSync(n *node.Node, list func(context.Context) (client.ContactBook
 }
 
 // start runs the goroutine that reads listings when asked; emit gets the
-// events of each listing applied.
+// events of each listing applied, from that goroutine, never with a lock
+// of s held.
 func (s *contactSync) start(emit func(apitype.Event)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

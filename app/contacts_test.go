@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous/client"
 )
@@ -60,5 +62,41 @@ func TestEngineAppliesTheBook(t *testing.T) {
 	}
 	if got := e.contacts.listing(); len(got.Contacts) != 0 {
 		t.Errorf("the engine's listing still shows %v", got.Contacts)
+	}
+}
+
+// TestListingReadDuringAPush: a listing read while the session pushed a
+// change is not applied over it; the book is read again.
+func TestListingReadDuringAPush(t *testing.T) {
+	n := nodetest.New(t)
+	phone := device(t, "1001")
+	reads := 0
+	var s *contactSync
+	s = newContactSync(n, func(context.Context) (client.ContactBook, error) {
+		reads++
+		if reads == 1 {
+			// bob accepts while the first listing is on its way, which
+			// predates it.
+			s.pushed(client.Update{Contact: &client.ContactEvent{Change: client.ContactAccepted, Username: "bob"}})
+			return client.ContactBook{Outgoing: []string{"bob"}}, nil
+		}
+		return client.ContactBook{Accepted: []client.Presence{online("bob", phone)}}, nil
+	})
+	evs, err := s.read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads != 2 {
+		t.Errorf("read the book %d times, want 2", reads)
+	}
+	if len(evs) != 1 || evs[0].Kind != apitype.EventPresence || !evs[0].Contact.Online || evs[0].Contact.Path != notConnected {
+		t.Errorf("events: got %+v; want bob's presence, online, not connected", evs)
+	}
+	l := s.listing()
+	if len(l.Contacts) != 1 || !l.Contacts[0].Online || len(l.Outgoing) != 0 {
+		t.Errorf("book: got %+v; want bob online and no request", l)
+	}
+	if addrs := n.Peerstore().Addrs(phone.ID); len(addrs) != 1 {
+		t.Errorf("peerstore addresses of bob's phone: got %v", addrs)
 	}
 }

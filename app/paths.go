@@ -58,7 +58,9 @@ type pathWatcher struct {
 
 type shownPath struct{ username, label string }
 
-// startPathWatcher watches n's connections until Close.
+// startPathWatcher watches n's connections until Close. contactOf and
+// emit are called from the watcher's goroutine only, one at a time; they
+// must not call back into the watcher.
 func startPathWatcher(n *node.Node, contactOf func(peer.ID, string) (apitype.ContactStatus, bool), emit func(apitype.Event)) (*pathWatcher, error) {
 	w := &pathWatcher{
 		node:      n,
