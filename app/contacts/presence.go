@@ -7,7 +7,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/app/apitype"
-	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
@@ -74,9 +73,27 @@ func contactEvent(name string, change client.ContactChange) apitype.Event {
 func relaysNamed(addrs []ma.Multiaddr) []peer.ID {
 	var out []peer.ID
 	for _, a := range addrs {
-		if r, ok := node.RelayOf(a); ok && !slices.Contains(out, r) {
+		if r, ok := relayOf(a); ok && !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// relayOf is the supernode a circuit address names
+// (…/p2p/<relay>/p2p-circuit…); node.RelayOf is the same, in a package the
+// book does not link.
+func relayOf(a ma.Multiaddr) (peer.ID, bool) {
+	var last peer.ID
+	for _, c := range a {
+		switch c.Protocol().Code {
+		case ma.P_P2P:
+			if id, err := peer.IDFromBytes(c.RawValue()); err == nil {
+				last = id
+			}
+		case ma.P_CIRCUIT:
+			return last, last != ""
+		}
+	}
+	return "", false
 }
