@@ -60,8 +60,8 @@ func (e *Engine) RevokeDevice(ctx context.Context, device string) error {
 	}
 	log.Infow("device revoked", "device", id)
 	if id == e.node.ID() {
-		e.endSession(rendezvous.ErrDeviceRevoked)
-		return e.awaitStopped(ctx)
+		e.sess.end(rendezvous.ErrDeviceRevoked)
+		return e.sess.awaitStopped(ctx)
 	}
 	return nil
 }
@@ -96,23 +96,6 @@ func (e *Engine) DeleteAccount(ctx context.Context, password string) error {
 		return serverError(err)
 	}
 	log.Infow("account deleted")
-	e.endSession(rendezvous.ErrAccountDeleted)
-	return e.awaitStopped(ctx)
-}
-
-// awaitStopped waits until the session loop has stopped logging in.
-func (e *Engine) awaitStopped(ctx context.Context) error {
-	for {
-		e.mu.Lock()
-		p, changed := e.problem, e.changed
-		e.mu.Unlock()
-		if p != nil && p.Stopped {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for logout: %w", ctx.Err())
-		}
-	}
+	e.sess.end(rendezvous.ErrAccountDeleted)
+	return e.sess.awaitStopped(ctx)
 }

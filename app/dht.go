@@ -6,6 +6,7 @@ import (
 	"github.com/parleynet/parley/app/apitype"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -78,35 +79,55 @@ func (e *Engine) dhtSupernodes(ctx context.Context) ([]peer.AddrInfo, error) {
 	return e.dht.FindSupernodes(ctx, 0)
 }
 
-// locateInDHT teaches the peerstore where a contact's device is, from the
-// device's signed address record, when the rendezvous server cannot tell
-// (this device has no session). The device ID came from the server
-// earlier, and the record is signed by that device's key, so it cannot
-// be forged by anyone else. A device is looked up at most every
-// contactLookupInterval.
-func (e *Engine) locateInDHT(ctx context.Context, p peer.ID) {
-	e.mu.Lock()
-	if e.session != nil {
-		e.mu.Unlock()
-		return
-	}
-	if last, ok := e.located[p]; ok && time.Since(last) < contactLookupInterval {
-		e.mu.Unlock()
-		return
-	}
-	e.located[p] = time.Now()
-	e.mu.Unlock()
+// contactLocator teaches the peerstore where a contact's device is, from
+// the device's signed address record in the DHT, when the rendezvous
+// server cannot tell (this device has no session). The device ID came
+// from the server earlier, and the record is signed by that device's
+// key, so it cannot be forged by anyone else.
+type contactLocator struct {
+	dht      *dht.DHT
+	node     *node.Node
+	loggedIn func() bool // whether the server tells where contacts are
 
+	mu      sync.Mutex            // guards located
+	located map[peer.ID]time.Time // last lookup of a device
+}
+
+func newContactLocator(d *dht.DHT, n *node.Node, loggedIn func() bool) *contactLocator {
+	return &contactLocator{dht: d, node: n, loggedIn: loggedIn, located: make(map[peer.ID]time.Time)}
+}
+
+// due reports whether p is to be looked up now: the device has no
+// session, and p was not looked up in the last contactLookupInterval.
+func (l *contactLocator) due(p peer.ID) bool {
+	if l.loggedIn() {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.located[p]; ok && time.Since(last) < contactLookupInterval {
+		return false
+	}
+	l.located[p] = time.Now()
+	return true
+}
+
+// locate looks p's address record up, when due, and puts its addresses
+// in the peerstore.
+func (l *contactLocator) locate(ctx context.Context, p peer.ID) {
+	if !l.due(p) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, dhtLookupTimeout)
 	defer cancel()
-	r, err := e.dht.LookupAddrs(ctx, p)
+	r, err := l.dht.LookupAddrs(ctx, p)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			log.Infow("contact's address record not found in the DHT", "peer", p, "err", err)
 		}
 		return
 	}
-	ps := e.node.Peerstore()
+	ps := l.node.Peerstore()
 	// The record replaces what presence said before the server went away:
 	// those addresses may be stale (a supernode that left).
 	ps.ClearAddrs(p)

@@ -1,8 +1,27 @@
-// Package app is what a Parley user does: it runs the client engine that
-// ties together the device's node, relay reservations, the rendezvous login
-// session (with the account's contact book, contacts' presence on each of
-// their devices, and the membership certificate), and chat (package
-// app/chat).
+// Package app is what a Parley user does: it runs the client engine
+// (Engine, the in-process home of apitype.Client). The engine wires parts
+// that each do one job, and keeps no rules of its own:
+//
+//   - login and session (login.go, sessionKeeper): logs in to the
+//     rendezvous server, keeps the session and the login state the API
+//     shows, and logs in again when the reason allows;
+//   - the contact book (book.go, contactSync): the account's book as pure
+//     state (package app/contacts), kept current from the session and the
+//     server's listings, and applied to the node's peerstore; it is chat's
+//     view of who a device is;
+//   - chat (package app/chat), with the outbox (outbox.go) that delivers
+//     queued messages;
+//   - reachability (reach.go): supernode lists for the relay reserver, and
+//     reaching a contact's device;
+//   - DHT glue (dht.go): joining the DHT, and contactLocator, which finds
+//     contacts' devices there while the server is down;
+//   - account (account.go): devices, password, deletion;
+//   - events (events.go, the numbered event log) and path events
+//     (paths.go, pathWatcher);
+//   - the saved session (sessioncache.go) and Status (status.go).
+//
+// Components with state and goroutines have their own type and Close;
+// Engine.Close closes the session first (its hooks use the others).
 package app
 
 import (
@@ -75,46 +94,28 @@ type Config struct {
 	DHTBootstrap []peer.AddrInfo
 }
 
-// Engine is a running Parley client for one device.
+// Engine is a running Parley client for one device. It wires parts that
+// each do one job (the fields say which) and keeps no rules of its own.
 type Engine struct {
 	cfg       Config
 	node      *node.Node
 	rdv       *client.Client
-	reserver  *relay.Reserver // nil when declared publicly reachable
+	sess      *sessionKeeper // login and session
+	contacts  *contactSync   // the contact book, applied to the node
+	chat      *chat.Service
+	history   *chat.History
+	outbox    *outbox // delivers queued messages
+	prober    *probe.Service
+	paths     *pathWatcher    // path events
+	reserver  *relay.Reserver // relay slots; nil when declared publicly reachable
 	passport  *relay.Passport
 	volunteer *relay.Volunteer
 	dht       *dht.DHT
-	history   *chat.History
-	chat      *chat.Service
-	prober    *probe.Service
+	locator   *contactLocator // contacts' devices in the DHT
 	events    *eventLog
-	kick      chan struct{} // asks the session loop to log in now
-	flush     chan struct{} // asks the outbox loop to deliver now
-	refresh   chan struct{} // asks the book loop to re-read the contact book
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
-
-	// refreshMu serialises contact book listings, so that an older one
-	// is never applied after a newer one. Lock order: refreshMu, then mu.
-	refreshMu sync.Mutex
-
-	mu       sync.Mutex // guards the following
-	session  *client.Session
-	username string
-	cert     []byte        // the last session's certificate, kept after it ends
-	loggedIn chan struct{} // closed while a session is up; replaced on logout
-	changed  chan struct{} // closed and replaced when the login state changes
-	begun    uint64        // login attempts begun
-	problem  *LoginProblem // why the device is not logged in; nil while it is
-	// problemOf is the attempt (counting from 1 in begun) that ended with
-	// problem, in a failure or a lost session.
-	problemOf uint64
-	forced    error // why this engine ended the session itself (revoked, deleted)
-	book      contactState
-	located   map[peer.ID]time.Time // last DHT lookup of a contact's device
 }
 
 // Start runs the engine. It logs in at once if this device is enrolled;
@@ -129,17 +130,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 5 * time.Second
 	}
-	e := &Engine{
-		cfg:      cfg,
-		kick:     make(chan struct{}, 1),
-		flush:    make(chan struct{}, 1),
-		refresh:  make(chan struct{}, 1),
-		loggedIn: make(chan struct{}),
-		changed:  make(chan struct{}),
-		book:     newContactState(),
-		events:   newEventLog(),
-		located:  make(map[peer.ID]time.Time),
-	}
+	e := &Engine{cfg: cfg, events: newEventLog()}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -158,17 +149,23 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if e.history, err = chat.OpenHistory(filepath.Join(cfg.DataDir, datadir.HistoryFile)); err != nil {
 		return nil, err
 	}
+	e.rdv = client.New(e.node, cfg.Rendezvous)
+	e.sess = newSessionKeeper(e.rdv, e.node.ID(), cfg.RetryInterval, filepath.Join(cfg.DataDir, IdentityFile))
+	e.contacts = newContactSync(e.node, e.rdv.Contacts)
 	if err := e.restoreSession(); err != nil {
 		log.Warnw("the saved session cannot be read; starting without it", "err", err)
 	}
-	e.rdv = client.New(e.node, cfg.Rendezvous)
 	e.passport = relay.NewPassport(e.node, e.Certificate)
-	e.chat = chat.NewService(e.node, e.history, contactBook{e}, e.Username, e.reach)
+	e.chat = chat.NewService(e.node, e.history, e.contacts, e.Username, e.reach)
 	e.chat.OnMessage(func(m chat.Message) { e.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(m))}) })
-	e.prober = probe.NewService(e.node, contactBook{e})
+	e.prober = probe.NewService(e.node, e.contacts)
+	if e.paths, err = startPathWatcher(e.node, e.contacts.deviceContact, e.emit); err != nil {
+		return nil, err
+	}
 	if err := e.startDHT(); err != nil {
 		return nil, err
 	}
+	e.locator = newContactLocator(e.dht, e.node, func() bool { return e.sess.current() != nil })
 	if cfg.Reachability != node.ReachabilityPublic {
 		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
 			Interval: cfg.ReserveInterval,
@@ -186,32 +183,32 @@ func Start(cfg Config) (_ *Engine, err error) {
 		Ready:     func() bool { return e.Username() != "" },
 		Announcer: e.dht,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	e.wg.Add(3)
-	go e.sessionLoop(ctx)
-	go e.outboxLoop(ctx)
-	go e.bookLoop(ctx)
+	e.contacts.start(e.emit)
+	e.outbox = startOutbox(e.chat, e.history, cfg.RetryInterval, e.emit)
+	e.sess.start(e.advertisedAddrs, e.emit, e.sessionHooks())
 	return e, nil
 }
 
 // Close logs out and stops everything the engine started.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
-		if e.cancel != nil {
-			e.cancel()
+		var errs []error
+		// The session first: its hooks use the other parts.
+		if e.sess != nil {
+			errs = append(errs, e.sess.Close())
 		}
-		e.mu.Lock()
-		sess := e.session
-		e.mu.Unlock()
-		if sess != nil {
-			sess.Close()
+		if e.outbox != nil {
+			errs = append(errs, e.outbox.Close())
 		}
-		e.wg.Wait()
+		if e.contacts != nil {
+			errs = append(errs, e.contacts.Close())
+		}
+		if e.paths != nil {
+			errs = append(errs, e.paths.Close())
+		}
 		if e.events != nil {
 			e.events.close()
 		}
-		var errs []error
 		if e.volunteer != nil {
 			errs = append(errs, e.volunteer.Close())
 		}
@@ -249,20 +246,55 @@ func (e *Engine) Node() *node.Node { return e.node }
 // lives (the server renews it), afterwards the last one, which stays valid
 // until it expires. It is nil before the first login and after the device
 // was revoked or its account deleted.
-func (e *Engine) Certificate() []byte {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.session != nil {
-		return e.session.Certificate()
-	}
-	return e.cert
-}
+func (e *Engine) Certificate() []byte { return e.sess.Certificate() }
 
 // Username is the logged-in user, or "" when logged out.
-func (e *Engine) Username() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.username
+func (e *Engine) Username() string { return e.sess.Username() }
+
+// LoginProblem is why the device is not logged in, or nil while it is
+// (and before the first login attempt has ended).
+func (e *Engine) LoginProblem() *LoginProblem { return e.sess.Problem() }
+
+// AwaitLogin asks for a login now and waits until a session is up. It
+// fails early when a login attempt made after the call stops the engine
+// (the device is revoked, say).
+func (e *Engine) AwaitLogin(ctx context.Context) error { return e.sess.awaitLogin(ctx) }
+
+// sessionHooks wire the session to the other parts.
+func (e *Engine) sessionHooks() sessionHooks {
+	return sessionHooks{
+		up: e.contacts.login,
+		loggedIn: func() {
+			e.outbox.flushSoon()
+			e.contacts.refreshSoon() // the login snapshot lacks outgoing requests and blocks
+			if e.reserver != nil {
+				e.reserver.Refresh() // the certificate supernodes admit us with is here
+			}
+			e.volunteer.Recheck() // it waits for a login
+		},
+		update: func(u client.Update) {
+			evs := e.contacts.pushed(u)
+			e.emitAll(evs)
+			for _, ev := range evs {
+				switch {
+				case ev.Kind == apitype.EventPresence && ev.Contact.Online:
+					e.outbox.flushSoon()
+				case ev.Kind == apitype.EventContact:
+					e.contacts.refreshSoon()
+				}
+			}
+		},
+		down: func() {
+			// Without a session nobody tells us about contacts: show them
+			// offline (not last seen) until the next login's snapshot.
+			e.contacts.logout()
+			e.saveSession()
+		},
+		stopped: func() {
+			e.contacts.forget()
+			e.forgetSession()
+		},
+	}
 }
 
 // Register creates an account with this device and waits until it is
@@ -298,7 +330,7 @@ func (e *Engine) accountError(err error) error {
 	p := e.LoginProblem()
 	revoked := p != nil && p.Reason == apitype.LoginRevoked
 	if errors.Is(err, rendezvous.ErrDeviceRevoked) || (revoked && errors.Is(err, rendezvous.ErrDeviceTaken)) {
-		return &userError{msg: "this device was revoked and can never log in again; " + e.revokedHint(), err: err}
+		return &userError{msg: "this device was revoked and can never log in again; " + e.sess.revokedHint(), err: err}
 	}
 	return serverError(err)
 }
@@ -331,7 +363,7 @@ func (e *Engine) Probe(ctx context.Context, contact string, size int64) (apitype
 	case size < 0 || size > probe.MaxSize:
 		return apitype.ProbeResult{}, fmt.Errorf("%w: a probe sends 1 byte to %d bytes", ErrInvalidArgument, int64(probe.MaxSize))
 	}
-	p, ok := contactBook{e}.Lookup(contact)
+	p, ok := e.contacts.Lookup(contact)
 	switch {
 	case !ok:
 		return apitype.ProbeResult{}, fmt.Errorf("probe %s: %w", contact, chat.ErrNotAContact)
@@ -388,9 +420,7 @@ func (e *Engine) advertisedAddrs() []ma.Multiaddr {
 func (e *Engine) circuitsChanged([]ma.Multiaddr) {
 	e.emit(apitype.Event{Kind: apitype.EventSupernodes, Supernodes: idStrings(e.Supernodes())})
 	e.dht.AddrsChanged()
-	e.mu.Lock()
-	sess := e.session
-	e.mu.Unlock()
+	sess := e.sess.current()
 	if sess == nil {
 		return
 	}
@@ -405,46 +435,6 @@ func (e *Engine) Supernodes() []peer.ID {
 		return nil
 	}
 	return e.reserver.Supernodes()
-}
-
-// flushSoon asks the outbox loop to deliver queued messages now.
-func (e *Engine) flushSoon() {
-	select {
-	case e.flush <- struct{}{}:
-	default:
-	}
-}
-
-// outboxLoop delivers queued messages to contacts who are online: when
-// asked (login, a contact comes online) and every RetryInterval.
-func (e *Engine) outboxLoop(ctx context.Context) {
-	defer e.wg.Done()
-	t := time.NewTicker(e.cfg.RetryInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.flush:
-		case <-t.C:
-		}
-		contacts, err := e.history.OutboxContacts(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Errorw("read outbox", "err", err)
-			}
-			continue
-		}
-		for _, c := range contacts {
-			settled, err := e.chat.Flush(ctx, c)
-			for _, m := range settled {
-				e.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(m))})
-			}
-			if err != nil && !errors.Is(err, chat.ErrOffline) && ctx.Err() == nil {
-				log.Debugw("outbox not delivered yet", "to", c, "err", err)
-			}
-		}
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

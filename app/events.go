@@ -121,12 +121,9 @@ func (e *Engine) Watch(ctx context.Context, since uint64) (<-chan apitype.Event,
 	return e.events.watch(ctx, since), nil
 }
 
-// emitAll emits events built under e.mu, filling in connection paths.
+// emitAll emits events in order.
 func (e *Engine) emitAll(evs []apitype.Event) {
 	for _, ev := range evs {
-		if ev.Contact != nil {
-			ev.Contact = ptr(e.withPath(*ev.Contact))
-		}
 		e.emit(ev)
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/rendezvous"
@@ -32,18 +35,167 @@ func (p *LoginProblem) public() *apitype.LoginProblem {
 	return ptr(p.LoginProblem)
 }
 
+// sessionKeeper logs the device in to the rendezvous server and keeps it
+// logged in: when a login fails or the session is lost it logs in again,
+// after the wait the reason calls for (see loginProblem), and it stops,
+// until asked again (kicked), when the device cannot log in at all
+// (revoked, account deleted, not enrolled). It keeps the login state the
+// API shows (user, certificate, problem), emits the login, logout and
+// login_stopped events, and tells the engine through sessionHooks what
+// happens to the session. Its goroutine runs until Close.
+type sessionKeeper struct {
+	rdv      *client.Client
+	self     peer.ID // this device, for logs
+	retry    time.Duration
+	identity string                // the device key's path, for the hint to a revoked device
+	addrs    func() []ma.Multiaddr // what contacts are told at login
+	emit     func(apitype.Event)
+	hooks    sessionHooks
+	kick     chan struct{} // asks the goroutine to log in now
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	mu       sync.Mutex // guards the following
+	session  *client.Session
+	username string
+	cert     []byte        // the last session's certificate, kept after it ends
+	loggedIn chan struct{} // closed while a session is up; replaced on logout
+	changed  chan struct{} // closed and replaced when the login state changes
+	begun    uint64        // login attempts begun
+	problem  *LoginProblem // why the device is not logged in; nil while it is
+	// problemOf is the attempt (counting from 1 in begun) that ended with
+	// problem, in a failure or a lost session.
+	problemOf uint64
+	forced    error // why the device ended the session itself (revoked, deleted)
+}
+
+// sessionHooks are what the engine does as the session changes. The
+// keeper's goroutine calls them, one at a time; none is called with the
+// keeper's lock held.
+type sessionHooks struct {
+	// up applies a new session's login snapshot before the session shows
+	// as logged in, and returns the events that show it (emitted after
+	// the login event).
+	up func(*client.Session) []apitype.Event
+	// loggedIn follows the login event.
+	loggedIn func()
+	// update applies one of the session's pushes.
+	update func(client.Update)
+	// down follows the end of a session, once it no longer shows.
+	down func()
+	// stopped means the device no longer acts for the account; it comes
+	// before the stop shows (LoginProblem, AwaitLogin).
+	stopped func()
+}
+
+func newSessionKeeper(rdv *client.Client, self peer.ID, retry time.Duration, identity string) *sessionKeeper {
+	return &sessionKeeper{
+		rdv:      rdv,
+		self:     self,
+		retry:    retry,
+		identity: identity,
+		kick:     make(chan struct{}, 1),
+		loggedIn: make(chan struct{}),
+		changed:  make(chan struct{}),
+		cancel:   func() {},
+	}
+}
+
+// start runs the goroutine that logs in. addrs are what contacts are told
+// at each login.
+func (k *sessionKeeper) start(addrs func() []ma.Multiaddr, emit func(apitype.Event), hooks sessionHooks) {
+	k.addrs, k.emit, k.hooks = addrs, emit, hooks
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	k.wg.Go(func() { k.run(ctx) })
+}
+
+// Close ends the session (logging out) and waits for the goroutine.
+func (k *sessionKeeper) Close() error {
+	k.closeOnce.Do(func() {
+		k.cancel()
+		if sess := k.current(); sess != nil {
+			sess.Close()
+		}
+		k.wg.Wait()
+	})
+	return nil
+}
+
+// current is the live session, or nil.
+func (k *sessionKeeper) current() *client.Session {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.session
+}
+
+// Username is the user the device acts for, or "".
+func (k *sessionKeeper) Username() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.username
+}
+
+// Certificate is the current session's certificate, or the last one's.
+func (k *sessionKeeper) Certificate() []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.session != nil {
+		return k.session.Certificate()
+	}
+	return k.cert
+}
+
+// Problem is why the device is not logged in, or nil.
+func (k *sessionKeeper) Problem() *LoginProblem {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.problem
+}
+
+// state is what Status shows of the login.
+func (k *sessionKeeper) state() (username string, loggedIn bool, problem *LoginProblem) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.username, k.session != nil, k.problem
+}
+
+// account is the user and the certificate, for the saved session.
+func (k *sessionKeeper) account() (username string, cert []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.username, k.cert
+}
+
+// restore starts from a saved session's user and certificate.
+func (k *sessionKeeper) restore(username string, cert []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.username, k.cert = username, cert
+}
+
+// kickNow asks the goroutine to log in now.
+func (k *sessionKeeper) kickNow() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
 // loginProblem classifies why a login failed or a session ended, and
 // decides what the session loop does next.
-func (e *Engine) loginProblem(err error) *LoginProblem {
+func (k *sessionKeeper) loginProblem(err error) *LoginProblem {
 	p := &LoginProblem{LoginProblem: apitype.LoginProblem{Error: err.Error()}, err: err}
-	wait := e.cfg.RetryInterval
+	wait := k.retry
 	var goAway *client.GoAwayError
 	var status *rendezvous.StatusError
 	switch {
 	case errors.Is(err, rendezvous.ErrDeviceRevoked):
 		p.Reason, p.Stopped = apitype.LoginRevoked, true
 		p.Error = "this device was revoked by its owner and can no longer log in"
-		p.Hint = e.revokedHint()
+		p.Hint = k.revokedHint()
 	case errors.Is(err, rendezvous.ErrAccountDeleted):
 		p.Reason, p.Stopped = apitype.LoginAccountDeleted, true
 		p.Error = "the account was deleted, with its contacts; this device is logged out"
@@ -77,36 +229,24 @@ func (e *Engine) loginProblem(err error) *LoginProblem {
 
 // revokedHint says how to use this computer again after its device was
 // revoked.
-func (e *Engine) revokedHint() string {
+func (k *sessionKeeper) revokedHint() string {
 	return fmt.Sprintf("to use this computer again, stop the daemon, move %s away (a new device key is made at the next start), "+
-		"start the daemon and run: parley enrol USER", filepath.Join(e.cfg.DataDir, IdentityFile))
+		"start the daemon and run: parley enrol USER", k.identity)
 }
 
-// LoginProblem is why the device is not logged in, or nil while it is
-// (and before the first login attempt has ended).
-func (e *Engine) LoginProblem() *LoginProblem {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.problem
-}
-
-// AwaitLogin asks for a login now and waits until a session is up. It
-// fails early when a login attempt made after the call stops the engine
-// (the device is revoked, say).
-func (e *Engine) AwaitLogin(ctx context.Context) error {
+// awaitLogin asks for a login now and waits until a session is up (see
+// Engine.AwaitLogin).
+func (k *sessionKeeper) awaitLogin(ctx context.Context) error {
 	// Only an attempt begun after this call counts: one that was under
 	// way may have been answered before a registration, say.
-	e.mu.Lock()
-	since := e.begun
-	e.mu.Unlock()
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+	k.mu.Lock()
+	since := k.begun
+	k.mu.Unlock()
+	k.kickNow()
 	for {
-		e.mu.Lock()
-		loggedIn, changed, problemOf, p := e.loggedIn, e.changed, e.problemOf, e.problem
-		e.mu.Unlock()
+		k.mu.Lock()
+		loggedIn, changed, problemOf, p := k.loggedIn, k.changed, k.problemOf, k.problem
+		k.mu.Unlock()
 		if problemOf > since && p != nil && p.Stopped {
 			return fmt.Errorf("log in: %s; %s", p.Error, p.Hint)
 		}
@@ -120,43 +260,56 @@ func (e *Engine) AwaitLogin(ctx context.Context) error {
 	}
 }
 
-// stateChangedLocked wakes whoever waits for the login state to change.
-// Call with e.mu held.
-func (e *Engine) stateChangedLocked() {
-	close(e.changed)
-	e.changed = make(chan struct{})
+// awaitStopped waits until the keeper has stopped logging in.
+func (k *sessionKeeper) awaitStopped(ctx context.Context) error {
+	for {
+		k.mu.Lock()
+		p, changed := k.problem, k.changed
+		k.mu.Unlock()
+		if p != nil && p.Stopped {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for logout: %w", ctx.Err())
+		}
+	}
 }
 
-// endSession ends the live session for a reason the engine already knows
-// (it revoked its own device or deleted its account), so that the session
-// loop stops with that reason instead of retrying.
-func (e *Engine) endSession(reason error) {
-	e.mu.Lock()
-	e.forced = reason
-	sess := e.session
-	e.mu.Unlock()
+// stateChangedLocked wakes whoever waits for the login state to change.
+// Call with k.mu held.
+func (k *sessionKeeper) stateChangedLocked() {
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
+// end ends the live session for a reason the engine already knows (it
+// revoked its own device or deleted its account), so that the keeper
+// stops with that reason instead of retrying.
+func (k *sessionKeeper) end(reason error) {
+	k.mu.Lock()
+	k.forced = reason
+	sess := k.session
+	k.mu.Unlock()
 	if sess != nil {
 		sess.Close()
 		return
 	}
 	// Between sessions: let the next login attempt find out now.
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+	k.kickNow()
 }
 
-// sessionLoop logs in and serves the session until the engine closes. When
-// the session is lost it logs in again, after the wait the reason calls
-// for; it stops, until kicked, when the device cannot log in at all.
-func (e *Engine) sessionLoop(ctx context.Context) {
-	defer e.wg.Done()
+// run logs in and serves the session until Close. When the session is
+// lost it logs in again, after the wait the reason calls for; it stops,
+// until kicked, when the device cannot log in at all.
+func (k *sessionKeeper) run(ctx context.Context) {
 	for {
-		e.mu.Lock()
-		e.begun++
-		attempt := e.begun
-		e.mu.Unlock()
-		sess, err := e.rdv.Login(ctx, e.advertisedAddrs())
+		k.mu.Lock()
+		k.begun++
+		attempt := k.begun
+		k.mu.Unlock()
+		sess, err := k.rdv.Login(ctx, k.addrs())
 		if ctx.Err() != nil {
 			if sess != nil {
 				sess.Close()
@@ -165,16 +318,15 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 		}
 		hadSession := err == nil
 		if hadSession {
-			err = e.serveSession(ctx, sess)
-			e.saveSession()
+			err = k.serve(ctx, sess)
 			if ctx.Err() != nil {
 				return
 			}
 		}
-		p := e.loginFailed(err, attempt)
+		p := k.failed(err, attempt)
 		switch {
 		case p.Reason == apitype.LoginNotEnrolled:
-			log.Infow("device not enrolled; waiting for register or enrol", "peer", e.node.ID())
+			log.Infow("device not enrolled; waiting for register or enrol", "peer", k.self)
 		case p.Stopped:
 			log.Warnw("login stopped", "reason", p.Reason, "err", err, "hint", p.Hint)
 		case hadSession:
@@ -183,18 +335,18 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 			log.Warnw("login failed; retrying", "err", err, "at", p.RetryAt)
 		}
 		if hadSession {
-			e.emit(apitype.Event{Kind: apitype.EventLogout, Login: p.public()})
+			k.emit(apitype.Event{Kind: apitype.EventLogout, Login: p.public()})
 		}
 		if p.Stopped {
-			e.emit(apitype.Event{Kind: apitype.EventLoginStopped, Login: p.public()})
+			k.emit(apitype.Event{Kind: apitype.EventLoginStopped, Login: p.public()})
 			select {
 			case <-ctx.Done():
 				return
-			case <-e.kick:
+			case <-k.kick:
 			}
 			continue
 		}
-		kick := e.kick
+		kick := k.kick
 		if p.mandated {
 			kick = nil
 		}
@@ -210,89 +362,68 @@ func (e *Engine) sessionLoop(ctx context.Context) {
 	}
 }
 
-// loginFailed records why the device is not logged in after attempt
-// failed or its session was lost.
-func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
-	e.mu.Lock()
-	if e.forced != nil {
-		err, e.forced = e.forced, nil
+// failed records why the device is not logged in after attempt failed
+// or its session was lost.
+func (k *sessionKeeper) failed(err error, attempt uint64) *LoginProblem {
+	k.mu.Lock()
+	if k.forced != nil {
+		err, k.forced = k.forced, nil
 	}
-	p := e.loginProblem(err)
-	e.problem, e.problemOf = p, attempt
+	p := k.loginProblem(err)
+	k.problem, k.problemOf = p, attempt
 	if p.Stopped {
 		// The device no longer acts for the account, and nobody keeps its
 		// view of the account current.
-		e.username = ""
-		e.forgetBookLocked()
+		k.username = ""
 		if p.Reason != apitype.LoginNotEnrolled {
-			e.cert = nil // the server no longer vouches for this device
+			k.cert = nil // the server no longer vouches for this device
 		}
 	}
-	e.stateChangedLocked()
-	e.mu.Unlock()
+	k.mu.Unlock()
 	if p.Stopped {
-		e.forgetSession()
+		k.hooks.stopped()
 	}
+	k.mu.Lock()
+	k.stateChangedLocked()
+	k.mu.Unlock()
 	return p
 }
 
-// serveSession makes sess the engine's session, applies its pushes until
-// it ends, and returns why it ended.
-func (e *Engine) serveSession(ctx context.Context, sess *client.Session) error {
-	e.mu.Lock()
-	e.session = sess
-	e.username = sess.Username
-	e.problem = nil
-	e.forced = nil
-	snapshot := e.resetBookLocked(sess)
-	close(e.loggedIn)
-	e.stateChangedLocked()
-	e.mu.Unlock()
+// serve makes sess the device's session, applies its pushes until it
+// ends, and returns why it ended.
+func (k *sessionKeeper) serve(ctx context.Context, sess *client.Session) error {
+	snapshot := k.hooks.up(sess)
+	k.mu.Lock()
+	k.session = sess
+	k.username = sess.Username
+	k.problem = nil
+	k.forced = nil
+	close(k.loggedIn)
+	k.stateChangedLocked()
+	k.mu.Unlock()
 	// A kick that arrived while logging in has been answered.
 	select {
-	case <-e.kick:
+	case <-k.kick:
 	default:
 	}
-	log.Infow("logged in", "user", sess.Username, "peer", e.node.ID())
-	e.emit(apitype.Event{Kind: apitype.EventLogin, Username: sess.Username})
-	e.emitAll(snapshot)
-	e.flushSoon()
-	e.refreshSoon() // the login snapshot lacks outgoing requests and blocks
-	if e.reserver != nil {
-		e.reserver.Refresh() // the certificate supernodes admit us with is here
+	log.Infow("logged in", "user", sess.Username, "peer", k.self)
+	k.emit(apitype.Event{Kind: apitype.EventLogin, Username: sess.Username})
+	for _, ev := range snapshot {
+		k.emit(ev)
 	}
-	e.volunteer.Recheck() // it waits for a login
+	k.hooks.loggedIn()
 
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	for u := range sess.Updates() {
-		var evs []apitype.Event
-		e.mu.Lock()
-		switch {
-		case u.Presence != nil:
-			evs = e.presenceLocked(*u.Presence)
-		case u.Contact != nil:
-			evs = e.contactEventLocked(*u.Contact)
-		}
-		e.mu.Unlock()
-		e.emitAll(evs)
-		for _, ev := range evs {
-			switch {
-			case ev.Kind == apitype.EventPresence && ev.Contact.Online:
-				e.flushSoon()
-			case ev.Kind == apitype.EventContact:
-				e.refreshSoon()
-			}
-		}
+		k.hooks.update(u)
 	}
 	err := sess.Err()
-	// Without a session nobody tells us about contacts: show them offline
-	// (not last seen) until the next login's snapshot.
-	e.mu.Lock()
-	e.session = nil
-	e.cert = sess.Certificate()
-	e.loggedIn = make(chan struct{})
-	e.markOfflineLocked()
-	e.mu.Unlock()
+	k.mu.Lock()
+	k.session = nil
+	k.cert = sess.Certificate()
+	k.loggedIn = make(chan struct{})
+	k.mu.Unlock()
+	k.hooks.down()
 	return err
 }

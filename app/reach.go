@@ -158,7 +158,7 @@ func (e *Engine) reach(ctx context.Context, p peer.ID) error {
 	if e.node.Network().Connectedness(p) == network.Connected {
 		return nil
 	}
-	e.locateInDHT(ctx, p)
+	e.locator.locate(ctx, p)
 	addrs := e.node.Peerstore().Addrs(p)
 	relays := relaysOf(addrs)
 	if len(relays) == 0 {
@@ -213,9 +213,7 @@ func relaysOf(addrs []ma.Multiaddr) []peer.AddrInfo {
 // certVerifier trusts the rendezvous server's certificate key: the one
 // the session announced, or the server's answer when logged out.
 func (e *Engine) certVerifier(ctx context.Context) (*cert.Verifier, error) {
-	e.mu.Lock()
-	sess := e.session
-	e.mu.Unlock()
+	sess := e.sess.current()
 	if sess != nil && sess.Server.CertKey != nil {
 		return cert.NewVerifier(sess.Server.CertKey)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parleynet/parley/app/contacts"
 	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/rendezvous/client"
 )
@@ -31,12 +32,11 @@ type savedContact struct {
 // saveSession writes what the device knows of its account now. Call it
 // when a session ends.
 func (e *Engine) saveSession() {
-	e.mu.Lock()
-	s := savedSession{Username: e.username, Certificate: e.cert, Contacts: []savedContact{}}
-	for name, p := range e.book.accepted {
-		s.Contacts = append(s.Contacts, savedContact{Username: name, Devices: savePeers(devicesOf(p))})
+	username, cert := e.sess.account()
+	s := savedSession{Username: username, Certificate: cert, Contacts: []savedContact{}}
+	for _, p := range e.contacts.known() {
+		s.Contacts = append(s.Contacts, savedContact{Username: p.Username, Devices: savePeers(contacts.DevicesOf(p))})
 	}
-	e.mu.Unlock()
 	if s.Username == "" {
 		return
 	}
@@ -69,15 +69,15 @@ func (e *Engine) restoreSession() error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.username, e.cert = s.Username, s.Certificate
+	e.sess.restore(s.Username, s.Certificate)
+	restored := make([]client.Presence, 0, len(s.Contacts))
 	for _, c := range s.Contacts {
 		p := client.Presence{Username: c.Username, Devices: loadPeers(c.Devices)}
 		if n := len(p.Devices); n > 0 {
 			p.Peer = p.Devices[n-1].ID
 		}
-		e.book.accepted[c.Username] = p
+		restored = append(restored, p)
 	}
+	e.contacts.restore(restored)
 	return nil
 }

@@ -14,7 +14,9 @@ import (
 
 func TestSessionCache(t *testing.T) {
 	dir := t.TempDir()
-	newEngine := func() *Engine { return &Engine{cfg: Config{DataDir: dir}, book: newContactState()} }
+	newEngine := func() *Engine {
+		return &Engine{cfg: Config{DataDir: dir}, sess: newSessionKeeper(nil, "", 0, ""), contacts: newContactSync(nil, nil)}
+	}
 	phone, laptop := nodetest.New(t).ID(), nodetest.New(t).ID()
 	addr := ma.StringCast("/ip4/192.0.2.7/tcp/4001")
 
@@ -23,9 +25,11 @@ func TestSessionCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, sessionFile)); !os.IsNotExist(err) {
 		t.Fatalf("saved a session without an account: %v", err)
 	}
-	e.username, e.cert = "alice", []byte("certificate")
-	e.book.accepted["bob"] = client.Presence{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}}
-	e.book.accepted["carol"] = client.Presence{Username: "carol"} // offline
+	e.sess.restore("alice", []byte("certificate"))
+	e.contacts.restore([]client.Presence{
+		{Username: "bob", Peer: laptop, Devices: []peer.AddrInfo{{ID: phone}, {ID: laptop, Addrs: []ma.Multiaddr{addr}}}},
+		{Username: "carol"}, // offline
+	})
 	e.saveSession()
 	if fi, err := os.Stat(filepath.Join(dir, sessionFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("session file: %v, %v; want mode 0600", fi, err)
@@ -35,22 +39,23 @@ func TestSessionCache(t *testing.T) {
 	if err := r.restoreSession(); err != nil {
 		t.Fatal(err)
 	}
-	if r.username != "alice" || string(r.cert) != "certificate" {
-		t.Errorf("restored user %q, certificate %q", r.username, r.cert)
+	if user, cert := r.sess.account(); user != "alice" || string(cert) != "certificate" {
+		t.Errorf("restored user %q, certificate %q", user, cert)
 	}
-	bob := r.book.accepted["bob"]
+	restored := r.contacts.known()
+	if len(restored) != 2 || restored[0].Username != "bob" || restored[1].Username != "carol" {
+		t.Fatalf("restored contacts: %v", restored)
+	}
+	bob := restored[0]
 	if bob.Online || bob.Peer != laptop || !bob.HasDevice(phone) || len(bob.Devices) != 2 || !bob.Devices[1].Addrs[0].Equal(addr) {
 		t.Errorf("restored bob: %+v", bob)
 	}
-	if _, ok := r.book.accepted["carol"]; !ok || len(r.book.accepted) != 2 {
-		t.Errorf("restored contacts: %v", r.book.accepted)
-	}
 	// Without a session, messages go to bob's last device and are taken
 	// from each of his devices.
-	if id, ok := (contactBook{r}).Lookup("bob"); !ok || id != laptop {
+	if id, ok := r.contacts.Lookup("bob"); !ok || id != laptop {
 		t.Errorf("lookup bob: %s, %v", id, ok)
 	}
-	if name, ok := (contactBook{r}).UsernameOf(phone); !ok || name != "bob" {
+	if name, ok := r.contacts.UsernameOf(phone); !ok || name != "bob" {
 		t.Errorf("sender %s: %q, %v", phone, name, ok)
 	}
 

@@ -7,22 +7,21 @@ import (
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
-	"github.com/parleynet/parley/rendezvous/client"
 )
 
 // Status returns the client's current state.
 func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	seq := e.events.last() // before the snapshot: Watch(seq) then misses nothing
-	e.mu.Lock()
+	username, loggedIn, problem := e.sess.state()
 	s := apitype.Status{
 		Peer:     e.node.ID().String(),
-		Username: e.username,
-		LoggedIn: e.session != nil,
-		Login:    e.problem.public(),
+		Username: username,
+		LoggedIn: loggedIn,
+		Login:    problem.public(),
 		EventSeq: seq,
 	}
-	e.mu.Unlock()
 	s.Reachability = e.node.Reachability().String()
 	for _, a := range e.node.PublicAddrs() {
 		s.PublicAddrs = append(s.PublicAddrs, a.String())
@@ -33,7 +32,7 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	for _, a := range e.advertisedAddrs() {
 		s.Addrs = append(s.Addrs, a.String())
 	}
-	book := e.contactBook()
+	book := e.contacts.listing()
 	s.Contacts, s.Incoming, s.Outgoing = book.Contacts, book.Incoming, book.Outgoing
 	return s, nil
 }
@@ -49,34 +48,14 @@ func messageOf(m chat.Message) apitype.Message {
 		State: apitype.MessageState(m.State), Error: m.Error, Path: m.Path}
 }
 
-// presenceStatus is a contact's presence without the connection path
-// (which needs the node, see withPath).
-func presenceStatus(p client.Presence) apitype.ContactStatus {
-	c := apitype.ContactStatus{Username: p.Username, Online: p.Online, LastSeen: p.LastSeen, Path: "not connected"}
-	if id := latestDevice(p); id != "" {
-		c.Peer = id.String()
-	}
-	for _, a := range p.Addrs {
-		c.Addrs = append(c.Addrs, a.String())
-	}
-	if p.Online {
-		for _, d := range devicesOf(p) {
-			c.Devices = append(c.Devices, d.ID.String())
-		}
-	}
-	return c
-}
-
-// withPath fills in how we are connected to the contact's device.
-func (e *Engine) withPath(c apitype.ContactStatus) apitype.ContactStatus {
+// withPath fills in how we are connected to the contact's device (see
+// contacts.Status).
+func withPath(n *node.Node, c apitype.ContactStatus) apitype.ContactStatus {
+	c.Path = notConnected
 	if id, err := peer.Decode(c.Peer); err == nil {
-		c.Path = e.node.PathTo(id).String()
+		c.Path = n.PathTo(id).String()
 	}
 	return c
-}
-
-func (e *Engine) contactStatus(p client.Presence) apitype.ContactStatus {
-	return e.withPath(presenceStatus(p))
 }
 
 func idStrings(ids []peer.ID) []string {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -59,9 +61,10 @@ const (
 // what a NATed node can punch from, and which peers were reached by a
 // successful hole punch.
 type puncher struct {
-	host  host.Host
-	svc   *holepunch.Service
-	idSub event.Subscription
+	host    host.Host
+	svc     *holepunch.Service
+	idSub   event.Subscription
+	punchEm event.Emitter // EvtHolePunched
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -87,6 +90,16 @@ type observation struct {
 
 var _ holepunch.EventTracer = (*puncher)(nil)
 
+// EvtHolePunched is emitted on the host's event bus when DCUtR has upgraded
+// a relayed connection to a peer to a direct one: from then on, while the
+// direct connection stands, PathTo(Peer) says HolePunched. The direct
+// connection's network.Notifiee Connected comes before it (it labels the
+// path Direct until then). It is emitted from go-libp2p's hole-punching
+// goroutine: a subscriber must keep reading, or that goroutine waits.
+type EvtHolePunched struct {
+	Peer peer.ID
+}
+
 // startPuncher starts hole punching on h. enabled false (NAT imitation)
 // gives a puncher that only labels paths.
 func startPuncher(h host.Host, enabled bool) (*puncher, error) {
@@ -100,16 +113,21 @@ func startPuncher(h host.Host, enabled bool) (*puncher, error) {
 	if !enabled {
 		return p, nil
 	}
+	var err error
+	if p.punchEm, err = h.EventBus().Emitter(new(EvtHolePunched)); err != nil {
+		return nil, fmt.Errorf("hole punch emitter: %w", err)
+	}
 	ids, ok := h.(interface{ IDService() identify.IDService })
 	if !ok {
 		return p, nil
 	}
-	var err error
 	if p.idSub, err = h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted)); err != nil {
+		p.punchEm.Close()
 		return nil, err
 	}
 	if p.svc, err = holepunch.NewService(h, ids.IDService(), p.holePunchAddrs, holepunch.WithTracer(p)); err != nil {
 		p.idSub.Close()
+		p.punchEm.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,13 +139,16 @@ func startPuncher(h host.Host, enabled bool) (*puncher, error) {
 
 func (p *puncher) close() error {
 	if p.svc == nil {
+		if p.punchEm != nil {
+			return p.punchEm.Close()
+		}
 		return nil
 	}
 	p.cancel()
 	err := p.svc.Close()
 	p.idSub.Close()
 	p.wg.Wait()
-	return err
+	return errors.Join(err, p.punchEm.Close())
 }
 
 // observe records the addresses peers saw us at, and who saw them.
@@ -294,6 +315,16 @@ func (p *puncher) retry(ctx context.Context, id peer.ID) {
 // connection DCUtR upgraded to a direct one (by its direct dial or by the
 // synchronised punch), and tracks attempts in progress for the watchdog.
 func (p *puncher) Trace(evt *holepunch.Event) {
+	if p.trace(evt) && p.punchEm != nil {
+		if err := p.punchEm.Emit(EvtHolePunched{Peer: evt.Remote}); err != nil {
+			log.Debugw("emit hole punch event", "peer", evt.Remote, "err", err)
+		}
+	}
+}
+
+// trace records evt, and reports whether it marked the peer hole-punched
+// now.
+func (p *puncher) trace(evt *holepunch.Event) (punched bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.attempts[evt.Remote]
@@ -307,7 +338,7 @@ func (p *puncher) Trace(evt *holepunch.Event) {
 	case *holepunch.EndHolePunchEvt:
 		st.running = false
 		if e.Success {
-			p.punched[evt.Remote] = struct{}{}
+			punched = p.markLocked(evt.Remote)
 			log.Infow("hole punch succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
 		}
 	case *holepunch.DirectDialEvt:
@@ -316,12 +347,20 @@ func (p *puncher) Trace(evt *holepunch.Event) {
 		// once (each outbound packet opens its own NAT for the other's):
 		// a hole punch all the same, made by the upgrade from the relay.
 		if e.Success {
-			p.punched[evt.Remote] = struct{}{}
+			punched = p.markLocked(evt.Remote)
 			log.Infow("direct dial during hole punching succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
 		}
 	case *holepunch.ProtocolErrorEvt:
 		st.running = false
 	}
+	return punched
+}
+
+// markLocked marks id hole-punched, and reports whether it was not yet.
+func (p *puncher) markLocked(id peer.ID) bool {
+	_, had := p.punched[id]
+	p.punched[id] = struct{}{}
+	return !had
 }
 
 func (p *puncher) has(id peer.ID) bool {

@@ -111,3 +111,31 @@ func TestPunchWatchdogSchedule(t *testing.T) {
 		t.Error("due for a directly connected peer")
 	}
 }
+
+// TestHolePunchEvent: a successful punch is announced on the event bus
+// once, when it first labels the path.
+func TestHolePunchEvent(t *testing.T) {
+	a := testNode(t)
+	b := testNode(t)
+	sub, err := a.EventBus().Subscribe(new(EvtHolePunched))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	a.puncher.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: false}})
+	a.puncher.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.DirectDialEvt{Success: true}})
+	a.puncher.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: true}})
+	select {
+	case e := <-sub.Out():
+		if got := e.(EvtHolePunched).Peer; got != b.ID() {
+			t.Errorf("got an event for %s, want %s", got, b.ID())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no hole punch event")
+	}
+	select {
+	case e := <-sub.Out():
+		t.Errorf("a second event for the same punch: %v", e)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

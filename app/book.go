@@ -1,0 +1,270 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/contacts"
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/rendezvous/client"
+)
+
+// contactSync keeps the account's contact book (a contacts.Book) current
+// and applies what it says: the session's snapshot and pushes go in, and
+// so do the listings it reads from the server when asked; the node's
+// peerstore learns where the contacts' devices are, relayed connections a
+// device left are closed, and the book's events come out with their
+// connection paths. It is also the chat and probe services' view of the
+// contacts (chat.Contacts).
+//
+// Its goroutine reads listings when asked (refreshSoon), until Close.
+type contactSync struct {
+	node *node.Node
+	// list reads the book from the server (nil in tests without one).
+	list      func(context.Context) (client.ContactBook, error)
+	refresh   chan struct{} // asks the goroutine to read the book
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	// refreshMu serialises listings, so that an older one is never
+	// applied after a newer one. Lock order: refreshMu, then mu.
+	refreshMu sync.Mutex
+
+	mu   sync.Mutex // guards the following
+	book *contacts.Book
+}
+
+// newContactSync returns a contact book kept for n; start runs its
+// goroutine.
+func newContactSync(n *node.Node, list func(context.Context) (client.ContactBook, error)) *contactSync {
+	return &contactSync{node: n, list: list, refresh: make(chan struct{}, 1), book: contacts.New(), cancel: func() {}}
+}
+
+// start runs the goroutine that reads listings when asked; emit gets the
+// events of each listing applied, from that goroutine, never with a lock
+// of s held.
+func (s *contactSync) start(emit func(apitype.Event)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.refresh:
+			}
+			evs, err := s.read(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Debugw("read contact book", "err", err)
+			}
+			for _, ev := range evs {
+				emit(ev)
+			}
+		}
+	})
+}
+
+// Close stops the goroutine and waits for it.
+func (s *contactSync) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// refreshSoon asks the goroutine to read the contact book from the server.
+func (s *contactSync) refreshSoon() {
+	select {
+	case s.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// read reads the contact book from the server and applies it, unless the
+// server pushed a change meanwhile; then it reads it again (a few times
+// at most: the pushes keep the book current anyway). It returns the
+// events to emit.
+func (s *contactSync) read(ctx context.Context) ([]apitype.Event, error) {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	for range 3 {
+		s.mu.Lock()
+		gen := s.book.Gen()
+		s.mu.Unlock()
+		l, err := s.list(ctx)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		var fresh bool
+		evs := s.apply(func(b *contacts.Book) contacts.Update {
+			u, ok := b.ApplyListing(l, gen)
+			fresh = ok
+			return u
+		})
+		if fresh {
+			return evs, nil
+		}
+	}
+	return nil, nil
+}
+
+// apply runs an input on the book, applies the address changes it
+// returns, and returns its events with their connection paths.
+func (s *contactSync) apply(input func(*contacts.Book) contacts.Update) []apitype.Event {
+	s.mu.Lock()
+	u := input(s.book)
+	// Under the lock: address changes apply in the order the book made
+	// them.
+	s.applyAddrs(u.Addrs)
+	s.mu.Unlock()
+	for i, ev := range u.Events {
+		if ev.Contact != nil {
+			u.Events[i].Contact = ptr(withPath(s.node, *ev.Contact))
+		}
+	}
+	return u.Events
+}
+
+// applyAddrs teaches the peerstore where each online device of a contact
+// is and makes it forget the others, and closes relayed connections
+// through supernodes a device left.
+func (s *contactSync) applyAddrs(changes []contacts.AddrChange) {
+	ps := s.node.Peerstore()
+	for _, c := range changes {
+		ps.ClearAddrs(c.Device)
+		if c.Gone {
+			continue
+		}
+		ps.AddAddrs(c.Device, c.Addrs, peerstore.AddressTTL)
+		s.closeAbandonedCircuits(c.Device, c.Relays)
+	}
+}
+
+// closeAbandonedCircuits closes relayed connections to a contact's device
+// through supernodes other than relays: it moved off them (they failed or
+// left), so those connections are dead or about to be, and new streams
+// must dial its current addresses instead of waiting on them.
+func (s *contactSync) closeAbandonedCircuits(d peer.ID, relays []peer.ID) {
+	for _, c := range s.node.Network().ConnsToPeer(d) {
+		via, ok := node.RelayOf(c.RemoteMultiaddr())
+		if !ok || slices.Contains(relays, via) {
+			continue
+		}
+		log.Infow("contact moved off a supernode; closing the connection through it", "peer", d, "supernode", via)
+		go c.Close()
+	}
+}
+
+// login starts the book from a session's login snapshot, and returns the
+// events that show it.
+func (s *contactSync) login(sess *client.Session) []apitype.Event {
+	evs := s.apply(func(b *contacts.Book) contacts.Update { return b.Login(sess.Contacts, sess.Incoming) })
+	return evs
+}
+
+// logout shows every contact offline until the next login.
+func (s *contactSync) logout() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.book.Logout()
+}
+
+// forget empties the book: the device no longer acts for the account.
+func (s *contactSync) forget() {
+	s.apply((*contacts.Book).Forget)
+}
+
+// restore starts the book from a saved session.
+func (s *contactSync) restore(ps []client.Presence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.book.Restore(ps)
+}
+
+// pushed applies an update the session pushed, and returns the events to
+// emit.
+func (s *contactSync) pushed(u client.Update) []apitype.Event {
+	switch {
+	case u.Presence != nil:
+		evs := s.apply(func(b *contacts.Book) contacts.Update { return b.Presence(*u.Presence) })
+		if len(evs) == 0 {
+			log.Debugw("ignoring presence of a removed contact", "contact", u.Presence.Username)
+		}
+		return evs
+	case u.Contact != nil:
+		evs := s.apply(func(b *contacts.Book) contacts.Update { return b.ContactEvent(*u.Contact) })
+		if len(evs) == 0 {
+			log.Debugw("contact event changes nothing", "change", u.Contact.Change, "contact", u.Contact.Username)
+			return nil
+		}
+		log.Infow("contact book changed", "contact", u.Contact.Username, "change", u.Contact.Change)
+		return evs
+	}
+	return nil
+}
+
+// listing is the book as the API shows it, with connection paths.
+func (s *contactSync) listing() apitype.ContactBook {
+	s.mu.Lock()
+	out := s.book.Listing()
+	s.mu.Unlock()
+	for i, c := range out.Contacts {
+		out.Contacts[i] = withPath(s.node, c)
+	}
+	return out
+}
+
+// known are the accepted contacts with the devices they had, for the
+// saved session.
+func (s *contactSync) known() []client.Presence {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.book.Contacts()
+}
+
+// deviceContact is the status of the contact whose device id is (see
+// pathWatcher), with Peer set to id; last names the contact to show when
+// id belongs to no contact any more ("" for none).
+func (s *contactSync) deviceContact(id peer.ID, last string) (apitype.ContactStatus, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, ok := s.book.UsernameOf(id)
+	if !ok {
+		name = last
+	}
+	if name == "" {
+		return apitype.ContactStatus{}, false
+	}
+	c := apitype.ContactStatus{Username: name}
+	if p, ok := s.book.Contact(name); ok {
+		c = contacts.Status(p)
+	}
+	c.Peer = id.String()
+	return c, true
+}
+
+// Lookup and UsernameOf are the chat and probe services' view of the
+// contacts (see contacts.Book.Lookup): messages come from any online
+// device of a contact, and go to the one that logged in last. While this
+// device has no session (the rendezvous server is down) nobody can say
+// who is online: messages go to the device that was seen last, found
+// through its DHT address record (see Engine.reach), and come from any
+// device the contact had then.
+func (s *contactSync) Lookup(username string) (peer.ID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.book.Lookup(username)
+}
+
+func (s *contactSync) UsernameOf(id peer.ID) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.book.UsernameOf(id)
+}
