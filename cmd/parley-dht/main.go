@@ -2,6 +2,7 @@
 // short-lived client with a throwaway identity, bootstrapping from given
 // peers or from a rendezvous server's supernode directory, and can show
 // each lookup as it happens (--trace). Exit status: 0 found, 3 not found,
+// 2 usage error,
 // 1 error; see parley-dht --help.
 package main
 
