@@ -250,3 +250,18 @@ func forEach(c *cobra.Command, f func(*cobra.Command)) {
 		forEach(s, f)
 	}
 }
+
+// ExactArgs requires exactly the named positional arguments, such as
+// ExactArgs("USER") or ExactArgs("CID"), and says which is missing
+// ("providers needs CID") or which are extra.
+func ExactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) < len(names):
+			return fmt.Errorf("%s needs %s", cmd.Name(), strings.Join(names[len(args):], " "))
+		case len(args) > len(names):
+			return fmt.Errorf("%s: unexpected arguments %q", cmd.Name(), args[len(names):])
+		}
+		return nil
+	}
+}

@@ -52,7 +52,7 @@ func newTree() *cobra.Command {
 		Short:   "Find NAME",
 		Long:    "Find looks NAME up.",
 		Example: "  tool find alice --json",
-		Args:    cobra.ExactArgs(1),
+		Args:    command.ExactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if count < 1 {
 				return command.Usagef("--count must be at least 1")
@@ -84,8 +84,8 @@ func TestExecute(t *testing.T) {
 		{"flags before the argument", []string{"find", "--json", "alice"}, 0, "found alice json=true", ""},
 		{"not found", []string{"find", "nobody"}, 3, "", "tool: nobody: not found\n"},
 		{"runtime error", []string{"find", "broken"}, 1, "", "tool: look up broken: connection refused\n"},
-		{"missing argument", []string{"find"}, 2, "", "accepts 1 arg(s), received 0\nRun 'tool find --help' for usage."},
-		{"stray argument", []string{"find", "a", "b"}, 2, "", "received 2"},
+		{"missing argument", []string{"find"}, 2, "", "tool: find needs NAME\nRun 'tool find --help' for usage."},
+		{"stray argument", []string{"find", "a", "b"}, 2, "", `find: unexpected arguments ["b"]`},
 		{"unknown flag", []string{"find", "a", "--frob"}, 2, "", "unknown flag: --frob\nRun 'tool find --help' for usage."},
 		{"bad flag value", []string{"find", "a", "--count", "many"}, 2, "", `invalid argument "many" for "--count"`},
 		{"flag value checked by the command", []string{"find", "a", "--count", "0"}, 2, "", "tool: --count must be at least 1\nRun 'tool find --help' for usage."},
