@@ -48,6 +48,7 @@ type Network struct {
 	Supernodes []*Supernode
 
 	ownDir bool
+	unlock func() error // releases Dir for another network
 
 	mu      sync.Mutex // guards the following
 	clients []*Client
@@ -102,11 +103,20 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			n.Close()
 		}
 	}()
+	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create testnet directory: %w", err)
+	}
+	if n.unlock, err = lockDir(n.Dir); err != nil {
+		return nil, err
+	}
 	if n.ports, err = loadPorts(n.Dir); err != nil {
 		return nil, err
 	}
 	n.Rendezvous = &Rendezvous{dir: filepath.Join(n.Dir, "rendezvous"), listen: listenAddrs(n.ports.Rendezvous)}
 	if err := n.Rendezvous.start(); err != nil {
+		if len(n.ports.Rendezvous) > 0 {
+			return nil, fmt.Errorf("%w (on the ports of an earlier run, kept in %s: is that network still running?)", err, portsFile)
+		}
 		return nil, err
 	}
 	if err := n.keepPorts(func(p *ports) { p.Rendezvous = boundAddrs(n.Rendezvous.Node) }); err != nil {
@@ -347,6 +357,9 @@ func (n *Network) Close() error {
 	}
 	if n.Rendezvous != nil && n.Rendezvous.Server != nil {
 		errs = append(errs, n.Rendezvous.stop())
+	}
+	if n.unlock != nil {
+		errs = append(errs, n.unlock())
 	}
 	if n.ownDir {
 		errs = append(errs, os.RemoveAll(n.Dir))

@@ -98,3 +98,29 @@ func runUp(t *testing.T, dir string) (string, []string) {
 	}
 	return text, regexp.MustCompile(`(?m)^  go run .*$`).FindAllString(text, -1)
 }
+
+// TestStartLocksDir: a second network on a directory in use fails at once
+// (its listeners would share the first one's ports).
+func TestStartLocksDir(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	n, err := Start(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n2, err := Start(ctx, Config{Dir: dir}); err == nil || !strings.Contains(err.Error(), "another network is running on "+dir) {
+		if n2 != nil {
+			n2.Close()
+		}
+		t.Errorf("second network on the same directory: got %v, want a refusal", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, err = Start(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatalf("start again after Close: %v", err)
+	}
+	n.Close()
+}
