@@ -165,9 +165,13 @@ func prepare(root *cobra.Command) {
 		if c.Name() == "completion" && c.Parent() == root {
 			c.Example = "  " + root.Name() + " completion bash > ~/.local/share/bash-completion/completions/" + root.Name()
 			for _, sh := range c.Commands() {
-				sh.Example = "  source <(" + root.Name() + " completion " + sh.Name() + ")"
-				if sh.Name() == "fish" {
+				switch sh.Name() {
+				case "fish":
 					sh.Example = "  " + root.Name() + " completion fish | source"
+				case "powershell":
+					sh.Example = "  " + root.Name() + " completion powershell | Out-String | Invoke-Expression"
+				default:
+					sh.Example = "  source <(" + root.Name() + " completion " + sh.Name() + ")"
 				}
 			}
 		}
