@@ -122,69 +122,73 @@ func (c LoadConfig) withDefaults() LoadConfig {
 // clock; CPU figures are CPU time spent in the phase by the server process
 // and by the generator (this process), so that 2 cores for 1s is 2s.
 type LoadReport struct {
-	Sessions int    // sessions asked for
-	Contacts int    // contacts per user (group size - 1)
-	Backend  string // "sqlite" or "postgres"
-	Cores    int    // CPUs of the machine, shared by server and generator
+	Sessions int    `json:"sessions"` // sessions asked for
+	Contacts int    `json:"contacts"` // contacts per user (group size - 1)
+	Backend  string `json:"backend"`  // "sqlite" or "postgres"
+	Cores    int    `json:"cores"`    // CPUs of the machine, shared by server and generator
 
-	Hosts    Phase // creating the generator's libp2p hosts
-	Register Phase // accounts with their first device (enrolments)
-	Contact  Phase // contact requests and accepts (two ops per pair)
-	Login    Phase // logins on fresh connections (TCP, Noise, yamux, identify, login)
+	Hosts    Phase `json:"hosts"`    // creating the generator's libp2p hosts
+	Register Phase `json:"register"` // accounts with their first device (enrolments)
+	Contact  Phase `json:"contact"`  // contact requests and accepts (two ops per pair)
+	Login    Phase `json:"login"`    // logins on fresh connections (TCP, Noise, yamux, identify, login)
 	// Dial is the connection setup part of each login (TCP, Noise and
 	// yamux; identify and the login exchange follow).
-	Dial Latency
+	Dial Latency `json:"dial"`
 	// Converged is how long after the last login every session saw all
 	// its contacts online.
-	Converged time.Duration
+	Converged time.Duration `json:"converged_ns"`
 
-	Held    int   // the server's sessions gauge with everyone logged in
-	Dropped int64 // sessions the server or the network ended, whole run
+	Held    int   `json:"held"`    // the server's sessions gauge with everyone logged in
+	Dropped int64 `json:"dropped"` // sessions the server or the network ended, whole run
 	// DropReason is the first dropped session's error.
-	DropReason string
+	DropReason string `json:"drop_reason,omitempty"`
 	// HeldAtEnd is the sessions gauge after the fan-out phases.
-	HeldAtEnd int
+	HeldAtEnd int `json:"held_at_end"`
 
-	ServerIdle         ServerStats // just after start, on an empty database
-	ServerBeforeLogins ServerStats // restarted after registering, no connections
-	ServerWithSessions ServerStats // every session held (lowest heap of 3 scrapes)
+	ServerIdle         ServerStats `json:"server_idle"`          // just after start, on an empty database
+	ServerBeforeLogins ServerStats `json:"server_before_logins"` // restarted after registering, no connections
+	ServerWithSessions ServerStats `json:"server_with_sessions"` // every session held (lowest heap of 3 scrapes)
 	// RSSPerSession and HeapPerSession are the server's growth per
 	// session from before the logins: resident memory, and Go heap plus
 	// goroutine stacks.
-	RSSPerSession, HeapPerSession float64
+	RSSPerSession  float64 `json:"rss_per_session_bytes"`
+	HeapPerSession float64 `json:"heap_per_session_bytes"`
 	// Generator memory with every session held: resident, and Go heap
 	// plus stacks, per session.
-	GeneratorRSSPerSession, GeneratorHeapPerSession float64
-	GeneratorGoroutines                             int
+	GeneratorRSSPerSession  float64 `json:"generator_rss_per_session_bytes"`
+	GeneratorHeapPerSession float64 `json:"generator_heap_per_session_bytes"`
+	GeneratorGoroutines     int     `json:"generator_goroutines"`
 
 	// Idle is the sessions held with nothing happening but keepalives.
-	Idle Phase
+	Idle Phase `json:"idle"`
 
-	Spaced FanoutResult // one user at a time
-	Burst  FanoutResult // BurstSize users at once
+	Spaced FanoutResult `json:"spaced"` // one user at a time
+	Burst  FanoutResult `json:"burst"`  // BurstSize users at once
 
 	// Shutdown is how long the server took to stop gracefully (GoAway to
 	// every session) with the sessions held.
-	Shutdown time.Duration
+	Shutdown time.Duration `json:"shutdown_ns"`
 
 	// ProductionRegister is registration with production argon2, when
 	// LoadConfig.ProductionEnrolments asked for it.
-	ProductionRegister Phase
+	ProductionRegister Phase `json:"production_register"`
 }
 
 // Phase is one timed phase of a load run.
 type Phase struct {
-	Ops, Errors  int
-	Elapsed      time.Duration
-	P50, P99     time.Duration // per-operation latency, when measured
-	ServerCPU    time.Duration
-	GeneratorCPU time.Duration
+	Ops          int           `json:"ops"`
+	Errors       int           `json:"errors"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
+	P50          time.Duration `json:"p50_ns"` // per-operation latency, when measured
+	P99          time.Duration `json:"p99_ns"`
+	ServerCPU    time.Duration `json:"server_cpu_ns"`
+	GeneratorCPU time.Duration `json:"generator_cpu_ns"`
 	// OtherCPU is what the rest of the machine used meanwhile (Linux
 	// only): other processes competing for the same cores, PostgreSQL
 	// among them.
-	OtherCPU time.Duration
+	OtherCPU time.Duration `json:"other_cpu_ns"`
 	// FirstError is the first failed attempt's error, when Errors > 0.
-	FirstError string
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // Rate is operations per second.
@@ -199,27 +203,29 @@ func (p Phase) Rate() float64 {
 // user's action (closing its session, or logging in) to the matching push
 // arriving at each of its online contacts.
 type FanoutResult struct {
-	Events          int     // offline+online actions
-	Offline, Online Latency // per direction
-	All             Latency // both directions
+	Events  int     `json:"events"` // offline+online actions
+	Offline Latency `json:"offline"`
+	Online  Latency `json:"online"`
+	All     Latency `json:"all"` // both directions
 	// CloseCall and LoginCall are how long the actions themselves took
 	// at the client: Session.Close (until the server ended the stream)
 	// and Client.Login (until the login response).
-	CloseCall, LoginCall Latency
-	ServerMean           time.Duration // the server's own publish→queued mean (presence_fanout_seconds)
-	ServerCPU            time.Duration
-	GeneratorCPU         time.Duration
-	OtherCPU             time.Duration // see Phase.OtherCPU
-	Elapsed              time.Duration
+	CloseCall    Latency       `json:"close_call"`
+	LoginCall    Latency       `json:"login_call"`
+	ServerMean   time.Duration `json:"server_mean_ns"` // the server's own publish→queued mean (presence_fanout_seconds)
+	ServerCPU    time.Duration `json:"server_cpu_ns"`
+	GeneratorCPU time.Duration `json:"generator_cpu_ns"`
+	OtherCPU     time.Duration `json:"other_cpu_ns"` // see Phase.OtherCPU
+	Elapsed      time.Duration `json:"elapsed_ns"`
 }
 
 // Latency summarises samples.
 type Latency struct {
-	Samples int
-	Missed  int // expected pushes that did not arrive within 10s
-	P50     time.Duration
-	P99     time.Duration
-	Max     time.Duration
+	Samples int           `json:"samples"`
+	Missed  int           `json:"missed"` // expected pushes that did not arrive within 10s
+	P50     time.Duration `json:"p50_ns"`
+	P99     time.Duration `json:"p99_ns"`
+	Max     time.Duration `json:"max_ns"`
 }
 
 func summarize(d []time.Duration, missed int) Latency {
@@ -236,16 +242,16 @@ func summarize(d []time.Duration, missed int) Latency {
 
 // ServerStats are figures read from the server's /metrics.
 type ServerStats struct {
-	RSS        float64 // process_resident_memory_bytes
-	HeapInuse  float64 // go_memstats_heap_inuse_bytes
-	StackInuse float64 // go_memstats_stack_inuse_bytes
-	Goroutines float64
-	OpenFDs    float64
-	CPU        float64 // process_cpu_seconds_total
-	Sessions   float64 // parley_rendezvous_sessions
-	Relayed    float64 // parley_relay_reservations
-	FanoutSum  float64 // parley_rendezvous_presence_fanout_seconds_sum
-	FanoutN    float64 // ..._count
+	RSS        float64 `json:"rss_bytes"`         // process_resident_memory_bytes
+	HeapInuse  float64 `json:"heap_inuse_bytes"`  // go_memstats_heap_inuse_bytes
+	StackInuse float64 `json:"stack_inuse_bytes"` // go_memstats_stack_inuse_bytes
+	Goroutines float64 `json:"goroutines"`
+	OpenFDs    float64 `json:"open_fds"`
+	CPU        float64 `json:"cpu_seconds"`        // process_cpu_seconds_total
+	Sessions   float64 `json:"sessions"`           // parley_rendezvous_sessions
+	Relayed    float64 `json:"relay_reservations"` // parley_relay_reservations
+	FanoutSum  float64 `json:"fanout_seconds_sum"` // parley_rendezvous_presence_fanout_seconds_sum
+	FanoutN    float64 `json:"fanout_count"`       // ..._count
 }
 
 // fanoutTimeout is how long a push may take before it counts as missed.

@@ -40,9 +40,10 @@ type RelayLoadConfig struct {
 
 // RelayLoadReport is what RelayLoad measured of the supernode process.
 type RelayLoadReport struct {
-	Reservations int
-	Took         time.Duration // for all the reservations
-	Idle, Loaded ServerStats   // before and with the reservations held
+	Reservations int           `json:"reservations"`
+	Took         time.Duration `json:"took_ns"` // for all the reservations
+	Idle         ServerStats   `json:"idle"`    // before the reservations
+	Loaded       ServerStats   `json:"loaded"`  // with the reservations held
 }
 
 // PerReservation is the supernode's memory per reservation: the growth

@@ -35,8 +35,8 @@ import (
 // Config configures a loopback network. The zero value is valid.
 type Config struct {
 	// Dir holds every node's data. Empty means a new temporary directory,
-	// removed by Close. An existing Dir is reused: accounts, keys and
-	// history survive across runs.
+	// removed by Close. An existing Dir is reused: accounts, keys,
+	// history and the ports every node listens on survive across runs.
 	Dir string
 	// Supernodes is how many supernodes to start. Zero means 1.
 	Supernodes int
@@ -49,9 +49,11 @@ type Network struct {
 	Supernodes []*Supernode
 
 	ownDir bool
+	unlock func() error // releases Dir for another network
 
-	mu      sync.Mutex // guards clients
+	mu      sync.Mutex // guards the following
 	clients []*Client
+	ports   ports // as saved in Dir
 }
 
 // Rendezvous is the network's rendezvous server.
@@ -108,8 +110,23 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			n.Close()
 		}
 	}()
-	n.Rendezvous = &Rendezvous{dir: filepath.Join(n.Dir, "rendezvous"), listen: node.LoopbackListenAddrs}
+	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create testnet directory: %w", err)
+	}
+	if n.unlock, err = lockDir(n.Dir); err != nil {
+		return nil, err
+	}
+	if n.ports, err = loadPorts(n.Dir); err != nil {
+		return nil, err
+	}
+	n.Rendezvous = &Rendezvous{dir: filepath.Join(n.Dir, "rendezvous"), listen: listenAddrs(n.ports.Rendezvous)}
 	if err := n.Rendezvous.start(); err != nil {
+		if len(n.ports.Rendezvous) > 0 {
+			return nil, fmt.Errorf("%w (on the ports of an earlier run, kept in %s: is that network still running?)", err, portsFile)
+		}
+		return nil, err
+	}
+	if err := n.keepPorts(func(p *ports) { p.Rendezvous = boundAddrs(n.Rendezvous.Node) }); err != nil {
 		return nil, err
 	}
 	count := max(cfg.Supernodes, 1)
@@ -221,13 +238,28 @@ func (n *Network) AddSupernode() (*Supernode, error) {
 }
 
 func (n *Network) startSupernode(i int) (*Supernode, error) {
+	n.mu.Lock()
+	var saved []string
+	if i < len(n.ports.Supernodes) {
+		saved = n.ports.Supernodes[i]
+	}
+	n.mu.Unlock()
 	nd, err := node.New(
 		node.WithIdentity(filepath.Join(n.Dir, fmt.Sprintf("supernode-%d", i+1), "identity.key")),
-		node.WithListenAddrs(node.LoopbackListenAddrs...),
+		node.WithListenAddrs(listenAddrs(saved)...),
 		node.WithReachability(node.ReachabilityPublic),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start supernode node: %w", err)
+	}
+	if err := n.keepPorts(func(p *ports) {
+		for len(p.Supernodes) <= i {
+			p.Supernodes = append(p.Supernodes, nil)
+		}
+		p.Supernodes[i] = boundAddrs(nd)
+	}); err != nil {
+		nd.Close()
+		return nil, err
 	}
 	verifier, err := cert.NewVerifier(n.Rendezvous.certKey.GetPublic())
 	if err != nil {
@@ -273,10 +305,13 @@ func (n *Network) awaitDirectory(ctx context.Context, want int) error {
 // once it is logged in (see SignIn).
 func (n *Network) AddClient(ctx context.Context, name string) (_ *Client, err error) {
 	c := &Client{Name: name, Dir: filepath.Join(n.Dir, name), relays: min(2, len(n.Supernodes))}
+	n.mu.Lock()
+	listen := listenAddrs(n.ports.Clients[name])
+	n.mu.Unlock()
 	c.Engine, err = app.Start(app.Config{
 		DataDir:         c.Dir,
 		Rendezvous:      n.Rendezvous.Info(),
-		ListenAddrs:     node.LoopbackListenAddrs,
+		ListenAddrs:     listen,
 		NATImitation:    true,
 		ReserveInterval: 2 * time.Second,
 		RetryInterval:   500 * time.Millisecond,
@@ -289,9 +324,13 @@ func (n *Network) AddClient(ctx context.Context, name string) (_ *Client, err er
 		return nil, fmt.Errorf("start API of %s: %w", name, err)
 	}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.clients = append(n.clients, c)
-	n.mu.Unlock()
-	return c, nil
+	if n.ports.Clients == nil {
+		n.ports.Clients = map[string][]string{}
+	}
+	n.ports.Clients[name] = boundAddrs(c.Engine.Node())
+	return c, n.savePortsLocked()
 }
 
 // AwaitRelay waits until c holds relay reservations on two supernodes (or
@@ -325,6 +364,9 @@ func (n *Network) Close() error {
 	}
 	if n.Rendezvous != nil && n.Rendezvous.Server != nil {
 		errs = append(errs, n.Rendezvous.stop())
+	}
+	if n.unlock != nil {
+		errs = append(errs, n.unlock())
 	}
 	if n.ownDir {
 		errs = append(errs, os.RemoveAll(n.Dir))

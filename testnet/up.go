@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/dht/records"
 )
 
@@ -15,6 +19,10 @@ import (
 // bob, and walks through what a user does, printing each step to out: log
 // in, reserve a supernode slot, become contacts, see presence, and chat
 // both ways. It returns the running network; the caller closes it.
+//
+// On a directory of an earlier run it does only what is not done yet: the
+// users log in again (no new accounts), they stay contacts (no new
+// request), and the demo messages already sent are shown, not sent again.
 func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) {
 	n, err := Start(ctx, cfg)
 	if err != nil {
@@ -45,18 +53,31 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 		}
 		clients[i] = c
 		say(u.name, "device %s behind an imitated NAT", c.Engine.Node().ID())
+		enrolled := c.Engine.Username() == u.name // in an earlier run
 		if err := SignIn(ctx, c, u.password); err != nil {
 			return nil, err
 		}
-		say(u.name, "logged in as %s (password %q); showed its certificate and reserved a relay slot on supernode %s",
-			c.Engine.Username(), u.password, joinIDs(c.Engine.Supernodes()))
+		how := "logged in as"
+		if enrolled {
+			how = "logged in again (account from an earlier run) as"
+		}
+		say(u.name, "%s %s (password %q); showed its certificate and reserved a relay slot on supernode %s",
+			how, c.Engine.Username(), u.password, joinIDs(c.Engine.Supernodes()))
 	}
 	alice, bob := clients[0], clients[1]
 
-	if err := MakeContacts(ctx, alice, bob); err != nil {
-		return nil, err
+	book, err := alice.Engine.Contacts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read alice's contacts: %w", err)
 	}
-	say("alice", "asked bob to be a contact; bob saw the request and accepted: they are contacts")
+	if slices.ContainsFunc(book.Contacts, func(c app.ContactStatus) bool { return c.Username == bob.Name }) {
+		say("alice", "has bob as a contact since an earlier run")
+	} else {
+		if err := MakeContacts(ctx, alice, bob); err != nil {
+			return nil, err
+		}
+		say("alice", "asked bob to be a contact; bob saw the request and accepted: they are contacts")
+	}
 	seen, err := AwaitOnline(ctx, alice, "bob")
 	if err != nil {
 		return nil, err
@@ -73,9 +94,17 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 		{alice, bob, "Hi Bob! This is Alice, behind my NAT."},
 		{bob, alice, "Hi Alice, got it through the supernode."},
 	} {
-		sent, err := m.from.Engine.Send(ctx, m.to.Name, m.body)
+		earlier, err := sentBefore(ctx, m.from, m.to.Name, m.body)
 		if err != nil {
 			return nil, err
+		}
+		if earlier != nil {
+			say(m.from.Name, "→ %s %q: sent in an earlier run, %s (id %s), %s", m.to.Name, earlier.Body, earlier.State, earlier.ID[:8], earlier.Path)
+			continue
+		}
+		sent, err := m.from.Engine.Send(ctx, m.to.Name, m.body)
+		if err != nil {
+			return nil, fmt.Errorf("%s sends to %s: %w", m.from.Name, m.to.Name, err)
 		}
 		say(m.from.Name, "→ %s %q: %s (id %s), %s", m.to.Name, sent.Body, sent.State, sent.ID[:8], sent.Path)
 	}
@@ -97,6 +126,21 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 	fmt.Fprintf(out, "  go run ./cmd/parley-dht supernodes --rendezvous %s\n", rdvAddr)
 	fmt.Fprintf(out, "  go run ./cmd/parley-dht routing-table --rendezvous %s %s/p2p/%s\n", rdvAddr, n.Supernodes[0].Node.Addrs()[0], n.Supernodes[0].Node.ID())
 	return n, nil
+}
+
+// sentBefore is the message from c to contact with body in c's history,
+// or nil.
+func sentBefore(ctx context.Context, c *Client, contact, body string) (*chat.Message, error) {
+	hist, err := c.Engine.History(ctx, contact, math.MaxInt32) // all of it
+	if err != nil {
+		return nil, fmt.Errorf("read %s's history with %s: %w", c.Name, contact, err)
+	}
+	for _, m := range hist {
+		if !m.Incoming && m.Body == body {
+			return &m, nil
+		}
+	}
+	return nil, nil
 }
 
 func joinIDs[T fmt.Stringer](ids []T) string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/internal/command"
+	"github.com/parleynet/parley/internal/command/commandtest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous"
@@ -149,12 +150,12 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		out, code := parleyDHT(t, ctx, "find-peer", "--bootstrap", boot, "--json", nodetest.PeerID(t).String())
 		var res findPeerResult
 		mustJSON(t, out, &res)
-		if code != exitNotFound || res.Found {
+		if code != command.ExitNotFound || res.Found {
 			t.Fatalf("exit %d, %+v", code, res)
 		}
 	})
-	t.Run("providers", func(t *testing.T) {
-		out, code := parleyDHT(t, ctx, "providers", "--bootstrap", boot, "--json", "--trace", nw.content.String())
+	t.Run("providers, flags after the CID", func(t *testing.T) {
+		out, code := parleyDHT(t, ctx, "providers", nw.content.String(), "--bootstrap", boot, "--json", "--trace")
 		var res providersResult
 		mustJSON(t, out, &res)
 		if code != 0 || !res.Found || len(res.Providers) != 1 || res.Providers[0].Peer != nw.provider.Host().ID().String() || len(res.Providers[0].Addrs) == 0 {
@@ -173,7 +174,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		out, code := parleyDHT(t, ctx, "providers", "--bootstrap", boot, "--json", cid.NewCidV1(cid.Raw, sum).String())
 		var res providersResult
 		mustJSON(t, out, &res)
-		if code != exitNotFound || res.Found || len(res.Providers) != 0 {
+		if code != command.ExitNotFound || res.Found || len(res.Providers) != 0 {
 			t.Fatalf("exit %d, %+v", code, res)
 		}
 	})
@@ -186,7 +187,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 		}
 		out, code = parleyDHT(t, ctx, "get", "--bootstrap", boot, "--json", "/supernode/"+deviceID)
 		mustJSON(t, out, &res)
-		if code != exitNotFound || res.Found {
+		if code != command.ExitNotFound || res.Found {
 			t.Fatalf("a device's supernode record: exit %d, %+v", code, res)
 		}
 	})
@@ -318,12 +319,13 @@ func TestCLIThroughRendezvous(t *testing.T) {
 }
 
 func TestCLIUsage(t *testing.T) {
+	commandtest.CheckTree(t, newRoot)
 	ctx := t.Context()
 	var out bytes.Buffer
 	if err := runCLI(ctx, []string{"--help"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"find-peer PEER", "providers CID", "routing-table", "--trace", "exit status", "3  not found"} {
+	for _, want := range []string{"find-peer", "providers", "routing-table", "--trace", "exit status", "3  not found", "2  usage"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -336,15 +338,21 @@ func TestCLIUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "no command given"},
+		{nil, "missing command: one of find-peer, get"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"providers"}, "providers needs CID"},
-		{[]string{"providers", "notacid"}, "give --bootstrap"},
-		{[]string{"providers", "--bootstrap", "/ip4/127.0.0.1/tcp/1", "x"}, "--bootstrap"},
+		{[]string{"providers", "notacid"}, "is not a CID"},
+		{[]string{"providers", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}, "give --bootstrap"},
+		{[]string{"providers", "--bootstrap", "/ip4/127.0.0.1/tcp/1", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}, "--bootstrap"},
 		{[]string{"get", "x", "y"}, "unexpected arguments"},
+		{[]string{"get", "x"}, "x"},
+		{[]string{"find-peer", "nobody"}, "is not a peer ID"},
 		{[]string{"put", "--addr", "/ip4/1.2.3.4/tcp/1"}, "put needs --key"},
 		{[]string{"put", "--kind", "pk"}, `--kind "pk"`},
 		{[]string{"ping", "--count", "0", "x"}, "--count"},
+		{[]string{"ping", "x", "--count", "many"}, `invalid argument "many" for "--count"`},
+		{[]string{"supernodes", "--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"supernodes", "extra"}, `unknown command "extra"`},
 	}
 	for _, tt := range tests {
 		out.Reset()
@@ -352,8 +360,8 @@ func TestCLIUsage(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
 		}
-		if command.ExitCode(err) != 1 {
-			t.Errorf("%v: exit %d, want 1", tt.args, command.ExitCode(err))
+		if command.ExitCode(err) != command.ExitUsage {
+			t.Errorf("%v: exit %d, want %d", tt.args, command.ExitCode(err), command.ExitUsage)
 		}
 	}
 }

@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/parleynet/parley/dht"
+	"github.com/parleynet/parley/internal/command"
 )
 
 type jsonRTPeer struct {
@@ -45,18 +46,30 @@ func ago(t time.Time) string {
 	return time.Since(t).Round(time.Second).String() + " ago"
 }
 
-// routingTable reads the routing table of a node that serves
+// routingTableCmd reads the routing table of a node that serves
 // /parley/dht/rt/1.0.0 to this client's identity.
-func (c *cli) routingTable(ctx context.Context, args []string) error {
-	cf, rest, err := c.parse("routing-table", args, 1, "NODE", "file of the private key to ask with, if the node allows only some peers (default: a throwaway identity)", nil)
-	if err != nil {
-		if isHelp(err) {
-			return nil
-		}
-		return err
+func (c *cli) routingTableCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "routing-table NODE",
+		Short: "The routing table of a node that serves it to this identity",
+		Long: `routing-table reads the routing table of NODE, which serves it to this
+client (supernodes, relays and the rendezvous server do): every peer with
+its common prefix length, whether it is connected, and when it was added,
+last useful and last answered. NODE is a multiaddr ending in /p2p/<peer ID>,
+or a peer ID looked up in the DHT.`,
+		Example: `  parley-dht routing-table /ip4/127.0.0.1/tcp/4002/p2p/12D3KooW...
+  parley-dht routing-table 12D3KooW... --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --json`,
+		Args: command.ExactArgs("NODE"),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.routingTable(cmd.Context(), args[0]) },
 	}
-	return c.keyedSession(ctx, cf, !strings.HasPrefix(rest[0], "/"), func(ctx context.Context, s *session) error {
-		ai, err := s.resolve(ctx, rest[0])
+	c.keyFlag(cmd, "`file` of the private key to ask with, if the node allows only some peers (default: a throwaway identity)")
+	return cmd
+}
+
+func (c *cli) routingTable(ctx context.Context, target string) error {
+	cf := &c.cf
+	return c.keyedSession(ctx, cf, !strings.HasPrefix(target, "/"), func(ctx context.Context, s *session) error {
+		ai, err := s.resolve(ctx, target)
 		if err != nil {
 			return err
 		}
@@ -104,26 +117,37 @@ type pingResult struct {
 	Traces []jsonTrace `json:"traces,omitempty"`
 }
 
-// ping sends DHT pings: it tells whether a peer answers DHT requests and
-// how fast.
-func (c *cli) ping(ctx context.Context, args []string) error {
+// pingCmd sends DHT pings: it tells whether a peer answers DHT requests
+// and how fast.
+func (c *cli) pingCmd() *cobra.Command {
 	var count int
 	var interval time.Duration
-	cf, rest, err := c.parse("ping", args, 1, "PEER", "", func(fs *flag.FlagSet) {
-		fs.IntVar(&count, "count", 3, "how many pings")
-		fs.DurationVar(&interval, "interval", 200*time.Millisecond, "time between pings")
-	})
-	if err != nil {
-		if isHelp(err) {
-			return nil
-		}
-		return err
+	cmd := &cobra.Command{
+		Use:   "ping PEER",
+		Short: "DHT-ping a peer",
+		Long: `ping sends DHT pings to PEER and prints each round trip: it tells whether a
+peer answers DHT requests (DHT servers do) and how fast. PEER is a multiaddr
+ending in /p2p/<peer ID>, or a peer ID looked up in the DHT. It exits 1 when
+no ping was answered.`,
+		Example: `  parley-dht ping /ip4/127.0.0.1/tcp/4002/p2p/12D3KooW...
+  parley-dht ping 12D3KooW... --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --count 10 --json`,
+		Args: command.ExactArgs("PEER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if count < 1 {
+				return command.Usagef("--count must be at least 1")
+			}
+			return c.ping(cmd.Context(), args[0], count, interval)
+		},
 	}
-	if count < 1 {
-		return errors.New("--count must be at least 1")
-	}
-	return c.keyedSession(ctx, cf, !strings.HasPrefix(rest[0], "/"), func(ctx context.Context, s *session) error {
-		ai, err := s.resolve(ctx, rest[0])
+	cmd.Flags().IntVar(&count, "count", 3, "how many pings")
+	cmd.Flags().DurationVar(&interval, "interval", 200*time.Millisecond, "time between pings")
+	return cmd
+}
+
+func (c *cli) ping(ctx context.Context, target string, count int, interval time.Duration) error {
+	cf := &c.cf
+	return c.keyedSession(ctx, cf, !strings.HasPrefix(target, "/"), func(ctx context.Context, s *session) error {
+		ai, err := s.resolve(ctx, target)
 		if err != nil {
 			return err
 		}

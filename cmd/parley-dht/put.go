@@ -3,17 +3,17 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/dht/records"
-	"github.com/parleynet/parley/internal/flags"
+	"github.com/parleynet/parley/internal/command"
 )
 
 // session runs do as a DHT client whose identity is --key's, if given.
@@ -42,59 +42,73 @@ type putResult struct {
 	Traces   []jsonTrace `json:"traces,omitempty"`
 }
 
-// put signs a record with a key the caller holds and stores it. The
+// putCmd signs a record with a key the caller holds and stores it. The
 // client itself keeps its throwaway identity: a record carries its own
 // signature, whoever stores it.
-func (c *cli) put(ctx context.Context, args []string) error {
+func (c *cli) putCmd() *cobra.Command {
 	var (
 		kind     string
-		addrs    flags.Strings
+		addrs    []string
 		lifetime time.Duration
 		seq      uint64
 	)
-	cf, _, err := c.parse("put", args, 0, "", "file of the private key that signs the record (required; the record is that peer's)", func(fs *flag.FlagSet) {
-		fs.StringVar(&kind, "kind", "addr", "record kind: addr or supernode")
-		fs.Var(&addrs, "addr", "an address to put in the record (repeatable; at least one)")
-		fs.DurationVar(&lifetime, "lifetime", dht.DefaultRecordLifetime, "how long the record is valid (at most 24h)")
-		fs.Uint64Var(&seq, "seq", 0, "sequence number (default: the Unix time in milliseconds, above any earlier default)")
-	})
-	if err != nil {
-		if isHelp(err) {
-			return nil
-		}
-		return err
+	cmd := &cobra.Command{
+		Use:   "put --key FILE --addr MULTIADDR...",
+		Short: "Sign a record with the key in FILE and store it",
+		Long: `put signs an address record (or, with --kind supernode, a supernode
+record) about the peer whose private key is in FILE, with the addresses
+given by --addr, and stores it on the DHT servers closest to its key. The
+client itself keeps a throwaway identity. A record with a lower sequence
+number than the one stored is refused.`,
+		Example: `  parley-dht put --key ./alice/identity.key --addr /ip4/192.0.2.9/tcp/4001 --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+  parley-dht put --key relay.key --kind supernode --addr /ip4/198.51.100.4/tcp/4002 --bootstrap /ip4/127.0.0.1/tcp/4002/p2p/12D3KooW... --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, ok := records.KindOf(kind)
+			if !ok {
+				return command.Usagef("--kind %q: want addr or supernode", kind)
+			}
+			if c.cf.keyFile == "" {
+				return command.Usagef("put needs --key FILE: records are signed by the peer they are about")
+			}
+			key, err := loadKey(c.cf.keyFile)
+			if err != nil {
+				return err
+			}
+			if len(addrs) == 0 {
+				return command.Usagef("put needs at least one --addr")
+			}
+			var mas []ma.Multiaddr
+			for _, s := range addrs {
+				a, err := ma.NewMultiaddr(s)
+				if err != nil {
+					return command.Usagef("--addr %q: %w", s, err)
+				}
+				mas = append(mas, a)
+			}
+			if seq == 0 {
+				seq = uint64(time.Now().UnixMilli())
+			}
+			r, err := records.Sign(key, k, seq, mas, time.Now(), lifetime)
+			if err != nil {
+				return command.Usagef("sign the record: %w", err)
+			}
+			return c.put(cmd.Context(), r)
+		},
 	}
-	k, ok := records.KindOf(kind)
-	if !ok {
-		return fmt.Errorf("--kind %q: want addr or supernode", kind)
-	}
-	if cf.keyFile == "" {
-		return errors.New("put needs --key FILE: records are signed by the peer they are about")
-	}
-	key, err := loadKey(cf.keyFile)
-	if err != nil {
-		return err
-	}
-	if len(addrs) == 0 {
-		return errors.New("put needs at least one --addr")
-	}
-	var mas []ma.Multiaddr
-	for _, s := range addrs {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return fmt.Errorf("--addr %q: %w", s, err)
-		}
-		mas = append(mas, a)
-	}
-	if seq == 0 {
-		seq = uint64(time.Now().UnixMilli())
-	}
-	r, err := records.Sign(key, k, seq, mas, time.Now(), lifetime)
-	if err != nil {
-		return err
-	}
+	c.keyFlag(cmd, "`file` of the private key that signs the record (required; the record is that peer's)")
+	fs := cmd.Flags()
+	fs.StringVar(&kind, "kind", "addr", "record kind: addr or supernode")
+	fs.StringArrayVar(&addrs, "addr", nil, "an address to put in the record (repeatable; at least one)")
+	fs.DurationVar(&lifetime, "lifetime", dht.DefaultRecordLifetime, "how long the record is valid (at most 24h)")
+	fs.Uint64Var(&seq, "seq", 0, "sequence number (default: the Unix time in milliseconds, above any earlier default)")
+	return cmd
+}
+
+func (c *cli) put(ctx context.Context, r records.Record) error {
+	cf := c.cf
 	cf.keyFile = "" // the client keeps a throwaway identity
-	return c.keyedSession(ctx, cf, true, func(ctx context.Context, s *session) error {
+	return c.keyedSession(ctx, &cf, true, func(ctx context.Context, s *session) error {
 		var n int
 		_, err := s.traced(ctx, "put "+records.KeyString(r.Kind, r.Peer), func(ctx context.Context) (err error) {
 			n, err = s.dht.PutRecord(ctx, r)
@@ -123,21 +137,33 @@ type provideResult struct {
 	Traces   []jsonTrace `json:"traces,omitempty"`
 }
 
-// provide announces the client's identity as a provider of a CID, once:
-// the CLI exits and does not reprovide, so the records lapse after the
-// provider record TTL.
-func (c *cli) provide(ctx context.Context, args []string) error {
-	cf, rest, err := c.parse("provide", args, 1, "CID", "file of the private key whose peer is announced (default: a throwaway identity)", nil)
-	if err != nil {
-		if isHelp(err) {
-			return nil
-		}
-		return err
+// provideCmd announces the client's identity as a provider of a CID,
+// once: the CLI exits and does not reprovide, so the records lapse after
+// the provider record TTL.
+func (c *cli) provideCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "provide CID",
+		Short: "Announce this identity (a throwaway one, or --key's) as a provider of CID",
+		Long: `provide announces this client's identity (a throwaway one, or the key in
+--key's file) as a provider of CID, once: parley-dht does not reprovide, so
+the provider records lapse after their lifetime.`,
+		Example: `  parley-dht provide bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+  parley-dht provide bafkrei... --key ./alice/identity.key --bootstrap /ip4/127.0.0.1/tcp/4002/p2p/12D3KooW... --json`,
+		Args: command.ExactArgs("CID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := cid.Decode(args[0])
+			if err != nil {
+				return command.Usagef("%q is not a CID: %w", args[0], err)
+			}
+			return c.provide(cmd.Context(), k)
+		},
 	}
-	k, err := cid.Decode(rest[0])
-	if err != nil {
-		return fmt.Errorf("%q is not a CID: %w", rest[0], err)
-	}
+	c.keyFlag(cmd, "`file` of the private key whose peer is announced (default: a throwaway identity)")
+	return cmd
+}
+
+func (c *cli) provide(ctx context.Context, k cid.Cid) error {
+	cf := &c.cf
 	return c.keyedSession(ctx, cf, true, func(ctx context.Context, s *session) error {
 		tr, err := s.traced(ctx, "provide "+k.String(), func(ctx context.Context) error {
 			return s.dht.Provide(ctx, k)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/internal/command"
@@ -21,145 +21,87 @@ import (
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
-const usage = `usage: parley-dht <command> [flags] [arguments]
-
-Looks things up in Parley's DHT, joining it as a short-lived client with a
-throwaway identity.
-
-commands:
-  find-peer PEER          where PEER is: its signed address record and a routing lookup
-  providers CID           the peers that provide CID
-  get KEY                 a signed record: /addr/<peer ID> or /supernode/<peer ID>
-  put --key FILE --addr MULTIADDR...
-                          sign a record with the key in FILE and store it
-  provide CID             announce this identity (a throwaway one, or --key's) as a provider of CID
-  supernodes              current supernodes, found through the DHT alone
-  routing-table NODE      the routing table of a node that serves it to this identity
-  ping PEER               DHT-ping a peer
-  help                    this text
-
-PEER and NODE are a peer ID, found through the DHT, or a multiaddr ending
-in /p2p/<peer ID>. Every command takes, before its arguments:
-  --bootstrap MULTIADDR   a DHT node to join through, ending in /p2p/<peer ID> (repeatable)
-  --rendezvous MULTIADDR  join through this rendezvous server and the supernodes of its directory
-  --timeout DURATION      give up after this long (default 30s)
-  --json                  print JSON (one document on standard output)
-  --trace                 show each lookup as it happens: every peer queried, its hop, its
-                          common prefix length (cpl) and XOR distance to the target, its
-                          round-trip time and what it returned, then the hops and total time
-                          (with --json: the same as a "traces" list)
-  --listen MULTIADDR      listen address of this client (repeatable; default any, random port)
-Run parley-dht <command> --help for a command's own flags.
-
-exit status:
-  0  found (or done: put, provide, routing-table, ping)
-  3  not found: the lookup completed without finding it
-  1  error (bad arguments, no reachable bootstrap peer, timeout, refused, ...)
-
-Logging goes to standard error; set GOLOG_LOG_LEVEL, e.g. "parley/dht=debug".
-`
-
-// exitNotFound is the exit status of a lookup that found nothing.
-const exitNotFound = 3
-
-// notFound marks err as "not found" for the exit status.
-func notFound(err error) error {
-	return &command.ExitError{Code: exitNotFound, Err: err}
-}
-
+// run is the whole command, for main.
 func run(ctx context.Context, args []string) error {
 	logs.Setup("error")
 	return runCLI(ctx, args, os.Stdout)
 }
 
-type cli struct {
-	out io.Writer
-}
-
 // runCLI is run with its output given, for tests.
 func runCLI(ctx context.Context, args []string, out io.Writer) error {
-	c := &cli{out: out}
-	if len(args) == 0 {
-		fmt.Fprint(out, usage)
-		return errors.New("no command given")
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(out, usage)
-		return nil
-	case "find-peer":
-		return c.findPeer(ctx, rest)
-	case "providers":
-		return c.providers(ctx, rest)
-	case "get":
-		return c.get(ctx, rest)
-	case "put":
-		return c.put(ctx, rest)
-	case "provide":
-		return c.provide(ctx, rest)
-	case "supernodes":
-		return c.supernodes(ctx, rest)
-	case "routing-table":
-		return c.routingTable(ctx, rest)
-	case "ping":
-		return c.ping(ctx, rest)
-	default:
-		fmt.Fprint(out, usage)
-		return fmt.Errorf("unknown command %q", name)
-	}
+	root := newRoot()
+	root.SetOut(out)
+	return command.Execute(ctx, root, args)
+}
+
+type cli struct {
+	out io.Writer // the command's standard output
+	cf  common
 }
 
 // common are the flags every command takes.
 type common struct {
-	bootstrap  flags.Strings
+	bootstrap  []string
 	rendezvous string
 	timeout    time.Duration
 	json       bool
 	trace      bool
-	listen     flags.Strings
+	listen     []string
 	keyFile    string // only for commands that register --key
 }
 
-// parse parses a command's flags and checks its positional arguments.
-func (c *cli) parse(name string, args []string, nargs int, argsUsage, keyUsage string, setup func(*flag.FlagSet)) (*common, []string, error) {
-	fs := flag.NewFlagSet("parley-dht "+name, flag.ContinueOnError)
-	fs.SetOutput(c.out)
-	cf := &common{}
-	fs.Var(&cf.bootstrap, "bootstrap", "a DHT node to join through, ending in /p2p/<peer ID> (repeatable)")
-	fs.StringVar(&cf.rendezvous, "rendezvous", "", "join through this rendezvous server and its supernodes (multiaddr ending in /p2p/<peer ID>)")
-	fs.DurationVar(&cf.timeout, "timeout", 30*time.Second, "give up after this long")
-	fs.BoolVar(&cf.json, "json", false, "print JSON")
-	fs.BoolVar(&cf.trace, "trace", false, "show each lookup as it happens")
-	fs.Var(&cf.listen, "listen", "listen address of this client (repeatable)")
-	if keyUsage != "" {
-		fs.StringVar(&cf.keyFile, "key", "", keyUsage)
+func newRoot() *cobra.Command {
+	c := &cli{}
+	root := &cobra.Command{
+		Use:   "parley-dht",
+		Short: "Look things up in Parley's DHT",
+		Long: `parley-dht looks things up in Parley's DHT, joining it as a short-lived
+client with a throwaway identity, through --bootstrap peers or through a
+rendezvous server and the supernodes of its directory (--rendezvous). It
+runs one command and leaves.
+
+PEER and NODE are a peer ID, found through the DHT, or a multiaddr ending
+in /p2p/<peer ID>. Flags go anywhere on the line.
+
+--trace shows each lookup as it happens: every peer queried, its hop, its
+common prefix length (cpl) and XOR distance to the target, its round-trip
+time and what it returned, then the hops and total time (with --json: the
+same as a "traces" list). --json prints one document on standard output.
+
+exit status:
+  0  found (or done: put, provide, routing-table, ping)
+  1  error (no reachable bootstrap peer, timeout, refused, ...)
+  2  usage: unknown command or flag, wrong arguments, bad flag value
+  3  not found: the lookup completed without finding it
+
+Logging goes to standard error; set GOLOG_LOG_LEVEL, e.g. "parley/dht=debug".`,
+		Example: `  parley-dht find-peer --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --trace 12D3KooWbob...
+  parley-dht supernodes --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW... --json
+  parley-dht providers bafkrei... --bootstrap /ip4/127.0.0.1/tcp/4002/p2p/12D3KooW...`,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			c.out = cmd.OutOrStdout()
+			if c.cf.timeout <= 0 {
+				return command.Usagef("--timeout must be positive")
+			}
+			return nil
+		},
 	}
-	if setup != nil {
-		setup(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(c.out, "usage: parley-dht %s [flags] %s\n", name, argsUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
-	}
-	if fs.NArg() != nargs {
-		fs.Usage()
-		if fs.NArg() < nargs {
-			return nil, nil, fmt.Errorf("%s needs %s", name, argsUsage)
-		}
-		return nil, nil, fmt.Errorf("%s: unexpected arguments %q (flags go before arguments)", name, fs.Args()[nargs:])
-	}
-	if cf.timeout <= 0 {
-		return nil, nil, errors.New("--timeout must be positive")
-	}
-	return cf, fs.Args(), nil
+	pf := root.PersistentFlags()
+	pf.SortFlags = false
+	pf.StringArrayVar(&c.cf.bootstrap, "bootstrap", nil, "a DHT node to join through: a `multiaddr` ending in /p2p/<peer ID> (repeatable)")
+	pf.StringVar(&c.cf.rendezvous, "rendezvous", "", "join through this rendezvous server and the supernodes of its directory (`multiaddr` ending in /p2p/<peer ID>)")
+	pf.DurationVar(&c.cf.timeout, "timeout", 30*time.Second, "give up after this long")
+	pf.BoolVar(&c.cf.json, "json", false, "print JSON (one document on standard output)")
+	pf.BoolVar(&c.cf.trace, "trace", false, "show each lookup as it happens")
+	pf.StringArrayVar(&c.cf.listen, "listen", nil, "listen `multiaddr` of this client (repeatable; default any, random port)")
+	root.AddCommand(c.findPeerCmd(), c.providersCmd(), c.getCmd(), c.putCmd(), c.provideCmd(), c.supernodesCmd(), c.routingTableCmd(), c.pingCmd())
+	return root
 }
 
-// isHelp tells -h from real errors: asking for help is not a failure.
-func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
+// keyFlag registers --key on cmd with the given meaning.
+func (c *cli) keyFlag(cmd *cobra.Command, usage string) {
+	cmd.Flags().StringVar(&c.cf.keyFile, "key", "", usage)
+}
 
 // session is this CLI's node in the DHT.
 type session struct {
@@ -192,7 +134,7 @@ func (c *cli) start(ctx context.Context, cf *common, key crypto.PrivKey, bootstr
 			return nil, fmt.Errorf("generate throwaway identity: %w", err)
 		}
 	}
-	listen := []string(cf.listen)
+	listen := cf.listen
 	if len(listen) == 0 {
 		listen = node.DefaultListenAddrs
 	}
@@ -206,7 +148,7 @@ func (c *cli) start(ctx context.Context, cf *common, key crypto.PrivKey, bootstr
 		ai, err := flags.AddrInfo("bootstrap", s)
 		if err != nil {
 			n.Close()
-			return nil, err
+			return nil, command.Usage(err)
 		}
 		opts = append(opts, dht.WithBootstrapPeers(ai))
 		sources++
@@ -215,7 +157,7 @@ func (c *cli) start(ctx context.Context, cf *common, key crypto.PrivKey, bootstr
 		server, err := flags.AddrInfo("rendezvous", cf.rendezvous)
 		if err != nil {
 			n.Close()
-			return nil, err
+			return nil, command.Usage(err)
 		}
 		rc := client.New(n, server)
 		opts = append(opts, dht.WithBootstrapPeers(server), dht.WithBootstrapFunc(func(ctx context.Context) ([]peer.AddrInfo, error) {
@@ -232,7 +174,7 @@ func (c *cli) start(ctx context.Context, cf *common, key crypto.PrivKey, bootstr
 	if bootstrap {
 		if sources == 0 {
 			s.close()
-			return nil, errors.New("give --bootstrap MULTIADDR or --rendezvous MULTIADDR to join the DHT")
+			return nil, command.Usagef("give --bootstrap MULTIADDR or --rendezvous MULTIADDR to join the DHT")
 		}
 		if err := d.Bootstrap(ctx); err != nil {
 			s.close()
@@ -274,13 +216,13 @@ func (s *session) resolve(ctx context.Context, arg string) (peer.AddrInfo, error
 	if strings.HasPrefix(arg, "/") {
 		ai, err := peer.AddrInfoFromString(arg)
 		if err != nil {
-			return peer.AddrInfo{}, fmt.Errorf("%q: %w (want a peer ID or a multiaddr ending in /p2p/<peer ID>)", arg, err)
+			return peer.AddrInfo{}, command.Usagef("%q: %w (want a peer ID or a multiaddr ending in /p2p/<peer ID>)", arg, err)
 		}
 		return *ai, nil
 	}
 	id, err := peer.Decode(arg)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%q is not a peer ID: %w", arg, err)
+		return peer.AddrInfo{}, command.Usagef("%q is not a peer ID: %w", arg, err)
 	}
 	var ai peer.AddrInfo
 	_, err = s.traced(ctx, "peer "+id.String(), func(ctx context.Context) error {
@@ -296,7 +238,7 @@ func (s *session) resolve(ctx context.Context, arg string) (peer.AddrInfo, error
 // lookupErr marks a not-found outcome for the exit status.
 func lookupErr(err error) error {
 	if errors.Is(err, dht.ErrNotFound) {
-		return notFound(err)
+		return command.NotFound(err)
 	}
 	return err
 }

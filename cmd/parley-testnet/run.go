@@ -2,54 +2,102 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
 
-	"github.com/parleynet/parley/internal/flags"
+	"github.com/spf13/cobra"
+
+	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/internal/logs"
 	"github.com/parleynet/parley/testnet"
 )
 
-const usage = `usage: parley-testnet up [--dir DIR] [--supernodes N]
-       parley-testnet load [flags]         (parley-testnet load --help)
-       parley-testnet relay-load [flags]   (parley-testnet relay-load --help)
-
-up          starts a rendezvous server, supernodes and two NAT-imitating
-            clients (alice and bob) on 127.0.0.1, has them log in, become
-            contacts and chat, and keeps running until Ctrl-C.
-load        measures a rendezvous server under many sessions.
-relay-load  measures a supernode's memory per reservation.
-`
-
+// run is the whole command, for main.
 func run(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "load" {
-		return runLoad(ctx, args[1:])
+	return command.Execute(ctx, newRoot(), args)
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "parley-testnet",
+		Short: "A local Parley network on one machine, and load tests",
+		Long: `parley-testnet runs a Parley network on 127.0.0.1: "up" is the quickest
+way to see Parley work; "load" and "relay-load" measure a rendezvous server
+and a supernode under load.
+
+Exit status: 0 ok, 1 error, 2 usage error.`,
+		Example: `  go run ./cmd/parley-testnet up
+  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2
+  go run ./cmd/parley-testnet load --sessions 10000 --json`,
 	}
-	if len(args) > 0 && args[0] == "relay-load" {
-		return runRelayLoad(ctx, args[1:])
+	root.AddCommand(upCmd(), loadCmd(), relayLoadCmd())
+	return root
+}
+
+func upCmd() *cobra.Command {
+	var cfg testnet.Config
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start a rendezvous server, supernodes and two NAT-imitating clients, and watch them chat",
+		Long: `up starts a rendezvous server (on an embedded SQLite file), supernodes and
+two clients, alice and bob, whose hosts behave as if behind a NAT, all on
+127.0.0.1. It registers both users, makes them contacts, sends a message
+each way and prints every step, then the parley and parley-dht commands that
+talk to the network, and keeps running until Ctrl-C.
+
+Logs and warnings go to testnet.log in the network's directory, named at
+start, not to the terminal.
+
+With --dir the network's data (keys, accounts, contacts, history) and its
+ports stay in DIR: a second run with the same --dir logs the same users in
+again without repeating what is already done, on the same ports, so the
+commands printed before keep working.`,
+		Example: `  go run ./cmd/parley-testnet up
+  go run ./cmd/parley-testnet up --dir /tmp/parley-demo
+  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return up(cmd.Context(), cfg, cmd.OutOrStdout()) },
 	}
-	if len(args) == 0 || args[0] != "up" {
-		fmt.Fprint(os.Stderr, usage)
-		return errors.New("expected the subcommand up")
+	cmd.Flags().StringVar(&cfg.Dir, "dir", "", "data `directory`, kept across runs with its accounts, history and ports (default: a temporary directory removed on exit)")
+	cmd.Flags().IntVar(&cfg.Supernodes, "supernodes", 1, "number of supernodes")
+	return cmd
+}
+
+// up runs the walkthrough with the logs in a file of the network's
+// directory, and keeps the network up until ctx ends.
+func up(ctx context.Context, cfg testnet.Config, out io.Writer) (err error) {
+	if cfg.Supernodes < 1 {
+		return command.Usagef("--supernodes must be at least 1")
 	}
-	fs := flag.NewFlagSet("parley-testnet up", flag.ContinueOnError)
-	dir := fs.String("dir", "", "data directory, kept across runs (default: a temporary directory removed on exit)")
-	supernodes := fs.Int("supernodes", 1, "number of supernodes")
-	if err := flags.Parse(fs, args[1:]); err != nil {
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "parley-testnet-"); err != nil {
+			return fmt.Errorf("create testnet directory: %w", err)
+		}
+		defer func() {
+			if rerr := os.RemoveAll(cfg.Dir); rerr != nil && err == nil {
+				err = fmt.Errorf("remove the testnet directory: %w", rerr)
+			}
+		}()
+	} else if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("create testnet directory: %w", err)
+	}
+	logPath := filepath.Join(cfg.Dir, "testnet.log")
+	if err := logs.ToFile(logPath); err != nil {
 		return err
 	}
 	logs.Setup("warn")
+	fmt.Fprintf(out, "Logs and warnings go to %s\n", logPath)
 
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	n, err := testnet.Up(startCtx, testnet.Config{Dir: *dir, Supernodes: *supernodes}, os.Stdout)
+	n, err := testnet.Up(startCtx, cfg, out)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (details in %s)", err, logPath)
 	}
 	<-ctx.Done()
-	fmt.Println("\nstopping the network")
+	fmt.Fprintln(out, "\nstopping the network")
 	return n.Close()
 }

@@ -4,6 +4,8 @@
 package logs
 
 import (
+	"fmt"
+	"log"
 	"log/slog"
 	"os"
 
@@ -19,4 +21,21 @@ func Setup(parleyLevel string) {
 	if os.Getenv("GOLOG_LOG_LEVEL") == "" {
 		_ = golog.SetLogLevelRegex("parley/.*", parleyLevel)
 	}
+}
+
+// ToFile sends every log line (go-log, slog, go-libp2p's, and the standard
+// library's log package, which some dependencies print with) to the file
+// at path, appended, instead of standard error. Call it before Setup.
+func ToFile(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the log file: %w", err)
+	}
+	cfg := golog.GetConfig()
+	cfg.Stderr, cfg.Stdout, cfg.URL = false, false, ""
+	cfg.File = path
+	cfg.Format = golog.PlaintextOutput
+	golog.SetupLogging(cfg)
+	log.SetOutput(f)
+	return nil
 }

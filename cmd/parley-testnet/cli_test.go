@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/internal/command/commandtest"
+	"github.com/parleynet/parley/testnet"
+)
+
+func TestCLI(t *testing.T) {
+	commandtest.CheckTree(t, newRoot)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"no subcommand", nil, 2, "missing command: one of load, relay-load, up"},
+		{"unknown subcommand", []string{"down"}, 2, `unknown command "down"`},
+		{"stray argument", []string{"up", "now"}, 2, `unknown command "now" for "parley-testnet up"`},
+		{"bad flag value", []string{"up", "--supernodes", "two"}, 2, `invalid argument "two" for "--supernodes"`},
+		{"supernodes out of range", []string{"up", "--supernodes", "0"}, 2, "--supernodes must be at least 1"},
+		{"flag of another subcommand", []string{"load", "--reservations", "5"}, 2, "unknown flag: --reservations"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := commandtest.Run(t, newRoot, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.err) {
+				t.Fatalf("got exit %d, %q; want %d, %q", code, errOut, tt.code, tt.err)
+			}
+		})
+	}
+}
+
+// TestReportJSON: the --json reports parse, with snake_case names that
+// say their units.
+func TestReportJSON(t *testing.T) {
+	tests := []struct {
+		rep  fmt.Stringer
+		keys []string
+	}{
+		{testnet.LoadReport{Sessions: 10, Login: testnet.Phase{Ops: 10, Elapsed: time.Second}}, []string{"sessions", "login", "rss_per_session_bytes", "shutdown_ns"}},
+		{testnet.RelayLoadReport{Reservations: 10, Took: time.Second}, []string{"reservations", "took_ns", "idle", "loaded"}},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		if err := printReport(&out, tt.rep, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("%T: not JSON: %v\n%s", tt.rep, err, &out)
+		}
+		for _, key := range tt.keys {
+			if _, ok := doc[key]; !ok {
+				t.Errorf("%T: no %q in\n%s", tt.rep, key, &out)
+			}
+		}
+	}
+}
