@@ -3,15 +3,13 @@ package testnet
 import (
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype"
 	"io"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/parleynet/parley/app"
-	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/dht/records"
 )
 
@@ -70,7 +68,7 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("read alice's contacts: %w", err)
 	}
-	if slices.ContainsFunc(book.Contacts, func(c app.ContactStatus) bool { return c.Username == bob.Name }) {
+	if slices.ContainsFunc(book.Contacts, func(c apitype.ContactStatus) bool { return c.Username == bob.Name }) {
 		say("alice", "has bob as a contact since an earlier run")
 	} else {
 		if err := MakeContacts(ctx, alice, bob); err != nil {
@@ -130,8 +128,8 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 
 // sentBefore is the message from c to contact with body in c's history,
 // or nil.
-func sentBefore(ctx context.Context, c *Client, contact, body string) (*chat.Message, error) {
-	hist, err := c.Engine.History(ctx, contact, math.MaxInt32) // all of it
+func sentBefore(ctx context.Context, c *Client, contact, body string) (*apitype.Message, error) {
+	hist, err := c.Engine.History(ctx, apitype.HistoryQuery{Contact: contact, Limit: apitype.MaxHistoryLimit})
 	if err != nil {
 		return nil, fmt.Errorf("read %s's history with %s: %w", c.Name, contact, err)
 	}

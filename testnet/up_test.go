@@ -3,7 +3,7 @@ package testnet
 import (
 	"bytes"
 	"context"
-	"math"
+	"github.com/parleynet/parley/app/apitype"
 	"regexp"
 	"slices"
 	"strings"
@@ -88,7 +88,7 @@ func runUp(t *testing.T, dir string) (string, []string) {
 		if c.Name == "bob" {
 			other = "alice"
 		}
-		hist, err := c.Engine.History(ctx, other, math.MaxInt32)
+		hist, err := c.Engine.History(ctx, apitype.HistoryQuery{Contact: other, Limit: apitype.MaxHistoryLimit})
 		if err != nil {
 			t.Fatal(err)
 		}
