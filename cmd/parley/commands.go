@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/internal/command"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -61,7 +62,7 @@ whether every byte arrived intact.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if size > probe.MaxSize {
-				return usagef(cmd, "--size %s: a probe sends at most %s", size, sizeFlag(probe.MaxSize))
+				return command.Usagef("--size %s: a probe sends at most %s", size, sizeFlag(probe.MaxSize))
 			}
 			cl, err := c.dial()
 			if err != nil {
@@ -105,7 +106,7 @@ device has messages with.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > apitype.MaxHistoryLimit {
-				return usagef(cmd, "--limit %d: want 1 to %d", limit, apitype.MaxHistoryLimit)
+				return command.Usagef("--limit %d: want 1 to %d", limit, apitype.MaxHistoryLimit)
 			}
 			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
 				msgs, err := cl.History(ctx, apitype.HistoryQuery{Contact: args[0], Limit: limit})

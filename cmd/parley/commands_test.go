@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"reflect"
 	"strings"
@@ -53,7 +54,7 @@ func TestHelp(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got %v (exit %d), want exit 0", err, command.ExitCode(err))
 				}
-				for _, want := range []string{"Usage:", "Examples:\n  parley "} {
+				for _, want := range []string{"Usage:", "Examples:\n  ", "parley "} {
 					if !strings.Contains(out, want) {
 						t.Errorf("got\n%s\nwant it to contain %q", out, want)
 					}
@@ -82,10 +83,10 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no command", nil, "no command given"},
-		{"only flags", []string{"--data", dir}, "no command given"},
+		{"no command", nil, "missing command"},
+		{"only flags", []string{"--data", dir}, "missing command"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
-		{"unknown help topic", []string{"help", "frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown help topic", []string{"help", "frobnicate"}, `unknown help topic "frobnicate"`},
 		{"unknown flag", []string{"status", "--frob"}, "unknown flag: --frob"},
 		{"unknown flag after argument", []string{"history", "bob", "--frob"}, "unknown flag: --frob"},
 		{"stray argument", []string{"status", "bob"}, `status takes no arguments; unexpected "bob"`},
@@ -111,11 +112,11 @@ func TestUsageErrors(t *testing.T) {
 				args = append([]string{"--data", dir}, args...)
 			}
 			_, err := parley(t, ctx, "", args...)
-			if code := command.ExitCode(err); code != exitUsage || !strings.Contains(err.Error(), tt.want) {
+			if code := command.ExitCode(err); code != command.ExitUsage || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v (exit %d), want exit 2 with %q", err, code, tt.want)
 			}
-			if !strings.Contains(err.Error(), "--help)") {
-				t.Errorf("got %q, want a pointer to --help", err)
+			if e, _ := errors.AsType[*command.ExitError](err); e == nil || !strings.Contains(e.Hint, "--help") {
+				t.Errorf("got %q, want a hint pointing at --help", err)
 			}
 		})
 	}
@@ -133,14 +134,14 @@ func TestExitCodes(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"accept unknown user", []string{"accept", "nobody"}, exitNotFound},
-		{"request unknown user", []string{"request-contact", "nobody"}, exitNotFound},
-		{"send to a non-contact", []string{"send", "carol", "hi"}, exitNotFound},
-		{"probe a non-contact", []string{"probe", "carol"}, exitNotFound},
-		{"history of a stranger", []string{"history", "carol"}, exitNotFound},
-		{"revoke an unknown device", []string{"revoke", "12D3KooWUnknown"}, exitNotFound},
+		{"accept unknown user", []string{"accept", "nobody"}, command.ExitNotFound},
+		{"request unknown user", []string{"request-contact", "nobody"}, command.ExitNotFound},
+		{"send to a non-contact", []string{"send", "carol", "hi"}, command.ExitNotFound},
+		{"probe a non-contact", []string{"probe", "carol"}, command.ExitNotFound},
+		{"history of a stranger", []string{"history", "carol"}, command.ExitNotFound},
+		{"revoke an unknown device", []string{"revoke", "12D3KooWUnknown"}, command.ExitNotFound},
 		{"daemon fails", []string{"block", "boom"}, 1},
-		{"the daemon's error is shown safely", []string{"block", "evil"}, exitNotFound},
+		{"the daemon's error is shown safely", []string{"block", "evil"}, command.ExitNotFound},
 		{"history of a pending request", []string{"history", "dave"}, 0},
 		{"no daemon", []string{"--data", t.TempDir(), "status"}, 1},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/internal/command"
 	"io"
 	"time"
 
@@ -48,16 +49,16 @@ the levels).`,
 			// Check what the command line says; a missing --rendezvous is
 			// runDaemon's to judge, with the saved settings.
 			if _, err := relay.ParseMode(cmdline.Supernode); err != nil {
-				return usagef(cmd, "--supernode: %v", err)
+				return command.Usagef("--supernode: %v", err)
 			}
 			if cmdline.Rendezvous != "" {
 				if _, err := flags.AddrInfo("rendezvous", cmdline.Rendezvous); err != nil {
-					return usageError(cmd, err)
+					return command.Usage(err)
 				}
 			}
 			for _, b := range cmdline.Bootstrap {
 				if _, err := flags.AddrInfo("bootstrap", b); err != nil {
-					return usageError(cmd, err)
+					return command.Usage(err)
 				}
 			}
 			return runDaemon(cmd.Context(), c.out, c.dataDir, cmdline, cmd.Flags().Changed, c.json)
