@@ -60,8 +60,7 @@ func (e *Engine) RevokeDevice(ctx context.Context, device string) error {
 	}
 	log.Infow("device revoked", "device", id)
 	if id == e.node.ID() {
-		e.sess.end(rendezvous.ErrDeviceRevoked)
-		return e.sess.awaitStopped(ctx)
+		return e.sess.awaitStopped(ctx, e.sess.end(rendezvous.ErrDeviceRevoked))
 	}
 	return nil
 }
@@ -96,6 +95,5 @@ func (e *Engine) DeleteAccount(ctx context.Context, password string) error {
 		return serverError(err)
 	}
 	log.Infow("account deleted")
-	e.sess.end(rendezvous.ErrAccountDeleted)
-	return e.sess.awaitStopped(ctx)
+	return e.sess.awaitStopped(ctx, e.sess.end(rendezvous.ErrAccountDeleted))
 }

@@ -68,7 +68,8 @@ type sessionKeeper struct {
 	// problemOf is the attempt (counting from 1 in begun) that ended with
 	// problem, in a failure or a lost session.
 	problemOf uint64
-	forced    error // why the device ended the session itself (revoked, deleted)
+	recorded  uint64 // problems recorded so far (see awaitStopped)
+	forced    error  // why the device ended the session itself (revoked, deleted)
 }
 
 // sessionHooks are what the engine does as the session changes. The
@@ -260,13 +261,16 @@ func (k *sessionKeeper) awaitLogin(ctx context.Context) error {
 	}
 }
 
-// awaitStopped waits until the keeper has stopped logging in.
-func (k *sessionKeeper) awaitStopped(ctx context.Context) error {
+// awaitStopped waits until the keeper has stopped logging in for the
+// reason end gave: with a problem recorded after end returned mark (an
+// earlier one, such as "not enrolled" when the server dropped the session
+// of a deleted account first, does not say why).
+func (k *sessionKeeper) awaitStopped(ctx context.Context, mark uint64) error {
 	for {
 		k.mu.Lock()
-		p, changed := k.problem, k.changed
+		p, changed, recorded := k.problem, k.changed, k.recorded
 		k.mu.Unlock()
-		if p != nil && p.Stopped {
+		if recorded > mark && p != nil && p.Stopped {
 			return nil
 		}
 		select {
@@ -286,18 +290,20 @@ func (k *sessionKeeper) stateChangedLocked() {
 
 // end ends the live session for a reason the engine already knows (it
 // revoked its own device or deleted its account), so that the keeper
-// stops with that reason instead of retrying.
-func (k *sessionKeeper) end(reason error) {
+// stops with that reason instead of retrying. The next problem recorded
+// carries reason; end returns the mark to wait for it with awaitStopped.
+func (k *sessionKeeper) end(reason error) (mark uint64) {
 	k.mu.Lock()
 	k.forced = reason
-	sess := k.session
+	sess, mark := k.session, k.recorded
 	k.mu.Unlock()
 	if sess != nil {
 		sess.Close()
-		return
+		return mark
 	}
 	// Between sessions: let the next login attempt find out now.
 	k.kickNow()
+	return mark
 }
 
 // run logs in and serves the session until Close. When the session is
@@ -371,6 +377,7 @@ func (k *sessionKeeper) failed(err error, attempt uint64) *LoginProblem {
 	}
 	p := k.loginProblem(err)
 	k.problem, k.problemOf = p, attempt
+	k.recorded++
 	if p.Stopped {
 		// The device no longer acts for the account, and nobody keeps its
 		// view of the account current.

@@ -137,8 +137,7 @@ func TestSessionKeeper(t *testing.T) {
 	if user, loggedIn, p := k.state(); user != "alice" || !loggedIn || p != nil || k.Certificate() == nil {
 		t.Fatalf("logged in: user %q, logged in %v, problem %v, certificate %d bytes", user, loggedIn, p, len(k.Certificate()))
 	}
-	k.end(rendezvous.ErrAccountDeleted)
-	if err := k.awaitStopped(ctx); err != nil {
+	if err := k.awaitStopped(ctx, k.end(rendezvous.ErrAccountDeleted)); err != nil {
 		t.Fatal(err)
 	}
 	if user, loggedIn, p := k.state(); user != "" || loggedIn || p.Reason != apitype.LoginAccountDeleted || k.Certificate() != nil {
@@ -162,5 +161,31 @@ func TestSessionKeeper(t *testing.T) {
 	}
 	if stops == 0 || !slices.Equal(rest, want) {
 		t.Errorf("hooks and events:\n got  %q\n want %q, after %q once or more", got, want, notEnrolled)
+	}
+}
+
+// TestAwaitStoppedWaitsForItsReason: a device that already stopped for
+// another reason (the server dropped a deleted account's session, and the
+// next login found the device not enrolled) is not taken as stopped for
+// the reason the engine gives when it ends the session itself; the
+// problem recorded next is.
+func TestAwaitStoppedWaitsForItsReason(t *testing.T) {
+	k := newSessionKeeper(nil, "", time.Hour, IdentityFile)
+	k.hooks.stopped = func() {}
+	k.failed(rendezvous.ErrDeviceNotEnrolled, 1)
+	mark := k.end(rendezvous.ErrAccountDeleted)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := k.awaitStopped(ctx, mark); err == nil {
+		t.Fatalf("awaitStopped returned on the earlier problem (%s)", k.Problem().Reason)
+	}
+	// The login attempt end kicked fails; its problem carries the reason.
+	k.failed(rendezvous.ErrDeviceNotEnrolled, 2)
+	if err := k.awaitStopped(t.Context(), mark); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Problem().Reason; got != apitype.LoginAccountDeleted {
+		t.Fatalf("stopped for %s, want %s", got, apitype.LoginAccountDeleted)
 	}
 }
