@@ -19,6 +19,7 @@ import (
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
 
@@ -88,7 +89,7 @@ func TestSessionKeeper(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	rn := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
-	srv, err := rendezvous.New(t.Context(), rn, store, rendezvous.LocalConfig(nodetest.Key(t)))
+	srv, err := server.New(t.Context(), rn, store, server.LocalConfig(nodetest.Key(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@
 // A supernode announces itself to one or more rendezvous directories with
 // its load (reservations, circuits, bytes relayed, CPU) and capacity; the
 // directory answers whether it is active (handed out to clients) or a
-// standby (see rendezvous.ElectionConfig). Shutdown leaves gracefully: the
+// standby (see rendezvous/server.ElectionConfig). Shutdown leaves gracefully: the
 // directories stop handing the supernode out, every client holding a slot
 // gets a leaving notice and moves, and only then do the relay and its
 // circuits stop.

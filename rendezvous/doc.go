@@ -1,8 +1,13 @@
-// Package rendezvous is Parley's central server: accounts, devices,
-// membership certificates, contacts, presence and the supernode directory.
-// Package client is its client side; package cert verifies its
-// certificates offline; packages store/sqlite and store/postgres keep its
-// state.
+// Package rendezvous is the protocol of Parley's central server:
+// /parley/rendezvous/1.0.0 with its wire limits, timeouts, username and
+// password rules, statuses and the errors they stand for. It holds no
+// server code, so clients link only what they speak.
+//
+// The protocol has three homes: this package and package pb (messages),
+// package client (the client side), and package server (the service:
+// accounts, devices, membership certificates, contacts, presence and the
+// supernode directory), with its storage in store/sqlite and
+// store/postgres. Package cert verifies the server's certificates offline.
 //
 // # Protocol
 //
@@ -33,33 +38,24 @@
 //     addresses change. A session silent for three keepalives is closed and
 //     its device shown offline; the client likewise gives up on a silent
 //     server. The server ends a session with a final frame: go_away (log in
-//     again after retry_after_ms, spread over GoAwaySpread) when it shuts
-//     down, or an error status when the device is revoked
+//     again after retry_after_ms, spread over the server's GoAwaySpread)
+//     when it shuts down, or an error status when the device is revoked
 //     (STATUS_PERMISSION_DENIED) or the account deleted.
 //
 // # Supernode directory
 //
-// A supernode candidate sends announce_supernode every third of
-// SupernodeTTL with its addresses and load (reservations, circuits, bytes
-// relayed, CPU use, capacity, whether it is a dedicated relay); the answer
-// says whether it is active. With leaving set it is dropped at once. Who
-// may announce: any peer in an open directory (Config.TrustedSupernodes
-// nil); otherwise the trusted relays and enrolled, unrevoked devices
-// (PERMISSION_DENIED, ErrNotTrusted, for others).
+// A supernode candidate sends announce_supernode every third of the
+// server's SupernodeTTL with its addresses and load (reservations,
+// circuits, bytes relayed, CPU use, capacity, whether it is a dedicated
+// relay); the answer says whether it is active. With leaving set it is
+// dropped at once. Who may announce: any peer in an open directory;
+// otherwise the trusted relays and enrolled, unrevoked devices
+// (PERMISSION_DENIED, ErrNotTrusted, for others). list_supernodes takes at
+// most MaxRTTHints round-trip measurements and returns at most
+// MaxSupernodes supernodes.
 //
-// The directory elects the active set (ElectionConfig): at least MinActive
-// supernodes, grown as soon as demand (reported reservations, slots handed
-// out and not yet reported, and for a TTL the reservations of supernodes
-// that failed or left) exceeds TargetUtilisation of the active capacity,
-// dedicated relays first; shrunk one supernode per MinTenure, only when
-// demand would stay under DemoteBelow of what remains. list_supernodes
-// returns active supernodes, least utilised first (in steps of 10%), then
-// by the round trips the caller measured (at most MaxRTTHints, sent with
-// the request), then least loaded, ties spread per client. Supernodes at
-// MaxUtilisation of their slots or CPU come last, and standbys are
-// promoted rather than such supernodes handed out. For a logged-in
-// caller the first two supernodes count as loaded by one slot each until
-// they report it.
+// How the directory elects its active set and orders an answer is the
+// server's business; see package server.
 //
 // # Statuses
 //
@@ -76,18 +72,10 @@
 // time, and a contact request to an unknown user, or to a user who blocked
 // the caller, gets the same answer as any other request.
 //
-// # Replicas
-//
-// Several servers may share one PostgreSQL database. Live sessions are
-// stored (SessionRecord) so that every replica sees every online device;
-// each change is published on the store's event bus (LISTEN/NOTIFY) and
-// each replica pushes it to its own clients. Replicas heartbeat; the
-// sessions of a replica silent for ReplicaTimeout are retired by the others
-// and its users shown offline.
-//
 // # Abuse limits
 //
-// Token buckets per device or account and per source address (Limits):
-// logins, everything that checks a password, and contact requests. They
-// live in each replica's memory.
+// The server limits logins, everything that checks a password, contact
+// requests and supernode announcements per device or account and per
+// source address. A refused request gets STATUS_RATE_LIMITED with
+// retry_after_ms: the client should wait that long before it retries.
 package rendezvous

@@ -73,38 +73,3 @@ func (e *StatusError) Unwrap() error {
 		return ErrInternal
 	}
 }
-
-// statusOf maps an error from the service to the wire: a status and a
-// message that is safe to show the remote user. Unknown errors become
-// STATUS_INTERNAL with a generic message; the caller logs the detail.
-func statusOf(err error) (pb.Status, string) {
-	var se *StatusError
-	switch {
-	case errors.As(err, &se):
-		return se.Status, se.Message
-	case errors.Is(err, ErrBadRequest):
-		return pb.Status_STATUS_BAD_REQUEST, err.Error()
-	case errors.Is(err, ErrBadCredentials):
-		return pb.Status_STATUS_UNAUTHENTICATED, ErrBadCredentials.Error()
-	case errors.Is(err, ErrDeviceNotEnrolled):
-		return pb.Status_STATUS_UNAUTHENTICATED, ErrDeviceNotEnrolled.Error()
-	case errors.Is(err, ErrAccountDeleted):
-		return pb.Status_STATUS_UNAUTHENTICATED, ErrAccountDeleted.Error()
-	case errors.Is(err, ErrUsernameTaken):
-		return pb.Status_STATUS_ALREADY_EXISTS, ErrUsernameTaken.Error()
-	case errors.Is(err, ErrDeviceTaken):
-		return pb.Status_STATUS_ALREADY_EXISTS, ErrDeviceTaken.Error()
-	case errors.Is(err, ErrNotFound):
-		return pb.Status_STATUS_NOT_FOUND, ErrNotFound.Error()
-	case errors.Is(err, ErrRateLimited):
-		return pb.Status_STATUS_RATE_LIMITED, ErrRateLimited.Error()
-	case errors.Is(err, ErrDeviceRevoked):
-		return pb.Status_STATUS_PERMISSION_DENIED, ErrDeviceRevoked.Error()
-	case errors.Is(err, ErrNotTrusted):
-		return pb.Status_STATUS_PERMISSION_DENIED, ErrNotTrusted.Error()
-	case errors.Is(err, ErrUnavailable):
-		return pb.Status_STATUS_UNAVAILABLE, ErrUnavailable.Error()
-	default:
-		return pb.Status_STATUS_INTERNAL, ErrInternal.Error()
-	}
-}

@@ -13,6 +13,7 @@ const (
 	MaxAddrs        = 32        // addresses in one request
 	MaxAddrLen      = 256       // bytes in one binary multiaddr
 	MaxSupernodes   = 16        // supernodes in one list
+	MaxRTTHints     = 32        // round-trip measurements sent with a supernode listing
 )
 
 // RequestTimeout bounds one request/response exchange on the client and

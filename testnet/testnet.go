@@ -26,9 +26,9 @@ import (
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
-	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
 
@@ -59,7 +59,7 @@ type Network struct {
 // Rendezvous is the network's rendezvous server.
 type Rendezvous struct {
 	Node    *node.Node
-	Server  *rendezvous.Server
+	Server  *server.Server
 	DHT     *dht.DHT // the DHT seed
 	store   *sqlite.Store
 	certKey crypto.PrivKey
@@ -171,7 +171,7 @@ func (r *Rendezvous) start() (err error) {
 		return fmt.Errorf("open rendezvous store: %w", err)
 	}
 	opened = append(opened, r.store.Close)
-	if r.Server, err = rendezvous.New(context.Background(), r.Node, r.store, rendezvous.LocalConfig(r.certKey)); err != nil {
+	if r.Server, err = server.New(context.Background(), r.Node, r.store, server.LocalConfig(r.certKey)); err != nil {
 		return err
 	}
 	// Listen on the same ports after a restart, so clients find it again.

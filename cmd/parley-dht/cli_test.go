@@ -21,8 +21,8 @@ import (
 	"github.com/parleynet/parley/internal/command/commandtest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
-	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
 
@@ -299,7 +299,7 @@ func TestCLIThroughRendezvous(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	rn := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
-	srv, err := rendezvous.New(t.Context(), rn, store, rendezvous.LocalConfig(nodetest.Key(t)))
+	srv, err := server.New(t.Context(), rn, store, server.LocalConfig(nodetest.Key(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

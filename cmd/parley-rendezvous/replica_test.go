@@ -20,6 +20,7 @@ import (
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/postgres/pgtest"
 )
 
@@ -238,7 +239,7 @@ func TestReplicasSharePostgres(t *testing.T) {
 	}
 	<-b.exited
 	awaitPresence(ctx, t, aliceS, "bob", func(p client.Presence) bool { return !p.Online })
-	bound := rendezvous.LocalConfig(nil).ReplicaTimeout * 4 / 3
+	bound := server.LocalConfig(nil).ReplicaTimeout * 4 / 3
 	if d := time.Since(crashed); d > bound+2*time.Second {
 		t.Errorf("bob shown offline %v after replica b crashed, want within %v", d, bound)
 	} else {

@@ -16,9 +16,9 @@ import (
 	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/internal/logs"
 	"github.com/parleynet/parley/node"
-	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/metrics"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store"
 )
 
@@ -121,9 +121,9 @@ func serve(ctx context.Context, o *options) error {
 	}
 	defer st.Close()
 
-	cfg := rendezvous.DefaultConfig()
+	cfg := server.DefaultConfig()
 	if o.local {
-		cfg = rendezvous.LocalConfig(nil)
+		cfg = server.LocalConfig(nil)
 	}
 	cfg.CertKey = key
 	cfg.Limits.Disabled = o.noLimits
@@ -147,7 +147,7 @@ func serve(ctx context.Context, o *options) error {
 			return err
 		}
 	}
-	srv, err := rendezvous.New(ctx, n, st, cfg)
+	srv, err := server.New(ctx, n, st, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-// Package metrics implements rendezvous.MetricsTracer for Prometheus.
+// Package metrics implements server.MetricsTracer for Prometheus.
 //
 // The series, all prefixed parley_rendezvous_:
 //
@@ -22,11 +22,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
-var _ rendezvous.MetricsTracer = (*Tracer)(nil)
+var _ server.MetricsTracer = (*Tracer)(nil)
 
 const (
 	namespace = "parley"
@@ -152,12 +152,12 @@ func New(reg prometheus.Registerer) *Tracer {
 	return t
 }
 
-// SessionsChanged implements rendezvous.MetricsTracer.
+// SessionsChanged implements server.MetricsTracer.
 func (t *Tracer) SessionsChanged(n int) {
 	t.sessions.Set(float64(n))
 }
 
-// Request implements rendezvous.MetricsTracer.
+// Request implements server.MetricsTracer.
 func (t *Tracer) Request(kind string, status pb.Status) {
 	kind, sl := kindLabel(kind), statusLabel(status)
 	t.requests.WithLabelValues(kind, sl).Inc()
@@ -170,7 +170,7 @@ func (t *Tracer) Request(kind string, status pb.Status) {
 	}
 }
 
-// FanOut implements rendezvous.MetricsTracer. A negative d, which clock
+// FanOut implements server.MetricsTracer. A negative d, which clock
 // skew between replicas can produce, is observed as zero.
 func (t *Tracer) FanOut(d time.Duration, sessions int) {
 	t.fanOut.Observe(max(d, 0).Seconds())
@@ -179,7 +179,7 @@ func (t *Tracer) FanOut(d time.Duration, sessions int) {
 	}
 }
 
-// Supernodes implements rendezvous.MetricsTracer.
+// Supernodes implements server.MetricsTracer.
 func (t *Tracer) Supernodes(active, standby int) {
 	t.supernodes.WithLabelValues("active").Set(float64(active))
 	t.supernodes.WithLabelValues("standby").Set(float64(standby))

@@ -6,7 +6,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/postgres"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
@@ -14,7 +14,7 @@ import (
 // Open opens db: a postgres:// or postgresql:// URL selects PostgreSQL
 // (several replicas may share it); anything else is the path of a SQLite
 // file, created if missing.
-func Open(ctx context.Context, db string) (rendezvous.Store, error) {
+func Open(ctx context.Context, db string) (server.Store, error) {
 	if IsPostgres(db) {
 		return postgres.Open(ctx, db)
 	}

@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite for rendezvous.Store
+// Package storetest is the conformance suite for server.Store
 // implementations. Each implementation's tests call Run with a constructor
 // for fresh, empty stores; implementations where several Store values can
 // share one database also call RunShared.
@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/test"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // eventTimeout bounds the wait for a published event or a closing channel.
@@ -29,8 +30,8 @@ var base = time.UnixMilli(1_750_000_000_000)
 
 // Run runs the suite. newStore must return a new, empty store for each
 // subtest; Run closes it when the subtest ends.
-func Run(t *testing.T, newStore func(t *testing.T) rendezvous.Store) {
-	open := func(t *testing.T) rendezvous.Store {
+func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
+	open := func(t *testing.T) server.Store {
 		t.Helper()
 		s := newStore(t)
 		t.Cleanup(func() {
@@ -55,12 +56,12 @@ func Run(t *testing.T, newStore func(t *testing.T) rendezvous.Store) {
 // RunShared runs the checks for backends where several Store values share
 // one database (several rendezvous replicas). open must return two stores
 // on the same new, empty database; RunShared closes them.
-func RunShared(t *testing.T, open func(t *testing.T) (a, b rendezvous.Store)) {
-	pair := func(t *testing.T) (a, b rendezvous.Store) {
+func RunShared(t *testing.T, open func(t *testing.T) (a, b server.Store)) {
+	pair := func(t *testing.T) (a, b server.Store) {
 		t.Helper()
 		a, b = open(t)
 		t.Cleanup(func() {
-			for _, s := range []rendezvous.Store{a, b} {
+			for _, s := range []server.Store{a, b} {
 				if err := s.Close(); err != nil {
 					t.Errorf("Close: %v", err)
 				}
@@ -74,14 +75,14 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b rendezvous.Store)) {
 		subA := subscribe(t, a)
 		subB := subscribe(t, b)
 		dev := test.RandPeerIDFatal(t)
-		fromA := rendezvous.Event{Kind: rendezvous.EventKick, UserID: 7, Device: dev, At: base.UnixMicro()}
+		fromA := server.Event{Kind: server.EventKick, UserID: 7, Device: dev, At: base.UnixMicro()}
 		if err := a.Publish(t.Context(), fromA); err != nil {
 			t.Fatalf("a.Publish: %v", err)
 		}
 		expectEvents(t, "a's subscriber", subA, fromA)
 		expectEvents(t, "b's subscriber", subB, fromA)
 
-		fromB := rendezvous.Event{Kind: rendezvous.EventContact, UserID: 8, Other: "alice", Change: rendezvous.ContactAccepted}
+		fromB := server.Event{Kind: server.EventContact, UserID: 8, Other: "alice", Change: server.ContactAccepted}
 		if err := b.Publish(t.Context(), fromB); err != nil {
 			t.Fatalf("b.Publish: %v", err)
 		}
@@ -109,11 +110,11 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b rendezvous.Store)) {
 		}
 		checkUser(t, "b.UserByName", got, alice)
 		bob, _ := register(t, b, "bob")
-		request(t, a, alice, bob, rendezvous.Requested)
+		request(t, a, alice, bob, server.Requested)
 		checkBook(t, b, bob, book{Incoming: []string{"alice"}})
 
 		heartbeat(t, a, "r1", base)
-		sess := rendezvous.SessionRecord{Device: dev, UserID: alice.ID, Replica: "r1",
+		sess := server.SessionRecord{Device: dev, UserID: alice.ID, Replica: "r1",
 			Addrs: [][]byte{[]byte("addr")}, Started: base}
 		if err := a.PutSession(ctx, sess); err != nil {
 			t.Fatalf("a.PutSession: %v", err)
@@ -130,7 +131,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b rendezvous.Store)) {
 	})
 }
 
-type opener = func(t *testing.T) rendezvous.Store
+type opener = func(t *testing.T) server.Store
 
 func runUsers(t *testing.T, open opener) {
 	t.Run("RegisterThenLookUp", func(t *testing.T) {
@@ -309,21 +310,21 @@ func runUsers(t *testing.T, open opener) {
 		if err := s.RevokeDevice(ctx, alice.ID, revoked); err != nil {
 			t.Fatalf("RevokeDevice: %v", err)
 		}
-		users := map[string]rendezvous.User{}
+		users := map[string]server.User{}
 		for _, name := range []string{"bob", "carol", "dave", "erin", "frank"} {
 			users[name], _ = register(t, s, name)
 		}
 		bob, carol, dave, erin, frank := users["bob"], users["carol"], users["dave"], users["erin"], users["frank"]
-		request(t, s, alice, bob, rendezvous.Requested)
+		request(t, s, alice, bob, server.Requested)
 		accept(t, s, bob, alice)
-		request(t, s, carol, alice, rendezvous.Requested) // incoming to alice
-		request(t, s, alice, dave, rendezvous.Requested)  // outgoing from alice
+		request(t, s, carol, alice, server.Requested) // incoming to alice
+		request(t, s, alice, dave, server.Requested)  // outgoing from alice
 		block(t, s, alice, erin)
 		block(t, s, frank, alice)
 		heartbeat(t, s, "r1", base)
-		putSession(t, s, rendezvous.SessionRecord{Device: dev, UserID: alice.ID, Replica: "r1", Started: base})
+		putSession(t, s, server.SessionRecord{Device: dev, UserID: alice.ID, Replica: "r1", Started: base})
 		bobDev := devicesOf(t, s, bob)[0]
-		bobSess := rendezvous.SessionRecord{Device: bobDev, UserID: bob.ID, Replica: "r1", Started: base.Add(time.Second)}
+		bobSess := server.SessionRecord{Device: bobDev, UserID: bob.ID, Replica: "r1", Started: base.Add(time.Second)}
 		putSession(t, s, bobSess)
 
 		if err := s.DeleteUser(ctx, alice.ID); err != nil {
@@ -433,14 +434,14 @@ func runDevices(t *testing.T, open opener) {
 	t.Run("DeviceTaken", func(t *testing.T) {
 		for _, tc := range []struct {
 			name    string
-			take    func(t *testing.T, s rendezvous.Store, dev peer.ID) error
+			take    func(t *testing.T, s server.Store, dev peer.ID) error
 			bobWant error // UserByName("bob") afterwards
 		}{
-			{"Register", func(t *testing.T, s rendezvous.Store, dev peer.ID) error {
+			{"Register", func(t *testing.T, s server.Store, dev peer.ID) error {
 				_, err := s.Register(t.Context(), "bob", []byte("hash"), dev)
 				return err
 			}, rendezvous.ErrNotFound},
-			{"EnrolDevice", func(t *testing.T, s rendezvous.Store, dev peer.ID) error {
+			{"EnrolDevice", func(t *testing.T, s server.Store, dev peer.ID) error {
 				bob, _ := register(t, s, "bob")
 				return s.EnrolDevice(t.Context(), bob.ID, dev)
 			}, nil},
@@ -531,9 +532,9 @@ func runDevices(t *testing.T, open opener) {
 		}
 		heartbeat(t, s, "r1", base)
 		heartbeat(t, s, "r2", base)
-		firstSess := rendezvous.SessionRecord{Device: first, UserID: alice.ID, Replica: "r1", Started: base}
+		firstSess := server.SessionRecord{Device: first, UserID: alice.ID, Replica: "r1", Started: base}
 		putSession(t, s, firstSess)
-		putSession(t, s, rendezvous.SessionRecord{Device: second, UserID: alice.ID, Replica: "r2", Started: base})
+		putSession(t, s, server.SessionRecord{Device: second, UserID: alice.ID, Replica: "r2", Started: base})
 
 		before := time.Now().Truncate(time.Millisecond)
 		if err := s.RevokeDevice(ctx, alice.ID, second); err != nil {
@@ -581,7 +582,7 @@ func runDevices(t *testing.T, open opener) {
 				return err
 			}, rendezvous.ErrDeviceTaken},
 			{"PutSession", func() error {
-				return s.PutSession(ctx, rendezvous.SessionRecord{Device: second, UserID: alice.ID, Replica: "r1", Started: base})
+				return s.PutSession(ctx, server.SessionRecord{Device: second, UserID: alice.ID, Replica: "r1", Started: base})
 			}, rendezvous.ErrDeviceRevoked},
 		} {
 			if err := tc.call(); !errors.Is(err, tc.want) {
@@ -606,14 +607,14 @@ type book struct {
 type step struct {
 	op        string // request, accept, decline, remove, block, unblock
 	me, other byte
-	result    rendezvous.RequestResult // for request
-	err       error                    // what errors.Is must match; nil for success
+	result    server.RequestResult // for request
+	err       error                // what errors.Is must match; nil for success
 }
 
 func runContacts(t *testing.T, open opener) {
 	t.Run("Transitions", func(t *testing.T) {
 		const a, b = 'a', 'b'
-		req := func(me, other byte, r rendezvous.RequestResult) step {
+		req := func(me, other byte, r server.RequestResult) step {
 			return step{op: "request", me: me, other: other, result: r}
 		}
 		op := func(name string, me, other byte, err error) step {
@@ -626,50 +627,50 @@ func runContacts(t *testing.T, open opener) {
 			steps      []step
 			alice, bob book
 		}{
-			{"request", []step{req(a, b, rendezvous.Requested)},
+			{"request", []step{req(a, b, server.Requested)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
-			{"duplicate request", []step{req(a, b, rendezvous.Requested), req(a, b, rendezvous.Requested)},
+			{"duplicate request", []step{req(a, b, server.Requested), req(a, b, server.Requested)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
-			{"mutual request", []step{req(a, b, rendezvous.Requested), req(b, a, rendezvous.Accepted)},
+			{"mutual request", []step{req(a, b, server.Requested), req(b, a, server.Accepted)},
 				contacts, bobContacts},
-			{"accept", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil)},
+			{"accept", []step{req(a, b, server.Requested), op("accept", b, a, nil)},
 				contacts, bobContacts},
 			{"accept without request", []step{op("accept", b, a, rendezvous.ErrNotFound)},
 				book{}, book{}},
-			{"accept own request", []step{req(a, b, rendezvous.Requested), op("accept", a, b, rendezvous.ErrNotFound)},
+			{"accept own request", []step{req(a, b, server.Requested), op("accept", a, b, rendezvous.ErrNotFound)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
-			{"accept twice", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil), op("accept", b, a, rendezvous.ErrNotFound)},
+			{"accept twice", []step{req(a, b, server.Requested), op("accept", b, a, nil), op("accept", b, a, rendezvous.ErrNotFound)},
 				contacts, bobContacts},
-			{"request between contacts", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil),
-				req(a, b, rendezvous.Accepted), req(b, a, rendezvous.Accepted)},
+			{"request between contacts", []step{req(a, b, server.Requested), op("accept", b, a, nil),
+				req(a, b, server.Accepted), req(b, a, server.Accepted)},
 				contacts, bobContacts},
-			{"decline", []step{req(a, b, rendezvous.Requested), op("decline", b, a, nil)},
+			{"decline", []step{req(a, b, server.Requested), op("decline", b, a, nil)},
 				book{}, book{}},
-			{"request again after decline", []step{req(a, b, rendezvous.Requested), op("decline", b, a, nil), req(a, b, rendezvous.Requested)},
+			{"request again after decline", []step{req(a, b, server.Requested), op("decline", b, a, nil), req(a, b, server.Requested)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
 			{"decline without request", []step{op("decline", b, a, rendezvous.ErrNotFound)},
 				book{}, book{}},
-			{"decline own request", []step{req(a, b, rendezvous.Requested), op("decline", a, b, rendezvous.ErrNotFound)},
+			{"decline own request", []step{req(a, b, server.Requested), op("decline", a, b, rendezvous.ErrNotFound)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
-			{"decline a contact", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil), op("decline", b, a, rendezvous.ErrNotFound)},
+			{"decline a contact", []step{req(a, b, server.Requested), op("accept", b, a, nil), op("decline", b, a, rendezvous.ErrNotFound)},
 				contacts, bobContacts},
-			{"remove contact", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil), op("remove", a, b, nil)},
+			{"remove contact", []step{req(a, b, server.Requested), op("accept", b, a, nil), op("remove", a, b, nil)},
 				book{}, book{}},
-			{"remove contact from the other side", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil), op("remove", b, a, nil)},
+			{"remove contact from the other side", []step{req(a, b, server.Requested), op("accept", b, a, nil), op("remove", b, a, nil)},
 				book{}, book{}},
-			{"remove twice", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil), op("remove", a, b, nil), op("remove", b, a, rendezvous.ErrNotFound)},
+			{"remove twice", []step{req(a, b, server.Requested), op("accept", b, a, nil), op("remove", a, b, nil), op("remove", b, a, rendezvous.ErrNotFound)},
 				book{}, book{}},
-			{"withdraw request", []step{req(a, b, rendezvous.Requested), op("remove", a, b, nil)},
+			{"withdraw request", []step{req(a, b, server.Requested), op("remove", a, b, nil)},
 				book{}, book{}},
-			{"remove incoming request", []step{req(a, b, rendezvous.Requested), op("remove", b, a, rendezvous.ErrNotFound)},
+			{"remove incoming request", []step{req(a, b, server.Requested), op("remove", b, a, rendezvous.ErrNotFound)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
 			{"remove nothing", []step{op("remove", a, b, rendezvous.ErrNotFound)},
 				book{}, book{}},
-			{"block contact", []step{req(a, b, rendezvous.Requested), op("accept", b, a, nil), op("block", a, b, nil)},
+			{"block contact", []step{req(a, b, server.Requested), op("accept", b, a, nil), op("block", a, b, nil)},
 				book{Blocked: []string{"bob"}}, book{}},
-			{"block requester", []step{req(a, b, rendezvous.Requested), op("block", b, a, nil)},
+			{"block requester", []step{req(a, b, server.Requested), op("block", b, a, nil)},
 				book{}, book{Blocked: []string{"alice"}}},
-			{"block requested", []step{req(a, b, rendezvous.Requested), op("block", a, b, nil)},
+			{"block requested", []step{req(a, b, server.Requested), op("block", a, b, nil)},
 				book{Blocked: []string{"bob"}}, book{}},
 			{"block twice", []step{op("block", a, b, nil), op("block", a, b, nil)},
 				book{Blocked: []string{"bob"}}, book{}},
@@ -677,17 +678,17 @@ func runContacts(t *testing.T, open opener) {
 				book{Blocked: []string{"bob"}}, book{Blocked: []string{"alice"}}},
 			{"block self", []step{op("block", a, a, rendezvous.ErrBadRequest)},
 				book{}, book{}},
-			{"blocked requester is ignored", []step{op("block", b, a, nil), req(a, b, rendezvous.Ignored), req(a, b, rendezvous.Ignored)},
+			{"blocked requester is ignored", []step{op("block", b, a, nil), req(a, b, server.Ignored), req(a, b, server.Ignored)},
 				book{}, book{Blocked: []string{"alice"}}},
-			{"blocked user cannot accept", []step{req(a, b, rendezvous.Requested), op("block", a, b, nil), op("accept", b, a, rendezvous.ErrNotFound)},
+			{"blocked user cannot accept", []step{req(a, b, server.Requested), op("block", a, b, nil), op("accept", b, a, rendezvous.ErrNotFound)},
 				book{Blocked: []string{"bob"}}, book{}},
-			{"request lifts own block", []step{op("block", a, b, nil), req(a, b, rendezvous.Requested)},
+			{"request lifts own block", []step{op("block", a, b, nil), req(a, b, server.Requested)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
-			{"request lifts own block even when blocked back", []step{op("block", a, b, nil), op("block", b, a, nil), req(a, b, rendezvous.Ignored)},
+			{"request lifts own block even when blocked back", []step{op("block", a, b, nil), op("block", b, a, nil), req(a, b, server.Ignored)},
 				book{}, book{Blocked: []string{"alice"}}},
 			{"unblock", []step{op("block", a, b, nil), op("unblock", a, b, nil)},
 				book{}, book{}},
-			{"request after unblock", []step{op("block", b, a, nil), req(a, b, rendezvous.Ignored), op("unblock", b, a, nil), req(a, b, rendezvous.Requested)},
+			{"request after unblock", []step{op("block", b, a, nil), req(a, b, server.Ignored), op("unblock", b, a, nil), req(a, b, server.Requested)},
 				book{Outgoing: []string{"bob"}}, book{Incoming: []string{"alice"}}},
 			{"unblock twice", []step{op("block", a, b, nil), op("unblock", a, b, nil), op("unblock", a, b, rendezvous.ErrNotFound)},
 				book{}, book{}},
@@ -699,7 +700,7 @@ func runContacts(t *testing.T, open opener) {
 				s := open(t)
 				alice, _ := register(t, s, "alice")
 				bob, _ := register(t, s, "bob")
-				users := map[byte]rendezvous.User{a: alice, b: bob}
+				users := map[byte]server.User{a: alice, b: bob}
 				for i, st := range tc.steps {
 					runStep(t, s, i, st, users[st.me], users[st.other])
 				}
@@ -721,20 +722,20 @@ func runContacts(t *testing.T, open opener) {
 	t.Run("ContactListsSorted", func(t *testing.T) {
 		s := open(t)
 		// Registered in reverse order, so that IDs do not sort like names.
-		users := map[string]rendezvous.User{}
+		users := map[string]server.User{}
 		for _, name := range []string{"zed", "yan", "xia", "wes", "vic", "una", "tom", "sam", "rex", "alice"} {
 			users[name], _ = register(t, s, name)
 		}
 		alice := users["alice"]
 		for _, name := range []string{"zed", "wes", "sam"} {
-			request(t, s, users[name], alice, rendezvous.Requested)
+			request(t, s, users[name], alice, server.Requested)
 			accept(t, s, alice, users[name])
 		}
 		for _, name := range []string{"yan", "tom", "rex"} {
-			request(t, s, users[name], alice, rendezvous.Requested)
+			request(t, s, users[name], alice, server.Requested)
 		}
 		for _, name := range []string{"xia", "una"} {
-			request(t, s, alice, users[name], rendezvous.Requested)
+			request(t, s, alice, users[name], server.Requested)
 		}
 		block(t, s, alice, users["vic"])
 		block(t, s, alice, users["yan"]) // also drops yan's request
@@ -748,7 +749,7 @@ func runContacts(t *testing.T, open opener) {
 		if err != nil {
 			t.Fatalf("ContactLists: %v", err)
 		}
-		for _, list := range [][]rendezvous.User{l.Accepted, l.Incoming, l.Outgoing, l.Blocked} {
+		for _, list := range [][]server.User{l.Accepted, l.Incoming, l.Outgoing, l.Blocked} {
 			for _, u := range list {
 				checkUser(t, "ContactLists entry", u, users[u.Name])
 			}
@@ -761,14 +762,14 @@ func runContacts(t *testing.T, open opener) {
 	t.Run("ConcurrentMutualRequests", func(t *testing.T) {
 		s := open(t)
 		const pairs = 24 // each pair is one chance to lose the race
-		var us, vs [pairs]rendezvous.User
+		var us, vs [pairs]server.User
 		for i := range pairs {
 			us[i], _ = register(t, s, fmt.Sprintf("u%d", i))
 			vs[i], _ = register(t, s, fmt.Sprintf("v%d", i))
 		}
 		var (
 			wg      sync.WaitGroup
-			results [pairs][2]rendezvous.RequestResult
+			results [pairs][2]server.RequestResult
 			errs    [pairs][2]error
 		)
 		for i := range pairs {
@@ -781,9 +782,9 @@ func runContacts(t *testing.T, open opener) {
 				t.Errorf("pair %d: got errors %v, %v, want nil", i, errs[i][0], errs[i][1])
 				continue
 			}
-			got := []rendezvous.RequestResult{results[i][0], results[i][1]}
+			got := []server.RequestResult{results[i][0], results[i][1]}
 			slices.Sort(got)
-			if want := []rendezvous.RequestResult{rendezvous.Requested, rendezvous.Accepted}; !slices.Equal(got, want) {
+			if want := []server.RequestResult{server.Requested, server.Accepted}; !slices.Equal(got, want) {
 				t.Errorf("pair %d: got results %v, want one Requested and one Accepted", i, got)
 			}
 			checkBook(t, s, us[i], book{Accepted: []string{vs[i].Name}})
@@ -792,7 +793,7 @@ func runContacts(t *testing.T, open opener) {
 	})
 }
 
-func runStep(t *testing.T, s rendezvous.Store, i int, st step, me, other rendezvous.User) {
+func runStep(t *testing.T, s server.Store, i int, st step, me, other server.User) {
 	t.Helper()
 	ctx := t.Context()
 	if st.op == "request" {
@@ -824,7 +825,7 @@ func runStep(t *testing.T, s rendezvous.Store, i int, st step, me, other rendezv
 
 func runSessions(t *testing.T, open opener) {
 	// setup registers alice (two devices) and bob (one device).
-	setup := func(t *testing.T) (s rendezvous.Store, alice, bob rendezvous.User, a1, a2, b1 peer.ID) {
+	setup := func(t *testing.T) (s server.Store, alice, bob server.User, a1, a2, b1 peer.ID) {
 		s = open(t)
 		alice, a1 = register(t, s, "alice")
 		a2 = test.RandPeerIDFatal(t)
@@ -846,12 +847,12 @@ func runSessions(t *testing.T, open opener) {
 		s, alice, bob, a1, a2, b1 := setup(t)
 		heartbeat(t, s, "r1", base)
 		heartbeat(t, s, "r2", base)
-		sa1 := rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1",
+		sa1 := server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1",
 			Addrs: addrs("/ip4/192.0.2.1/tcp/4001", "\x00binary\xff", ""), Started: base.Add(2 * time.Second)}
-		sa2 := rendezvous.SessionRecord{Device: a2, UserID: alice.ID, Replica: "r2",
+		sa2 := server.SessionRecord{Device: a2, UserID: alice.ID, Replica: "r2",
 			Addrs: addrs("/ip4/198.51.100.7/udp/4001/quic-v1"), Started: base.Add(time.Second)}
-		sb1 := rendezvous.SessionRecord{Device: b1, UserID: bob.ID, Replica: "r2", Started: base.Add(3 * time.Second)}
-		for _, sess := range []rendezvous.SessionRecord{sa1, sa2, sb1} {
+		sb1 := server.SessionRecord{Device: b1, UserID: bob.ID, Replica: "r2", Started: base.Add(3 * time.Second)}
+		for _, sess := range []server.SessionRecord{sa1, sa2, sb1} {
 			putSession(t, s, sess)
 		}
 		since := base.Add(-time.Minute)
@@ -866,11 +867,11 @@ func runSessions(t *testing.T, open opener) {
 		s, alice, _, a1, a2, _ := setup(t)
 		heartbeat(t, s, "r1", base)
 		heartbeat(t, s, "r2", base)
-		putSession(t, s, rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1",
+		putSession(t, s, server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1",
 			Addrs: addrs("old"), Started: base})
-		other := rendezvous.SessionRecord{Device: a2, UserID: alice.ID, Replica: "r1", Started: base.Add(time.Hour)}
+		other := server.SessionRecord{Device: a2, UserID: alice.ID, Replica: "r1", Started: base.Add(time.Hour)}
 		putSession(t, s, other)
-		moved := rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r2",
+		moved := server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r2",
 			Addrs: addrs("new1", "new2"), Started: base.Add(time.Minute)}
 		putSession(t, s, moved)
 		checkSessions(t, s, time.Time{}, []int64{alice.ID}, moved, other)
@@ -895,12 +896,12 @@ func runSessions(t *testing.T, open opener) {
 		heartbeat(t, s, "r1", base)
 		for _, tc := range []struct {
 			name string
-			sess rendezvous.SessionRecord
+			sess server.SessionRecord
 			want error
 		}{
-			{"unknown replica", rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "nope", Started: base}, rendezvous.ErrNotFound},
-			{"unknown device", rendezvous.SessionRecord{Device: test.RandPeerIDFatal(t), UserID: alice.ID, Replica: "r1", Started: base}, rendezvous.ErrNotFound},
-			{"another user's device", rendezvous.SessionRecord{Device: b1, UserID: alice.ID, Replica: "r1", Started: base}, rendezvous.ErrNotFound},
+			{"unknown replica", server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "nope", Started: base}, rendezvous.ErrNotFound},
+			{"unknown device", server.SessionRecord{Device: test.RandPeerIDFatal(t), UserID: alice.ID, Replica: "r1", Started: base}, rendezvous.ErrNotFound},
+			{"another user's device", server.SessionRecord{Device: b1, UserID: alice.ID, Replica: "r1", Started: base}, rendezvous.ErrNotFound},
 		} {
 			if err := s.PutSession(t.Context(), tc.sess); !errors.Is(err, tc.want) {
 				t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
@@ -913,10 +914,10 @@ func runSessions(t *testing.T, open opener) {
 		s, alice, bob, a1, a2, b1 := setup(t)
 		heartbeat(t, s, "old", base)
 		heartbeat(t, s, "new", base.Add(10*time.Second))
-		sOld := rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "old", Started: base}
-		sNew := rendezvous.SessionRecord{Device: a2, UserID: alice.ID, Replica: "new", Started: base.Add(time.Second)}
-		sBob := rendezvous.SessionRecord{Device: b1, UserID: bob.ID, Replica: "old", Started: base.Add(2 * time.Second)}
-		for _, sess := range []rendezvous.SessionRecord{sOld, sNew, sBob} {
+		sOld := server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "old", Started: base}
+		sNew := server.SessionRecord{Device: a2, UserID: alice.ID, Replica: "new", Started: base.Add(time.Second)}
+		sBob := server.SessionRecord{Device: b1, UserID: bob.ID, Replica: "old", Started: base.Add(2 * time.Second)}
+		for _, sess := range []server.SessionRecord{sOld, sNew, sBob} {
 			putSession(t, s, sess)
 		}
 		users := []int64{alice.ID, bob.ID}
@@ -937,7 +938,7 @@ func runSessions(t *testing.T, open opener) {
 		heartbeat(t, s, "r2", base.Add(10*time.Second))
 		heartbeat(t, s, "r3", base.Add(20*time.Second))
 		heartbeat(t, s, "empty", base)
-		for _, sess := range []rendezvous.SessionRecord{
+		for _, sess := range []server.SessionRecord{
 			{Device: a1, UserID: alice.ID, Replica: "r1", Started: base},
 			{Device: a2, UserID: alice.ID, Replica: "r1", Started: base}, // alice twice on r1
 			{Device: b1, UserID: bob.ID, Replica: "r2", Started: base},
@@ -945,7 +946,7 @@ func runSessions(t *testing.T, open opener) {
 		} {
 			putSession(t, s, sess)
 		}
-		sDave := rendezvous.SessionRecord{Device: d1, UserID: dave.ID, Replica: "r3", Started: base}
+		sDave := server.SessionRecord{Device: d1, UserID: dave.ID, Replica: "r3", Started: base}
 		putSession(t, s, sDave)
 		all := []int64{alice.ID, bob.ID, carol.ID, dave.ID}
 
@@ -967,7 +968,7 @@ func runSessions(t *testing.T, open opener) {
 			t.Errorf("second ReapReplicas: got users %v, want none", got)
 		}
 		// The reaped replica is gone until it beats again.
-		sess := rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1", Started: base.Add(time.Minute)}
+		sess := server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1", Started: base.Add(time.Minute)}
 		if err := s.PutSession(t.Context(), sess); !errors.Is(err, rendezvous.ErrNotFound) {
 			t.Errorf("PutSession on a reaped replica: got %v, want %v", err, rendezvous.ErrNotFound)
 		}
@@ -980,9 +981,9 @@ func runSessions(t *testing.T, open opener) {
 		s, alice, bob, a1, a2, b1 := setup(t)
 		heartbeat(t, s, "r1", base)
 		heartbeat(t, s, "r2", base)
-		putSession(t, s, rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1", Started: base})
-		putSession(t, s, rendezvous.SessionRecord{Device: b1, UserID: bob.ID, Replica: "r1", Started: base})
-		keep := rendezvous.SessionRecord{Device: a2, UserID: alice.ID, Replica: "r2", Started: base}
+		putSession(t, s, server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1", Started: base})
+		putSession(t, s, server.SessionRecord{Device: b1, UserID: bob.ID, Replica: "r1", Started: base})
+		keep := server.SessionRecord{Device: a2, UserID: alice.ID, Replica: "r2", Started: base}
 		putSession(t, s, keep)
 
 		got, err := s.DeleteReplica(t.Context(), "r1")
@@ -999,14 +1000,14 @@ func runSessions(t *testing.T, open opener) {
 		if got, err := s.DeleteReplica(t.Context(), "r1"); err != nil || len(got) != 0 {
 			t.Errorf("DeleteReplica of a deleted replica: got %v, %v, want no users and nil", got, err)
 		}
-		err = s.PutSession(t.Context(), rendezvous.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1", Started: base})
+		err = s.PutSession(t.Context(), server.SessionRecord{Device: a1, UserID: alice.ID, Replica: "r1", Started: base})
 		if !errors.Is(err, rendezvous.ErrNotFound) {
 			t.Errorf("PutSession on a deleted replica: got %v, want %v", err, rendezvous.ErrNotFound)
 		}
 	})
 }
 
-func reap(t *testing.T, s rendezvous.Store, deadBefore time.Time) []int64 {
+func reap(t *testing.T, s server.Store, deadBefore time.Time) []int64 {
 	t.Helper()
 	users, err := s.ReapReplicas(t.Context(), deadBefore)
 	if err != nil {
@@ -1038,12 +1039,12 @@ func runBus(t *testing.T, open opener, newStore opener) {
 
 	t.Run("OnlyLaterEvents", func(t *testing.T) {
 		s := open(t)
-		early := rendezvous.Event{Kind: rendezvous.EventPresence, UserID: 1}
+		early := server.Event{Kind: server.EventPresence, UserID: 1}
 		if err := s.Publish(t.Context(), early); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 		ch := subscribe(t, s)
-		late := rendezvous.Event{Kind: rendezvous.EventPresence, UserID: 2}
+		late := server.Event{Kind: server.EventPresence, UserID: 2}
 		if err := s.Publish(t.Context(), late); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
@@ -1061,7 +1062,7 @@ func runBus(t *testing.T, open opener, newStore opener) {
 		cancel()
 		expectClosed(t, ch)
 		// The store carries on for the others.
-		ev := rendezvous.Event{Kind: rendezvous.EventPresence, UserID: 3}
+		ev := server.Event{Kind: server.EventPresence, UserID: 3}
 		if err := s.Publish(t.Context(), ev); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
@@ -1100,7 +1101,7 @@ func runBus(t *testing.T, open opener, newStore opener) {
 			t.Fatalf("Close: %v", err)
 		}
 		expectClosed(t, ch)
-		if err := s.Publish(t.Context(), rendezvous.Event{Kind: rendezvous.EventPresence, UserID: 1}); err == nil {
+		if err := s.Publish(t.Context(), server.Event{Kind: server.EventPresence, UserID: 1}); err == nil {
 			t.Errorf("Publish after Close: got nil error, want one")
 		}
 		if _, err := s.Subscribe(t.Context()); err == nil {
@@ -1110,27 +1111,27 @@ func runBus(t *testing.T, open opener, newStore opener) {
 }
 
 // manyEvents returns n distinct events covering every kind and field.
-func manyEvents(t *testing.T, n int) []rendezvous.Event {
+func manyEvents(t *testing.T, n int) []server.Event {
 	dev := test.RandPeerIDFatal(t)
-	evs := make([]rendezvous.Event, n)
+	evs := make([]server.Event, n)
 	for i := range evs {
 		switch i % 4 {
 		case 0:
-			evs[i] = rendezvous.Event{Kind: rendezvous.EventPresence, UserID: int64(i), At: base.UnixMicro() + int64(i)}
+			evs[i] = server.Event{Kind: server.EventPresence, UserID: int64(i), At: base.UnixMicro() + int64(i)}
 		case 1:
-			evs[i] = rendezvous.Event{Kind: rendezvous.EventContact, UserID: int64(i),
-				Other: fmt.Sprintf("user%d", i), Change: rendezvous.ContactChange(1 + i%3)}
+			evs[i] = server.Event{Kind: server.EventContact, UserID: int64(i),
+				Other: fmt.Sprintf("user%d", i), Change: server.ContactChange(1 + i%3)}
 		case 2:
-			evs[i] = rendezvous.Event{Kind: rendezvous.EventKick, UserID: int64(i), Device: dev}
+			evs[i] = server.Event{Kind: server.EventKick, UserID: int64(i), Device: dev}
 		case 3:
-			evs[i] = rendezvous.Event{Kind: rendezvous.EventKick, UserID: 1<<53 + int64(i)}
+			evs[i] = server.Event{Kind: server.EventKick, UserID: 1<<53 + int64(i)}
 		}
 	}
 	return evs
 }
 
 // subscribe subscribes until the test ends.
-func subscribe(t *testing.T, s rendezvous.Store) <-chan rendezvous.Event {
+func subscribe(t *testing.T, s server.Store) <-chan server.Event {
 	t.Helper()
 	ch, err := s.Subscribe(t.Context())
 	if err != nil {
@@ -1141,7 +1142,7 @@ func subscribe(t *testing.T, s rendezvous.Store) <-chan rendezvous.Event {
 
 // expectEvents receives len(want) events from ch and compares them with
 // want, in order. It is safe to call from any goroutine.
-func expectEvents(t *testing.T, who string, ch <-chan rendezvous.Event, want ...rendezvous.Event) {
+func expectEvents(t *testing.T, who string, ch <-chan server.Event, want ...server.Event) {
 	timer := time.NewTimer(eventTimeout)
 	defer timer.Stop()
 	for i, w := range want {
@@ -1163,7 +1164,7 @@ func expectEvents(t *testing.T, who string, ch <-chan rendezvous.Event, want ...
 }
 
 // expectClosed waits until ch is closed, dropping events.
-func expectClosed(t *testing.T, ch <-chan rendezvous.Event) {
+func expectClosed(t *testing.T, ch <-chan server.Event) {
 	t.Helper()
 	timer := time.NewTimer(eventTimeout)
 	defer timer.Stop()
@@ -1180,7 +1181,7 @@ func expectClosed(t *testing.T, ch <-chan rendezvous.Event) {
 }
 
 // register creates a user called name with a fresh device.
-func register(t *testing.T, s rendezvous.Store, name string) (rendezvous.User, peer.ID) {
+func register(t *testing.T, s server.Store, name string) (server.User, peer.ID) {
 	t.Helper()
 	dev := test.RandPeerIDFatal(t)
 	u, err := s.Register(t.Context(), name, []byte("hash of "+name), dev)
@@ -1190,7 +1191,7 @@ func register(t *testing.T, s rendezvous.Store, name string) (rendezvous.User, p
 	return u, dev
 }
 
-func request(t *testing.T, s rendezvous.Store, from, to rendezvous.User, want rendezvous.RequestResult) {
+func request(t *testing.T, s server.Store, from, to server.User, want server.RequestResult) {
 	t.Helper()
 	got, err := s.RequestContact(t.Context(), from.ID, to.ID)
 	if err != nil {
@@ -1201,35 +1202,35 @@ func request(t *testing.T, s rendezvous.Store, from, to rendezvous.User, want re
 	}
 }
 
-func accept(t *testing.T, s rendezvous.Store, me, from rendezvous.User) {
+func accept(t *testing.T, s server.Store, me, from server.User) {
 	t.Helper()
 	if err := s.AcceptContact(t.Context(), me.ID, from.ID); err != nil {
 		t.Fatalf("AcceptContact(%s, %s): %v", me.Name, from.Name, err)
 	}
 }
 
-func block(t *testing.T, s rendezvous.Store, me, other rendezvous.User) {
+func block(t *testing.T, s server.Store, me, other server.User) {
 	t.Helper()
 	if err := s.Block(t.Context(), me.ID, other.ID); err != nil {
 		t.Fatalf("Block(%s, %s): %v", me.Name, other.Name, err)
 	}
 }
 
-func heartbeat(t *testing.T, s rendezvous.Store, replica string, at time.Time) {
+func heartbeat(t *testing.T, s server.Store, replica string, at time.Time) {
 	t.Helper()
 	if err := s.HeartbeatReplica(t.Context(), replica, at); err != nil {
 		t.Fatalf("HeartbeatReplica(%s): %v", replica, err)
 	}
 }
 
-func putSession(t *testing.T, s rendezvous.Store, sess rendezvous.SessionRecord) {
+func putSession(t *testing.T, s server.Store, sess server.SessionRecord) {
 	t.Helper()
 	if err := s.PutSession(t.Context(), sess); err != nil {
 		t.Fatalf("PutSession(%s on %s): %v", sess.Device, sess.Replica, err)
 	}
 }
 
-func devicesOf(t *testing.T, s rendezvous.Store, u rendezvous.User) []peer.ID {
+func devicesOf(t *testing.T, s server.Store, u server.User) []peer.ID {
 	t.Helper()
 	devs, err := s.Devices(t.Context(), u.ID)
 	if err != nil {
@@ -1244,7 +1245,7 @@ func devicesOf(t *testing.T, s rendezvous.Store, u rendezvous.User) []peer.ID {
 
 // checkDevices checks that u's devices are want, in order, and returns
 // them.
-func checkDevices(t *testing.T, s rendezvous.Store, u rendezvous.User, want ...peer.ID) []rendezvous.Device {
+func checkDevices(t *testing.T, s server.Store, u server.User, want ...peer.ID) []server.Device {
 	t.Helper()
 	devs, err := s.Devices(t.Context(), u.ID)
 	if err != nil {
@@ -1262,7 +1263,7 @@ func checkDevices(t *testing.T, s rendezvous.Store, u rendezvous.User, want ...p
 
 // checkBook checks u's ContactLists, and that Contacts agrees with its
 // Accepted list.
-func checkBook(t *testing.T, s rendezvous.Store, u rendezvous.User, want book) {
+func checkBook(t *testing.T, s server.Store, u server.User, want book) {
 	t.Helper()
 	l, err := s.ContactLists(t.Context(), u.ID)
 	if err != nil {
@@ -1270,7 +1271,7 @@ func checkBook(t *testing.T, s rendezvous.Store, u rendezvous.User, want book) {
 	}
 	for _, c := range []struct {
 		list string
-		got  []rendezvous.User
+		got  []server.User
 		want []string
 	}{
 		{"Accepted", l.Accepted, want.Accepted},
@@ -1291,7 +1292,7 @@ func checkBook(t *testing.T, s rendezvous.Store, u rendezvous.User, want book) {
 	}
 }
 
-func names(users []rendezvous.User) []string {
+func names(users []server.User) []string {
 	var out []string
 	for _, u := range users {
 		out = append(out, u.Name)
@@ -1301,7 +1302,7 @@ func names(users []rendezvous.User) []string {
 
 // checkSessions checks Sessions(aliveSince, users...) against want, in
 // order.
-func checkSessions(t *testing.T, s rendezvous.Store, aliveSince time.Time, users []int64, want ...rendezvous.SessionRecord) {
+func checkSessions(t *testing.T, s server.Store, aliveSince time.Time, users []int64, want ...server.SessionRecord) {
 	t.Helper()
 	got, err := s.Sessions(t.Context(), aliveSince, users...)
 	if err != nil {
@@ -1320,7 +1321,7 @@ func checkSessions(t *testing.T, s rendezvous.Store, aliveSince time.Time, users
 	}
 }
 
-func devices(ss []rendezvous.SessionRecord) []string {
+func devices(ss []server.SessionRecord) []string {
 	var out []string
 	for _, s := range ss {
 		out = append(out, s.Device.String()+"@"+s.Replica)
@@ -1328,7 +1329,7 @@ func devices(ss []rendezvous.SessionRecord) []string {
 	return out
 }
 
-func describe(s rendezvous.SessionRecord) string {
+func describe(s server.SessionRecord) string {
 	return fmt.Sprintf("{device %s, user %d, replica %q, addrs %q, started %v}",
 		s.Device, s.UserID, s.Replica, s.Addrs, s.Started)
 }
@@ -1337,7 +1338,7 @@ func equalAddrs(a, b [][]byte) bool {
 	return slices.EqualFunc(a, b, bytes.Equal)
 }
 
-func checkUser(t *testing.T, what string, got, want rendezvous.User) {
+func checkUser(t *testing.T, what string, got, want server.User) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || !bytes.Equal(got.PasswordHash, want.PasswordHash) ||
 		!got.Created.Equal(want.Created) || !got.LastSeen.Equal(want.LastSeen) {

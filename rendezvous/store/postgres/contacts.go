@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // Names sort byte-wise (COLLATE "C") whatever the database's collation, as
@@ -39,12 +40,12 @@ func lockPair(ctx context.Context, tx pgx.Tx, a, b int64) error {
 }
 
 // RequestContact records that from wants to as a contact; see
-// rendezvous.RequestResult.
-func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.RequestResult, error) {
+// server.RequestResult.
+func (s *Store) RequestContact(ctx context.Context, from, to int64) (server.RequestResult, error) {
 	if from == to {
 		return 0, fmt.Errorf("%w: cannot add yourself", rendezvous.ErrBadRequest)
 	}
-	var result rendezvous.RequestResult
+	var result server.RequestResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockPair(ctx, tx, from, to); err != nil {
 			return err
@@ -64,7 +65,7 @@ func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.
 		}
 		switch {
 		case blocked:
-			result = rendezvous.Ignored
+			result = server.Ignored
 			return nil
 		case !reverse:
 			if _, err := tx.Exec(ctx,
@@ -72,7 +73,7 @@ func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.
 				 ON CONFLICT (user_id, contact_id) DO NOTHING`, from, to, now()); err != nil {
 				return fmt.Errorf("insert contact request: %w", err)
 			}
-			result = rendezvous.Requested
+			result = server.Requested
 			return nil
 		}
 		// Accepted rows always come in pairs, so the reverse row alone
@@ -80,7 +81,7 @@ func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.
 		if err := acceptPair(ctx, tx, from, to, now()); err != nil {
 			return err
 		}
-		result = rendezvous.Accepted
+		result = server.Accepted
 		return nil
 	})
 	if err != nil {
@@ -175,7 +176,7 @@ func (s *Store) Unblock(ctx context.Context, me, other int64) error {
 }
 
 // Contacts returns the accepted contacts of the user, sorted by name.
-func (s *Store) Contacts(ctx context.Context, userID int64) ([]rendezvous.User, error) {
+func (s *Store) Contacts(ctx context.Context, userID int64) ([]server.User, error) {
 	rows, err := s.pool.Query(ctx,
 		`SELECT `+userColumns+` FROM contacts c JOIN users u ON u.id = c.contact_id
 		 WHERE c.user_id = $1 AND c.state = 'accepted' ORDER BY u.name COLLATE "C"`, userID)
@@ -183,7 +184,7 @@ func (s *Store) Contacts(ctx context.Context, userID int64) ([]rendezvous.User, 
 		return nil, fmt.Errorf("select contacts: %w", err)
 	}
 	defer rows.Close()
-	var users []rendezvous.User
+	var users []server.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
@@ -199,7 +200,7 @@ func (s *Store) Contacts(ctx context.Context, userID int64) ([]rendezvous.User, 
 
 // ContactLists returns the user's contact book, read in one statement so
 // that the lists agree with each other.
-func (s *Store) ContactLists(ctx context.Context, userID int64) (rendezvous.ContactLists, error) {
+func (s *Store) ContactLists(ctx context.Context, userID int64) (server.ContactLists, error) {
 	rows, err := s.pool.Query(ctx,
 		`SELECT l.list, `+userColumns+` FROM (
 			SELECT 'a' AS list, contact_id AS id FROM contacts WHERE user_id = $1 AND state = 'accepted'
@@ -212,15 +213,15 @@ func (s *Store) ContactLists(ctx context.Context, userID int64) (rendezvous.Cont
 		 ) l JOIN users u ON u.id = l.id
 		 ORDER BY u.name COLLATE "C"`, userID)
 	if err != nil {
-		return rendezvous.ContactLists{}, fmt.Errorf("select contact lists: %w", err)
+		return server.ContactLists{}, fmt.Errorf("select contact lists: %w", err)
 	}
 	defer rows.Close()
-	var l rendezvous.ContactLists
+	var l server.ContactLists
 	for rows.Next() {
 		var list string
 		u, err := scanUser(listRow{&list, rows})
 		if err != nil {
-			return rendezvous.ContactLists{}, fmt.Errorf("scan contact lists: %w", err)
+			return server.ContactLists{}, fmt.Errorf("scan contact lists: %w", err)
 		}
 		switch list {
 		case "a":
@@ -234,7 +235,7 @@ func (s *Store) ContactLists(ctx context.Context, userID int64) (rendezvous.Cont
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return rendezvous.ContactLists{}, fmt.Errorf("select contact lists: %w", err)
+		return server.ContactLists{}, fmt.Errorf("select contact lists: %w", err)
 	}
 	return l, nil
 }

@@ -1,4 +1,4 @@
-// Package postgres is the rendezvous.Store backed by PostgreSQL, for
+// Package postgres is the rendezvous server.Store backed by PostgreSQL, for
 // deployments where several rendezvous replicas share one database. It uses
 // github.com/jackc/pgx/v5 with a connection pool.
 //
@@ -29,7 +29,7 @@
 // # Events: LISTEN/NOTIFY
 //
 // Publish sends the event as a small JSON document (the json tags of
-// rendezvous.Event) with pg_notify on the channel "parley_events"; the
+// server.Event) with pg_notify on the channel "parley_events"; the
 // payload is far below PostgreSQL's 8000-byte limit (Publish refuses one
 // over 7900 bytes with ErrBadRequest). Each Store keeps one dedicated
 // connection, outside the pool, that LISTENs on the channel; the first

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/internal/bus"
 )
 
@@ -33,7 +34,7 @@ const (
 
 // Publish sends ev, as JSON, with NOTIFY on the shared channel: every
 // Store on this database delivers it to its subscribers.
-func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
+func (s *Store) Publish(ctx context.Context, ev server.Event) error {
 	if s.ctx.Err() != nil {
 		return fmt.Errorf("publish: %w", bus.ErrClosed)
 	}
@@ -53,7 +54,7 @@ func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
 // Subscribe returns the events published from now on by any Store on this
 // database. The first Subscribe starts the listener connection and returns
 // an error if it cannot LISTEN; later ones share it.
-func (s *Store) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
+func (s *Store) Subscribe(ctx context.Context) (<-chan server.Event, error) {
 	if err := s.startListener(ctx); err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
@@ -147,7 +148,7 @@ func (s *Store) receive(conn *pgx.Conn) error {
 		case err != nil:
 			return err
 		}
-		var ev rendezvous.Event
+		var ev server.Event
 		if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil {
 			log.Errorw("dropping malformed event", "payload", n.Payload, "err", err)
 			continue

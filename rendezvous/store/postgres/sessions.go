@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // HeartbeatReplica records that the replica is alive at t.
@@ -25,7 +26,7 @@ func (s *Store) HeartbeatReplica(ctx context.Context, replica string, t time.Tim
 // PutSession stores or replaces the session of sess.Device. The device must
 // be an unrevoked device of sess.UserID (else ErrNotFound or
 // ErrDeviceRevoked) and the replica must have a row (else ErrNotFound).
-func (s *Store) PutSession(ctx context.Context, sess rendezvous.SessionRecord) error {
+func (s *Store) PutSession(ctx context.Context, sess server.SessionRecord) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// FOR SHARE: a concurrent RevokeDevice waits for this
 		// transaction (then deletes the session), or this one sees the
@@ -73,7 +74,7 @@ func (s *Store) DeleteSession(ctx context.Context, device peer.ID, replica strin
 
 // Sessions returns the users' sessions on replicas alive after aliveSince,
 // oldest first.
-func (s *Store) Sessions(ctx context.Context, aliveSince time.Time, userIDs ...int64) ([]rendezvous.SessionRecord, error) {
+func (s *Store) Sessions(ctx context.Context, aliveSince time.Time, userIDs ...int64) ([]server.SessionRecord, error) {
 	if len(userIDs) == 0 {
 		return nil, nil
 	}
@@ -86,10 +87,10 @@ func (s *Store) Sessions(ctx context.Context, aliveSince time.Time, userIDs ...i
 		return nil, fmt.Errorf("select sessions: %w", err)
 	}
 	defer rows.Close()
-	var out []rendezvous.SessionRecord
+	var out []server.SessionRecord
 	for rows.Next() {
 		var (
-			r   rendezvous.SessionRecord
+			r   server.SessionRecord
 			dev string
 		)
 		if err := rows.Scan(&dev, &r.UserID, &r.Replica, &r.Addrs, &r.Started); err != nil {

@@ -15,14 +15,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/internal/bus"
 )
 
 var log = logging.Logger("parley/rendezvous/postgres")
 
-var _ rendezvous.Store = (*Store)(nil)
+var _ server.Store = (*Store)(nil)
 
-// Store is a rendezvous.Store in a PostgreSQL database that several Store
+// Store is a server.Store in a PostgreSQL database that several Store
 // values (rendezvous replicas) may share. It is safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -96,8 +97,8 @@ const userColumns = `u.id, u.name, u.password_hash, u.created_at, u.last_seen`
 func now() time.Time { return time.Now().Truncate(time.Microsecond) }
 
 // Register creates a user and enrols its first device in one transaction.
-func (s *Store) Register(ctx context.Context, name string, passwordHash []byte, device peer.ID) (rendezvous.User, error) {
-	u := rendezvous.User{Name: name, PasswordHash: passwordHash, Created: now()}
+func (s *Store) Register(ctx context.Context, name string, passwordHash []byte, device peer.ID) (server.User, error) {
+	u := server.User{Name: name, PasswordHash: passwordHash, Created: now()}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx,
 			`INSERT INTO users (name, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id`,
@@ -121,25 +122,25 @@ func (s *Store) Register(ctx context.Context, name string, passwordHash []byte, 
 		return nil
 	})
 	if err != nil {
-		return rendezvous.User{}, err
+		return server.User{}, err
 	}
 	return u, nil
 }
 
 // UserByName returns the user called name, or rendezvous.ErrNotFound.
-func (s *Store) UserByName(ctx context.Context, name string) (rendezvous.User, error) {
+func (s *Store) UserByName(ctx context.Context, name string) (server.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.name = $1`, name))
 	if err != nil {
-		return rendezvous.User{}, fmt.Errorf("select user %q: %w", name, err)
+		return server.User{}, fmt.Errorf("select user %q: %w", name, err)
 	}
 	return u, nil
 }
 
 // UserByID returns the user with the id, or rendezvous.ErrNotFound.
-func (s *Store) UserByID(ctx context.Context, id int64) (rendezvous.User, error) {
+func (s *Store) UserByID(ctx context.Context, id int64) (server.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
 	if err != nil {
-		return rendezvous.User{}, fmt.Errorf("select user %d: %w", id, err)
+		return server.User{}, fmt.Errorf("select user %d: %w", id, err)
 	}
 	return u, nil
 }
@@ -162,7 +163,7 @@ func (s *Store) SetLastSeen(ctx context.Context, userID int64, t time.Time) erro
 		`UPDATE users SET last_seen = $1 WHERE id = $2`, t, userID)
 }
 
-// EnrolDevice adds device to the user; see rendezvous.Store.
+// EnrolDevice adds device to the user; see server.Store.
 func (s *Store) EnrolDevice(ctx context.Context, userID int64, device peer.ID) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx,
@@ -192,24 +193,24 @@ func (s *Store) EnrolDevice(ctx context.Context, userID int64, device peer.ID) e
 	})
 }
 
-// DeviceOwner returns the user device is enrolled to; see rendezvous.Store.
-func (s *Store) DeviceOwner(ctx context.Context, device peer.ID) (rendezvous.User, error) {
+// DeviceOwner returns the user device is enrolled to; see server.Store.
+func (s *Store) DeviceOwner(ctx context.Context, device peer.ID) (server.User, error) {
 	var revoked *time.Time
 	u, err := scanUser(s.pool.QueryRow(ctx,
 		`SELECT `+userColumns+`, d.revoked_at
 		 FROM devices d JOIN users u ON u.id = d.user_id
 		 WHERE d.peer_id = $1`, device.String()), &revoked)
 	if err != nil {
-		return rendezvous.User{}, fmt.Errorf("select owner of device %s: %w", device, err)
+		return server.User{}, fmt.Errorf("select owner of device %s: %w", device, err)
 	}
 	if revoked != nil {
-		return rendezvous.User{}, fmt.Errorf("device %s: %w", device, rendezvous.ErrDeviceRevoked)
+		return server.User{}, fmt.Errorf("device %s: %w", device, rendezvous.ErrDeviceRevoked)
 	}
 	return u, nil
 }
 
 // Devices lists the user's devices in enrolment order.
-func (s *Store) Devices(ctx context.Context, userID int64) ([]rendezvous.Device, error) {
+func (s *Store) Devices(ctx context.Context, userID int64) ([]server.Device, error) {
 	rows, err := s.pool.Query(ctx,
 		`SELECT peer_id, enrolled_at, revoked_at FROM devices
 		 WHERE user_id = $1 ORDER BY enrolled_at, seq`, userID)
@@ -217,11 +218,11 @@ func (s *Store) Devices(ctx context.Context, userID int64) ([]rendezvous.Device,
 		return nil, fmt.Errorf("select devices: %w", err)
 	}
 	defer rows.Close()
-	var devs []rendezvous.Device
+	var devs []server.Device
 	for rows.Next() {
 		var (
 			id      string
-			d       rendezvous.Device
+			d       server.Device
 			revoked *time.Time
 		)
 		if err := rows.Scan(&id, &d.Enrolled, &revoked); err != nil {
@@ -288,17 +289,17 @@ func oneRow(tag pgconn.CommandTag, err error, what string) error {
 
 // scanUser reads id, name, password_hash, created_at, last_seen and then
 // any extra columns into extra. A missing row is rendezvous.ErrNotFound.
-func scanUser(row pgx.Row, extra ...any) (rendezvous.User, error) {
+func scanUser(row pgx.Row, extra ...any) (server.User, error) {
 	var (
-		u        rendezvous.User
+		u        server.User
 		lastSeen *time.Time
 	)
 	err := row.Scan(append([]any{&u.ID, &u.Name, &u.PasswordHash, &u.Created, &lastSeen}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return rendezvous.User{}, rendezvous.ErrNotFound
+		return server.User{}, rendezvous.ErrNotFound
 	}
 	if err != nil {
-		return rendezvous.User{}, err
+		return server.User{}, err
 	}
 	if lastSeen != nil {
 		u.LastSeen = *lastSeen

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/postgres/pgtest"
 	"github.com/parleynet/parley/rendezvous/storetest"
 )
@@ -25,7 +26,7 @@ func open(t *testing.T, dbURL string) *Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) rendezvous.Store {
+	storetest.Run(t, func(t *testing.T) server.Store {
 		s, err := Open(t.Context(), pgtest.NewDatabase(t))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -35,7 +36,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestShared(t *testing.T) {
-	storetest.RunShared(t, func(t *testing.T) (a, b rendezvous.Store) {
+	storetest.RunShared(t, func(t *testing.T) (a, b server.Store) {
 		dbURL := pgtest.NewDatabase(t)
 		sa, err := Open(t.Context(), dbURL)
 		if err != nil {
@@ -121,7 +122,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestPublishTooLarge(t *testing.T) {
 	s := open(t, pgtest.NewDatabase(t))
-	ev := rendezvous.Event{Kind: rendezvous.EventContact, UserID: 1, Other: strings.Repeat("x", 9000)}
+	ev := server.Event{Kind: server.EventContact, UserID: 1, Other: strings.Repeat("x", 9000)}
 	if err := s.Publish(t.Context(), ev); !errors.Is(err, rendezvous.ErrBadRequest) {
 		t.Errorf("Publish(9000-byte name): got %v, want %v", err, rendezvous.ErrBadRequest)
 	}
@@ -153,7 +154,7 @@ func TestListenerReconnects(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no event arrived within 20s of terminating the listener")
 		}
-		if err := pub.Publish(t.Context(), rendezvous.Event{Kind: rendezvous.EventPresence, UserID: probe}); err != nil {
+		if err := pub.Publish(t.Context(), server.Event{Kind: server.EventPresence, UserID: probe}); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 		select {
@@ -171,18 +172,18 @@ func TestListenerReconnects(t *testing.T) {
 	}
 
 	// Now events flow in order again, from both stores.
-	marker := rendezvous.Event{Kind: rendezvous.EventKick, UserID: -1}
-	want := []rendezvous.Event{
-		{Kind: rendezvous.EventContact, UserID: 10, Other: "alice", Change: rendezvous.ContactRequested},
-		{Kind: rendezvous.EventKick, UserID: 11},
-		{Kind: rendezvous.EventPresence, UserID: 12},
+	marker := server.Event{Kind: server.EventKick, UserID: -1}
+	want := []server.Event{
+		{Kind: server.EventContact, UserID: 10, Other: "alice", Change: server.ContactRequested},
+		{Kind: server.EventKick, UserID: 11},
+		{Kind: server.EventPresence, UserID: 12},
 	}
-	for _, ev := range append([]rendezvous.Event{marker}, want...) {
+	for _, ev := range append([]server.Event{marker}, want...) {
 		if err := pub.Publish(t.Context(), ev); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 	}
-	own := rendezvous.Event{Kind: rendezvous.EventPresence, UserID: 13}
+	own := server.Event{Kind: server.EventPresence, UserID: 13}
 	if err := s.Publish(t.Context(), own); err != nil {
 		t.Fatalf("Publish on the subscribed store: %v", err)
 	}
@@ -197,7 +198,7 @@ func TestListenerReconnects(t *testing.T) {
 			if ev == marker {
 				goto rest
 			}
-			if ev.Kind != rendezvous.EventPresence {
+			if ev.Kind != server.EventPresence {
 				t.Fatalf("got event %+v before the marker, want only probes", ev)
 			}
 		case <-timeout:

@@ -1,4 +1,4 @@
-// Package sqlite is the rendezvous.Store backed by a single SQLite file,
+// Package sqlite is the rendezvous server.Store backed by a single SQLite file,
 // using the pure-Go modernc.org/sqlite driver so the server builds without
 // cgo.
 //

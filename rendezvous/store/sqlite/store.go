@@ -16,12 +16,13 @@ import (
 
 	"github.com/parleynet/parley/internal/sqlitedb"
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/internal/bus"
 )
 
-var _ rendezvous.Store = (*Store)(nil)
+var _ server.Store = (*Store)(nil)
 
-// Store is a rendezvous.Store in one SQLite file. It is safe for concurrent
+// Store is a server.Store in one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
 	db        *sql.DB
@@ -62,8 +63,8 @@ func (s *Store) Ping(ctx context.Context) error {
 const userColumns = `u.id, u.name, u.password_hash, u.created_at, u.last_seen`
 
 // Register creates a user and enrols its first device in one transaction.
-func (s *Store) Register(ctx context.Context, name string, passwordHash []byte, device peer.ID) (rendezvous.User, error) {
-	u := rendezvous.User{
+func (s *Store) Register(ctx context.Context, name string, passwordHash []byte, device peer.ID) (server.User, error) {
+	u := server.User{
 		Name:         name,
 		PasswordHash: passwordHash,
 		Created:      time.UnixMilli(time.Now().UnixMilli()),
@@ -91,27 +92,27 @@ func (s *Store) Register(ctx context.Context, name string, passwordHash []byte, 
 		return nil
 	})
 	if err != nil {
-		return rendezvous.User{}, err
+		return server.User{}, err
 	}
 	return u, nil
 }
 
 // UserByName returns the user called name, or rendezvous.ErrNotFound.
-func (s *Store) UserByName(ctx context.Context, name string) (rendezvous.User, error) {
+func (s *Store) UserByName(ctx context.Context, name string) (server.User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users u WHERE u.name = ?`, name))
 	if err != nil {
-		return rendezvous.User{}, fmt.Errorf("select user %q: %w", name, err)
+		return server.User{}, fmt.Errorf("select user %q: %w", name, err)
 	}
 	return u, nil
 }
 
 // UserByID returns the user with the id, or rendezvous.ErrNotFound.
-func (s *Store) UserByID(ctx context.Context, id int64) (rendezvous.User, error) {
+func (s *Store) UserByID(ctx context.Context, id int64) (server.User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
 	if err != nil {
-		return rendezvous.User{}, fmt.Errorf("select user %d: %w", id, err)
+		return server.User{}, fmt.Errorf("select user %d: %w", id, err)
 	}
 	return u, nil
 }
@@ -135,7 +136,7 @@ func (s *Store) SetLastSeen(ctx context.Context, userID int64, t time.Time) erro
 		`UPDATE users SET last_seen = ? WHERE id = ?`, t.UnixMilli(), userID)
 }
 
-// EnrolDevice adds device to the user; see rendezvous.Store.
+// EnrolDevice adds device to the user; see server.Store.
 func (s *Store) EnrolDevice(ctx context.Context, userID int64, device peer.ID) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
@@ -166,8 +167,8 @@ func (s *Store) EnrolDevice(ctx context.Context, userID int64, device peer.ID) e
 	})
 }
 
-// DeviceOwner returns the user device is enrolled to; see rendezvous.Store.
-func (s *Store) DeviceOwner(ctx context.Context, device peer.ID) (rendezvous.User, error) {
+// DeviceOwner returns the user device is enrolled to; see server.Store.
+func (s *Store) DeviceOwner(ctx context.Context, device peer.ID) (server.User, error) {
 	var revoked sql.NullInt64
 	row := s.db.QueryRowContext(ctx,
 		`SELECT `+userColumns+`, d.revoked_at
@@ -175,16 +176,16 @@ func (s *Store) DeviceOwner(ctx context.Context, device peer.ID) (rendezvous.Use
 		 WHERE d.peer_id = ?`, device.String())
 	u, err := scanUser(row, &revoked)
 	if err != nil {
-		return rendezvous.User{}, fmt.Errorf("select owner of device %s: %w", device, err)
+		return server.User{}, fmt.Errorf("select owner of device %s: %w", device, err)
 	}
 	if revoked.Valid {
-		return rendezvous.User{}, fmt.Errorf("device %s: %w", device, rendezvous.ErrDeviceRevoked)
+		return server.User{}, fmt.Errorf("device %s: %w", device, rendezvous.ErrDeviceRevoked)
 	}
 	return u, nil
 }
 
 // Devices lists the user's devices in enrolment order.
-func (s *Store) Devices(ctx context.Context, userID int64) ([]rendezvous.Device, error) {
+func (s *Store) Devices(ctx context.Context, userID int64) ([]server.Device, error) {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT peer_id, enrolled_at, revoked_at FROM devices
 		 WHERE user_id = ? ORDER BY enrolled_at, rowid`, userID)
@@ -192,7 +193,7 @@ func (s *Store) Devices(ctx context.Context, userID int64) ([]rendezvous.Device,
 		return nil, fmt.Errorf("select devices: %w", err)
 	}
 	defer rows.Close()
-	var devs []rendezvous.Device
+	var devs []server.Device
 	for rows.Next() {
 		var (
 			id       string
@@ -202,7 +203,7 @@ func (s *Store) Devices(ctx context.Context, userID int64) ([]rendezvous.Device,
 		if err := rows.Scan(&id, &enrolled, &revoked); err != nil {
 			return nil, fmt.Errorf("scan device: %w", err)
 		}
-		d := rendezvous.Device{Enrolled: time.UnixMilli(enrolled)}
+		d := server.Device{Enrolled: time.UnixMilli(enrolled)}
 		if d.Peer, err = peer.Decode(id); err != nil {
 			return nil, fmt.Errorf("device %q: %w", id, err)
 		}
@@ -235,12 +236,12 @@ func (s *Store) RevokeDevice(ctx context.Context, userID int64, device peer.ID) 
 }
 
 // RequestContact records that from wants to as a contact; see
-// rendezvous.RequestResult.
-func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.RequestResult, error) {
+// server.RequestResult.
+func (s *Store) RequestContact(ctx context.Context, from, to int64) (server.RequestResult, error) {
 	if from == to {
 		return 0, fmt.Errorf("%w: cannot add yourself", rendezvous.ErrBadRequest)
 	}
-	var result rendezvous.RequestResult
+	var result server.RequestResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := checkUsers(ctx, tx, from, to); err != nil {
 			return err
@@ -257,7 +258,7 @@ func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.
 			return fmt.Errorf("select block: %w", err)
 		}
 		if blocked > 0 {
-			result = rendezvous.Ignored
+			result = server.Ignored
 			return nil
 		}
 		// Accepted rows always come in pairs, so the reverse row alone
@@ -275,13 +276,13 @@ func (s *Store) RequestContact(ctx context.Context, from, to int64) (rendezvous.
 				 ON CONFLICT (user_id, contact_id) DO NOTHING`, from, to, now); err != nil {
 				return fmt.Errorf("insert contact request: %w", err)
 			}
-			result = rendezvous.Requested
+			result = server.Requested
 			return nil
 		}
 		if err := acceptPair(ctx, tx, from, to, now); err != nil {
 			return err
 		}
-		result = rendezvous.Accepted
+		result = server.Accepted
 		return nil
 	})
 	if err != nil {
@@ -373,23 +374,23 @@ func (s *Store) Unblock(ctx context.Context, me, other int64) error {
 }
 
 // Contacts returns the accepted contacts of the user, sorted by name.
-func (s *Store) Contacts(ctx context.Context, userID int64) ([]rendezvous.User, error) {
+func (s *Store) Contacts(ctx context.Context, userID int64) ([]server.User, error) {
 	return s.users(ctx, "contacts",
 		`SELECT `+userColumns+` FROM contacts c JOIN users u ON u.id = c.contact_id
 		 WHERE c.user_id = ? AND c.state = 'accepted' ORDER BY u.name`, userID)
 }
 
 // ContactLists returns the user's contact book.
-func (s *Store) ContactLists(ctx context.Context, userID int64) (rendezvous.ContactLists, error) {
+func (s *Store) ContactLists(ctx context.Context, userID int64) (server.ContactLists, error) {
 	var (
-		l   rendezvous.ContactLists
+		l   server.ContactLists
 		err error
 	)
 	// One read transaction, so the lists agree with each other.
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []struct {
 			what  string
-			dst   *[]rendezvous.User
+			dst   *[]server.User
 			query string
 		}{
 			{"accepted contacts", &l.Accepted,
@@ -412,7 +413,7 @@ func (s *Store) ContactLists(ctx context.Context, userID int64) (rendezvous.Cont
 		return nil
 	})
 	if err != nil {
-		return rendezvous.ContactLists{}, err
+		return server.ContactLists{}, err
 	}
 	return l, nil
 }
@@ -430,7 +431,7 @@ func (s *Store) HeartbeatReplica(ctx context.Context, replica string, t time.Tim
 // PutSession stores or replaces the session of s.Device. The device must be
 // an unrevoked device of s.UserID (else ErrNotFound or ErrDeviceRevoked) and
 // the replica must have a row (else ErrNotFound).
-func (s *Store) PutSession(ctx context.Context, sess rendezvous.SessionRecord) error {
+func (s *Store) PutSession(ctx context.Context, sess server.SessionRecord) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := checkSession(ctx, tx, sess); err != nil {
 			return err
@@ -450,7 +451,7 @@ func (s *Store) PutSession(ctx context.Context, sess rendezvous.SessionRecord) e
 	})
 }
 
-func checkSession(ctx context.Context, tx *sql.Tx, sess rendezvous.SessionRecord) error {
+func checkSession(ctx context.Context, tx *sql.Tx, sess server.SessionRecord) error {
 	var revoked sql.NullInt64
 	err := tx.QueryRowContext(ctx,
 		`SELECT revoked_at FROM devices WHERE peer_id = ? AND user_id = ?`,
@@ -478,7 +479,7 @@ func (s *Store) DeleteSession(ctx context.Context, device peer.ID, replica strin
 
 // Sessions returns the users' sessions on replicas alive after aliveSince,
 // oldest first.
-func (s *Store) Sessions(ctx context.Context, aliveSince time.Time, userIDs ...int64) ([]rendezvous.SessionRecord, error) {
+func (s *Store) Sessions(ctx context.Context, aliveSince time.Time, userIDs ...int64) ([]server.SessionRecord, error) {
 	if len(userIDs) == 0 {
 		return nil, nil
 	}
@@ -495,10 +496,10 @@ func (s *Store) Sessions(ctx context.Context, aliveSince time.Time, userIDs ...i
 		return nil, fmt.Errorf("select sessions: %w", err)
 	}
 	defer rows.Close()
-	var out []rendezvous.SessionRecord
+	var out []server.SessionRecord
 	for rows.Next() {
 		var (
-			r       rendezvous.SessionRecord
+			r       server.SessionRecord
 			dev     string
 			addrs   []byte
 			started int64
@@ -571,7 +572,7 @@ func (s *Store) deleteReplicas(ctx context.Context, where string, arg any) ([]in
 // Publish hands ev to every subscriber of this Store, in the order of
 // Publish calls, waiting while a subscriber's buffer is full. Several
 // Store values on one file do not see each other's events.
-func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
+func (s *Store) Publish(ctx context.Context, ev server.Event) error {
 	if err := s.bus.Deliver(ctx, ev); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -579,7 +580,7 @@ func (s *Store) Publish(ctx context.Context, ev rendezvous.Event) error {
 }
 
 // Subscribe returns the events published on this Store from now on.
-func (s *Store) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
+func (s *Store) Subscribe(ctx context.Context) (<-chan server.Event, error) {
 	ch, err := s.bus.Subscribe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
@@ -588,7 +589,7 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) 
 }
 
 // users runs a query returning user rows.
-func (s *Store) users(ctx context.Context, what, query string, args ...any) ([]rendezvous.User, error) {
+func (s *Store) users(ctx context.Context, what, query string, args ...any) ([]server.User, error) {
 	return queryUsers(ctx, s.db, what, query, args...)
 }
 
@@ -596,13 +597,13 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func queryUsers(ctx context.Context, q querier, what, query string, args ...any) ([]rendezvous.User, error) {
+func queryUsers(ctx context.Context, q querier, what, query string, args ...any) ([]server.User, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("select %s: %w", what, err)
 	}
 	defer rows.Close()
-	var users []rendezvous.User
+	var users []server.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
@@ -669,18 +670,18 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // scanUser reads id, name, password_hash, created_at, last_seen and then
 // any extra columns into extra. A missing row is rendezvous.ErrNotFound.
-func scanUser(row interface{ Scan(...any) error }, extra ...any) (rendezvous.User, error) {
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (server.User, error) {
 	var (
-		u        rendezvous.User
+		u        server.User
 		created  int64
 		lastSeen sql.NullInt64
 	)
 	err := row.Scan(append([]any{&u.ID, &u.Name, &u.PasswordHash, &created, &lastSeen}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return rendezvous.User{}, rendezvous.ErrNotFound
+		return server.User{}, rendezvous.ErrNotFound
 	}
 	if err != nil {
-		return rendezvous.User{}, err
+		return server.User{}, err
 	}
 	u.Created = time.UnixMilli(created)
 	if lastSeen.Valid {

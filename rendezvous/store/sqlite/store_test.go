@@ -10,11 +10,12 @@ import (
 
 	"github.com/parleynet/parley/internal/sqlitedb"
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/storetest"
 )
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) rendezvous.Store {
+	storetest.Run(t, func(t *testing.T) server.Store {
 		s, err := Open(filepath.Join(t.TempDir(), "rendezvous.db"))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -39,8 +40,8 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Register(bob): %v", err)
 	}
-	if got, err := s.RequestContact(ctx, alice.ID, bob.ID); err != nil || got != rendezvous.Requested {
-		t.Fatalf("RequestContact: got %v, %v, want %v", got, err, rendezvous.Requested)
+	if got, err := s.RequestContact(ctx, alice.ID, bob.ID); err != nil || got != server.Requested {
+		t.Fatalf("RequestContact: got %v, %v, want %v", got, err, server.Requested)
 	}
 	if err := s.AcceptContact(ctx, bob.ID, alice.ID); err != nil {
 		t.Fatalf("AcceptContact: %v", err)

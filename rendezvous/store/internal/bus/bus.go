@@ -8,7 +8,7 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // ErrClosed is returned by Deliver and Subscribe after Close.
@@ -37,7 +37,7 @@ type Bus struct {
 }
 
 type subscriber struct {
-	ch   chan rendezvous.Event
+	ch   chan server.Event
 	done <-chan struct{} // the subscriber's ctx.Done()
 	stop func() bool     // stops the AfterFunc that drops the subscriber
 }
@@ -51,13 +51,13 @@ func New() *Bus {
 }
 
 // Subscribe adds a subscriber until ctx ends or Close.
-func (f *Bus) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
+func (f *Bus) Subscribe(ctx context.Context) (<-chan server.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil, ErrClosed
 	}
-	s := &subscriber{ch: make(chan rendezvous.Event, subscriberBuffer), done: ctx.Done()}
+	s := &subscriber{ch: make(chan server.Event, subscriberBuffer), done: ctx.Done()}
 	f.subs[s] = struct{}{}
 	f.wg.Add(1)
 	s.stop = context.AfterFunc(ctx, func() {
@@ -77,7 +77,7 @@ func (f *Bus) Subscribe(ctx context.Context) (<-chan rendezvous.Event, error) {
 // Deliver sends ev to every current subscriber, waiting for those whose
 // buffer is full. A subscriber whose context has ended is skipped. It
 // gives up when ctx ends or the bus closes.
-func (f *Bus) Deliver(ctx context.Context, ev rendezvous.Event) error {
+func (f *Bus) Deliver(ctx context.Context, ev server.Event) error {
 	f.sendMu.Lock()
 	defer f.sendMu.Unlock()
 	f.mu.Lock()

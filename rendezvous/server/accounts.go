@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -18,14 +19,14 @@ func accountResponse(name string) *pb.Response {
 }
 
 func (s *Server) register(ctx context.Context, c caller, req *pb.RegisterRequest) (*pb.Response, error) {
-	name, err := CanonicalUsername(req.GetUsername())
+	name, err := rendezvous.CanonicalUsername(req.GetUsername())
 	if err != nil {
 		return nil, err
 	}
 	if err := allow("password", s.limits.passwordAccount, name, s.limits.passwordSource, c.source); err != nil {
 		return nil, err
 	}
-	if err := CheckPassword(req.GetPassword()); err != nil {
+	if err := rendezvous.CheckPassword(req.GetPassword()); err != nil {
 		return nil, err
 	}
 	hash, err := HashPassword(req.GetPassword(), s.cfg.Argon2)
@@ -45,18 +46,18 @@ func (s *Server) register(ctx context.Context, c caller, req *pb.RegisterRequest
 // failure is ErrBadCredentials, so that the answer does not reveal which
 // usernames exist.
 func (s *Server) checkPassword(ctx context.Context, c caller, username, password string) (User, error) {
-	name, err := CanonicalUsername(username)
+	name, err := rendezvous.CanonicalUsername(username)
 	if err != nil {
-		return User{}, ErrBadCredentials
+		return User{}, rendezvous.ErrBadCredentials
 	}
 	if err := allow("password", s.limits.passwordAccount, name, s.limits.passwordSource, c.source); err != nil {
 		return User{}, err
 	}
 	u, err := s.store.UserByName(ctx, name)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, rendezvous.ErrNotFound):
 		_, _ = VerifyPassword(password, s.dummyHash)
-		return User{}, ErrBadCredentials
+		return User{}, rendezvous.ErrBadCredentials
 	case err != nil:
 		return User{}, fmt.Errorf("look up %s: %w", name, err)
 	}
@@ -66,7 +67,7 @@ func (s *Server) checkPassword(ctx context.Context, c caller, username, password
 	}
 	if !ok {
 		log.Infow("password refused", "user", name, "device", c.device)
-		return User{}, ErrBadCredentials
+		return User{}, rendezvous.ErrBadCredentials
 	}
 	return u, nil
 }
@@ -91,7 +92,7 @@ func (s *Server) changePassword(ctx context.Context, c caller, req *pb.ChangePas
 	if _, err := s.checkPassword(ctx, c, me.Name, req.GetOldPassword()); err != nil {
 		return nil, err
 	}
-	if err := CheckPassword(req.GetNewPassword()); err != nil {
+	if err := rendezvous.CheckPassword(req.GetNewPassword()); err != nil {
 		return nil, err
 	}
 	hash, err := HashPassword(req.GetNewPassword(), s.cfg.Argon2)
@@ -165,11 +166,11 @@ func (s *Server) revokeDevice(ctx context.Context, c caller, req *pb.RevokeDevic
 	}
 	dev, err := peer.IDFromBytes(req.GetPeerId())
 	if err != nil {
-		return nil, fmt.Errorf("%w: invalid peer ID: %v", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: invalid peer ID: %v", rendezvous.ErrBadRequest, err)
 	}
 	if err := s.store.RevokeDevice(ctx, me.ID, dev); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s is not one of your devices", ErrNotFound, dev)
+		if errors.Is(err, rendezvous.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s is not one of your devices", rendezvous.ErrNotFound, dev)
 		}
 		return nil, fmt.Errorf("revoke device of %s: %w", me.Name, err)
 	}

@@ -1,4 +1,4 @@
-package rendezvous_test
+package server_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // FuzzServerAnswersEveryRequest sends arbitrary bytes as one request to a
@@ -26,7 +27,7 @@ func FuzzServerAnswersEveryRequest(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{0x03, 0x0a, 0x05, 0x61})
 
-	ts := startServer(f, func(c *rendezvous.Config) { c.Limits.Disabled = true })
+	ts := startServer(f, func(c *server.Config) { c.Limits.Disabled = true })
 	ctx, cancel := context.WithCancel(context.Background())
 	f.Cleanup(cancel)
 	// The fuzzing device is carol, with a contact and a pending request;

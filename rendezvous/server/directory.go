@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -90,10 +91,6 @@ func (c ElectionConfig) withDefaults() ElectionConfig {
 	}
 	return c
 }
-
-// MaxRTTHints bounds the round-trip measurements a client may send with a
-// supernode listing.
-const MaxRTTHints = 32
 
 // Bounds of the directory's memory.
 const (
@@ -182,7 +179,7 @@ func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, 
 		if len(d.cands) >= MaxCandidates {
 			d.rebalanceLocked(now) // expire the silent first
 			if len(d.cands) >= MaxCandidates {
-				return false, fmt.Errorf("%w: the supernode directory is full", ErrUnavailable)
+				return false, fmt.Errorf("%w: the supernode directory is full", rendezvous.ErrUnavailable)
 			}
 		}
 		c = &candidate{id: p, joined: now, pending: make(map[peer.ID]time.Time)}

@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
@@ -200,7 +201,7 @@ func New(ctx context.Context, h host.Host, store Store, cfg Config) (*Server, er
 	}
 	s.startFanout(events)
 	s.loops.Go(s.heartbeatLoop)
-	h.SetStreamHandler(ProtocolID, s.handleStream)
+	h.SetStreamHandler(rendezvous.ProtocolID, s.handleStream)
 	log.Infow("rendezvous server started", "replica", cfg.Replica, "peer", h.ID())
 	return s, nil
 }
@@ -228,7 +229,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sessions = append(sessions, sess)
 	}
 	s.mu.Unlock()
-	s.host.RemoveStreamHandler(ProtocolID)
+	s.host.RemoveStreamHandler(rendezvous.ProtocolID)
 	for i, sess := range sessions {
 		// Spread evenly: client i comes back at i/n of the window.
 		after := s.cfg.GoAwaySpread * time.Duration(i) / time.Duration(len(sessions))
@@ -244,7 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.handlers.Wait()
 	s.loops.Wait()
 
-	cctx, ccancel := context.WithTimeout(context.Background(), RequestTimeout)
+	cctx, ccancel := context.WithTimeout(context.Background(), rendezvous.RequestTimeout)
 	defer ccancel()
 	users, err := s.store.DeleteReplica(cctx, s.cfg.Replica)
 	if err != nil {
@@ -285,14 +286,14 @@ func (s *Server) handleStream(st network.Stream) {
 	defer stop()
 
 	remote := st.Conn().RemotePeer()
-	_ = st.SetDeadline(time.Now().Add(RequestTimeout))
-	r := wire.NewReader(st, MaxRequestSize)
+	_ = st.SetDeadline(time.Now().Add(rendezvous.RequestTimeout))
+	r := wire.NewReader(st, rendezvous.MaxRequestSize)
 	req := new(pb.Request)
 	if err := r.Read(req); err != nil {
 		log.Debugw("bad request", "peer", remote, "err", err)
 		if errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrMalformed) {
 			s.metrics.Request("other", pb.Status_STATUS_BAD_REQUEST)
-			s.reply(st, remote, errorResponse(fmt.Errorf("%w: %v", ErrBadRequest, err)))
+			s.reply(st, remote, errorResponse(fmt.Errorf("%w: %v", rendezvous.ErrBadRequest, err)))
 			_ = st.Close()
 		} else {
 			st.Reset()
@@ -325,7 +326,7 @@ type caller struct {
 }
 
 func (s *Server) reply(st network.Stream, remote peer.ID, resp *pb.Response) {
-	if err := wire.Write(st, resp, MaxResponseSize); err != nil {
+	if err := wire.Write(st, resp, rendezvous.MaxResponseSize); err != nil {
 		log.Debugw("write response", "peer", remote, "err", err)
 		st.Reset()
 	}
@@ -334,7 +335,7 @@ func (s *Server) reply(st network.Stream, remote peer.ID, resp *pb.Response) {
 func errorResponse(err error) *pb.Response {
 	status, msg := statusOf(err)
 	resp := &pb.Response{Status: status, Message: msg}
-	var se *StatusError
+	var se *rendezvous.StatusError
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		// Round up: a client that waits exactly this long must not be
 		// refused again, and a wait under 1ms must not become 0 (no hint).
@@ -382,9 +383,9 @@ func (s *Server) handleRequest(ctx context.Context, c caller, req *pb.Request) (
 	case *pb.Request_AnnounceSupernode:
 		return s.announceSupernode(ctx, c, body.AnnounceSupernode)
 	case *pb.Request_UpdateAddrs, *pb.Request_Ping:
-		return nil, fmt.Errorf("%w: this request is only valid in a session", ErrBadRequest)
+		return nil, fmt.Errorf("%w: this request is only valid in a session", rendezvous.ErrBadRequest)
 	default:
-		return nil, fmt.Errorf("%w: empty or unknown request", ErrBadRequest)
+		return nil, fmt.Errorf("%w: empty or unknown request", rendezvous.ErrBadRequest)
 	}
 }
 
@@ -409,10 +410,10 @@ func (s *Server) serverInfo() *pb.ServerInfo {
 func (s *Server) owner(ctx context.Context, device peer.ID) (User, error) {
 	u, err := s.store.DeviceOwner(ctx, device)
 	switch {
-	case errors.Is(err, ErrDeviceRevoked):
-		return User{}, ErrDeviceRevoked
-	case errors.Is(err, ErrNotFound):
-		return User{}, ErrDeviceNotEnrolled
+	case errors.Is(err, rendezvous.ErrDeviceRevoked):
+		return User{}, rendezvous.ErrDeviceRevoked
+	case errors.Is(err, rendezvous.ErrNotFound):
+		return User{}, rendezvous.ErrDeviceNotEnrolled
 	case err != nil:
 		return User{}, fmt.Errorf("look up device: %w", err)
 	}
@@ -430,15 +431,15 @@ func (s *Server) publish(ctx context.Context, ev Event) {
 
 // checkAddrs validates binary multiaddrs from a client.
 func checkAddrs(addrs [][]byte) ([][]byte, error) {
-	if len(addrs) > MaxAddrs {
-		return nil, fmt.Errorf("%w: at most %d addresses", ErrBadRequest, MaxAddrs)
+	if len(addrs) > rendezvous.MaxAddrs {
+		return nil, fmt.Errorf("%w: at most %d addresses", rendezvous.ErrBadRequest, rendezvous.MaxAddrs)
 	}
 	for _, a := range addrs {
-		if len(a) > MaxAddrLen {
-			return nil, fmt.Errorf("%w: address longer than %d bytes", ErrBadRequest, MaxAddrLen)
+		if len(a) > rendezvous.MaxAddrLen {
+			return nil, fmt.Errorf("%w: address longer than %d bytes", rendezvous.ErrBadRequest, rendezvous.MaxAddrLen)
 		}
 		if _, err := ma.NewMultiaddrBytes(a); err != nil {
-			return nil, fmt.Errorf("%w: invalid multiaddr: %v", ErrBadRequest, err)
+			return nil, fmt.Errorf("%w: invalid multiaddr: %v", rendezvous.ErrBadRequest, err)
 		}
 	}
 	return addrs, nil

@@ -1,4 +1,4 @@
-package rendezvous_test
+package server_test
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/server"
 	"github.com/parleynet/parley/rendezvous/store/sqlite"
 )
 
@@ -30,7 +31,7 @@ const testTimeout = 30 * time.Second
 // testServer is a rendezvous server on a loopback node with a SQLite store
 // in a temporary directory.
 type testServer struct {
-	srv  *rendezvous.Server
+	srv  *server.Server
 	node *node.Node
 }
 
@@ -45,9 +46,9 @@ func newNode(t testing.TB) *node.Node {
 	return nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 }
 
-// startServer starts a server with rendezvous.LocalConfig, changed by
+// startServer starts a server with server.LocalConfig, changed by
 // each of tweak; it, its node and its store are closed when the test ends.
-func startServer(t testing.TB, tweak ...func(*rendezvous.Config)) *testServer {
+func startServer(t testing.TB, tweak ...func(*server.Config)) *testServer {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "rendezvous.db"))
 	if err != nil {
@@ -55,13 +56,13 @@ func startServer(t testing.TB, tweak ...func(*rendezvous.Config)) *testServer {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	n := newNode(t)
-	cfg := rendezvous.LocalConfig(nodetest.Key(t))
+	cfg := server.LocalConfig(nodetest.Key(t))
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	srv, err := rendezvous.New(t.Context(), n, store, cfg)
+	srv, err := server.New(t.Context(), n, store, cfg)
 	if err != nil {
-		t.Fatalf("rendezvous.New: %v", err)
+		t.Fatalf("server.New: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return &testServer{srv: srv, node: n}
@@ -438,7 +439,7 @@ func TestSupernodeDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AnnounceSupernode(busy): %v", err)
 	}
-	if want := rendezvous.LocalConfig(nil).SupernodeTTL; a.TTL != want {
+	if want := server.LocalConfig(nil).SupernodeTTL; a.TTL != want {
 		t.Errorf("AnnounceSupernode TTL: got %v, want %v", a.TTL, want)
 	}
 	if !a.Active {
@@ -515,7 +516,7 @@ func TestSupernodeDirectory(t *testing.T) {
 
 func TestSupernodeDirectoryTrusted(t *testing.T) {
 	relay := newNode(t)
-	ts := startServer(t, func(c *rendezvous.Config) {
+	ts := startServer(t, func(c *server.Config) {
 		c.OpenDirectory = false
 		c.TrustedSupernodes = []peer.ID{relay.ID()}
 	})
@@ -545,7 +546,7 @@ func TestSupernodeDirectoryTrusted(t *testing.T) {
 		t.Fatalf("Supernodes: got %v, %v, want the relay and the volunteer", got, err)
 	}
 	for _, e := range ts.srv.Supernodes() {
-		if e.Peer == strangerNode.ID() && (e.Capacity != rendezvous.DefaultElection().DefaultCapacity || e.Reservations != 3) {
+		if e.Peer == strangerNode.ID() && (e.Capacity != server.DefaultElection().DefaultCapacity || e.Reservations != 3) {
 			t.Errorf("the volunteer's claims were believed: %+v", e)
 		}
 	}

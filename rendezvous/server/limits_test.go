@@ -1,4 +1,4 @@
-package rendezvous_test
+package server_test
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 	"github.com/parleynet/parley/internal/ratelimit"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // withLimits sets the server's limits to l; zero rates are unlimited.
-func withLimits(l rendezvous.Limits) func(*rendezvous.Config) {
-	return func(c *rendezvous.Config) { c.Limits = l }
+func withLimits(l server.Limits) func(*server.Config) {
+	return func(c *server.Config) { c.Limits = l }
 }
 
 // checkRateLimited checks that err is a rate-limit refusal that says when
@@ -54,7 +55,7 @@ func sleepCtx(ctx context.Context, t *testing.T, d time.Duration) {
 
 func TestPasswordRateLimitPerAccount(t *testing.T) {
 	const burst, every = 3, 500 * time.Millisecond
-	ts := startServer(t, withLimits(rendezvous.Limits{PasswordPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(server.Limits{PasswordPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
 	ctx := testContext(t)
 	guesser, _ := newClient(t, ts)
 	owner, _ := newClient(t, ts)
@@ -93,7 +94,7 @@ func TestPasswordRateLimitPerAccount(t *testing.T) {
 
 func TestPasswordRateLimitLocksAccount(t *testing.T) {
 	const burst, every = 2, time.Minute
-	ts := startServer(t, withLimits(rendezvous.Limits{PasswordPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(server.Limits{PasswordPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
 	ctx := testContext(t)
 	alice := register(ctx, t, ts, "alice", "password1") // one token
 	guesser, _ := newClient(t, ts)
@@ -129,7 +130,7 @@ func TestPasswordRateLimitLocksAccount(t *testing.T) {
 
 func TestPasswordRateLimitPerSource(t *testing.T) {
 	const burst, every = 3, time.Minute
-	ts := startServer(t, withLimits(rendezvous.Limits{PasswordPerSource: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(server.Limits{PasswordPerSource: ratelimit.Rate{Burst: burst, Every: every}}))
 	ctx := testContext(t)
 
 	// Every device and account is new; they share the loopback address.
@@ -148,7 +149,7 @@ func TestPasswordRateLimitPerSource(t *testing.T) {
 
 func TestLoginRateLimitPerDevice(t *testing.T) {
 	const burst, every = 2, time.Minute
-	ts := startServer(t, withLimits(rendezvous.Limits{LoginPerDevice: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(server.Limits{LoginPerDevice: ratelimit.Rate{Burst: burst, Every: every}}))
 	ctx := testContext(t)
 	d1 := register(ctx, t, ts, "alice", "password1")
 	d2, _ := newClient(t, ts)
@@ -173,7 +174,7 @@ func TestLoginRateLimitPerDevice(t *testing.T) {
 
 func TestContactRateLimitPerAccount(t *testing.T) {
 	const burst, every = 2, time.Minute
-	ts := startServer(t, withLimits(rendezvous.Limits{ContactPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(server.Limits{ContactPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
 	ctx := testContext(t)
 	alice := register(ctx, t, ts, "alice", "password1")
 	bob := register(ctx, t, ts, "bob", "password1")
@@ -194,14 +195,14 @@ func TestContactRateLimitPerAccount(t *testing.T) {
 }
 
 func TestLimitsDisabled(t *testing.T) {
-	def := rendezvous.DefaultLimits()
+	def := server.DefaultLimits()
 	tests := []struct {
 		name        string
-		limits      rendezvous.Limits
+		limits      server.Limits
 		wantLimited bool
 	}{
-		{"disabled", rendezvous.Limits{Disabled: true}, false},
-		{"disabled with rates set", func() rendezvous.Limits { l := def; l.Disabled = true; return l }(), false},
+		{"disabled", server.Limits{Disabled: true}, false},
+		{"disabled with rates set", func() server.Limits { l := def; l.Disabled = true; return l }(), false},
 		// The same load is refused with the defaults: the test can fail.
 		{"defaults", def, true},
 	}

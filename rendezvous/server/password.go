@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"crypto/rand"
@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -39,31 +37,7 @@ const (
 	maxArgon2Memory = 1 << 20 // KiB: 1 GiB
 	saltLen         = 16
 	keyLen          = 32
-	// MinPasswordLen and MaxPasswordLen bound passwords in bytes.
-	MinPasswordLen = 8
-	MaxPasswordLen = 256
 )
-
-var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{2,31}$`)
-
-// CanonicalUsername lower-cases a username and checks it: 3 to 32
-// characters, letters, digits, '_', '.' and '-', starting with a letter or
-// digit. Usernames are unique regardless of case.
-func CanonicalUsername(name string) (string, error) {
-	c := strings.ToLower(name)
-	if !usernameRE.MatchString(c) {
-		return "", fmt.Errorf("%w: a username has 3 to 32 letters, digits, '_', '.' or '-', and starts with a letter or digit", ErrBadRequest)
-	}
-	return c, nil
-}
-
-// CheckPassword applies the password policy.
-func CheckPassword(pw string) error {
-	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen || !utf8.ValidString(pw) {
-		return fmt.Errorf("%w: a password has %d to %d bytes of valid UTF-8", ErrBadRequest, MinPasswordLen, MaxPasswordLen)
-	}
-	return nil
-}
 
 // HashPassword returns a PHC-style string:
 // $argon2id$v=19$m=<KiB>,t=<time>,p=<threads>$<salt>$<key>.

@@ -1,10 +1,11 @@
-package rendezvous
+package server
 
 import (
 	"context"
 	"errors"
 	"time"
 
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -38,7 +39,7 @@ func (s *Server) startFanout(events <-chan Event) {
 }
 
 func (s *Server) handleEvent(ev Event) {
-	ctx, cancel := context.WithTimeout(s.ctx, RequestTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, rendezvous.RequestTimeout)
 	defer cancel()
 	switch ev.Kind {
 	case EventPresence:
@@ -59,9 +60,9 @@ func (s *Server) handleEvent(ev Event) {
 			if ev.Device != "" && sess.device != ev.Device {
 				continue
 			}
-			err := ErrDeviceRevoked
+			err := rendezvous.ErrDeviceRevoked
 			if ev.Device == "" {
-				err = ErrAccountDeleted
+				err = rendezvous.ErrAccountDeleted
 			}
 			log.Infow("closing session", "user", sess.user.Name, "device", sess.device, "reason", err)
 			sess.finish(errorResponse(err))
@@ -93,7 +94,7 @@ func (s *Server) fanOutPresence(ctx context.Context, ev Event) {
 		return
 	}
 	u, err := s.store.UserByID(ctx, ev.UserID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, rendezvous.ErrNotFound) {
 		return // deleted meanwhile; its contacts were told
 	}
 	if err != nil {
@@ -135,7 +136,7 @@ func (s *Server) heartbeatLoop() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, RequestTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, rendezvous.RequestTimeout)
 		now := time.Now()
 		if err := s.store.HeartbeatReplica(ctx, s.cfg.Replica, now); err != nil {
 			log.Errorw("replica heartbeat", "err", err)

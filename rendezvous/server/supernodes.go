@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -19,17 +20,17 @@ import (
 // loaded supernode.
 func (s *Server) listSupernodes(c caller, req *pb.ListSupernodesRequest) (*pb.Response, error) {
 	max := int(req.GetMax())
-	if max == 0 || max > MaxSupernodes {
-		max = MaxSupernodes
+	if max == 0 || max > rendezvous.MaxSupernodes {
+		max = rendezvous.MaxSupernodes
 	}
-	if len(req.GetRtts()) > MaxRTTHints {
-		return nil, fmt.Errorf("%w: more than %d round-trip hints", ErrBadRequest, MaxRTTHints)
+	if len(req.GetRtts()) > rendezvous.MaxRTTHints {
+		return nil, fmt.Errorf("%w: more than %d round-trip hints", rendezvous.ErrBadRequest, rendezvous.MaxRTTHints)
 	}
 	rtts := make(map[peer.ID]time.Duration, len(req.GetRtts()))
 	for _, h := range req.GetRtts() {
 		id, err := peer.IDFromBytes(h.GetPeerId())
 		if err != nil {
-			return nil, fmt.Errorf("%w: bad peer ID in a round-trip hint", ErrBadRequest)
+			return nil, fmt.Errorf("%w: bad peer ID in a round-trip hint", rendezvous.ErrBadRequest)
 		}
 		rtts[id] = time.Duration(h.GetRttUs()) * time.Microsecond
 	}
@@ -64,7 +65,7 @@ func (s *Server) announceSupernode(ctx context.Context, c caller, req *pb.Announ
 		return nil, err
 	}
 	if len(addrs) == 0 {
-		return nil, fmt.Errorf("%w: a supernode must announce at least one address", ErrBadRequest)
+		return nil, fmt.Errorf("%w: a supernode must announce at least one address", rendezvous.ErrBadRequest)
 	}
 	active, err := s.dir.announce(c.device, addrs, s.believable(req.GetLoad(), trusted), time.Now())
 	if err != nil {
@@ -88,8 +89,8 @@ func (s *Server) mayAnnounce(ctx context.Context, p peer.ID) (trusted bool, err 
 	switch {
 	case err == nil:
 		return false, nil
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDeviceRevoked):
-		return false, ErrNotTrusted
+	case errors.Is(err, rendezvous.ErrNotFound), errors.Is(err, rendezvous.ErrDeviceRevoked):
+		return false, rendezvous.ErrNotTrusted
 	default:
 		return false, fmt.Errorf("check supernode candidate: %w", err)
 	}

@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parleynet/parley/internal/ratelimit"
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -96,7 +97,7 @@ func allow(what string, byKey *ratelimit.Limiter, key string, bySource *ratelimi
 	if ok {
 		return nil
 	}
-	return &StatusError{
+	return &rendezvous.StatusError{
 		Status:     pb.Status_STATUS_RATE_LIMITED,
 		Message:    fmt.Sprintf("too many %s attempts; retry in %s", what, ceilSecond(wait)),
 		RetryAfter: wait,

@@ -1,4 +1,4 @@
-package rendezvous_test
+package server_test
 
 import (
 	"bytes"
@@ -22,11 +22,12 @@ import (
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
 	"github.com/parleynet/parley/rendezvous/pb"
+	"github.com/parleynet/parley/rendezvous/server"
 )
 
 // noLimits turns the abuse limits off, for tests that check passwords or
 // log in more often than the defaults allow.
-func noLimits(c *rendezvous.Config) { c.Limits = rendezvous.Limits{Disabled: true} }
+func noLimits(c *server.Config) { c.Limits = server.Limits{Disabled: true} }
 
 // awaitPresence reads pushes on s until a presence of username that
 // satisfies ok (described by what), skipping everything else.
@@ -225,7 +226,7 @@ func TestKeepaliveSilentClientGoesOffline(t *testing.T) {
 	// The server notices at 3×keepalive; the margin is for the store, the
 	// fan-out and a loaded machine, and is short of a fourth keepalive.
 	const bound = 3*keepalive + 250*time.Millisecond
-	ts := startServer(t, noLimits, func(c *rendezvous.Config) { c.Keepalive = keepalive })
+	ts := startServer(t, noLimits, func(c *server.Config) { c.Keepalive = keepalive })
 	ctx := testContext(t)
 
 	alice := register(ctx, t, ts, "alice", "password1")
@@ -276,7 +277,7 @@ func TestKeepaliveSilentClientGoesOffline(t *testing.T) {
 
 func TestKeepalivePingingClientStaysOnline(t *testing.T) {
 	const keepalive = 200 * time.Millisecond
-	ts := startServer(t, noLimits, func(c *rendezvous.Config) { c.Keepalive = keepalive })
+	ts := startServer(t, noLimits, func(c *server.Config) { c.Keepalive = keepalive })
 	ctx := testContext(t)
 
 	alice := register(ctx, t, ts, "alice", "password1")
@@ -320,7 +321,7 @@ watch:
 func TestShutdownGoAway(t *testing.T) {
 	const spread = 2 * time.Second
 	const n = 5
-	ts := startServer(t, noLimits, func(c *rendezvous.Config) { c.GoAwaySpread = spread })
+	ts := startServer(t, noLimits, func(c *server.Config) { c.GoAwaySpread = spread })
 	ctx := testContext(t)
 
 	var sessions []*client.Session
@@ -502,7 +503,7 @@ func TestSessionRejectsOtherRequests(t *testing.T) {
 
 func TestCertificate(t *testing.T) {
 	const lifetime = 2 * time.Second
-	ts := startServer(t, noLimits, func(c *rendezvous.Config) { c.CertLifetime = lifetime })
+	ts := startServer(t, noLimits, func(c *server.Config) { c.CertLifetime = lifetime })
 	ctx := testContext(t)
 	start := time.Now()
 
@@ -609,7 +610,7 @@ func TestCertificateOtherIssuer(t *testing.T) {
 
 func TestCertificateNotRenewedAfterRevocation(t *testing.T) {
 	const lifetime = time.Second // renewed every 500ms
-	ts := startServer(t, noLimits, func(c *rendezvous.Config) { c.CertLifetime = lifetime })
+	ts := startServer(t, noLimits, func(c *server.Config) { c.CertLifetime = lifetime })
 	ctx := testContext(t)
 
 	d1 := register(ctx, t, ts, "alice", "password1")

@@ -1,4 +1,4 @@
-package rendezvous
+package server
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleynet/parley/internal/wire"
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -103,7 +104,7 @@ func (s *Server) serveSession(st network.Stream, r *wire.Reader, c caller, req *
 	// happens in between is then pushed (maybe twice, which is harmless)
 	// instead of lost.
 	if !s.addSession(sess) {
-		fail(&StatusError{Status: pb.Status_STATUS_UNAVAILABLE, Message: ErrUnavailable.Error(), RetryAfter: s.cfg.GoAwaySpread})
+		fail(&rendezvous.StatusError{Status: pb.Status_STATUS_UNAVAILABLE, Message: rendezvous.ErrUnavailable.Error(), RetryAfter: s.cfg.GoAwaySpread})
 		return
 	}
 	defer s.endSession(sess)
@@ -131,7 +132,7 @@ func (s *Server) serveSession(st network.Stream, r *wire.Reader, c caller, req *
 		KeepaliveMs: uint32(s.cfg.Keepalive.Milliseconds()),
 		Server:      s.serverInfo(),
 	}}
-	if err := wire.Write(st, resp, MaxResponseSize); err != nil {
+	if err := wire.Write(st, resp, rendezvous.MaxResponseSize); err != nil {
 		log.Debugw("write login response", "peer", c.device, "err", err)
 		st.Reset()
 		return
@@ -155,7 +156,7 @@ func (s *Server) writePushes(ctx context.Context, st network.Stream, sess *sessi
 	defer renew.Stop()
 	write := func(m *pb.Response) error {
 		_ = st.SetWriteDeadline(time.Now().Add(sessionWriteTimeout))
-		if err := wire.Write(st, m, MaxResponseSize); err != nil {
+		if err := wire.Write(st, m, rendezvous.MaxResponseSize); err != nil {
 			log.Debugw("push to session", "user", sess.user.Name, "err", err)
 			sess.kill()
 			return err
@@ -235,7 +236,7 @@ func (s *Server) readUpdates(ctx context.Context, st network.Stream, r *wire.Rea
 			}
 			s.publish(ctx, Event{Kind: EventPresence, UserID: sess.user.ID})
 		default:
-			sess.finish(errorResponse(fmt.Errorf("%w: only pings and address updates are valid in a session", ErrBadRequest)))
+			sess.finish(errorResponse(fmt.Errorf("%w: only pings and address updates are valid in a session", rendezvous.ErrBadRequest)))
 		}
 	}
 }
@@ -279,12 +280,12 @@ func (s *Server) endSession(sess *session) {
 	}
 	// Use a fresh context: the session's is cancelled, but the last-seen
 	// time and the offline push must still go out.
-	ctx, cancel := context.WithTimeout(context.Background(), RequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), rendezvous.RequestTimeout)
 	defer cancel()
 	if err := s.store.DeleteSession(ctx, sess.device, s.cfg.Replica); err != nil {
 		log.Errorw("delete session", "user", sess.user.Name, "err", err)
 	}
-	if err := s.store.SetLastSeen(ctx, sess.user.ID, time.Now()); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := s.store.SetLastSeen(ctx, sess.user.ID, time.Now()); err != nil && !errors.Is(err, rendezvous.ErrNotFound) {
 		log.Errorw("record last seen", "user", sess.user.Name, "err", err)
 	}
 	log.Infow("logged out", "user", sess.user.Name, "device", sess.device)

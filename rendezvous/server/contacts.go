@@ -1,10 +1,11 @@
-package rendezvous
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/pb"
 )
 
@@ -16,18 +17,18 @@ func contactResponse(accepted bool) *pb.Response {
 
 // notFound is a NOT_FOUND answer with a message for the user.
 func notFound(format string, args ...any) error {
-	return &StatusError{Status: pb.Status_STATUS_NOT_FOUND, Message: fmt.Sprintf(format, args...)}
+	return &rendezvous.StatusError{Status: pb.Status_STATUS_NOT_FOUND, Message: fmt.Sprintf(format, args...)}
 }
 
 // other resolves the user a contact operation names. A missing user is
 // ErrNotFound; callers that must not reveal that handle it.
 func (s *Server) other(ctx context.Context, me User, username string) (User, error) {
-	name, err := CanonicalUsername(username)
+	name, err := rendezvous.CanonicalUsername(username)
 	if err != nil {
 		return User{}, err
 	}
 	if name == me.Name {
-		return User{}, fmt.Errorf("%w: that is your own username", ErrBadRequest)
+		return User{}, fmt.Errorf("%w: that is your own username", rendezvous.ErrBadRequest)
 	}
 	u, err := s.store.UserByName(ctx, name)
 	if err != nil {
@@ -48,7 +49,7 @@ func (s *Server) requestContact(ctx context.Context, c caller, req *pb.ContactRe
 		return nil, err
 	}
 	other, err := s.other(ctx, me, req.GetUsername())
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, rendezvous.ErrNotFound) {
 		log.Debugw("contact request to unknown user", "from", me.Name)
 		return contactResponse(false), nil
 	}
@@ -85,7 +86,7 @@ func (s *Server) contactOp(ctx context.Context, c caller, username string, op fu
 		return err
 	}
 	other, err := s.other(ctx, me, username)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, rendezvous.ErrNotFound) {
 		return notFound("no user %q in your contact book", username)
 	}
 	if err != nil {
@@ -97,7 +98,7 @@ func (s *Server) contactOp(ctx context.Context, c caller, username string, op fu
 func (s *Server) acceptContact(ctx context.Context, c caller, req *pb.ContactRequest) (*pb.Response, error) {
 	err := s.contactOp(ctx, c, req.GetUsername(), func(me, other User) error {
 		if err := s.store.AcceptContact(ctx, me.ID, other.ID); err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, rendezvous.ErrNotFound) {
 				return notFound("%s has not asked to be your contact", other.Name)
 			}
 			return fmt.Errorf("accept contact: %w", err)
@@ -116,7 +117,7 @@ func (s *Server) acceptContact(ctx context.Context, c caller, req *pb.ContactReq
 func (s *Server) declineContact(ctx context.Context, c caller, req *pb.ContactRequest) (*pb.Response, error) {
 	err := s.contactOp(ctx, c, req.GetUsername(), func(me, other User) error {
 		if err := s.store.DeclineContact(ctx, me.ID, other.ID); err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, rendezvous.ErrNotFound) {
 				return notFound("%s has not asked to be your contact", other.Name)
 			}
 			return fmt.Errorf("decline contact: %w", err)
@@ -135,7 +136,7 @@ func (s *Server) declineContact(ctx context.Context, c caller, req *pb.ContactRe
 func (s *Server) removeContact(ctx context.Context, c caller, req *pb.ContactRequest) (*pb.Response, error) {
 	err := s.contactOp(ctx, c, req.GetUsername(), func(me, other User) error {
 		if err := s.store.RemoveContact(ctx, me.ID, other.ID); err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, rendezvous.ErrNotFound) {
 				return notFound("%s is not your contact", other.Name)
 			}
 			return fmt.Errorf("remove contact: %w", err)
@@ -179,7 +180,7 @@ func (s *Server) block(ctx context.Context, c caller, req *pb.ContactRequest) (*
 func (s *Server) unblock(ctx context.Context, c caller, req *pb.ContactRequest) (*pb.Response, error) {
 	err := s.contactOp(ctx, c, req.GetUsername(), func(me, other User) error {
 		if err := s.store.Unblock(ctx, me.ID, other.ID); err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, rendezvous.ErrNotFound) {
 				return notFound("%s is not blocked", other.Name)
 			}
 			return fmt.Errorf("unblock: %w", err)

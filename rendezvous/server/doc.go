@@ -1,0 +1,41 @@
+// Package server is the rendezvous service: it serves
+// /parley/rendezvous/1.0.0 (described in package rendezvous) on a libp2p
+// host. It keeps accounts (argon2id password hashes), enrolled devices,
+// membership certificates, contacts, presence sessions and the supernode
+// directory, on a Store (packages store/sqlite and store/postgres; the
+// suite in package storetest runs against both).
+//
+// Configure it with a Config: every zero field takes its DefaultConfig
+// value; LocalConfig is the preset for tests and the local testnet.
+//
+// # Supernode directory
+//
+// The directory elects the active set (ElectionConfig): at least MinActive
+// supernodes, grown as soon as demand (reported reservations, slots handed
+// out and not yet reported, and for a TTL the reservations of supernodes
+// that failed or left) exceeds TargetUtilisation of the active capacity,
+// dedicated relays first; shrunk one supernode per MinTenure, only when
+// demand would stay under DemoteBelow of what remains. list_supernodes
+// returns active supernodes, least utilised first (in steps of 10%), then
+// by the round trips the caller measured (at most rendezvous.MaxRTTHints,
+// sent with the request), then least loaded, ties spread per client.
+// Supernodes at MaxUtilisation of their slots or CPU come last, and
+// standbys are promoted rather than such supernodes handed out. For a logged-in
+// caller the first two supernodes count as loaded by one slot each until
+// they report it.
+//
+// # Replicas
+//
+// Several servers may share one PostgreSQL database. Live sessions are
+// stored (SessionRecord) so that every replica sees every online device;
+// each change is published on the store's event bus (LISTEN/NOTIFY) and
+// each replica pushes it to its own clients. Replicas heartbeat; the
+// sessions of a replica silent for ReplicaTimeout are retired by the others
+// and its users shown offline.
+//
+// # Abuse limits
+//
+// Token buckets per device or account and per source address (Limits):
+// logins, everything that checks a password, contact requests and
+// supernode announcements. They live in each replica's memory.
+package server
