@@ -39,8 +39,8 @@ func TestLoginPolicy(t *testing.T) {
 	}{
 		{"revoked at login", status(pb.Status_STATUS_PERMISSION_DENIED, rendezvous.ErrDeviceRevoked.Error(), 0), apitype.LoginRevoked, true, 0, "parley enrol"},
 		{"revoked in session", &rendezvous.StatusError{Status: pb.Status_STATUS_PERMISSION_DENIED, Message: rendezvous.ErrDeviceRevoked.Error()}, apitype.LoginRevoked, true, 0, IdentityFile},
-		{"account deleted", &rendezvous.StatusError{Status: pb.Status_STATUS_UNAUTHENTICATED, Message: rendezvous.ErrAccountDeleted.Error()}, apitype.LoginAccountDeleted, true, 0, "parley register"},
-		{"not enrolled", status(pb.Status_STATUS_UNAUTHENTICATED, rendezvous.ErrDeviceNotEnrolled.Error(), 0), apitype.LoginNotEnrolled, true, 0, "parley enrol"},
+		{"account deleted", &rendezvous.StatusError{Status: pb.Status_STATUS_UNAUTHENTICATED, Code: "account_deleted", Message: rendezvous.ErrAccountDeleted.Error()}, apitype.LoginAccountDeleted, true, 0, "parley register"},
+		{"not enrolled", &rendezvous.StatusError{Status: pb.Status_STATUS_UNAUTHENTICATED, Code: "device_not_enrolled", Message: rendezvous.ErrDeviceNotEnrolled.Error()}, apitype.LoginNotEnrolled, true, 0, "parley enrol"},
 		{"go away", fmt.Errorf("session: %w", &client.GoAwayError{RetryAfter: 1500 * time.Millisecond}), apitype.LoginServerLeaving, false, 1500 * time.Millisecond, "by itself"},
 		{"go away at once", &client.GoAwayError{}, apitype.LoginServerLeaving, false, 0, "by itself"},
 		{"rate limited long", status(pb.Status_STATUS_RATE_LIMITED, "too many attempts", time.Minute), apitype.LoginRateLimited, false, time.Minute, "asked to wait"},

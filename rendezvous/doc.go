@@ -57,15 +57,31 @@
 // How the directory elects its active set and orders an answer is the
 // server's business; see package server.
 //
-// # Statuses
+// # Statuses and codes
 //
 // Every response carries a Status and a message safe to show a user:
 // OK, BAD_REQUEST (do not retry unchanged), UNAUTHENTICATED (wrong
 // username or password, device not enrolled, account deleted),
-// ALREADY_EXISTS, NOT_FOUND, RATE_LIMITED (retry after retry_after_ms),
-// PERMISSION_DENIED (device revoked), UNAVAILABLE (shutting down), INTERNAL.
-// The client turns them into *StatusError values that unwrap to this
-// package's sentinels, so callers test them with errors.Is.
+// ALREADY_EXISTS (username taken, device taken), NOT_FOUND, RATE_LIMITED
+// (retry after retry_after_ms), PERMISSION_DENIED (device revoked, not a
+// trusted supernode), UNAVAILABLE (shutting down; retry after
+// retry_after_ms), INTERNAL.
+//
+// An error response also carries code: the stable, machine-readable name
+// of the error ("bad_request", "bad_credentials", "device_not_enrolled",
+// "account_deleted", "not_logged_in", "username_taken", "device_taken",
+// "not_found", "rate_limited", "device_revoked", "not_trusted",
+// "unavailable", "internal"), because a status alone may stand for
+// several errors. Clients decide by code, never by message. A response
+// without a code (from an older server), or with a code the client does
+// not know or that does not belong to its status, stands for the status's
+// default error: the first of its list above.
+//
+// One table (Errors) holds, per sentinel error of this package, its
+// status, its code and the HTTP status of the client daemon's local API.
+// The server answers with ErrorResponse; the client turns the response
+// into a *StatusError with ResponseError, which unwraps to the sentinel,
+// so callers test with errors.Is.
 //
 // Answers do not reveal which usernames exist beyond registration itself:
 // a wrong username and a wrong password get the same answer, in the same

@@ -307,25 +307,10 @@ func (c *Client) roundTrip(ctx context.Context, req *pb.Request) (*pb.Response, 
 		st.Reset()
 		return nil, fmt.Errorf("read response: %w", err)
 	}
-	if err := statusError(resp); err != nil {
+	if err := rendezvous.ResponseError(resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
-}
-
-func statusError(resp *pb.Response) error {
-	if resp.GetStatus() == pb.Status_STATUS_OK {
-		return nil
-	}
-	msg := resp.GetMessage()
-	if msg == "" {
-		msg = resp.GetStatus().String()
-	}
-	return &rendezvous.StatusError{
-		Status:     resp.GetStatus(),
-		Message:    msg,
-		RetryAfter: time.Duration(resp.GetRetryAfterMs()) * time.Millisecond,
-	}
 }
 
 func encodeAddrs(addrs []ma.Multiaddr) [][]byte {

@@ -134,7 +134,7 @@ func (c *Client) Login(ctx context.Context, addrs []ma.Multiaddr) (*Session, err
 		st.Reset()
 		return nil, fmt.Errorf("login: read response: %w", err)
 	}
-	if err := statusError(resp); err != nil {
+	if err := rendezvous.ResponseError(resp); err != nil {
 		st.Reset()
 		return nil, fmt.Errorf("login: %w", err)
 	}
@@ -275,7 +275,7 @@ func (s *Session) readPushes(r *wire.Reader) {
 			s.stream.Reset()
 			return
 		}
-		if err = statusError(resp); err != nil {
+		if err = rendezvous.ResponseError(resp); err != nil {
 			s.stream.Reset()
 			return
 		}

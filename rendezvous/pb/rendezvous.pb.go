@@ -1306,6 +1306,10 @@ type Response struct {
 	Status       Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=parley.rendezvous.v1.Status" json:"status,omitempty"`
 	Message      string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`                                  // safe for users; never internal detail
 	RetryAfterMs uint64                 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"` // with STATUS_RATE_LIMITED and STATUS_UNAVAILABLE
+	// With an error status: the stable, machine-readable name of the error
+	// (rendezvous.Errors: "not_found", "device_not_enrolled", ...). Empty
+	// from servers that predate it; clients then go by the status alone.
+	Code string `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Response_Account
@@ -1375,6 +1379,13 @@ func (x *Response) GetRetryAfterMs() uint64 {
 		return x.RetryAfterMs
 	}
 	return 0
+}
+
+func (x *Response) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
 }
 
 func (x *Response) GetBody() isResponse_Body {
@@ -2425,11 +2436,12 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\"\x15\n" +
 	"\x13ListContactsRequest\"\r\n" +
 	"\vPingRequest\"\x13\n" +
-	"\x11ServerInfoRequest\"\xbd\a\n" +
+	"\x11ServerInfoRequest\"\xd1\a\n" +
 	"\bResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.parley.rendezvous.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\x04R\fretryAfterMs\x12A\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\x04R\fretryAfterMs\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\tR\x04code\x12A\n" +
 	"\aaccount\x18\n" +
 	" \x01(\v2%.parley.rendezvous.v1.AccountResponseH\x00R\aaccount\x12;\n" +
 	"\x05login\x18\v \x01(\v2#.parley.rendezvous.v1.LoginResponseH\x00R\x05login\x12A\n" +

@@ -65,7 +65,7 @@ func (s *Server) handleEvent(ev Event) {
 				err = rendezvous.ErrAccountDeleted
 			}
 			log.Infow("closing session", "user", sess.user.Name, "device", sess.device, "reason", err)
-			sess.finish(errorResponse(err))
+			sess.finish(rendezvous.ErrorResponse(err))
 		}
 	default:
 		log.Warnw("unknown event", "kind", ev.Kind)

@@ -293,7 +293,7 @@ func (s *Server) handleStream(st network.Stream) {
 		log.Debugw("bad request", "peer", remote, "err", err)
 		if errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrMalformed) {
 			s.metrics.Request("other", pb.Status_STATUS_BAD_REQUEST)
-			s.reply(st, remote, errorResponse(fmt.Errorf("%w: %v", rendezvous.ErrBadRequest, err)))
+			s.reply(st, remote, rendezvous.ErrorResponse(fmt.Errorf("%w: %v", rendezvous.ErrBadRequest, err)))
 			_ = st.Close()
 		} else {
 			st.Reset()
@@ -308,7 +308,7 @@ func (s *Server) handleStream(st network.Stream) {
 	kind := requestKind(req)
 	resp, err := s.handleRequest(s.ctx, c, req)
 	if err != nil {
-		resp = errorResponse(err)
+		resp = rendezvous.ErrorResponse(err)
 		if resp.Status == pb.Status_STATUS_INTERNAL {
 			log.Errorw("request failed", "kind", kind, "peer", remote, "err", err)
 		}
@@ -330,18 +330,6 @@ func (s *Server) reply(st network.Stream, remote peer.ID, resp *pb.Response) {
 		log.Debugw("write response", "peer", remote, "err", err)
 		st.Reset()
 	}
-}
-
-func errorResponse(err error) *pb.Response {
-	status, msg := statusOf(err)
-	resp := &pb.Response{Status: status, Message: msg}
-	var se *rendezvous.StatusError
-	if errors.As(err, &se) && se.RetryAfter > 0 {
-		// Round up: a client that waits exactly this long must not be
-		// refused again, and a wait under 1ms must not become 0 (no hint).
-		resp.RetryAfterMs = uint64((se.RetryAfter + time.Millisecond - 1) / time.Millisecond)
-	}
-	return resp
 }
 
 func okResponse() *pb.Response { return &pb.Response{Status: pb.Status_STATUS_OK} }

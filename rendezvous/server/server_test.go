@@ -260,8 +260,8 @@ func TestEnrol(t *testing.T) {
 	want := statusErr(t, errWrongPw)
 	for name, err := range map[string]error{"unknown user": errNoUser, "invalid username": errBadName} {
 		got := statusErr(t, err)
-		if got.Status != want.Status || got.Message != want.Message {
-			t.Errorf("%s: got %v %q, want %v %q (same as wrong password)", name, got.Status, got.Message, want.Status, want.Message)
+		if got.Status != want.Status || got.Code != want.Code || got.Message != want.Message {
+			t.Errorf("%s: got %v %q %q, want %v %q %q (same as wrong password)", name, got.Status, got.Code, got.Message, want.Status, want.Code, want.Message)
 		}
 	}
 

@@ -64,7 +64,7 @@ func (s *Server) serveSession(st network.Stream, r *wire.Reader, c caller, req *
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	fail := func(err error) {
-		resp := errorResponse(err)
+		resp := rendezvous.ErrorResponse(err)
 		if resp.Status == pb.Status_STATUS_INTERNAL {
 			log.Errorw("login failed", "peer", c.device, "err", err)
 		}
@@ -181,7 +181,7 @@ func (s *Server) writePushes(ctx context.Context, st network.Stream, sess *sessi
 		case <-renew.C:
 			m, err := s.renewal(ctx, sess)
 			if err != nil {
-				sess.finish(errorResponse(err))
+				sess.finish(rendezvous.ErrorResponse(err))
 				continue
 			}
 			if err := write(m); err != nil {
@@ -226,7 +226,7 @@ func (s *Server) readUpdates(ctx context.Context, st network.Stream, r *wire.Rea
 			addrs, err := checkAddrs(body.UpdateAddrs.GetAddrs())
 			if err != nil {
 				log.Debugw("bad address update", "user", sess.user.Name, "err", err)
-				sess.finish(errorResponse(err))
+				sess.finish(rendezvous.ErrorResponse(err))
 				continue
 			}
 			rec.Addrs = addrs
@@ -236,7 +236,7 @@ func (s *Server) readUpdates(ctx context.Context, st network.Stream, r *wire.Rea
 			}
 			s.publish(ctx, Event{Kind: EventPresence, UserID: sess.user.ID})
 		default:
-			sess.finish(errorResponse(fmt.Errorf("%w: only pings and address updates are valid in a session", rendezvous.ErrBadRequest)))
+			sess.finish(rendezvous.ErrorResponse(fmt.Errorf("%w: only pings and address updates are valid in a session", rendezvous.ErrBadRequest)))
 		}
 	}
 }

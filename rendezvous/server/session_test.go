@@ -486,7 +486,7 @@ func TestSessionRejectsOtherRequests(t *testing.T) {
 					resp = m
 				}
 			}
-			err := &rendezvous.StatusError{Status: resp.GetStatus(), Message: resp.GetMessage()}
+			err := rendezvous.ResponseError(resp)
 			if !errors.Is(err, rendezvous.ErrBadRequest) {
 				t.Errorf("session end: got %v (status %v), want ErrBadRequest", err, resp.GetStatus())
 			}
