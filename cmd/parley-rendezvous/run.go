@@ -126,7 +126,9 @@ func serve(ctx context.Context, o *options) error {
 		cfg = server.LocalConfig(nil)
 	}
 	cfg.CertKey = key
-	cfg.Limits.Disabled = o.noLimits
+	if o.noLimits {
+		cfg.Limits = server.NoLimits()
+	}
 	cfg.Replica = o.replica
 	for _, s := range o.trusted {
 		id, err := peer.Decode(s)

@@ -37,18 +37,26 @@ const shrinkMin = 1024
 const numShards = 16
 
 // Rate is Burst events at once, refilled at one event per Every. The zero
-// Rate means unlimited.
+// Rate and NoLimit mean unlimited.
 type Rate struct {
 	Burst int
 	Every time.Duration
 }
 
-// Validate reports whether r can be passed to New: the zero Rate, or a
-// positive Burst and Every whose product (the time a bucket takes to
-// refill completely) fits in a time.Duration.
+// NoLimit is the Rate that limits nothing. Configuration structs, where a
+// zero Rate takes the default, spell "no limit" with it, as they spell it
+// NoLimit (a negative value) for counts and durations.
+var NoLimit = Rate{Burst: -1}
+
+// Unlimited reports whether r limits nothing: the zero Rate or NoLimit.
+func (r Rate) Unlimited() bool { return r == Rate{} || r == NoLimit }
+
+// Validate reports whether r can be passed to New: the zero Rate,
+// NoLimit, or a positive Burst and Every whose product (the time a bucket
+// takes to refill completely) fits in a time.Duration.
 func (r Rate) Validate() error {
 	switch {
-	case r == Rate{}:
+	case r.Unlimited():
 		return nil
 	case r.Burst <= 0:
 		return fmt.Errorf("rate limit: burst must be positive, not %d", r.Burst)
@@ -120,7 +128,7 @@ func New(r Rate, opts ...Option) *Limiter {
 		panic(err)
 	}
 	l := &Limiter{
-		unlimited: r == Rate{},
+		unlimited: r.Unlimited(),
 		every:     int64(r.Every),
 		fill:      int64(r.Every) * int64(r.Burst),
 		epoch:     time.Now(),

@@ -117,14 +117,16 @@ func TestAllow(t *testing.T) {
 }
 
 func TestZeroRateTracksNothing(t *testing.T) {
-	l := New(Rate{})
-	for i := range 1000 {
-		if ok, _ := l.Allow(fmt.Sprint(i), t0); !ok {
-			t.Fatalf("Allow refused key %d under the zero Rate", i)
+	for _, r := range []Rate{{}, NoLimit} {
+		l := New(r)
+		for i := range 1000 {
+			if ok, _ := l.Allow(fmt.Sprint(i), t0); !ok {
+				t.Fatalf("Allow refused key %d under %+v", i, r)
+			}
 		}
-	}
-	if got := l.Len(); got != 0 {
-		t.Errorf("Len() = %d, want 0", got)
+		if got := l.Len(); got != 0 {
+			t.Errorf("%+v: Len() = %d, want 0", r, got)
+		}
 	}
 }
 
@@ -135,6 +137,7 @@ func TestValidate(t *testing.T) {
 		wantOK bool
 	}{
 		{"zero", Rate{}, true},
+		{"no limit", NoLimit, true},
 		{"normal", Rate{Burst: 5, Every: time.Second}, true},
 		{"one per nanosecond", Rate{Burst: 1, Every: 1}, true},
 		{"largest", Rate{Burst: 1, Every: math.MaxInt64}, true},

@@ -53,7 +53,8 @@ type ElectionConfig struct {
 	PendingTTL time.Duration
 }
 
-// DefaultElection is the election used when Config.Election is zero.
+// DefaultElection holds the value each zero field of an ElectionConfig
+// takes.
 func DefaultElection() ElectionConfig {
 	return ElectionConfig{
 		MinActive:         3,

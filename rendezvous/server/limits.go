@@ -14,8 +14,9 @@ import (
 )
 
 // Limits are the server's abuse limits: token buckets per account (or
-// device) and per source address. A zero Rate means unlimited. They are
-// kept in memory, per replica.
+// device) and per source address. They are kept in memory, per replica.
+// Each Rate left zero takes its DefaultLimits value; ratelimit.NoLimit
+// means none.
 type Limits struct {
 	// Login limits session logins per device and per source. Clients
 	// reconnect with backoff, so a burst covers a restart storm.
@@ -29,17 +30,31 @@ type Limits struct {
 	// Announce limits supernode announcements per peer and per source
 	// (a supernode announces every third of SupernodeTTL).
 	AnnouncePerPeer, AnnouncePerSource ratelimit.Rate
-	// Disabled turns every limit off (load tests).
-	Disabled bool
+}
+
+// rates lists the limits by name, for defaults and validation.
+func (l *Limits) rates() map[string]*ratelimit.Rate {
+	return map[string]*ratelimit.Rate{
+		"LoginPerDevice": &l.LoginPerDevice, "LoginPerSource": &l.LoginPerSource,
+		"PasswordPerAccount": &l.PasswordPerAccount, "PasswordPerSource": &l.PasswordPerSource,
+		"ContactPerAccount": &l.ContactPerAccount, "ContactPerSource": &l.ContactPerSource,
+		"AnnouncePerPeer": &l.AnnouncePerPeer, "AnnouncePerSource": &l.AnnouncePerSource,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	def := d.rates()
+	for name, r := range l.rates() {
+		if *r == (ratelimit.Rate{}) {
+			*r = *def[name]
+		}
+	}
+	return l
 }
 
 func (l Limits) validate() error {
-	for name, r := range map[string]ratelimit.Rate{
-		"LoginPerDevice": l.LoginPerDevice, "LoginPerSource": l.LoginPerSource,
-		"PasswordPerAccount": l.PasswordPerAccount, "PasswordPerSource": l.PasswordPerSource,
-		"ContactPerAccount": l.ContactPerAccount, "ContactPerSource": l.ContactPerSource,
-		"AnnouncePerPeer": l.AnnouncePerPeer, "AnnouncePerSource": l.AnnouncePerSource,
-	} {
+	for name, r := range l.rates() {
 		if err := r.Validate(); err != nil {
 			return fmt.Errorf("limit %s: %w", name, err)
 		}
@@ -61,6 +76,15 @@ func DefaultLimits() Limits {
 	}
 }
 
+// NoLimits turns every limit off (load tests): each is ratelimit.NoLimit.
+func NoLimits() Limits {
+	var l Limits
+	for _, r := range l.rates() {
+		*r = ratelimit.NoLimit
+	}
+	return l
+}
+
 type limiters struct {
 	loginDevice, loginSource        *ratelimit.Limiter
 	passwordAccount, passwordSource *ratelimit.Limiter
@@ -69,9 +93,6 @@ type limiters struct {
 }
 
 func newLimiters(l Limits) *limiters {
-	if l.Disabled {
-		l = Limits{}
-	}
 	return &limiters{
 		loginDevice:     ratelimit.New(l.LoginPerDevice),
 		loginSource:     ratelimit.New(l.LoginPerSource),

@@ -14,9 +14,12 @@ import (
 	"github.com/parleynet/parley/rendezvous/server"
 )
 
-// withLimits sets the server's limits to l; zero rates are unlimited.
-func withLimits(l server.Limits) func(*server.Config) {
-	return func(c *server.Config) { c.Limits = l }
+// withLimits turns every limit off except those set sets.
+func withLimits(set func(l *server.Limits)) func(*server.Config) {
+	return func(c *server.Config) {
+		c.Limits = server.NoLimits()
+		set(&c.Limits)
+	}
 }
 
 // checkRateLimited checks that err is a rate-limit refusal that says when
@@ -55,7 +58,7 @@ func sleepCtx(ctx context.Context, t *testing.T, d time.Duration) {
 
 func TestPasswordRateLimitPerAccount(t *testing.T) {
 	const burst, every = 3, 500 * time.Millisecond
-	ts := startServer(t, withLimits(server.Limits{PasswordPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(func(l *server.Limits) { l.PasswordPerAccount = ratelimit.Rate{Burst: burst, Every: every} }))
 	ctx := testContext(t)
 	guesser, _ := newClient(t, ts)
 	owner, _ := newClient(t, ts)
@@ -94,7 +97,7 @@ func TestPasswordRateLimitPerAccount(t *testing.T) {
 
 func TestPasswordRateLimitLocksAccount(t *testing.T) {
 	const burst, every = 2, time.Minute
-	ts := startServer(t, withLimits(server.Limits{PasswordPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(func(l *server.Limits) { l.PasswordPerAccount = ratelimit.Rate{Burst: burst, Every: every} }))
 	ctx := testContext(t)
 	alice := register(ctx, t, ts, "alice", "password1") // one token
 	guesser, _ := newClient(t, ts)
@@ -130,7 +133,7 @@ func TestPasswordRateLimitLocksAccount(t *testing.T) {
 
 func TestPasswordRateLimitPerSource(t *testing.T) {
 	const burst, every = 3, time.Minute
-	ts := startServer(t, withLimits(server.Limits{PasswordPerSource: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(func(l *server.Limits) { l.PasswordPerSource = ratelimit.Rate{Burst: burst, Every: every} }))
 	ctx := testContext(t)
 
 	// Every device and account is new; they share the loopback address.
@@ -149,7 +152,7 @@ func TestPasswordRateLimitPerSource(t *testing.T) {
 
 func TestLoginRateLimitPerDevice(t *testing.T) {
 	const burst, every = 2, time.Minute
-	ts := startServer(t, withLimits(server.Limits{LoginPerDevice: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(func(l *server.Limits) { l.LoginPerDevice = ratelimit.Rate{Burst: burst, Every: every} }))
 	ctx := testContext(t)
 	d1 := register(ctx, t, ts, "alice", "password1")
 	d2, _ := newClient(t, ts)
@@ -174,7 +177,7 @@ func TestLoginRateLimitPerDevice(t *testing.T) {
 
 func TestContactRateLimitPerAccount(t *testing.T) {
 	const burst, every = 2, time.Minute
-	ts := startServer(t, withLimits(server.Limits{ContactPerAccount: ratelimit.Rate{Burst: burst, Every: every}}))
+	ts := startServer(t, withLimits(func(l *server.Limits) { l.ContactPerAccount = ratelimit.Rate{Burst: burst, Every: every} }))
 	ctx := testContext(t)
 	alice := register(ctx, t, ts, "alice", "password1")
 	bob := register(ctx, t, ts, "bob", "password1")
@@ -194,23 +197,25 @@ func TestContactRateLimitPerAccount(t *testing.T) {
 	}
 }
 
-func TestLimitsDisabled(t *testing.T) {
+func TestNoLimits(t *testing.T) {
 	def := server.DefaultLimits()
 	tests := []struct {
 		name        string
 		limits      server.Limits
 		wantLimited bool
 	}{
-		{"disabled", server.Limits{Disabled: true}, false},
-		{"disabled with rates set", func() server.Limits { l := def; l.Disabled = true; return l }(), false},
+		{"no limits", server.NoLimits(), false},
 		// The same load is refused with the defaults: the test can fail.
 		{"defaults", def, true},
+		// A partial Limits takes the defaults for the rest.
+		{"zero", server.Limits{}, true},
+		{"one rate set", server.Limits{AnnouncePerPeer: ratelimit.NoLimit}, true},
 	}
 	// More than every default burst.
 	n := max(def.PasswordPerAccount.Burst, def.LoginPerDevice.Burst, def.ContactPerAccount.Burst) + 1
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, withLimits(tt.limits))
+			ts := startServer(t, func(c *server.Config) { c.Limits = tt.limits })
 			ctx := testContext(t)
 			alice := register(ctx, t, ts, "alice", "password1")
 			guesser, _ := newClient(t, ts)

@@ -25,8 +25,9 @@ import (
 
 var log = logging.Logger("parley/rendezvous")
 
-// Config configures a Server. Zero fields take the DefaultConfig value;
-// CertKey is required.
+// Config configures a Server. CertKey is required; every other field left
+// zero takes its DefaultConfig value, field by field (also inside
+// Election, Argon2 and Limits).
 type Config struct {
 	// CertKey signs membership certificates (Ed25519). Replicas sharing a
 	// database must share it.
@@ -37,8 +38,8 @@ type Config struct {
 	// SupernodeTTL is how long a supernode stays listed after its last
 	// announcement. Default 60s.
 	SupernodeTTL time.Duration
-	// Election tunes the supernode directory's active set. The zero value
-	// means DefaultElection.
+	// Election tunes the supernode directory's active set. Zero fields
+	// take their DefaultElection value.
 	Election ElectionConfig
 	// TrustedSupernodes are the headless relays (parley-relay) allowed to
 	// announce themselves as supernodes, besides enrolled devices that
@@ -48,7 +49,8 @@ type Config struct {
 	// OpenDirectory lets any peer announce itself as a supernode and be
 	// believed, as if trusted: for local and test networks only.
 	OpenDirectory bool
-	// Argon2 is the cost of new password hashes. Default DefaultArgon2.
+	// Argon2 is the cost of new password hashes. Zero fields take their
+	// DefaultArgon2 value.
 	Argon2 Argon2Params
 	// SessionQueue is how many pushes may wait for one slow client before
 	// its session is closed (the client logs in again). Default 256.
@@ -66,7 +68,8 @@ type Config struct {
 	// down are told to come back, so they do not return at once.
 	// Default 5s.
 	GoAwaySpread time.Duration
-	// Limits are the abuse limits. The zero value means DefaultLimits.
+	// Limits are the abuse limits. Zero rates take their DefaultLimits
+	// value; ratelimit.NoLimit means none (NoLimits turns all off).
 	Limits Limits
 	// Metrics receives measurements; nil means none.
 	Metrics MetricsTracer
@@ -112,15 +115,20 @@ func (c Config) withDefaults() Config {
 	def(&c.Keepalive, d.Keepalive)
 	def(&c.ReplicaTimeout, d.ReplicaTimeout)
 	def(&c.GoAwaySpread, d.GoAwaySpread)
-	if c.Argon2 == (Argon2Params{}) {
-		c.Argon2 = d.Argon2
+	if c.Argon2.Time == 0 {
+		c.Argon2.Time = d.Argon2.Time
+	}
+	if c.Argon2.Memory == 0 {
+		c.Argon2.Memory = d.Argon2.Memory
+	}
+	if c.Argon2.Threads == 0 {
+		c.Argon2.Threads = d.Argon2.Threads
 	}
 	if c.SessionQueue == 0 {
 		c.SessionQueue = d.SessionQueue
 	}
-	if c.Limits == (Limits{}) {
-		c.Limits = d.Limits
-	}
+	c.Election = c.Election.withDefaults()
+	c.Limits = c.Limits.withDefaults()
 	if c.Replica == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])

@@ -27,7 +27,7 @@ func FuzzServerAnswersEveryRequest(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{0x03, 0x0a, 0x05, 0x61})
 
-	ts := startServer(f, func(c *server.Config) { c.Limits.Disabled = true })
+	ts := startServer(f, func(c *server.Config) { c.Limits = server.NoLimits() })
 	ctx, cancel := context.WithCancel(context.Background())
 	f.Cleanup(cancel)
 	// The fuzzing device is carol, with a contact and a pending request;

@@ -27,7 +27,7 @@ import (
 
 // noLimits turns the abuse limits off, for tests that check passwords or
 // log in more often than the defaults allow.
-func noLimits(c *server.Config) { c.Limits = server.Limits{Disabled: true} }
+func noLimits(c *server.Config) { c.Limits = server.NoLimits() }
 
 // awaitPresence reads pushes on s until a presence of username that
 // satisfies ok (described by what), skipping everything else.
