@@ -25,7 +25,8 @@ import (
 // source to rank by. The rendezvous directory is one source.
 type SupernodeSource func(ctx context.Context, rtts map[peer.ID]time.Duration) ([]peer.AddrInfo, error)
 
-// ReserverConfig configures a Reserver. The zero value is valid.
+// ReserverConfig configures a Reserver. The zero value is valid: each
+// field left zero takes its default.
 type ReserverConfig struct {
 	// Want is how many supernodes to hold reservations on. Zero means 2.
 	Want int
@@ -91,23 +92,20 @@ type slot struct {
 	expires time.Time
 }
 
+func (c ReserverConfig) withDefaults() ReserverConfig {
+	c.Want = orDefault(c.Want, 2)
+	c.Interval = orDefault(c.Interval, 30*time.Second)
+	c.PingInterval = orDefault(c.PingInterval, 5*time.Second)
+	c.PingTimeout = orDefault(c.PingTimeout, 3*time.Second)
+	if c.Needed == nil {
+		c.Needed = func() bool { return true }
+	}
+	return c
+}
+
 // StartReserver starts keeping reservations. Close stops it.
 func StartReserver(n *node.Node, source SupernodeSource, passport *Passport, cfg ReserverConfig) *Reserver {
-	if cfg.Want == 0 {
-		cfg.Want = 2
-	}
-	if cfg.Interval == 0 {
-		cfg.Interval = 30 * time.Second
-	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = 5 * time.Second
-	}
-	if cfg.PingTimeout == 0 {
-		cfg.PingTimeout = 3 * time.Second
-	}
-	if cfg.Needed == nil {
-		cfg.Needed = func() bool { return true }
-	}
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Reserver{
 		node:     n,

@@ -25,21 +25,30 @@ import (
 	rpb "github.com/parleynet/parley/rendezvous/pb"
 )
 
-// Limits are a supernode's resource and abuse limits. Zero fields take
-// the DefaultLimits value.
+// NoLimit, in a count or duration field of this package's configuration,
+// means "none" (any negative value does); zero means the field's default.
+// Rate fields spell it ratelimit.NoLimit.
+const NoLimit = -1
+
+// noLimitCount stands in for NoLimit where go-libp2p wants a number.
+const noLimitCount = 1 << 30
+
+// Limits are a supernode's resource and abuse limits. Each field left zero
+// takes its DefaultLimits value.
 type Limits struct {
 	// MaxReservations is how many clients may hold a slot at once; it is
-	// also the capacity announced to the directory. Default 1024.
+	// also the capacity announced to the directory, so it has no NoLimit.
+	// Default 1024.
 	MaxReservations int
 	// ReservationsPerIP caps the slots held from one IP address (one
-	// NAT's users share one). Default 64.
+	// NAT's users share one). Default 64; NoLimit means none.
 	ReservationsPerIP int
 	// CircuitsPerPeer caps the relayed connections open at once to or from
-	// one peer. Default 64.
+	// one peer. Default 64; NoLimit means none.
 	CircuitsPerPeer int
 	// CircuitDuration and CircuitData limit one relayed connection (each
-	// direction's data). Zero means unlimited: admitted users relay real
-	// chat and file streams, not only hole-punch coordination.
+	// direction's data). Default NoLimit: admitted users relay real chat
+	// and file streams, not only hole-punch coordination.
 	CircuitDuration time.Duration
 	CircuitData     int64
 	// BufferSize is the copy buffer of each direction of a circuit.
@@ -50,10 +59,9 @@ type Limits struct {
 	ReservationTTL time.Duration
 	// AuthPerPeer and AuthPerIP limit certificate presentations.
 	// Defaults: 10 at once then one every 6 s per peer; 200 at once then
-	// 20 a second per IP address.
+	// 20 a second per IP address. ratelimit.NoLimit means none (load
+	// tests).
 	AuthPerPeer, AuthPerIP ratelimit.Rate
-	// NoAuthLimits turns the presentation limits off (load tests).
-	NoAuthLimits bool
 }
 
 // DefaultLimits are the limits of a supernode.
@@ -62,6 +70,8 @@ func DefaultLimits() Limits {
 		MaxReservations:   1024,
 		ReservationsPerIP: 64,
 		CircuitsPerPeer:   64,
+		CircuitDuration:   NoLimit,
+		CircuitData:       NoLimit,
 		BufferSize:        64 << 10,
 		ReservationTTL:    15 * time.Minute,
 		AuthPerPeer:       ratelimit.Rate{Burst: 10, Every: 6 * time.Second},
@@ -69,43 +79,35 @@ func DefaultLimits() Limits {
 	}
 }
 
+// orDefault is v, or d when v is zero.
+func orDefault[T comparable](v, d T) T {
+	var zero T
+	if v == zero {
+		return d
+	}
+	return v
+}
+
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxReservations == 0 {
-		l.MaxReservations = d.MaxReservations
-	}
-	if l.ReservationsPerIP == 0 {
-		l.ReservationsPerIP = d.ReservationsPerIP
-	}
-	if l.CircuitsPerPeer == 0 {
-		l.CircuitsPerPeer = d.CircuitsPerPeer
-	}
-	if l.BufferSize == 0 {
-		l.BufferSize = d.BufferSize
-	}
-	if l.ReservationTTL == 0 {
-		l.ReservationTTL = d.ReservationTTL
-	}
-	switch {
-	case l.NoAuthLimits:
-		l.AuthPerPeer, l.AuthPerIP = ratelimit.Rate{}, ratelimit.Rate{}
-	default:
-		if l.AuthPerPeer == (ratelimit.Rate{}) {
-			l.AuthPerPeer = d.AuthPerPeer
-		}
-		if l.AuthPerIP == (ratelimit.Rate{}) {
-			l.AuthPerIP = d.AuthPerIP
-		}
-	}
+	l.MaxReservations = orDefault(l.MaxReservations, d.MaxReservations)
+	l.ReservationsPerIP = orDefault(l.ReservationsPerIP, d.ReservationsPerIP)
+	l.CircuitsPerPeer = orDefault(l.CircuitsPerPeer, d.CircuitsPerPeer)
+	l.CircuitDuration = orDefault(l.CircuitDuration, d.CircuitDuration)
+	l.CircuitData = orDefault(l.CircuitData, d.CircuitData)
+	l.BufferSize = orDefault(l.BufferSize, d.BufferSize)
+	l.ReservationTTL = orDefault(l.ReservationTTL, d.ReservationTTL)
+	l.AuthPerPeer = orDefault(l.AuthPerPeer, d.AuthPerPeer)
+	l.AuthPerIP = orDefault(l.AuthPerIP, d.AuthPerIP)
 	return l
 }
 
 func (l Limits) validate() error {
 	switch {
-	case l.MaxReservations < 0, l.ReservationsPerIP < 0, l.CircuitsPerPeer < 0:
-		return errors.New("limits must not be negative")
-	case l.CircuitDuration < 0, l.CircuitData < 0:
-		return errors.New("circuit limits must not be negative")
+	case l.MaxReservations < 0:
+		return errors.New("the reservation limit is the announced capacity: it must be positive")
+	case l.ReservationTTL < 0:
+		return errors.New("the reservation lifetime must be positive")
 	case l.BufferSize < 512 || l.BufferSize > 16<<20:
 		return fmt.Errorf("relay buffer size %d outside 512 B to 16 MiB", l.BufferSize)
 	}
@@ -118,23 +120,31 @@ func (l Limits) validate() error {
 	return nil
 }
 
+// count is n for go-libp2p, where NoLimit becomes a count never reached.
+func count(n int) int {
+	if n < 0 {
+		return noLimitCount
+	}
+	return n
+}
+
 func (l Limits) resources() relayv2.Resources {
 	r := relayv2.DefaultResources()
 	r.Limit = nil
 	if l.CircuitDuration > 0 || l.CircuitData > 0 {
 		r.Limit = &relayv2.RelayLimit{Duration: l.CircuitDuration, Data: l.CircuitData}
-		if r.Limit.Duration == 0 {
+		if r.Limit.Duration <= 0 {
 			r.Limit.Duration = 100 * 365 * 24 * time.Hour
 		}
-		if r.Limit.Data == 0 {
+		if r.Limit.Data <= 0 {
 			r.Limit.Data = 1 << 62
 		}
 	}
 	r.ReservationTTL = l.ReservationTTL
 	r.MaxReservations = l.MaxReservations
-	r.MaxReservationsPerIP = l.ReservationsPerIP
-	r.MaxReservationsPerASN = l.ReservationsPerIP * 4
-	r.MaxCircuits = l.CircuitsPerPeer
+	r.MaxReservationsPerIP = count(l.ReservationsPerIP)
+	r.MaxReservationsPerASN = count(l.ReservationsPerIP * 4)
+	r.MaxCircuits = count(l.CircuitsPerPeer)
 	r.BufferSize = l.BufferSize
 	return r
 }
@@ -145,7 +155,8 @@ type Config struct {
 	// Verifier checks the membership certificates clients present; only
 	// admitted clients get reservations and circuits.
 	Verifier *cert.Verifier
-	// Limits are the relay's limits; zero fields take DefaultLimits.
+	// Limits are the relay's limits; zero fields take their DefaultLimits
+	// value, field by field.
 	Limits Limits
 	// Directories are the rendezvous servers (replicas) to announce to.
 	// None: the supernode serves whoever knows its address.
@@ -202,9 +213,7 @@ func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
 	if err := cfg.Limits.validate(); err != nil {
 		return nil, fmt.Errorf("supernode: %w", err)
 	}
-	if cfg.RetryInterval == 0 {
-		cfg.RetryInterval = 5 * time.Second
-	}
+	cfg.RetryInterval = orDefault(cfg.RetryInterval, 5*time.Second)
 	if cfg.Addrs == nil {
 		cfg.Addrs = func() []ma.Multiaddr { return node.Shareable(h.Addrs()) }
 	}

@@ -53,19 +53,20 @@ func (m Mode) String() string {
 	}
 }
 
-// VolunteerConfig configures a Volunteer. The zero value of each field
-// except Verifier and Directory is valid.
+// VolunteerConfig configures a Volunteer. Verifier and Directory are
+// required; every other field left zero takes its default.
 type VolunteerConfig struct {
 	Mode Mode
 	// MinUptime is how long the node must have been up. Zero means 10
-	// minutes; negative means no wait.
+	// minutes; NoLimit means no wait.
 	MinUptime time.Duration
 	// MaxCPU and MaxLoad are the headroom rule: the process's CPU use, as
-	// a share of the machine, must stay under MaxCPU (default 0.5), and
-	// the machine's one-minute load average per core under MaxLoad
-	// (default 1.5: the user's computer is not busy with other work).
+	// a share of the machine, must stay under MaxCPU (zero means 0.5), and
+	// the machine's one-minute load average per core under MaxLoad (zero
+	// means 1.5: the user's computer is not busy with other work).
+	// NoLimit means no such check.
 	MaxCPU, MaxLoad float64
-	// CheckInterval is how often eligibility is checked. Default 15s.
+	// CheckInterval is how often eligibility is checked. Zero means 15s.
 	CheckInterval time.Duration
 	// Verifier returns the certificate verifier the supernode admits
 	// clients with (the rendezvous server's key).
@@ -76,10 +77,11 @@ type VolunteerConfig struct {
 	// in: the directory takes volunteers that are enrolled devices). Nil
 	// means always.
 	Ready func() bool
-	// Limits are the supernode's limits; zero fields take DefaultLimits.
+	// Limits are the supernode's limits; zero fields take their
+	// DefaultLimits value, field by field.
 	Limits Limits
 	// Drain is how long clients get to move when the device stops serving.
-	// Default 10s.
+	// Zero means 10s.
 	Drain time.Duration
 	// Announcer, when set, announces the device as a supernode while it
 	// serves (see Config.Announcer).
@@ -122,26 +124,21 @@ type VolunteerState struct {
 	Circuits     int    `json:"circuits"`
 }
 
+func (c VolunteerConfig) withDefaults() VolunteerConfig {
+	c.MinUptime = orDefault(c.MinUptime, 10*time.Minute)
+	c.MaxCPU = orDefault(c.MaxCPU, 0.5)
+	c.MaxLoad = orDefault(c.MaxLoad, 1.5)
+	c.CheckInterval = orDefault(c.CheckInterval, 15*time.Second)
+	c.Drain = orDefault(c.Drain, 10*time.Second)
+	if c.Ready == nil {
+		c.Ready = func() bool { return true }
+	}
+	return c
+}
+
 // StartVolunteer starts checking eligibility. Close stops it.
 func StartVolunteer(n *node.Node, cfg VolunteerConfig) *Volunteer {
-	if cfg.MinUptime == 0 {
-		cfg.MinUptime = 10 * time.Minute
-	}
-	if cfg.MaxCPU == 0 {
-		cfg.MaxCPU = 0.5
-	}
-	if cfg.MaxLoad == 0 {
-		cfg.MaxLoad = 1.5
-	}
-	if cfg.CheckInterval == 0 {
-		cfg.CheckInterval = 15 * time.Second
-	}
-	if cfg.Drain == 0 {
-		cfg.Drain = 10 * time.Second
-	}
-	if cfg.Ready == nil {
-		cfg.Ready = func() bool { return true }
-	}
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	v := &Volunteer{node: n, cfg: cfg, load: loadPerCore, cancel: cancel, done: make(chan struct{}), recheck: make(chan struct{}, 1), reason: "not checked yet"}
 	go func() {
@@ -241,10 +238,10 @@ func (v *Volunteer) ineligible(cpu *cpuMeter) string {
 	if up := time.Since(v.node.Started()); v.cfg.MinUptime > 0 && up < v.cfg.MinUptime {
 		return fmt.Sprintf("up for %s, less than %s", up.Round(time.Second), v.cfg.MinUptime)
 	}
-	if share := float64(cpu.permille()) / 1000; share > v.cfg.MaxCPU {
+	if share := float64(cpu.permille()) / 1000; v.cfg.MaxCPU >= 0 && share > v.cfg.MaxCPU {
 		return fmt.Sprintf("busy: the process uses %.0f%% of the CPU", 100*share)
 	}
-	if load, ok := v.load(); ok && load > v.cfg.MaxLoad {
+	if load, ok := v.load(); ok && v.cfg.MaxLoad >= 0 && load > v.cfg.MaxLoad {
 		return fmt.Sprintf("busy: machine load %.2f per core", load)
 	}
 	var rl syscall.Rlimit

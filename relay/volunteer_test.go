@@ -41,6 +41,7 @@ func TestVolunteerEligibility(t *testing.T) {
 		{"too young", public, VolunteerConfig{MinUptime: time.Hour}, "less than 1h0m0s"},
 		{"busy machine", public, VolunteerConfig{MinUptime: -1, MaxLoad: 1.5}, "machine load 2.00 per core"},
 		{"eligible", public, VolunteerConfig{MinUptime: -1, MaxLoad: 2.5}, ""},
+		{"no load check", public, VolunteerConfig{MinUptime: NoLimit, MaxLoad: NoLimit}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg

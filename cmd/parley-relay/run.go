@@ -13,6 +13,7 @@ import (
 	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/internal/flags"
 	"github.com/parleynet/parley/internal/logs"
+	"github.com/parleynet/parley/internal/ratelimit"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/relay/metrics"
@@ -141,7 +142,9 @@ func serve(ctx context.Context, o *options) error {
 		Announcer:   kad,
 		Limits:      o.limits,
 	}
-	cfg.Limits.NoAuthLimits = o.noAuthLimits
+	if o.noAuthLimits {
+		cfg.Limits.AuthPerPeer, cfg.Limits.AuthPerIP = ratelimit.NoLimit, ratelimit.NoLimit
+	}
 	var adm *admin.Server
 	var sn *relay.Supernode
 	if o.admin != "" {
