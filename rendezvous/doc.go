@@ -68,14 +68,16 @@
 // retry_after_ms), INTERNAL.
 //
 // An error response also carries code: the stable, machine-readable name
-// of the error ("bad_request", "bad_credentials", "device_not_enrolled",
-// "account_deleted", "not_logged_in", "username_taken", "device_taken",
-// "not_found", "rate_limited", "device_revoked", "not_trusted",
-// "unavailable", "internal"), because a status alone may stand for
-// several errors. Clients decide by code, never by message. A response
-// without a code (from an older server), or with a code the client does
-// not know or that does not belong to its status, stands for the status's
-// default error: the first of its list above.
+// of the error ("invalid_request", "bad_credentials",
+// "device_not_enrolled", "account_deleted", "session_required",
+// "username_taken", "device_taken", "not_found", "rate_limited",
+// "device_revoked", "not_trusted", "server_unavailable",
+// "server_internal"), because a status alone may stand for several
+// errors. The client daemon's local API names these errors with the same
+// codes. Clients decide by code, never by message. A response without a
+// code (from an older server), or with a code the client does not know or
+// that does not belong to its status, stands for the status's default
+// error: the first of its list above.
 //
 // One table (Errors) holds, per sentinel error of this package, its
 // status, its code and the HTTP status of the client daemon's local API.

@@ -46,25 +46,28 @@ type ErrorCode struct {
 	HTTP int
 }
 
-// errorTable has one row per sentinel; see ErrorCode for the order.
-// HTTP statuses: 400 a request to fix, 401 who you are was not
-// established (credentials, enrolment, a deleted account, no login), 403
-// who you are may not do this, 404, 409 a name or device already in use,
-// 429 wait and retry, 503 the server is going away, 500 anything else.
+// errorTable has one row per sentinel; see ErrorCode for the order. The
+// codes and HTTP statuses are the client daemon's local API's (app/api),
+// seen from the daemon, for which the rendezvous server is upstream: 422 a
+// request to fix (400 stays for a body the API cannot parse), 401 who you
+// are was not established (credentials, enrolment, a deleted account),
+// 403 who you are may not do this, 404, 409 a name or device already in
+// use or no session yet, 429 wait and retry, 503 the server is going
+// away, 502 the server failed.
 var errorTable = []ErrorCode{
-	{ErrBadRequest, pb.Status_STATUS_BAD_REQUEST, "bad_request", http.StatusBadRequest},
+	{ErrBadRequest, pb.Status_STATUS_BAD_REQUEST, "invalid_request", http.StatusUnprocessableEntity},
 	{ErrBadCredentials, pb.Status_STATUS_UNAUTHENTICATED, "bad_credentials", http.StatusUnauthorized},
 	{ErrDeviceNotEnrolled, pb.Status_STATUS_UNAUTHENTICATED, "device_not_enrolled", http.StatusUnauthorized},
 	{ErrAccountDeleted, pb.Status_STATUS_UNAUTHENTICATED, "account_deleted", http.StatusUnauthorized},
-	{ErrNotLoggedIn, pb.Status_STATUS_UNAUTHENTICATED, "not_logged_in", http.StatusUnauthorized},
+	{ErrNotLoggedIn, pb.Status_STATUS_UNAUTHENTICATED, "session_required", http.StatusConflict},
 	{ErrUsernameTaken, pb.Status_STATUS_ALREADY_EXISTS, "username_taken", http.StatusConflict},
 	{ErrDeviceTaken, pb.Status_STATUS_ALREADY_EXISTS, "device_taken", http.StatusConflict},
 	{ErrNotFound, pb.Status_STATUS_NOT_FOUND, "not_found", http.StatusNotFound},
 	{ErrRateLimited, pb.Status_STATUS_RATE_LIMITED, "rate_limited", http.StatusTooManyRequests},
 	{ErrDeviceRevoked, pb.Status_STATUS_PERMISSION_DENIED, "device_revoked", http.StatusForbidden},
 	{ErrNotTrusted, pb.Status_STATUS_PERMISSION_DENIED, "not_trusted", http.StatusForbidden},
-	{ErrUnavailable, pb.Status_STATUS_UNAVAILABLE, "unavailable", http.StatusServiceUnavailable},
-	{ErrInternal, pb.Status_STATUS_INTERNAL, "internal", http.StatusInternalServerError},
+	{ErrUnavailable, pb.Status_STATUS_UNAVAILABLE, "server_unavailable", http.StatusServiceUnavailable},
+	{ErrInternal, pb.Status_STATUS_INTERNAL, "server_internal", http.StatusBadGateway},
 }
 
 // internalRow is the row of ErrInternal, for errors the table lacks.

@@ -155,11 +155,11 @@ func TestErrorResponse(t *testing.T) {
 		wantIsErr error
 	}{
 		{"bad request keeps the rule", fmt.Errorf("%w: a username has 3 to 32 letters", rendezvous.ErrBadRequest),
-			pb.Status_STATUS_BAD_REQUEST, "bad_request", "bad request: a username has 3 to 32 letters", 0, rendezvous.ErrBadRequest},
+			pb.Status_STATUS_BAD_REQUEST, "invalid_request", "bad request: a username has 3 to 32 letters", 0, rendezvous.ErrBadRequest},
 		{"sentinel hides detail", fmt.Errorf("look up alice in row 7: %w", rendezvous.ErrNotFound),
 			pb.Status_STATUS_NOT_FOUND, "not_found", "not found", 0, rendezvous.ErrNotFound},
 		{"unknown is internal", errors.New("disk on fire"),
-			pb.Status_STATUS_INTERNAL, "internal", rendezvous.ErrInternal.Error(), 0, rendezvous.ErrInternal},
+			pb.Status_STATUS_INTERNAL, "server_internal", rendezvous.ErrInternal.Error(), 0, rendezvous.ErrInternal},
 		{"status error keeps its message and retry", &rendezvous.StatusError{Status: pb.Status_STATUS_RATE_LIMITED, Message: "too many login attempts; retry in 2s", RetryAfter: 1500*time.Millisecond + 1},
 			pb.Status_STATUS_RATE_LIMITED, "rate_limited", "too many login attempts; retry in 2s", 1501, rendezvous.ErrRateLimited},
 		{"status error with a code", fmt.Errorf("session: %w", &rendezvous.StatusError{Status: pb.Status_STATUS_PERMISSION_DENIED, Code: "not_trusted", Message: "no"}),
