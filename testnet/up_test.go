@@ -11,6 +11,7 @@ import (
 // TestUp runs the README's main-job walkthrough and checks what it tells
 // the user.
 func TestUp(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var out bytes.Buffer
