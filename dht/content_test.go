@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // connLog remembers every peer a host ever connected to.
@@ -45,6 +48,7 @@ func (l *connLog) met(p peer.ID) bool {
 // through one server; a client that bootstrapped elsewhere and never
 // talks to the provider finds it, with its addresses.
 func TestProvidersFoundIndirectly(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 5)
 	provider := client(t, servers[:1])
@@ -81,6 +85,7 @@ func TestProvidersFoundIndirectly(t *testing.T) {
 // TestWithdrawAgesOut: withdrawn content vanishes once its provider
 // records expire, while content still provided is reprovided and stays.
 func TestWithdrawAgesOut(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	short := []Option{WithProviderRecordTTL(3 * time.Second), WithReprovideInterval(300 * time.Millisecond)}
 	servers := newNetwork(t, 3, short...)
@@ -98,9 +103,12 @@ func TestWithdrawAgesOut(t *testing.T) {
 	if got := provider.Provided(); !slices.Equal(got, []cid.Cid{kept}) {
 		t.Fatalf("Provided() = %v", got)
 	}
-	eventually(t, ctx, "the withdrawn content ages out", func() bool {
-		_, err := finder.FindProviders(ctx, dropped, 0)
-		return errors.Is(err, ErrNotFound)
+	tstest.WaitFor(t, waitTimeout, func() error {
+		provs, err := finder.FindProviders(ctx, dropped, 0)
+		if !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("the withdrawn content has not aged out: providers %v, %v; want %v", provs, err, ErrNotFound)
+		}
+		return nil
 	})
 	// Past the TTL of the first announcement: only reproviding keeps it.
 	if _, err := finder.FindProviders(ctx, kept, 0); err != nil {

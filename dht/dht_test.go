@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -16,13 +17,17 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
 
-// testTimeout bounds every test; the steps themselves wait on conditions,
-// never on fixed delays.
-const testTimeout = 60 * time.Second
+// testTimeout bounds every test; the steps themselves wait on conditions
+// (tstest.WaitFor, at most waitTimeout each), never on fixed delays.
+const (
+	testTimeout = 60 * time.Second
+	waitTimeout = 30 * time.Second
+)
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
@@ -99,20 +104,6 @@ func joined(t *testing.T, mode Mode, from []*DHT, opts ...Option) *DHT {
 	return c
 }
 
-// eventually polls cond until it holds or the context ends.
-func eventually(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: never happened", what)
-		case <-tick.C:
-		}
-	}
-}
-
 func testCID(t *testing.T, s string) cid.Cid {
 	t.Helper()
 	sum, err := mh.Sum([]byte(s), mh.SHA2_256, -1)
@@ -125,7 +116,7 @@ func testCID(t *testing.T, s string) cid.Cid {
 // TestPrivateNetwork checks that servers speak only the Parley protocol and
 // find each other through a bootstrap peer.
 func TestPrivateNetwork(t *testing.T) {
-	ctx := testContext(t)
+	t.Parallel()
 	ds := newNetwork(t, 2)
 	a, b := ds[0], ds[1]
 	protos := a.Host().Mux().Protocols()
@@ -135,8 +126,11 @@ func TestPrivateNetwork(t *testing.T) {
 	if slices.Contains(protos, "/ipfs/kad/1.0.0") {
 		t.Fatal("node speaks the public IPFS DHT protocol")
 	}
-	eventually(t, ctx, "routing tables learn each other", func() bool {
-		return b.Kad().RoutingTable().Find(a.Host().ID()) != "" && a.Kad().RoutingTable().Find(b.Host().ID()) != ""
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if b.Kad().RoutingTable().Find(a.Host().ID()) == "" || a.Kad().RoutingTable().Find(b.Host().ID()) == "" {
+			return fmt.Errorf("the routing tables do not hold each other: a has %v, b has %v", a.Kad().RoutingTable().ListPeers(), b.Kad().RoutingTable().ListPeers())
+		}
+		return nil
 	})
 	if !a.Server() || !b.Server() {
 		t.Fatalf("servers report server mode %v, %v", a.Server(), b.Server())
@@ -144,7 +138,7 @@ func TestPrivateNetwork(t *testing.T) {
 }
 
 func TestModeFollowsReachability(t *testing.T) {
-	ctx := testContext(t)
+	t.Parallel()
 	n := nodetest.New(t) // reachability left to AutoNAT: unknown, alone on loopback
 	d, err := New(n)
 	if err != nil {
@@ -162,11 +156,21 @@ func TestModeFollowsReachability(t *testing.T) {
 	if err := em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPublic}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "server mode once public", d.Server)
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if !d.Server() {
+			return errors.New("client mode after reachability became public, want server mode")
+		}
+		return nil
+	})
 	if err := em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityPrivate}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "client mode once private", func() bool { return !d.Server() })
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if d.Server() {
+			return errors.New("server mode after reachability became private, want client mode")
+		}
+		return nil
+	})
 
 	for _, tt := range []struct {
 		mode   Mode
@@ -180,6 +184,7 @@ func TestModeFollowsReachability(t *testing.T) {
 }
 
 func TestBootstrapSources(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 3)
 	calls := 0
@@ -202,9 +207,12 @@ func TestBootstrapSources(t *testing.T) {
 		t.Error("the bootstrap func was never called")
 	}
 	mu.Unlock()
-	eventually(t, ctx, "routing table holds the directory's peers", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		rt := c.Kad().RoutingTable()
-		return rt.Find(servers[1].Host().ID()) != "" && rt.Find(servers[2].Host().ID()) != ""
+		if rt.Find(servers[1].Host().ID()) == "" || rt.Find(servers[2].Host().ID()) == "" {
+			return fmt.Errorf("the routing table holds %v, want the directory's peers %s and %s", rt.ListPeers(), servers[1].Host().ID(), servers[2].Host().ID())
+		}
+		return nil
 	})
 
 	alone := newDHT(t, WithMode(ModeClient), WithBootstrapFunc(broken))
@@ -221,6 +229,7 @@ func TestBootstrapSources(t *testing.T) {
 // The nodes listen on TCP only, so that dialling the dead one fails at
 // once (a QUIC dial waits for its handshake timeout).
 func TestRoutingTableRefills(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	tcpNode := func() *node.Node {
 		n, err := node.New(node.WithKey(nodetest.Key(t)), node.WithListenAddrs("/ip4/127.0.0.1/tcp/0"), node.WithReachability(node.ReachabilityPublic))
@@ -254,12 +263,12 @@ func TestRoutingTableRefills(t *testing.T) {
 	victim := ds[3]
 	victim.Host().Close() // no goodbye: its connections just drop
 	for _, d := range slices.Delete(slices.Clone(ds), 3, 4) {
-		eventually(t, ctx, "the dead server leaves every routing table", func() bool {
+		tstest.WaitFor(t, waitTimeout, func() error {
 			if d.Kad().RoutingTable().Find(victim.Host().ID()) == "" {
-				return true
+				return nil
 			}
 			<-d.Kad().ForceRefresh() // queries the dead peer, which evicts it
-			return false
+			return fmt.Errorf("the dead server %s is still in %s's routing table", victim.Host().ID(), d.Host().ID())
 		})
 	}
 	c := client(t, ds[:1])
@@ -272,6 +281,7 @@ func TestRoutingTableRefills(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	d := newDHT(t, WithAddressRecords(), WithRoutingTableService(nil))
 	d.SetSupernode(true)
@@ -297,6 +307,7 @@ func TestCloseIdempotent(t *testing.T) {
 }
 
 func TestOptionsRefused(t *testing.T) {
+	t.Parallel()
 	n := newNode(t)
 	tests := []struct {
 		name string

@@ -3,6 +3,7 @@ package dht
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/parleynet/parley/dht/records"
 	"github.com/parleynet/parley/internal/atomicfile"
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 func keyOf(t *testing.T, d *DHT) crypto.PrivKey {
@@ -33,6 +35,7 @@ func keyOf(t *testing.T, d *DHT) crypto.PrivKey {
 // record by itself; another client, which never met it, finds it; a newer
 // record replaces it, also after the device restarts.
 func TestAddressRecord(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 4)
 	seqFile := filepath.Join(t.TempDir(), "dht.seq")
@@ -44,13 +47,13 @@ func TestAddressRecord(t *testing.T) {
 	finder := client(t, servers[3:])
 
 	var first records.Record
-	eventually(t, ctx, "the device's record is published and found", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		r, err := finder.LookupAddrs(ctx, device.Host().ID())
 		if err != nil {
-			return false
+			return fmt.Errorf("the device's record is not found: %w", err)
 		}
 		first = r
-		return true
+		return nil
 	})
 	if first.Peer != device.Host().ID() || len(first.Addrs) == 0 {
 		t.Fatalf("got %+v", first)
@@ -102,6 +105,7 @@ func TestAddressRecord(t *testing.T) {
 // sequence), expired, malformed and oversized records, whether they come
 // through PutRecord or as a raw PUT_VALUE.
 func TestRecordsRefused(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 4)
 	owner := client(t, servers[:1])
@@ -188,6 +192,7 @@ func TestRecordsRefused(t *testing.T) {
 // current ones through the DHT; a node that only claims to be one (a
 // provider record without a signed announcement) is left out.
 func TestSupernodeDiscovery(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 4)
 	sn1 := server(t, servers[:1])
@@ -203,10 +208,13 @@ func TestSupernodeDiscovery(t *testing.T) {
 
 	want := map[peer.ID]*DHT{sn1.Host().ID(): sn1, sn2.Host().ID(): sn2}
 	var got []peer.AddrInfo
-	eventually(t, ctx, "both supernodes are found", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		var err error
 		got, err = c.FindSupernodes(ctx, 0)
-		return err == nil && len(got) == 2
+		if err != nil || len(got) != 2 {
+			return fmt.Errorf("FindSupernodes = %v, %v; want both supernodes", got, err)
+		}
+		return nil
 	})
 	for _, ai := range got {
 		d, ok := want[ai.ID]

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRoutingTableService(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 4)
 	operator := client(t, servers[:1])

@@ -10,7 +10,9 @@ import (
 )
 
 // TestSilentPeerNotAskedAgain: a peer that lets a request time out is not
-// asked again at once; a lookup does not wait for it either.
+// asked again at once; a lookup does not wait for it either. Not
+// parallel: its 300 ms request timeout must not fire for the peers that
+// do answer, which other tests' networks on a loaded machine could cause.
 func TestSilentPeerNotAskedAgain(t *testing.T) {
 	ctx := testContext(t)
 	servers := newNetwork(t, 3)

@@ -12,6 +12,7 @@ import (
 // answered or failed, distances are those of kbucket, hops grow from 1,
 // and the summary names the peer that held the answer.
 func TestTrace(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	servers := newNetwork(t, 6)
 	for _, s := range servers {

@@ -148,6 +148,7 @@ func TestLoadOrCreateIdentityCorruptFile(t *testing.T) {
 }
 
 func TestWithIdentitySamePathSamePeerID(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "id", "identity.key")
 
 	n1, err := node.New(node.WithIdentity(path), node.WithListenAddrs(node.LoopbackListenAddrs...))

@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
@@ -24,17 +26,8 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting until %s", what)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+// waitTimeout bounds each wait for a node to settle.
+const waitTimeout = 10 * time.Second
 
 func mustAddr(t *testing.T, s string) ma.Multiaddr {
 	t.Helper()
@@ -46,6 +39,7 @@ func mustAddr(t *testing.T, s string) ma.Multiaddr {
 }
 
 func TestNewOptionErrors(t *testing.T) {
+	t.Parallel()
 	key := nodetest.Key(t)
 	idPath := filepath.Join(t.TempDir(), "identity.key")
 	loopback := node.WithListenAddrs(node.LoopbackListenAddrs...)
@@ -80,6 +74,7 @@ func TestNewOptionErrors(t *testing.T) {
 }
 
 func TestReachability(t *testing.T) {
+	t.Parallel()
 	pub := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	if got := pub.Reachability(); got != network.ReachabilityPublic {
 		t.Errorf("public node reports %v", got)
@@ -95,6 +90,7 @@ func TestReachability(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
+	t.Parallel()
 	n, err := node.New(node.WithKey(nodetest.Key(t)), node.WithListenAddrs(node.LoopbackListenAddrs...), node.WithReachability(node.ReachabilityPublic))
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +138,7 @@ func TestRelayOf(t *testing.T) {
 }
 
 func TestPathTo(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 20*time.Second)
 	a := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	b := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
@@ -159,7 +156,12 @@ func TestPathTo(t *testing.T) {
 	if p.Via != "" {
 		t.Errorf("direct path has Via %s", p.Via)
 	}
-	waitFor(t, ctx, "b sees the connection", func() bool { return b.PathTo(a.ID()).Kind == node.Direct })
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if p := b.PathTo(a.ID()); p.Kind != node.Direct {
+			return fmt.Errorf("b's path to a is %q, want direct: b does not see the connection", p)
+		}
+		return nil
+	})
 
 	if p := a.PathTo(nodetest.PeerID(t)); p.Kind != node.NotConnected || p.String() != "not connected" {
 		t.Errorf("unknown peer: PathTo = %+v (%q), want not connected", p, p)
@@ -168,8 +170,11 @@ func TestPathTo(t *testing.T) {
 	if err := a.Network().ClosePeer(b.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "path is not connected after ClosePeer", func() bool {
-		return a.PathTo(b.ID()).Kind == node.NotConnected
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if p := a.PathTo(b.ID()); p.Kind != node.NotConnected {
+			return fmt.Errorf("after ClosePeer the path is %q, want not connected", p)
+		}
+		return nil
 	})
 }
 
@@ -208,6 +213,7 @@ func sortedStrings(addrs []ma.Multiaddr) []string {
 }
 
 func TestNATImitationRefusesInboundDirect(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 20*time.Second)
 	nat := nodetest.New(t, node.WithNATImitation())
 	pub := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
@@ -259,7 +265,7 @@ func TestNATImitationRefusesInboundDirect(t *testing.T) {
 }
 
 func TestNATImitationAdvertisesOnlyCircuitAddrs(t *testing.T) {
-	ctx := testContext(t, 20*time.Second)
+	t.Parallel()
 	nat := nodetest.New(t, node.WithNATImitation())
 
 	if addrs := nat.Addrs(); len(addrs) != 0 {
@@ -282,18 +288,24 @@ func TestNATImitationAdvertisesOnlyCircuitAddrs(t *testing.T) {
 	if got := sortedStrings(nat.CircuitAddrs()); !slices.Equal(got, want) {
 		t.Errorf("CircuitAddrs = %v, want %v", got, want)
 	}
-	var got []string
-	waitFor(t, ctx, "Addrs returns the circuit addresses", func() bool {
-		got = sortedStrings(nat.Addrs())
-		return slices.Equal(got, want)
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if got := sortedStrings(nat.Addrs()); !slices.Equal(got, want) {
+			return fmt.Errorf("Addrs = %v, want the circuit addresses %v", got, want)
+		}
+		return nil
 	})
 
 	nat.SetCircuitAddrs(nil)
-	waitFor(t, ctx, "Addrs is empty again", func() bool { return len(nat.Addrs()) == 0 })
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if got := nat.Addrs(); len(got) != 0 {
+			return fmt.Errorf("after SetCircuitAddrs(nil) Addrs = %v, want nothing", got)
+		}
+		return nil
+	})
 }
 
 func TestPublicNodeAdvertisesListenAndCircuitAddrs(t *testing.T) {
-	ctx := testContext(t, 20*time.Second)
+	t.Parallel()
 	pub := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	before := pub.Addrs()
 	if len(before) == 0 {
@@ -301,16 +313,16 @@ func TestPublicNodeAdvertisesListenAndCircuitAddrs(t *testing.T) {
 	}
 	circuit := mustAddr(t, "/ip4/127.0.0.1/tcp/4001/p2p/"+nodetest.PeerID(t).String()+"/p2p-circuit")
 	pub.SetCircuitAddrs([]ma.Multiaddr{circuit})
-	waitFor(t, ctx, "Addrs includes the circuit address and the listen addresses", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		got := pub.Addrs()
 		if !slices.ContainsFunc(got, circuit.Equal) {
-			return false
+			return fmt.Errorf("Addrs = %v, want the circuit address %v among them", got, circuit)
 		}
 		for _, a := range before {
 			if !slices.ContainsFunc(got, a.Equal) {
-				return false
+				return fmt.Errorf("Addrs = %v, want the listen address %v among them", got, a)
 			}
 		}
-		return true
+		return nil
 	})
 }

@@ -35,6 +35,7 @@ func testNode(t *testing.T, opts ...Option) *Node {
 // rounds, a bounded number of rounds, and never once a direct connection
 // exists.
 func TestPunchWatchdogSchedule(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := testNode(t, WithReachability(ReachabilityPublic))

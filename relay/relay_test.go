@@ -20,6 +20,7 @@ import (
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
@@ -72,22 +73,12 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or ctx ends; describe is called on
-// timeout to explain the state.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool, describe func() string) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			msg := ""
-			if describe != nil {
-				msg = ": " + describe()
-			}
-			t.Fatalf("timed out waiting until %s%s", what, msg)
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
-}
+// waitTimeout bounds each wait for a reserver or a supernode to settle;
+// failover, which waits for a dead connection to be noticed, gets more.
+const (
+	waitTimeout     = 30 * time.Second
+	failoverTimeout = 60 * time.Second
+)
 
 func relaysIn(addrs []ma.Multiaddr) []peer.ID {
 	var ids []peer.ID
@@ -154,6 +145,7 @@ func echoThrough(t *testing.T, ctx context.Context, a *node.Node, b peer.ID, siz
 }
 
 func TestRelayedEchoThroughSupernode(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 	iss := relaytest.NewIssuer(t)
 	sn := iss.StartSupernode(t, relay.Config{})
@@ -173,10 +165,11 @@ func TestRelayedEchoThroughSupernode(t *testing.T) {
 			changesMu.Unlock()
 		},
 	})
-	waitFor(t, ctx, "B holds a reservation on the supernode", func() bool {
-		return slices.Equal(r.Supernodes(), []peer.ID{sn.Node.ID()}) && len(r.CircuitAddrs()) > 0 && len(b.CircuitAddrs()) > 0
-	}, func() string {
-		return fmt.Sprintf("Supernodes=%v reserver CircuitAddrs=%v node CircuitAddrs=%v", r.Supernodes(), r.CircuitAddrs(), b.CircuitAddrs())
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if slices.Equal(r.Supernodes(), []peer.ID{sn.Node.ID()}) && len(r.CircuitAddrs()) > 0 && len(b.CircuitAddrs()) > 0 {
+			return nil
+		}
+		return fmt.Errorf("B holds no reservation on the supernode yet: Supernodes=%v reserver CircuitAddrs=%v node CircuitAddrs=%v", r.Supernodes(), r.CircuitAddrs(), b.CircuitAddrs())
 	})
 
 	want := relay.CircuitAddrs(sn.Node.ID(), sn.Node.Addrs())
@@ -191,13 +184,16 @@ func TestRelayedEchoThroughSupernode(t *testing.T) {
 			t.Errorf("circuit addrs %v, want %v", got, want)
 		}
 	}
-	waitFor(t, ctx, "B advertises only circuit addresses", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		got := b.Addrs()
-		return len(got) > 0 && len(relaysIn(got)) == 1 && !slices.ContainsFunc(got, func(a ma.Multiaddr) bool {
+		if len(got) > 0 && len(relaysIn(got)) == 1 && !slices.ContainsFunc(got, func(a ma.Multiaddr) bool {
 			_, ok := node.RelayOf(a)
 			return !ok
-		})
-	}, func() string { return fmt.Sprintf("B.Addrs()=%v", b.Addrs()) })
+		}) {
+			return nil
+		}
+		return fmt.Errorf("B advertises %v, want only circuit addresses through one supernode", got)
+	})
 	changesMu.Lock()
 	if len(changes) == 0 || len(changes[len(changes)-1]) == 0 {
 		t.Errorf("OnChange calls %v, want a last call with the circuit addresses", changes)
@@ -223,16 +219,19 @@ func TestRelayedEchoThroughSupernode(t *testing.T) {
 	if p := b.PathTo(a.ID()); p.Kind != node.Relayed || p.Via != sn.Node.ID() {
 		t.Errorf("B.PathTo(A) = %+v, want relayed via %s", p, sn.Node.ID())
 	}
-	waitFor(t, ctx, "the supernode's load counts the circuit and the relayed bytes", func() bool {
-		l := sn.Service.Load()
-		return l.Circuits >= 1 && l.BytesRelayed >= 2<<20
-	}, func() string { return fmt.Sprintf("Load()=%v", sn.Service.Load()) })
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if l := sn.Service.Load(); l.Circuits < 1 || l.BytesRelayed < 2<<20 {
+			return fmt.Errorf("the supernode's Load()=%v, want it to count the circuit and %d relayed bytes", l, 2<<20)
+		}
+		return nil
+	})
 }
 
 // TestAdmission checks what a supernode admits: only a certificate its
 // issuer signed, for the presenting peer, within its validity; and that
 // without an admission there is no reservation and no circuit.
 func TestAdmission(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 	iss := relaytest.NewIssuer(t)
 	forger := relaytest.NewIssuer(t)
@@ -323,6 +322,7 @@ func TestAdmission(t *testing.T) {
 // TestAdmissionBadRequests sends malformed and oversized auth requests:
 // each gets a typed answer or a reset, and the supernode keeps serving.
 func TestAdmissionBadRequests(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
 	iss := relaytest.NewIssuer(t)
 	sn := iss.StartSupernode(t, relay.Config{})
@@ -371,6 +371,7 @@ func TestAdmissionBadRequests(t *testing.T) {
 }
 
 func TestAdmissionRateLimit(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
 	iss := relaytest.NewIssuer(t)
 	limits := relay.DefaultLimits()
@@ -389,7 +390,7 @@ func TestAdmissionRateLimit(t *testing.T) {
 }
 
 func TestReserverFailover(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
+	t.Parallel()
 	iss := relaytest.NewIssuer(t)
 	sn1, sn2 := iss.StartSupernode(t, relay.Config{}), iss.StartSupernode(t, relay.Config{})
 	b := nodetest.New(t, node.WithNATImitation())
@@ -401,20 +402,26 @@ func TestReserverFailover(t *testing.T) {
 		return fmt.Sprintf("Supernodes=%v CircuitAddrs=%v", r.Supernodes(), r.CircuitAddrs())
 	}
 
-	waitFor(t, ctx, "reserved on both supernodes", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		want := sortedIDs(sn1.Node.ID(), sn2.Node.ID())
-		return slices.Equal(r.Supernodes(), want) && slices.Equal(relaysIn(r.CircuitAddrs()), want)
-	}, state)
+		if slices.Equal(r.Supernodes(), want) && slices.Equal(relaysIn(r.CircuitAddrs()), want) {
+			return nil
+		}
+		return fmt.Errorf("not reserved on both supernodes %v: %s", want, state())
+	})
 
 	// A crash: the supernode's host goes away without a word.
 	start := time.Now()
 	sn1.Service.Close()
 	sn1.Node.Close()
-	waitFor(t, ctx, "the crashed supernode's circuit addresses are withdrawn", func() bool {
-		return !slices.Contains(r.Supernodes(), sn1.Node.ID()) &&
+	tstest.WaitFor(t, failoverTimeout, func() error {
+		if !slices.Contains(r.Supernodes(), sn1.Node.ID()) &&
 			!slices.Contains(relaysIn(r.CircuitAddrs()), sn1.Node.ID()) &&
-			!slices.Contains(relaysIn(b.CircuitAddrs()), sn1.Node.ID())
-	}, state)
+			!slices.Contains(relaysIn(b.CircuitAddrs()), sn1.Node.ID()) {
+			return nil
+		}
+		return fmt.Errorf("the crashed supernode %s's circuit addresses are not withdrawn: %s node CircuitAddrs=%v", sn1.Node.ID(), state(), b.CircuitAddrs())
+	})
 	t.Logf("crashed supernode's circuit addresses withdrawn after %v", time.Since(start))
 	if got, want := r.Supernodes(), []peer.ID{sn2.Node.ID()}; !slices.Equal(got, want) {
 		t.Errorf("after failover Supernodes = %v, want %v", got, want)
@@ -425,12 +432,15 @@ func TestReserverFailover(t *testing.T) {
 	sn3 := iss.StartSupernode(t, relay.Config{})
 	start = time.Now()
 	src.add(sn3.Info())
-	waitFor(t, ctx, "reserved on the new supernode", func() bool {
+	tstest.WaitFor(t, failoverTimeout, func() error {
 		want := sortedIDs(sn2.Node.ID(), sn3.Node.ID())
-		return slices.Equal(r.Supernodes(), want) &&
+		if slices.Equal(r.Supernodes(), want) &&
 			slices.Equal(relaysIn(r.CircuitAddrs()), want) &&
-			slices.Equal(relaysIn(b.CircuitAddrs()), want)
-	}, state)
+			slices.Equal(relaysIn(b.CircuitAddrs()), want) {
+			return nil
+		}
+		return fmt.Errorf("not reserved on the new supernode, want %v: %s node CircuitAddrs=%v", want, state(), b.CircuitAddrs())
+	})
 	t.Logf("reserved on new supernode after %v", time.Since(start))
 }
 
@@ -438,6 +448,7 @@ func TestReserverFailover(t *testing.T) {
 // its clients, which reserve elsewhere and publish the new addresses
 // before it goes; Shutdown returns once they did, well before its grace.
 func TestShutdownLetsClientsMove(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 	iss := relaytest.NewIssuer(t)
 	sn1, sn2, sn3 := iss.StartSupernode(t, relay.Config{}), iss.StartSupernode(t, relay.Config{}), iss.StartSupernode(t, relay.Config{})
@@ -445,10 +456,12 @@ func TestShutdownLetsClientsMove(t *testing.T) {
 	src := &source{}
 	src.set(sn1.Info(), sn2.Info())
 	r := startReserver(t, b, iss, src.list, relay.ReserverConfig{Want: 2, Interval: 30 * time.Second})
-	state := func() string { return fmt.Sprintf("Supernodes=%v CircuitAddrs=%v", r.Supernodes(), r.CircuitAddrs()) }
-	waitFor(t, ctx, "reserved on sn1 and sn2", func() bool {
-		return slices.Equal(r.Supernodes(), sortedIDs(sn1.Node.ID(), sn2.Node.ID()))
-	}, state)
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if want := sortedIDs(sn1.Node.ID(), sn2.Node.ID()); !slices.Equal(r.Supernodes(), want) {
+			return fmt.Errorf("not reserved on sn1 and sn2 %v: Supernodes=%v CircuitAddrs=%v", want, r.Supernodes(), r.CircuitAddrs())
+		}
+		return nil
+	})
 
 	src.set(sn2.Info(), sn3.Info()) // the directory stopped listing sn1
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -475,6 +488,7 @@ func TestShutdownLetsClientsMove(t *testing.T) {
 }
 
 func TestSupernodeLoadCountsReservations(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t, 30*time.Second)
 	iss := relaytest.NewIssuer(t)
 	sn := iss.StartSupernode(t, relay.Config{})
@@ -489,12 +503,18 @@ func TestSupernodeLoadCountsReservations(t *testing.T) {
 	src := &source{}
 	src.set(sn.Info())
 	r := startReserver(t, b, iss, src.list, relay.ReserverConfig{Want: 1, Interval: time.Second})
-	waitFor(t, ctx, "the supernode counts one reservation", func() bool {
-		return sn.Service.Load().Reservations == 1
-	}, func() string { return fmt.Sprintf("Load()=%v Supernodes=%v", sn.Service.Load(), r.Supernodes()) })
-	waitFor(t, ctx, "the reserver has its reservation", func() bool {
-		return slices.Equal(r.Supernodes(), []peer.ID{sn.Node.ID()})
-	}, nil)
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if l := sn.Service.Load(); l.Reservations != 1 {
+			return fmt.Errorf("the supernode's Load()=%v, want one reservation; Supernodes=%v", l, r.Supernodes())
+		}
+		return nil
+	})
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if got, want := r.Supernodes(), []peer.ID{sn.Node.ID()}; !slices.Equal(got, want) {
+			return fmt.Errorf("the reserver has no reservation: Supernodes=%v, want %v", got, want)
+		}
+		return nil
+	})
 
 	// A renewal is not a new reservation. The relay updates its counters
 	// before it answers, so no polling is needed here.
@@ -524,9 +544,12 @@ func TestSupernodeLoadCountsReservations(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, ctx, "the departed client's reservation is released", func() bool {
-		return sn.Service.Load().Reservations == 1
-	}, func() string { return fmt.Sprintf("Load()=%v", sn.Service.Load()) })
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if l := sn.Service.Load(); l.Reservations != 1 {
+			return fmt.Errorf("the departed client's reservation is not released: Load()=%v, want one reservation", l)
+		}
+		return nil
+	})
 }
 
 func TestCircuitAddrsSkipsCircuitAddrs(t *testing.T) {

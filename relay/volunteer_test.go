@@ -11,6 +11,7 @@ import (
 )
 
 func TestVolunteerEligibility(t *testing.T) {
+	t.Parallel()
 	k, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"fmt"
 	"github.com/parleynet/parley/app/apitype"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/dht/records"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 )
 
@@ -22,6 +24,7 @@ import (
 // the new supernode, and his answer reaches her the same way. Then bob's
 // device restarts, still during the outage, and is reached again.
 func TestChatWhileRendezvousDown(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	n, err := Start(ctx, Config{Dir: t.TempDir(), Supernodes: 2})
@@ -38,28 +41,32 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 		if err := c.AwaitRelay(ctx); err != nil {
 			t.Fatal(err)
 		}
-		awaitRecord(t, ctx, c, nil)
+		awaitRecord(t, c, nil)
 	}
 
 	if err := n.StopRendezvous(); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*Client{alice, bob} {
-		if err := waitFor(ctx, c.Name+" notices the server is gone", func() bool { return !c.Status().LoggedIn }); err != nil {
-			t.Fatal(err)
-		}
+		tstest.WaitFor(t, waitTimeout, func() error {
+			if c.Status().LoggedIn {
+				return fmt.Errorf("%s does not notice the server is gone: still logged in", c.Name)
+			}
+			return nil
+		})
 	}
 	old := slices.Clone(n.Supernodes)
 	fresh, err := n.AddSupernode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, "the new supernode is announced in the DHT", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		found, err := bob.Engine.DHT().FindSupernodes(ctx, 0)
-		return err == nil && slices.ContainsFunc(found, func(ai peer.AddrInfo) bool { return ai.ID == fresh.Node.ID() })
-	}); err != nil {
-		t.Fatal(err)
-	}
+		if err != nil || !slices.ContainsFunc(found, func(ai peer.AddrInfo) bool { return ai.ID == fresh.Node.ID() }) {
+			return fmt.Errorf("the new supernode %s is not announced in the DHT: bob finds %v, %v", fresh.Node.ID(), found, err)
+		}
+		return nil
+	})
 	for _, s := range old {
 		if err := n.KillSupernode(s); err != nil {
 			t.Fatal(err)
@@ -67,15 +74,16 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	}
 	for _, c := range []*Client{alice, bob} {
 		c.relays = 1
-		if err := waitFor(ctx, c.Name+" reserves on the new supernode", func() bool {
-			return slices.Equal(c.Engine.Supernodes(), []peer.ID{fresh.Node.ID()})
-		}); err != nil {
-			t.Fatal(err)
-		}
+		tstest.WaitFor(t, waitTimeout, func() error {
+			if got, want := c.Engine.Supernodes(), []peer.ID{fresh.Node.ID()}; !slices.Equal(got, want) {
+				return fmt.Errorf("%s reserves on %v, want the new supernode %v", c.Name, got, want)
+			}
+			return nil
+		})
 	}
 	left := fresh
 	via := func(a string) bool { return strings.Contains(a, left.Node.ID().String()+"/p2p-circuit") }
-	rec := awaitRecord(t, ctx, bob, via)
+	rec := awaitRecord(t, bob, via)
 	// The record the new supernode's DHT holds is bob's new one.
 	stored, err := left.DHT.LookupAddrs(ctx, bob.Engine.Node().ID())
 	if err != nil {
@@ -94,12 +102,16 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 		t.Errorf("bob got %q", got.Body)
 	}
 	wantPath := "relayed via " + left.Node.ID().String()
-	if err := waitFor(ctx, "alice's copy is delivered", func() bool {
-		m := awaitMessage(t, ctx, alice, "bob", sent.ID)
-		return m.State == apitype.MessageDelivered && m.Path == wantPath
-	}); err != nil {
-		t.Fatal(err, awaitMessage(t, ctx, alice, "bob", sent.ID))
-	}
+	tstest.WaitFor(t, waitTimeout, func() error {
+		m, err := message(t, ctx, alice, "bob", sent.ID)
+		if err != nil {
+			return err
+		}
+		if m.State != apitype.MessageDelivered || m.Path != wantPath {
+			return fmt.Errorf("alice's copy is %s with path %q, want delivered %s: %+v", m.State, m.Path, wantPath, m)
+		}
+		return nil
+	})
 
 	reply, err := bob.Engine.Send(ctx, "alice", "yes, on another supernode")
 	if err != nil {
@@ -117,11 +129,12 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	}
 	bob = addClient(t, ctx, n, "bob")
 	bob.relays = 1
-	if err := waitFor(ctx, "restarted bob reserves on the new supernode", func() bool {
-		return slices.Equal(bob.Engine.Supernodes(), []peer.ID{fresh.Node.ID()})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	tstest.WaitFor(t, waitTimeout, func() error {
+		if got, want := bob.Engine.Supernodes(), []peer.ID{fresh.Node.ID()}; !slices.Equal(got, want) {
+			return fmt.Errorf("restarted bob reserves on %v, want the new supernode %v", got, want)
+		}
+		return nil
+	})
 	if st := bob.Status(); st.Username != "bob" || st.LoggedIn {
 		t.Errorf("restarted bob: user %q, logged in %v; want bob, not logged in", st.Username, st.LoggedIn)
 	}
@@ -147,13 +160,13 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 // awaitRecord waits until c has published an address record with a
 // circuit address and, if want is given, an address want accepts. It
 // returns the record.
-func awaitRecord(t *testing.T, ctx context.Context, c *Client, want func(string) bool) records.Record {
+func awaitRecord(t *testing.T, c *Client, want func(string) bool) records.Record {
 	t.Helper()
 	var rec records.Record
-	err := waitFor(ctx, c.Name+" publishes its address record", func() bool {
+	tstest.WaitFor(t, waitTimeout, func() error {
 		r, ok := c.Engine.DHT().Published(records.KindAddr)
 		if !ok {
-			return false
+			return fmt.Errorf("%s has published no address record", c.Name)
 		}
 		rec = r
 		var addrs []string
@@ -161,12 +174,12 @@ func awaitRecord(t *testing.T, ctx context.Context, c *Client, want func(string)
 			addrs = append(addrs, a.String())
 		}
 		if want != nil && !slices.ContainsFunc(addrs, want) {
-			return false
+			return fmt.Errorf("%s's address record %v lacks the address wanted", c.Name, addrs)
 		}
-		return slices.ContainsFunc(r.Addrs, node.IsCircuit)
+		if !slices.ContainsFunc(r.Addrs, node.IsCircuit) {
+			return fmt.Errorf("%s's address record %v has no circuit address", c.Name, addrs)
+		}
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return rec
 }

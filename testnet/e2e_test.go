@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/parleynet/parley/app/apitype"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/rendezvous"
 )
@@ -72,24 +74,36 @@ func historyWith(t *testing.T, ctx context.Context, c *Client, contact string) [
 	return msgs
 }
 
+// waitTimeout bounds each wait for the network to settle; every test's
+// context bounds the whole.
+const waitTimeout = time.Minute
+
+// message returns the message with the given id from c's history with
+// contact, or an error saying it is not there (yet).
+func message(t *testing.T, ctx context.Context, c *Client, contact, id string) (apitype.Message, error) {
+	t.Helper()
+	msgs := historyWith(t, ctx, c, contact)
+	i := slices.IndexFunc(msgs, func(m apitype.Message) bool { return m.ID == id })
+	if i < 0 {
+		return apitype.Message{}, fmt.Errorf("%s's history with %s (%d messages) lacks message %s", c.Name, contact, len(msgs), id)
+	}
+	return msgs[i], nil
+}
+
 // awaitMessage waits until c has stored the message with the given id.
 func awaitMessage(t *testing.T, ctx context.Context, c *Client, contact, id string) apitype.Message {
 	t.Helper()
 	var got apitype.Message
-	err := waitFor(ctx, c.Name+" has message "+id, func() bool {
-		i := slices.IndexFunc(historyWith(t, ctx, c, contact), func(m apitype.Message) bool { return m.ID == id })
-		if i >= 0 {
-			got = historyWith(t, ctx, c, contact)[i]
-		}
-		return i >= 0
+	tstest.WaitFor(t, waitTimeout, func() error {
+		var err error
+		got, err = message(t, ctx, c, contact, id)
+		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return got
 }
 
 func TestNATedUsersChatThroughSupernode(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
@@ -171,6 +185,7 @@ func TestNATedUsersChatThroughSupernode(t *testing.T) {
 }
 
 func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
@@ -223,6 +238,7 @@ func TestWrongPasswordRefusedAndAccountsSurviveRestart(t *testing.T) {
 // TestOutboxDeliversWhenContactReturns: a message to a contact who quit is
 // queued, survives, and arrives when the contact starts the app again.
 func TestOutboxDeliversWhenContactReturns(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
@@ -254,12 +270,17 @@ func TestOutboxDeliversWhenContactReturns(t *testing.T) {
 	// alice's copy turns delivered, with the path it took.
 	wantPath := "relayed via " + n.Supernodes[0].Node.ID().String()
 	delivered := awaitMessage(t, ctx, alice, "bob", queued.ID)
-	if err := waitFor(ctx, "alice's copy is delivered", func() bool {
-		delivered = awaitMessage(t, ctx, alice, "bob", queued.ID)
-		return delivered.State == apitype.MessageDelivered
-	}); err != nil {
-		t.Fatal(err)
-	}
+	tstest.WaitFor(t, waitTimeout, func() error {
+		m, err := message(t, ctx, alice, "bob", queued.ID)
+		if err != nil {
+			return err
+		}
+		delivered = m
+		if m.State != apitype.MessageDelivered {
+			return fmt.Errorf("alice's copy is %s, want delivered", m.State)
+		}
+		return nil
+	})
 	if delivered.Path != wantPath {
 		t.Errorf("delivered path: got %q, want %q", delivered.Path, wantPath)
 	}
@@ -283,6 +304,7 @@ func signedIn(t *testing.T, ctx context.Context, n *Network, names ...string) []
 // offline reaches them at their next login; once accepted, both see each
 // other's presence and can chat.
 func TestContactRequestToOfflineUser(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
@@ -317,12 +339,12 @@ func TestContactRequestToOfflineUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*Client{alice, bob} {
-		if err := waitFor(ctx, c.Name+" has no pending requests", func() bool {
-			st := c.Status()
-			return len(st.Incoming) == 0 && len(st.Outgoing) == 0
-		}); err != nil {
-			t.Fatal(err)
-		}
+		tstest.WaitFor(t, waitTimeout, func() error {
+			if st := c.Status(); len(st.Incoming) != 0 || len(st.Outgoing) != 0 {
+				return fmt.Errorf("%s has pending requests: incoming %q, outgoing %q", c.Name, st.Incoming, st.Outgoing)
+			}
+			return nil
+		})
 	}
 	sent, err := bob.Engine.Send(ctx, "alice", "thanks for the invite")
 	if err != nil {
@@ -334,6 +356,7 @@ func TestContactRequestToOfflineUser(t *testing.T) {
 // TestRemoveAndBlockDropTheContact: removing or blocking a contact drops
 // it on the other side too; a blocked user's requests go nowhere.
 func TestRemoveAndBlockDropTheContact(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
@@ -398,6 +421,7 @@ func TestRemoveAndBlockDropTheContact(t *testing.T) {
 // newest receives. Revoking one from the other stops its engine with a
 // clear status, and contacts see it go offline.
 func TestRevokedDeviceStops(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)
@@ -490,6 +514,7 @@ func TestRevokedDeviceStops(t *testing.T) {
 // TestProbeThroughSupernode streams 8 MiB from alice to bob's device
 // through the supernode, and checks that a stranger's probe is refused.
 func TestProbeThroughSupernode(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := startNetwork(t, ctx)

@@ -16,6 +16,7 @@ import (
 // the contacts, the messages and the ports of the first, so the commands
 // the first printed still work.
 func TestUp(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first, firstCmds := runUp(t, dir)
 	for _, want := range []string{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/internal/command/commandtest"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous/client"
@@ -106,6 +108,7 @@ func mustJSON(t *testing.T, out string, v any) {
 // TestCLIAgainstLiveNetwork runs every command against a small loopback
 // DHT and checks the --json documents and the exit statuses.
 func TestCLIAgainstLiveNetwork(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 	nw := startNet(t, ctx)
@@ -231,14 +234,14 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	})
 	t.Run("supernodes", func(t *testing.T) {
 		var res supernodesResult
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		tstest.WaitFor(t, 20*time.Second, func() error {
 			out, code := parleyDHT(t, ctx, "supernodes", "--bootstrap", boot, "--json")
 			mustJSON(t, out, &res)
-			if code == 0 || time.Now().After(deadline) {
-				break
+			if code != 0 {
+				return fmt.Errorf("supernodes: exit %d, %+v", code, res)
 			}
-		}
+			return nil
+		})
 		if !res.Found || len(res.Supernodes) != 1 || res.Supernodes[0].Peer != nw.super.Host().ID().String() {
 			t.Fatalf("got %+v", res)
 		}
@@ -290,6 +293,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 // TestCLIThroughRendezvous joins the DHT through a rendezvous server's
 // supernode directory alone.
 func TestCLIThroughRendezvous(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	nw := startNet(t, ctx)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	a := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
 	b := nodetest.New(t)
 	if a.ID() == b.ID() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/natlab"
 )
@@ -50,23 +51,24 @@ func BenchmarkHolePunch(b *testing.B) {
 				if err := bob.Stop(); err != nil {
 					b.Fatal(err)
 				}
-				if err := pollUntil(ctx, time.Now().Add(time.Minute), func() bool {
-					cs, ok := alice.Contact(ctx, "bob")
-					return ok && !cs.Online
-				}); err != nil {
-					b.Fatalf("attempt %d: alice never saw bob go offline: %v", attempt, err)
-				}
+				tstest.WaitFor(b, time.Minute, func() error {
+					if cs, ok := alice.Contact(ctx, "bob"); !ok || cs.Online {
+						return fmt.Errorf("attempt %d: alice never saw bob go offline: she sees him as %+v (found %v)", attempt, cs, ok)
+					}
+					return nil
+				})
 				if err := bob.Start(ctx); err != nil {
 					b.Fatal(err)
 				}
 				restarted := time.Since(restartAt)
-				if err := pollUntil(ctx, time.Now().Add(time.Minute), func() bool {
+				tstest.WaitFor(b, time.Minute, func() error {
 					cs, ok := alice.Contact(ctx, "bob")
-					return ok && cs.Online && cs.Path == "not connected" &&
-						slices.ContainsFunc(cs.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit") })
-				}); err != nil {
-					b.Fatalf("attempt %d: bob did not come back: %v", attempt, err)
-				}
+					if ok && cs.Online && cs.Path == "not connected" &&
+						slices.ContainsFunc(cs.Addrs, func(a string) bool { return strings.Contains(a, "/p2p-circuit") }) {
+						return nil
+					}
+					return fmt.Errorf("attempt %d: bob did not come back: alice sees him as %+v (found %v), want online, not connected, with circuit addresses", attempt, cs, ok)
+				})
 				// Each attempt starts with no mapping left open between the
 				// two NATs by the previous attempt's punch.
 				for _, pair := range [][2]*labnet.Client{{alice, bob}, {bob, alice}} {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/testnet/natlab"
 )
 
@@ -291,16 +292,16 @@ func (c *Client) Status(ctx context.Context) (apitype.Status, error) { return c.
 // addresses through two supernodes (or all, if fewer).
 func (c *Client) AwaitRelays(ctx context.Context) error {
 	want := min(2, len(c.net.Supernodes))
-	var last apitype.Status
-	err := poll(ctx, func() bool {
+	return tstest.Poll(ctx, func() error {
 		s, err := c.Status(ctx)
-		last = s
-		return err == nil && s.LoggedIn && len(s.Supernodes) >= want
+		if err != nil {
+			return fmt.Errorf("%s's status: %w", c.Name, err)
+		}
+		if !s.LoggedIn || len(s.Supernodes) < want {
+			return fmt.Errorf("%s holds relay slots on %v (logged in %v), want %d", c.Name, s.Supernodes, s.LoggedIn, want)
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("%s holds relay slots on %v (logged in %v): %w", c.Name, last.Supernodes, last.LoggedIn, err)
-	}
-	return nil
 }
 
 // Contact returns how c sees a contact.
@@ -320,15 +321,15 @@ func (c *Client) Contact(ctx context.Context, name string) (apitype.ContactStatu
 // returns the path label.
 func (c *Client) AwaitPath(ctx context.Context, contact string, ok func(path string) bool) (string, error) {
 	var path string
-	err := poll(ctx, func() bool {
+	err := tstest.Poll(ctx, func() error {
 		cs, found := c.Contact(ctx, contact)
 		path = cs.Path
-		return found && ok(path)
+		if !found || !ok(path) {
+			return fmt.Errorf("%s's path to %s stayed %q", c.Name, contact, path)
+		}
+		return nil
 	})
-	if err != nil {
-		return path, fmt.Errorf("%s's path to %s stayed %q: %w", c.Name, contact, path, err)
-	}
-	return path, nil
+	return path, err
 }
 
 // MakeContacts makes a and b contacts and waits until each sees the other
@@ -340,9 +341,15 @@ func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 	if _, err := a.API.RequestContact(ctx, b.Name); err != nil {
 		t.Fatal(err)
 	}
-	if err := poll(ctx, func() bool {
+	if err := tstest.Poll(ctx, func() error {
 		s, err := b.Status(ctx)
-		return err == nil && slices.Contains(s.Incoming, a.Name)
+		if err != nil {
+			return fmt.Errorf("%s's status: %w", b.Name, err)
+		}
+		if !slices.Contains(s.Incoming, a.Name) {
+			return fmt.Errorf("%s's incoming requests %v lack %s's", b.Name, s.Incoming, a.Name)
+		}
+		return nil
 	}); err != nil {
 		t.Fatalf("%s never saw %s's request: %v", b.Name, a.Name, err)
 	}
@@ -350,9 +357,12 @@ func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 		t.Fatal(err)
 	}
 	for _, pair := range [][2]*Client{{a, b}, {b, a}} {
-		if err := poll(ctx, func() bool {
+		if err := tstest.Poll(ctx, func() error {
 			cs, ok := pair[0].Contact(ctx, pair[1].Name)
-			return ok && cs.Online && slices.ContainsFunc(cs.Addrs, func(s string) bool { return strings.Contains(s, "/p2p-circuit") })
+			if !ok || !cs.Online || !slices.ContainsFunc(cs.Addrs, func(s string) bool { return strings.Contains(s, "/p2p-circuit") }) {
+				return fmt.Errorf("%s sees %s as %+v (found %v)", pair[0].Name, pair[1].Name, cs, ok)
+			}
+			return nil
 		}); err != nil {
 			t.Fatalf("%s never saw %s online with circuit addresses: %v", pair[0].Name, pair[1].Name, err)
 		}
@@ -393,18 +403,4 @@ func (c *Client) Log() string {
 		b = b[bytes.IndexByte(b[i:], '\n')+i+1:]
 	}
 	return string(b)
-}
-
-// poll checks cond every 50 ms until it holds or ctx ends.
-func poll(ctx context.Context, cond func() bool) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }

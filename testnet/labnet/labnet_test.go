@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/natlab"
 )
@@ -174,65 +175,44 @@ func TestSupernodeKilledMidStream(t *testing.T) {
 		t.Log("the 256 MiB probe finished before the crash")
 	}
 	// Everything alice sent arrives, those queued during the failover too.
-	if err := pollHistory(ctx, bob, "alice", sent); err != nil {
+	if err := tstest.Poll(ctx, func() error {
+		got, err := bob.History(ctx, "alice")
+		if err != nil {
+			return fmt.Errorf("bob's history: %w", err)
+		}
+		have := map[string]bool{}
+		for _, m := range got {
+			have[m.ID] = true
+		}
+		var missing []string
+		for _, m := range sent {
+			if !have[m.ID] {
+				missing = append(missing, m.ID)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("bob's history lacks %d of the %d messages alice sent: %v", len(missing), len(sent), missing)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// Both move off the dead supernode, and each sees the other there,
 	// within the liveness bound (5 s + 3 s) of the crash and a push.
 	for _, c := range []*labnet.Client{alice, bob} {
 		name := map[*labnet.Client]string{alice: "bob", bob: "alice"}[c]
-		var addrs []string
-		err := pollUntil(ctx, crashAt.Add(15*time.Second), func() bool {
+		bound, cancel := context.WithDeadline(ctx, crashAt.Add(15*time.Second))
+		err := tstest.Poll(bound, func() error {
 			cs, _ := c.Contact(ctx, name)
-			addrs = cs.Addrs
-			return !slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, via) }) &&
-				slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, other.Peer) })
-		})
-		if err != nil {
-			t.Errorf("15 s after the crash %s sees %s at %v, want only through the live supernode %s", c.Name, name, addrs, other.Peer)
-		}
-	}
-}
-
-// pollUntil checks cond every 100 ms until it holds, or fails at the
-// deadline.
-func pollUntil(ctx context.Context, deadline time.Time, cond func() bool) error {
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// pollHistory waits until every message of sent that alice saw
-// acknowledged, and eventually every one, is in c's history.
-func pollHistory(ctx context.Context, c *labnet.Client, contact string, sent []apitype.Message) error {
-	for {
-		got, err := c.History(ctx, contact)
-		if err == nil {
-			have := map[string]bool{}
-			for _, m := range got {
-				have[m.ID] = true
-			}
-			missing := 0
-			for _, m := range sent {
-				if !have[m.ID] {
-					missing++
-				}
-			}
-			if missing == 0 {
+			if !slices.ContainsFunc(cs.Addrs, func(a string) bool { return strings.Contains(a, via) }) &&
+				slices.ContainsFunc(cs.Addrs, func(a string) bool { return strings.Contains(a, other.Peer) }) {
 				return nil
 			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s's history lacks messages: %w", c.Name, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
+			return fmt.Errorf("%s sees %s at %v, want only through the live supernode %s", c.Name, name, cs.Addrs, other.Peer)
+		})
+		cancel()
+		if err != nil {
+			t.Errorf("15 s after the crash: %v", err)
 		}
 	}
 }
@@ -252,12 +232,12 @@ func TestHolePunchRightAfterStart(t *testing.T) {
 		if err := alice.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := pollUntil(ctx, time.Now().Add(30*time.Second), func() bool {
-			cs, ok := alice.Contact(ctx, "bob")
-			return ok && cs.Online
-		}); err != nil {
-			t.Fatalf("round %d: alice did not log in again: %v", round, err)
-		}
+		tstest.WaitFor(t, 30*time.Second, func() error {
+			if cs, ok := alice.Contact(ctx, "bob"); !ok || !cs.Online {
+				return fmt.Errorf("round %d: alice did not log in again: she sees bob as %+v (found %v), want online", round, cs, ok)
+			}
+			return nil
+		})
 		start := time.Now()
 		m := alice.MustSend(t, "bob", fmt.Sprintf("right after the restart, round %d", round))
 		first := time.Since(start)
@@ -286,13 +266,21 @@ func TestVolunteerSupernode(t *testing.T) {
 	// count against carol's headroom.
 	carol := n.AddPublicClient(t, "carol", "--supernode", "auto", "--supernode-uptime", "0s", "--supernode-max-load", "100")
 	var st apitype.Status
-	err := pollUntil(ctx, time.Now().Add(90*time.Second), func() bool {
+	serving, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	err := tstest.Poll(serving, func() error {
 		s, err := carol.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("carol's status: %w", err)
+		}
 		st = s
-		return err == nil && s.Supernode.Serving && s.Supernode.Active && len(s.PublicAddrs) > 0
+		if !s.Supernode.Serving || !s.Supernode.Active || len(s.PublicAddrs) == 0 {
+			return fmt.Errorf("carol does not serve as an active supernode: status %+v", s)
+		}
+		return nil
 	})
 	if err != nil {
-		t.Fatalf("carol never served as an active supernode: status %+v\n%s", st, carol.Log())
+		t.Fatalf("%v\n%s", err, carol.Log())
 	}
 	t.Logf("carol's public addresses %v; serving: %+v", st.PublicAddrs, st.Supernode)
 	if len(st.Supernodes) != 0 {
@@ -312,11 +300,19 @@ func TestVolunteerSupernode(t *testing.T) {
 	n.MakeContacts(t, alice, bob)
 	m := alice.MustSend(t, "bob", "through whichever supernode")
 	t.Logf("delivered %s", m.Path)
-	if err := pollUntil(ctx, time.Now().Add(30*time.Second), func() bool {
+	counted, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := tstest.Poll(counted, func() error {
 		s, err := carol.Status(ctx)
-		return err == nil && s.Supernode.Reservations >= 2
+		if err != nil {
+			return fmt.Errorf("carol's status: %w", err)
+		}
+		if s.Supernode.Reservations < 2 {
+			return fmt.Errorf("carol counts %d reservations, want alice's and bob's", s.Supernode.Reservations)
+		}
+		return nil
 	}); err != nil {
-		t.Errorf("carol does not count alice's and bob's slots")
+		t.Error(err)
 	}
 }
 

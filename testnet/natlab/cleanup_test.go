@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // TestCloseRemovesEverything: Close kills every process, also those that
@@ -89,9 +91,14 @@ func TestCloseRemovesEverything(t *testing.T) {
 	if _, err := os.Stat(p.LogPath()); err != nil {
 		t.Errorf("log of a lab with its own Dir: %v", err)
 	}
-	if !waitUntil(2*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }) {
+	if err := tstest.Poll(testContext(t, 2*time.Second), func() error {
+		if n := runtime.NumGoroutine(); n > goroutines {
+			return fmt.Errorf("goroutines: %d before the lab, %d after Close", goroutines, n)
+		}
+		return nil
+	}); err != nil {
 		buf := make([]byte, 1<<20)
-		t.Errorf("goroutines: %d before the lab, %d after Close:\n%s", goroutines, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		t.Errorf("%v:\n%s", err, buf[:runtime.Stack(buf, true)])
 	}
 	if err := l.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
@@ -240,8 +247,13 @@ func TestSweepRemovesDeadLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoTrace(t, id)
-	if !waitUntil(2*time.Second, func() bool { return !alive(orphan) }) {
-		t.Errorf("orphan %d of the dead lab survived Sweep", orphan)
+	if err := tstest.Poll(testContext(t, 2*time.Second), func() error {
+		if alive(orphan) {
+			return fmt.Errorf("orphan %d of the dead lab survived Sweep", orphan)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 }
 

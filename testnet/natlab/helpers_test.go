@@ -222,18 +222,6 @@ func socketNamespaces(t testing.TB) map[uint64]bool {
 // alive reports whether pid runs (and is not a zombie).
 func alive(pid int) bool { return !zombie(pid) }
 
-// waitUntil polls cond every 10 ms until it holds or d has passed.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
-}
-
 // testContext is a context for one test step.
 func testContext(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

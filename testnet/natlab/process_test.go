@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // TestRun: a command runs to completion inside the host's namespace.
@@ -49,8 +51,13 @@ func TestRun(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("cancelled command returned after %v", took)
 	}
-	if !waitUntil(2*time.Second, func() bool { return len(pidsOf(t, h)) == 0 }) {
-		t.Errorf("processes %v left on %s after the context ended", pidsOf(t, h), h.Name)
+	if err := tstest.Poll(testContext(t, 2*time.Second), func() error {
+		if pids := pidsOf(t, h); len(pids) != 0 {
+			return fmt.Errorf("processes %v left on %s after the context ended", pids, h.Name)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	out, err = nat.Run(ctx, "iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
@@ -145,8 +152,13 @@ func TestProcess(t *testing.T) {
 		if err := p.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
 			t.Errorf("Wait after Kill: got %v, want killed", err)
 		}
-		if !waitUntil(2*time.Second, func() bool { return !alive(child) }) {
-			t.Errorf("child %d survived Kill", child)
+		if err := tstest.Poll(testContext(t, 2*time.Second), func() error {
+			if alive(child) {
+				return fmt.Errorf("child %d survived Kill", child)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
 		}
 		select {
 		case <-p.Done():
