@@ -2,6 +2,8 @@ package chat
 
 import (
 	"context"
+	"errors"
+	"github.com/parleynet/parley/internal/tstest"
 	"slices"
 	"testing"
 	"time"
@@ -37,13 +39,12 @@ func BenchmarkSend(b *testing.B) {
 		}
 		r := relay.StartReserver(bob.node, source, iss.Passport(b, bob.node), relay.ReserverConfig{Interval: time.Second})
 		b.Cleanup(func() { r.Close() })
-		for len(r.CircuitAddrs()) == 0 {
-			select {
-			case <-ctx.Done():
-				b.Fatal("bob never got a reservation")
-			case <-time.After(10 * time.Millisecond):
+		tstest.WaitFor(b, time.Minute, func() error {
+			if len(r.CircuitAddrs()) == 0 {
+				return errors.New("bob has no reservation on the supernode")
 			}
-		}
+			return nil
+		})
 		if _, err := iss.Passport(b, alice.node).Present(ctx, sn.Info()); err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/internal/tstest"
 	"slices"
 	"strings"
 	"testing"
@@ -242,17 +243,23 @@ func TestDevices(t *testing.T) {
 	// expect waits until every device lists the devices as want says.
 	expect := func(what string, want ...deviceState) {
 		t.Helper()
-		eventually(ctx, t, func() (bool, string) {
+		err := tstest.Poll(ctx, func() error {
 			devs, err := d1.Devices(ctx)
 			if err != nil {
-				return false, fmt.Sprintf("%s: Devices: %v", what, err)
+				return fmt.Errorf("%s: Devices: %w", what, err)
 			}
 			got := make([]deviceState, 0, len(devs))
 			for _, d := range devs {
 				got = append(got, deviceState{d.Peer, d.Online, !d.Revoked.IsZero()})
 			}
-			return slices.Equal(got, want), fmt.Sprintf("%s: got devices %v, want %v", what, got, want)
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("%s: got devices %v, want %v", what, got, want)
+			}
+			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	expect("no sessions", deviceState{id1, false, false}, deviceState{id2, false, false})
 	s1 := login(ctx, t, d1, nil)

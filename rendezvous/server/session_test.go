@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/internal/tstest"
 	"maps"
 	"slices"
 	"strings"
@@ -162,25 +163,6 @@ func sessionEnd(ctx context.Context, t *testing.T, s *client.Session) error {
 	for range s.Updates() { // closed after Done
 	}
 	return s.Err()
-}
-
-// eventually calls cond every 10ms until it reports true, and fails the
-// test with cond's last description when ctx ends first.
-func eventually(ctx context.Context, t *testing.T, cond func() (bool, string)) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, got := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("%s (gave up: %v)", got, ctx.Err())
-		}
-	}
 }
 
 // deviceIDs lists the online devices of a presence.
@@ -552,9 +534,14 @@ func TestCertificate(t *testing.T) {
 	// The session renews the certificate before it expires.
 	rctx, cancel := context.WithDeadline(ctx, first.Expires)
 	defer cancel()
-	eventually(rctx, t, func() (bool, string) {
-		return !bytes.Equal(s.Certificate(), first.Raw), fmt.Sprintf("certificate not renewed before it expired at %v", first.Expires)
-	})
+	if err := tstest.Poll(rctx, func() error {
+		if !bytes.Equal(s.Certificate(), first.Raw) {
+			return nil
+		}
+		return fmt.Errorf("certificate not renewed before it expired at %v", first.Expires)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	renewedAt := time.Now()
 	renewed, err := v.VerifyFor(s.Certificate(), aliceID, renewedAt)
 	if err != nil {
@@ -630,13 +617,23 @@ func TestCertificateNotRenewedAfterRevocation(t *testing.T) {
 	revokedCert := s2.Certificate()
 	// The other device keeps being renewed; the revoked one is not.
 	c1 := s1.Certificate()
-	eventually(ctx, t, func() (bool, string) {
-		return !bytes.Equal(s1.Certificate(), c1), "the remaining device's certificate was not renewed"
-	})
+	if err := tstest.Poll(ctx, func() error {
+		if !bytes.Equal(s1.Certificate(), c1) {
+			return nil
+		}
+		return errors.New("the remaining device's certificate was not renewed")
+	}); err != nil {
+		t.Fatal(err)
+	}
 	c1 = s1.Certificate()
-	eventually(ctx, t, func() (bool, string) {
-		return !bytes.Equal(s1.Certificate(), c1), "the remaining device's certificate was not renewed twice"
-	})
+	if err := tstest.Poll(ctx, func() error {
+		if !bytes.Equal(s1.Certificate(), c1) {
+			return nil
+		}
+		return errors.New("the remaining device's certificate was not renewed twice")
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(s2.Certificate(), revokedCert) {
 		t.Errorf("revoked device: got a renewed certificate, want none")
 	}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/parleynet/parley/internal/tstest"
 	"strings"
 	"sync"
 	"testing"
@@ -234,19 +236,15 @@ func TestCloseStopsListener(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	watcher := open(t, dbURL)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	tstest.WaitFor(t, 10*time.Second, func() error {
 		var alive bool
 		if err := watcher.pool.QueryRow(t.Context(),
 			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, int32(pid)).Scan(&alive); err != nil {
-			t.Fatalf("pg_stat_activity: %v", err)
+			return fmt.Errorf("pg_stat_activity: %w", err)
 		}
-		if !alive {
-			return
+		if alive {
+			return fmt.Errorf("listener backend %d still connected after Close", pid)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener backend %d still connected 10s after Close", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
