@@ -219,6 +219,11 @@ func (s *suite) register(t *testing.T) {
 	if _, err := s.bob.Enrol(ctx, s.aliceName, "wrong password!"); !errors.Is(err, rendezvous.ErrBadCredentials) {
 		t.Errorf("Enrol with a wrong password: got %v, want rendezvous.ErrBadCredentials", err)
 	}
+	// A string that is not UTF-8 is refused, never altered on the way (a
+	// password with U+FFFD in place of a byte would lock the user out).
+	if _, err := s.bob.Register(ctx, s.bobName, "bad \xff password"); !errors.Is(err, rendezvous.ErrBadRequest) {
+		t.Errorf("Register with a password that is not UTF-8: got %v, want rendezvous.ErrBadRequest", err)
+	}
 	if st := mustStatus(t, ctx, s.bob); st.LoggedIn || st.Username != "" {
 		t.Errorf("bob after refused calls: got LoggedIn=%v Username=%q, want still not enrolled", st.LoggedIn, st.Username)
 	}
@@ -504,6 +509,7 @@ func (s *suite) errors(t *testing.T) {
 		{"probe a non-contact", func() error { _, err := a.Probe(ctx, "nobody-"+randomSuffix(), 1); return err }, chat.ErrNotAContact},
 		{"probe size negative", func() error { _, err := a.Probe(ctx, s.bobName, -1); return err }, app.ErrInvalidArgument},
 		{"revoke a bad device ID", func() error { return a.RevokeDevice(ctx, "laptop") }, rendezvous.ErrBadRequest},
+		{"new password not UTF-8", func() error { return a.ChangePassword(ctx, s.password, "new \xff password") }, rendezvous.ErrBadRequest},
 		{"change password, wrong old one", func() error { return a.ChangePassword(ctx, "wrong password!", "a new password") }, rendezvous.ErrBadCredentials},
 	}
 	for _, tt := range tests {
