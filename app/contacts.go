@@ -25,7 +25,10 @@ var ErrServerUnreachable = errors.New("cannot reach the rendezvous server; check
 // (*rendezvous.StatusError) and cancellations pass unchanged.
 func serverError(err error) error {
 	var status *rendezvous.StatusError
-	if err == nil || errors.As(err, &status) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// A request refused before it was sent (ErrBadRequest) did not fail
+	// for the network's sake either.
+	if err == nil || errors.As(err, &status) || errors.Is(err, rendezvous.ErrBadRequest) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", ErrServerUnreachable, err)
