@@ -92,6 +92,8 @@ type Server struct {
 	srv      *http.Server
 	done     chan struct{}
 	stop     chan struct{} // closed by Close: event streams end
+	// keepalive is how often an idle event stream carries a comment.
+	keepalive time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,11 +116,12 @@ func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	s := &Server{
-		client:   c,
-		stop:     make(chan struct{}),
-		info:     Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
-		infoPath: filepath.Join(dataDir, InfoFile),
-		done:     make(chan struct{}),
+		client:    c,
+		stop:      make(chan struct{}),
+		keepalive: keepalive,
+		info:      Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
+		infoPath:  filepath.Join(dataDir, InfoFile),
+		done:      make(chan struct{}),
 	}
 	if err := writeInfo(s.infoPath, s.info); err != nil {
 		ln.Close()
