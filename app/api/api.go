@@ -33,8 +33,12 @@
 //	GET  /api/events?since=N                          text/event-stream of apitype.Event
 //
 // Successful calls without a result answer {}. A failed call answers an
-// apitype.ErrorResponse with the HTTP status of the error table (errors.go):
-// 4xx for what the caller got wrong, 5xx for faults and unreachable servers.
+// apitype.ErrorResponse with the HTTP status and code of the error table
+// (errors.go): 4xx for what the caller got wrong, 5xx for faults and
+// unreachable servers. The API's own refusals are in the table too: 400
+// bad_request (a malformed body), 401 unauthorized, 403 forbidden (Host or
+// Origin), 404 no_such_endpoint, 405 method_not_allowed (with Allow), 413
+// request_too_large and 415 unsupported_media_type.
 //
 // The event stream is server-sent events: each event is "id: <seq>",
 // "event: <kind>" and "data: <apitype.Event as JSON>". A client that
@@ -264,7 +268,16 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apitype.ErrorResponse{Error: "no such API endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
+		// An endpoint asked with the wrong method is 405, with the one it
+		// takes; anything else under /api/ does not exist.
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/api/" && pattern != "" {
+				w.Header().Set("Allow", m)
+				writeError(w, fmt.Errorf("%w: %s %s takes %s", errMethod, r.Method, r.URL.Path, m))
+				return
+			}
+		}
+		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
 	})
 	return s.guard(mux)
 }
@@ -274,16 +287,16 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(s.info.Addr)
 		if r.Host != s.info.Addr && r.Host != "localhost:"+port {
-			writeJSON(w, http.StatusForbidden, apitype.ErrorResponse{Error: "unexpected Host header", Code: "forbidden"})
+			writeError(w, fmt.Errorf("%w: unexpected Host header", errForbidden))
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			writeJSON(w, http.StatusForbidden, apitype.ErrorResponse{Error: "cross-origin requests are not allowed", Code: "forbidden"})
+			writeError(w, fmt.Errorf("%w: cross-origin requests are not allowed", errForbidden))
 			return
 		}
 		want := "Bearer " + s.info.Token
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, apitype.ErrorResponse{Error: "missing or wrong API token (read it from " + InfoFile + " in the data directory)", Code: "unauthorized"})
+			writeError(w, errUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -296,14 +309,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeJSON(w, http.StatusUnsupportedMediaType, apitype.ErrorResponse{Error: "the request body must be application/json", Code: "bad_request"})
+			writeError(w, errNotJSON)
 			return false
 		}
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apitype.ErrorResponse{Error: fmt.Sprintf("request body larger than %d bytes", maxRequestBody), Code: "bad_request"})
+			writeError(w, errTooLarge)
 			return false
 		}
 		writeError(w, fmt.Errorf("%w: read request body: %w", errBadBody, err))
@@ -315,9 +328,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
-
-// errBadBody means a request body is not what the endpoint takes.
-var errBadBody = errors.New("bad request body")
 
 // decodeStrict decodes data into v, refusing invalid UTF-8 (which
 // encoding/json would silently replace), unknown fields and trailing data.

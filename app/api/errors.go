@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/parleynet/parley/app"
@@ -27,6 +28,12 @@ type errorCode struct {
 // wraps wins; an error in no row is an internal fault (500).
 var errorTable = []errorCode{
 	{errBadBody, "bad_request", http.StatusBadRequest},
+	{errNotJSON, "unsupported_media_type", http.StatusUnsupportedMediaType},
+	{errTooLarge, "request_too_large", http.StatusRequestEntityTooLarge},
+	{errUnauthorized, "unauthorized", http.StatusUnauthorized},
+	{errForbidden, "forbidden", http.StatusForbidden},
+	{errNoEndpoint, "no_such_endpoint", http.StatusNotFound},
+	{errMethod, "method_not_allowed", http.StatusMethodNotAllowed},
 	{app.ErrInvalidArgument, "invalid_argument", http.StatusUnprocessableEntity},
 	{chat.ErrInvalidMessage, "invalid_message", http.StatusUnprocessableEntity},
 	{rendezvous.ErrBadRequest, "invalid_request", http.StatusUnprocessableEntity},
@@ -50,6 +57,17 @@ var errorTable = []errorCode{
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout},
 	{rendezvous.ErrInternal, "server_internal", http.StatusBadGateway},
 }
+
+// The errors of the API itself: requests it refuses before any call.
+var (
+	errBadBody      = errors.New("bad request body") // not what the endpoint takes
+	errNotJSON      = errors.New("the request body must be application/json")
+	errTooLarge     = fmt.Errorf("request body larger than %d bytes", maxRequestBody)
+	errUnauthorized = errors.New("missing or wrong API token (read it from " + InfoFile + " in the data directory)")
+	errForbidden    = errors.New("forbidden")
+	errNoEndpoint   = errors.New("no such API endpoint")
+	errMethod       = errors.New("method not allowed")
+)
 
 var internalError = errorCode{code: "", http: http.StatusInternalServerError}
 
