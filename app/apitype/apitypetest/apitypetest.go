@@ -61,6 +61,7 @@ func Run(t *testing.T, newPair func(t *testing.T) (alice, bob apitype.Client)) {
 		{"Errors", s.errors, false},
 		{"Probe", s.probe, false},
 		{"Devices", s.devices, false},
+		{"RemoveBlockDecline", s.removeBlockDecline, false}, // last: alice and bob are contacts no more
 	}
 	for _, c := range cases {
 		if !t.Run(c.name, c.run) && c.setup {
@@ -366,6 +367,9 @@ func (s *suite) sendAndHistory(t *testing.T) {
 		if got.Path == "" || got.Incoming || got.From != s.aliceName || got.To != s.bobName {
 			t.Errorf("alice's history of %s: got %+v, want an outgoing message with a path", m.ID, got)
 		}
+		if !got.Sent.Equal(m.Sent) {
+			t.Errorf("alice's history of %s: sent at %v, but Send said %v", m.ID, got.Sent, m.Sent)
+		}
 	}
 	var got []apitype.Message
 	eventually(t, ctx, "bob's history holds every message", func() (bool, string) {
@@ -380,6 +384,9 @@ func (s *suite) sendAndHistory(t *testing.T) {
 		want := sent[i]
 		if m.ID != want.ID || m.Body != want.Body || !m.Incoming || m.State != apitype.MessageReceived || m.From != s.aliceName || m.To != s.bobName {
 			t.Errorf("bob's history[%d]: got %+v, want incoming message %s received with body %q (oldest first)", i, m, want.ID, want.Body)
+		}
+		if !m.Sent.Equal(want.Sent) {
+			t.Errorf("bob's history[%d]: sent at %v, but alice's Send said %v", i, m.Sent, want.Sent)
 		}
 	}
 	// Limit picks the most recent messages, still oldest first.
@@ -418,6 +425,9 @@ func (s *suite) messageEvents(t *testing.T) {
 	}
 	if ev.Time.IsZero() {
 		t.Errorf("message event %d has no time", ev.Seq)
+	}
+	if got != nil && !got.Sent.Equal(m.Sent) {
+		t.Errorf("message event: sent at %v, but Send said %v", got.Sent, m.Sent)
 	}
 	if m.State == apitype.MessageQueued {
 		ev := aw.until(ctx, "alice's message_state event", func(ev apitype.Event) bool {
@@ -555,5 +565,89 @@ func (s *suite) devices(t *testing.T) {
 		if len(devs) != 1 || len(this) != 1 || this[0].Peer != self || !this[0].Online || !this[0].Revoked.IsZero() || this[0].Enrolled.IsZero() {
 			t.Errorf("%s: Devices: got %+v, want only this device (%s), online, enrolled, not revoked", name, devs, self)
 		}
+	}
+}
+
+// removeBlockDecline ends the contact and checks the other contact
+// operations: remove (both told), block and unblock, decline.
+func (s *suite) removeBlockDecline(t *testing.T) {
+	ctx := caseContext(t)
+	aw := watch(t, ctx, s.alice, mustStatus(t, ctx, s.alice).EventSeq)
+	bw := watch(t, ctx, s.bob, mustStatus(t, ctx, s.bob).EventSeq)
+	book := func(c apitype.Client) apitype.ContactBook {
+		t.Helper()
+		b, err := c.Contacts(ctx)
+		if err != nil {
+			t.Fatalf("Contacts: %v", err)
+		}
+		return b
+	}
+	isRemoved := func(other string) func(apitype.Event) bool {
+		return func(ev apitype.Event) bool {
+			return ev.Kind == apitype.EventContact && ev.Username == other && ev.Change == "removed"
+		}
+	}
+
+	if err := s.alice.RemoveContact(ctx, s.bobName); err != nil {
+		t.Fatalf("RemoveContact: %v", err)
+	}
+	bw.until(ctx, "bob's contact event: removed", isRemoved(s.aliceName))
+	aw.until(ctx, "alice's contact event: removed", isRemoved(s.bobName))
+	for _, c := range []apitype.Client{s.alice, s.bob} {
+		if b := book(c); len(b.Contacts)+len(b.Incoming)+len(b.Outgoing) != 0 {
+			t.Errorf("after RemoveContact: got book %+v, want it empty", b)
+		}
+	}
+	eventually(t, ctx, "alice's status drops bob", func() (bool, string) {
+		st := mustStatus(t, ctx, s.alice)
+		return len(st.Contacts) == 0, fmt.Sprintf("%+v", st.Contacts)
+	})
+	if _, err := s.alice.Send(ctx, s.bobName, "still there?"); !errors.Is(err, chat.ErrNotAContact) {
+		t.Errorf("Send after RemoveContact: got %v, want chat.ErrNotAContact", err)
+	}
+
+	// Blocked, alice's request is answered like any other, and bob never
+	// sees it.
+	if err := s.bob.Block(ctx, s.aliceName); err != nil {
+		t.Fatalf("Block: %v", err)
+	}
+	if b := book(s.bob); !slices.Equal(b.Blocked, []string{s.aliceName}) {
+		t.Errorf("after Block: got blocked %v, want [%s]", b.Blocked, s.aliceName)
+	}
+	if res, err := s.alice.RequestContact(ctx, s.bobName); err != nil || res.Accepted {
+		t.Errorf("RequestContact while blocked: got %+v, %v; want a pending request like any other", res, err)
+	}
+	if b := book(s.bob); slices.Contains(b.Incoming, s.aliceName) {
+		t.Errorf("bob, who blocked alice, lists her request: %+v", b)
+	}
+	if err := s.bob.Unblock(ctx, s.aliceName); err != nil {
+		t.Fatalf("Unblock: %v", err)
+	}
+	if b := book(s.bob); len(b.Blocked) != 0 {
+		t.Errorf("after Unblock: got blocked %v, want none", b.Blocked)
+	}
+	if err := s.bob.Unblock(ctx, s.aliceName); !errors.Is(err, rendezvous.ErrNotFound) {
+		t.Errorf("Unblock a user not blocked: got %v, want rendezvous.ErrNotFound", err)
+	}
+
+	// Declined, the request is gone on bob's side; alice is not told.
+	if err := s.alice.RemoveContact(ctx, s.bobName); err != nil && !errors.Is(err, rendezvous.ErrNotFound) {
+		t.Fatalf("withdraw the request made while blocked: %v", err)
+	}
+	if _, err := s.alice.RequestContact(ctx, s.bobName); err != nil {
+		t.Fatalf("RequestContact: %v", err)
+	}
+	eventually(t, ctx, "bob lists alice as incoming", func() (bool, string) {
+		b := book(s.bob)
+		return slices.Contains(b.Incoming, s.aliceName), fmt.Sprintf("%+v", b)
+	})
+	if err := s.bob.DeclineContact(ctx, s.aliceName); err != nil {
+		t.Fatalf("DeclineContact: %v", err)
+	}
+	if b := book(s.bob); len(b.Incoming)+len(b.Contacts) != 0 {
+		t.Errorf("after DeclineContact: got bob's book %+v, want no request and no contact", b)
+	}
+	if st := mustStatus(t, ctx, s.bob); slices.Contains(st.Incoming, s.aliceName) {
+		t.Errorf("after DeclineContact: bob's status still lists alice's request: %v", st.Incoming)
 	}
 }
