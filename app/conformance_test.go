@@ -13,6 +13,7 @@ import (
 // TestConformance runs the client API's suite against the engine itself,
 // on a loopback network.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	apitypetest.Run(t, func(t *testing.T) (alice, bob apitype.Client) {
 		a, b := startPair(t)
 		return a.Engine, b.Engine

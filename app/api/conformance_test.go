@@ -14,6 +14,7 @@ import (
 // TestConformance runs the client API's suite over HTTP: Go clients
 // dialled to each daemon's local API, on a loopback network.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	apitypetest.Run(t, func(t *testing.T) (alice, bob apitype.Client) {
 		a, b := startPair(t)
 		return dial(t, a.Dir), dial(t, b.Dir)
