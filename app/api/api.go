@@ -173,7 +173,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := c.Status(r.Context())
-		writeResult(w, st, err)
+		writeResult(w, emptyListsOf(st), err)
 	})
 	account := func(f func(ctx context.Context, user, pass string) (apitype.Account, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -280,6 +280,20 @@ func (s *Server) routes() http.Handler {
 		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
 	})
 	return s.guard(mux)
+}
+
+// emptyListsOf is st with its nil lists made empty, so that the JSON
+// answer has [] rather than null (scripts read it through --json).
+func emptyListsOf(st apitype.Status) apitype.Status {
+	for _, l := range []*[]string{&st.PublicAddrs, &st.Addrs, &st.Supernodes, &st.Incoming, &st.Outgoing} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	if st.Contacts == nil {
+		st.Contacts = []apitype.ContactStatus{}
+	}
+	return st
 }
 
 // guard checks the Host header, the Origin and the token.

@@ -244,6 +244,9 @@ func readEvents(ctx context.Context, r io.Reader, yield func(apitype.Event) bool
 				return ctx.Err()
 			}
 		case bytes.HasPrefix(line, []byte("data:")):
+			if len(data) > 0 { // the lines of one event's data are joined by newlines
+				data = append(data, '\n')
+			}
 			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
 		}
 		// id: and event: repeat what the JSON says; comments are keepalives.

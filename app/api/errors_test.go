@@ -29,6 +29,14 @@ func TestErrorStatuses(t *testing.T) {
 	info := readInfo(t, alice.Dir)
 	c := dial(t, alice.Dir)
 	stranger := nodetest.PeerID(t).String()
+	// Lists are [] when empty, never null, on a NATed device too.
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PublicAddrs == nil || st.Addrs == nil || st.Supernodes == nil || st.Incoming == nil || st.Outgoing == nil {
+		t.Errorf("status with a list as null, want []: %+v", st)
+	}
 	tests := []struct {
 		name     string
 		method   string
