@@ -61,7 +61,9 @@ func Run(t *testing.T, newPair func(t *testing.T) (alice, bob apitype.Client)) {
 		{"Errors", s.errors, false},
 		{"Probe", s.probe, false},
 		{"Devices", s.devices, false},
-		{"RemoveBlockDecline", s.removeBlockDecline, false}, // last: alice and bob are contacts no more
+		{"RemoveBlockDecline", s.removeBlockDecline, false}, // alice and bob are contacts no more
+		{"ChangePassword", s.changePassword, false},
+		{"DeleteAccount", s.deleteAccount, false}, // last: bob has no account
 	}
 	for _, c := range cases {
 		if !t.Run(c.name, c.run) && c.setup {
@@ -456,6 +458,15 @@ func (s *suite) watchResume(t *testing.T) {
 		got = append(got, first.until(ctx, "a message event", isMessage).Message.ID)
 	}
 	first.stop()
+	// The stopped stream's channel is closed (after what it had buffered).
+	for closed := false; !closed; {
+		select {
+		case _, ok := <-first.evs:
+			closed = !ok
+		case <-ctx.Done():
+			t.Fatal("the channel of a Watch whose ctx ended is not closed")
+		}
+	}
 	second := watch(t, ctx, s.bob, first.last)
 	for len(got) < n {
 		got = append(got, second.until(ctx, "a message event", isMessage).Message.ID)
@@ -649,5 +660,48 @@ func (s *suite) removeBlockDecline(t *testing.T) {
 	}
 	if st := mustStatus(t, ctx, s.bob); slices.Contains(st.Incoming, s.aliceName) {
 		t.Errorf("after DeclineContact: bob's status still lists alice's request: %v", st.Incoming)
+	}
+}
+
+func (s *suite) changePassword(t *testing.T) {
+	ctx := caseContext(t)
+	const newPassword = "a brand new password"
+	if err := s.alice.ChangePassword(ctx, s.password, s.password); !errors.Is(err, rendezvous.ErrBadRequest) {
+		t.Errorf("ChangePassword to the same password: got %v, want rendezvous.ErrBadRequest", err)
+	}
+	if err := s.alice.ChangePassword(ctx, s.password, newPassword); err != nil {
+		t.Fatalf("ChangePassword: %v", err)
+	}
+	// (A wrong password is in the Errors case; more would hit the
+	// server's limit on password attempts.)
+	if st := mustStatus(t, ctx, s.alice); !st.LoggedIn {
+		t.Errorf("after ChangePassword: logged out (%+v), want the device to stay logged in", st.Login)
+	}
+}
+
+// deleteAccount deletes bob's account: his device stops logging in and
+// says why, and the name is free again.
+func (s *suite) deleteAccount(t *testing.T) {
+	ctx := caseContext(t)
+	if err := s.bob.DeleteAccount(ctx, "wrong password!"); !errors.Is(err, rendezvous.ErrBadCredentials) {
+		t.Errorf("DeleteAccount with a wrong password: got %v, want rendezvous.ErrBadCredentials", err)
+	}
+	bw := watch(t, ctx, s.bob, mustStatus(t, ctx, s.bob).EventSeq)
+	if err := s.bob.DeleteAccount(ctx, s.password); err != nil {
+		t.Fatalf("DeleteAccount: %v", err)
+	}
+	st := mustStatus(t, ctx, s.bob)
+	if st.LoggedIn || st.Username != "" || st.Login == nil || st.Login.Reason != apitype.LoginAccountDeleted || !st.Login.Stopped {
+		t.Errorf("after DeleteAccount: got LoggedIn=%v Username=%q Login=%+v, want stopped: account deleted", st.LoggedIn, st.Username, st.Login)
+	}
+	ev := bw.until(ctx, "bob's login_stopped event", func(ev apitype.Event) bool { return ev.Kind == apitype.EventLoginStopped })
+	if ev.Login == nil || ev.Login.Reason != apitype.LoginAccountDeleted || ev.Login.Hint == "" {
+		t.Errorf("login_stopped event: got %+v, want reason account_deleted with a hint", ev.Login)
+	}
+	if _, err := s.bob.Devices(ctx); err == nil {
+		t.Errorf("Devices without an account: got no error")
+	}
+	if acct, err := s.bob.Register(ctx, s.bobName, s.password); err != nil || acct.Username != s.bobName {
+		t.Errorf("Register the deleted account's name again: got %+v, %v; want it free", acct, err)
 	}
 }
