@@ -198,7 +198,6 @@ type sseEvent struct {
 // sseReader reads a raw server-sent event stream.
 type sseReader struct {
 	t        *testing.T
-	sc       *bufio.Scanner
 	comments []string
 	lines    chan string
 }
