@@ -179,3 +179,13 @@ func TestEventLogWatch(t *testing.T) {
 		})
 	})
 }
+
+// BenchmarkEventLogPublish publishes into a full log, the steady state of
+// a long-running engine.
+func BenchmarkEventLogPublish(b *testing.B) {
+	l := logWith(keptEvents)
+	ev := apitype.Event{Kind: apitype.EventMessage, Message: &apitype.Message{Body: "hi"}}
+	for b.Loop() {
+		l.publish(ev)
+	}
+}
