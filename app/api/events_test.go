@@ -186,6 +186,21 @@ func TestWatchSurvivesDroppedConnections(t *testing.T) {
 			t.Errorf("reconnection %d: Last-Event-ID %d, want at least %d (events already delivered)", i+1, cursor, seen)
 		}
 	}
+
+	// When the daemon's API is gone for good, the channel is closed.
+	if err := alice.API.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case _, ok := <-evs:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the event channel stays open after the API closed")
+		}
+	}
 }
 
 // sseEvent is one event as read off the wire.

@@ -353,6 +353,7 @@ var hostileBodies = []string{
 	`{"json":"<b>&amp;</b>"} \u0000 \\ "quoted"`,
 	"\t tabs and trailing spaces   ",
 	"emoji 👋🏽, combining é, \u2028 \u2029 \ufeff",
+	"NUL \x00 and DEL \x7f and C1 \u0085\u009b inside",
 }
 
 func (s *suite) sendAndHistory(t *testing.T) {
