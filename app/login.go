@@ -216,6 +216,13 @@ func (e *Engine) loginFailed(err error, attempt uint64) *LoginProblem {
 	e.mu.Lock()
 	if e.forced != nil {
 		err, e.forced = e.forced, nil
+		// The kick endSession gave to reach this attempt is answered; one
+		// still pending would log in again and say "not enrolled" instead
+		// of why (revoked, deleted).
+		select {
+		case <-e.kick:
+		default:
+		}
 	}
 	p := e.loginProblem(err)
 	e.problem, e.problemOf = p, attempt
