@@ -17,10 +17,13 @@ var ErrServerUnreachable = errors.New("cannot reach the rendezvous server; check
 
 // serverError marks an error that did not come from the server (a dial
 // or stream failure) as ErrServerUnreachable. Errors the server answered
-// (*rendezvous.StatusError) and cancellations pass unchanged.
+// (*rendezvous.StatusError) and cancellations pass unchanged, and so
+// does a request refused before it was sent (ErrBadRequest): it did not
+// fail for the network's sake either.
 func serverError(err error) error {
 	var status *rendezvous.StatusError
-	if err == nil || errors.As(err, &status) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.As(err, &status) || errors.Is(err, rendezvous.ErrBadRequest) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", ErrServerUnreachable, err)

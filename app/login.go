@@ -374,6 +374,13 @@ func (k *sessionKeeper) failed(err error, attempt uint64) *LoginProblem {
 	k.mu.Lock()
 	if k.forced != nil {
 		err, k.forced = k.forced, nil
+		// The kick end gave to reach this attempt is answered; one still
+		// pending would log in again and say "not enrolled" instead of
+		// why (revoked, deleted).
+		select {
+		case <-k.kick:
+		default:
+		}
 	}
 	p := k.loginProblem(err)
 	k.problem, k.problemOf = p, attempt

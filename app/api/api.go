@@ -33,8 +33,12 @@
 //	GET  /api/events?since=N                          text/event-stream of apitype.Event
 //
 // Successful calls without a result answer {}. A failed call answers an
-// apitype.ErrorResponse with the HTTP status of the error table (errors.go):
-// 4xx for what the caller got wrong, 5xx for faults and unreachable servers.
+// apitype.ErrorResponse with the HTTP status and code of the error table
+// (errors.go): 4xx for what the caller got wrong, 5xx for faults and
+// unreachable servers. The API's own refusals are in the table too: 400
+// bad_request (a malformed body), 401 unauthorized, 403 forbidden (Host or
+// Origin), 404 no_such_endpoint, 405 method_not_allowed (with Allow), 413
+// request_too_large and 415 unsupported_media_type.
 //
 // The event stream is server-sent events: each event is "id: <seq>",
 // "event: <kind>" and "data: <apitype.Event as JSON>". A client that
@@ -93,6 +97,8 @@ type Server struct {
 	srv      *http.Server
 	done     chan struct{}
 	stop     chan struct{} // closed by Close: event streams end
+	// keepalive is how often an idle event stream carries a comment.
+	keepalive time.Duration
 
 	closeOnce sync.Once
 	closeErr  error
@@ -115,11 +121,12 @@ func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	s := &Server{
-		client:   c,
-		stop:     make(chan struct{}),
-		info:     Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
-		infoPath: filepath.Join(dataDir, InfoFile),
-		done:     make(chan struct{}),
+		client:    c,
+		stop:      make(chan struct{}),
+		keepalive: keepalive,
+		info:      Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
+		infoPath:  filepath.Join(dataDir, InfoFile),
+		done:      make(chan struct{}),
 	}
 	if err := writeInfo(s.infoPath, s.info); err != nil {
 		ln.Close()
@@ -167,7 +174,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := c.Status(r.Context())
-		writeResult(w, st, err)
+		writeResult(w, emptyListsOf(st), err)
 	})
 	account := func(f func(ctx context.Context, user, pass string) (apitype.Account, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -262,9 +269,32 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apitype.ErrorResponse{Error: "no such API endpoint: " + r.Method + " " + r.URL.Path, Code: "not_found"})
+		// An endpoint asked with the wrong method is 405, with the one it
+		// takes; anything else under /api/ does not exist.
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/api/" && pattern != "" {
+				w.Header().Set("Allow", m)
+				writeError(w, fmt.Errorf("%w: %s %s takes %s", errMethod, r.Method, r.URL.Path, m))
+				return
+			}
+		}
+		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
 	})
 	return s.guard(mux)
+}
+
+// emptyListsOf is st with its nil lists made empty, so that the JSON
+// answer has [] rather than null (scripts read it through --json).
+func emptyListsOf(st apitype.Status) apitype.Status {
+	for _, l := range []*[]string{&st.PublicAddrs, &st.Addrs, &st.Supernodes, &st.Incoming, &st.Outgoing} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	if st.Contacts == nil {
+		st.Contacts = []apitype.ContactStatus{}
+	}
+	return st
 }
 
 // guard checks the Host header, the Origin and the token.
@@ -272,16 +302,16 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(s.info.Addr)
 		if r.Host != s.info.Addr && r.Host != "localhost:"+port {
-			writeJSON(w, http.StatusForbidden, apitype.ErrorResponse{Error: "unexpected Host header", Code: "forbidden"})
+			writeError(w, fmt.Errorf("%w: unexpected Host header", errForbidden))
 			return
 		}
 		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			writeJSON(w, http.StatusForbidden, apitype.ErrorResponse{Error: "cross-origin requests are not allowed", Code: "forbidden"})
+			writeError(w, fmt.Errorf("%w: cross-origin requests are not allowed", errForbidden))
 			return
 		}
 		want := "Bearer " + s.info.Token
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, apitype.ErrorResponse{Error: "missing or wrong API token (read it from " + InfoFile + " in the data directory)", Code: "unauthorized"})
+			writeError(w, errUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -294,14 +324,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeJSON(w, http.StatusUnsupportedMediaType, apitype.ErrorResponse{Error: "the request body must be application/json", Code: "bad_request"})
+			writeError(w, errNotJSON)
 			return false
 		}
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeJSON(w, http.StatusRequestEntityTooLarge, apitype.ErrorResponse{Error: fmt.Sprintf("request body larger than %d bytes", maxRequestBody), Code: "bad_request"})
+			writeError(w, errTooLarge)
 			return false
 		}
 		writeError(w, fmt.Errorf("%w: read request body: %w", errBadBody, err))
@@ -313,9 +343,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
-
-// errBadBody means a request body is not what the endpoint takes.
-var errBadBody = errors.New("bad request body")
 
 // decodeStrict decodes data into v, refusing invalid UTF-8 (which
 // encoding/json would silently replace), unknown fields and trailing data.

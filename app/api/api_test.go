@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -81,8 +83,18 @@ func TestInfoFileAndClient(t *testing.T) {
 	if st.Login.Reason != apitype.LoginFailed || st.Login.Stopped || st.Login.RetryAt.IsZero() {
 		t.Errorf("login problem: got %+v, want a failure that is retried", st.Login)
 	}
-	if st.Incoming == nil || st.Outgoing == nil {
-		t.Errorf("status lists requests as null, want []: %+v", st)
+	// Lists are [] when empty, never null: scripts read them with --json.
+	for name, isNil := range map[string]bool{
+		"public_addrs": st.PublicAddrs == nil,
+		"addrs":        st.Addrs == nil,
+		"supernodes":   st.Supernodes == nil,
+		"contacts":     st.Contacts == nil,
+		"incoming":     st.Incoming == nil,
+		"outgoing":     st.Outgoing == nil,
+	} {
+		if isNil {
+			t.Errorf("status lists %s as null, want []", name)
+		}
 	}
 	_, err = c.Send(ctx, "bob", "hi")
 	var apiErr *Error
@@ -107,28 +119,49 @@ func TestGuard(t *testing.T) {
 		body   string
 		header map[string]string
 		want   int
+		code   string // the ErrorResponse's code; checked when want is not 200
 	}{
-		{"no token", "GET", "/api/status", "", nil, http.StatusUnauthorized},
-		{"wrong token", "GET", "/api/status", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized},
-		{"good token", "GET", "/api/status", "", nil, http.StatusOK},
-		{"rebinding host", "GET", "/api/status", "", map[string]string{"Host": "evil.example:80"}, http.StatusForbidden},
-		{"foreign origin", "GET", "/api/status", "", map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden},
-		{"bad json", "POST", "/api/send", "{", nil, http.StatusBadRequest},
-		{"trailing data", "POST", "/api/send", `{"to":"bob","body":"x"} {}`, nil, http.StatusBadRequest},
-		{"invalid UTF-8", "POST", "/api/send", "{\"to\":\"bob\",\"body\":\"\xff\"}", nil, http.StatusBadRequest},
-		{"not JSON", "POST", "/api/send", `to=bob`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType},
-		{"empty message", "POST", "/api/send", `{"to":"bob","body":""}`, nil, http.StatusUnprocessableEntity},
-		{"unknown endpoint", "GET", "/api/frobnicate", "", nil, http.StatusNotFound},
-		{"bad event cursor", "GET", "/api/events?since=x", "", nil, http.StatusUnprocessableEntity},
-		{"unknown field", "POST", "/api/send", `{"to":"bob","body":"x","evil":1}`, nil, http.StatusBadRequest},
-		{"oversized body", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", maxRequestBody) + `"}`, nil, http.StatusRequestEntityTooLarge},
-		{"bad limit", "GET", "/api/history?contact=bob&limit=5000", "", nil, http.StatusUnprocessableEntity},
-		{"bad username", "GET", "/api/history?contact=%21%21", "", nil, http.StatusUnprocessableEntity},
-		{"bad contact name", "POST", "/api/contacts/accept", `{"username":"!!"}`, nil, http.StatusUnprocessableEntity},
-		{"bad device id", "POST", "/api/devices/revoke", `{"peer":"laptop"}`, nil, http.StatusUnprocessableEntity},
-		{"short new password", "POST", "/api/password", `{"old_password":"old-password","new_password":"x"}`, nil, http.StatusUnprocessableEntity},
-		{"unknown contact op", "POST", "/api/contacts/frobnicate", `{"username":"bob"}`, nil, http.StatusNotFound},
-		{"server unreachable", "POST", "/api/contacts/request", `{"username":"bob"}`, nil, http.StatusBadGateway},
+		{"no token", "GET", "/api/status", "", nil, http.StatusUnauthorized, "unauthorized"},
+		{"wrong token", "GET", "/api/status", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized, "unauthorized"},
+		{"wrong token scheme", "GET", "/api/status", "", map[string]string{"Authorization": "Basic " + s.info.Token}, http.StatusUnauthorized, "unauthorized"},
+		{"wrong token, event stream", "GET", "/api/events", "", map[string]string{"Authorization": "Bearer nope"}, http.StatusUnauthorized, "unauthorized"},
+		{"good token", "GET", "/api/status", "", nil, http.StatusOK, ""},
+		{"rebinding host", "GET", "/api/status", "", map[string]string{"Host": "evil.example:80"}, http.StatusForbidden, "forbidden"},
+		{"foreign origin", "GET", "/api/status", "", map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden, "forbidden"},
+		{"foreign origin, POST", "POST", "/api/send", `{"to":"bob","body":"x"}`, map[string]string{"Origin": "http://evil.example"}, http.StatusForbidden, "forbidden"},
+		{"null origin", "GET", "/api/status", "", map[string]string{"Origin": "null"}, http.StatusForbidden, "forbidden"},
+		{"same origin", "GET", "/api/status", "", map[string]string{"Origin": "http://" + s.Addr()}, http.StatusOK, ""},
+		{"bad json", "POST", "/api/send", "{", nil, http.StatusBadRequest, "bad_request"},
+		{"empty body", "POST", "/api/send", "", nil, http.StatusBadRequest, "bad_request"},
+		{"not an object", "POST", "/api/send", `["bob","x"]`, nil, http.StatusBadRequest, "bad_request"},
+		{"wrong field type", "POST", "/api/send", `{"to":"bob","body":7}`, nil, http.StatusBadRequest, "bad_request"},
+		{"trailing data", "POST", "/api/send", `{"to":"bob","body":"x"} {}`, nil, http.StatusBadRequest, "bad_request"},
+		{"trailing garbage", "POST", "/api/send", `{"to":"bob","body":"x"}x`, nil, http.StatusBadRequest, "bad_request"},
+		{"invalid UTF-8", "POST", "/api/send", "{\"to\":\"bob\",\"body\":\"\xff\"}", nil, http.StatusBadRequest, "bad_request"},
+		{"unknown field", "POST", "/api/send", `{"to":"bob","body":"x","evil":1}`, nil, http.StatusBadRequest, "bad_request"},
+		{"not JSON", "POST", "/api/send", `to=bob`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"text/plain", "POST", "/api/send", `{"to":"bob","body":"x"}`, map[string]string{"Content-Type": "text/plain"}, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"JSON with charset", "POST", "/api/send", `{"to":"bob","body":"x"}`, map[string]string{"Content-Type": "application/json; charset=utf-8"}, http.StatusConflict, "not_logged_in"},
+		{"oversized body", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", maxRequestBody) + `"}`, nil, http.StatusRequestEntityTooLarge, "request_too_large"},
+		{"empty message", "POST", "/api/send", `{"to":"bob","body":""}`, nil, http.StatusUnprocessableEntity, "invalid_message"},
+		{"message too long", "POST", "/api/send", `{"to":"bob","body":"` + strings.Repeat("x", chat.MaxBodySize+1) + `"}`, nil, http.StatusUnprocessableEntity, "invalid_message"},
+		{"send while logged out", "POST", "/api/send", `{"to":"bob","body":"x"}`, nil, http.StatusConflict, "not_logged_in"},
+		{"unknown endpoint", "GET", "/api/frobnicate", "", nil, http.StatusNotFound, "no_such_endpoint"},
+		{"wrong method", "GET", "/api/send", "", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"wrong method, GET endpoint", "POST", "/api/status", "{}", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"unknown contact op", "POST", "/api/contacts/frobnicate", `{"username":"bob"}`, nil, http.StatusNotFound, "no_such_endpoint"},
+		{"bad event cursor", "GET", "/api/events?since=x", "", nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"negative event cursor", "GET", "/api/events", "", map[string]string{"Last-Event-ID": "-1"}, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"limit too large", "GET", "/api/history?contact=bob&limit=5000", "", nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"limit negative", "GET", "/api/history?contact=bob&limit=-1", "", nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"limit not a number", "GET", "/api/history?contact=bob&limit=ten", "", nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"probe size negative", "POST", "/api/probe", `{"username":"bob","size":-1}`, nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"probe size too large", "POST", "/api/probe", `{"username":"bob","size":1099511627776}`, nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"bad username", "GET", "/api/history?contact=%21%21", "", nil, http.StatusUnprocessableEntity, "invalid_request"},
+		{"bad contact name", "POST", "/api/contacts/accept", `{"username":"!!"}`, nil, http.StatusUnprocessableEntity, "invalid_request"},
+		{"bad device id", "POST", "/api/devices/revoke", `{"peer":"laptop"}`, nil, http.StatusUnprocessableEntity, "invalid_request"},
+		{"short new password", "POST", "/api/password", `{"old_password":"old-password","new_password":"x"}`, nil, http.StatusUnprocessableEntity, "invalid_request"},
+		{"server unreachable", "POST", "/api/contacts/request", `{"username":"bob"}`, nil, http.StatusBadGateway, "server_unreachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,9 +169,7 @@ func TestGuard(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(tt.name, "token") || tt.name == "good token" {
-				req.Header.Set("Authorization", "Bearer "+s.info.Token)
-			}
+			req.Header.Set("Authorization", "Bearer "+s.info.Token)
 			for k, v := range tt.header {
 				if k == "Host" {
 					req.Host = v
@@ -146,16 +177,58 @@ func TestGuard(t *testing.T) {
 					req.Header.Set(k, v)
 				}
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			if tt.name == "no token" {
+				req.Header.Del("Authorization")
 			}
-			resp.Body.Close()
-			if resp.StatusCode != tt.want {
-				t.Fatalf("got %d, want %d", resp.StatusCode, tt.want)
+			if tt.want != http.StatusOK {
+				ctx, cancel := context.WithTimeout(req.Context(), 20*time.Second)
+				defer cancel()
+				req = req.WithContext(ctx)
 			}
+			checkAnswer(t, http.DefaultClient, req, tt.want, tt.code)
 		})
 	}
+}
+
+// checkAnswer sends req and checks the status, and for an error the
+// apitype.ErrorResponse: JSON, a message, and the code.
+func checkAnswer(t *testing.T, c *http.Client, req *http.Request, want int, code string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("got %d %s, want %d", resp.StatusCode, data, want)
+	}
+	if want == http.StatusOK {
+		return
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type: got %q, want application/json", ct)
+	}
+	var e apitype.ErrorResponse
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatalf("error body %q: %v", data, err)
+	}
+	if e.Error == "" || e.Code != code {
+		t.Errorf("error body: got %+v, want code %q and a message", e, code)
+	}
+	if row := lookupCode(e.Code); row != nil && row.http != want {
+		t.Errorf("code %q answered with %d, but the error table gives it %d", e.Code, want, row.http)
+	}
+}
+
+// lookupCode is the error table's row for code, or nil.
+func lookupCode(code string) *errorCode {
+	for i := range errorTable {
+		if errorTable[i].code == code {
+			return &errorTable[i]
+		}
+	}
+	return nil
 }
 
 func TestListenRefusesNonLoopback(t *testing.T) {

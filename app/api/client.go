@@ -14,11 +14,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/datadir"
+	"github.com/parleynet/parley/rendezvous"
 )
 
 // ErrNoDaemon means no daemon is running for the data directory.
@@ -147,6 +151,9 @@ func (c *Client) DeleteAccount(ctx context.Context, password string) error {
 // Send sends a chat message.
 func (c *Client) Send(ctx context.Context, to, body string) (apitype.Message, error) {
 	var m apitype.Message
+	if utf8.ValidString(to) && !utf8.ValidString(body) { // as the engine says it
+		return m, fmt.Errorf("send: %w: the message is not valid UTF-8", chat.ErrInvalidMessage)
+	}
 	return m, c.do(ctx, http.MethodPost, "/api/send", apitype.SendRequest{To: to, Body: body}, &m)
 }
 
@@ -248,6 +255,9 @@ func readEvents(ctx context.Context, r io.Reader, yield func(apitype.Event) bool
 				return ctx.Err()
 			}
 		case bytes.HasPrefix(line, []byte("data:")):
+			if len(data) > 0 { // the lines of one event's data are joined by newlines
+				data = append(data, '\n')
+			}
 			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
 		}
 		// id: and event: repeat what the JSON says; comments are keepalives.
@@ -261,6 +271,9 @@ func readEvents(ctx context.Context, r io.Reader, yield func(apitype.Event) bool
 func (c *Client) request(ctx context.Context, method, path string, in any) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
+		if err := checkUTF8(in); err != nil {
+			return nil, err
+		}
 		data, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
@@ -276,6 +289,24 @@ func (c *Client) request(ctx context.Context, method, path string, in any) (*htt
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return req, nil
+}
+
+// checkUTF8 refuses a request body (an apitype *Request struct) with a
+// string that is not UTF-8. JSON cannot carry one: encoding/json would
+// replace the bad bytes with U+FFFD, and the daemon would act on text the
+// caller never gave (a password with U+FFFD in it). The engine refuses
+// such strings with rendezvous.ErrBadRequest, and so does the client.
+func checkUTF8(in any) error {
+	v := reflect.Indirect(reflect.ValueOf(in))
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String && !utf8.ValidString(f.String()) {
+			return fmt.Errorf("%w: %s is not valid UTF-8", rendezvous.ErrBadRequest, v.Type().Field(i).Name)
+		}
+	}
+	return nil
 }
 
 // send sends req and returns a successful response, or the daemon's

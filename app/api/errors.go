@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
@@ -24,32 +26,47 @@ type errorCode struct {
 // errorTable is the API's one mapping of errors to statuses: 4xx for what
 // the caller got wrong or asked at the wrong time, 5xx for faults and for
 // servers that did not answer. The first row whose sentinel the error
-// wraps wins; an error in no row is an internal fault (500).
-var errorTable = []errorCode{
+// wraps wins; an error in no row is an internal fault (500). The
+// rendezvous protocol's sentinels take their rows from rendezvous.Errors,
+// so one error has one code on the wire and over HTTP.
+var errorTable = slices.Concat([]errorCode{
 	{errBadBody, "bad_request", http.StatusBadRequest},
+	{errNotJSON, "unsupported_media_type", http.StatusUnsupportedMediaType},
+	{errTooLarge, "request_too_large", http.StatusRequestEntityTooLarge},
+	{errUnauthorized, "unauthorized", http.StatusUnauthorized},
+	{errForbidden, "forbidden", http.StatusForbidden},
+	{errNoEndpoint, "no_such_endpoint", http.StatusNotFound},
+	{errMethod, "method_not_allowed", http.StatusMethodNotAllowed},
 	{app.ErrInvalidArgument, "invalid_argument", http.StatusUnprocessableEntity},
 	{chat.ErrInvalidMessage, "invalid_message", http.StatusUnprocessableEntity},
-	{rendezvous.ErrBadRequest, "invalid_request", http.StatusUnprocessableEntity},
-	{rendezvous.ErrDeviceNotEnrolled, "device_not_enrolled", http.StatusUnauthorized},
-	{rendezvous.ErrAccountDeleted, "account_deleted", http.StatusUnauthorized},
-	{rendezvous.ErrBadCredentials, "bad_credentials", http.StatusUnauthorized},
-	{rendezvous.ErrDeviceRevoked, "device_revoked", http.StatusForbidden},
-	{rendezvous.ErrNotTrusted, "not_trusted", http.StatusForbidden},
-	{rendezvous.ErrNotFound, "not_found", http.StatusNotFound},
-	{rendezvous.ErrUsernameTaken, "username_taken", http.StatusConflict},
-	{rendezvous.ErrDeviceTaken, "device_taken", http.StatusConflict},
-	{rendezvous.ErrNotLoggedIn, "session_required", http.StatusConflict},
 	{chat.ErrNotLoggedIn, "not_logged_in", http.StatusConflict},
 	{chat.ErrNotAContact, "not_a_contact", http.StatusConflict},
 	{chat.ErrOffline, "offline", http.StatusConflict},
 	{chat.ErrRejected, "rejected", http.StatusConflict},
 	{probe.ErrRefused, "probe_refused", http.StatusConflict},
-	{rendezvous.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
 	{app.ErrServerUnreachable, "server_unreachable", http.StatusBadGateway},
-	{rendezvous.ErrUnavailable, "server_unavailable", http.StatusServiceUnavailable},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout},
-	{rendezvous.ErrInternal, "server_internal", http.StatusBadGateway},
+}, rendezvousErrors())
+
+// rendezvousErrors are the rows of rendezvous.Errors in the API's table.
+func rendezvousErrors() []errorCode {
+	var out []errorCode
+	for _, r := range rendezvous.Errors() {
+		out = append(out, errorCode{r.Err, r.Code, r.HTTP})
+	}
+	return out
 }
+
+// The errors of the API itself: requests it refuses before any call.
+var (
+	errBadBody      = errors.New("bad request body") // not what the endpoint takes
+	errNotJSON      = errors.New("the request body must be application/json")
+	errTooLarge     = fmt.Errorf("request body larger than %d bytes", maxRequestBody)
+	errUnauthorized = errors.New("missing or wrong API token (read it from " + InfoFile + " in the data directory)")
+	errForbidden    = errors.New("forbidden")
+	errNoEndpoint   = errors.New("no such API endpoint")
+	errMethod       = errors.New("method not allowed")
+)
 
 var internalError = errorCode{code: "", http: http.StatusInternalServerError}
 

@@ -11,8 +11,9 @@ import (
 )
 
 // keepalive is how often an idle event stream carries a comment, so that
-// proxies and the client notice a dead connection.
-const keepalive = 15 * time.Second
+// proxies and the client notice a dead connection. A variable for tests;
+// a server reads it when it starts.
+var keepalive = 15 * time.Second
 
 // events serves GET /api/events as server-sent events (see the package
 // doc). The cursor is Last-Event-ID (a reconnecting EventSource sends it),
@@ -48,7 +49,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, ": parley events\n\n")
 	fl.Flush()
-	tick := time.NewTicker(keepalive)
+	tick := time.NewTicker(s.keepalive)
 	defer tick.Stop()
 	for {
 		select {

@@ -115,7 +115,9 @@ func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 	if _, ok := s.contacts.Lookup(to); !ok {
 		return Message{}, fmt.Errorf("send to %s: %w", to, ErrNotAContact)
 	}
-	m := Message{ID: newID(), From: me, To: to, Sent: time.Now(), Body: body, State: Queued}
+	// Sent in milliseconds, as the history and the wire keep it: a queued
+	// message returned now says what the history will say.
+	m := Message{ID: newID(), From: me, To: to, Sent: time.UnixMilli(time.Now().UnixMilli()), Body: body, State: Queued}
 	if _, err := s.history.Add(ctx, m); err != nil {
 		return Message{}, err
 	}

@@ -248,6 +248,8 @@ func TestSendErrors(t *testing.T) {
 	}
 	if got, _ := alice.hist.Outbox(ctx, "bob"); len(got) != 1 || got[0].ID != m.ID {
 		t.Errorf("outbox: got %+v, want the one message", got)
+	} else if !got[0].Sent.Equal(m.Sent) {
+		t.Errorf("queued message: Send says sent at %v, the history %v", m.Sent, got[0].Sent)
 	}
 }
 

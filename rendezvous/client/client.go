@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/rendezvous"
@@ -299,6 +300,9 @@ func (c *Client) roundTrip(ctx context.Context, req *pb.Request) (*pb.Response, 
 	}
 	if err := wire.Write(st, req, rendezvous.MaxRequestSize); err != nil {
 		st.Reset()
+		if errors.Is(err, proto.Error) { // nothing was sent: a string is not UTF-8
+			return nil, fmt.Errorf("%w: the request cannot be encoded: %v", rendezvous.ErrBadRequest, err)
+		}
 		return nil, fmt.Errorf("send request: %w", err)
 	}
 	_ = st.CloseWrite()
