@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/parleynet/parley/app/apitype/apitypetest"
 	"net"
 	"net/http"
 	"os"
@@ -26,7 +27,7 @@ import (
 // contacts of each other and each seeing the other online.
 func contactsPair(t *testing.T, ctx context.Context) (alice, bob *testnet.Client) {
 	t.Helper()
-	alice, bob = startPair(t)
+	alice, bob = apitypetest.NewPair(t)
 	for _, c := range []*testnet.Client{alice, bob} {
 		if err := testnet.SignIn(ctx, c, c.Name+"-password"); err != nil {
 			t.Fatal(err)

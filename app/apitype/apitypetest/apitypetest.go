@@ -21,14 +21,13 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/testnet"
 )
 
 // Timeout bounds each case: waits for logins, deliveries and events.
 const Timeout = 30 * time.Second
-
-// pollEvery is how often a wait re-reads state.
-const pollEvery = 25 * time.Millisecond
 
 // Run runs the suite. newPair must return Clients for two fresh devices
 // (never registered nor enrolled) that can reach each other through one
@@ -90,23 +89,44 @@ func caseContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it reports true, failing the test when ctx
-// ends first; the last error or state cond described is in the failure.
+// eventually waits until cond reports true, failing the test when ctx
+// ends first; the last state cond described is in the failure.
 func eventually(t *testing.T, ctx context.Context, what string, cond func() (bool, string)) {
 	t.Helper()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return
+	err := tstest.Poll(ctx, func() error {
+		if ok, last := cond(); !ok {
+			return fmt.Errorf("waiting until %s; last seen: %s", what, last)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting until %s: %v; last seen: %s", what, ctx.Err(), last)
-		case <-tick.C:
-		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+}
+
+// NewPair starts a loopback network (package testnet) with two fresh
+// clients, alice and bob, closed when the test ends: what both homes'
+// tests give Run.
+func NewPair(t *testing.T) (a, b *testnet.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), Timeout)
+	defer cancel()
+	n, err := testnet.Start(ctx, testnet.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close network: %v", err)
+		}
+	})
+	if a, err = n.AddClient(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = n.AddClient(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
 }
 
 func mustStatus(t *testing.T, ctx context.Context, c apitype.Client) apitype.Status {
