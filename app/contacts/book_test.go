@@ -77,11 +77,10 @@ type input struct {
 	listing  *client.ContactBook
 	// read takes the generation a listing is read at; the next listing
 	// is applied with it (a fresh one otherwise).
-	read    bool
-	logout  bool
-	forget  bool
-	stale   bool // the listing must be refused
-	comment string
+	read   bool
+	logout bool
+	forget bool
+	stale  bool // the listing must be refused
 }
 
 func login(incoming []string, contacts ...client.Presence) input {
