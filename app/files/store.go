@@ -210,6 +210,12 @@ func (p *Partial) WriteChunk(i int, data []byte) error {
 	if h := hashChunk(data); string(h[:]) != string(c.Hash) {
 		return fmt.Errorf("%w: chunk %d", ErrBadChunk, i)
 	}
+	return p.writeVerified(i, data)
+}
+
+// writeVerified is WriteChunk for data already checked against its hash.
+func (p *Partial) writeVerified(i int, data []byte) error {
+	c := p.m.Chunk(i)
 	f, err := p.file(c.Entry)
 	if err != nil {
 		return err

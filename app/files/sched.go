@@ -1,0 +1,125 @@
+package files
+
+import (
+	"context"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Chunk states in the scheduler besides an owner's number (>= 0).
+const (
+	chunkQueued = -1
+	chunkDone   = -2
+)
+
+// scheduler is the shared queue of missing chunks. Providers pull spans
+// from it; a provider that is dropped gives its unfinished chunks back.
+// Safe for concurrent use.
+type scheduler struct {
+	mu      sync.Mutex // guards the following
+	state   []int32    // per chunk: chunkQueued, chunkDone, or the owner's number
+	owners  map[peer.ID]int32
+	left    int           // chunks not done
+	hint    int           // no queued chunk below this index
+	changed chan struct{} // closed and replaced when chunks are queued or all are done
+}
+
+func newScheduler(p *Partial) *scheduler {
+	s := &scheduler{state: make([]int32, p.m.NumChunks()), owners: make(map[peer.ID]int32), changed: make(chan struct{})}
+	for i := range s.state {
+		if p.Has(i) {
+			s.state[i] = chunkDone
+		} else {
+			s.state[i] = chunkQueued
+			s.left++
+		}
+	}
+	return s
+}
+
+func (s *scheduler) complete() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.left == 0
+}
+
+func (s *scheduler) ownerLocked(p peer.ID) int32 {
+	o, ok := s.owners[p]
+	if !ok {
+		o = int32(len(s.owners))
+		s.owners[p] = o
+	}
+	return o
+}
+
+// take gives p up to n consecutive queued chunks, waiting while none is
+// queued but some are still owned by other providers. It returns false
+// when every chunk is done or ctx ends.
+func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
+	for {
+		s.mu.Lock()
+		if s.left == 0 {
+			s.mu.Unlock()
+			return span{}, false
+		}
+		for i := s.hint; i < len(s.state); i++ {
+			if s.state[i] != chunkQueued {
+				continue
+			}
+			o := s.ownerLocked(p)
+			sp := span{start: i}
+			for ; i < len(s.state) && sp.count < n && s.state[i] == chunkQueued; i++ {
+				s.state[i] = o
+				sp.count++
+			}
+			s.hint = i
+			s.mu.Unlock()
+			return sp, true
+		}
+		s.hint = len(s.state)
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return span{}, false
+		}
+	}
+}
+
+// done marks chunk i verified.
+func (s *scheduler) done(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state[i] == chunkDone {
+		return
+	}
+	s.state[i] = chunkDone
+	s.left--
+	if s.left == 0 {
+		s.broadcastLocked()
+	}
+}
+
+// release queues again every chunk p took and did not finish.
+func (s *scheduler) release(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.owners[p]
+	if !ok {
+		return
+	}
+	for i, st := range s.state {
+		if st == o {
+			s.state[i] = chunkQueued
+			s.hint = min(s.hint, i)
+		}
+	}
+	s.broadcastLocked()
+}
+
+func (s *scheduler) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
