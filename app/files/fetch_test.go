@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -41,7 +42,11 @@ type testProvider struct {
 // newProvider starts a node serving src (nil: its own index) to admit.
 func newProvider(t testing.TB, src func(*Index) Source, admit Admitter) *testProvider {
 	t.Helper()
-	n := nodetest.New(t)
+	return newProviderOn(t, nodetest.New(t), src, admit)
+}
+
+func newProviderOn(t testing.TB, n *node.Node, src func(*Index) Source, admit Admitter) *testProvider {
+	t.Helper()
 	idx, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
 	must(t, err)
 	t.Cleanup(func() { idx.Close() })
@@ -64,7 +69,10 @@ func (p *testProvider) share(t testing.TB, path string) (cid.Cid, *Manifest) {
 
 // newFetcher starts a node that knows the providers' addresses.
 func newFetcher(t testing.TB, providers ...*testProvider) (*node.Node, []peer.ID) {
-	n := nodetest.New(t)
+	return newFetcherOn(nodetest.New(t), providers...)
+}
+
+func newFetcherOn(n *node.Node, providers ...*testProvider) (*node.Node, []peer.ID) {
 	var ids []peer.ID
 	for _, p := range providers {
 		n.Peerstore().AddAddrs(p.node.ID(), p.node.Addrs(), time.Hour)
@@ -335,28 +343,39 @@ func TestFetchRefused(t *testing.T) {
 	}
 }
 
+// BenchmarkFetch fetches from one provider over loopback, through QUIC
+// (what two Parley nodes pick on loopback) and through TCP (Noise/TLS +
+// yamux). B/op is the whole process: both hosts' transports included.
 func BenchmarkFetch(b *testing.B) {
-	for _, size := range []int64{64 << 20, 256 << 20} {
-		b.Run(fmtSize(size), func(b *testing.B) {
-			src := randomFile(b, b.TempDir(), "f.bin", size, 8)
-			p := newProvider(b, nil, admitAll)
-			c, _ := p.share(b, src)
-			h, ids := newFetcher(b, p)
-			b.SetBytes(size)
-			b.ReportAllocs()
-			for b.Loop() {
-				dl := b.TempDir()
-				if _, err := Fetch(b.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl}); err != nil {
-					b.Fatal(err)
+	for _, transport := range []string{"quic", "tcp"} {
+		for _, size := range []int64{64 << 20, 256 << 20} {
+			b.Run(fmt.Sprintf("%s/%dMiB", transport, size>>20), func(b *testing.B) {
+				newNode := func() *node.Node {
+					addr := "/ip4/127.0.0.1/udp/0/quic-v1"
+					if transport == "tcp" {
+						addr = "/ip4/127.0.0.1/tcp/0"
+					}
+					n, err := node.New(node.WithKey(nodetest.Key(b)), node.WithListenAddrs(addr))
+					must(b, err)
+					b.Cleanup(func() { n.Close() })
+					return n
 				}
-				b.StopTimer()
-				os.RemoveAll(dl)
-				b.StartTimer()
-			}
-		})
+				src := randomFile(b, b.TempDir(), "f.bin", size, 8)
+				p := newProviderOn(b, newNode(), nil, admitAll)
+				c, _ := p.share(b, src)
+				h, ids := newFetcherOn(newNode(), p)
+				b.SetBytes(size)
+				b.ReportAllocs()
+				for b.Loop() {
+					dl := b.TempDir()
+					if _, err := Fetch(b.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl}); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					os.RemoveAll(dl)
+					b.StartTimer()
+				}
+			})
+		}
 	}
-}
-
-func fmtSize(n int64) string {
-	return map[int64]string{64 << 20: "64MiB", 256 << 20: "256MiB"}[n]
 }

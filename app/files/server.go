@@ -145,9 +145,15 @@ func (s *Server) handle(st network.Stream) {
 	}
 }
 
+// deadliner is the part of a stream a session sets deadlines on.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
 type serveSession struct {
 	s      *Server
-	st     network.Stream
+	st     deadliner
 	remote peer.ID
 	br     *bufio.Reader
 	bw     *bufio.Writer
