@@ -56,3 +56,23 @@ func VerifyCID(c cid.Cid, manifest []byte) error {
 
 // hashChunk returns the BLAKE3-256 of a chunk.
 func hashChunk(b []byte) [HashSize]byte { return blake3.Sum256(b) }
+
+// ParseCID parses the text form of a content's CID (as shared in a link
+// or typed by a user) and checks it has the form CIDOf makes.
+func ParseCID(s string) (cid.Cid, error) {
+	if len(s) > maxCIDText {
+		return cid.Undef, fmt.Errorf("%w: %d characters, limit %d", ErrCIDMismatch, len(s), maxCIDText)
+	}
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("parse CID: %w", err)
+	}
+	if err := CheckCID(c); err != nil {
+		return cid.Undef, err
+	}
+	return c, nil
+}
+
+// maxCIDText bounds the text ParseCID reads: ours are 59 characters in
+// base32, about 100 in the longest multibase.
+const maxCIDText = 256

@@ -44,8 +44,8 @@ type FetchConfig struct {
 type Progress struct {
 	Verified int64   // bytes verified on disk, including from earlier runs
 	Total    int64   // bytes of the content
-	Fetched  int64   // bytes received in this run, verified or not
-	Rate     float64 // bytes per second received in this run
+	Fetched  int64   // bytes of verified chunks received in this run
+	Rate     float64 // Fetched per second since the run began
 	Peers    int     // providers still fetching
 	Dropped  peer.ID // set when this call reports a provider being dropped
 	Reason   error   // why Dropped was dropped
@@ -54,7 +54,7 @@ type Progress struct {
 // Result is what a finished (or paused) fetch did.
 type Result struct {
 	Manifest *Manifest
-	Fetched  int64             // bytes received in this run
+	Fetched  int64             // bytes of verified chunks received in this run
 	Dropped  map[peer.ID]error // providers dropped and why
 }
 
@@ -313,15 +313,20 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 type span struct{ start, count int }
 
 // rateMeter measures one provider's rate to size its requests: enough
-// chunks to keep it busy for about targetSpan, between 1 and
-// MaxRangeChunks. Used by the worker's two goroutines.
+// chunks to keep it busy for about targetSpan, between 1 and maxSpan. Used by the worker's two goroutines.
 type rateMeter struct {
 	mu    sync.Mutex
 	bytes float64
 	secs  float64
 }
 
-const targetSpan = 250 * time.Millisecond
+const (
+	targetSpan = 250 * time.Millisecond
+	// maxSpan keeps a provider's share of the queue small (Window spans
+	// of at most 16 MiB), so that a dropped or slow provider holds back
+	// little at the end of a transfer.
+	maxSpan = 16
+)
 
 func (r *rateMeter) add(n int, d time.Duration) {
 	r.mu.Lock()
@@ -338,5 +343,5 @@ func (r *rateMeter) rangeChunks() int {
 		return 2
 	}
 	n := int(r.bytes / r.secs * targetSpan.Seconds() / ChunkSize)
-	return min(max(n, 1), MaxRangeChunks)
+	return min(max(n, 1), maxSpan)
 }

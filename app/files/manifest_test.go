@@ -162,3 +162,22 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCID(f *testing.F) {
+	c := CIDOf([]byte("x"))
+	f.Add(c.String())
+	f.Add("bafkqaaa")
+	f.Add("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCID(s)
+		if err != nil {
+			return
+		}
+		if err := CheckCID(c); err != nil {
+			t.Fatalf("ParseCID(%q) accepted %s: %v", s, c, err)
+		}
+		if back, err := ParseCID(c.String()); err != nil || !back.Equals(c) {
+			t.Fatalf("%s does not round-trip: %v", c, err)
+		}
+	})
+}
