@@ -96,6 +96,9 @@ func Fetch(ctx context.Context, h host.Host, c cid.Cid, cfg FetchConfig) (*Resul
 		return f.res, err
 	}
 	f.part = p
+	if testHookPartial != nil {
+		testHookPartial(p)
+	}
 	err = f.chunks(ctx)
 	if err == nil {
 		if err = p.Finish(); err != nil {
@@ -105,6 +108,10 @@ func Fetch(ctx context.Context, h host.Host, c cid.Cid, cfg FetchConfig) (*Resul
 	}
 	return f.res, errors.Join(err, p.Close())
 }
+
+// testHookPartial, when set by a test, sees each download's Partial before
+// chunks are fetched.
+var testHookPartial func(*Partial)
 
 type fetch struct {
 	h     host.Host
@@ -175,11 +182,15 @@ func (f *fetch) manifestFrom(ctx context.Context, p peer.ID) ([]byte, *Manifest,
 // chunks fetches every missing chunk from all providers at once. Workers
 // end when every chunk is verified, when their provider fails, or when ctx
 // ends.
-func (f *fetch) chunks(ctx context.Context) error {
+func (f *fetch) chunks(parent context.Context) error {
 	f.sched = newScheduler(f.part)
 	if f.sched.complete() {
 		return nil
 	}
+	// A local failure (disk full, a write error) stops every worker: it is
+	// nobody's fault among the providers.
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
 	var wg sync.WaitGroup
 	for _, p := range f.cfg.Providers {
 		if f.res.Dropped[p] != nil {
@@ -191,6 +202,10 @@ func (f *fetch) chunks(ctx context.Context) error {
 		wg.Go(func() {
 			err := f.worker(ctx, p)
 			f.sched.release(p)
+			var local *localError
+			if errors.As(err, &local) {
+				cancel(local.err)
+			}
 			if err != nil && ctx.Err() == nil {
 				f.drop(p, err)
 				return
@@ -204,8 +219,11 @@ func (f *fetch) chunks(ctx context.Context) error {
 	if f.sched.complete() {
 		return nil
 	}
-	if err := ctx.Err(); err != nil {
+	if err := parent.Err(); err != nil {
 		return err // paused
+	}
+	if err := context.Cause(ctx); err != nil {
+		return err // local failure
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -298,7 +316,7 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 				}
 				rate.add(len(b), time.Since(t0))
 				if err := f.part.writeVerified(i, b); err != nil {
-					return err
+					return &localError{err}
 				}
 				f.sched.done(i)
 				f.received(len(b))
@@ -308,6 +326,13 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 	})
 	return g.Wait()
 }
+
+// localError is a failure on our side while fetching, such as a full
+// disk; it ends the whole fetch instead of dropping a provider.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
 
 // span is a run of chunks requested together.
 type span struct{ start, count int }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -378,4 +379,49 @@ func BenchmarkFetch(b *testing.B) {
 			})
 		}
 	}
+}
+
+func TestFetchDiskFullKeepsVerified(t *testing.T) {
+	const size = 16 << 20
+	src := randomFile(t, t.TempDir(), "f.bin", size, 9)
+	p1, p2 := newProvider(t, nil, admitAll), newProvider(t, nil, admitAll)
+	c, _ := p1.share(t, src)
+	p2.share(t, src)
+	h, ids := newFetcher(t, p1, p2)
+	dl := t.TempDir()
+	var mu sync.Mutex
+	written := 0
+	testHookPartial = func(p *Partial) {
+		p.writeAt = func(f *os.File, b []byte, off int64) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if written >= 5 {
+				return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+			}
+			written++
+			return f.WriteAt(b, off)
+		}
+	}
+	t.Cleanup(func() { testHookPartial = nil })
+	res, err := Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl})
+	var ns *NoSpaceError
+	if !errors.As(err, &ns) {
+		t.Fatalf("got %v, want NoSpaceError", err)
+	}
+	if ns.Verified != 5*ChunkSize || ns.Need != size-5*ChunkSize {
+		t.Fatalf("NoSpaceError %+v, want 5 chunks verified", ns)
+	}
+	if len(res.Dropped) != 0 {
+		t.Fatalf("providers dropped for our full disk: %v", res.Dropped)
+	}
+	t.Log(err)
+
+	// Space again: the next fetch resumes from the 5 verified chunks.
+	testHookPartial = nil
+	res, err = Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl})
+	must(t, err)
+	if res.Fetched != size-5*ChunkSize {
+		t.Errorf("resumed fetch received %d bytes, want %d", res.Fetched, size-5*ChunkSize)
+	}
+	sameFile(t, src, filepath.Join(dl, "f.bin"))
 }
