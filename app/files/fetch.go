@@ -53,9 +53,11 @@ type Progress struct {
 
 // Result is what a finished (or paused) fetch did.
 type Result struct {
-	Manifest *Manifest
-	Fetched  int64             // bytes of verified chunks received in this run
-	Dropped  map[peer.ID]error // providers dropped and why
+	Manifest  *Manifest
+	Fetched   int64             // bytes of new verified chunks received in this run
+	From      map[peer.ID]int64 // Fetched, by provider
+	Duplicate int64             // bytes that arrived twice in the end game (not in Fetched)
+	Dropped   map[peer.ID]error // providers dropped and why
 }
 
 // Fetch downloads content c into cfg.DownloadDir from cfg.Providers: the
@@ -84,7 +86,7 @@ func Fetch(ctx context.Context, h host.Host, c cid.Cid, cfg FetchConfig) (*Resul
 	if cfg.Window == 0 {
 		cfg.Window = 4
 	}
-	f := &fetch{h: h, c: c, cfg: cfg, res: &Result{Dropped: make(map[peer.ID]error)}, conns: make(map[peer.ID]*Conn), start: time.Now()}
+	f := &fetch{h: h, c: c, cfg: cfg, res: &Result{From: make(map[peer.ID]int64), Dropped: make(map[peer.ID]error)}, conns: make(map[peer.ID]*Conn), start: time.Now()}
 	defer f.closeConns()
 	raw, m, err := f.manifest(ctx)
 	if err != nil {
@@ -191,6 +193,15 @@ func (f *fetch) chunks(parent context.Context) error {
 	// nobody's fault among the providers.
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
+	watcher := make(chan struct{})
+	go func() { // once all is verified, stop waiting for end-game duplicates
+		defer close(watcher)
+		select {
+		case <-f.sched.allDone:
+			cancel(nil)
+		case <-ctx.Done():
+		}
+	}()
 	var wg sync.WaitGroup
 	for _, p := range f.cfg.Providers {
 		if f.res.Dropped[p] != nil {
@@ -215,15 +226,19 @@ func (f *fetch) chunks(parent context.Context) error {
 			f.mu.Unlock()
 		})
 	}
+	// Workers end when all is verified, their provider fails, or ctx ends.
 	wg.Wait()
+	cause := context.Cause(ctx)
+	cancel(nil)
+	<-watcher
 	if f.sched.complete() {
 		return nil
 	}
 	if err := parent.Err(); err != nil {
 		return err // paused
 	}
-	if err := context.Cause(ctx); err != nil {
-		return err // local failure
+	if cause != nil {
+		return cause // local failure
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -243,10 +258,15 @@ func (f *fetch) drop(p peer.ID, err error) {
 	f.progressLocked(p, err)
 }
 
-func (f *fetch) received(n int) {
+func (f *fetch) received(p peer.ID, n int, fresh bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !fresh {
+		f.res.Duplicate += int64(n)
+		return
+	}
 	f.res.Fetched += int64(n)
+	f.res.From[p] += int64(n)
 	f.progressLocked("", nil)
 }
 
@@ -315,11 +335,12 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 					return err
 				}
 				rate.add(len(b), time.Since(t0))
-				if err := f.part.writeVerified(i, b); err != nil {
+				fresh, err := f.part.writeVerified(i, b)
+				if err != nil {
 					return &localError{err}
 				}
 				f.sched.done(i)
-				f.received(len(b))
+				f.received(p, len(b), fresh)
 			}
 		}
 		return nil

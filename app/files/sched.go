@@ -19,14 +19,22 @@ const (
 type scheduler struct {
 	mu      sync.Mutex // guards the following
 	state   []int32    // per chunk: chunkQueued, chunkDone, or the owner's number
+	stolen  []bool     // per chunk: already taken over once in the end game
 	owners  map[peer.ID]int32
 	left    int           // chunks not done
 	hint    int           // no queued chunk below this index
 	changed chan struct{} // closed and replaced when chunks are queued or all are done
+	allDone chan struct{} // closed when every chunk is done
 }
 
 func newScheduler(p *Partial) *scheduler {
-	s := &scheduler{state: make([]int32, p.m.NumChunks()), owners: make(map[peer.ID]int32), changed: make(chan struct{})}
+	s := &scheduler{
+		state:   make([]int32, p.m.NumChunks()),
+		stolen:  make([]bool, p.m.NumChunks()),
+		owners:  make(map[peer.ID]int32),
+		changed: make(chan struct{}),
+		allDone: make(chan struct{}),
+	}
 	for i := range s.state {
 		if p.Has(i) {
 			s.state[i] = chunkDone
@@ -34,6 +42,9 @@ func newScheduler(p *Partial) *scheduler {
 			s.state[i] = chunkQueued
 			s.left++
 		}
+	}
+	if s.left == 0 {
+		close(s.allDone)
 	}
 	return s
 }
@@ -53,9 +64,12 @@ func (s *scheduler) ownerLocked(p peer.ID) int32 {
 	return o
 }
 
-// take gives p up to n consecutive queued chunks, waiting while none is
-// queued but some are still owned by other providers. It returns false
-// when every chunk is done or ctx ends.
+// take gives p up to n consecutive queued chunks. When none is queued but
+// other providers still own unfinished chunks (the end game), p takes over
+// some of them from the end, each chunk at most once, so that an idle fast
+// provider finishes what a slow one holds: whichever copy arrives first is
+// kept. With nothing left to take it waits. It returns false when every
+// chunk is done or ctx ends.
 func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
 	for {
 		s.mu.Lock()
@@ -78,6 +92,10 @@ func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
 			return sp, true
 		}
 		s.hint = len(s.state)
+		if sp, ok := s.stealLocked(p, n); ok {
+			s.mu.Unlock()
+			return sp, true
+		}
 		ch := s.changed
 		s.mu.Unlock()
 		select {
@@ -86,6 +104,28 @@ func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
 			return span{}, false
 		}
 	}
+}
+
+// stealLocked takes over up to n consecutive chunks, from the end, that
+// another provider owns and nobody took over yet.
+func (s *scheduler) stealLocked(p peer.ID, n int) (span, bool) {
+	o := s.ownerLocked(p)
+	stealable := func(i int) bool { return s.state[i] >= 0 && s.state[i] != o && !s.stolen[i] }
+	for end := len(s.state) - 1; end >= 0; end-- {
+		if !stealable(end) {
+			continue
+		}
+		start := end
+		for start > 0 && end-start+1 < n && stealable(start-1) {
+			start--
+		}
+		for i := start; i <= end; i++ {
+			s.state[i] = o
+			s.stolen[i] = true
+		}
+		return span{start: start, count: end - start + 1}, true
+	}
+	return span{}, false
 }
 
 // done marks chunk i verified.
@@ -98,6 +138,7 @@ func (s *scheduler) done(i int) {
 	s.state[i] = chunkDone
 	s.left--
 	if s.left == 0 {
+		close(s.allDone)
 		s.broadcastLocked()
 	}
 }

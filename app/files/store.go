@@ -210,32 +210,37 @@ func (p *Partial) WriteChunk(i int, data []byte) error {
 	if h := hashChunk(data); string(h[:]) != string(c.Hash) {
 		return fmt.Errorf("%w: chunk %d", ErrBadChunk, i)
 	}
-	return p.writeVerified(i, data)
+	_, err := p.writeVerified(i, data)
+	return err
 }
 
 // writeVerified is WriteChunk for data already checked against its hash.
-func (p *Partial) writeVerified(i int, data []byte) error {
+// It reports whether the chunk was new.
+func (p *Partial) writeVerified(i int, data []byte) (bool, error) {
+	if p.Has(i) {
+		return false, nil // a duplicate from the end game
+	}
 	c := p.m.Chunk(i)
 	f, err := p.file(c.Entry)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := p.writeAt(f, data, c.Offset); err != nil {
-		return p.noSpace(fmt.Errorf("write chunk %d: %w", i, err))
+		return false, p.noSpace(fmt.Errorf("write chunk %d: %w", i, err))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.hasLocked(i) {
-		return nil
+		return false, nil
 	}
 	p.bits[i/8] |= 1 << (i % 8)
 	p.verified += int64(c.Size)
 	p.dirty[c.Entry] = true
 	p.pending++
 	if p.pending >= flushEvery {
-		return p.flushLocked()
+		return true, p.flushLocked()
 	}
-	return nil
+	return true, nil
 }
 
 func (p *Partial) file(entry int) (*os.File, error) {
