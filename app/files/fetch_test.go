@@ -489,3 +489,38 @@ func TestFetchSpreadsByRate(t *testing.T) {
 		t.Errorf("slow sent %d bytes, fast %d: want both used, the fast one at least twice as much", gotSlow, gotFast)
 	}
 }
+
+// TestServerCloseDuringFetch: Close resets the streams it serves and
+// waits for their handlers; the fetch sees its only provider go.
+func TestServerCloseDuringFetch(t *testing.T) {
+	src := randomFile(t, t.TempDir(), "f.bin", 16<<20, 11)
+	n := nodetest.New(t)
+	idx, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
+	must(t, err)
+	t.Cleanup(func() { idx.Close() })
+	srv, err := NewServer(n, slowSource{idx, 20 * time.Millisecond}, admitAll, ServerConfig{})
+	must(t, err)
+	p := &testProvider{node: n, idx: idx}
+	c, _ := p.share(t, src)
+	h, ids := newFetcher(t, p)
+	closed := make(chan time.Duration, 1)
+	var once sync.Once
+	_, err = Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: t.TempDir(), Progress: func(Progress) {
+		once.Do(func() {
+			go func() {
+				start := time.Now()
+				srv.Close()
+				closed <- time.Since(start)
+			}()
+		})
+	}})
+	if !errors.Is(err, ErrNoProviders) {
+		t.Fatalf("got %v, want ErrNoProviders once the server closed", err)
+	}
+	if d := <-closed; d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

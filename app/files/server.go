@@ -226,7 +226,7 @@ func (ss *serveSession) serve(req *pb.Request) error {
 	for i := int(req.Start); i < int(req.Start)+int(req.Count); i++ {
 		b, err := content.ReadChunk(i, ss.buf)
 		if err != nil {
-			log.Infow("files: not serving chunk", "cid", c, "chunk", i, "err", err)
+			log.Debugw("files: not serving chunk", "cid", c, "chunk", i, "err", err)
 			return ss.refuse(err)
 		}
 		ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
