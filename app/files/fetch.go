@@ -27,8 +27,10 @@ type FetchConfig struct {
 	// DownloadDir receives the content and, while it downloads, the
 	// .parley-partial folder. Required.
 	DownloadDir string
-	// StallTimeout drops a provider that sends nothing for this long while
-	// we wait for a chunk; zero means 15s.
+	// StallTimeout drops a provider that takes longer than this to deliver
+	// the chunk we are waiting for (so, with 1 MiB chunks, 15s also drops
+	// a provider slower than about 70 KB/s); it also bounds dialling and
+	// the manifest. Zero means 15s.
 	StallTimeout time.Duration
 	// Window is how many requests each provider has in flight; zero means
 	// 4. With ranges of up to MaxRangeChunks, that keeps tens of MiB

@@ -65,7 +65,9 @@ func OpenIndex(path string) (*Index, error) {
 func (x *Index) Close() error { return x.db.Close() }
 
 // Share hashes the file or folder at path in place and records it. Sharing
-// the same unchanged content again is harmless and returns the same CID.
+// the same unchanged content again is harmless and returns the same CID;
+// sharing a path again after it changed replaces the old content, which is
+// no longer served.
 func (x *Index) Share(ctx context.Context, path string) (cid.Cid, *Manifest, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -82,7 +84,9 @@ func (x *Index) Share(ctx context.Context, path string) (cid.Cid, *Manifest, err
 		return cid.Undef, nil, fmt.Errorf("share %s: %w", path, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE cid = ?`, c.String()); err != nil {
+	// One content per path: sharing a path again (after it changed)
+	// replaces what it was shared as.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE cid = ? OR root = ?`, c.String(), abs); err != nil {
 		return cid.Undef, nil, fmt.Errorf("share %s: %w", path, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO shares (cid, root, manifest, shared_at) VALUES (?, ?, ?, ?)`,

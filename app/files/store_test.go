@@ -65,7 +65,17 @@ func TestIndexShareAndServe(t *testing.T) {
 	if _, err := x.Open(ctx, CIDOf([]byte("nothing"))); !errors.Is(err, ErrNotShared) {
 		t.Fatalf("unknown CID: got %v, want ErrNotShared", err)
 	}
-	must(t, x.Unshare(ctx, c))
+	// Sharing the changed folder again gives a new CID and drops the old.
+	c2, _, err := x.Share(ctx, filepath.Join(src, "album"))
+	must(t, err)
+	if c2.Equals(c) {
+		t.Fatal("changed folder kept its CID")
+	}
+	if _, err := x.Open(ctx, c); !errors.Is(err, ErrNotShared) {
+		t.Fatalf("old CID after re-share: got %v, want ErrNotShared", err)
+	}
+	must(t, x.Unshare(ctx, c2))
+	c = c2
 	if _, err := x.Open(ctx, c); !errors.Is(err, ErrNotShared) {
 		t.Fatalf("unshared: got %v, want ErrNotShared", err)
 	}
