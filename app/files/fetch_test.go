@@ -491,7 +491,8 @@ func TestFetchSpreadsByRate(t *testing.T) {
 }
 
 // TestServerCloseDuringFetch: Close resets the streams it serves and
-// waits for their handlers; the fetch sees its only provider go.
+// waits for their handlers; the fetch sees its only provider go (a network
+// failure), and resumes from the verified chunks once it is back.
 func TestServerCloseDuringFetch(t *testing.T) {
 	src := randomFile(t, t.TempDir(), "f.bin", 16<<20, 11)
 	n := nodetest.New(t)
@@ -505,7 +506,10 @@ func TestServerCloseDuringFetch(t *testing.T) {
 	h, ids := newFetcher(t, p)
 	closed := make(chan time.Duration, 1)
 	var once sync.Once
-	_, err = Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: t.TempDir(), Progress: func(Progress) {
+	dl := t.TempDir()
+	var kept int64
+	_, err = Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl, Progress: func(pr Progress) {
+		kept = pr.Verified
 		once.Do(func() {
 			go func() {
 				start := time.Now()
@@ -523,4 +527,15 @@ func TestServerCloseDuringFetch(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+
+	// The provider comes back: the transfer resumes from what was verified.
+	srv, err = NewServer(n, idx, admitAll, ServerConfig{})
+	must(t, err)
+	t.Cleanup(func() { srv.Close() })
+	res, err := Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl})
+	must(t, err)
+	if kept == 0 || res.Fetched != 16<<20-kept {
+		t.Errorf("resumed fetch received %d bytes after %d were kept, want %d", res.Fetched, kept, 16<<20-kept)
+	}
+	sameFile(t, src, filepath.Join(dl, "f.bin"))
 }
