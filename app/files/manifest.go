@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/parleynet/parley/app/files/pb"
 )
@@ -136,11 +138,13 @@ func newManifest(entries []Entry) (*Manifest, error) {
 	return m, nil
 }
 
-// claim records path and its parent directories in seen (keys folded to
-// lower case) and refuses a path that collides with an earlier one on a
-// case-insensitive file system, or that is both a file and a directory.
+// claim records path and its parent directories in seen and refuses a
+// path that collides with an earlier one on a case-insensitive or
+// normalisation-insensitive file system (Windows, macOS: keys are NFC with
+// Unicode case folding, so "Straße" meets "STRASSE" and a decomposed "é"
+// meets a composed one), or that is both a file and a directory.
 func claim(seen map[string]bool, path string) error {
-	folded := strings.ToLower(path)
+	folded := cases.Fold().String(norm.NFC.String(path))
 	for i := 0; i < len(folded); i++ {
 		if folded[i] != '/' {
 			continue

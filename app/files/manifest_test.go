@@ -115,6 +115,16 @@ func TestDecodeRefuses(t *testing.T) {
 			p.Entries = append([]*pb.Entry{{Path: "A"}}, p.Entries...)
 			return p
 		}()),
+		"fold collision": enc(func() *pb.Manifest {
+			p := good()
+			p.Entries = append([]*pb.Entry{{Path: "STRASSE"}, {Path: "Straße"}}, p.Entries...)
+			return p
+		}()),
+		"normalisation collision": enc(func() *pb.Manifest {
+			p := good()
+			p.Entries = append([]*pb.Entry{{Path: "Cafe\u0301"}, {Path: "Caf\u00e9"}}, p.Entries...)
+			return p
+		}()),
 		"file and folder": enc(func() *pb.Manifest {
 			p := good()
 			p.Entries = append(p.Entries, &pb.Entry{Path: "a/b"})
@@ -130,8 +140,12 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Decode(b); !errors.Is(err, ErrBadManifest) {
+			_, err := Decode(b)
+			if !errors.Is(err, ErrBadManifest) {
 				t.Fatalf("got %v, want ErrBadManifest", err)
+			}
+			if strings.Contains(name, "collision") && !strings.Contains(err.Error(), "collides") {
+				t.Fatalf("got %v, want a collision", err)
 			}
 		})
 	}
