@@ -30,8 +30,9 @@
 // A manifest is refused (ErrBadManifest) when it is over MaxManifestSize
 // bytes, MaxEntries files, MaxChunks chunks, when a size does not match its
 // hash count or the sizes do not add up to the total, when paths are not
-// sorted and unique, or when two paths collide ignoring case or one is both
-// a file and a folder. Every path must pass ValidatePath, which applies the
+// sorted and unique, or when two paths collide ignoring case and Unicode
+// normalisation (as on Windows and macOS) or one is both a file and a
+// folder. Every path must pass ValidatePath, which applies the
 // rules of every platform at once: relative, no empty, "." or ".."
 // component, no control characters or <>:"\|?*, no trailing dot or space,
 // no Windows device name (CON, NUL, COM1, LPT1…, with any extension), at
