@@ -6,50 +6,53 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/parleynet/parley/app/api"
 )
 
 // completeTimeout bounds the call to the daemon that completes an
 // argument: a shell waits for it.
 const completeTimeout = 2 * time.Second
 
-// completeUser completes a USER first argument with the users the daemon
-// knows: contacts, and requests both ways.
-func (c *cli) completeUser(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+// completeFirst completes a command's first argument with the words
+// list reads from the daemon (nothing when it cannot be asked).
+func (c *cli) completeFirst(list func(context.Context, *api.Client) ([]string, error)) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		cl, err := c.dial()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), completeTimeout)
+		defer cancel()
+		words, err := list(ctx, cl)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return withPrefix(words, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
-	cl, err := c.dial()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), completeTimeout)
-	defer cancel()
+}
+
+// users are the users the daemon knows: contacts, and requests both ways.
+func users(ctx context.Context, cl *api.Client) ([]string, error) {
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil, err
 	}
 	var users []string
 	for _, ct := range st.Contacts {
 		users = append(users, ct.Username)
 	}
-	users = append(append(users, st.Incoming...), st.Outgoing...)
-	return withPrefix(users, toComplete), cobra.ShellCompDirectiveNoFileComp
+	return append(append(users, st.Incoming...), st.Outgoing...), nil
 }
 
-// completeDevice completes a DEVICE argument with the account's devices.
-func (c *cli) completeDevice(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	cl, err := c.dial()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), completeTimeout)
-	defer cancel()
+// devices are the account's devices that are not revoked.
+func devices(ctx context.Context, cl *api.Client) ([]string, error) {
 	devs, err := cl.Devices(ctx)
 	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil, err
 	}
 	var ids []string
 	for _, d := range devs {
@@ -57,7 +60,7 @@ func (c *cli) completeDevice(cmd *cobra.Command, args []string, toComplete strin
 			ids = append(ids, d.Peer)
 		}
 	}
-	return withPrefix(ids, toComplete), cobra.ShellCompDirectiveNoFileComp
+	return ids, nil
 }
 
 func withPrefix(words []string, prefix string) []cobra.Completion {
@@ -76,9 +79,9 @@ func (c *cli) completeArgs(cmd *cobra.Command) {
 	if cmd.ValidArgsFunction == nil {
 		switch _, args, _ := strings.Cut(cmd.Use, " "); {
 		case strings.HasPrefix(args, "USER"):
-			cmd.ValidArgsFunction = c.completeUser
+			cmd.ValidArgsFunction = c.completeFirst(users)
 		case strings.HasPrefix(args, "DEVICE"):
-			cmd.ValidArgsFunction = c.completeDevice
+			cmd.ValidArgsFunction = c.completeFirst(devices)
 		default:
 			cmd.ValidArgsFunction = cobra.NoFileCompletions
 		}
