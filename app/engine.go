@@ -15,6 +15,8 @@
 //     reaching a contact's device;
 //   - DHT glue (dht.go): joining the DHT, and contactLocator, which finds
 //     contacts' devices there while the server is down;
+//   - publishing and downloads (transfers.go, package app/xfer): the
+//     file server, the published list and the transfers;
 //   - account (account.go): devices, password, deletion;
 //   - events (events.go, the numbered event log) and path events
 //     (paths.go, pathWatcher);
@@ -40,6 +42,7 @@ import (
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/datadir"
 	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
@@ -58,7 +61,9 @@ type Config struct {
 	// DataDir holds the device key (identity.key, 0600), the chat
 	// history (history.db), what the last session said (session.json),
 	// the last supernodes known (supernodes.json) and the sequence number
-	// of the device's DHT records (dht.seq).
+	// of the device's DHT records (dht.seq), the share index (files.db),
+	// the published content and downloads (transfers.json) and, unless a
+	// Get names another folder, the downloads (downloads/).
 	DataDir string
 	// Rendezvous is the server the user logs in to.
 	Rendezvous peer.AddrInfo
@@ -112,6 +117,7 @@ type Engine struct {
 	volunteer *relay.Volunteer
 	dht       *dht.DHT
 	locator   *contactLocator // contacts' devices in the DHT
+	xfer      *xfer.Manager   // published content and downloads
 	events    *eventLog
 
 	closeOnce sync.Once
@@ -165,6 +171,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if err := e.startDHT(); err != nil {
 		return nil, err
 	}
+	if err := e.startTransfers(); err != nil {
+		return nil, err
+	}
 	e.locator = newContactLocator(e.dht, e.node, func() bool { return e.sess.current() != nil })
 	if cfg.Reachability != node.ReachabilityPublic {
 		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
@@ -205,6 +214,9 @@ func (e *Engine) Close() error {
 		}
 		if e.paths != nil {
 			errs = append(errs, e.paths.Close())
+		}
+		if e.xfer != nil {
+			errs = append(errs, e.xfer.Close())
 		}
 		if e.events != nil {
 			e.events.close()

@@ -30,6 +30,14 @@
 //	POST /api/send              SendRequest           apitype.Message
 //	GET  /api/history?contact=&limit=                 []apitype.Message
 //	POST /api/probe             ProbeRequest          apitype.ProbeResult
+//	POST /api/publish           PublishRequest        apitype.Published
+//	POST /api/unpublish         UnpublishRequest
+//	GET  /api/published                               []apitype.Published
+//	POST /api/get               GetRequest            apitype.Transfer
+//	GET  /api/transfers                               []apitype.Transfer
+//	POST /api/transfers/pause   TransferRequest
+//	POST /api/transfers/resume  TransferRequest
+//	POST /api/transfers/cancel  TransferRequest
 //	GET  /api/events?since=N                          text/event-stream of apitype.Event
 //
 // Successful calls without a result answer {}. A failed call answers an
@@ -267,6 +275,52 @@ func (s *Server) routes() http.Handler {
 		}
 		writeResult(w, msgs, err)
 	})
+	mux.HandleFunc("POST /api/publish", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.PublishRequest
+		if readJSON(w, r, &req) {
+			p, err := c.Publish(r.Context(), req.Path)
+			writeResult(w, p, err)
+		}
+	})
+	mux.HandleFunc("POST /api/unpublish", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.UnpublishRequest
+		if readJSON(w, r, &req) {
+			writeResult(w, struct{}{}, c.Unpublish(r.Context(), req.CID))
+		}
+	})
+	mux.HandleFunc("GET /api/published", func(w http.ResponseWriter, r *http.Request) {
+		ps, err := c.Published(r.Context())
+		if ps == nil {
+			ps = []apitype.Published{}
+		}
+		writeResult(w, ps, err)
+	})
+	mux.HandleFunc("POST /api/get", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.GetRequest
+		if readJSON(w, r, &req) {
+			t, err := c.Get(r.Context(), req)
+			writeResult(w, t, err)
+		}
+	})
+	mux.HandleFunc("GET /api/transfers", func(w http.ResponseWriter, r *http.Request) {
+		ts, err := c.Transfers(r.Context())
+		if ts == nil {
+			ts = []apitype.Transfer{}
+		}
+		writeResult(w, ts, err)
+	})
+	for path, op := range map[string]func(context.Context, string) error{
+		"pause":  c.PauseTransfer,
+		"resume": c.ResumeTransfer,
+		"cancel": c.CancelTransfer,
+	} {
+		mux.HandleFunc("POST /api/transfers/"+path, func(w http.ResponseWriter, r *http.Request) {
+			var req apitype.TransferRequest
+			if readJSON(w, r, &req) {
+				writeResult(w, struct{}{}, op(r.Context(), req.ID))
+			}
+		})
+	}
 	mux.HandleFunc("GET /api/events", s.events)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		// An endpoint asked with the wrong method is 405, with the one it

@@ -173,6 +173,54 @@ func (c *Client) Probe(ctx context.Context, username string, size int64) (apityp
 	return res, c.do(ctx, http.MethodPost, "/api/probe", apitype.ProbeRequest{Username: username, Size: size}, &res)
 }
 
+// Publish shares a file or folder in place and announces it.
+func (c *Client) Publish(ctx context.Context, path string) (apitype.Published, error) {
+	var p apitype.Published
+	return p, c.do(ctx, http.MethodPost, "/api/publish", apitype.PublishRequest{Path: path}, &p)
+}
+
+// Unpublish stops announcing and serving content.
+func (c *Client) Unpublish(ctx context.Context, cid string) error {
+	return c.do(ctx, http.MethodPost, "/api/unpublish", apitype.UnpublishRequest{CID: cid}, nil)
+}
+
+// Published lists the published content.
+func (c *Client) Published(ctx context.Context) ([]apitype.Published, error) {
+	var ps []apitype.Published
+	return ps, c.do(ctx, http.MethodGet, "/api/published", nil, &ps)
+}
+
+// Get starts downloading the content a link names.
+func (c *Client) Get(ctx context.Context, req apitype.GetRequest) (apitype.Transfer, error) {
+	var t apitype.Transfer
+	return t, c.do(ctx, http.MethodPost, "/api/get", req, &t)
+}
+
+// Transfers lists the downloads.
+func (c *Client) Transfers(ctx context.Context) ([]apitype.Transfer, error) {
+	var ts []apitype.Transfer
+	return ts, c.do(ctx, http.MethodGet, "/api/transfers", nil, &ts)
+}
+
+// PauseTransfer stops a download, keeping its verified chunks.
+func (c *Client) PauseTransfer(ctx context.Context, id string) error {
+	return c.transferOp(ctx, "pause", id)
+}
+
+// ResumeTransfer goes on with a paused or failed download.
+func (c *Client) ResumeTransfer(ctx context.Context, id string) error {
+	return c.transferOp(ctx, "resume", id)
+}
+
+// CancelTransfer stops a download and deletes its partial data.
+func (c *Client) CancelTransfer(ctx context.Context, id string) error {
+	return c.transferOp(ctx, "cancel", id)
+}
+
+func (c *Client) transferOp(ctx context.Context, op, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/transfers/"+op, apitype.TransferRequest{ID: id}, nil)
+}
+
 // reconnectWait is the pause before an event stream that broke is opened
 // again.
 const reconnectWait = 500 * time.Millisecond

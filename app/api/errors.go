@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"slices"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/files"
 	"github.com/parleynet/parley/app/probe"
+	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/rendezvous"
 )
 
@@ -44,6 +47,13 @@ var errorTable = slices.Concat([]errorCode{
 	{chat.ErrOffline, "offline", http.StatusConflict},
 	{chat.ErrRejected, "rejected", http.StatusConflict},
 	{probe.ErrRefused, "probe_refused", http.StatusConflict},
+	{xfer.ErrInvalidLink, "invalid_link", http.StatusUnprocessableEntity},
+	{xfer.ErrNoSuchTransfer, "no_such_transfer", http.StatusNotFound},
+	{files.ErrUnsafePath, "unsafe_path", http.StatusUnprocessableEntity},
+	{files.ErrNotShared, "not_shared", http.StatusNotFound},
+	{files.ErrChanged, "file_changed", http.StatusConflict},
+	{fs.ErrNotExist, "no_such_file", http.StatusNotFound},
+	{fs.ErrPermission, "permission_denied", http.StatusForbidden},
 	{app.ErrServerUnreachable, "server_unreachable", http.StatusBadGateway},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout},
 }, rendezvousErrors())

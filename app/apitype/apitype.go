@@ -66,6 +66,37 @@ type Client interface {
 	// reports throughput, path and integrity.
 	Probe(ctx context.Context, username string, size int64) (ProbeResult, error)
 
+	// Publish shares the file or folder at path in place (nothing is
+	// copied; a file changed afterwards is no longer served) and
+	// announces its CID in the DHT, so that any member holding the link
+	// can fetch it. Publishing the same unchanged content again returns
+	// the same CID. path must be absolute.
+	Publish(ctx context.Context, path string) (Published, error)
+	// Unpublish stops announcing and serving the content cid. Unpublishing
+	// what is not published is not an error.
+	Unpublish(ctx context.Context, cid string) error
+	// Published lists the published content, oldest first. Downloads
+	// that are seeded (see GetRequest.NoSeed) are in it too.
+	Published(ctx context.Context) ([]Published, error)
+	// Get starts downloading the content a link names and returns at
+	// once; transfer events follow it until it is done, failed or
+	// cancelled. Getting content that is already being downloaded into the
+	// same folder returns that transfer. An invalid link's error unwraps
+	// to the invalid link sentinel (code invalid_link).
+	Get(ctx context.Context, req GetRequest) (Transfer, error)
+	// Transfers lists the transfers of this daemon, oldest first,
+	// including finished ones. Unfinished downloads survive a restart and
+	// go on by themselves (paused ones stay paused).
+	Transfers(ctx context.Context) ([]Transfer, error)
+	// PauseTransfer stops a download, keeping its verified chunks;
+	// ResumeTransfer goes on from them (also after a failure);
+	// CancelTransfer stops it and deletes what was downloaded. An unknown
+	// id's error unwraps to the no such transfer sentinel (code
+	// no_such_transfer).
+	PauseTransfer(ctx context.Context, id string) error
+	ResumeTransfer(ctx context.Context, id string) error
+	CancelTransfer(ctx context.Context, id string) error
+
 	// Watch streams the events numbered after since, in order, until ctx
 	// ends (the channel is closed then). since is the Seq of the last
 	// event the caller saw, or Status.EventSeq for "from this snapshot
@@ -307,7 +338,14 @@ const (
 	// relayed → holepunched, disconnected). Contact is set, with Path.
 	EventPath       EventKind = "path"
 	EventSupernodes EventKind = "supernodes" // Supernodes is set
+	// EventTransfer: a transfer changed state or made progress. Transfer
+	// is set. Every state change is an event; progress is reported at most
+	// TransferEventsPerSecond times a second per transfer.
+	EventTransfer EventKind = "transfer"
 )
+
+// TransferEventsPerSecond bounds the progress events of one transfer.
+const TransferEventsPerSecond = 4
 
 // Event is something that happened on the device.
 type Event struct {
@@ -321,6 +359,60 @@ type Event struct {
 	Contact    *ContactStatus `json:"contact,omitempty"`
 	Message    *Message       `json:"message,omitempty"`
 	Supernodes []string       `json:"supernodes,omitempty"`
+	Transfer   *Transfer      `json:"transfer,omitempty"`
+}
+
+// Published is content this device publishes.
+type Published struct {
+	// CID names the content (CIDv1, raw codec, BLAKE3 multihash, in
+	// base32: "bafk…").
+	CID string `json:"cid"`
+	// Name is the file's or folder's name, as downloads will get it.
+	Name string `json:"name"`
+	// Size is the content's total bytes.
+	Size int64 `json:"size"`
+	// Path is where the content is on this device.
+	Path string `json:"path"`
+	// Link is what to hand to others for Get:
+	// parley://<cid>?name=<name>&size=<size>&from=<this device's peer ID>.
+	Link string `json:"link"`
+}
+
+// TransferState is where a transfer stands.
+type TransferState string
+
+const (
+	TransferFindingProviders TransferState = "finding_providers" // asking the DHT who has the content
+	TransferRunning          TransferState = "running"           // fetching chunks
+	TransferPaused           TransferState = "paused"            // stopped by the user; the verified chunks stay
+	TransferDone             TransferState = "done"              // complete and verified, at Path
+	TransferFailed           TransferState = "failed"            // see Error; ResumeTransfer retries
+	TransferCancelled        TransferState = "cancelled"         // stopped by the user; the partial data is deleted
+)
+
+// Transfer is one download.
+type Transfer struct {
+	ID   string `json:"id"`
+	CID  string `json:"cid"`
+	Name string `json:"name"` // from the link; the manifest's name once known
+	// Direction is "download".
+	Direction string        `json:"direction"`
+	State     TransferState `json:"state"`
+	// BytesDone are the bytes verified on disk against the content's
+	// hashes (including those of earlier runs); BytesTotal is the
+	// content's size (from the link until the manifest is known).
+	BytesDone  int64 `json:"bytes_done"`
+	BytesTotal int64 `json:"bytes_total"`
+	// Rate is bytes per second received in the current run.
+	Rate float64 `json:"rate"`
+	// Peers is the number of providers fetching from now.
+	Peers int `json:"peers"`
+	// Error says why the transfer failed.
+	Error string `json:"error,omitempty"`
+	// Dir is the folder the content goes into; Path is the downloaded
+	// file or folder once done.
+	Dir  string `json:"dir"`
+	Path string `json:"path,omitempty"`
 }
 
 // ErrorResponse is the body of every failed HTTP API call.

@@ -47,3 +47,31 @@ type ProbeRequest struct {
 
 // DefaultProbeSize is what a probe streams when no size is given.
 const DefaultProbeSize = 16 << 20
+
+// PublishRequest publishes a file or folder (POST /api/publish).
+type PublishRequest struct {
+	Path string `json:"path"`
+}
+
+// UnpublishRequest stops publishing content (POST /api/unpublish).
+type UnpublishRequest struct {
+	CID string `json:"cid"`
+}
+
+// GetRequest downloads the content a link names (POST /api/get).
+type GetRequest struct {
+	Link string `json:"link"`
+	// Dir is the absolute folder to download into; "" means the
+	// downloads folder in the data directory.
+	Dir string `json:"dir,omitempty"`
+	// NoSeed: do not publish the content once downloaded. By default a
+	// finished download is published in place, so others fetch it from
+	// this device too.
+	NoSeed bool `json:"no_seed,omitempty"`
+}
+
+// TransferRequest names a transfer (POST
+// /api/transfers/{pause,resume,cancel}).
+type TransferRequest struct {
+	ID string `json:"id"`
+}

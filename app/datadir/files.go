@@ -22,4 +22,12 @@ const (
 	LockFile = "daemon.lock"
 	// SettingsFile is the daemon's saved settings.
 	SettingsFile = "settings.json"
+	// FilesIndexFile is the index of shared and published files, a
+	// SQLite database with its -wal and -shm files beside it.
+	FilesIndexFile = "files.db"
+	// TransfersFile is the published content and the downloads, so that
+	// unfinished downloads go on after a restart.
+	TransfersFile = "transfers.json"
+	// DownloadsDir is where downloads go when no folder is named.
+	DownloadsDir = "downloads"
 )

@@ -59,6 +59,9 @@ func Run(t *testing.T, newPair func(t *testing.T) (alice, bob apitype.Client)) {
 		{"WatchGap", s.watchGap, false},
 		{"Errors", s.errors, false},
 		{"Probe", s.probe, false},
+		{"PublishAndGet", s.publishAndGet, false},
+		{"PauseResumeCancel", s.pauseResumeCancel, false},
+		{"TransferErrors", s.transferErrors, false},
 		{"Devices", s.devices, false},
 		{"RemoveBlockDecline", s.removeBlockDecline, false}, // alice and bob are contacts no more
 		{"ChangePassword", s.changePassword, false},

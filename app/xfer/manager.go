@@ -1,0 +1,557 @@
+package xfer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/files"
+	"github.com/parleynet/parley/internal/atomicfile"
+)
+
+// ErrNoSuchTransfer means no transfer has the ID given.
+var ErrNoSuchTransfer = errors.New("no such transfer")
+
+// ErrNotPublished means the content is not published by this device.
+var ErrNotPublished = errors.New("content not published")
+
+// Routing is the part of the DHT the manager uses (*dht.DHT).
+type Routing interface {
+	Provide(ctx context.Context, c cid.Cid) error
+	Withdraw(c cid.Cid) bool
+	FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.AddrInfo, error)
+}
+
+// Config configures a Manager. Host, Routing, IndexFile, StateFile and
+// DownloadDir are required.
+type Config struct {
+	Host    host.Host
+	Routing Routing
+	// IndexFile is the share index (SQLite).
+	IndexFile string
+	// StateFile keeps the published list and the transfers (JSON).
+	StateFile string
+	// DownloadDir is where downloads go when a Get names no folder.
+	DownloadDir string
+	// Emit, if not nil, is called with each transfer event. It is called
+	// with the manager's lock held (so events of one transfer come in
+	// order), from several goroutines, never concurrently; it must not
+	// block nor call the manager.
+	Emit func(apitype.Transfer)
+	// Admit, if not nil, replaces the admission rule for published
+	// content (see the package doc); it is only asked about content that
+	// is published.
+	Admit func(p peer.ID, c cid.Cid) bool
+	// FindTimeout bounds one provider lookup; zero means 30s.
+	FindTimeout time.Duration
+	// FindRetries is how many lookups find no provider before the
+	// transfer fails; zero means 3.
+	FindRetries int
+	// RetryInterval is the wait between lookups; zero means 3s.
+	RetryInterval time.Duration
+	// StallTimeout is files.FetchConfig.StallTimeout.
+	StallTimeout time.Duration
+}
+
+// Manager publishes content and runs downloads. Its methods are safe for
+// concurrent use.
+type Manager struct {
+	cfg    Config
+	index  *files.Index
+	server *files.Server
+	ctx    context.Context // ends at Close: every run stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the runs
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu        sync.Mutex // guards the following; taken before Emit's locks
+	published []apitype.Published
+	transfers []*transfer
+	closed    bool
+}
+
+// transfer is one download. Its fields are guarded by Manager.mu.
+type transfer struct {
+	apitype.Transfer
+	NoSeed bool   `json:"no_seed,omitempty"`
+	From   string `json:"from,omitempty"` // the link's provider hint
+
+	cancel   context.CancelFunc // stops the current run; nil when none
+	done     chan struct{}      // closed when the current run returns
+	stopping apitype.TransferState
+	lastEmit time.Time
+}
+
+// state is what StateFile holds.
+type state struct {
+	Published []apitype.Published `json:"published"`
+	Transfers []*transfer         `json:"transfers"`
+}
+
+// New opens the index and the state, starts serving published content and
+// announcing it, and restarts the downloads that were under way.
+func New(cfg Config) (_ *Manager, err error) {
+	if cfg.Host == nil || cfg.Routing == nil || cfg.IndexFile == "" || cfg.StateFile == "" || cfg.DownloadDir == "" {
+		return nil, errors.New("transfer manager: incomplete config")
+	}
+	if cfg.FindTimeout == 0 {
+		cfg.FindTimeout = 30 * time.Second
+	}
+	if cfg.FindRetries == 0 {
+		cfg.FindRetries = 3
+	}
+	if cfg.RetryInterval == 0 {
+		cfg.RetryInterval = 3 * time.Second
+	}
+	m := &Manager{cfg: cfg}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.index, err = files.OpenIndex(cfg.IndexFile); err != nil {
+		return nil, fmt.Errorf("open share index: %w", err)
+	}
+	var st state
+	data, err := os.ReadFile(cfg.StateFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read transfer state: %w", err)
+	default:
+		if err := json.Unmarshal(data, &st); err != nil {
+			log.Warnw("transfer state is damaged; starting without it", "file", cfg.StateFile, "err", err)
+			st = state{}
+		}
+	}
+	m.published = st.Published
+	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{}); err != nil {
+		return nil, fmt.Errorf("start file server: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.published {
+		c, err := cid.Decode(p.CID)
+		if err != nil {
+			continue
+		}
+		m.wg.Go(func() { m.provide(c) })
+	}
+	for _, t := range st.Transfers {
+		if t == nil || t.ID == "" {
+			continue
+		}
+		m.transfers = append(m.transfers, t)
+		switch t.State {
+		case apitype.TransferFindingProviders, apitype.TransferRunning:
+			m.startLocked(t)
+		}
+	}
+	return m, nil
+}
+
+// Close stops every download (they resume at the next New) and the file
+// server, and closes the index.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		m.cancel()
+		m.wg.Wait()
+		var errs []error
+		if m.server != nil {
+			errs = append(errs, m.server.Close())
+		}
+		if m.index != nil {
+			errs = append(errs, m.index.Close())
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
+
+// admit lets any peer fetch published content (see the package doc).
+func (m *Manager) admit(p peer.ID, c cid.Cid) bool {
+	m.mu.Lock()
+	published := slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() })
+	m.mu.Unlock()
+	if !published {
+		return false
+	}
+	if m.cfg.Admit != nil {
+		return m.cfg.Admit(p, c)
+	}
+	return true
+}
+
+// provide announces c, logging a failure (the DHT retries by itself).
+func (m *Manager) provide(c cid.Cid) {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FindTimeout)
+	defer cancel()
+	if err := m.cfg.Routing.Provide(ctx, c); err != nil && m.ctx.Err() == nil {
+		log.Warnw("announce content", "cid", c, "err", err)
+	}
+}
+
+// Publish shares path in place and announces it.
+func (m *Manager) Publish(ctx context.Context, path string) (apitype.Published, error) {
+	path = filepath.Clean(path)
+	c, man, err := m.index.Share(ctx, path)
+	if err != nil {
+		return apitype.Published{}, fmt.Errorf("share %s: %w", path, err)
+	}
+	name := filepath.Base(path)
+	if len(man.Entries) > 0 {
+		name, _, _ = strings.Cut(man.Entries[0].Path, "/")
+	}
+	p := apitype.Published{
+		CID:  c.String(),
+		Name: name,
+		Size: man.TotalSize,
+		Path: path,
+		Link: Link{CID: c, Name: name, Size: man.TotalSize, From: m.cfg.Host.ID()}.String(),
+	}
+	m.mu.Lock()
+	m.published = slices.DeleteFunc(m.published, func(x apitype.Published) bool { return x.CID == p.CID || x.Path == p.Path })
+	m.published = append(m.published, p)
+	err = m.saveLocked()
+	m.mu.Unlock()
+	if err != nil {
+		return apitype.Published{}, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, m.cfg.FindTimeout)
+	defer cancel()
+	if err := m.cfg.Routing.Provide(pctx, c); err != nil {
+		// The DHT keeps it and announces it again soon.
+		log.Warnw("announce published content; retrying later", "cid", c, "err", err)
+	}
+	return p, nil
+}
+
+// Unpublish stops announcing and serving c.
+func (m *Manager) Unpublish(ctx context.Context, s string) error {
+	c, err := files.ParseCID(s)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidLink, err)
+	}
+	m.mu.Lock()
+	n := len(m.published)
+	m.published = slices.DeleteFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() })
+	var saveErr error
+	if len(m.published) != n {
+		saveErr = m.saveLocked()
+	}
+	m.mu.Unlock()
+	m.cfg.Routing.Withdraw(c)
+	if err := m.index.Unshare(ctx, c); err != nil {
+		return fmt.Errorf("unshare %s: %w", c, err)
+	}
+	return saveErr
+}
+
+// Published lists the published content, oldest first.
+func (m *Manager) Published() []apitype.Published {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.published)
+}
+
+// Get starts downloading the content l names into dir (absolute; ""
+// means the default download folder).
+func (m *Manager) Get(l Link, dir string, noSeed bool) (apitype.Transfer, error) {
+	if dir == "" {
+		dir = m.cfg.DownloadDir
+	}
+	dir = filepath.Clean(dir)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return apitype.Transfer{}, errors.New("get: the transfer manager is closed")
+	}
+	for _, t := range m.transfers {
+		if t.CID == l.CID.String() && t.Dir == dir && t.State != apitype.TransferDone && t.State != apitype.TransferCancelled {
+			if t.State == apitype.TransferFailed || t.State == apitype.TransferPaused {
+				m.startLocked(t)
+			}
+			return t.Transfer, nil
+		}
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	t := &transfer{
+		Transfer: apitype.Transfer{
+			ID:         hex.EncodeToString(id),
+			CID:        l.CID.String(),
+			Name:       l.Name,
+			Direction:  "download",
+			BytesTotal: l.Size,
+			Dir:        dir,
+		},
+		NoSeed: noSeed,
+	}
+	if l.From != "" {
+		t.From = l.From.String()
+	}
+	m.transfers = append(m.transfers, t)
+	m.startLocked(t)
+	return t.Transfer, nil
+}
+
+// Transfers lists the transfers, oldest first.
+func (m *Manager) Transfers() []apitype.Transfer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]apitype.Transfer, 0, len(m.transfers))
+	for _, t := range m.transfers {
+		out = append(out, t.Transfer)
+	}
+	return out
+}
+
+func (m *Manager) lookupLocked(id string) (*transfer, error) {
+	for _, t := range m.transfers {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("transfer %q: %w", id, ErrNoSuchTransfer)
+}
+
+// Pause stops a download, keeping its verified chunks.
+func (m *Manager) Pause(id string) error {
+	return m.stop(id, apitype.TransferPaused)
+}
+
+// Cancel stops a download and deletes its partial data.
+func (m *Manager) Cancel(id string) error {
+	return m.stop(id, apitype.TransferCancelled)
+}
+
+// stop ends a transfer's run, if any, and leaves it in state to.
+func (m *Manager) stop(id string, to apitype.TransferState) error {
+	m.mu.Lock()
+	t, err := m.lookupLocked(id)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	if t.State == apitype.TransferDone || t.State == apitype.TransferCancelled {
+		m.mu.Unlock()
+		return nil // nothing to stop
+	}
+	done := t.done
+	if t.cancel != nil {
+		t.stopping = to
+		t.cancel()
+	}
+	m.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.cancel != nil || t.State == apitype.TransferDone {
+		return nil // resumed meanwhile, or finished before the stop
+	}
+	if to == apitype.TransferCancelled {
+		c, _ := cid.Decode(t.CID)
+		if err := os.RemoveAll(filepath.Join(t.Dir, ".parley-partial", c.String())); err != nil {
+			log.Warnw("remove cancelled download", "cid", t.CID, "err", err)
+		}
+		t.BytesDone = 0
+	}
+	t.Rate, t.Peers = 0, 0
+	m.setStateLocked(t, to, "")
+	return nil
+}
+
+// Resume starts a paused or failed download again.
+func (m *Manager) Resume(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, err := m.lookupLocked(id)
+	if err != nil {
+		return err
+	}
+	switch t.State {
+	case apitype.TransferPaused, apitype.TransferFailed:
+		if m.closed {
+			return errors.New("resume: the transfer manager is closed")
+		}
+		m.startLocked(t)
+	}
+	return nil
+}
+
+// startLocked starts a run of t (which has none).
+func (m *Manager) startLocked(t *transfer) {
+	if t.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	t.cancel, t.done, t.stopping = cancel, make(chan struct{}), ""
+	t.Rate, t.Peers = 0, 0
+	m.setStateLocked(t, apitype.TransferFindingProviders, "")
+	done := t.done
+	m.wg.Go(func() {
+		defer close(done)
+		defer cancel()
+		m.run(ctx, t)
+	})
+}
+
+// setStateLocked changes t's state, saves and emits it.
+func (m *Manager) setStateLocked(t *transfer, s apitype.TransferState, errText string) {
+	t.State, t.Error = s, errText
+	if err := m.saveLocked(); err != nil {
+		log.Warnw("save transfer state", "err", err)
+	}
+	m.emitLocked(t)
+}
+
+func (m *Manager) emitLocked(t *transfer) {
+	t.lastEmit = time.Now()
+	if m.cfg.Emit != nil {
+		m.cfg.Emit(t.Transfer)
+	}
+}
+
+// saveLocked writes StateFile.
+func (m *Manager) saveLocked() error {
+	data, err := json.MarshalIndent(state{Published: m.published, Transfers: m.transfers}, "", "\t")
+	if err != nil {
+		return fmt.Errorf("encode transfer state: %w", err)
+	}
+	if err := atomicfile.Write(m.cfg.StateFile, data); err != nil {
+		return fmt.Errorf("write transfer state: %w", err)
+	}
+	return nil
+}
+
+// run is one run of a download: find providers, fetch, then seed.
+func (m *Manager) run(ctx context.Context, t *transfer) {
+	m.mu.Lock()
+	c, _ := cid.Decode(t.CID)
+	dir, from, noSeed := t.Dir, t.From, t.NoSeed
+	m.mu.Unlock()
+
+	res, err := m.fetch(ctx, t, c, dir, from)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t.cancel = nil
+	t.Rate, t.Peers = 0, 0
+	switch {
+	case err == nil:
+	case t.stopping != "":
+		return // stop sets the state once the run has returned
+	case m.ctx.Err() != nil:
+		return // closing: the state stays as it is and resumes at New
+	default:
+		log.Infow("download failed", "cid", c, "err", err)
+		m.setStateLocked(t, apitype.TransferFailed, err.Error())
+		return
+	}
+	name, _, _ := strings.Cut(res.Manifest.Entries[0].Path, "/")
+	t.Name, t.Path = name, filepath.Join(dir, name)
+	t.BytesDone, t.BytesTotal = res.Manifest.TotalSize, res.Manifest.TotalSize
+	m.setStateLocked(t, apitype.TransferDone, "")
+	if !noSeed {
+		path := t.Path
+		m.wg.Go(func() {
+			if _, err := m.Publish(m.ctx, path); err != nil && m.ctx.Err() == nil {
+				log.Warnw("seed downloaded content", "path", path, "err", err)
+			}
+		})
+	}
+}
+
+// fetch finds providers for c and fetches it into dir.
+func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from string) (*files.Result, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create download folder: %w", err)
+	}
+	var providers []peer.ID
+	for attempt := 0; ; attempt++ {
+		providers = m.findProviders(ctx, c, from)
+		if len(providers) > 0 {
+			break
+		}
+		if attempt+1 >= m.cfg.FindRetries {
+			return nil, fmt.Errorf("find providers of %s: none found", c)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(m.cfg.RetryInterval):
+		}
+	}
+	m.mu.Lock()
+	m.setStateLocked(t, apitype.TransferRunning, "")
+	m.mu.Unlock()
+	res, err := files.Fetch(ctx, m.cfg.Host, c, files.FetchConfig{
+		Providers:    providers,
+		DownloadDir:  dir,
+		StallTimeout: m.cfg.StallTimeout,
+		Progress: func(p files.Progress) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			t.BytesDone, t.BytesTotal, t.Rate, t.Peers = p.Verified, p.Total, p.Rate, p.Peers
+			if time.Since(t.lastEmit) >= time.Second/apitype.TransferEventsPerSecond {
+				m.emitLocked(t)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", c, err)
+	}
+	return res, nil
+}
+
+// findProviders asks the DHT for providers of c, with from (the link's
+// hint) first; it never returns this host.
+func (m *Manager) findProviders(ctx context.Context, c cid.Cid, from string) []peer.ID {
+	self := m.cfg.Host.ID()
+	var out []peer.ID
+	if p, err := peer.Decode(from); err == nil && p != self {
+		out = append(out, p)
+	}
+	fctx, cancel := context.WithTimeout(ctx, m.cfg.FindTimeout)
+	defer cancel()
+	infos, err := m.cfg.Routing.FindProviders(fctx, c, 0)
+	if err != nil && ctx.Err() == nil {
+		log.Debugw("find providers", "cid", c, "err", err)
+	}
+	for _, ai := range infos {
+		if ai.ID == self || slices.Contains(out, ai.ID) {
+			continue
+		}
+		m.cfg.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		out = append(out, ai.ID)
+	}
+	// The hint alone is worth a try only if we can dial it.
+	if len(infos) == 0 && len(out) == 1 && len(m.cfg.Host.Peerstore().Addrs(out[0])) == 0 {
+		return nil
+	}
+	return out
+}
