@@ -161,6 +161,18 @@ func TestGuard(t *testing.T) {
 		{"bad contact name", "POST", "/api/contacts/accept", `{"username":"!!"}`, nil, http.StatusUnprocessableEntity, "invalid_request"},
 		{"bad device id", "POST", "/api/devices/revoke", `{"peer":"laptop"}`, nil, http.StatusUnprocessableEntity, "invalid_request"},
 		{"short new password", "POST", "/api/password", `{"old_password":"old-password","new_password":"x"}`, nil, http.StatusUnprocessableEntity, "invalid_request"},
+		{"unknown field, get", "POST", "/api/get", `{"link":"parley://x","evil":1}`, nil, http.StatusBadRequest, "bad_request"},
+		{"bad link", "POST", "/api/get", `{"link":"https://example.com/x"}`, nil, http.StatusUnprocessableEntity, "invalid_link"},
+		{"relative download folder", "POST", "/api/get", `{"link":"parley://bafkr4ibv3ryuw6plrafgxuvwjhp3ohmq7cmisuniwbxlyqxisjqp37zq4m","dir":"downloads"}`, nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"unpublish a bad CID", "POST", "/api/unpublish", `{"cid":"x"}`, nil, http.StatusUnprocessableEntity, "invalid_link"},
+		{"publish a relative path", "POST", "/api/publish", `{"path":"notes.txt"}`, nil, http.StatusUnprocessableEntity, "invalid_argument"},
+		{"publish a missing file", "POST", "/api/publish", `{"path":"/nonexistent/parley/notes.txt"}`, nil, http.StatusNotFound, "no_such_file"},
+		{"pause an unknown transfer", "POST", "/api/transfers/pause", `{"id":"nope"}`, nil, http.StatusNotFound, "no_such_transfer"},
+		{"cancel an unknown transfer", "POST", "/api/transfers/cancel", `{"id":"nope"}`, nil, http.StatusNotFound, "no_such_transfer"},
+		{"unknown transfer op", "POST", "/api/transfers/frobnicate", `{"id":"nope"}`, nil, http.StatusNotFound, "no_such_endpoint"},
+		{"wrong method, get", "GET", "/api/get", "", nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"published, empty", "GET", "/api/published", "", nil, http.StatusOK, ""},
+		{"transfers, empty", "GET", "/api/transfers", "", nil, http.StatusOK, ""},
 		{"server unreachable", "POST", "/api/contacts/request", `{"username":"bob"}`, nil, http.StatusBadGateway, "server_unreachable"},
 	}
 	for _, tt := range tests {

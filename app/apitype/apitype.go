@@ -72,8 +72,10 @@ type Client interface {
 	// can fetch it. Publishing the same unchanged content again returns
 	// the same CID. path must be absolute.
 	Publish(ctx context.Context, path string) (Published, error)
-	// Unpublish stops announcing and serving the content cid. Unpublishing
-	// what is not published is not an error.
+	// Unpublish stops announcing and serving the content cid (a CID that
+	// is not one Parley makes is an invalid link). Unpublishing what is
+	// not published is not an error; provider records already in the DHT
+	// expire by themselves.
 	Unpublish(ctx context.Context, cid string) error
 	// Published lists the published content, oldest first. Downloads
 	// that are seeded (see GetRequest.NoSeed) are in it too.
