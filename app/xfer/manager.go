@@ -543,11 +543,14 @@ func (m *Manager) findProviders(ctx context.Context, c cid.Cid, from string) []p
 		log.Debugw("find providers", "cid", c, "err", err)
 	}
 	for _, ai := range infos {
-		if ai.ID == self || slices.Contains(out, ai.ID) {
+		if ai.ID == self {
 			continue
 		}
+		// The hint too: the DHT may know addresses for it that we do not.
 		m.cfg.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-		out = append(out, ai.ID)
+		if !slices.Contains(out, ai.ID) {
+			out = append(out, ai.ID)
+		}
 	}
 	// The hint alone is worth a try only if we can dial it.
 	if len(infos) == 0 && len(out) == 1 && len(m.cfg.Host.Peerstore().Addrs(out[0])) == 0 {

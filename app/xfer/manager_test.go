@@ -1,0 +1,258 @@
+package xfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/internal/tstest"
+	"github.com/parleynet/parley/node"
+	"github.com/parleynet/parley/node/nodetest"
+)
+
+// fakeDHT is a provider table shared by the managers of a test.
+type fakeDHT struct {
+	mu        sync.Mutex
+	providers map[cid.Cid][]peer.AddrInfo
+}
+
+type routing struct {
+	d    *fakeDHT
+	self *node.Node
+}
+
+func (r routing) Provide(_ context.Context, c cid.Cid) error {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	if r.d.providers == nil {
+		r.d.providers = map[cid.Cid][]peer.AddrInfo{}
+	}
+	r.d.providers[c] = append(r.d.providers[c], peer.AddrInfo{ID: r.self.ID(), Addrs: r.self.Addrs()})
+	return nil
+}
+
+func (r routing) Withdraw(c cid.Cid) bool {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	var kept []peer.AddrInfo
+	for _, ai := range r.d.providers[c] {
+		if ai.ID != r.self.ID() {
+			kept = append(kept, ai)
+		}
+	}
+	r.d.providers[c] = kept
+	return true
+}
+
+func (r routing) FindProviders(_ context.Context, c cid.Cid, _ int) ([]peer.AddrInfo, error) {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	return append([]peer.AddrInfo(nil), r.d.providers[c]...), nil
+}
+
+// device is a node with a manager on a data directory.
+type device struct {
+	node *node.Node
+	dir  string
+	d    *fakeDHT
+	m    *Manager
+}
+
+func newDevice(t *testing.T, d *fakeDHT) *device {
+	t.Helper()
+	dev := &device{node: nodetest.New(t), dir: t.TempDir(), d: d}
+	dev.start(t)
+	return dev
+}
+
+func (dev *device) start(t *testing.T) {
+	t.Helper()
+	m, err := New(Config{
+		Host:          dev.node,
+		Routing:       routing{dev.d, dev.node},
+		IndexFile:     filepath.Join(dev.dir, "files.db"),
+		StateFile:     filepath.Join(dev.dir, "transfers.json"),
+		DownloadDir:   filepath.Join(dev.dir, "downloads"),
+		FindRetries:   1,
+		RetryInterval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.m = m
+	t.Cleanup(func() { _ = m.Close() })
+}
+
+func randomFile(t *testing.T, size int) (string, []byte) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "data.bin")
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
+// await waits until transfer id of m is in state want.
+func await(t *testing.T, m *Manager, id string, want apitype.TransferState) apitype.Transfer {
+	t.Helper()
+	var got apitype.Transfer
+	tstest.WaitFor(t, 30*time.Second, func() error {
+		for _, x := range m.Transfers() {
+			if x.ID == id {
+				got = x
+				if x.State == want {
+					return nil
+				}
+				return fmt.Errorf("transfer %s is %s (%s), want %s", id, x.State, x.Error, want)
+			}
+		}
+		return fmt.Errorf("no transfer %s", id)
+	})
+	return got
+}
+
+func TestPublishGetSeed(t *testing.T) {
+	d := &fakeDHT{}
+	alice, bob := newDevice(t, d), newDevice(t, d)
+	src, want := randomFile(t, 2<<20+3)
+	pub, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ParseLink(pub.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !alice.m.admit(bob.node.ID(), l.CID) {
+		t.Errorf("published content: admit says no")
+	}
+	other := Link{CID: l.CID}
+	other.CID, _ = cid.Decode("bafkr4ibv3ryuw6plrafgxuvwjhp3ohmq7cmisuniwbxlyqxisjqp37zq4m")
+	if alice.m.admit(bob.node.ID(), other.CID) {
+		t.Errorf("unpublished content: admit says yes")
+	}
+	tr, err := bob.m.Get(l, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := bob.m.Get(l, "", false)
+	if err != nil || again.ID != tr.ID {
+		t.Errorf("getting the same content again: got %+v, %v; want transfer %s", again, err, tr.ID)
+	}
+	done := await(t, bob.m, tr.ID, apitype.TransferDone)
+	got, err := os.ReadFile(done.Path)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("downloaded %s: %d bytes, %v; want the %d published", done.Path, len(got), err, len(want))
+	}
+	tstest.WaitFor(t, 10*time.Second, func() error {
+		for _, p := range bob.m.Published() {
+			if p.CID == pub.CID && p.Path == done.Path {
+				return nil
+			}
+		}
+		return errors.New("bob does not seed what he downloaded")
+	})
+}
+
+func TestFailResumeCancel(t *testing.T) {
+	d := &fakeDHT{}
+	alice, bob := newDevice(t, d), newDevice(t, d)
+	src, _ := randomFile(t, 1<<20)
+	pub, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := ParseLink(pub.Link)
+	if err := alice.m.Unpublish(t.Context(), pub.CID); err != nil {
+		t.Fatal(err)
+	}
+	l.From = "" // nobody provides it now
+	tr, err := bob.m.Get(l, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := await(t, bob.m, tr.ID, apitype.TransferFailed)
+	if failed.Error == "" {
+		t.Errorf("failed without an error: %+v", failed)
+	}
+	if _, err := alice.m.Publish(t.Context(), src); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.m.Resume(tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	await(t, bob.m, tr.ID, apitype.TransferDone)
+	if err := bob.m.Cancel(tr.ID); err != nil {
+		t.Errorf("cancelling a finished transfer: %v", err)
+	}
+	for _, op := range []func(string) error{bob.m.Pause, bob.m.Resume, bob.m.Cancel} {
+		if err := op("nope"); !errors.Is(err, ErrNoSuchTransfer) {
+			t.Errorf("unknown transfer: got %v, want ErrNoSuchTransfer", err)
+		}
+	}
+}
+
+// TestRestart: a manager closed during a download starts it again on the
+// same data directory and finishes it; one closed while paused stays
+// paused.
+func TestRestart(t *testing.T) {
+	d := &fakeDHT{}
+	alice, bob := newDevice(t, d), newDevice(t, d)
+	src, want := randomFile(t, 24<<20)
+	pub, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := ParseLink(pub.Link)
+	tr, err := bob.m.Get(l, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bob.start(t)
+	done := await(t, bob.m, tr.ID, apitype.TransferDone)
+	if got, err := os.ReadFile(done.Path); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("downloaded %s: %d bytes, %v; want the %d published", done.Path, len(got), err, len(want))
+	}
+
+	dir := t.TempDir()
+	tr2, err := bob.m.Get(l, dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.m.Pause(tr2.ID); err != nil {
+		t.Fatal(err)
+	}
+	paused := await(t, bob.m, tr2.ID, apitype.TransferPaused)
+	if err := bob.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bob.start(t)
+	if got := await(t, bob.m, tr2.ID, apitype.TransferPaused); got.BytesDone != paused.BytesDone {
+		t.Errorf("after a restart: got %+v, want it paused at %d bytes", got, paused.BytesDone)
+	}
+	if err := bob.m.Cancel(tr2.ID); err != nil {
+		t.Fatal(err)
+	}
+	await(t, bob.m, tr2.ID, apitype.TransferCancelled)
+	if _, err := os.Stat(filepath.Join(dir, ".parley-partial")); err == nil {
+		if entries, _ := os.ReadDir(filepath.Join(dir, ".parley-partial")); len(entries) > 0 {
+			t.Errorf("a cancelled download left its partial data")
+		}
+	}
+}
