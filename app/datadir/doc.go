@@ -6,7 +6,8 @@
 //
 // Every file the client keeps in the directory has its name here
 // (IdentityFile, HistoryFile, SessionFile, SupernodesFile, DHTSeqFile,
-// APIInfoFile, LockFile, SettingsFile); the packages that read and write
+// APIInfoFile, LockFile, SettingsFile, FilesIndexFile, TransfersFile, and
+// the DownloadsDir folder); the packages that read and write
 // them take the name from here.
 //
 // # One daemon per directory
@@ -35,7 +36,8 @@
 // downloaded file, say). Instead each file in the directory is created
 // with an explicit 0600 by its writer: internal/atomicfile and the
 // identity key are chmodded to 0600 before they are renamed into place,
-// and chat.OpenHistory creates history.db as 0600 before SQLite opens it.
+// and chat.OpenHistory and xfer.New create history.db and files.db as 0600
+// before SQLite opens them.
 // SQLite (modernc.org/sqlite, a translation of SQLite's C code) creates
 // its -wal, -shm and -journal files with the database file's mode, and
 // chmods an empty one that has another mode, so they are 0600 too,

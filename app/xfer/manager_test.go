@@ -73,6 +73,11 @@ func newDevice(t *testing.T, d *fakeDHT) *device {
 	t.Helper()
 	dev := &device{node: nodetest.New(t), dir: t.TempDir(), d: d}
 	dev.start(t)
+	for _, name := range []string{"files.db", "files.db-wal"} {
+		if fi, err := os.Stat(filepath.Join(dev.dir, name)); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
 	return dev
 }
 
