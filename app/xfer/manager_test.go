@@ -67,6 +67,14 @@ type device struct {
 	dir  string
 	d    *fakeDHT
 	m    *Manager
+
+	mu     sync.Mutex
+	events []event // what Emit was called with
+}
+
+type event struct {
+	at time.Time
+	apitype.Transfer
 }
 
 func newDevice(t *testing.T, d *fakeDHT) *device {
@@ -91,6 +99,11 @@ func (dev *device) start(t *testing.T) {
 		DownloadDir:   filepath.Join(dev.dir, "downloads"),
 		FindRetries:   1,
 		RetryInterval: 10 * time.Millisecond,
+		Emit: func(tr apitype.Transfer) {
+			dev.mu.Lock()
+			dev.events = append(dev.events, event{time.Now(), tr})
+			dev.mu.Unlock()
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +247,7 @@ func TestRestart(t *testing.T) {
 	if got, err := os.ReadFile(done.Path); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("downloaded %s: %d bytes, %v; want the %d published", done.Path, len(got), err, len(want))
 	}
+	checkEvents(t, bob, tr.ID)
 
 	dir := t.TempDir()
 	tr2, err := bob.m.Get(l, dir, true)
@@ -260,4 +274,32 @@ func TestRestart(t *testing.T) {
 			t.Errorf("a cancelled download left its partial data")
 		}
 	}
+}
+
+// checkEvents checks the events of transfer id: progress comes at most
+// apitype.TransferEventsPerSecond times a second, and the last event says
+// the transfer is done.
+func checkEvents(t *testing.T, dev *device, id string) {
+	t.Helper()
+	dev.mu.Lock()
+	defer dev.mu.Unlock()
+	var last *event
+	progress := 0
+	for i := range dev.events {
+		ev := &dev.events[i]
+		if ev.ID != id {
+			continue
+		}
+		if last != nil && last.State == apitype.TransferRunning && ev.State == apitype.TransferRunning {
+			progress++
+			if gap := ev.at.Sub(last.at); gap < time.Second/apitype.TransferEventsPerSecond {
+				t.Errorf("progress events %v apart, want at most %d a second", gap, apitype.TransferEventsPerSecond)
+			}
+		}
+		last = ev
+	}
+	if last == nil || last.State != apitype.TransferDone || last.BytesDone != last.BytesTotal {
+		t.Errorf("last event of %s: got %+v, want it done", id, last)
+	}
+	t.Logf("%d progress events", progress)
 }
