@@ -238,10 +238,21 @@ func (m *Manager) Publish(ctx context.Context, path string) (apitype.Published, 
 		Link: Link{CID: c, Name: name, Size: man.TotalSize, From: m.cfg.Host.ID()}.String(),
 	}
 	m.mu.Lock()
-	m.published = slices.DeleteFunc(m.published, func(x apitype.Published) bool { return x.CID == p.CID || x.Path == p.Path })
+	var replaced []cid.Cid // what path held before it changed: no longer served
+	m.published = slices.DeleteFunc(m.published, func(x apitype.Published) bool {
+		if x.Path == p.Path && x.CID != p.CID {
+			if old, err := cid.Decode(x.CID); err == nil {
+				replaced = append(replaced, old)
+			}
+		}
+		return x.CID == p.CID || x.Path == p.Path
+	})
 	m.published = append(m.published, p)
 	err = m.saveLocked()
 	m.mu.Unlock()
+	for _, old := range replaced {
+		m.cfg.Routing.Withdraw(old)
+	}
 	if err != nil {
 		return apitype.Published{}, err
 	}

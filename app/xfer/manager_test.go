@@ -303,3 +303,32 @@ func checkEvents(t *testing.T, dev *device, id string) {
 	}
 	t.Logf("%d progress events", progress)
 }
+
+// TestRepublishChanged: publishing a path again after it changed replaces
+// the old content, which is withdrawn.
+func TestRepublishChanged(t *testing.T) {
+	d := &fakeDHT{}
+	alice := newDevice(t, d)
+	src, _ := randomFile(t, 1000)
+	first, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.CID == first.CID {
+		t.Fatalf("changed content kept its CID %s", first.CID)
+	}
+	if got := alice.m.Published(); len(got) != 1 || got[0].CID != second.CID {
+		t.Errorf("Published: got %+v, want only %s", got, second.CID)
+	}
+	c, _ := cid.Decode(first.CID)
+	if ps, _ := (routing{d, alice.node}).FindProviders(t.Context(), c, 0); len(ps) != 0 {
+		t.Errorf("the old content is still provided by %v", ps)
+	}
+}
