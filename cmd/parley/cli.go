@@ -12,8 +12,8 @@ package main
 //	1  error: the daemon refused or failed, or cannot be reached
 //	2  usage: unknown command or flag, wrong number of arguments, bad
 //	   flag value; nothing was asked of the daemon
-//	3  not found: the user, contact, request or device named does not
-//	   exist (errors that unwrap to one of notFound)
+//	3  not found: the user, contact, request, device or transfer named
+//	   does not exist (errors that unwrap to one of notFound)
 
 import (
 	"context"

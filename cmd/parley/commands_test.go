@@ -92,6 +92,9 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"status", "bob"}, `status takes no arguments; unexpected "bob"`},
 		{"stray argument after one", []string{"history", "bob", "carol"}, `history takes USER; unexpected "carol"`},
 		{"stray argument to watch", []string{"watch", "bob"}, `unexpected "bob"`},
+		{"missing link", []string{"get", "--detach"}, "get needs LINK"},
+		{"missing transfer", []string{"pause"}, "pause needs ID"},
+		{"two paths", []string{"publish", "a", "b"}, `publish takes PATH; unexpected "b"`},
 		{"stray argument to daemon", []string{"daemon", "--rendezvous", "/ip4/127.0.0.1/tcp/1", "now"}, `unexpected "now"`},
 		{"missing argument", []string{"accept"}, "accept needs USER"},
 		{"missing message", []string{"send", "bob"}, "send needs USER MESSAGE..."},
@@ -141,6 +144,10 @@ func TestExitCodes(t *testing.T) {
 		{"history of a stranger", []string{"history", "carol"}, command.ExitNotFound},
 		{"revoke an unknown device", []string{"revoke", "12D3KooWUnknown"}, command.ExitNotFound},
 		{"daemon fails", []string{"block", "boom"}, 1},
+		{"pause an unknown transfer", []string{"pause", "unknown"}, command.ExitNotFound},
+		{"get a bad link", []string{"get", "parley://bad"}, 1},
+		{"publish what is not there", []string{"publish", "/nope"}, 1},
+		{"unpublish a bad CID", []string{"unpublish", "bafk"}, 1},
 		{"the daemon's error is shown safely", []string{"block", "evil"}, command.ExitNotFound},
 		{"history of a pending request", []string{"history", "dave"}, 0},
 		{"no daemon", []string{"--data", t.TempDir(), "status"}, 1},
@@ -189,6 +196,14 @@ func TestJSON(t *testing.T) {
 		{[]string{"history", "bob"}, "", &[]apitype.Message{}, nil},
 		{[]string{"history", "dave"}, "", &[]apitype.Message{}, &[]apitype.Message{}},
 		{[]string{"probe", "bob"}, "", &apitype.ProbeResult{}, nil},
+		{[]string{"publish", "/home/alice/slides.pdf"}, "", &apitype.Published{}, ptr(fakePublished("/home/alice/slides.pdf"))},
+		{[]string{"published"}, "", &[]apitype.Published{}, &[]apitype.Published{fakePublished("/home/alice/slides.pdf")}},
+		{[]string{"unpublish", fakeCID}, "", &map[string]any{}, &map[string]any{}},
+		{[]string{"get", "parley://" + fakeCID, "--detach"}, "", &apitype.Transfer{}, ptr(fakeTransfer())},
+		{[]string{"transfers"}, "", &[]apitype.Transfer{}, nil},
+		{[]string{"pause", "t1"}, "", &map[string]any{}, &map[string]any{}},
+		{[]string{"resume", "t1"}, "", &map[string]any{}, &map[string]any{}},
+		{[]string{"cancel", "t1"}, "", &map[string]any{}, &map[string]any{}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -471,6 +486,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"send", "bob", ""}, nil},
 		{[]string{"revoke", ""}, []string{"12D3KooWThis"}},
 		{[]string{"status", ""}, nil},
+		{[]string{"pause", ""}, []string{"t1"}},
+		{[]string{"unpublish", "bafk"}, []string{fakeCID}},
 		{[]string{"hist"}, []string{"history\tShow the messages exchanged with a contact"}},
 	}
 	for _, tt := range tests {
@@ -487,3 +504,5 @@ func TestCompletion(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/rendezvous"
 )
 
@@ -25,6 +28,8 @@ type fakeClient struct {
 	probe   int64
 	since   []uint64 // the cursor of each Watch
 	body    string   // of the message History returns
+	publish string   // the path of the last Publish
+	get     apitype.GetRequest
 }
 
 const fakeEventSeq = 41
@@ -227,4 +232,100 @@ func (f *fakeClient) lastProbe() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.probe
+}
+
+// The fake's content and downloads: "t1" is the one transfer, Get of a
+// link "parley://bad" is refused, publishing "/nope" finds no file.
+const fakeCID = "bafkr4ihkr4ld3m4gqkjf4reryxsy2s5tkbxprqkow6fin2iiyvreuzzab4"
+
+func fakePublished(path string) apitype.Published {
+	return apitype.Published{
+		CID: fakeCID, Name: filepath.Base(path), Size: 40 << 20, Path: path,
+		Link: "parley://" + fakeCID + "?name=" + filepath.Base(path) + "&size=41943040&from=12D3KooWThis",
+	}
+}
+
+func fakeTransfer() apitype.Transfer {
+	return apitype.Transfer{ID: "t1", CID: fakeCID, Name: "slides.pdf", Direction: "download",
+		State: apitype.TransferFindingProviders, BytesTotal: 40 << 20, Dir: "/home/alice/Downloads"}
+}
+
+func (f *fakeClient) Publish(ctx context.Context, path string) (apitype.Published, error) {
+	f.called("Publish")
+	f.mu.Lock()
+	f.publish = path
+	f.mu.Unlock()
+	if path == "/nope" {
+		return apitype.Published{}, fs.ErrNotExist
+	}
+	return fakePublished(path), nil
+}
+
+func (f *fakeClient) Unpublish(ctx context.Context, cid string) error {
+	f.called("Unpublish")
+	if cid != fakeCID {
+		return xfer.ErrInvalidLink
+	}
+	return nil
+}
+
+func (f *fakeClient) Published(ctx context.Context) ([]apitype.Published, error) {
+	f.called("Published")
+	return []apitype.Published{fakePublished("/home/alice/slides.pdf")}, nil
+}
+
+func (f *fakeClient) Get(ctx context.Context, req apitype.GetRequest) (apitype.Transfer, error) {
+	f.called("Get")
+	f.mu.Lock()
+	f.get = req
+	f.mu.Unlock()
+	if req.Link == "parley://bad" {
+		return apitype.Transfer{}, xfer.ErrInvalidLink
+	}
+	t := fakeTransfer()
+	if req.Dir != "" {
+		t.Dir = req.Dir
+	}
+	return t, nil
+}
+
+func (f *fakeClient) Transfers(ctx context.Context) ([]apitype.Transfer, error) {
+	f.called("Transfers")
+	t := fakeTransfer()
+	t.State, t.BytesDone, t.Rate, t.Peers = apitype.TransferRunning, 10<<20, 2<<20, 3
+	return []apitype.Transfer{t}, nil
+}
+
+func transferErr(id string) error {
+	if id != "t1" {
+		return fmt.Errorf("transfer %q: %w", id, xfer.ErrNoSuchTransfer)
+	}
+	return nil
+}
+
+func (f *fakeClient) PauseTransfer(ctx context.Context, id string) error {
+	f.called("PauseTransfer")
+	return transferErr(id)
+}
+
+func (f *fakeClient) ResumeTransfer(ctx context.Context, id string) error {
+	f.called("ResumeTransfer")
+	return transferErr(id)
+}
+
+func (f *fakeClient) CancelTransfer(ctx context.Context, id string) error {
+	f.called("CancelTransfer")
+	return transferErr(id)
+}
+
+func (f *fakeClient) lastPublish() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.publish
+}
+
+func (f *fakeClient) lastGet() apitype.GetRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.get
 }

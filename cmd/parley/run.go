@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/rendezvous"
 )
 
@@ -37,9 +38,10 @@ func runCLI(ctx context.Context, args []string, in io.Reader, out, errOut io.Wri
 	return execute(ctx, c.root(), args, notFound...)
 }
 
-// notFound are the errors that exit 3: the user, contact, request or
-// device named does not exist (the daemon's API errors unwrap to them).
-var notFound = []error{rendezvous.ErrNotFound, chat.ErrNotAContact}
+// notFound are the errors that exit 3: the user, contact, request,
+// device or transfer named does not exist (the daemon's API errors unwrap
+// to them).
+var notFound = []error{rendezvous.ErrNotFound, chat.ErrNotAContact, xfer.ErrNoSuchTransfer}
 
 // root is the parley command with every subcommand.
 func (c *cli) root() *cobra.Command {
@@ -55,7 +57,7 @@ from standard input.
 
 Exit status: 0 ok, 1 error, 2 usage (unknown command or flag, wrong
 number of arguments, bad flag value), 3 not found (no such user, contact,
-request or device).`,
+request, device or transfer).`,
 		Example: `  parley daemon --rendezvous /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…
   parley register alice
   parley send bob "hi bob"
@@ -76,6 +78,9 @@ request or device).`,
 		c.sendCmd(), c.historyCmd(), c.probeCmd(), c.watchCmd(),
 		c.statusCmd(), c.devicesCmd(), c.revokeCmd(),
 		c.changePasswordCmd(), c.deleteAccountCmd(),
+		c.publishCmd(), c.publishedCmd(), c.unpublishCmd(),
+		c.getCmd(), c.transfersCmd(),
+		c.transferOpCmd("pause"), c.transferOpCmd("resume"), c.transferOpCmd("cancel"),
 	)
 	c.completeArgs(root)
 	return root
