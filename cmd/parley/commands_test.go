@@ -462,6 +462,10 @@ func TestEventLines(t *testing.T) {
 		{apitype.Event{Kind: apitype.EventMessageState, Message: &apitype.Message{ID: "m1", From: "alice", To: "bob", Body: "hi", State: apitype.MessageDelivered, Path: "direct"}}, "message_state  you → bob (direct): hi (id m1)"},
 		{apitype.Event{Kind: apitype.EventMessageState, Message: &apitype.Message{ID: "m1", To: "bob", Body: "hi", State: apitype.MessageFailed, Error: "refused\u202e"}}, `message_state  you → bob (not delivered: refused\u202e): hi (id m1)`},
 		{apitype.Event{Kind: apitype.EventSupernodes, Supernodes: []string{"12D3KooWA", "12D3KooWB"}}, "supernodes  relay slots at 12D3KooWA, 12D3KooWB"},
+		{apitype.Event{Kind: apitype.EventTransfer, Transfer: &apitype.Transfer{ID: "t1", Name: "slides\x1b[2J.pdf", State: apitype.TransferRunning, BytesDone: 10 << 20, BytesTotal: 40 << 20, Rate: 2 << 20, Peers: 3}},
+			`transfer  slides\x1b[2J.pdf (id t1): 10.0 MiB of 40.0 MiB (25%), 2.0 MiB/s, ETA 15s, 3 peers`},
+		{apitype.Event{Kind: apitype.EventTransfer, Transfer: &apitype.Transfer{ID: "t1", Name: "slides.pdf", State: apitype.TransferDone, BytesDone: 40 << 20, Path: "/tmp/slides.pdf"}},
+			"transfer  slides.pdf (id t1): done, 40.0 MiB at /tmp/slides.pdf"},
 		{apitype.Event{Kind: "something_new"}, "something_new  (see parley watch --json)"},
 	}
 	for _, tt := range tests {

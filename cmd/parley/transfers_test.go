@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/internal/command"
@@ -189,5 +190,42 @@ func TestProgressText(t *testing.T) {
 		if got := progressText(tr); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestWatchTransfers: watch prints a transfer's state changes, and its
+// progress at most every few seconds.
+func TestWatchTransfers(t *testing.T) {
+	tr := fakeTransfer()
+	at := func(sec int, state apitype.TransferState, done int64) apitype.Event {
+		tr := tr
+		tr.State, tr.BytesDone, tr.Rate, tr.Peers = state, done, 1<<20, 2
+		return apitype.Event{Kind: apitype.EventTransfer, Time: fakeTime.Add(time.Duration(sec) * time.Second), Transfer: &tr}
+	}
+	other := at(1, apitype.TransferRunning, 0)
+	other.Transfer.ID = "t2"
+	events := []struct {
+		ev   apitype.Event
+		show bool
+	}{
+		{at(0, apitype.TransferFindingProviders, 0), true},
+		{at(1, apitype.TransferRunning, 1<<20), true}, // a state change
+		{other, true}, // another transfer
+		{at(2, apitype.TransferRunning, 2<<20), false},
+		{at(5, apitype.TransferRunning, 5<<20), false},
+		{at(6, apitype.TransferRunning, 6<<20), true}, // 5 s after the last line
+		{at(7, apitype.TransferPaused, 6<<20), true},
+		{at(8, apitype.TransferRunning, 6<<20), true},
+		{at(9, apitype.TransferDone, 40<<20), true},
+		{apitype.Event{Kind: apitype.EventLogin, Username: "alice"}, true},
+	}
+	var p transferThrottle
+	for i, e := range events {
+		if got := p.show(e.ev); got != e.show {
+			t.Errorf("event %d (%s at %s): got show %v, want %v", i, e.ev.Kind, e.ev.Time.Format(time.TimeOnly), got, e.show)
+		}
+	}
+	if len(p.last) != 1 {
+		t.Errorf("got %d transfers remembered, want only the unfinished t2", len(p.last))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,18 +15,19 @@ func (c *cli) watchCmd() *cobra.Command {
 	var since uint64
 	cmd := c.jsonFlag(&cobra.Command{
 		Use:   "watch",
-		Short: "Print events as they happen: messages, presence, contacts, login",
+		Short: "Print events as they happen: messages, presence, contacts, downloads",
 		Long: `Watch prints the daemon's events as they happen, one line each, until
 Ctrl-C: messages that arrive, queued messages delivered, contacts coming
 online and going offline, contact requests, connection paths, login and
-supernode changes. Text from the network is shown escaped (\n, \x1b,
+supernode changes, and downloads: a line when one changes state, and one
+every few seconds while it runs. Text from the network is shown escaped (\n, \x1b,
 \u202e), so no message can fake a line or a sender.
 
 It starts with what happens after it starts; --since N resumes after the
 event numbered N (an event's seq in --json, or event_seq of parley status
 --json), and a "gap" event says when events after N are no longer kept.
 With --json it prints each event as one JSON object per line (the API's
-Event).
+Event), every progress report included.
 
 It exits 0 on Ctrl-C, and 1 when the daemon goes away (with the seq to
 resume from).`,
@@ -52,8 +54,12 @@ resume from).`,
 			}
 			enc := json.NewEncoder(c.out)
 			last := since
+			var progress transferThrottle
 			for ev := range evs {
 				last = ev.Seq
+				if !c.json && !progress.show(ev) {
+					continue
+				}
 				if c.json {
 					err = enc.Encode(ev)
 				} else {
@@ -131,6 +137,11 @@ func eventWhat(ev apitype.Event) string {
 			return "no relay slot at any supernode"
 		}
 		return "relay slots at " + safeJoin(ev.Supernodes)
+	case apitype.EventTransfer:
+		if ev.Transfer == nil {
+			break
+		}
+		return transferLine(*ev.Transfer)
 	}
 	return "(see parley watch --json)"
 }
@@ -149,4 +160,36 @@ func loginProblem(p *apitype.LoginProblem) string {
 		b.WriteString("; trying again at " + p.RetryAt.Local().Format("15:04:05"))
 	}
 	return b.String()
+}
+
+// transferProgressEvery is how often watch prints a running transfer's
+// progress (state changes are printed at once).
+const transferProgressEvery = 5 * time.Second
+
+// transferThrottle picks the transfer events watch prints: every state
+// change, and progress at most every transferProgressEvery (by the
+// events' times) per transfer.
+type transferThrottle struct {
+	last map[string]apitype.Event // the last event printed, by transfer ID
+}
+
+// show reports whether ev is to be printed; events of other kinds are.
+func (p *transferThrottle) show(ev apitype.Event) bool {
+	if ev.Kind != apitype.EventTransfer || ev.Transfer == nil {
+		return true
+	}
+	t := ev.Transfer
+	prev, seen := p.last[t.ID]
+	if seen && prev.Transfer.State == t.State && ev.Time.Sub(prev.Time) < transferProgressEvery {
+		return false
+	}
+	if finished(t.State) {
+		delete(p.last, t.ID)
+		return true
+	}
+	if p.last == nil {
+		p.last = make(map[string]apitype.Event)
+	}
+	p.last[t.ID] = ev
+	return true
 }
