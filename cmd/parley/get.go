@@ -225,8 +225,15 @@ func (b *bar) stop() {
 	fmt.Fprintln(b.w)
 }
 
-// barText is what the bar shows beside itself: the name and the
-// daemon's numbers.
+// barText is what the bar shows beside itself: the name (cut short, so
+// that the line fits a terminal) and the daemon's numbers.
 func barText(t apitype.Transfer) string {
-	return safe(t.Name) + ": " + progressText(t)
+	name := []rune(safe(t.Name))
+	if len(name) > barName {
+		name = append(name[:barName-1], '…')
+	}
+	return string(name) + ": " + progressText(t)
 }
+
+// barName is the most runes of a name the bar shows.
+const barName = 24

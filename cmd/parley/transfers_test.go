@@ -168,6 +168,14 @@ func TestProgressBar(t *testing.T) {
 	}
 }
 
+func TestBarText(t *testing.T) {
+	tr := fakeTransfer()
+	tr.Name = "a very long name of a file\x1b[2J.pdf"
+	if got, want := barText(tr), `a very long name of a f…: finding providers, 0 B of 40.0 MiB (0%)`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 func TestProgressText(t *testing.T) {
 	base := fakeTransfer()
 	tests := []struct {
