@@ -140,9 +140,11 @@ func (c *cli) get(ctx context.Context, req apitype.GetRequest, detach bool) erro
 	case apitype.TransferCancelled:
 		return fmt.Errorf("download of %s was cancelled", t.Name)
 	}
-	if _, lines := show.(*jsonLines); !lines {
-		fmt.Fprintf(c.out, "downloaded %s to %s\n", safe(t.Name), safe(t.Path))
+	w := c.out
+	if _, lines := show.(*jsonLines); lines {
+		w = c.errOut // standard output is JSON lines; the last one has the path
 	}
+	fmt.Fprintf(w, "downloaded %s to %s\n", safe(t.Name), safe(t.Path))
 	return nil
 }
 
