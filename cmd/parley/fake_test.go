@@ -41,7 +41,7 @@ func startFake(t *testing.T) (*fakeClient, *api.Server, string) {
 	t.Helper()
 	f := &fakeClient{body: "hello"}
 	dir := t.TempDir()
-	s, err := api.Listen(filesFake{f}, dir, "127.0.0.1:0")
+	s, err := api.Listen(f, dir, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +234,9 @@ func (f *fakeClient) lastProbe() int64 {
 	return f.probe
 }
 
-// filesFake is the fake with its publishing and transfer calls: "t1" is
-// the one transfer, Get of the link "parley://bad" is refused, publishing
-// "/nope" finds no file. These methods are on a wrapper, not on
-// fakeClient, so that they shadow the stubs the xfer branch gives
-// fakeClient (fake_files_test.go, which only counts the calls) rather
-// than clash with them when the branches meet.
-type filesFake struct{ *fakeClient }
+// The fake's publishing and transfer calls: "t1" is the one transfer,
+// Get of the link "parley://bad" is refused, publishing "/nope" finds no
+// file.
 
 const fakeCID = "bafkr4ihkr4ld3m4gqkjf4reryxsy2s5tkbxprqkow6fin2iiyvreuzzab4"
 
@@ -256,7 +252,7 @@ func fakeTransfer() apitype.Transfer {
 		State: apitype.TransferFindingProviders, BytesTotal: 40 << 20, Dir: "/home/alice/Downloads"}
 }
 
-func (f filesFake) Publish(ctx context.Context, path string) (apitype.Published, error) {
+func (f *fakeClient) Publish(ctx context.Context, path string) (apitype.Published, error) {
 	f.called("Publish")
 	f.mu.Lock()
 	f.publish = path
@@ -267,7 +263,7 @@ func (f filesFake) Publish(ctx context.Context, path string) (apitype.Published,
 	return fakePublished(path), nil
 }
 
-func (f filesFake) Unpublish(ctx context.Context, cid string) error {
+func (f *fakeClient) Unpublish(ctx context.Context, cid string) error {
 	f.called("Unpublish")
 	if cid != fakeCID {
 		return xfer.ErrInvalidLink
@@ -275,12 +271,12 @@ func (f filesFake) Unpublish(ctx context.Context, cid string) error {
 	return nil
 }
 
-func (f filesFake) Published(ctx context.Context) ([]apitype.Published, error) {
+func (f *fakeClient) Published(ctx context.Context) ([]apitype.Published, error) {
 	f.called("Published")
 	return []apitype.Published{fakePublished("/home/alice/slides.pdf")}, nil
 }
 
-func (f filesFake) Get(ctx context.Context, req apitype.GetRequest) (apitype.Transfer, error) {
+func (f *fakeClient) Get(ctx context.Context, req apitype.GetRequest) (apitype.Transfer, error) {
 	f.called("Get")
 	f.mu.Lock()
 	f.get = req
@@ -295,7 +291,7 @@ func (f filesFake) Get(ctx context.Context, req apitype.GetRequest) (apitype.Tra
 	return t, nil
 }
 
-func (f filesFake) Transfers(ctx context.Context) ([]apitype.Transfer, error) {
+func (f *fakeClient) Transfers(ctx context.Context) ([]apitype.Transfer, error) {
 	f.called("Transfers")
 	t := fakeTransfer()
 	t.State, t.BytesDone, t.Rate, t.Peers = apitype.TransferRunning, 10<<20, 2<<20, 3
@@ -309,17 +305,17 @@ func transferErr(id string) error {
 	return nil
 }
 
-func (f filesFake) PauseTransfer(ctx context.Context, id string) error {
+func (f *fakeClient) PauseTransfer(ctx context.Context, id string) error {
 	f.called("PauseTransfer")
 	return transferErr(id)
 }
 
-func (f filesFake) ResumeTransfer(ctx context.Context, id string) error {
+func (f *fakeClient) ResumeTransfer(ctx context.Context, id string) error {
 	f.called("ResumeTransfer")
 	return transferErr(id)
 }
 
-func (f filesFake) CancelTransfer(ctx context.Context, id string) error {
+func (f *fakeClient) CancelTransfer(ctx context.Context, id string) error {
 	f.called("CancelTransfer")
 	return transferErr(id)
 }
