@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/parleynet/parley/internal/sqlitedb"
@@ -62,33 +61,13 @@ type History struct {
 
 // OpenHistory opens or creates the history file at path. The file is
 // readable by its owner only (mode 0600), and so are SQLite's -wal and
-// -shm files beside it, whatever the umask.
+// -shm files beside it, whatever the umask (see sqlitedb.Open).
 func OpenHistory(path string) (*History, error) {
-	if err := createPrivate(path); err != nil {
-		return nil, fmt.Errorf("open chat history: %w", err)
-	}
 	db, err := sqlitedb.Open(path, historyMigrations)
 	if err != nil {
 		return nil, fmt.Errorf("open chat history: %w", err)
 	}
 	return &History{db: db}, nil
-}
-
-// createPrivate creates the file at path if it is missing, and makes it
-// 0600. SQLite takes an empty file for a new database, and creates its
-// -wal, -shm and -journal files with the database file's mode (chmodding
-// an empty one left with another mode), so they are 0600 too; the
-// process's umask can only narrow that.
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // Close closes the file.

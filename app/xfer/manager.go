@@ -129,11 +129,7 @@ func New(cfg Config) (_ *Manager, err error) {
 		}
 	}()
 	// The index names the user's shared paths: owner only, as every
-	// file in the data directory (SQLite gives its -wal and -shm files the
-	// database file's mode).
-	if err := createPrivate(cfg.IndexFile); err != nil {
-		return nil, fmt.Errorf("create share index: %w", err)
-	}
+	// SQLite file Parley opens (sqlitedb.Open).
 	if m.index, err = files.OpenIndex(cfg.IndexFile); err != nil {
 		return nil, fmt.Errorf("open share index: %w", err)
 	}
@@ -574,18 +570,4 @@ func (m *Manager) findProviders(ctx context.Context, c cid.Cid, from string) []p
 		return nil
 	}
 	return out
-}
-
-// createPrivate creates the file at path if it is missing and makes it
-// 0600 (SQLite takes an empty file for a new database).
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

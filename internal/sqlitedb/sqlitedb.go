@@ -8,13 +8,16 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Open opens (creating if needed) the SQLite file at path in WAL mode with
-// foreign keys on, and applies the migrations it has not seen yet.
+// foreign keys on, and applies the migrations it has not seen yet. The
+// file is readable by its owner only (mode 0600), and so are SQLite's
+// -wal and -shm files beside it, whatever the umask.
 //
 // migrations is the schema history: entry i is version i+1. Append only;
 // never edit or reorder an entry that has shipped. A file whose version is
@@ -24,6 +27,9 @@ import (
 // The pool holds one connection, so statements and transactions never race
 // each other for SQLite's write lock.
 func Open(path string, migrations []string) (*sql.DB, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	q := url.Values{"_pragma": {
 		"busy_timeout(5000)",
 		"foreign_keys(1)",
@@ -44,6 +50,23 @@ func Open(path string, migrations []string) (*sql.DB, error) {
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// createPrivate creates the file at path if it is missing, and makes it
+// 0600. SQLite takes an empty file for a new database, and creates its
+// -wal, -shm and -journal files with the database file's mode (chmodding
+// an empty one left with another mode), so they are 0600 too; the
+// process's umask can only narrow that.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func migrate(ctx context.Context, db *sql.DB, migrations []string) error {
