@@ -20,10 +20,10 @@ const keptEvents = 4096
 type eventLog struct {
 	done chan struct{} // closed by close: every watcher stops
 
-	mu     sync.Mutex // guards the following
-	seq    uint64     // the last event's number
-	kept   []apitype.Event
-	notify chan struct{} // closed and replaced by each publish
+	mu     sync.Mutex      // guards the following
+	seq    uint64          // the last event's number
+	kept   []apitype.Event // a ring: event s is at kept[(s-1)%keptEvents]
+	notify chan struct{}   // closed and replaced by each publish
 }
 
 func newEventLog() *eventLog {
@@ -39,11 +39,11 @@ func (l *eventLog) publish(ev apitype.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	if len(l.kept) == keptEvents {
-		copy(l.kept, l.kept[1:])
-		l.kept = l.kept[:keptEvents-1]
+	if len(l.kept) < keptEvents {
+		l.kept = append(l.kept, ev)
+	} else {
+		l.kept[(ev.Seq-1)%keptEvents] = ev
 	}
-	l.kept = append(l.kept, ev)
 	close(l.notify)
 	l.notify = make(chan struct{})
 }
@@ -69,7 +69,9 @@ func (l *eventLog) after(cursor uint64) (evs []apitype.Event, gap bool, next uin
 	case cursor < oldest:
 		gap, cursor = true, oldest
 	}
-	evs = append(evs, l.kept[cursor-oldest:]...)
+	for s := cursor + 1; s <= l.seq; s++ {
+		evs = append(evs, l.kept[(s-1)%keptEvents])
+	}
 	return evs, gap, l.seq, l.notify
 }
 
