@@ -9,6 +9,6 @@ import (
 // TestDeps keeps the headless supernode small: it must not pull in the
 // desktop client or the rendezvous server.
 func TestDeps(t *testing.T) {
-	banned := append([]string{"github.com/parleynet/parley/app"}, deptest.RendezvousServer...)
+	banned := append([]string{"github.com/parleynet/parley/app/..."}, deptest.RendezvousServer...)
 	deptest.Check(t, ".", "github.com/parleynet/parley/relay", banned...)
 }
