@@ -140,6 +140,25 @@ func (p *Partial) writeManifest(raw []byte) error {
 	return nil
 }
 
+// RemovePartial deletes what a download of c into downloadDir left
+// unfinished (nothing when there is none), and the partial folder too when
+// no other download uses it.
+func RemovePartial(downloadDir string, c cid.Cid) error {
+	root, err := os.OpenRoot(downloadDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.RemoveAll(path.Join(partialDirName, c.String())); err != nil {
+		return fmt.Errorf("remove partial download %s: %w", c, err)
+	}
+	_ = root.Remove(partialDirName) // only if no other download uses it
+	return nil
+}
+
 // ReadPartialManifest returns the manifest bytes a partial download of c
 // in downloadDir kept, verified against c, or an error wrapping
 // fs.ErrNotExist when there is none.

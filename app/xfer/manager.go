@@ -206,7 +206,8 @@ func (m *Manager) admit(p peer.ID, c cid.Cid) bool {
 	return true
 }
 
-// provide announces c, logging a failure (the DHT retries by itself).
+// provide announces c, logging a failure (the DHT keeps it and announces
+// it again soon).
 func (m *Manager) provide(c cid.Cid) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.FindTimeout)
 	defer cancel()
@@ -252,12 +253,7 @@ func (m *Manager) Publish(ctx context.Context, path string) (apitype.Published, 
 	if err != nil {
 		return apitype.Published{}, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, m.cfg.FindTimeout)
-	defer cancel()
-	if err := m.cfg.Routing.Provide(pctx, c); err != nil {
-		// The DHT keeps it and announces it again soon.
-		log.Warnw("announce published content; retrying later", "cid", c, "err", err)
-	}
+	m.provide(c)
 	return p, nil
 }
 
@@ -388,7 +384,7 @@ func (m *Manager) stop(id string, to apitype.TransferState) error {
 	}
 	if to == apitype.TransferCancelled {
 		c, _ := cid.Decode(t.CID)
-		if err := os.RemoveAll(filepath.Join(t.Dir, ".parley-partial", c.String())); err != nil {
+		if err := files.RemovePartial(t.Dir, c); err != nil {
 			log.Warnw("remove cancelled download", "cid", t.CID, "err", err)
 		}
 		t.BytesDone = 0
