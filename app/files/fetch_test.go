@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -445,33 +446,41 @@ func TestFetchDiskFullKeepsVerified(t *testing.T) {
 	sameFile(t, src, filepath.Join(dl, "f.bin"))
 }
 
-// slowSource serves every chunk after a delay.
+// slowSource serves every chunk after a delay, counting the chunks it
+// was asked for.
 type slowSource struct {
 	Source
 	delay time.Duration
+	asked *atomic.Int64
 }
 
 func (s slowSource) Open(ctx context.Context, c cid.Cid) (Content, error) {
 	content, err := s.Source.Open(ctx, c)
-	return slowContent{content, s.delay}, err
+	return slowContent{content, s}, err
 }
 
 type slowContent struct {
 	Content
-	delay time.Duration
+	src slowSource
 }
 
 func (s slowContent) ReadChunk(i int, buf []byte) ([]byte, error) {
-	time.Sleep(s.delay)
+	s.src.asked.Add(1)
+	time.Sleep(s.src.delay)
 	return s.Content.ReadChunk(i, buf)
 }
 
-// TestFetchSpreadsByRate: two providers at once, the faster one (no
-// delay against 50 ms a chunk) takes most of the file.
+// TestFetchSpreadsByRate: two providers at once, the faster one (no delay
+// against a second a chunk) takes most of the file. The slow one is asked
+// from the start; whether any of its chunks arrive first depends on how
+// fast the machine is, so the test asks only that it was used and that the
+// fast one delivered at least twice as much. (A slow provider at 50 ms a
+// chunk, 20 MiB/s, was faster than a loaded CI machine under -race.)
 func TestFetchSpreadsByRate(t *testing.T) {
-	const size = 40 << 20
+	const size = 24 << 20
 	src := randomFile(t, t.TempDir(), "f.bin", size, 10)
-	slow := newProvider(t, func(x *Index) Source { return slowSource{x, 50 * time.Millisecond} }, admitAll)
+	var asked atomic.Int64
+	slow := newProvider(t, func(x *Index) Source { return slowSource{x, time.Second, &asked} }, admitAll)
 	fast := newProvider(t, nil, admitAll)
 	c, _ := slow.share(t, src)
 	fast.share(t, src)
@@ -481,12 +490,15 @@ func TestFetchSpreadsByRate(t *testing.T) {
 	must(t, err)
 	sameFile(t, src, filepath.Join(dl, "f.bin"))
 	gotSlow, gotFast := res.From[slow.node.ID()], res.From[fast.node.ID()]
-	t.Logf("slow provider sent %d MiB, fast %d MiB, %d MiB twice", gotSlow>>20, gotFast>>20, res.Duplicate>>20)
+	t.Logf("slow provider asked for %d chunks, sent %d MiB first; fast %d MiB; %d MiB twice", asked.Load(), gotSlow>>20, gotFast>>20, res.Duplicate>>20)
 	if gotSlow+gotFast != size || res.Fetched != size {
 		t.Errorf("From adds up to %d, Fetched %d, want %d", gotSlow+gotFast, res.Fetched, size)
 	}
-	if gotSlow == 0 || gotFast < 2*gotSlow {
-		t.Errorf("slow sent %d bytes, fast %d: want both used, the fast one at least twice as much", gotSlow, gotFast)
+	if asked.Load() == 0 {
+		t.Error("the slow provider was never asked for a chunk")
+	}
+	if gotFast < 2*gotSlow {
+		t.Errorf("slow sent %d bytes, fast %d: want the fast one at least twice as much", gotSlow, gotFast)
 	}
 }
 
@@ -499,7 +511,7 @@ func TestServerCloseDuringFetch(t *testing.T) {
 	idx, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
 	must(t, err)
 	t.Cleanup(func() { idx.Close() })
-	srv, err := NewServer(n, slowSource{idx, 20 * time.Millisecond}, admitAll, ServerConfig{})
+	srv, err := NewServer(n, slowSource{idx, 20 * time.Millisecond, new(atomic.Int64)}, admitAll, ServerConfig{})
 	must(t, err)
 	p := &testProvider{node: n, idx: idx}
 	c, _ := p.share(t, src)
