@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/datadir"
@@ -19,11 +23,31 @@ func (e *Engine) startTransfers() (err error) {
 		IndexFile:   filepath.Join(e.cfg.DataDir, datadir.FilesIndexFile),
 		StateFile:   filepath.Join(e.cfg.DataDir, datadir.TransfersFile),
 		DownloadDir: filepath.Join(e.cfg.DataDir, datadir.DownloadsDir),
+		Certify:     e.certifyMember,
+		Certificate: e.Certificate,
 		Emit: func(t apitype.Transfer) {
 			e.emit(apitype.Event{Kind: apitype.EventTransfer, Transfer: &t})
 		},
 	})
 	return err
+}
+
+// certifyMember checks a membership certificate presented on a file
+// stream by peer p: it must be signed by the rendezvous server's key,
+// valid now and issued to p.
+func (e *Engine) certifyMember(p peer.ID, raw []byte) (string, time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := e.certVerifier(ctx)
+	if err != nil {
+		log.Warnw("cannot check a certificate: no issuer key", "err", err)
+		return "", time.Time{}, errors.New("this device cannot check certificates now; try again later")
+	}
+	c, err := v.VerifyFor(raw, p, time.Now())
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return c.Username, c.Expires, nil
 }
 
 // Publish shares the file or folder at path in place and announces it in

@@ -66,6 +66,19 @@ func (c *Conn) SendManifest(id cid.Cid) error {
 	return c.send(&pb.Request{Kind: pb.Request_KIND_MANIFEST, Cid: id.Bytes()})
 }
 
+// Present shows the provider our membership certificate and waits for its
+// answer; content published to members is refused until a valid one is
+// presented on the stream. Call it before any other request.
+func (c *Conn) Present(cert []byte) error {
+	if err := c.send(&pb.Request{Kind: pb.Request_KIND_CERTIFICATE, Certificate: cert}); err != nil {
+		return err
+	}
+	if _, err := c.readHeader(); err != nil {
+		return fmt.Errorf("present certificate: %w", err)
+	}
+	return nil
+}
+
 // SendChunks asks for count chunks of id from start.
 func (c *Conn) SendChunks(id cid.Cid, start, count int) error {
 	return c.send(&pb.Request{Kind: pb.Request_KIND_CHUNKS, Cid: id.Bytes(), Start: uint64(start), Count: uint32(count)})

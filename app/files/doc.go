@@ -70,6 +70,11 @@
 // the responder answers them in order. Each answer starts with a Response
 // header (at most MaxResponseHeaderSize bytes):
 //
+//   - KIND_CERTIFICATE (certificate): the requester's membership
+//     certificate, sent first; one Response{OK} with no bytes when
+//     ServerConfig.Certify accepts it (the username it names then counts
+//     for the rest of the stream, until the certificate expires), or
+//     REFUSED saying why.
 //   - KIND_MANIFEST: one Response{OK, size} followed by size bytes of
 //     manifest, which the requester checks against the CID it asked for.
 //   - KIND_CHUNKS (start, count ≤ MaxRangeChunks): for each chunk a
@@ -80,8 +85,9 @@
 //
 // A non-OK Response carries no bytes and ends the answer to its request;
 // the stream stays usable. Statuses: NOT_FOUND (not served here), REFUSED
-// (the Admitter said no: published content admits holders of a valid
-// membership certificate, shared content the recipients of its offer),
+// (the Admitter said no: published content admits the holders of a valid
+// membership certificate, shared content the devices of the user it was
+// offered to, who prove it with their certificate too),
 // BAD_REQUEST (malformed, unknown kind, range out of bounds or too long),
 // CHANGED (the source changed on disk), INTERNAL (could not read). Errors
 // carry a safe text; the detail stays in the responder's log. The responder

@@ -36,6 +36,10 @@ type FetchConfig struct {
 	// 4. With ranges of up to MaxRangeChunks, that keeps tens of MiB
 	// moving per provider.
 	Window int
+	// Certificate, if not nil, returns our membership certificate (or
+	// nil), presented to each provider before asking for anything:
+	// published content is served to members only.
+	Certificate func() []byte
 	// Progress, if not nil, is called after each verified chunk and when
 	// a provider is dropped. It may be called from several goroutines, but
 	// never concurrently, and must not block for long.
@@ -166,7 +170,7 @@ func (f *fetch) manifest(ctx context.Context) ([]byte, *Manifest, error) {
 func (f *fetch) manifestFrom(ctx context.Context, p peer.ID) ([]byte, *Manifest, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.StallTimeout)
 	defer cancel()
-	conn, err := Dial(ctx, f.h, p)
+	conn, err := f.dial(ctx, p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,6 +185,31 @@ func (f *fetch) manifestFrom(ctx context.Context, p peer.ID) ([]byte, *Manifest,
 	}
 	f.conns[p] = conn
 	return raw, m, nil
+}
+
+// dial opens a stream to p and presents our certificate, if we have one.
+func (f *fetch) dial(ctx context.Context, p peer.ID) (*Conn, error) {
+	conn, err := Dial(ctx, f.h, p)
+	if err != nil {
+		return nil, err
+	}
+	var cert []byte
+	if f.cfg.Certificate != nil {
+		cert = f.cfg.Certificate()
+	}
+	if len(cert) == 0 {
+		return conn, nil
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Reset() })
+	err = conn.Present(cert)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		conn.Reset()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // chunks fetches every missing chunk from all providers at once. Workers
@@ -294,7 +323,7 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 	if conn == nil {
 		dctx, cancel := context.WithTimeout(ctx, f.cfg.StallTimeout)
 		var err error
-		conn, err = Dial(dctx, f.h, p)
+		conn, err = f.dial(dctx, p)
 		cancel()
 		if err != nil {
 			return err

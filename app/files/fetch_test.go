@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,7 +24,7 @@ import (
 	"github.com/parleynet/parley/node/nodetest"
 )
 
-var admitAll = AdmitFunc(func(peer.ID, cid.Cid) bool { return true })
+var admitAll = AdmitFunc(func(Requester, cid.Cid) bool { return true })
 
 // randomFile writes size pseudo-random bytes to dir/name.
 func randomFile(t testing.TB, dir, name string, size int64, seed uint64) string {
@@ -56,10 +57,24 @@ func newProviderOn(t testing.TB, n *node.Node, src func(*Index) Source, admit Ad
 	if src != nil {
 		s = src(idx)
 	}
-	srv, err := NewServer(n, s, admit, ServerConfig{})
+	srv, err := NewServer(n, s, admit, ServerConfig{Certify: testCertify})
 	must(t, err)
 	t.Cleanup(func() { srv.Close() })
 	return &testProvider{node: n, idx: idx}
+}
+
+// testCertify stands for the engine's certificate check: "member:NAME" is
+// NAME's valid certificate, "expired:NAME" one that has expired, anything
+// else is refused.
+func testCertify(_ peer.ID, raw []byte) (string, time.Time, error) {
+	kind, name, _ := strings.Cut(string(raw), ":")
+	switch kind {
+	case "member":
+		return name, time.Now().Add(time.Hour), nil
+	case "expired":
+		return name, time.Now().Add(-time.Second), nil
+	}
+	return "", time.Time{}, errors.New("bad signature")
 }
 
 func (p *testProvider) share(t testing.TB, path string) (cid.Cid, *Manifest) {
@@ -341,13 +356,42 @@ func TestFetchChangedSourceNotServed(t *testing.T) {
 	}
 }
 
+// TestFetchCertificate: content admitted to members only is fetched with
+// a valid certificate and refused without one, with an expired one and
+// with a forged one (whose refusal says why).
+func TestFetchCertificate(t *testing.T) {
+	src := randomFile(t, t.TempDir(), "f.bin", 3<<20, 12)
+	p := newProvider(t, nil, AdmitFunc(func(r Requester, _ cid.Cid) bool { return r.Username != "" }))
+	c, _ := p.share(t, src)
+	h, ids := newFetcher(t, p)
+	for _, tc := range []struct {
+		cert, want string // want "" means fetched
+	}{
+		{"", "not admitted"},
+		{"expired:carol", "not admitted"},
+		{"forged:carol", "certificate refused: bad signature"},
+		{"member:carol", ""},
+	} {
+		dl := t.TempDir()
+		_, err := Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: dl, Certificate: func() []byte { return []byte(tc.cert) }})
+		if tc.want == "" {
+			must(t, err)
+			sameFile(t, src, filepath.Join(dl, "f.bin"))
+			continue
+		}
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("certificate %q: got %v, want ErrRefused saying %q", tc.cert, err, tc.want)
+		}
+	}
+}
+
 func TestFetchRefused(t *testing.T) {
 	src := randomFile(t, t.TempDir(), "f.bin", 1<<20, 7)
 	var asked []peer.ID
 	var mu sync.Mutex
-	p := newProvider(t, nil, AdmitFunc(func(q peer.ID, _ cid.Cid) bool {
+	p := newProvider(t, nil, AdmitFunc(func(q Requester, _ cid.Cid) bool {
 		mu.Lock()
-		asked = append(asked, q)
+		asked = append(asked, q.Peer)
 		mu.Unlock()
 		return false
 	}))

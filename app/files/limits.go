@@ -27,8 +27,9 @@ const (
 
 // Limits of the protocol.
 const (
-	// MaxRequestSize bounds one Request frame.
-	MaxRequestSize = 1 << 10
+	// MaxRequestSize bounds one Request frame: room for a membership
+	// certificate (at most 1 KiB) and the other fields.
+	MaxRequestSize = 2 << 10
 	// MaxResponseHeaderSize bounds one Response header frame.
 	MaxResponseHeaderSize = 1 << 10
 	// MaxRangeChunks bounds the chunks one Request may ask for.

@@ -18,20 +18,34 @@ import (
 	"github.com/parleynet/parley/app/files/pb"
 )
 
+// Requester is who asks for content: the stream's authenticated peer and,
+// once it presented a membership certificate that ServerConfig.Certify
+// accepted (and until that certificate expires), the username it was
+// issued to.
+type Requester struct {
+	Peer     peer.ID
+	Username string // "" when no valid certificate was presented
+}
+
 // Admitter decides who may fetch what. The client engine implements it:
-// published content admits any peer with a valid membership certificate,
-// shared content the recipients of its offer.
+// published content admits any member (a requester with a username),
+// shared content the devices of the user it was offered to.
 type Admitter interface {
-	// Admit reports whether peer p may fetch content c. It may be called
+	// Admit reports whether r may fetch content c. It may be called
 	// from several goroutines at once and should not block for long.
-	Admit(p peer.ID, c cid.Cid) bool
+	Admit(r Requester, c cid.Cid) bool
 }
 
 // AdmitFunc adapts a function to Admitter.
-type AdmitFunc func(p peer.ID, c cid.Cid) bool
+type AdmitFunc func(r Requester, c cid.Cid) bool
 
 // Admit calls f.
-func (f AdmitFunc) Admit(p peer.ID, c cid.Cid) bool { return f(p, c) }
+func (f AdmitFunc) Admit(r Requester, c cid.Cid) bool { return f(r, c) }
+
+// CertifyFunc checks a membership certificate presented by peer p: it
+// returns the username it was issued to and when it expires, or why it is
+// refused (a safe text: it is sent to the requester).
+type CertifyFunc func(p peer.ID, raw []byte) (username string, expires time.Time, err error)
 
 // Source opens content to serve. *Index is a Source.
 type Source interface {
@@ -46,6 +60,10 @@ type ServerConfig struct {
 	// WriteTimeout bounds writing one chunk to a requester; zero means
 	// WriteTimeout.
 	WriteTimeout time.Duration
+	// Certify, if not nil, checks the certificates requesters present;
+	// when nil, a presented certificate is refused and no requester has a
+	// username.
+	Certify CertifyFunc
 }
 
 // Server answers /parley/files/1.0.0 on a host.
@@ -159,6 +177,32 @@ type serveSession struct {
 	bw     *bufio.Writer
 	open   map[string]Content // by CID key, open for the stream's life
 	buf    []byte
+
+	username string    // from the certificate presented on this stream
+	expires  time.Time // when username stops counting
+}
+
+// requester is who asks on this stream now.
+func (ss *serveSession) requester() Requester {
+	r := Requester{Peer: ss.remote}
+	if ss.username != "" && time.Now().Before(ss.expires) {
+		r.Username = ss.username
+	}
+	return r
+}
+
+// certify checks a presented certificate and answers it.
+func (ss *serveSession) certify(raw []byte) error {
+	if ss.s.cfg.Certify == nil {
+		return ss.header(&pb.Response{Status: pb.Response_STATUS_REFUSED, Error: "this device does not take certificates"})
+	}
+	user, expires, err := ss.s.cfg.Certify(ss.remote, raw)
+	if err != nil {
+		log.Debugw("files: certificate refused", "peer", ss.remote, "err", err)
+		return ss.header(&pb.Response{Status: pb.Response_STATUS_REFUSED, Error: "certificate refused: " + err.Error()})
+	}
+	ss.username, ss.expires = user, expires
+	return ss.header(&pb.Response{Status: pb.Response_STATUS_OK})
 }
 
 func (ss *serveSession) closeContents() {
@@ -192,11 +236,14 @@ func (ss *serveSession) run() error {
 // serve answers one request. It returns an error only when the stream is
 // no longer usable.
 func (ss *serveSession) serve(req *pb.Request) error {
+	if req.Kind == pb.Request_KIND_CERTIFICATE {
+		return ss.certify(req.Certificate)
+	}
 	c, err := cid.Cast(req.Cid)
 	if err != nil {
 		return ss.refuse(fmt.Errorf("%w: invalid CID", ErrBadRequest))
 	}
-	if !ss.s.admit.Admit(ss.remote, c) {
+	if !ss.s.admit.Admit(ss.requester(), c) {
 		log.Debugw("files request refused", "peer", ss.remote, "cid", c)
 		return ss.refuse(ErrRefused)
 	}

@@ -57,12 +57,13 @@ func FuzzServeRequests(f *testing.F) {
 	mc := newMemContent(f)
 	c := CIDOf(mc.raw)
 	var seed bytes.Buffer
+	protodelim.MarshalTo(&seed, &pb.Request{Kind: pb.Request_KIND_CERTIFICATE, Certificate: []byte("member:carol")})
 	protodelim.MarshalTo(&seed, &pb.Request{Kind: pb.Request_KIND_MANIFEST, Cid: c.Bytes()})
 	protodelim.MarshalTo(&seed, &pb.Request{Kind: pb.Request_KIND_CHUNKS, Cid: c.Bytes(), Start: 0, Count: 2})
 	protodelim.MarshalTo(&seed, &pb.Request{Kind: pb.Request_KIND_CHUNKS, Cid: c.Bytes(), Start: 1, Count: 5})
 	f.Add(seed.Bytes())
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
-	srv := &Server{src: mc, admit: admitAll, cfg: ServerConfig{IdleTimeout: time.Second, WriteTimeout: time.Second}, ctx: context.Background()}
+	srv := &Server{src: mc, admit: admitAll, cfg: ServerConfig{IdleTimeout: time.Second, WriteTimeout: time.Second, Certify: testCertify}, ctx: context.Background()}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
 		ss := &serveSession{s: srv, st: noDeadlines{}, br: bufio.NewReader(bytes.NewReader(in)), bw: bufio.NewWriter(&out), open: map[string]Content{}}

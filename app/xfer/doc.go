@@ -6,14 +6,13 @@
 //
 // # Admission
 //
-// Published content is served to any peer that asks for its CID: the
-// Admitter admits every peer to content in the published list, and
-// nothing else (the index holds nothing else today). The risk: anyone who
-// learns a CID (from a link, or by watching provider records in the DHT)
-// and can dial this device can fetch the content, member or not. The
-// intended rule is "holders of a valid membership certificate", which
-// needs the requester to present its certificate on /parley/auth/1.0.0 to
-// the provider (as supernodes ask), not only to supernodes; see Config.Admit.
+// Published content is served to members: a requester presents its
+// membership certificate on the file stream (files.Conn.Present), the
+// manager checks it with Config.Certify (the engine verifies it against
+// the rendezvous server's key and that it was issued to the requesting
+// peer), and content in the published list is served while the
+// certificate is valid. A peer that only learned a CID (from a link, or
+// from provider records in the DHT) and holds no certificate is refused.
 //
 // # State
 //

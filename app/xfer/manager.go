@@ -54,10 +54,13 @@ type Config struct {
 	// order), from several goroutines, never concurrently; it must not
 	// block nor call the manager.
 	Emit func(apitype.Transfer)
-	// Admit, if not nil, replaces the admission rule for published
-	// content (see the package doc); it is only asked about content that
-	// is published.
-	Admit func(p peer.ID, c cid.Cid) bool
+	// Certify checks the membership certificates requesters present
+	// (files.ServerConfig.Certify); published content is served only to
+	// requesters it accepted. Nil serves published content to nobody.
+	Certify files.CertifyFunc
+	// Certificate, if not nil, returns this device's membership
+	// certificate, presented to every provider a download asks.
+	Certificate func() []byte
 	// FindTimeout bounds one provider lookup; zero means 30s.
 	FindTimeout time.Duration
 	// FindRetries is how many lookups find no provider before the
@@ -146,7 +149,7 @@ func New(cfg Config) (_ *Manager, err error) {
 		}
 	}
 	m.published = st.Published
-	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{}); err != nil {
+	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{Certify: cfg.Certify}); err != nil {
 		return nil, fmt.Errorf("start file server: %w", err)
 	}
 	m.mu.Lock()
@@ -192,18 +195,13 @@ func (m *Manager) Close() error {
 	return m.closeErr
 }
 
-// admit lets any peer fetch published content (see the package doc).
-func (m *Manager) admit(p peer.ID, c cid.Cid) bool {
+// admit lets members (requesters with a valid certificate) fetch
+// published content.
+func (m *Manager) admit(r files.Requester, c cid.Cid) bool {
 	m.mu.Lock()
 	published := slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() })
 	m.mu.Unlock()
-	if !published {
-		return false
-	}
-	if m.cfg.Admit != nil {
-		return m.cfg.Admit(p, c)
-	}
-	return true
+	return published && r.Username != ""
 }
 
 // provide announces c, logging a failure (the DHT keeps it and announces
@@ -522,6 +520,7 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 		Providers:    providers,
 		DownloadDir:  dir,
 		StallTimeout: m.cfg.StallTimeout,
+		Certificate:  m.cfg.Certificate,
 		Progress: func(p files.Progress) {
 			m.mu.Lock()
 			defer m.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/files"
 	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
@@ -68,6 +70,8 @@ type device struct {
 	d    *fakeDHT
 	m    *Manager
 
+	outsider bool // presents no certificate
+
 	mu     sync.Mutex
 	events []event // what Emit was called with
 }
@@ -99,6 +103,8 @@ func (dev *device) start(t *testing.T) {
 		DownloadDir:   filepath.Join(dev.dir, "downloads"),
 		FindRetries:   1,
 		RetryInterval: 10 * time.Millisecond,
+		Certify:       testCertify,
+		Certificate:   dev.certificate,
 		Emit: func(tr apitype.Transfer) {
 			dev.mu.Lock()
 			dev.events = append(dev.events, event{time.Now(), tr})
@@ -110,6 +116,24 @@ func (dev *device) start(t *testing.T) {
 	}
 	dev.m = m
 	t.Cleanup(func() { _ = m.Close() })
+}
+
+// testCertify stands for the engine's certificate check: a device's
+// certificate is "member:" and its peer ID, valid only from that peer.
+func testCertify(p peer.ID, raw []byte) (string, time.Time, error) {
+	if string(raw) != "member:"+p.String() {
+		return "", time.Time{}, errors.New("bad signature")
+	}
+	return "user-" + p.String()[:8], time.Now().Add(time.Hour), nil
+}
+
+// certificate is what the device presents: its own, unless it is not a
+// member.
+func (dev *device) certificate() []byte {
+	if dev.outsider {
+		return nil
+	}
+	return []byte("member:" + dev.node.ID().String())
 }
 
 func randomFile(t *testing.T, size int) (string, []byte) {
@@ -154,12 +178,16 @@ func TestPublishGetSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !alice.m.admit(bob.node.ID(), l.CID) {
-		t.Errorf("published content: admit says no")
+	member := files.Requester{Peer: bob.node.ID(), Username: "bob"}
+	if !alice.m.admit(member, l.CID) {
+		t.Errorf("published content: admit says no to a member")
+	}
+	if alice.m.admit(files.Requester{Peer: bob.node.ID()}, l.CID) {
+		t.Errorf("published content: admit says yes to a peer without a certificate")
 	}
 	other := Link{CID: l.CID}
 	other.CID, _ = cid.Decode("bafkr4ibv3ryuw6plrafgxuvwjhp3ohmq7cmisuniwbxlyqxisjqp37zq4m")
-	if alice.m.admit(bob.node.ID(), other.CID) {
+	if alice.m.admit(member, other.CID) {
 		t.Errorf("unpublished content: admit says yes")
 	}
 	tr, err := bob.m.Get(l, "", false)
@@ -183,6 +211,33 @@ func TestPublishGetSeed(t *testing.T) {
 		}
 		return errors.New("bob does not seed what he downloaded")
 	})
+}
+
+// TestOutsiderRefused: a peer that knows the link and can dial the
+// publisher but holds no membership certificate gets nothing, and its
+// transfer says it was not admitted.
+func TestOutsiderRefused(t *testing.T) {
+	d := &fakeDHT{}
+	alice := newDevice(t, d)
+	eve := &device{node: nodetest.New(t), dir: t.TempDir(), d: d, outsider: true}
+	eve.start(t)
+	src, _ := randomFile(t, 1<<20)
+	pub, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ParseLink(pub.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := eve.m.Get(l, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := await(t, eve.m, tr.ID, apitype.TransferFailed)
+	if failed.BytesDone != 0 || !strings.Contains(failed.Error, "not admitted") {
+		t.Errorf("outsider's transfer: %d bytes, error %q; want none and \"not admitted\"", failed.BytesDone, failed.Error)
+	}
 }
 
 func TestFailResumeCancel(t *testing.T) {

@@ -30,6 +30,7 @@ const (
 	Request_KIND_UNSPECIFIED Request_Kind = 0
 	Request_KIND_MANIFEST    Request_Kind = 1
 	Request_KIND_CHUNKS      Request_Kind = 2
+	Request_KIND_CERTIFICATE Request_Kind = 3 // presents certificate; answered by one Response with no bytes
 )
 
 // Enum value maps for Request_Kind.
@@ -38,11 +39,13 @@ var (
 		0: "KIND_UNSPECIFIED",
 		1: "KIND_MANIFEST",
 		2: "KIND_CHUNKS",
+		3: "KIND_CERTIFICATE",
 	}
 	Request_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_MANIFEST":    1,
 		"KIND_CHUNKS":      2,
+		"KIND_CERTIFICATE": 3,
 	}
 )
 
@@ -280,9 +283,10 @@ func (x *Entry) GetChunks() []byte {
 type Request struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          Request_Kind           `protobuf:"varint,1,opt,name=kind,proto3,enum=parley.files.v1.Request_Kind" json:"kind,omitempty"`
-	Cid           []byte                 `protobuf:"bytes,2,opt,name=cid,proto3" json:"cid,omitempty"`      // binary CID of the manifest
-	Start         uint64                 `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"` // first chunk, counted across the entries in order
-	Count         uint32                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"` // chunks in the range
+	Cid           []byte                 `protobuf:"bytes,2,opt,name=cid,proto3" json:"cid,omitempty"`                 // binary CID of the manifest
+	Start         uint64                 `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"`            // first chunk, counted across the entries in order
+	Count         uint32                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`            // chunks in the range
+	Certificate   []byte                 `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"` // KIND_CERTIFICATE: the requester's membership certificate
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +347,13 @@ func (x *Request) GetCount() uint32 {
 		return x.Count
 	}
 	return 0
+}
+
+func (x *Request) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
 }
 
 // Response is a header; when status is OK, size raw bytes follow it on the
@@ -435,16 +446,18 @@ const file_files_proto_rawDesc = "" +
 	"\n" +
 	"executable\x18\x03 \x01(\bR\n" +
 	"executable\x12\x16\n" +
-	"\x06chunks\x18\x04 \x01(\fR\x06chunks\"\xbc\x01\n" +
+	"\x06chunks\x18\x04 \x01(\fR\x06chunks\"\xf4\x01\n" +
 	"\aRequest\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.parley.files.v1.Request.KindR\x04kind\x12\x10\n" +
 	"\x03cid\x18\x02 \x01(\fR\x03cid\x12\x14\n" +
 	"\x05start\x18\x03 \x01(\x04R\x05start\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\rR\x05count\"@\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x12 \n" +
+	"\vcertificate\x18\x05 \x01(\fR\vcertificate\"V\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rKIND_MANIFEST\x10\x01\x12\x0f\n" +
-	"\vKIND_CHUNKS\x10\x02\"\xa1\x02\n" +
+	"\vKIND_CHUNKS\x10\x02\x12\x14\n" +
+	"\x10KIND_CERTIFICATE\x10\x03\"\xa1\x02\n" +
 	"\bResponse\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2 .parley.files.v1.Response.StatusR\x06status\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x12\n" +
