@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"syscall"
 
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
@@ -54,6 +55,7 @@ var errorTable = slices.Concat([]errorCode{
 	{files.ErrChanged, "file_changed", http.StatusConflict},
 	{fs.ErrNotExist, "no_such_file", http.StatusNotFound},
 	{fs.ErrPermission, "permission_denied", http.StatusForbidden},
+	{syscall.ENOSPC, "no_space", http.StatusInsufficientStorage},
 	{app.ErrServerUnreachable, "server_unreachable", http.StatusBadGateway},
 	{context.DeadlineExceeded, "timeout", http.StatusGatewayTimeout},
 }, rendezvousErrors())

@@ -346,6 +346,18 @@ const (
 	EventTransfer EventKind = "transfer"
 )
 
+// The codes of a failed transfer (Transfer.ErrorCode).
+const (
+	// TransferNoSpace: the disk filled up; the verified bytes are kept
+	// and the transfer goes on when resumed after space is freed.
+	TransferNoSpace = "no_space"
+	// TransferNotAdmitted: the providers refused us this content (not a
+	// member, or not the recipient it was offered to).
+	TransferNotAdmitted = "not_admitted"
+	// TransferNoProviders: no provider was found or none could serve it.
+	TransferNoProviders = "no_providers"
+)
+
 // TransferEventsPerSecond bounds the progress events of one transfer.
 const TransferEventsPerSecond = 4
 
@@ -409,8 +421,11 @@ type Transfer struct {
 	Rate float64 `json:"rate"`
 	// Peers is the number of providers fetching from now.
 	Peers int `json:"peers"`
-	// Error says why the transfer failed.
-	Error string `json:"error,omitempty"`
+	// Error says why the transfer failed, for people; ErrorCode says it
+	// for programs: TransferNoSpace, TransferNotAdmitted,
+	// TransferNoProviders, or "" for other failures.
+	Error     string `json:"error,omitempty"`
+	ErrorCode string `json:"error_code,omitempty"`
 	// Dir is the folder the content goes into; Path is the downloaded
 	// file or folder once done.
 	Dir  string `json:"dir"`

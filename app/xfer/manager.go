@@ -427,9 +427,13 @@ func (m *Manager) startLocked(t *transfer) {
 	})
 }
 
-// setStateLocked changes t's state, saves and emits it.
+// setStateLocked changes t's state, saves and emits it. A state other
+// than failed clears the failure's code.
 func (m *Manager) setStateLocked(t *transfer, s apitype.TransferState, errText string) {
 	t.State, t.Error = s, errText
+	if s != apitype.TransferFailed {
+		t.ErrorCode = ""
+	}
 	if err := m.saveLocked(); err != nil {
 		log.Warnw("save transfer state", "err", err)
 	}
@@ -476,6 +480,7 @@ func (m *Manager) run(ctx context.Context, t *transfer) {
 		return // closing: the state stays as it is and resumes at New
 	default:
 		log.Infow("download failed", "cid", c, "err", err)
+		t.ErrorCode = failureCode(err)
 		m.setStateLocked(t, apitype.TransferFailed, err.Error())
 		return
 	}
@@ -493,6 +498,23 @@ func (m *Manager) run(ctx context.Context, t *transfer) {
 	}
 }
 
+// failureCode classifies why a download failed (apitype.Transfer.ErrorCode).
+func failureCode(err error) string {
+	var noSpace *files.NoSpaceError
+	switch {
+	case errors.As(err, &noSpace):
+		return apitype.TransferNoSpace
+	case errors.Is(err, files.ErrRefused):
+		return apitype.TransferNotAdmitted
+	case errors.Is(err, errNoProviders), errors.Is(err, files.ErrNoProviders):
+		return apitype.TransferNoProviders
+	}
+	return ""
+}
+
+// errNoProviders means the DHT named no provider for the content.
+var errNoProviders = errors.New("no provider found")
+
 // fetch finds providers for c and fetches it into dir.
 func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from string) (*files.Result, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -505,7 +527,7 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 			break
 		}
 		if attempt+1 >= m.cfg.FindRetries {
-			return nil, fmt.Errorf("find providers of %s: none found", c)
+			return nil, fmt.Errorf("find providers of %s: %w (is the publisher online, and did you copy the whole link?)", c, errNoProviders)
 		}
 		select {
 		case <-ctx.Done():

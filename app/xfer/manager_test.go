@@ -235,8 +235,8 @@ func TestOutsiderRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := await(t, eve.m, tr.ID, apitype.TransferFailed)
-	if failed.BytesDone != 0 || !strings.Contains(failed.Error, "not admitted") {
-		t.Errorf("outsider's transfer: %d bytes, error %q; want none and \"not admitted\"", failed.BytesDone, failed.Error)
+	if failed.BytesDone != 0 || !strings.Contains(failed.Error, "not admitted") || failed.ErrorCode != apitype.TransferNotAdmitted {
+		t.Errorf("outsider's transfer: %d bytes, error %q; code %q; want none, \"not admitted\", %q", failed.BytesDone, failed.Error, failed.ErrorCode, apitype.TransferNotAdmitted)
 	}
 }
 
@@ -258,8 +258,8 @@ func TestFailResumeCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := await(t, bob.m, tr.ID, apitype.TransferFailed)
-	if failed.Error == "" {
-		t.Errorf("failed without an error: %+v", failed)
+	if failed.Error == "" || failed.ErrorCode != apitype.TransferNoProviders {
+		t.Errorf("failed with error %q, code %q; want a text and %q", failed.Error, failed.ErrorCode, apitype.TransferNoProviders)
 	}
 	if _, err := alice.m.Publish(t.Context(), src); err != nil {
 		t.Fatal(err)
@@ -267,7 +267,9 @@ func TestFailResumeCancel(t *testing.T) {
 	if err := bob.m.Resume(tr.ID); err != nil {
 		t.Fatal(err)
 	}
-	await(t, bob.m, tr.ID, apitype.TransferDone)
+	if done := await(t, bob.m, tr.ID, apitype.TransferDone); done.Error != "" || done.ErrorCode != "" {
+		t.Errorf("done transfer keeps the failure: %q, %q", done.Error, done.ErrorCode)
+	}
 	if err := bob.m.Cancel(tr.ID); err != nil {
 		t.Errorf("cancelling a finished transfer: %v", err)
 	}
