@@ -136,9 +136,9 @@ func (c *cli) get(ctx context.Context, req apitype.GetRequest, detach bool) erro
 	show.stop()
 	switch t.State {
 	case apitype.TransferFailed:
-		return fmt.Errorf("download of %s failed: %s; retry with: parley resume %s", t.Name, t.Error, t.ID)
+		return fmt.Errorf("download of %s failed: %s; %s", safe(t.Name), safe(t.Error), failureHint(t))
 	case apitype.TransferCancelled:
-		return fmt.Errorf("download of %s was cancelled", t.Name)
+		return fmt.Errorf("download of %s was cancelled", safe(t.Name))
 	}
 	w := c.out
 	if _, lines := show.(*jsonLines); lines {
@@ -239,3 +239,14 @@ func barText(t apitype.Transfer) string {
 
 // barName is the most runes of a name the bar shows.
 const barName = 24
+
+// failureHint says what to do about a failed download.
+func failureHint(t apitype.Transfer) string {
+	switch t.ErrorCode {
+	case apitype.TransferNoSpace:
+		return "free some space, then go on from the verified bytes with: parley resume " + t.ID
+	case apitype.TransferNotAdmitted:
+		return "the providers only serve logged-in members (or the user it was offered to): check parley status, then: parley resume " + t.ID
+	}
+	return "retry with: parley resume " + t.ID
+}
