@@ -9,6 +9,7 @@
 //	presence_fanout_seconds        histogram  presence change published → last push queued
 //	presence_pushes_total          counter    presence pushes queued to sessions
 //	supernodes{state}              gauge      directory candidates, state "active" or "standby"
+//	supernode_checks_total{result} counter    checks of candidates at their addresses, "ok" or "failed"
 //
 // Label values are bounded: kind is one of the known request kinds or
 // "other", and status is the pb.Status name without its STATUS_ prefix in
@@ -92,6 +93,7 @@ type Tracer struct {
 	fanOut     prometheus.Histogram
 	pushes     prometheus.Counter
 	supernodes *prometheus.GaugeVec
+	checks     *prometheus.CounterVec
 }
 
 // New creates a Tracer and registers its series with reg. It panics if reg
@@ -137,6 +139,13 @@ func New(reg prometheus.Registerer) *Tracer {
 			Help: "Supernode candidates in this replica's directory, by state (active: handed out to clients; standby).",
 		}, []string{"state"}),
 	}
+	t.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem,
+		Name: "supernode_checks_total",
+		Help: `Checks of supernode candidates at their announced addresses (dial, admission, reservation), by result ("ok", "failed": not seated).`,
+	}, []string{"result"})
+	t.checks.WithLabelValues("ok")
+	t.checks.WithLabelValues("failed")
 	t.supernodes.WithLabelValues("active")
 	t.supernodes.WithLabelValues("standby")
 	// Start every error series at zero so that rate() and alerts see the
@@ -147,7 +156,7 @@ func New(reg prometheus.Registerer) *Tracer {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(t.sessions, t.requests, t.logins, t.errors, t.fanOut, t.pushes, t.supernodes)
+		reg.MustRegister(t.sessions, t.requests, t.logins, t.errors, t.fanOut, t.pushes, t.supernodes, t.checks)
 	}
 	return t
 }
@@ -181,6 +190,21 @@ func (t *Tracer) FanOut(d time.Duration, sessions int) {
 
 // Supernodes implements server.MetricsTracer.
 func (t *Tracer) Supernodes(active, standby int) {
+	t.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: subsystem,
+		Name: "supernode_checks_total",
+		Help: `Checks of supernode candidates at their announced addresses (dial, admission, reservation), by result ("ok", "failed": not seated).`,
+	}, []string{"result"})
+	t.checks.WithLabelValues("ok")
+	t.checks.WithLabelValues("failed")
 	t.supernodes.WithLabelValues("active").Set(float64(active))
 	t.supernodes.WithLabelValues("standby").Set(float64(standby))
+}
+
+// SupernodeChecked implements server.MetricsTracer.
+func (t *Tracer) SupernodeChecked(result string) {
+	if result != "ok" {
+		result = "failed"
+	}
+	t.checks.WithLabelValues(result).Inc()
 }

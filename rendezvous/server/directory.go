@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"hash/maphash"
@@ -133,6 +134,18 @@ type candidate struct {
 	pending map[peer.ID]time.Time
 	// reported is when the load was last reported.
 	reported time.Time
+	// check is how the candidate fared when the server tried it at its
+	// announced addresses; only a candidate that passed is seated.
+	check checkState
+}
+
+// checkState is a candidate's check (see SupernodeCheck).
+type checkState struct {
+	passed  bool      // the last check passed
+	stale   bool      // the addresses changed since the last check
+	running bool      // a check is under way
+	err     string    // why the last check failed
+	at      time.Time // when the last check ended
 }
 
 type orphan struct {
@@ -148,6 +161,11 @@ type DirectoryEntry struct {
 	Reservations int // reported plus handed out and not yet reported
 	Capacity     int
 	Utilisation  float64
+	// Checked says whether the candidate passed its last check at its
+	// announced addresses; CheckError is why it failed ("" if it passed
+	// or was not checked yet).
+	Checked    bool
+	CheckError string
 }
 
 func newDirectory(ttl time.Duration, cfg ElectionConfig) *directory {
@@ -161,9 +179,11 @@ func newDirectory(ttl time.Duration, cfg ElectionConfig) *directory {
 }
 
 // announce records a candidate's heartbeat and reports whether it is
-// active. It refuses a newcomer when the directory is full
-// (ErrUnavailable).
-func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) (bool, error) {
+// active, and whether the caller must check it (then call checked). A
+// newcomer, one whose addresses changed, and one whose last check failed
+// longer than checkRetry ago need a check. It refuses a newcomer when the
+// directory is full (ErrUnavailable).
+func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) (active, check bool, err error) {
 	if load == nil {
 		load = &pb.SupernodeLoad{}
 	}
@@ -171,7 +191,7 @@ func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, 
 	defer d.mu.Unlock()
 	if at, ok := d.left[p]; ok {
 		if now.Sub(at) < rejoinDelay {
-			return false, nil // a heartbeat sent before it left
+			return false, false, nil // a heartbeat sent before it left
 		}
 		delete(d.left, p)
 	}
@@ -180,7 +200,7 @@ func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, 
 		if len(d.cands) >= MaxCandidates {
 			d.rebalanceLocked(now) // expire the silent first
 			if len(d.cands) >= MaxCandidates {
-				return false, fmt.Errorf("%w: the supernode directory is full", rendezvous.ErrUnavailable)
+				return false, false, fmt.Errorf("%w: the supernode directory is full", rendezvous.ErrUnavailable)
 			}
 		}
 		c = &candidate{id: p, joined: now, pending: make(map[peer.ID]time.Time)}
@@ -199,9 +219,61 @@ func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, 
 			delete(c.pending, client)
 		}
 	}
+	if ok && !sameAddrs(c.addrs, addrs) {
+		c.check.stale = true // seated ones stay seated unless the new check fails
+	}
 	c.addrs, c.load, c.expires, c.reported = addrs, load, now.Add(d.ttl), now
+	retry := !c.check.passed && (c.check.at.IsZero() || now.Sub(c.check.at) >= checkRetry)
+	if !c.check.running && (c.check.stale || retry) {
+		c.check.running = true
+		check = true
+	}
 	d.rebalanceLocked(now)
-	return c.active, nil
+	return c.active, check, nil
+}
+
+// checked records the outcome of a candidate's check at addrs; an outcome
+// for addresses it no longer announces is dropped (announce asks for
+// another check).
+func (d *directory) checked(p peer.ID, addrs [][]byte, err error, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.cands[p]
+	if !ok {
+		return
+	}
+	c.check.running = false
+	if !sameAddrs(c.addrs, addrs) {
+		return
+	}
+	c.check = checkState{passed: err == nil, at: now}
+	if err != nil {
+		c.check.err = err.Error()
+		if c.active {
+			c.active = false
+			log.Warnw("supernode demoted: it failed its check at its new addresses", "peer", p, "err", err)
+		}
+	}
+	d.rebalanceLocked(now)
+}
+
+// isActive reports whether p is in the active set.
+func (d *directory) isActive(p peer.ID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.cands[p]
+	return ok && c.active
+}
+
+// sameAddrs compares two address lists as sets.
+func sameAddrs(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, bytes.Compare)
+	slices.SortFunc(b, bytes.Compare)
+	return slices.EqualFunc(a, b, bytes.Equal)
 }
 
 // leave drops a candidate that is shutting down; its clients' demand is
@@ -304,6 +376,7 @@ func (d *directory) entries(now time.Time) []DirectoryEntry {
 		out = append(out, DirectoryEntry{
 			Peer: c.id, Active: c.active, Reservations: d.usedLocked(c, now),
 			Capacity: d.capacity(c), Utilisation: d.utilisationLocked(c, now),
+			Checked: c.check.passed, CheckError: c.check.err,
 		})
 	}
 	slices.SortFunc(out, func(a, b DirectoryEntry) int {
@@ -426,7 +499,7 @@ func (d *directory) bestStandbyLocked(now time.Time) *candidate {
 	var best *candidate
 	var bestU float64
 	for _, c := range d.cands {
-		if c.active {
+		if c.active || !c.check.passed {
 			continue
 		}
 		u := d.utilisationLocked(c, now)

@@ -59,7 +59,7 @@ func newSim(t *testing.T, supernodes int, capacity uint32, cfg ElectionConfig) *
 func (s *sim) heartbeat() {
 	for _, sn := range s.sns {
 		if !s.dead[sn] {
-			s.d.announce(sn, testAddrs, &pb.SupernodeLoad{Reservations: uint32(len(s.slots[sn])), MaxReservations: s.cap}, s.now)
+			announceWorking(s.d, sn, testAddrs, &pb.SupernodeLoad{Reservations: uint32(len(s.slots[sn])), MaxReservations: s.cap}, s.now)
 		}
 	}
 }
@@ -137,7 +137,7 @@ func TestElectionMinActiveAndDedicatedFirst(t *testing.T) {
 	d := newDirectory(time.Minute, ElectionConfig{})
 	ids := testPeers(t, 5)
 	for i, id := range ids {
-		d.announce(id, testAddrs, &pb.SupernodeLoad{Dedicated: i >= 3}, now.Add(time.Duration(i)*time.Second))
+		announceWorking(d, id, testAddrs, &pb.SupernodeLoad{Dedicated: i >= 3}, now.Add(time.Duration(i)*time.Second))
 	}
 	now = now.Add(5 * time.Second)
 	var active []peer.ID
@@ -161,10 +161,10 @@ func TestElectionMinActiveAndDedicatedFirst(t *testing.T) {
 	}
 	// A standby dedicated relay is promoted before a standby volunteer.
 	d2 := newDirectory(time.Minute, ElectionConfig{MinActive: 1})
-	d2.announce(ids[0], testAddrs, &pb.SupernodeLoad{}, now)
-	d2.announce(ids[1], testAddrs, &pb.SupernodeLoad{}, now)
-	d2.announce(ids[4], testAddrs, &pb.SupernodeLoad{Dedicated: true}, now)
-	d2.announce(ids[0], testAddrs, &pb.SupernodeLoad{Reservations: 900, MaxReservations: 1000}, now)
+	announceWorking(d2, ids[0], testAddrs, &pb.SupernodeLoad{}, now)
+	announceWorking(d2, ids[1], testAddrs, &pb.SupernodeLoad{}, now)
+	announceWorking(d2, ids[4], testAddrs, &pb.SupernodeLoad{Dedicated: true}, now)
+	announceWorking(d2, ids[0], testAddrs, &pb.SupernodeLoad{Reservations: 900, MaxReservations: 1000}, now)
 	if e := d2.entries(now); !e[0].Active || !e[1].Active || e[0].Peer != ids[0] && e[1].Peer != ids[0] {
 		t.Fatalf("entries %+v", e)
 	}
@@ -253,7 +253,7 @@ func TestElectionNoFlapping(t *testing.T) {
 			if i < 2 {
 				r = load / 2
 			}
-			d.announce(id, testAddrs, &pb.SupernodeLoad{Reservations: r, MaxReservations: 100}, now)
+			announceWorking(d, id, testAddrs, &pb.SupernodeLoad{Reservations: r, MaxReservations: 100}, now)
 		}
 		for _, e := range d.entries(now) {
 			if prev[e.Peer] != e.Active {
@@ -335,11 +335,11 @@ func TestElectionRanking(t *testing.T) {
 	// near and far are equally (little) loaded; busy is at 50%; full at
 	// 95% is handed out only after everything else.
 	near, far, busy, full := ids[0], ids[1], ids[2], ids[3]
-	d.announce(full, testAddrs, &pb.SupernodeLoad{MaxReservations: 100}, now) // active while idle
-	d.announce(near, testAddrs, &pb.SupernodeLoad{Reservations: 3, MaxReservations: 100}, now)
-	d.announce(far, testAddrs, &pb.SupernodeLoad{Reservations: 1, MaxReservations: 100}, now)
-	d.announce(busy, testAddrs, &pb.SupernodeLoad{Reservations: 50, MaxReservations: 100}, now)
-	d.announce(full, testAddrs, &pb.SupernodeLoad{Reservations: 95, MaxReservations: 100}, now)
+	announceWorking(d, full, testAddrs, &pb.SupernodeLoad{MaxReservations: 100}, now) // active while idle
+	announceWorking(d, near, testAddrs, &pb.SupernodeLoad{Reservations: 3, MaxReservations: 100}, now)
+	announceWorking(d, far, testAddrs, &pb.SupernodeLoad{Reservations: 1, MaxReservations: 100}, now)
+	announceWorking(d, busy, testAddrs, &pb.SupernodeLoad{Reservations: 50, MaxReservations: 100}, now)
+	announceWorking(d, full, testAddrs, &pb.SupernodeLoad{Reservations: 95, MaxReservations: 100}, now)
 	client := testPeers(t, 1)[0]
 	rtts := map[peer.ID]time.Duration{near: 5 * time.Millisecond, far: 90 * time.Millisecond, busy: time.Millisecond, full: time.Millisecond}
 	var got []peer.ID
@@ -358,7 +358,7 @@ func TestElectionRanking(t *testing.T) {
 		t.Errorf("ranking without RTTs %v, want far, near", labels(got, ids))
 	}
 	// A supernode that uses most of its CPU counts as full.
-	d.announce(near, testAddrs, &pb.SupernodeLoad{Reservations: 3, MaxReservations: 100, CpuPermille: 950}, now)
+	announceWorking(d, near, testAddrs, &pb.SupernodeLoad{Reservations: 3, MaxReservations: 100, CpuPermille: 950}, now)
 	if first := peer.ID(d.list(client, 1, rtts, false, now)[0].PeerId); first != far {
 		t.Errorf("with near's CPU at 95%% the first is %s, want far", labels([]peer.ID{first}, ids))
 	}
@@ -376,4 +376,17 @@ func labels(got, ids []peer.ID) []string {
 		out = append(out, label[i])
 	}
 	return out
+}
+
+// announceWorking announces a supernode that passes the check the
+// directory asks for, as a working one does.
+func announceWorking(d *directory, p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, now time.Time) bool {
+	active, check, err := d.announce(p, addrs, load, now)
+	if err != nil || !check {
+		return active
+	}
+	d.checked(p, addrs, nil, now)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cands[p] != nil && d.cands[p].active
 }

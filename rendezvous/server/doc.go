@@ -24,6 +24,17 @@
 // caller the first two supernodes count as loaded by one slot each until
 // they report it.
 //
+// Only a candidate that works is seated. When a candidate first announces
+// itself, and when its addresses change, the server checks it the way a
+// client would use it (Config.SupernodeCheck): from a host of its own it
+// dials the announced addresses, presents a certificate it issued to that
+// host, and takes a circuit reservation (which ends when it disconnects).
+// The announcement is answered with the outcome when the check takes under
+// 2 s; a check gives up after 10 s. A candidate that fails stays a standby,
+// never handed out, with the reason in the log, in Supernodes() and in the
+// supernode_checks_total metric, and is checked again at a heartbeat a
+// minute later. A seated supernode whose new addresses fail is demoted.
+//
 // # Replicas
 //
 // Several servers may share one PostgreSQL database. Live sessions are

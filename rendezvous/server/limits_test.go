@@ -57,7 +57,10 @@ func sleepCtx(ctx context.Context, t *testing.T, d time.Duration) {
 }
 
 func TestPasswordRateLimitPerAccount(t *testing.T) {
-	const burst, every = 3, 500 * time.Millisecond
+	// A token every 3 s: on a loaded machine an argon2 check can take
+	// longer than half a second, and tokens refilled as fast as the
+	// guesses came, so the limit was never reached.
+	const burst, every = 3, 3 * time.Second
 	ts := startServer(t, withLimits(func(l *server.Limits) { l.PasswordPerAccount = ratelimit.Rate{Burst: burst, Every: every} }))
 	ctx := testContext(t)
 	guesser, _ := newClient(t, ts)

@@ -22,4 +22,7 @@ type MetricsTracer interface {
 	// Supernodes reports the directory's active and standby candidates
 	// after an announcement changed them.
 	Supernodes(active, standby int)
+	// SupernodeChecked reports the outcome of one check of a supernode
+	// candidate at its announced addresses: "ok" or "failed".
+	SupernodeChecked(result string)
 }

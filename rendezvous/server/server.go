@@ -73,6 +73,12 @@ type Config struct {
 	Limits Limits
 	// Metrics receives measurements; nil means none.
 	Metrics MetricsTracer
+	// SupernodeCheck tries each supernode candidate at its announced
+	// addresses before the directory seats it (and again when they
+	// change); nil means the real check: dial, present a certificate this
+	// server issues to its checker, take a circuit v2 reservation. A test
+	// whose supernodes are only announcements passes one that returns nil.
+	SupernodeCheck SupernodeCheck
 }
 
 // DefaultConfig is for production servers (CertKey still to be set).
@@ -156,6 +162,8 @@ type Server struct {
 	handlers  sync.WaitGroup // stream handlers
 	loops     sync.WaitGroup // event workers and the replica heartbeat
 	fanout    []chan Event   // event workers, sharded by user
+	checks    chan struct{}  // a slot per supernode check under way
+	checker   *reservationCheck
 
 	mu       sync.Mutex // guards the following
 	closed   bool
@@ -203,6 +211,11 @@ func New(ctx context.Context, h host.Host, store Store, cfg Config) (*Server, er
 		cancel:    cancel,
 		byUser:    make(map[int64]map[*session]struct{}),
 		byDevice:  make(map[peer.ID]*session),
+		checks:    make(chan struct{}, maxChecks),
+	}
+	if s.cfg.SupernodeCheck == nil {
+		s.checker = &reservationCheck{issue: s.issueChecker}
+		s.cfg.SupernodeCheck = s.checker.check
 	}
 	if s.metrics == nil {
 		s.metrics = nopMetrics{}
@@ -252,6 +265,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel() // ends whatever is left
 	s.handlers.Wait()
 	s.loops.Wait()
+	if s.checker != nil {
+		if err := s.checker.Close(); err != nil {
+			log.Warnw("close the supernode checker's host", "err", err)
+		}
+	}
 
 	cctx, ccancel := context.WithTimeout(context.Background(), rendezvous.RequestTimeout)
 	defer ccancel()
@@ -452,3 +470,4 @@ func (nopMetrics) SessionsChanged(int)       {}
 func (nopMetrics) Request(string, pb.Status) {}
 func (nopMetrics) FanOut(time.Duration, int) {}
 func (nopMetrics) Supernodes(int, int)       {}
+func (nopMetrics) SupernodeChecked(string)   {}

@@ -67,9 +67,25 @@ func (s *Server) announceSupernode(ctx context.Context, c caller, req *pb.Announ
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("%w: a supernode must announce at least one address", rendezvous.ErrBadRequest)
 	}
-	active, err := s.dir.announce(c.device, addrs, s.believable(req.GetLoad(), trusted), time.Now())
+	active, check, err := s.dir.announce(c.device, addrs, s.believable(req.GetLoad(), trusted), time.Now())
 	if err != nil {
 		return nil, err
+	}
+	if check {
+		// Answer with the outcome when the check is quick (a working
+		// supernode nearby); a slow one goes on and seats the candidate
+		// at a later heartbeat.
+		done := make(chan struct{})
+		s.loops.Go(func() {
+			defer close(done)
+			s.checkSupernode(c.device, addrs)
+		})
+		select {
+		case <-done:
+			active = s.dir.isActive(c.device)
+		case <-time.After(checkWait):
+		case <-ctx.Done():
+		}
 	}
 	resp.Body = &pb.Response_Announce{Announce: &pb.AnnounceSupernodeResponse{
 		TtlMs:  uint32(s.cfg.SupernodeTTL.Milliseconds()),
