@@ -154,7 +154,7 @@ func formatPublished(ps []apitype.Published) string {
 func (s *suite) pauseResumeCancel(t *testing.T) {
 	ctx := caseContext(t)
 	src := filepath.Join(t.TempDir(), "big.bin")
-	tree := map[string]int{"big.bin": 24 << 20}
+	tree := map[string]int{"big.bin": 8 << 20}
 	writeTree(t, filepath.Dir(src), tree)
 	pub, err := s.alice.Publish(ctx, src)
 	if err != nil {
