@@ -512,6 +512,10 @@ func failureCode(err error) string {
 	return ""
 }
 
+// hintedFindTimeout bounds the provider lookup when the link names a
+// provider that can be dialled.
+const hintedFindTimeout = 5 * time.Second
+
 // errNoProviders means the DHT named no provider for the content.
 var errNoProviders = errors.New("no provider found")
 
@@ -563,10 +567,17 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 func (m *Manager) findProviders(ctx context.Context, c cid.Cid, from string) []peer.ID {
 	self := m.cfg.Host.ID()
 	var out []peer.ID
+	budget := m.cfg.FindTimeout
 	if p, err := peer.Decode(from); err == nil && p != self {
 		out = append(out, p)
+		// With a provider we can dial at hand, others found within a few
+		// seconds join it; the download does not wait for the lookup to
+		// give up on unresponsive DHT peers.
+		if len(m.cfg.Host.Peerstore().Addrs(p)) > 0 {
+			budget = min(budget, hintedFindTimeout)
+		}
 	}
-	fctx, cancel := context.WithTimeout(ctx, m.cfg.FindTimeout)
+	fctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	infos, err := m.cfg.Routing.FindProviders(fctx, c, 0)
 	if err != nil && ctx.Err() == nil {
