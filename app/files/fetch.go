@@ -19,6 +19,20 @@ import (
 // disk for a later resume.
 var ErrNoProviders = errors.New("no provider left")
 
+// ErrStalled means a provider sent nothing for StallTimeout while we
+// waited for a chunk; it is dropped.
+var ErrStalled = errors.New("provider stalled")
+
+// stalled turns a read deadline (each transport's own error: yamux and
+// QUIC differ) into ErrStalled.
+func stalled(err error, d time.Duration) error {
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		return fmt.Errorf("%w: nothing received for %s: %w", ErrStalled, d, err)
+	}
+	return err
+}
+
 // FetchConfig says where to fetch from and where to put the result.
 type FetchConfig struct {
 	// Providers are the peers to ask, which the caller can dial (their
@@ -363,7 +377,7 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 					if ctx.Err() != nil {
 						return nil // paused
 					}
-					return err
+					return stalled(err, f.cfg.StallTimeout)
 				}
 				rate.add(len(b), time.Since(t0))
 				fresh, err := f.part.writeVerified(i, b)

@@ -244,7 +244,7 @@ func TestFetchStalledProviderDropped(t *testing.T) {
 	h, ids := newFetcher(t, staller)
 	start := time.Now()
 	res, err := Fetch(t.Context(), h, c, FetchConfig{Providers: ids, DownloadDir: t.TempDir(), StallTimeout: 500 * time.Millisecond})
-	if !errors.Is(err, ErrNoProviders) || !errors.Is(err, os.ErrDeadlineExceeded) {
+	if !errors.Is(err, ErrNoProviders) || !errors.Is(err, ErrStalled) {
 		t.Fatalf("got %v, want ErrNoProviders after a stall", err)
 	}
 	if res.Dropped[staller.node.ID()] == nil {
