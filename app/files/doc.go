@@ -88,6 +88,19 @@
 // closes a stream idle for IdleTimeout and gives up on a chunk it cannot
 // write within WriteTimeout. Streams may run over relayed connections.
 //
+// # Upload limit
+//
+// ServerConfig.UploadLimit caps the bytes a second a Server sends, chunks
+// and manifests, over all its streams together: one token bucket
+// (golang.org/x/time/rate) whose burst is an eighth of a second of sending,
+// between 16 and 256 KiB. Each stream writes in pieces of at most the
+// burst, each after waiting for its tokens and flushed as it goes, so the
+// streams share the cap in turn. A wait ends when the server closes and
+// counts against the chunk's WriteTimeout. A requester drops a provider
+// that takes longer than its StallTimeout (15s by default) over one 1 MiB
+// chunk, so a cap below about 70 KB/s for each stream served at once
+// makes the requesters give up on this provider.
+//
 // # Fetching from several providers
 //
 // Fetch takes the manifest from the partial download or the first provider

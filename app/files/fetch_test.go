@@ -39,6 +39,7 @@ func randomFile(t testing.TB, dir, name string, size int64, seed uint64) string 
 type testProvider struct {
 	node *node.Node
 	idx  *Index
+	srv  *Server
 }
 
 // newProvider starts a node serving src (nil: its own index) to admit.
@@ -49,6 +50,12 @@ func newProvider(t testing.TB, src func(*Index) Source, admit Admitter) *testPro
 
 func newProviderOn(t testing.TB, n *node.Node, src func(*Index) Source, admit Admitter) *testProvider {
 	t.Helper()
+	return newProviderWith(t, n, src, admit, ServerConfig{})
+}
+
+// newProviderWith starts a server configured by cfg on n.
+func newProviderWith(t testing.TB, n *node.Node, src func(*Index) Source, admit Admitter, cfg ServerConfig) *testProvider {
+	t.Helper()
 	idx, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
 	must(t, err)
 	t.Cleanup(func() { idx.Close() })
@@ -56,10 +63,10 @@ func newProviderOn(t testing.TB, n *node.Node, src func(*Index) Source, admit Ad
 	if src != nil {
 		s = src(idx)
 	}
-	srv, err := NewServer(n, s, admit, ServerConfig{})
+	srv, err := NewServer(n, s, admit, cfg)
 	must(t, err)
 	t.Cleanup(func() { srv.Close() })
-	return &testProvider{node: n, idx: idx}
+	return &testProvider{node: n, idx: idx, srv: srv}
 }
 
 func (p *testProvider) share(t testing.TB, path string) (cid.Cid, *Manifest) {
