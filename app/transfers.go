@@ -19,6 +19,7 @@ func (e *Engine) startTransfers() (err error) {
 		IndexFile:   filepath.Join(e.cfg.DataDir, datadir.FilesIndexFile),
 		StateFile:   filepath.Join(e.cfg.DataDir, datadir.TransfersFile),
 		DownloadDir: filepath.Join(e.cfg.DataDir, datadir.DownloadsDir),
+		UploadLimit: e.cfg.UploadLimit,
 		Emit: func(t apitype.Transfer) {
 			e.emit(apitype.Event{Kind: apitype.EventTransfer, Transfer: &t})
 		},
