@@ -373,10 +373,11 @@ func TestFetchRefused(t *testing.T) {
 
 // BenchmarkFetch fetches from one provider over loopback, through QUIC
 // (what two Parley nodes pick on loopback) and through TCP (Noise/TLS +
-// yamux). B/op is the whole process: both hosts' transports included.
+// yamux), benchSize bytes (32 MiB; PARLEY_BENCH_SIZE=256MiB for more).
+// B/op is the whole process: both hosts' transports included.
 func BenchmarkFetch(b *testing.B) {
 	for _, transport := range []string{"quic", "tcp"} {
-		for _, size := range []int64{64 << 20, 256 << 20} {
+		for _, size := range []int64{benchSize(b)} {
 			b.Run(fmt.Sprintf("%s/%dMiB", transport, size>>20), func(b *testing.B) {
 				newNode := func() *node.Node {
 					addr := "/ip4/127.0.0.1/udp/0/quic-v1"
