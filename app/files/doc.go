@@ -108,7 +108,11 @@
 // missing chunks form one queue; each worker pulls spans of consecutive
 // chunks sized to about 250 ms at that provider's measured rate and keeps
 // Window requests in flight on its stream, so a faster provider takes more
-// of the file. A provider that sends a chunk failing its hash, breaks the
+// of the file. Once the queue is empty (the end game), a worker whose own
+// requests are down to one span takes over chunks another provider holds,
+// from the end, each at most once; the first copy to arrive is kept. A
+// worker still busy with its own chunks does not, so a small file fetched
+// from providers of equal speed is not sent twice. A provider that sends a chunk failing its hash, breaks the
 // protocol, answers non-OK, or sends nothing for StallTimeout is dropped
 // and its unfinished chunks return to the queue for the others. Progress
 // reports verified bytes, rate and active providers. Cancelling the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -306,13 +307,19 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 	defer stop()
 	inflight := make(chan span, f.cfg.Window)
 	rate := &rateMeter{}
+	// outstanding counts the chunks asked of p and not yet received. In
+	// the end game p takes over others' chunks only once what it still
+	// awaits is down to one span (about targetSpan of its sending).
+	var outstanding atomic.Int64
+	idle := func() bool { return outstanding.Load() <= int64(rate.rangeChunks()) }
 	g.Go(func() error { // writer
 		defer close(inflight)
 		for {
-			s, ok := f.sched.take(gctx, p, rate.rangeChunks())
+			s, ok := f.sched.take(gctx, p, rate.rangeChunks(), idle)
 			if !ok {
 				return nil
 			}
+			outstanding.Add(int64(s.count))
 			if err := conn.SendChunks(f.c, s.start, s.count); err != nil {
 				return err
 			}
@@ -336,6 +343,7 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 					}
 					return err
 				}
+				outstanding.Add(-1)
 				rate.add(len(b), time.Since(t0))
 				fresh, err := f.part.writeVerified(i, b)
 				if err != nil {

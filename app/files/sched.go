@@ -28,15 +28,20 @@ type scheduler struct {
 }
 
 func newScheduler(p *Partial) *scheduler {
+	return newSchedulerOf(p.m.NumChunks(), p.Has)
+}
+
+// newSchedulerOf queues the chunks among n that have reports missing.
+func newSchedulerOf(n int, has func(i int) bool) *scheduler {
 	s := &scheduler{
-		state:   make([]int32, p.m.NumChunks()),
-		stolen:  make([]bool, p.m.NumChunks()),
+		state:   make([]int32, n),
+		stolen:  make([]bool, n),
 		owners:  make(map[peer.ID]int32),
 		changed: make(chan struct{}),
 		allDone: make(chan struct{}),
 	}
 	for i := range s.state {
-		if p.Has(i) {
+		if has(i) {
 			s.state[i] = chunkDone
 		} else {
 			s.state[i] = chunkQueued
@@ -65,12 +70,17 @@ func (s *scheduler) ownerLocked(p peer.ID) int32 {
 }
 
 // take gives p up to n consecutive queued chunks. When none is queued but
-// other providers still own unfinished chunks (the end game), p takes over
-// some of them from the end, each chunk at most once, so that an idle fast
-// provider finishes what a slow one holds: whichever copy arrives first is
-// kept. With nothing left to take it waits. It returns false when every
-// chunk is done or ctx ends.
-func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
+// other providers still own unfinished chunks (the end game), and idle
+// reports that p is about to run out of work, p takes over some of them
+// from the end, each chunk at most once, so that an idle fast provider
+// finishes what a slow one holds: whichever copy arrives first is kept.
+// A provider still busy with its own chunks does not take over others':
+// their owners may well deliver them first, and the copy would be sent
+// for nothing. With nothing to take it waits; every verified chunk in the
+// end game wakes it to ask idle again. idle is called with the
+// scheduler's lock held. It returns false when every chunk is done or ctx
+// ends.
+func (s *scheduler) take(ctx context.Context, p peer.ID, n int, idle func() bool) (span, bool) {
 	for {
 		s.mu.Lock()
 		if s.left == 0 {
@@ -92,9 +102,11 @@ func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
 			return sp, true
 		}
 		s.hint = len(s.state)
-		if sp, ok := s.stealLocked(p, n); ok {
-			s.mu.Unlock()
-			return sp, true
+		if idle() {
+			if sp, ok := s.stealLocked(p, n); ok {
+				s.mu.Unlock()
+				return sp, true
+			}
 		}
 		ch := s.changed
 		s.mu.Unlock()
@@ -128,17 +140,20 @@ func (s *scheduler) stealLocked(p peer.ID, n int) (span, bool) {
 	return span{}, false
 }
 
-// done marks chunk i verified.
+// done marks chunk i verified (again, for a copy that arrived second).
 func (s *scheduler) done(i int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state[i] == chunkDone {
-		return
+	if s.state[i] != chunkDone {
+		s.state[i] = chunkDone
+		s.left--
+		if s.left == 0 {
+			close(s.allDone)
+		}
 	}
-	s.state[i] = chunkDone
-	s.left--
-	if s.left == 0 {
-		close(s.allDone)
+	// In the end game each chunk received may make its provider idle:
+	// waiters look again.
+	if s.left == 0 || s.hint == len(s.state) {
 		s.broadcastLocked()
 	}
 }
