@@ -108,11 +108,14 @@
 // missing chunks form one queue; each worker pulls spans of consecutive
 // chunks sized to about 250 ms at that provider's measured rate and keeps
 // Window requests in flight on its stream, so a faster provider takes more
-// of the file. Once the queue is empty (the end game), a worker whose own
-// requests are down to one span takes over chunks another provider holds,
-// from the end, each at most once; the first copy to arrive is kept. A
-// worker still busy with its own chunks does not, so a small file fetched
-// from providers of equal speed is not sent twice. A provider that sends a chunk failing its hash, breaks the
+// of the file. Once the queue is empty (the end game), a worker takes over
+// chunks the provider holding the most has asked for and not received,
+// from the end, each at most once; the first copy to arrive is kept. It
+// takes half of what that provider holds beyond the worker's own
+// outstanding chunks (so that, at equal speeds, its copy comes first),
+// and a last chunk only once it has nothing else to do: a worker busy with
+// its own chunks does not ask for copies their owner will send first. A
+// provider that sends a chunk failing its hash, breaks the
 // protocol, answers non-OK, or sends nothing for StallTimeout is dropped
 // and its unfinished chunks return to the queue for the others. Progress
 // reports verified bytes, rate and active providers. Cancelling the

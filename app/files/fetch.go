@@ -307,15 +307,14 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 	defer stop()
 	inflight := make(chan span, f.cfg.Window)
 	rate := &rateMeter{}
-	// outstanding counts the chunks asked of p and not yet received. In
-	// the end game p takes over others' chunks only once what it still
-	// awaits is down to one span (about targetSpan of its sending).
+	// outstanding counts the chunks asked of p and not yet received: in
+	// the end game, how much of others' work p may take over.
 	var outstanding atomic.Int64
-	idle := func() bool { return outstanding.Load() <= int64(rate.rangeChunks()) }
+	busy := func() int { return int(outstanding.Load()) }
 	g.Go(func() error { // writer
 		defer close(inflight)
 		for {
-			s, ok := f.sched.take(gctx, p, rate.rangeChunks(), idle)
+			s, ok := f.sched.take(gctx, p, rate.rangeChunks(), busy)
 			if !ok {
 				return nil
 			}
