@@ -97,6 +97,9 @@ type Config struct {
 	// DHTBootstrap are DHT peers to join through, besides the rendezvous
 	// server and the supernodes its directory lists.
 	DHTBootstrap []peer.AddrInfo
+	// UploadLimit caps the bytes a second the device sends to those
+	// fetching its files, all together; zero means no limit.
+	UploadLimit int64
 }
 
 // Engine is a running Parley client for one device. It wires parts that

@@ -25,6 +25,7 @@ func (e *Engine) startTransfers() (err error) {
 		DownloadDir: filepath.Join(e.cfg.DataDir, datadir.DownloadsDir),
 		Certify:     e.certifyMember,
 		Certificate: e.Certificate,
+		UploadLimit: e.cfg.UploadLimit,
 		Emit: func(t apitype.Transfer) {
 			e.emit(apitype.Event{Kind: apitype.EventTransfer, Transfer: &t})
 		},

@@ -31,6 +31,7 @@ type Settings struct {
 	Supernode        string   `json:"supernode"`          // auto, always or never
 	SupernodeUptime  Duration `json:"supernode-uptime"`   // with supernode auto, the uptime needed first
 	SupernodeMaxLoad float64  `json:"supernode-max-load"` // with supernode auto, the load per core above which it does not serve
+	UploadLimit      string   `json:"upload-limit"`       // bytes a second sent to those fetching files, as a size such as 20MiB; "" or 0: no limit
 }
 
 // Duration is a time.Duration written in JSON as a string such as "10m0s".
@@ -78,6 +79,9 @@ func Merge(saved, flags Settings, given func(flag string) bool) Settings {
 	}
 	if given("supernode-max-load") {
 		s.SupernodeMaxLoad = flags.SupernodeMaxLoad
+	}
+	if given("upload-limit") {
+		s.UploadLimit = flags.UploadLimit
 	}
 	return s
 }

@@ -19,6 +19,7 @@ func TestMerge(t *testing.T) {
 		Rendezvous: "/ip4/10.0.0.1/tcp/4001/p2p/saved", API: "127.0.0.1:5000",
 		Listen: []string{"/ip4/0.0.0.0/tcp/4002"}, Bootstrap: []string{"/ip4/10.0.0.2/tcp/4001/p2p/boot"},
 		Private: true, NATImitation: true, Supernode: "never", SupernodeUptime: Duration(time.Hour), SupernodeMaxLoad: 0.5,
+		UploadLimit: "20MiB",
 	}
 	with := func(f func(*Settings)) Settings {
 		s := saved
@@ -58,6 +59,8 @@ func TestMerge(t *testing.T) {
 			with(func(s *Settings) { s.SupernodeUptime = 0 })},
 		{"supernode-max-load given", saved, flagsWith(func(s *Settings) { s.SupernodeMaxLoad = 3 }), []string{"supernode-max-load"},
 			with(func(s *Settings) { s.SupernodeMaxLoad = 3 })},
+		{"upload-limit 0 given removes the limit", saved, flagsWith(func(s *Settings) { s.UploadLimit = "0" }), []string{"upload-limit"},
+			with(func(s *Settings) { s.UploadLimit = "0" })},
 		{"a flag given at its default still overrides", saved, defaults, []string{"supernode"},
 			with(func(s *Settings) { s.Supernode = "auto" })},
 		{"other flags are not settings", saved, defaults, []string{"json"}, saved},
@@ -114,7 +117,8 @@ func TestSettingsRoundTrip(t *testing.T) {
 		t.Fatalf("before any save: got %v, %v, %+v; want false, nil and s untouched", ok, err, s)
 	}
 	want := Settings{Rendezvous: "/r", API: "127.0.0.1:1", Listen: []string{"/l"}, Bootstrap: []string{"/b"},
-		Private: true, NATImitation: true, Supernode: "never", SupernodeUptime: Duration(90 * time.Second), SupernodeMaxLoad: 2.5}
+		Private: true, NATImitation: true, Supernode: "never", SupernodeUptime: Duration(90 * time.Second), SupernodeMaxLoad: 2.5,
+		UploadLimit: "20MiB"}
 	if err := d.SaveSettings(want); err != nil {
 		t.Fatal(err)
 	}

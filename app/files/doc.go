@@ -94,6 +94,19 @@
 // closes a stream idle for IdleTimeout and gives up on a chunk it cannot
 // write within WriteTimeout. Streams may run over relayed connections.
 //
+// # Upload limit
+//
+// ServerConfig.UploadLimit caps the bytes a second a Server sends, chunks
+// and manifests, over all its streams together: one token bucket
+// (golang.org/x/time/rate) whose burst is an eighth of a second of sending,
+// between 16 and 256 KiB. Each stream writes in pieces of at most the
+// burst, each after waiting for its tokens and flushed as it goes, so the
+// streams share the cap in turn. A wait ends when the server closes and
+// counts against the chunk's WriteTimeout. A requester drops a provider
+// that takes longer than its StallTimeout (15s by default) over one 1 MiB
+// chunk, so a cap below about 70 KB/s for each stream served at once
+// makes the requesters give up on this provider.
+//
 // # Fetching from several providers
 //
 // Fetch takes the manifest from the partial download or the first provider
@@ -101,7 +114,14 @@
 // missing chunks form one queue; each worker pulls spans of consecutive
 // chunks sized to about 250 ms at that provider's measured rate and keeps
 // Window requests in flight on its stream, so a faster provider takes more
-// of the file. A provider that sends a chunk failing its hash, breaks the
+// of the file. Once the queue is empty (the end game), a worker takes over
+// chunks the provider holding the most has asked for and not received,
+// from the end, each at most once; the first copy to arrive is kept. It
+// takes half of what that provider holds beyond the worker's own
+// outstanding chunks (so that, at equal speeds, its copy comes first),
+// and a last chunk only once it has nothing else to do: a worker busy with
+// its own chunks does not ask for copies their owner will send first. A
+// provider that sends a chunk failing its hash, breaks the
 // protocol, answers non-OK, or sends nothing for StallTimeout is dropped
 // and its unfinished chunks return to the queue for the others. Progress
 // reports verified bytes, rate and active providers. Cancelling the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -349,13 +350,18 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 	defer stop()
 	inflight := make(chan span, f.cfg.Window)
 	rate := &rateMeter{}
+	// outstanding counts the chunks asked of p and not yet received: in
+	// the end game, how much of others' work p may take over.
+	var outstanding atomic.Int64
+	busy := func() int { return int(outstanding.Load()) }
 	g.Go(func() error { // writer
 		defer close(inflight)
 		for {
-			s, ok := f.sched.take(gctx, p, rate.rangeChunks())
+			s, ok := f.sched.take(gctx, p, rate.rangeChunks(), busy)
 			if !ok {
 				return nil
 			}
+			outstanding.Add(int64(s.count))
 			if err := conn.SendChunks(f.c, s.start, s.count); err != nil {
 				return err
 			}
@@ -379,6 +385,7 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 					}
 					return stalled(err, f.cfg.StallTimeout)
 				}
+				outstanding.Add(-1)
 				rate.add(len(b), time.Since(t0))
 				fresh, err := f.part.writeVerified(i, b)
 				if err != nil {

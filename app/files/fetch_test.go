@@ -40,6 +40,7 @@ func randomFile(t testing.TB, dir, name string, size int64, seed uint64) string 
 type testProvider struct {
 	node *node.Node
 	idx  *Index
+	srv  *Server
 }
 
 // newProvider starts a node serving src (nil: its own index) to admit.
@@ -50,6 +51,12 @@ func newProvider(t testing.TB, src func(*Index) Source, admit Admitter) *testPro
 
 func newProviderOn(t testing.TB, n *node.Node, src func(*Index) Source, admit Admitter) *testProvider {
 	t.Helper()
+	return newProviderWith(t, n, src, admit, ServerConfig{})
+}
+
+// newProviderWith starts a server configured by cfg on n.
+func newProviderWith(t testing.TB, n *node.Node, src func(*Index) Source, admit Admitter, cfg ServerConfig) *testProvider {
+	t.Helper()
 	idx, err := OpenIndex(filepath.Join(t.TempDir(), "index.db"))
 	must(t, err)
 	t.Cleanup(func() { idx.Close() })
@@ -57,10 +64,13 @@ func newProviderOn(t testing.TB, n *node.Node, src func(*Index) Source, admit Ad
 	if src != nil {
 		s = src(idx)
 	}
-	srv, err := NewServer(n, s, admit, ServerConfig{Certify: testCertify})
+	if cfg.Certify == nil {
+		cfg.Certify = testCertify
+	}
+	srv, err := NewServer(n, s, admit, cfg)
 	must(t, err)
 	t.Cleanup(func() { srv.Close() })
-	return &testProvider{node: n, idx: idx}
+	return &testProvider{node: n, idx: idx, srv: srv}
 }
 
 // testCertify stands for the engine's certificate check: "member:NAME" is
@@ -410,10 +420,11 @@ func TestFetchRefused(t *testing.T) {
 
 // BenchmarkFetch fetches from one provider over loopback, through QUIC
 // (what two Parley nodes pick on loopback) and through TCP (Noise/TLS +
-// yamux). B/op is the whole process: both hosts' transports included.
+// yamux), benchSize bytes (32 MiB; PARLEY_BENCH_SIZE=256MiB for more).
+// B/op is the whole process: both hosts' transports included.
 func BenchmarkFetch(b *testing.B) {
 	for _, transport := range []string{"quic", "tcp"} {
-		for _, size := range []int64{64 << 20, 256 << 20} {
+		for _, size := range []int64{benchSize(b)} {
 			b.Run(fmt.Sprintf("%s/%dMiB", transport, size>>20), func(b *testing.B) {
 				newNode := func() *node.Node {
 					addr := "/ip4/127.0.0.1/udp/0/quic-v1"

@@ -28,15 +28,20 @@ type scheduler struct {
 }
 
 func newScheduler(p *Partial) *scheduler {
+	return newSchedulerOf(p.m.NumChunks(), p.Has)
+}
+
+// newSchedulerOf queues the chunks among n that have reports missing.
+func newSchedulerOf(n int, has func(i int) bool) *scheduler {
 	s := &scheduler{
-		state:   make([]int32, p.m.NumChunks()),
-		stolen:  make([]bool, p.m.NumChunks()),
+		state:   make([]int32, n),
+		stolen:  make([]bool, n),
 		owners:  make(map[peer.ID]int32),
 		changed: make(chan struct{}),
 		allDone: make(chan struct{}),
 	}
 	for i := range s.state {
-		if p.Has(i) {
+		if has(i) {
 			s.state[i] = chunkDone
 		} else {
 			s.state[i] = chunkQueued
@@ -65,12 +70,14 @@ func (s *scheduler) ownerLocked(p peer.ID) int32 {
 }
 
 // take gives p up to n consecutive queued chunks. When none is queued but
-// other providers still own unfinished chunks (the end game), p takes over
-// some of them from the end, each chunk at most once, so that an idle fast
-// provider finishes what a slow one holds: whichever copy arrives first is
-// kept. With nothing left to take it waits. It returns false when every
-// chunk is done or ctx ends.
-func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
+// other providers still own unfinished chunks (the end game), p may take
+// over some of them (stealLocked), each chunk at most once, so that an
+// idle fast provider finishes what a slow one holds: whichever copy
+// arrives first is kept. busy reports how many chunks p has asked for and
+// not yet received; it is called with the scheduler's lock held. With
+// nothing to take it waits: a chunk verified in the end game wakes it to
+// look again. It returns false when every chunk is done or ctx ends.
+func (s *scheduler) take(ctx context.Context, p peer.ID, n int, busy func() int) (span, bool) {
 	for {
 		s.mu.Lock()
 		if s.left == 0 {
@@ -92,7 +99,7 @@ func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
 			return sp, true
 		}
 		s.hint = len(s.state)
-		if sp, ok := s.stealLocked(p, n); ok {
+		if sp, ok := s.stealLocked(p, n, busy()); ok {
 			s.mu.Unlock()
 			return sp, true
 		}
@@ -106,17 +113,33 @@ func (s *scheduler) take(ctx context.Context, p peer.ID, n int) (span, bool) {
 	}
 }
 
-// stealLocked takes over up to n consecutive chunks, from the end, that
-// another provider owns and nobody took over yet.
-func (s *scheduler) stealLocked(p peer.ID, n int) (span, bool) {
+// stealLocked takes over, for p with busy chunks of its own still to
+// come, up to n consecutive chunks from the end of what the provider with
+// the most unfinished chunks holds (the chunks it will reach last) and
+// nobody took over yet. Assuming both send at the same rate, a copy is
+// worth asking for only if its owner will not reach it first: p takes
+// half of what the owner holds beyond p's own busy chunks, and one chunk
+// when p has nothing else to do (the owner may be stalled), else none.
+func (s *scheduler) stealLocked(p peer.ID, n, busy int) (span, bool) {
 	o := s.ownerLocked(p)
-	stealable := func(i int) bool { return s.state[i] >= 0 && s.state[i] != o && !s.stolen[i] }
+	victim, held := s.busiestLocked(o)
+	if victim < 0 {
+		return span{}, false
+	}
+	k := min(n, (held-busy)/2)
+	if k < 1 {
+		if busy > 0 {
+			return span{}, false
+		}
+		k = 1
+	}
+	stealable := func(i int) bool { return s.state[i] == victim && !s.stolen[i] }
 	for end := len(s.state) - 1; end >= 0; end-- {
 		if !stealable(end) {
 			continue
 		}
 		start := end
-		for start > 0 && end-start+1 < n && stealable(start-1) {
+		for start > 0 && end-start+1 < k && stealable(start-1) {
 			start--
 		}
 		for i := start; i <= end; i++ {
@@ -128,17 +151,41 @@ func (s *scheduler) stealLocked(p peer.ID, n int) (span, bool) {
 	return span{}, false
 }
 
-// done marks chunk i verified.
+// busiestLocked returns the provider other than o holding the most
+// unfinished chunks, at least one of them not yet taken over, and how
+// many it holds; -1 when there is none.
+func (s *scheduler) busiestLocked(o int32) (victim int32, held int) {
+	holds := make(map[int32]int, len(s.owners))
+	stealable := make(map[int32]bool, len(s.owners))
+	for i, st := range s.state {
+		if st >= 0 && st != o {
+			holds[st]++
+			stealable[st] = stealable[st] || !s.stolen[i]
+		}
+	}
+	victim = -1
+	for v, h := range holds {
+		if stealable[v] && (h > held || h == held && v < victim) {
+			victim, held = v, h
+		}
+	}
+	return victim, held
+}
+
+// done marks chunk i verified (again, for a copy that arrived second).
 func (s *scheduler) done(i int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state[i] == chunkDone {
-		return
+	if s.state[i] != chunkDone {
+		s.state[i] = chunkDone
+		s.left--
+		if s.left == 0 {
+			close(s.allDone)
+		}
 	}
-	s.state[i] = chunkDone
-	s.left--
-	if s.left == 0 {
-		close(s.allDone)
+	// In the end game each chunk received changes what a waiting provider
+	// may take over: waiters look again.
+	if s.left == 0 || s.hint == len(s.state) {
 		s.broadcastLocked()
 	}
 }

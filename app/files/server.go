@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/parleynet/parley/app/files/pb"
@@ -64,6 +65,10 @@ type ServerConfig struct {
 	// when nil, a presented certificate is refused and no requester has a
 	// username.
 	Certify CertifyFunc
+	// UploadLimit caps the bytes a second the server sends, over all the
+	// streams it serves together; zero (or less) means no limit. A chunk
+	// that waits for the limit longer than WriteTimeout is given up on.
+	UploadLimit int64
 }
 
 // Server answers /parley/files/1.0.0 on a host.
@@ -72,6 +77,7 @@ type Server struct {
 	src   Source
 	admit Admitter
 	cfg   ServerConfig
+	limit *rate.Limiter // UploadLimit, shared by all streams; nil: none
 	ctx   context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
@@ -96,6 +102,7 @@ func NewServer(h host.Host, src Source, admit Admitter, cfg ServerConfig) (*Serv
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{h: h, src: src, admit: admit, cfg: cfg, ctx: ctx, stop: stop, streams: make(map[network.Stream]struct{})}
+	s.limit = newUploadLimiter(cfg.UploadLimit)
 	h.SetStreamHandler(ProtocolID, s.handle)
 	return s, nil
 }
@@ -257,8 +264,10 @@ func (ss *serveSession) serve(req *pb.Request) error {
 		if err := ss.header(&pb.Response{Status: pb.Response_STATUS_OK, Size: uint32(len(raw))}); err != nil {
 			return err
 		}
-		_, err := ss.bw.Write(raw)
-		return err
+		if err := ss.writeLimited(time.Now().Add(ss.s.cfg.WriteTimeout), raw); err != nil {
+			return fmt.Errorf("write manifest: %w", err)
+		}
+		return nil
 	case pb.Request_KIND_CHUNKS:
 	default:
 		return ss.refuse(fmt.Errorf("%w: unknown request kind %d", ErrBadRequest, req.Kind))
@@ -276,11 +285,12 @@ func (ss *serveSession) serve(req *pb.Request) error {
 			log.Debugw("files: not serving chunk", "cid", c, "chunk", i, "err", err)
 			return ss.refuse(err)
 		}
-		ss.st.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
+		deadline := time.Now().Add(ss.s.cfg.WriteTimeout)
+		ss.st.SetWriteDeadline(deadline)
 		if err := ss.header(&pb.Response{Status: pb.Response_STATUS_OK, Index: uint64(i), Size: uint32(len(b))}); err != nil {
 			return err
 		}
-		if _, err := ss.bw.Write(b); err != nil {
+		if err := ss.writeLimited(deadline, b); err != nil {
 			return fmt.Errorf("write chunk: %w", err)
 		}
 	}

@@ -70,6 +70,10 @@ type Config struct {
 	RetryInterval time.Duration
 	// StallTimeout is files.FetchConfig.StallTimeout.
 	StallTimeout time.Duration
+	// UploadLimit caps the bytes a second the file server sends to all
+	// requesters together (files.ServerConfig.UploadLimit); zero means
+	// no limit.
+	UploadLimit int64
 }
 
 // Manager publishes content and runs downloads. Its methods are safe for
@@ -149,7 +153,7 @@ func New(cfg Config) (_ *Manager, err error) {
 		}
 	}
 	m.published = st.Published
-	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{Certify: cfg.Certify}); err != nil {
+	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{Certify: cfg.Certify, UploadLimit: cfg.UploadLimit}); err != nil {
 		return nil, fmt.Errorf("start file server: %w", err)
 	}
 	m.mu.Lock()

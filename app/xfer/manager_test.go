@@ -69,6 +69,8 @@ type device struct {
 	dir  string
 	d    *fakeDHT
 	m    *Manager
+	// uploadLimit is Config.UploadLimit, for a device started by hand.
+	uploadLimit int64
 
 	outsider bool // presents no certificate
 
@@ -105,6 +107,7 @@ func (dev *device) start(t *testing.T) {
 		RetryInterval: 10 * time.Millisecond,
 		Certify:       testCertify,
 		Certificate:   dev.certificate,
+		UploadLimit:   dev.uploadLimit,
 		Emit: func(tr apitype.Transfer) {
 			dev.mu.Lock()
 			dev.events = append(dev.events, event{time.Now(), tr})
@@ -387,5 +390,42 @@ func TestRepublishChanged(t *testing.T) {
 	c, _ := cid.Decode(first.CID)
 	if ps, _ := (routing{d, alice.node}).FindProviders(t.Context(), c, 0); len(ps) != 0 {
 		t.Errorf("the old content is still provided by %v", ps)
+	}
+}
+
+// TestUploadLimit: a device started with an upload limit serves its
+// published content no faster than the limit (a lower bound only: a loaded
+// machine may be slower still; unlimited, 2 MiB on loopback takes a
+// fraction of the bound).
+func TestUploadLimit(t *testing.T) {
+	const limit, size = 1 << 20, 2 << 20
+	d := &fakeDHT{}
+	alice := &device{node: nodetest.New(t), dir: t.TempDir(), d: d, uploadLimit: limit}
+	alice.start(t)
+	bob := newDevice(t, d)
+	src, want := randomFile(t, size)
+	pub, err := alice.m.Publish(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ParseLink(pub.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tr, err := bob.m.Get(l, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := await(t, bob.m, tr.ID, apitype.TransferDone)
+	took := time.Since(start)
+	if got, err := os.ReadFile(done.Path); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("downloaded %s: %d bytes, %v; want the %d published", done.Path, len(got), err, len(want))
+	}
+	// The server's bucket starts full: at most 256 KiB go unpaced.
+	least := time.Duration(float64(size-256<<10) / limit * float64(time.Second))
+	t.Logf("%d MiB at %d MiB/s took %v (at least %v)", size>>20, limit>>20, took, least)
+	if took < least {
+		t.Errorf("took %v, want at least %v under the upload limit", took, least)
 	}
 }

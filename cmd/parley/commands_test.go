@@ -106,6 +106,8 @@ func TestUsageErrors(t *testing.T) {
 		{"flag without value", []string{"history", "bob", "--limit"}, "flag needs an argument: --limit"},
 		{"bad supernode mode", []string{"daemon", "--rendezvous", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBob", "--supernode", "sometimes"}, "--supernode"},
 		{"bad rendezvous", []string{"daemon", "--rendezvous", "nowhere"}, "rendezvous"},
+		{"bad upload limit", []string{"daemon", "--upload-limit", "fast"}, `invalid argument "fast" for "--upload-limit"`},
+		{"upload limit too low", []string{"daemon", "--upload-limit", "64KiB"}, "at least 128KiB, or 0 for no limit"},
 		{"completion for no shell", []string{"completion", "tcsh"}, `unknown command "tcsh"`},
 	}
 	for _, tt := range tests {

@@ -71,6 +71,7 @@ the levels).`,
 	fs.StringArrayVar(&cmdline.Bootstrap, "bootstrap", nil, "DHT peer multiaddr ending in /p2p/<peer ID> to join the DHT through, besides the rendezvous server and its supernodes (repeatable)")
 	fs.BoolVar(&cmdline.Private, "private", false, "declare this device behind a NAT instead of waiting for AutoNAT (remembered; --private=false to undo)")
 	fs.BoolVar(&cmdline.NATImitation, "nat-imitation", false, "refuse unsolicited inbound connections, as if behind a NAT (local testing; remembered; --nat-imitation=false to undo)")
+	fs.Var(uploadLimitFlag{&cmdline.UploadLimit}, "upload-limit", "most bytes a second to send to those fetching your files, all together, such as 512KiB or 20MiB (remembered; 0 for no limit)")
 	fs.StringVar(&cmdline.Supernode, "supernode", "auto", "serve other users as a supernode: auto (when AutoNAT confirms a public address, after --supernode-uptime, with spare CPU), always, or never")
 	fs.DurationVar((*time.Duration)(&cmdline.SupernodeUptime), "supernode-uptime", 10*time.Minute, "with --supernode=auto, how long the device must be up first")
 	fs.Float64Var(&cmdline.SupernodeMaxLoad, "supernode-max-load", 1.5, "with --supernode=auto, the machine's load average per core above which the device does not serve")
@@ -162,6 +163,11 @@ func engineConfig(dataDir string, s datadir.Settings) (app.Config, error) {
 	}
 	if s.Private {
 		cfg.Reachability = node.ReachabilityPrivate
+	}
+	if s.UploadLimit != "" {
+		if cfg.UploadLimit, err = parseUploadLimit(s.UploadLimit); err != nil {
+			return app.Config{}, fmt.Errorf("--upload-limit: %w", err)
+		}
 	}
 	return cfg, nil
 }

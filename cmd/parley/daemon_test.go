@@ -63,11 +63,11 @@ func TestDaemonRemembersSettings(t *testing.T) {
 	}
 
 	out := mustParley(t, ctx, "", "--data", dir, "daemon", "--rendezvous", rdv,
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--private", "--supernode", "never")
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--private", "--supernode", "never", "--upload-limit", "20MiB")
 	if !strings.Contains(out, "parley daemon: device") {
 		t.Fatalf("first start: got %q", out)
 	}
-	if s := savedSettings(t, dir); s.Rendezvous != rdv || !s.Private || s.Supernode != "never" || len(s.Listen) != 1 {
+	if s := savedSettings(t, dir); s.Rendezvous != rdv || !s.Private || s.Supernode != "never" || len(s.Listen) != 1 || s.UploadLimit != "20MiB" {
 		t.Fatalf("saved after the first start: %+v", s)
 	}
 	if _, err := api.Dial(dir); err == nil || !strings.HasSuffix(err.Error(), "start one with: parley --data "+dir+" daemon") {
@@ -76,13 +76,30 @@ func TestDaemonRemembersSettings(t *testing.T) {
 
 	// The command the hint gives.
 	mustParley(t, ctx, "", "--data", dir, "daemon")
-	if s := savedSettings(t, dir); s.Rendezvous != rdv || !s.Private || s.Supernode != "never" {
+	if s := savedSettings(t, dir); s.Rendezvous != rdv || !s.Private || s.Supernode != "never" || s.UploadLimit != "20MiB" {
 		t.Errorf("saved after a start without flags: %+v", s)
 	}
 
-	mustParley(t, ctx, "", "--data", dir, "daemon", "--private=false")
-	if s := savedSettings(t, dir); s.Rendezvous != rdv || s.Private || s.Supernode != "never" {
-		t.Errorf("saved after --private=false: %+v", s)
+	mustParley(t, ctx, "", "--data", dir, "daemon", "--private=false", "--upload-limit", "0")
+	if s := savedSettings(t, dir); s.Rendezvous != rdv || s.Private || s.Supernode != "never" || s.UploadLimit != "0" {
+		t.Errorf("saved after --private=false --upload-limit 0: %+v", s)
+	}
+}
+
+// TestEngineConfigUploadLimit: the saved upload limit, as the flag or a
+// person editing settings.json wrote it, becomes bytes a second.
+func TestEngineConfigUploadLimit(t *testing.T) {
+	rdv := unreachableRendezvous(t)
+	for text, want := range map[string]int64{"": 0, "0": 0, "20MiB": 20 << 20, "20MiB/s": 20 << 20, " 1MB ": 1e6, "131072": 128 << 10} {
+		cfg, err := engineConfig(t.TempDir(), datadir.Settings{Rendezvous: rdv, UploadLimit: text})
+		if err != nil || cfg.UploadLimit != want {
+			t.Errorf("upload-limit %q: got %d, %v; want %d", text, cfg.UploadLimit, err, want)
+		}
+	}
+	for _, text := range []string{"fast", "-1MiB", "20Mbit", "100KiB", "1"} {
+		if _, err := engineConfig(t.TempDir(), datadir.Settings{Rendezvous: rdv, UploadLimit: text}); err == nil || !strings.Contains(err.Error(), "--upload-limit") {
+			t.Errorf("upload-limit %q: got %v, want an error naming --upload-limit", text, err)
+		}
 	}
 }
 
