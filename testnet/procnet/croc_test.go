@@ -33,6 +33,7 @@ type crocRelay struct {
 	dir  string
 	addr string // the relay's first port, as the clients' --relay
 	proc *Proc
+	sent int // sends so far, numbering their logs
 }
 
 // startCrocRelay starts croc relay on 127.0.0.1 with five free ports and
@@ -91,9 +92,10 @@ func freePorts(n int) ([]int, error) {
 func (r *crocRelay) send(ctx context.Context, b *testing.B, src, out string, size int64) run {
 	b.Helper()
 	secret := "parley-bench-" + rand.Text()[:12]
+	r.sent++ // a log of its own per send: awaitInLog must not see an earlier one
 	env := []string{"CROC_SECRET=" + secret}
 	prepared := time.Now()
-	sender, err := startProc(b, "croc-send", filepath.Join(r.dir, "croc-send.log"), r.bin, env,
+	sender, err := startProc(b, "croc-send", filepath.Join(r.dir, fmt.Sprintf("croc-send-%d.log", r.sent)), r.bin, env,
 		"--relay", r.addr, "--no-compress", "--yes", "send", "--no-local", "--code", secret, src)
 	if err != nil {
 		b.Fatal(err)
@@ -115,7 +117,7 @@ func (r *crocRelay) send(ctx context.Context, b *testing.B, src, out string, siz
 		b.Fatal(err)
 	}
 	start := time.Now()
-	receiver, err := startProc(b, "croc-receive", filepath.Join(r.dir, "croc-receive.log"), r.bin, env,
+	receiver, err := startProc(b, "croc-receive", filepath.Join(r.dir, fmt.Sprintf("croc-receive-%d.log", r.sent)), r.bin, env,
 		"--relay", r.addr, "--yes", "--overwrite", "--out", out)
 	if err != nil {
 		b.Fatal(err)
