@@ -25,6 +25,7 @@ func TestKilledDaemonResumesDownload(t *testing.T) {
 		t.Skip("starts real daemons and moves 128 MiB; not with -short")
 	}
 	t.Parallel()
+	Build(t) // before the clock starts: a cold build can take a minute
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	alice, bob := startPair(t, ctx, Config{})
@@ -49,8 +50,12 @@ func TestKilledDaemonResumesDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	killed := bob.Proc
 	if err := bob.Kill(); err != nil {
 		t.Fatal(err)
+	}
+	if u, err := killed.Usage(); err != nil || u.PeakRSS == 0 || u.CPU == 0 {
+		t.Errorf("usage of the killed daemon: %+v, %v; want its peak RSS and CPU time", u, err)
 	}
 	if half.State == apitype.TransferDone || half.BytesDone == half.BytesTotal {
 		t.Fatalf("the download was done (%d bytes) before bob's daemon could be killed", half.BytesDone)
