@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,11 +18,15 @@ import (
 // crocInstall is how to get the croc the benchmarks compare with.
 const crocInstall = "GOFLAGS= go install github.com/schollz/croc/v10@v10.7.0"
 
+var crocMissing sync.Once
+
 // crocBinary is croc's path; it skips b when croc is not on PATH.
 func crocBinary(b *testing.B) string {
 	b.Helper()
 	bin, err := exec.LookPath("croc")
 	if err != nil {
+		// go test prints no skip message of a benchmark: say it once.
+		crocMissing.Do(func() { fmt.Fprintf(os.Stderr, "procnet: croc is not on PATH; install it with: %s\n", crocInstall) })
 		b.Skipf("croc is not on PATH; install it with: %s", crocInstall)
 	}
 	return bin
