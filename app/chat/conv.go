@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -253,33 +254,9 @@ func (c *conv) write() error {
 // settle records the outcome of a batch of acks, which answer pending's
 // first messages in order.
 func (c *conv) settle(ctx context.Context, acks []*pb.Ack) {
-	var done []*outgoing
-	var stop error
-	for _, a := range acks {
-		if len(done) == c.written {
-			stop = errors.New("acknowledgement for a message not sent")
-			break
-		}
-		o := c.pending[len(done)]
-		if a.GetId() != o.m.ID {
-			stop = fmt.Errorf("acknowledgement for another message (%q, want %q)", a.GetId(), o.m.ID)
-			break
-		}
-		switch a.GetStatus() {
-		case pb.Status_STATUS_DELIVERED:
-			o.m.State, o.m.Path = Delivered, c.str.path
-		case pb.Status_STATUS_TRY_LATER:
-			stop = fmt.Errorf("%w: %s", errTryLater, a.GetError())
-		default:
-			o.m.State, o.m.Error = Failed, fmt.Errorf("%w: %s", ErrRejected, a.GetError()).Error()
-		}
-		if stop != nil {
-			break
-		}
-		done = append(done, o)
-	}
-	if len(done) > 0 {
-		if err := c.record(ctx, done); err != nil {
+	n, stop := matchAcks(c.pending[:c.written], acks, c.str.path)
+	if n > 0 {
+		if err := c.record(ctx, c.pending[:n]); err != nil {
 			c.endSession(err)
 			return
 		}
@@ -290,9 +267,36 @@ func (c *conv) settle(ctx context.Context, acks []*pb.Ack) {
 	}
 }
 
+// matchAcks applies acks to the messages on the stream (sent), which they
+// answer in order: each delivered one takes the stream's path, each
+// rejected one is Failed. It returns how many were settled, and an error
+// if the stream must stop there: TRY_LATER, or an ack that answers
+// nothing sent or another message.
+func matchAcks(sent []*outgoing, acks []*pb.Ack, path string) (int, error) {
+	for i, a := range acks {
+		if i == len(sent) {
+			return i, errors.New("acknowledgement for a message not sent")
+		}
+		o := sent[i]
+		if a.GetId() != o.m.ID {
+			return i, fmt.Errorf("acknowledgement for another message (%q, want %q)", a.GetId(), o.m.ID)
+		}
+		switch a.GetStatus() {
+		case pb.Status_STATUS_DELIVERED:
+			o.m.State, o.m.Path = Delivered, path
+		case pb.Status_STATUS_TRY_LATER:
+			return i, fmt.Errorf("%w: %s", errTryLater, a.GetError())
+		default:
+			o.m.State, o.m.Error = Failed, fmt.Errorf("%w: %s", ErrRejected, a.GetError()).Error()
+		}
+	}
+	return len(acks), nil
+}
+
 // record stores the outcomes of the first len(done) pending messages and
 // answers whoever waits for them.
 func (c *conv) record(ctx context.Context, done []*outgoing) error {
+	done = slices.Clone(done)
 	ms := make([]Message, len(done))
 	for i, o := range done {
 		ms[i] = o.m
@@ -370,7 +374,9 @@ func (c *conv) endSession(err error) {
 	for _, o := range c.pending {
 		if o.reply != nil {
 			log.Infow("message queued", "to", c.to, "id", o.m.ID, "reason", err)
-			o.reply <- sendResult{m: o.m}
+			q := o.m
+			q.State, q.Path, q.Error = Queued, "", ""
+			o.reply <- sendResult{m: q}
 		}
 	}
 	for _, f := range c.waiting {
