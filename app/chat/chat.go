@@ -36,6 +36,10 @@ const (
 	// maxBatch is how many frames are taken together: the recipient
 	// stores that many messages in one transaction.
 	maxBatch = Window
+	// readBuffer is the recipient's stream buffer: what one read takes
+	// from the stream, so about what can be a batch (a window of short
+	// messages). It is most of a conversation's memory.
+	readBuffer = 16 << 10
 	// AckTimeout is how long a sender waits for the next ack while
 	// messages are outstanding (and for a stream to open on a connection
 	// that stands). Past it the connection counts as dead: it is closed

@@ -30,7 +30,7 @@ func (s *Service) handle(st network.Stream) {
 		st:     st,
 		remote: st.Conn().RemotePeer(),
 		path:   s.node.ConnPath(st.Conn()).String(),
-		br:     bufio.NewReader(st),
+		br:     bufio.NewReaderSize(st, readBuffer),
 		bw:     bufio.NewWriter(st),
 	}
 	if err := in.serve(); err != nil {
