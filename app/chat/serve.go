@@ -123,7 +123,7 @@ func (in *inbound) accept(batch []*pb.Message) []*pb.Ack {
 	var store []Message
 	var storeAt []int // index in batch of each message in store
 	for i, msg := range batch {
-		acks[i] = &pb.Ack{Id: msg.GetId(), Status: pb.Status_STATUS_DELIVERED}
+		acks[i] = &pb.Ack{Id: ackID(msg.GetId()), Status: pb.Status_STATUS_DELIVERED}
 		if in.refusing != "" {
 			acks[i].Status, acks[i].Error = pb.Status_STATUS_TRY_LATER, in.refusing
 			continue
@@ -162,6 +162,15 @@ func (in *inbound) accept(batch []*pb.Message) []*pb.Ack {
 		}
 	}
 	return acks
+}
+
+// ackID is the id an ack repeats: a message's, cut to maxIDLen bytes (such
+// a message is refused), so an ack always fits in a frame.
+func ackID(id string) string {
+	if len(id) > maxIDLen {
+		return id[:maxIDLen]
+	}
+	return id
 }
 
 // check validates an incoming message and returns it as it will be
