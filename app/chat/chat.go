@@ -33,6 +33,10 @@ const (
 	// Window is how many messages a sender has on a stream without their
 	// acks.
 	Window = 256
+	// MaxInflightBytes bounds the bytes of messages without their acks,
+	// so that a slow path (a busy relay) still acks within AckTimeout:
+	// a path slower than MaxInflightBytes per AckTimeout counts as dead.
+	MaxInflightBytes = 128 << 10
 	// maxBatch is how many frames are taken together: the recipient
 	// stores that many messages in one transaction.
 	maxBatch = Window

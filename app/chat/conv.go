@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -60,12 +61,13 @@ type conv struct {
 	// history: it is loaded when a session starts, and every message
 	// stored since is appended. A failed delivery ends the session
 	// (its messages stay queued in the history).
-	session bool
-	pending []*outgoing // stored, not settled, oldest first
-	written int         // pending[:written] are on the current stream, unacknowledged
-	seq     uint64      // the last seq given
-	waiting []*flushReq
-	str     *sendStream
+	session  bool
+	pending  []*outgoing // stored, not settled, oldest first
+	written  int         // pending[:written] are on the current stream, unacknowledged
+	inflight int         // their frames' bytes (about)
+	seq      uint64      // the last seq given
+	waiting  []*flushReq
+	str      *sendStream
 	// since is when the oldest unacknowledged frame was written or the
 	// last ack came, whichever is later: the ack deadline runs from it.
 	since    time.Time
@@ -139,7 +141,7 @@ func (c *conv) run(ctx context.Context) {
 		case err := <-broken:
 			c.broken(err, false)
 		case <-deadline:
-			c.broken(fmt.Errorf("no acknowledgement for %v", AckTimeout), true)
+			c.ackOverdue(ctx)
 		case <-idle.C:
 			if len(c.pending) == 0 {
 				c.closeStream()
@@ -210,10 +212,23 @@ func (c *conv) store(ctx context.Context, in []*outgoing) {
 	}
 }
 
+// canWrite reports whether the next pending message may go on the
+// stream: it waits while Window messages or MaxInflightBytes are
+// unacknowledged (one message always may go).
+func (c *conv) canWrite() bool {
+	if c.written >= len(c.pending) || c.written >= Window {
+		return false
+	}
+	return c.written == 0 || c.inflight+frameSize(c.pending[c.written].m) <= MaxInflightBytes
+}
+
+// frameSize is the size of m's frame body.
+func frameSize(m Message) int { return len(m.ID) + len(m.From) + len(m.Body) + 16 }
+
 // push writes the pending messages not yet on the stream, up to Window
 // unacknowledged, opening a stream first if there is none.
 func (c *conv) push(ctx context.Context) {
-	for c.written < len(c.pending) && c.written < Window {
+	for c.canWrite() {
 		if c.str == nil {
 			if err := c.open(ctx); err != nil {
 				if errors.Is(err, errPathDead) && c.attempts < maxAttempts {
@@ -237,13 +252,14 @@ func (c *conv) write() error {
 		c.since = time.Now()
 	}
 	_ = c.str.st.SetWriteDeadline(time.Now().Add(AckTimeout))
-	for c.written < len(c.pending) && c.written < Window {
+	for c.canWrite() {
 		m := c.pending[c.written].m
 		msg := &pb.Message{Id: m.ID, Sender: m.From, SentUnixMs: m.Sent.UnixMilli(), Body: m.Body}
 		if err := wire.Write(c.str.bw, msg, MaxFrameSize); err != nil {
 			return err
 		}
 		c.written++
+		c.inflight += frameSize(m)
 	}
 	if err := c.str.bw.Flush(); err != nil {
 		return fmt.Errorf("write chat messages: %w", err)
@@ -316,6 +332,9 @@ func (c *conv) record(ctx context.Context, done []*outgoing) error {
 	}
 	c.pending = c.pending[len(done):]
 	c.written -= len(done)
+	for _, o := range done {
+		c.inflight -= frameSize(o.m)
+	}
 	c.since = time.Now()
 	c.attempts = 0
 	c.answerFlushes(done)
@@ -343,6 +362,23 @@ func (c *conv) answerFlushes(settled []*outgoing) {
 		kept = append(kept, f)
 	}
 	c.waiting = kept
+}
+
+// ackOverdue handles the ack deadline: acks the reader got meanwhile (the
+// goroutine was busy storing) are progress; otherwise the connection is
+// dead.
+func (c *conv) ackOverdue(ctx context.Context) {
+	select {
+	case batch := <-c.str.acks:
+		c.settle(ctx, batch)
+		return
+	default:
+	}
+	if last := c.str.lastAck.Load(); last != 0 && time.Since(time.Unix(0, last)) < AckTimeout {
+		c.since = time.Unix(0, last) // one is being handed over
+		return
+	}
+	c.broken(fmt.Errorf("no acknowledgement for %v", AckTimeout), true)
 }
 
 // broken handles a stream that failed: its unacknowledged messages go
@@ -382,7 +418,7 @@ func (c *conv) endSession(err error) {
 	for _, f := range c.waiting {
 		f.reply <- flushResult{settled: f.settled, err: err}
 	}
-	c.pending, c.waiting, c.written, c.session, c.attempts = nil, nil, 0, false, 0
+	c.pending, c.waiting, c.written, c.inflight, c.session, c.attempts = nil, nil, 0, 0, false, 0
 }
 
 // closeStream resets the stream, if any, and stops its reader.
@@ -392,7 +428,7 @@ func (c *conv) closeStream() {
 	}
 	c.str.stop()
 	c.str = nil
-	c.written = 0
+	c.written, c.inflight = 0, 0
 }
 
 // errPathDead means opening a stream hung on a connection that was
@@ -445,6 +481,8 @@ type sendStream struct {
 	acks chan []*pb.Ack // batches of acks, in order
 	errc chan error     // the reader's end
 	quit chan struct{}  // closed to stop the reader
+	// lastAck is when the reader last read an ack (unix ns).
+	lastAck atomic.Int64
 }
 
 // startStream starts the ack reader of st.
@@ -476,6 +514,7 @@ func (ss *sendStream) readAcks(ctx context.Context) {
 	for {
 		batch, err := readAckBatch(br, r)
 		if len(batch) > 0 {
+			ss.lastAck.Store(time.Now().UnixNano())
 			select {
 			case ss.acks <- batch:
 			case <-ss.quit:

@@ -323,3 +323,30 @@ func TestDeadDirectPathFallsBackToRelayFast(t *testing.T) {
 	}
 	sameOrder(t, ctx, alice, bob, 3)
 }
+
+// TestBurstOfLargeMessages: a burst of the largest messages goes through
+// with at most MaxInflightBytes unacknowledged, and in order.
+func TestBurstOfLargeMessages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	contacts := befriend(alice, bob)
+	contacts.set("bob", "")
+	const n = 60 // about 1 MiB, eight times MaxInflightBytes
+	for i := range n {
+		if m, err := alice.svc.Send(ctx, "bob", fmt.Sprintf("%03d", i)+strings.Repeat("x", MaxBodySize-3)); err != nil || m.State != Queued {
+			t.Fatalf("queue %d: %+v, %v", i, m.State, err)
+		}
+	}
+	contacts.set("bob", bob.node.ID())
+	settled, err := alice.svc.Flush(ctx, "bob")
+	if err != nil || len(settled) != n {
+		t.Fatalf("flush: %d settled, %v; want %d", len(settled), err, n)
+	}
+	_, theirs := sameOrder(t, ctx, alice, bob, n)
+	for i, m := range theirs {
+		if !strings.HasPrefix(m.Body, fmt.Sprintf("%03d", i)) {
+			t.Fatalf("bob's message %d starts %q", i, m.Body[:3])
+		}
+	}
+}
