@@ -50,6 +50,10 @@ const (
 	// and the messages go again on a new stream, through a supernode if
 	// the dead path was direct.
 	AckTimeout = 2 * time.Second
+	// RedialTimeout bounds the dial after a path was given up: with the
+	// ack deadline, a message sent on a dead path is through a supernode,
+	// or back queued, within AckTimeout + RedialTimeout.
+	RedialTimeout = 3 * time.Second
 	// DirectRetryAfter is how long a peer whose direct path died is
 	// dialled through relays only.
 	DirectRetryAfter = 30 * time.Second

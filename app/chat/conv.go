@@ -72,6 +72,10 @@ type conv struct {
 	// last ack came, whichever is later: the ack deadline runs from it.
 	since    time.Time
 	attempts int // streams broken since the last ack
+	// deadPath is set when a path was given up since the last ack: the
+	// next dial has RedialTimeout, so a message comes back queued soon
+	// when there is no other path.
+	deadPath bool
 }
 
 // maxAttempts is how many streams in a row may break without an ack
@@ -232,7 +236,7 @@ func (c *conv) push(ctx context.Context) {
 		if c.str == nil {
 			if err := c.open(ctx); err != nil {
 				if errors.Is(err, errPathDead) && c.attempts < maxAttempts {
-					c.attempts++
+					c.attempts, c.deadPath = c.attempts+1, true
 					continue
 				}
 				c.endSession(err)
@@ -336,7 +340,7 @@ func (c *conv) record(ctx context.Context, done []*outgoing) error {
 		c.inflight -= frameSize(o.m)
 	}
 	c.since = time.Now()
-	c.attempts = 0
+	c.attempts, c.deadPath = 0, false
 	c.answerFlushes(done)
 	return nil
 }
@@ -391,6 +395,7 @@ func (c *conv) broken(err error, dead bool) {
 	unacked := c.written
 	if dead {
 		c.s.giveUpPath(c.str.st.Conn(), err)
+		c.deadPath = true
 	}
 	c.closeStream()
 	if unacked == 0 {
@@ -418,7 +423,7 @@ func (c *conv) endSession(err error) {
 	for _, f := range c.waiting {
 		f.reply <- flushResult{settled: f.settled, err: err}
 	}
-	c.pending, c.waiting, c.written, c.inflight, c.session, c.attempts = nil, nil, 0, 0, false, 0
+	c.pending, c.waiting, c.written, c.inflight, c.session, c.attempts, c.deadPath = nil, nil, 0, 0, false, 0, false
 }
 
 // closeStream resets the stream, if any, and stops its reader.
@@ -445,7 +450,11 @@ func (c *conv) open(ctx context.Context) error {
 		return ErrOffline
 	}
 	ctx = network.WithAllowLimitedConn(ctx, "chat")
-	rctx, cancel := context.WithTimeout(ctx, ExchangeTimeout)
+	timeout := ExchangeTimeout
+	if c.deadPath {
+		timeout = RedialTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if c.s.reach != nil {
 		if err := c.s.reach(rctx, p); err != nil {
@@ -547,13 +556,16 @@ func readAckBatch(br *bufio.Reader, r *wire.Reader) ([]*pb.Ack, error) {
 }
 
 // giveUpPath closes a connection that stopped answering. If it was direct
-// (or hole-punched) the peer is dialled through relays only for
-// DirectRetryAfter, so the next stream goes through a supernode at once.
+// (or hole-punched) and the peer has a circuit address, it is dialled
+// through relays only for DirectRetryAfter, so the next stream goes
+// through a supernode at once.
 // Closing it also tells the path watcher (app), which shows the new path.
 func (s *Service) giveUpPath(conn network.Conn, why error) {
 	p := conn.RemotePeer()
 	path := s.node.ConnPath(conn)
-	if path.Kind != node.Relayed {
+	// Without a circuit address to go by, a new direct dial is all there
+	// is: the peer is not cut off.
+	if path.Kind != node.Relayed && slices.ContainsFunc(s.node.Peerstore().Addrs(p), node.IsCircuit) {
 		s.node.AvoidDirect(p, time.Now().Add(DirectRetryAfter))
 	}
 	log.Infow("chat path stopped answering; closing it", "peer", p, "path", path.String(), "err", why)

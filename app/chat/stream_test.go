@@ -350,3 +350,38 @@ func TestBurstOfLargeMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadPathWithoutRelayQueuesFast: with no supernode to fall back to,
+// a message sent on a path that stopped answering comes back queued
+// within AckTimeout + RedialTimeout, not after the transport's 30 s.
+func TestDeadPathWithoutRelayQueuesFast(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	hole := startBlackhole(t, tcpAddrOf(t, bob.node))
+	b := &book{devices: map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()}}
+	for _, u := range []*user{alice, bob} {
+		u.svc = NewService(u.node, u.hist, b, func() string { return u.name }, nil)
+		t.Cleanup(func() { u.svc.Close() })
+	}
+	if err := alice.node.Connect(ctx, peer.AddrInfo{ID: bob.node.ID(), Addrs: []ma.Multiaddr{hole.addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := alice.svc.Send(ctx, "bob", "before"); err != nil || m.State != Delivered {
+		t.Fatalf("before: %+v, %v", m, err)
+	}
+	hole.dead.Store(true)
+	// Only the dead forwarder is known, not bob's own addresses.
+	alice.node.Peerstore().ClearAddrs(bob.node.ID())
+	alice.node.Peerstore().AddAddrs(bob.node.ID(), []ma.Multiaddr{hole.addr()}, time.Hour)
+	start := time.Now()
+	m, err := alice.svc.Send(ctx, "bob", "after")
+	took := time.Since(start)
+	if err != nil || m.State != Queued {
+		t.Fatalf("after: %+v, %v; want queued", m, err)
+	}
+	if limit := AckTimeout + RedialTimeout + time.Second; took > limit {
+		t.Fatalf("queued after %v, want under %v", took, limit)
+	}
+	t.Logf("queued after %v", took)
+}
