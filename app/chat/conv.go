@@ -137,7 +137,8 @@ func (c *conv) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			c.endSession(fmt.Errorf("chat service closed: %w", ctx.Err()))
+			c.endSession(ErrClosed)
+			c.refuse(ErrClosed)
 			return
 		case <-c.wake:
 		case batch := <-acks:
@@ -154,6 +155,22 @@ func (c *conv) run(ctx context.Context) {
 	}
 }
 
+// refuse answers with err whatever was posted and not taken yet.
+func (c *conv) refuse(err error) {
+	in, flushes := c.take()
+	answerErr(in, flushes, err)
+}
+
+// answerErr answers sends and flushes with err.
+func answerErr(in []*outgoing, flushes []*flushReq, err error) {
+	for _, o := range in {
+		o.reply <- sendResult{err: err}
+	}
+	for _, f := range flushes {
+		f.reply <- flushResult{err: err}
+	}
+}
+
 // intake stores the messages posted since the last look, starting a
 // session (loading the outbox) first if none runs, and registers flushes.
 func (c *conv) intake(ctx context.Context) {
@@ -163,12 +180,7 @@ func (c *conv) intake(ctx context.Context) {
 	}
 	if !c.session {
 		if err := c.load(ctx); err != nil {
-			for _, o := range in {
-				o.reply <- sendResult{err: err}
-			}
-			for _, f := range flushes {
-				f.reply <- flushResult{err: err}
-			}
+			answerErr(in, flushes, err)
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parleynet/parley/app/chat/pb"
 	"github.com/parleynet/parley/internal/tstest"
+	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/relay/relaytest"
@@ -317,6 +320,11 @@ func TestDeadDirectPathFallsBackToRelayFast(t *testing.T) {
 		}
 		t.Fatalf("alice has no relayed connection to bob: %v", addrs)
 	}
+	// What the app's path watcher reads now: not the dead direct
+	// connection (a new hole punch would be fine).
+	if got := alice.node.PathTo(bob.node.ID()); got.Kind != node.Relayed && got.Kind != node.HolePunched {
+		t.Fatalf("alice's path to bob is %s after the fallback", got)
+	}
 	// Later messages keep the order across the two paths.
 	if m, err := alice.svc.Send(ctx, "bob", "later"); err != nil || m.State != Delivered {
 		t.Fatalf("later: %+v, %v", m, err)
@@ -384,4 +392,58 @@ func TestDeadPathWithoutRelayQueuesFast(t *testing.T) {
 		t.Fatalf("queued after %v, want under %v", took, limit)
 	}
 	t.Logf("queued after %v", took)
+}
+
+// TestV1SenderIsAnswered: a sender of the previous release (one stream
+// per message, its write side closed after the message) is answered.
+func TestV1SenderIsAnswered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(alice, bob)
+	st, err := alice.node.NewStream(ctx, bob.node.ID(), ProtocolV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := wire.Write(st, &pb.Message{Id: "v1", Sender: "alice", Body: "old"}, MaxFrameSize); err != nil {
+		t.Fatal(err)
+	}
+	_ = st.CloseWrite()
+	ack := new(pb.Ack)
+	if err := wire.NewReader(st, MaxFrameSize).Read(ack); err != nil || ack.Id != "v1" || ack.Status != pb.Status_STATUS_DELIVERED {
+		t.Fatalf("ack: %v, %v", ack, err)
+	}
+	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 || got[0].ID != "v1" {
+		t.Fatalf("bob's history: %+v", got)
+	}
+}
+
+// TestCloseStopsEveryGoroutine: Close ends conversations, ack readers
+// and stream handlers, busy or idle, and waits for them.
+func TestCloseStopsEveryGoroutine(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(alice, bob)
+	if m, err := alice.svc.Send(ctx, "bob", "hello"); err != nil || m.State != Delivered {
+		t.Fatalf("send: %+v, %v", m, err)
+	}
+	// A send in flight when the services close.
+	sent := make(chan error, 1)
+	go func() {
+		_, err := alice.svc.Send(ctx, "bob", "in flight")
+		sent <- err
+	}()
+	alice.svc.Close()
+	bob.svc.Close()
+	<-sent
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if strings.Contains(stacks, "parley/app/chat.(*") {
+		t.Fatalf("chat goroutines left after Close:\n%s", stacks)
+	}
+	if _, err := alice.svc.Send(ctx, "bob", "after"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after Close: %v, want ErrClosed", err)
+	}
 }
