@@ -148,7 +148,8 @@ func (c *conv) run(ctx context.Context) {
 		case <-deadline:
 			c.ackOverdue(ctx)
 		case <-idle.C:
-			if len(c.pending) == 0 {
+			if len(c.pending) == 0 && c.str != nil {
+				c.str.graceful = true // the recipient sees a clean end
 				c.closeStream()
 			}
 		}
@@ -270,12 +271,13 @@ func (c *conv) write() error {
 	_ = c.str.st.SetWriteDeadline(time.Now().Add(AckTimeout))
 	for c.canWrite() {
 		m := c.pending[c.written].m
+		// Counted first: a failed write is an attempt that sent it.
+		c.written++
+		c.inflight += frameSize(m)
 		msg := &pb.Message{Id: m.ID, Sender: m.From, SentUnixMs: m.Sent.UnixMilli(), Body: m.Body}
 		if err := wire.Write(c.str.bw, msg, MaxFrameSize); err != nil {
 			return err
 		}
-		c.written++
-		c.inflight += frameSize(m)
 	}
 	if err := c.str.bw.Flush(); err != nil {
 		return fmt.Errorf("write chat messages: %w", err)
@@ -496,12 +498,13 @@ func (c *conv) open(ctx context.Context) error {
 
 // sendStream is the current outbound stream of a conversation.
 type sendStream struct {
-	st   network.Stream
-	path string // the label of the stream's connection
-	bw   *bufio.Writer
-	acks chan []*pb.Ack // batches of acks, in order
-	errc chan error     // the reader's end
-	quit chan struct{}  // closed to stop the reader
+	st       network.Stream
+	path     string // the label of the stream's connection
+	bw       *bufio.Writer
+	acks     chan []*pb.Ack // batches of acks, in order
+	errc     chan error     // the reader's end
+	quit     chan struct{}  // closed to stop the reader
+	graceful bool           // close, rather than reset, when stopped
 	// lastAck is when the reader last read an ack (unix ns).
 	lastAck atomic.Int64
 }
@@ -520,10 +523,14 @@ func (s *Service) startStream(ctx context.Context, st network.Stream) *sendStrea
 	return ss
 }
 
-// stop resets the stream (the reader's Read returns) and tells the
-// reader to stop.
+// stop resets the stream, or closes it if graceful, (the reader's Read
+// returns) and tells the reader to stop.
 func (ss *sendStream) stop() {
 	close(ss.quit)
+	if ss.graceful {
+		_ = ss.st.Close()
+		return
+	}
 	_ = ss.st.Reset()
 }
 
