@@ -245,6 +245,13 @@ func frameSize(m Message) int { return len(m.ID) + len(m.From) + len(m.Body) + 1
 // push writes the pending messages not yet on the stream, up to Window
 // unacknowledged, opening a stream first if there is none.
 func (c *conv) push(ctx context.Context) {
+	if c.str != nil && c.canWrite() {
+		// The contact may have moved to another device (or gone offline)
+		// since the stream opened.
+		if p, _ := c.s.contacts.Lookup(c.to); p != c.str.st.Conn().RemotePeer() {
+			c.broken(errors.New("the contact's device changed"), false)
+		}
+	}
 	for c.canWrite() {
 		if c.str == nil {
 			if err := c.open(ctx); err != nil {
