@@ -447,3 +447,26 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 		t.Fatalf("send after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestOpenStreamFollowsPresence: once presence says the contact is
+// offline, an open stream to its device is not used any more.
+func TestOpenStreamFollowsPresence(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	contacts := befriend(alice, bob)
+	if m, err := alice.svc.Send(ctx, "bob", "hello"); err != nil || m.State != Delivered {
+		t.Fatalf("send: %+v, %v", m, err)
+	}
+	contacts.set("bob", "")
+	if m, err := alice.svc.Send(ctx, "bob", "gone?"); err != nil || m.State != Queued {
+		t.Fatalf("send while offline: %+v, %v; want queued", m, err)
+	}
+	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 {
+		t.Fatalf("bob got %d messages, want 1", len(got))
+	}
+	contacts.set("bob", bob.node.ID())
+	if settled, err := alice.svc.Flush(ctx, "bob"); err != nil || len(settled) != 1 || settled[0].State != Delivered {
+		t.Fatalf("flush: %+v, %v", settled, err)
+	}
+}
