@@ -53,7 +53,7 @@ const (
 	// RedialTimeout bounds the dial after a path was given up: with the
 	// ack deadline, a message sent on a dead path is through a supernode,
 	// or back queued, within AckTimeout + RedialTimeout.
-	RedialTimeout = 3 * time.Second
+	RedialTimeout = 2500 * time.Millisecond
 	// DirectRetryAfter is how long a peer whose direct path died is
 	// dialled through relays only.
 	DirectRetryAfter = 30 * time.Second

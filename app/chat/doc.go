@@ -35,12 +35,14 @@
 // Dead paths: while messages are outstanding, an ack must come within
 // AckTimeout (and a stream must open within it on a connection that
 // stands). Otherwise the connection counts as dead: it is closed (the
-// app's path watcher shows the change), a direct or hole-punched peer is
-// dialled through relays only for DirectRetryAfter (node.AvoidDirect), and
-// the unacknowledged messages go again at once on a new stream, through a
-// supernode. A message sent over a path that died is so delivered within
-// about AckTimeout plus a relayed dial, not after the transport's own idle
-// timeout (30 s).
+// app's path watcher shows the change), a direct or hole-punched peer with
+// a circuit address is dialled through relays only for DirectRetryAfter
+// (node.AvoidDirect), and the unacknowledged messages go again at once on
+// a new stream, through a supernode, with RedialTimeout for the dial. A
+// message sent over a path that died is so delivered relayed, or back
+// queued, within AckTimeout + RedialTimeout (4.5 s), not after the
+// transport's own idle timeout (30 s). At most MaxInflightBytes are
+// unacknowledged, so that a slow relay still acks in time.
 //
 // Outbox: Send hands the message to the conversation's goroutine, which
 // stores it as queued (new messages that came together in one
