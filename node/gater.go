@@ -16,18 +16,39 @@ import (
 // holds up every other relayed dial to the same peer until it times out
 // (go-libp2p's circuit client dials one relay per destination at a time).
 // Under NAT imitation it also refuses inbound connections that do not come
-// through a relay, as a NAT drops unsolicited packets.
+// through a relay, as a NAT drops unsolicited packets. For a while after
+// a direct path to a peer stopped answering (AvoidDirect) it dials that
+// peer through relays only.
 type gater struct {
 	natImitation bool
 
-	mu   sync.Mutex // guards down
-	down map[peer.ID]time.Time
+	mu        sync.Mutex // guards down and relayOnly
+	down      map[peer.ID]time.Time
+	relayOnly map[peer.ID]time.Time
 }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
 
 func newGater(natImitation bool) *gater {
-	return &gater{natImitation: natImitation, down: make(map[peer.ID]time.Time)}
+	return &gater{natImitation: natImitation, down: make(map[peer.ID]time.Time), relayOnly: make(map[peer.ID]time.Time)}
+}
+
+// avoidDirect dials p through relays only until the given time.
+func (g *gater) avoidDirect(p peer.ID, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.relayOnly[p] = until
+}
+
+func (g *gater) isRelayOnly(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.relayOnly[p]
+	if ok && time.Now().After(until) {
+		delete(g.relayOnly, p)
+		return false
+	}
+	return ok
 }
 
 // markDown skips p, and relaying through p, until the given time.
@@ -50,8 +71,12 @@ func (g *gater) isDown(p peer.ID) bool {
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool { return !g.isDown(p) }
 
-func (g *gater) InterceptAddrDial(_ peer.ID, a ma.Multiaddr) bool {
-	if relay, ok := RelayOf(a); ok && g.isDown(relay) {
+func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	relay, circuit := RelayOf(a)
+	if circuit && g.isDown(relay) {
+		return false
+	}
+	if !IsCircuit(a) && g.isRelayOnly(p) {
 		return false
 	}
 	return true

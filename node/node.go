@@ -212,6 +212,14 @@ func (n *Node) CircuitAddrs() []ma.Multiaddr {
 // supernodes at once.
 func (n *Node) MarkDown(p peer.ID, until time.Time) { n.gater.markDown(p, until) }
 
+// AvoidDirect tells the node that its direct (or hole-punched) path to
+// peer p stopped answering: until the time given, p is dialled through
+// relays only (its circuit addresses), so a new connection does not land
+// on the dead path again. Connections already open are left alone; close
+// the dead one. Inbound connections from p, a new hole punch among them,
+// are still accepted.
+func (n *Node) AvoidDirect(p peer.ID, until time.Time) { n.gater.avoidDirect(p, until) }
+
 // Started is when the node started.
 func (n *Node) Started() time.Time { return n.started }
 

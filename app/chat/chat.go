@@ -13,19 +13,57 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/parleynet/parley/app/chat/pb"
-	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/node"
 )
 
-// ProtocolID is the chat protocol.
-const ProtocolID = "/parley/chat/1.0.0"
+// ProtocolID is the chat protocol: one long-lived stream per
+// conversation direction, messages pipelined, one ack per message.
+const ProtocolID = "/parley/chat/2.0.0"
 
-// Limits of the protocol.
+// ProtocolV1 is the protocol of the previous release (one stream per
+// message). Its streams are a special case of ProtocolID's (a stream of
+// one message), so the same handler answers them, for one release.
+const ProtocolV1 = "/parley/chat/1.0.0"
+
+// Limits and timings of the protocol.
 const (
-	MaxBodySize     = 16 << 10 // bytes of UTF-8 in one message
-	MaxFrameSize    = 20 << 10 // one Message or Ack frame
-	maxIDLen        = 64
+	MaxBodySize  = 16 << 10 // bytes of UTF-8 in one message
+	MaxFrameSize = 20 << 10 // one Message or Ack frame
+	maxIDLen     = 64
+	// Window is how many messages a sender has on a stream without their
+	// acks.
+	Window = 256
+	// MaxInflightBytes bounds the bytes of messages without their acks,
+	// so that a slow path (a busy relay) still acks within AckTimeout:
+	// a path slower than MaxInflightBytes per AckTimeout counts as dead.
+	MaxInflightBytes = 128 << 10
+	// maxBatch is how many frames are taken together: the recipient
+	// stores that many messages in one transaction.
+	maxBatch = Window
+	// readBuffer is the recipient's stream buffer: what one read takes
+	// from the stream, so about what can be a batch (a window of short
+	// messages). It is most of a conversation's memory.
+	readBuffer = 16 << 10
+	// AckTimeout is how long a sender waits for the next ack while
+	// messages are outstanding (and for a stream to open on a connection
+	// that stands). Past it the connection counts as dead: it is closed
+	// and the messages go again on a new stream, through a supernode if
+	// the dead path was direct.
+	AckTimeout = 2 * time.Second
+	// RedialTimeout bounds the dial after a path was given up: with the
+	// ack deadline, a message sent on a dead path is through a supernode,
+	// or back queued, within AckTimeout + RedialTimeout.
+	RedialTimeout = 2500 * time.Millisecond
+	// DirectRetryAfter is how long a peer whose direct path died is
+	// dialled through relays only.
+	DirectRetryAfter = 30 * time.Second
+	// IdleTimeout is how long a sender keeps a stream with nothing to
+	// send; RecvIdleTimeout is how long a recipient waits for the next
+	// message.
+	IdleTimeout     = 30 * time.Second
+	RecvIdleTimeout = IdleTimeout + 30*time.Second
+	// ExchangeTimeout bounds preparing a connection (reach, dial) and
+	// storing a batch.
 	ExchangeTimeout = 30 * time.Second
 )
 
@@ -70,17 +108,29 @@ type Service struct {
 	self     func() string // the logged-in username, "" if none
 	reach    Reach
 
-	flushMu sync.Mutex // one outbox flush at a time, so messages keep their order
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // conversations, ack readers, stream handlers
 
 	mu        sync.Mutex // guards the following
 	onMessage func(Message)
+	convs     map[string]*conv // by contact, while its goroutine runs
+	inbound   map[network.Stream]struct{}
+	closed    bool
 }
 
-// NewService starts handling ProtocolID on n. self returns the current
-// username; reach (may be nil) is called before each delivery.
+// NewService starts handling ProtocolID (and ProtocolV1) on n. self
+// returns the current username; reach (may be nil) is called before a
+// stream is opened to a contact's device.
 func NewService(n *node.Node, history *History, contacts Contacts, self func() string, reach Reach) *Service {
-	s := &Service{node: n, history: history, contacts: contacts, self: self, reach: reach}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		node: n, history: history, contacts: contacts, self: self, reach: reach,
+		ctx: ctx, cancel: cancel,
+		convs: make(map[string]*conv), inbound: make(map[network.Stream]struct{}),
+	}
 	n.SetStreamHandler(ProtocolID, s.handle)
+	n.SetStreamHandler(ProtocolV1, s.handle)
 	return s
 }
 
@@ -93,17 +143,72 @@ func (s *Service) OnMessage(f func(Message)) {
 	s.mu.Unlock()
 }
 
-// Close stops handling the protocol.
+// ErrClosed means the service was closed.
+var ErrClosed = errors.New("chat service closed")
+
+// Close stops handling the protocol, ends every stream and waits for the
+// service's goroutines. Messages not acknowledged yet stay queued.
 func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	streams := make([]network.Stream, 0, len(s.inbound))
+	for st := range s.inbound {
+		streams = append(streams, st)
+	}
+	s.mu.Unlock()
 	s.node.RemoveStreamHandler(ProtocolID)
+	s.node.RemoveStreamHandler(ProtocolV1)
+	s.cancel()
+	for _, st := range streams {
+		_ = st.Reset()
+	}
+	s.wg.Wait()
 	return nil
 }
 
+// post hands a new message or a flush to the conversation with a
+// contact, starting its goroutine if it is not running.
+func (s *Service) post(to string, o *outgoing, f *flushReq) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	c, ok := s.convs[to]
+	if !ok {
+		c = newConv(s, to)
+		s.convs[to] = c
+		s.wg.Go(func() { c.run(s.ctx) })
+	}
+	c.post(o, f)
+	return nil
+}
+
+// retire ends c's turn if nothing was posted to it meanwhile: the next
+// post starts a new conversation.
+func (s *Service) retire(c *conv) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.in) > 0 || len(c.flushes) > 0 {
+		return false
+	}
+	delete(s.convs, c.to)
+	return true
+}
+
 // Send stores a message to a contact in the outbox and delivers the
-// contact's outbox in order. It returns the message in its resulting
-// state: Delivered, or Queued when the contact is offline or unreachable
-// (Flush delivers it later). A message the recipient refuses for good is
-// returned as Failed together with an ErrRejected error.
+// contact's outbox in order, over the conversation's stream. It returns
+// the message in its resulting state: Delivered with the path it took,
+// or Queued when the contact is offline or unreachable (Flush delivers it
+// later). A message the recipient refuses for good is returned as Failed
+// together with an ErrRejected error. Sends may run concurrently: they are
+// pipelined on one stream, in the order they were called.
 func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 	if err := checkBody(body); err != nil {
 		return Message{}, fmt.Errorf("send: %w", err)
@@ -118,20 +223,23 @@ func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 	// Sent in milliseconds, as the history and the wire keep it: a queued
 	// message returned now says what the history will say.
 	m := Message{ID: newID(), From: me, To: to, Sent: time.UnixMilli(time.Now().UnixMilli()), Body: body, State: Queued}
-	if _, err := s.history.Add(ctx, m); err != nil {
-		return Message{}, err
+	o := &outgoing{m: m, reply: make(chan sendResult, 1)}
+	if err := s.post(to, o, nil); err != nil {
+		return Message{}, fmt.Errorf("send to %s: %w", to, err)
 	}
-	settled, err := s.Flush(ctx, to)
-	for _, d := range settled {
-		if d.ID == m.ID {
-			if d.State == Failed {
-				return d, fmt.Errorf("send to %s: %w: %s", to, ErrRejected, d.Error)
-			}
-			return d, nil
+	select {
+	case r := <-o.reply:
+		switch {
+		case r.err != nil:
+			return Message{}, fmt.Errorf("send to %s: %w", to, r.err)
+		case r.m.State == Failed:
+			return r.m, fmt.Errorf("send to %s: %w: %s", to, ErrRejected, r.m.Error)
 		}
+		return r.m, nil
+	case <-ctx.Done():
+		// It may be stored and delivered yet; the history will say.
+		return Message{}, fmt.Errorf("send to %s: %w", to, ctx.Err())
 	}
-	log.Infow("message queued", "to", to, "id", m.ID, "reason", err)
-	return m, nil
 }
 
 // Flush delivers the messages queued for a contact, oldest first, and
@@ -139,8 +247,6 @@ func (s *Service) Send(ctx context.Context, to, body string) (Message, error) {
 // message that cannot be delivered now, so order is kept; that message and
 // the ones after it stay queued and the error says why.
 func (s *Service) Flush(ctx context.Context, to string) ([]Message, error) {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
 	p, ok := s.contacts.Lookup(to)
 	if !ok {
 		return nil, ErrNotAContact
@@ -148,136 +254,16 @@ func (s *Service) Flush(ctx context.Context, to string) ([]Message, error) {
 	if p == "" {
 		return nil, ErrOffline
 	}
-	queued, err := s.history.Outbox(ctx, to)
-	if err != nil {
+	f := &flushReq{reply: make(chan flushResult, 1)}
+	if err := s.post(to, nil, f); err != nil {
 		return nil, err
 	}
-	var settled []Message
-	for _, m := range queued {
-		err := s.exchange(ctx, p, m)
-		switch {
-		case err == nil:
-			m.State, m.Path = Delivered, s.node.PathTo(p).String()
-			log.Infow("message delivered", "to", to, "id", m.ID, "path", m.Path)
-		case errors.Is(err, ErrRejected):
-			m.State, m.Error = Failed, err.Error()
-			log.Infow("message rejected", "to", to, "id", m.ID, "reason", err)
-		default:
-			return settled, err
-		}
-		if err := s.history.settle(ctx, m.ID, m.State, m.Path, m.Error); err != nil {
-			return settled, err
-		}
-		settled = append(settled, m)
+	select {
+	case r := <-f.reply:
+		return r.settled, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return settled, nil
-}
-
-func (s *Service) exchange(ctx context.Context, p peer.ID, m Message) error {
-	ctx, cancel := context.WithTimeout(ctx, ExchangeTimeout)
-	defer cancel()
-	// A relayed connection is fine for chat; without this, NewStream on a
-	// limited connection waits for a direct one.
-	ctx = network.WithAllowLimitedConn(ctx, "chat")
-	if s.reach != nil {
-		if err := s.reach(ctx, p); err != nil {
-			return fmt.Errorf("reach %s: %w", p, err)
-		}
-	}
-	st, err := s.node.NewStream(ctx, p, ProtocolID)
-	if err != nil {
-		return fmt.Errorf("open chat stream: %w", err)
-	}
-	defer st.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	msg := &pb.Message{Id: m.ID, Sender: m.From, SentUnixMs: m.Sent.UnixMilli(), Body: m.Body}
-	if err := wire.Write(st, msg, MaxFrameSize); err != nil {
-		st.Reset()
-		return err
-	}
-	_ = st.CloseWrite()
-	ack := new(pb.Ack)
-	if err := wire.NewReader(st, MaxFrameSize).Read(ack); err != nil {
-		st.Reset()
-		return fmt.Errorf("read acknowledgement: %w", err)
-	}
-	switch {
-	case ack.GetId() != m.ID:
-		return fmt.Errorf("acknowledgement for another message (%q)", ack.GetId())
-	case ack.GetStatus() == pb.Status_STATUS_DELIVERED:
-		return nil
-	case ack.GetStatus() == pb.Status_STATUS_TRY_LATER:
-		return fmt.Errorf("%w: %s", errTryLater, ack.GetError())
-	default:
-		return fmt.Errorf("%w: %s", ErrRejected, ack.GetError())
-	}
-}
-
-func (s *Service) handle(st network.Stream) {
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(ExchangeTimeout))
-	remote := st.Conn().RemotePeer()
-	msg := new(pb.Message)
-	if err := wire.NewReader(st, MaxFrameSize).Read(msg); err != nil {
-		log.Debugw("bad chat frame", "peer", remote, "err", err)
-		st.Reset()
-		return
-	}
-	ack := &pb.Ack{Id: msg.GetId(), Status: pb.Status_STATUS_DELIVERED}
-	if status, err := s.accept(remote, msg); err != nil {
-		log.Infow("chat message not accepted", "peer", remote, "reason", err)
-		ack.Status, ack.Error = status, err.Error()
-	}
-	if err := wire.Write(st, ack, MaxFrameSize); err != nil {
-		log.Debugw("write chat ack", "peer", remote, "err", err)
-		st.Reset()
-	}
-}
-
-// accept validates and stores an incoming message. Its error is sent to
-// the sender, so it says nothing the sender should not know.
-func (s *Service) accept(remote peer.ID, msg *pb.Message) (pb.Status, error) {
-	me := s.self()
-	if me == "" {
-		return pb.Status_STATUS_TRY_LATER, errors.New("recipient is not logged in")
-	}
-	if id := msg.GetId(); id == "" || len(id) > maxIDLen {
-		return pb.Status_STATUS_REJECTED, errors.New("message id missing or too long")
-	}
-	if err := checkBody(msg.GetBody()); err != nil {
-		return pb.Status_STATUS_REJECTED, err
-	}
-	sender, ok := s.contacts.UsernameOf(remote)
-	if !ok {
-		return pb.Status_STATUS_TRY_LATER, errors.New("you are not a contact of the recipient")
-	}
-	if sender != msg.GetSender() {
-		return pb.Status_STATUS_REJECTED, fmt.Errorf("sender %q does not match the sending device", msg.GetSender())
-	}
-	m := Message{
-		ID: msg.GetId(), From: sender, To: me, Sent: time.UnixMilli(msg.GetSentUnixMs()),
-		Body: msg.GetBody(), Incoming: true, State: Received, Path: s.node.PathTo(remote).String(),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), ExchangeTimeout)
-	defer cancel()
-	fresh, err := s.history.Add(ctx, m)
-	if err != nil {
-		log.Errorw("store incoming message", "err", err)
-		return pb.Status_STATUS_TRY_LATER, errors.New("recipient could not store the message; try again")
-	}
-	if !fresh {
-		return pb.Status_STATUS_DELIVERED, nil // a retry of a message we already have
-	}
-	log.Infow("message received", "from", sender, "id", m.ID, "path", m.Path)
-	s.mu.Lock()
-	f := s.onMessage
-	s.mu.Unlock()
-	if f != nil {
-		f(m)
-	}
-	return pb.Status_STATUS_DELIVERED, nil
 }
 
 func checkBody(body string) error {

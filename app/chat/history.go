@@ -76,14 +76,7 @@ func (h *History) Close() error { return h.db.Close() }
 // Add stores m. It reports false, and changes nothing, if a message with
 // the same id is already stored.
 func (h *History) Add(ctx context.Context, m Message) (bool, error) {
-	contact := m.To
-	if m.Incoming {
-		contact = m.From
-	}
-	res, err := h.db.ExecContext(ctx, `INSERT INTO messages
-		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), time.Now().UnixMilli(), m.Body, m.Incoming, m.State, m.Error, m.Path)
+	res, err := h.db.ExecContext(ctx, insertMessage, insertArgs(m, time.Now().UnixMilli())...)
 	if err != nil {
 		return false, fmt.Errorf("store message %s: %w", m.ID, err)
 	}
@@ -94,13 +87,95 @@ func (h *History) Add(ctx context.Context, m Message) (bool, error) {
 	return n == 1, nil
 }
 
+// AddAll stores ms in one transaction, in order (one commit for a burst:
+// what makes thousands of messages a second possible). fresh[i] is false
+// for a message whose id was already stored (it is left unchanged). On
+// error nothing is stored.
+func (h *History) AddAll(ctx context.Context, ms []Message) (fresh []bool, err error) {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store %d messages: %w", len(ms), err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, insertMessage)
+	if err != nil {
+		return nil, fmt.Errorf("store %d messages: %w", len(ms), err)
+	}
+	defer stmt.Close()
+	now := time.Now().UnixMilli()
+	fresh = make([]bool, len(ms))
+	for i, m := range ms {
+		res, err := stmt.ExecContext(ctx, insertArgs(m, now)...)
+		if err != nil {
+			return nil, fmt.Errorf("store message %s: %w", m.ID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("store message %s: %w", m.ID, err)
+		}
+		fresh[i] = n == 1
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store %d messages: %w", len(ms), err)
+	}
+	return fresh, nil
+}
+
+const insertMessage = `INSERT INTO messages
+		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+
+func insertArgs(m Message, storedAt int64) []any {
+	contact := m.To
+	if m.Incoming {
+		contact = m.From
+	}
+	return []any{m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), storedAt, m.Body, m.Incoming, m.State, m.Error, m.Path}
+}
+
+// settleAll records the outcomes of several queued messages (each
+// Delivered with its path or Failed with its error) in one transaction.
+// A message no longer queued is skipped, not an error: it was settled
+// already.
+func (h *History) settleAll(ctx context.Context, ms []Message) (err error) {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("settle %d messages: %w", len(ms), err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, settleMessage)
+	if err != nil {
+		return fmt.Errorf("settle %d messages: %w", len(ms), err)
+	}
+	defer stmt.Close()
+	for _, m := range ms {
+		if _, err := stmt.ExecContext(ctx, m.State, m.Path, m.Error, m.ID); err != nil {
+			return fmt.Errorf("update message %s: %w", m.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("settle %d messages: %w", len(ms), err)
+	}
+	return nil
+}
+
+const settleMessage = `UPDATE messages SET state = ?, path = ?, error = ?
+		WHERE id = ? AND state = 'queued'`
+
 var errNotQueued = errors.New("message is not in the outbox")
 
 // settle records the outcome of delivering a queued message: Delivered with
 // its path, or Failed with the recipient's reason.
 func (h *History) settle(ctx context.Context, id string, state State, path, reason string) error {
-	res, err := h.db.ExecContext(ctx, `UPDATE messages SET state = ?, path = ?, error = ?
-		WHERE id = ? AND state = 'queued'`, state, path, reason, id)
+	res, err := h.db.ExecContext(ctx, settleMessage, state, path, reason, id)
 	if err != nil {
 		return fmt.Errorf("update message %s: %w", id, err)
 	}
