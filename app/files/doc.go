@@ -45,10 +45,16 @@
 // # Sharing in place
 //
 // Index (SQLite) records each shared file or folder where it is, with its
-// manifest and each file's size, modification time and inode at hashing
-// time. Serving re-checks these on every chunk and re-hashes the bytes it
-// read, so a file changed after sharing is refused (ErrChanged,
-// STATUS_CHANGED), never served as the old content.
+// manifest and each file's size, modification time, inode and
+// status-change time at hashing time. Serving checks these before and
+// after reading every chunk, so a file changed after sharing is refused
+// (ErrChanged, STATUS_CHANGED), never served as the old content. Any write
+// moves the change time, which no one can set back (mtime can be), so the
+// bytes read between two equal checks are the indexed ones and need no
+// hashing: the requester verifies every chunk anyway. Where there is no
+// change time (another platform, an index from before it was recorded),
+// served chunks are hashed again. A chmod or a new hard link moves it too:
+// such a file is refused until published again.
 //
 // # Downloads
 //
@@ -59,7 +65,10 @@
 // fsynced before the bitmap that marks their chunks (every 32 chunks, and
 // on pause), so after a crash, a reboot or a cancelled context Fetch
 // resumes from what is marked. When all chunks are verified, Finish reads
-// and verifies everything once more and renames each file into place. A
+// and verifies once more the chunks verified by an earlier run (the disk
+// had time to lose them: they are fetched again if it did; the chunks of
+// this run were hashed right before they were written) and renames each
+// file into place. A
 // full disk stops the transfer with a *NoSpaceError saying how many bytes
 // are still needed; the verified chunks stay.
 //

@@ -43,6 +43,9 @@ var indexMigrations = []string{
 		inode    INTEGER NOT NULL,  -- 0 where the platform has none
 		PRIMARY KEY (cid, entry)
 	);`,
+	// The status-change time: with it, a served chunk needs no hashing
+	// (0 for files indexed before, whose chunks are hashed as served).
+	`ALTER TABLE share_files ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Index records shared files where they are (no copy): for each content,
@@ -94,8 +97,8 @@ func (x *Index) Share(ctx context.Context, path string) (cid.Cid, *Manifest, err
 		return cid.Undef, nil, fmt.Errorf("share %s: %w", path, err)
 	}
 	for i, st := range stats {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO share_files (cid, entry, size, mtime_ns, inode) VALUES (?, ?, ?, ?, ?)`,
-			c.String(), i, st.size, st.mtime, int64(st.inode)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO share_files (cid, entry, size, mtime_ns, inode, ctime_ns) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.String(), i, st.size, st.mtime, int64(st.inode), st.ctime); err != nil {
 			return cid.Undef, nil, fmt.Errorf("share %s: %w", path, err)
 		}
 	}
@@ -128,7 +131,7 @@ func (x *Index) Open(ctx context.Context, c cid.Cid) (Content, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read share %s: %w", c, err)
 	}
-	rows, err := x.db.QueryContext(ctx, `SELECT entry, size, mtime_ns, inode FROM share_files WHERE cid = ? ORDER BY entry`, c.String())
+	rows, err := x.db.QueryContext(ctx, `SELECT entry, size, mtime_ns, inode, ctime_ns FROM share_files WHERE cid = ? ORDER BY entry`, c.String())
 	if err != nil {
 		return nil, fmt.Errorf("read share %s: %w", c, err)
 	}
@@ -138,7 +141,7 @@ func (x *Index) Open(ctx context.Context, c cid.Cid) (Content, error) {
 		var i int
 		var st fileStat
 		var inode int64
-		if err := rows.Scan(&i, &st.size, &st.mtime, &inode); err != nil {
+		if err := rows.Scan(&i, &st.size, &st.mtime, &inode, &st.ctime); err != nil {
 			return nil, fmt.Errorf("read share %s: %w", c, err)
 		}
 		if i < 0 || i >= len(stats) {
@@ -172,10 +175,21 @@ type fileStat struct {
 	size  int64
 	mtime int64 // ns
 	inode uint64
+	ctime int64 // ns; 0 where unknown (another platform, an older index)
 }
 
 func statOf(fi fs.FileInfo) fileStat {
-	return fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inodeOf(fi)}
+	inode, ctime := sysStat(fi)
+	return fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), inode: inode, ctime: ctime}
+}
+
+// sameVersion reports whether now is the version of the file that was
+// indexed; an index entry without a change time is compared on the rest.
+func (indexed fileStat) sameVersion(now fileStat) bool {
+	if indexed.ctime == 0 {
+		now.ctime = 0
+	}
+	return now == indexed
 }
 
 // localContent serves shared files in place. Not safe for concurrent use.
@@ -207,12 +221,9 @@ func (l *localContent) ReadChunk(i int, buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", f.Name(), err)
-	}
-	if statOf(fi) != l.stats[c.Entry] {
-		return nil, fmt.Errorf("%w: %s", ErrChanged, f.Name())
+	indexed := l.stats[c.Entry]
+	if err := unchanged(f, indexed); err != nil {
+		return nil, err
 	}
 	b := buf[:c.Size]
 	if _, err := f.ReadAt(b, c.Offset); err != nil {
@@ -221,10 +232,30 @@ func (l *localContent) ReadChunk(i int, buf []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
-	if h := hashChunk(b); string(h[:]) != string(c.Hash) {
-		return nil, fmt.Errorf("%w: %s: chunk %d", ErrChanged, f.Name(), i)
+	// A write during the read moved the change time: checked again
+	// after it, the file's version vouches for the bytes, and they need
+	// no hashing. Without a change time, they are hashed.
+	if err := unchanged(f, indexed); err != nil {
+		return nil, err
+	}
+	if indexed.ctime == 0 {
+		if h := hashChunk(b); string(h[:]) != string(c.Hash) {
+			return nil, fmt.Errorf("%w: %s: chunk %d", ErrChanged, f.Name(), i)
+		}
 	}
 	return b, nil
+}
+
+// unchanged fails with ErrChanged unless f is still the version indexed.
+func unchanged(f *os.File, indexed fileStat) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	if !indexed.sameVersion(statOf(fi)) {
+		return fmt.Errorf("%w: %s", ErrChanged, f.Name())
+	}
+	return nil
 }
 
 func (l *localContent) Close() error {

@@ -52,6 +52,7 @@ type Partial struct {
 
 	mu       sync.Mutex // guards the following
 	bits     []byte
+	fresh    []byte // chunks verified in memory and written by this Partial
 	verified int64
 	dirty    map[int]bool // entries written since the last flush
 	pending  int          // chunks verified since the last flush
@@ -84,6 +85,7 @@ func OpenPartial(downloadDir string, c cid.Cid, raw []byte, m *Manifest) (_ *Par
 	p := &Partial{
 		root: root, dir: path.Join(partialDirName, c.String()), c: c, m: m,
 		bits:    make([]byte, (m.NumChunks()+7)/8),
+		fresh:   make([]byte, (m.NumChunks()+7)/8),
 		dirty:   make(map[int]bool),
 		files:   make(map[int]*os.File),
 		writeAt: (*os.File).WriteAt,
@@ -253,6 +255,7 @@ func (p *Partial) writeVerified(i int, data []byte) (bool, error) {
 		return false, nil
 	}
 	p.bits[i/8] |= 1 << (i % 8)
+	p.fresh[i/8] |= 1 << (i % 8)
 	p.verified += int64(c.Size)
 	p.dirty[c.Entry] = true
 	p.pending++
@@ -354,6 +357,9 @@ func (p *Partial) Finish() error {
 	}
 	buf := make([]byte, ChunkSize)
 	for i := range p.m.NumChunks() {
+		if p.fresh[i/8]&(1<<(i%8)) != 0 {
+			continue // hashed right before it was written
+		}
 		c := p.m.Chunk(i)
 		f, err := p.file(c.Entry)
 		if err != nil {
