@@ -95,6 +95,9 @@ type Session struct {
 	Incoming []string
 	// Server is the server's certificate key and lifetime.
 	Server ServerInfo
+	// PendingMail is how many mailbox messages waited for this device at
+	// login: fetch them with Client.FetchMail (see mailbox.go).
+	PendingMail int
 
 	stream    network.Stream
 	keepalive time.Duration
@@ -154,15 +157,16 @@ func (c *Client) Login(ctx context.Context, addrs []ma.Multiaddr) (*Session, err
 	}
 	_ = st.SetDeadline(time.Time{})
 	s := &Session{
-		Username:  login.GetUsername(),
-		Incoming:  login.GetIncoming(),
-		Server:    info,
-		stream:    st,
-		keepalive: keepalive,
-		cert:      login.GetCertificate(),
-		updates:   make(chan Update, 64),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		Username:    login.GetUsername(),
+		Incoming:    login.GetIncoming(),
+		Server:      info,
+		PendingMail: int(login.GetPendingMail()),
+		stream:      st,
+		keepalive:   keepalive,
+		cert:        login.GetCertificate(),
+		updates:     make(chan Update, 64),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	for _, p := range login.GetContacts() {
 		s.Contacts = append(s.Contacts, presenceFromPB(p))

@@ -595,7 +595,15 @@ func TestMalformedFrames(t *testing.T) {
 	}{
 		{
 			name:    "oversized length prefix",
-			data:    append(protowire.AppendVarint(nil, rendezvous.MaxRequestSize+1), "junk junk junk"...),
+			data:    append(protowire.AppendVarint(nil, rendezvous.MaxDepositSize+1), "junk junk junk"...),
+			wantMsg: "exceeds size limit",
+		},
+		{
+			// Only a deposit may be larger than MaxRequestSize.
+			name: "oversized request that is not a deposit",
+			data: marshalFrame(t, &pb.Request{Body: &pb.Request_Register{
+				Register: &pb.RegisterRequest{Username: "dave", Password: strings.Repeat("p", rendezvous.MaxRequestSize)},
+			}}),
 			wantMsg: "exceeds size limit",
 		},
 		{
