@@ -1,6 +1,6 @@
 // Package client is the client side of /parley/rendezvous/1.0.0: accounts,
-// devices, login sessions with pushed presence and certificates, contacts
-// and the supernode directory.
+// devices, login sessions with pushed presence and certificates, contacts,
+// the supernode directory and the offline mailbox (mailbox.go).
 //
 // Errors from the server are *rendezvous.StatusError values that unwrap to
 // the rendezvous sentinels, so callers test them with errors.Is, for example

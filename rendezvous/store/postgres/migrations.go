@@ -82,6 +82,8 @@ var migrations = []string{
 		UNIQUE (recipient_id, sender_id, message_id)
 	);
 	CREATE INDEX mail_expires_at ON mail(expires_at);
+	-- The quota check reads this index only.
+	CREATE INDEX mail_recipient_use ON mail(recipient_id, expires_at) INCLUDE (size);
 	CREATE INDEX mail_sender_id ON mail(sender_id);
 	-- One row per device that has yet to fetch and acknowledge a message.
 	CREATE TABLE mail_copies (
