@@ -6,6 +6,7 @@ import (
 	"crypto/ecdh"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parleynet/parley/internal/seal"
 	"github.com/parleynet/parley/node/nodetest"
@@ -46,14 +48,15 @@ func startServerOn(t testing.TB, store server.Store, tweak ...func(*server.Confi
 
 // mailDevice is a device with a mailbox key it published.
 type mailDevice struct {
-	c   *client.Client
-	id  peer.ID
-	box *ecdh.PrivateKey
+	c        *client.Client
+	id       peer.ID
+	identity crypto.PrivKey
+	box      *ecdh.PrivateKey
 }
 
 // newMailDevice makes a device of username (registering the account
 // with the first device, enrolling the others) and publishes its key.
-func newMailDevice(ctx context.Context, t *testing.T, ts *testServer, username string, first bool) mailDevice {
+func newMailDevice(ctx context.Context, t testing.TB, ts *testServer, username string, first bool) mailDevice {
 	t.Helper()
 	c, n := newClient(t, ts)
 	var err error
@@ -65,12 +68,12 @@ func newMailDevice(ctx context.Context, t *testing.T, ts *testServer, username s
 	if err != nil {
 		t.Fatalf("register or enrol %s: %v", username, err)
 	}
-	d := mailDevice{c: c, id: n.ID()}
-	d.publish(ctx, t, n.Peerstore().PrivKey(n.ID()))
+	d := mailDevice{c: c, id: n.ID(), identity: n.Peerstore().PrivKey(n.ID())}
+	d.publish(ctx, t, d.identity)
 	return d
 }
 
-func (d *mailDevice) publish(ctx context.Context, t *testing.T, identity crypto.PrivKey) {
+func (d *mailDevice) publish(ctx context.Context, t testing.TB, identity crypto.PrivKey) {
 	t.Helper()
 	box, err := seal.LoadOrCreateKey(t.TempDir())
 	if err != nil {
@@ -86,16 +89,13 @@ func (d *mailDevice) publish(ctx context.Context, t *testing.T, identity crypto.
 	d.box = box
 }
 
-// fetch fetches the device's mail and opens each message, trusting any
+// fetch fetches the device's mail (one answer's worth) and opens each message, trusting any
 // sender device (the checks of Open are tested in package seal).
-func (d *mailDevice) fetch(ctx context.Context, t *testing.T) ([]client.Mail, []*seal.Message) {
+func (d *mailDevice) fetch(ctx context.Context, t testing.TB) ([]client.Mail, []*seal.Message) {
 	t.Helper()
-	mail, more, err := d.c.FetchMail(ctx, 0)
+	mail, _, err := d.c.FetchMail(ctx, 0)
 	if err != nil {
 		t.Fatalf("FetchMail: %v", err)
-	}
-	if more {
-		t.Errorf("FetchMail: more mail than one answer holds")
 	}
 	var msgs []*seal.Message
 	for _, m := range mail {
@@ -109,7 +109,7 @@ func (d *mailDevice) fetch(ctx context.Context, t *testing.T) ([]client.Mail, []
 	return mail, msgs
 }
 
-func (d *mailDevice) ackAll(ctx context.Context, t *testing.T, mail []client.Mail) {
+func (d *mailDevice) ackAll(ctx context.Context, t testing.TB, mail []client.Mail) {
 	t.Helper()
 	var ids []uint64
 	for _, m := range mail {
@@ -135,7 +135,7 @@ type mailWorld struct {
 	bob1, bob2 mailDevice
 }
 
-func newMailWorld(ctx context.Context, t *testing.T, ts *testServer) *mailWorld {
+func newMailWorld(ctx context.Context, t testing.TB, ts *testServer) *mailWorld {
 	t.Helper()
 	w := &mailWorld{ts: ts}
 	w.alice = newMailDevice(ctx, t, ts, "alice", true)
@@ -145,7 +145,7 @@ func newMailWorld(ctx context.Context, t *testing.T, ts *testServer) *mailWorld 
 	return w
 }
 
-func send(ctx context.Context, t *testing.T, from mailDevice, fromUser, to, id, body string) client.Deposited {
+func send(ctx context.Context, t testing.TB, from mailDevice, fromUser, to, id, body string) client.Deposited {
 	t.Helper()
 	d, err := from.c.SendMail(ctx, fromUser, to, id, []byte(body))
 	if err != nil {
@@ -499,5 +499,110 @@ func TestMailboxRevokedDevice(t *testing.T) {
 	send(ctx, t, w.alice, "alice", "bob", "m3", "after")
 	if _, msgs := w.bob1.fetch(ctx, t); len(msgs) != 2 {
 		t.Errorf("bob1: got %q, want both messages", bodies(msgs))
+	}
+}
+
+// BenchmarkMailbox measures the mailbox end to end, over libp2p streams
+// with real sealing, on SQLite and PostgreSQL: messages deposited per
+// second by one sender (sealed to bob's two devices, keys fetched once),
+// and messages fetched, opened and acknowledged per second by each of
+// bob's devices in turn. Each iteration handles serverBenchBatch
+// messages.
+func BenchmarkMailbox(b *testing.B) {
+	b.Run("SQLite", func(b *testing.B) {
+		store, err := sqlite.Open(filepath.Join(b.TempDir(), "rendezvous.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = store.Close() })
+		benchMailboxServer(b, store)
+	})
+	b.Run("PostgreSQL", func(b *testing.B) {
+		store, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = store.Close() })
+		benchMailboxServer(b, store)
+	})
+}
+
+const serverBenchBatch = 100
+
+func benchMailboxServer(b *testing.B, store server.Store) {
+	ctx := b.Context()
+	ts := startServerOn(b, store, func(c *server.Config) { c.Limits = server.NoLimits() })
+	w := newMailWorld(ctx, b, ts)
+	var deposit, fetch time.Duration
+	msgs := 0
+	body := []byte(strings.Repeat("a chat message of about two hundred bytes. ", 5))
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		keys, err := w.alice.c.DeviceKeys(ctx, "bob")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range serverBenchBatch {
+			id := fmt.Sprintf("m%d-%d", i, j)
+			envs := make([]client.Envelope, 0, len(keys))
+			for _, k := range keys {
+				ct, err := seal.Seal(w.alice.identity, "alice", k, id, body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				envs = append(envs, client.Envelope{Device: k.Peer, Ciphertext: ct})
+			}
+			if _, err := w.alice.c.Deposit(ctx, "bob", id, envs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		deposit += time.Since(start)
+		start = time.Now()
+		for _, d := range []mailDevice{w.bob1, w.bob2} {
+			for got := 0; got < serverBenchBatch; {
+				mail, msgs := d.fetch(ctx, b)
+				if len(msgs) != len(mail) || len(mail) == 0 {
+					b.Fatalf("fetched %d, opened %d", len(mail), len(msgs))
+				}
+				d.ackAll(ctx, b, mail)
+				got += len(mail)
+			}
+		}
+		fetch += time.Since(start)
+		msgs += serverBenchBatch
+	}
+	b.ReportMetric(float64(msgs)/deposit.Seconds(), "deposit-msg/s")
+	b.ReportMetric(float64(msgs)/fetch.Seconds(), "fetch+ack-msg/s")
+}
+
+// TestMailboxLimitsAgree: what package seal produces fits the protocol's
+// limits, and a deposit to MaxMailDevices devices of the largest sealed
+// message fits in one frame.
+func TestMailboxLimitsAgree(t *testing.T) {
+	if seal.MaxSealed > rendezvous.MaxMailCiphertext {
+		t.Errorf("seal.MaxSealed %d > rendezvous.MaxMailCiphertext %d", seal.MaxSealed, rendezvous.MaxMailCiphertext)
+	}
+	if seal.MaxDeviceKey > rendezvous.MaxDeviceKey {
+		t.Errorf("seal.MaxDeviceKey %d > rendezvous.MaxDeviceKey %d", seal.MaxDeviceKey, rendezvous.MaxDeviceKey)
+	}
+	if seal.MaxMessageID > rendezvous.MaxMessageID {
+		t.Errorf("seal.MaxMessageID %d > rendezvous.MaxMessageID %d", seal.MaxMessageID, rendezvous.MaxMessageID)
+	}
+	d := &pb.DepositRequest{To: strings.Repeat("u", 32), MessageId: strings.Repeat("i", rendezvous.MaxMessageID)}
+	for range rendezvous.MaxMailDevices {
+		// A peer ID of an RSA key is the longest kind.
+		d.Envelopes = append(d.Envelopes, &pb.MailEnvelope{PeerId: make([]byte, 64), Ciphertext: make([]byte, rendezvous.MaxMailCiphertext)})
+	}
+	req := &pb.Request{Body: &pb.Request_Deposit{Deposit: d}}
+	if n := proto.Size(req) + 8; n > rendezvous.MaxDepositSize {
+		t.Errorf("the largest deposit takes %d bytes framed, MaxDepositSize is %d", n, rendezvous.MaxDepositSize)
+	}
+	// The largest mail fits a fetch answer.
+	m := &pb.Response{Status: pb.Status_STATUS_OK, Body: &pb.Response_Mail{Mail: &pb.MailList{More: true, Mail: []*pb.Mail{{
+		Id: 1 << 62, Sender: strings.Repeat("u", 32), SenderPeerId: make([]byte, 64), MessageId: d.MessageId,
+		DepositedUnixMs: 1 << 50, Ciphertext: make([]byte, rendezvous.MaxMailCiphertext),
+	}}}}}
+	if n := proto.Size(m); n > rendezvous.MaxResponseSize-256 {
+		t.Errorf("one mail takes %d bytes, over a fetch answer's budget", n)
 	}
 }

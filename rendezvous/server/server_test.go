@@ -158,7 +158,7 @@ func nextPresence(ctx context.Context, t *testing.T, s *client.Session) client.P
 }
 
 // makeContacts makes a and b contacts through a request and an accept.
-func makeContacts(ctx context.Context, t *testing.T, a *client.Client, b *client.Client, bName string, aName string) {
+func makeContacts(ctx context.Context, t testing.TB, a *client.Client, b *client.Client, bName string, aName string) {
 	t.Helper()
 	if acc, err := a.RequestContact(ctx, bName); err != nil || acc {
 		t.Fatalf("RequestContact(%s): got %v, %v, want false, nil", bName, acc, err)
