@@ -132,7 +132,8 @@ type Store interface {
 	// SetPasswordHash replaces a user's password hash.
 	SetPasswordHash(ctx context.Context, userID int64, hash []byte) error
 	// DeleteUser removes a user with its devices, contact rows (in both
-	// directions), blocks and sessions. The name becomes free again.
+	// directions), blocks, sessions, device keys and mail (received and
+	// sent, delivered or not). The name becomes free again.
 	DeleteUser(ctx context.Context, userID int64) error
 
 	// EnrolDevice adds a device to a user. Enrolling a device the user
