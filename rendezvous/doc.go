@@ -82,7 +82,9 @@
 //     sealed to has acknowledged it (or was revoked), and after 30 days
 //     (the server's TTL) in any case; expired mail is never delivered.
 //
-// A device fetches its mail after login, opens and stores each message,
+// A device that published a key and is logged in is pushed mail_waiting
+// when mail is deposited for it. A device fetches its mail after login
+// and when pushed, opens and stores each message,
 // and only then acknowledges it; a message that does not open is
 // acknowledged too (it never will). Replays are dropped by message ID on
 // the device.

@@ -58,11 +58,14 @@ func (c ContactChange) String() string {
 	return "unknown"
 }
 
-// Update is one push from the server: a contact's presence or a change to
-// the contact book.
+// Update is one push from the server: a contact's presence, a change to
+// the contact book, or mail waiting for this device.
 type Update struct {
 	Presence *Presence // set for presence changes
 	Contact  *ContactEvent
+	// Mail is set when mail was deposited for this device (which
+	// published a mailbox key): fetch it with Client.FetchMail.
+	Mail bool
 }
 
 // ContactEvent is a change to the contact book.
@@ -301,6 +304,8 @@ func (s *Session) readPushes(r *wire.Reader) {
 			u.Presence = &p
 		case *pb.Response_ContactEvent:
 			u.Contact = &ContactEvent{Change: ContactChange(body.ContactEvent.GetKind()), Username: body.ContactEvent.GetUsername()}
+		case *pb.Response_MailWaiting:
+			u.Mail = true
 		default:
 			err = errors.New("rendezvous session: unexpected message from server")
 			s.stream.Reset()

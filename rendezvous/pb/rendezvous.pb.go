@@ -1717,6 +1717,7 @@ type Response struct {
 	//	*Response_Deposit
 	//	*Response_Mail
 	//	*Response_AckMail
+	//	*Response_MailWaiting
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1940,6 +1941,15 @@ func (x *Response) GetAckMail() *AckMailResponse {
 	return nil
 }
 
+func (x *Response) GetMailWaiting() *MailWaiting {
+	if x != nil {
+		if x, ok := x.Body.(*Response_MailWaiting); ok {
+			return x.MailWaiting
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -2012,6 +2022,10 @@ type Response_AckMail struct {
 	AckMail *AckMailResponse `protobuf:"bytes,26,opt,name=ack_mail,json=ackMail,proto3,oneof"`
 }
 
+type Response_MailWaiting struct {
+	MailWaiting *MailWaiting `protobuf:"bytes,27,opt,name=mail_waiting,json=mailWaiting,proto3,oneof"` // session push: mail waits for this device
+}
+
 func (*Response_Account) isResponse_Body() {}
 
 func (*Response_Login) isResponse_Body() {}
@@ -2045,6 +2059,8 @@ func (*Response_Deposit) isResponse_Body() {}
 func (*Response_Mail) isResponse_Body() {}
 
 func (*Response_AckMail) isResponse_Body() {}
+
+func (*Response_MailWaiting) isResponse_Body() {}
 
 type AccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3167,6 +3183,44 @@ func (x *AckMailResponse) GetDeleted() uint32 {
 	return 0
 }
 
+// MailWaiting tells a logged-in device that mail was deposited for it:
+// fetch it. Only devices that published a mailbox key get it.
+type MailWaiting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailWaiting) Reset() {
+	*x = MailWaiting{}
+	mi := &file_rendezvous_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailWaiting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailWaiting) ProtoMessage() {}
+
+func (x *MailWaiting) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailWaiting.ProtoReflect.Descriptor instead.
+func (*MailWaiting) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{44}
+}
+
 var File_rendezvous_proto protoreflect.FileDescriptor
 
 const file_rendezvous_proto_rawDesc = "" +
@@ -3260,7 +3314,8 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x10FetchMailRequest\x12\x10\n" +
 	"\x03max\x18\x01 \x01(\rR\x03max\"\"\n" +
 	"\x0eAckMailRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\xd6\t\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\x9e\n" +
+	"\n" +
 	"\bResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.parley.rendezvous.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
@@ -3287,7 +3342,8 @@ const file_rendezvous_proto_rawDesc = "" +
 	"deviceKeys\x12A\n" +
 	"\adeposit\x18\x18 \x01(\v2%.parley.rendezvous.v1.DepositResponseH\x00R\adeposit\x124\n" +
 	"\x04mail\x18\x19 \x01(\v2\x1e.parley.rendezvous.v1.MailListH\x00R\x04mail\x12B\n" +
-	"\back_mail\x18\x1a \x01(\v2%.parley.rendezvous.v1.AckMailResponseH\x00R\aackMailB\x06\n" +
+	"\back_mail\x18\x1a \x01(\v2%.parley.rendezvous.v1.AckMailResponseH\x00R\aackMail\x12F\n" +
+	"\fmail_waiting\x18\x1b \x01(\v2!.parley.rendezvous.v1.MailWaitingH\x00R\vmailWaitingB\x06\n" +
 	"\x04body\"-\n" +
 	"\x0fAccountResponse\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\"\xa5\x02\n" +
@@ -3371,7 +3427,8 @@ const file_rendezvous_proto_rawDesc = "" +
 	"ciphertext\x18\x06 \x01(\fR\n" +
 	"ciphertext\"+\n" +
 	"\x0fAckMailResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\rR\adeleted*\x97\x02\n" +
+	"\adeleted\x18\x01 \x01(\rR\adeleted\"\r\n" +
+	"\vMailWaiting*\x97\x02\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x16\n" +
@@ -3399,7 +3456,7 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 }
 
 var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_rendezvous_proto_goTypes = []any{
 	(Status)(0),                       // 0: parley.rendezvous.v1.Status
 	(ContactEvent_Kind)(0),            // 1: parley.rendezvous.v1.ContactEvent.Kind
@@ -3447,6 +3504,7 @@ var file_rendezvous_proto_goTypes = []any{
 	(*MailList)(nil),                  // 43: parley.rendezvous.v1.MailList
 	(*Mail)(nil),                      // 44: parley.rendezvous.v1.Mail
 	(*AckMailResponse)(nil),           // 45: parley.rendezvous.v1.AckMailResponse
+	(*MailWaiting)(nil),               // 46: parley.rendezvous.v1.MailWaiting
 }
 var file_rendezvous_proto_depIdxs = []int32{
 	3,  // 0: parley.rendezvous.v1.Request.register:type_name -> parley.rendezvous.v1.RegisterRequest
@@ -3493,20 +3551,21 @@ var file_rendezvous_proto_depIdxs = []int32{
 	42, // 41: parley.rendezvous.v1.Response.deposit:type_name -> parley.rendezvous.v1.DepositResponse
 	43, // 42: parley.rendezvous.v1.Response.mail:type_name -> parley.rendezvous.v1.MailList
 	45, // 43: parley.rendezvous.v1.Response.ack_mail:type_name -> parley.rendezvous.v1.AckMailResponse
-	32, // 44: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
-	39, // 45: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
-	31, // 46: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
-	31, // 47: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
-	1,  // 48: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
-	35, // 49: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
-	32, // 50: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
-	41, // 51: parley.rendezvous.v1.DeviceKeyList.keys:type_name -> parley.rendezvous.v1.DeviceKey
-	44, // 52: parley.rendezvous.v1.MailList.mail:type_name -> parley.rendezvous.v1.Mail
-	53, // [53:53] is the sub-list for method output_type
-	53, // [53:53] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	46, // 44: parley.rendezvous.v1.Response.mail_waiting:type_name -> parley.rendezvous.v1.MailWaiting
+	32, // 45: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
+	39, // 46: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
+	31, // 47: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
+	31, // 48: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
+	1,  // 49: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
+	35, // 50: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
+	32, // 51: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
+	41, // 52: parley.rendezvous.v1.DeviceKeyList.keys:type_name -> parley.rendezvous.v1.DeviceKey
+	44, // 53: parley.rendezvous.v1.MailList.mail:type_name -> parley.rendezvous.v1.Mail
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -3558,6 +3617,7 @@ func file_rendezvous_proto_init() {
 		(*Response_Deposit)(nil),
 		(*Response_Mail)(nil),
 		(*Response_AckMail)(nil),
+		(*Response_MailWaiting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3565,7 +3625,7 @@ func file_rendezvous_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -234,6 +234,13 @@ func (s *Server) deposit(ctx context.Context, c caller, req *pb.DepositRequest) 
 		return nil, fmt.Errorf("deposit from %s to %s: %w", me.Name, to.Name, err)
 	}
 
+	if !res.Duplicate {
+		// Devices online on some replica (but unreachable by their
+		// contacts) fetch now rather than at their next login.
+		for _, c := range copies {
+			s.publish(ctx, Event{Kind: EventMail, UserID: to.ID, Device: c.Device})
+		}
+	}
 	resp := okResponse()
 	resp.Body = &pb.Response_Deposit{Deposit: &pb.DepositResponse{Id: uint64(res.ID), Duplicate: res.Duplicate}}
 	return resp, nil

@@ -606,3 +606,41 @@ func TestMailboxLimitsAgree(t *testing.T) {
 		t.Errorf("one mail takes %d bytes, over a fetch answer's budget", n)
 	}
 }
+
+// TestMailboxPushedToOnlineDevice: a logged-in device that published a
+// key is told when mail arrives for it; the account's device without a
+// key is not.
+func TestMailboxPushedToOnlineDevice(t *testing.T) {
+	ctx := testContext(t)
+	ts := startServer(t)
+	w := newMailWorld(ctx, t, ts)
+	noKey, _ := newClient(t, ts)
+	if _, err := noKey.Enrol(ctx, "bob", "password1"); err != nil {
+		t.Fatal(err)
+	}
+	s1 := login(ctx, t, w.bob1.c, nil)
+	s3 := login(ctx, t, noKey, nil)
+	send(ctx, t, w.alice, "alice", "bob", "m1", "are you there?")
+	for {
+		u := nextUpdate(ctx, t, s1)
+		if u.Mail {
+			break
+		}
+	}
+	if mail, _ := w.bob1.fetch(ctx, t); len(mail) != 1 {
+		t.Errorf("fetched %d messages after the push, want 1", len(mail))
+	}
+	// The device without a key got no push: the push to bob1 is out, and
+	// for a while more nothing but presence arrives on its session.
+	quiet := time.After(300 * time.Millisecond)
+	for {
+		select {
+		case u := <-s3.Updates():
+			if u.Mail {
+				t.Fatal("a device without a mailbox key was pushed mail_waiting")
+			}
+		case <-quiet:
+			return
+		}
+	}
+}

@@ -260,6 +260,9 @@ const (
 	// EventKick: close the sessions of UserID; only Device's when Device
 	// is set (a revoked device), all of them otherwise (account deleted).
 	EventKick
+	// EventMail: mail was deposited for Device, a device of UserID. The
+	// replica holding its session tells it to fetch.
+	EventMail
 )
 
 // ContactChange is the kind of an EventContact.
