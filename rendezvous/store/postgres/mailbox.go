@@ -141,12 +141,18 @@ func (s *Store) Deposit(ctx context.Context, d server.Deposit, q server.MailQuot
 			d.Recipient, d.Sender, d.SenderDevice.String(), d.MessageID, d.Size(), d.At, d.Expires).Scan(&res.ID); err != nil {
 			return fmt.Errorf("insert mail: %w", err)
 		}
-		rows := make([][]any, 0, len(d.Copies))
+		devs := make([]string, 0, len(d.Copies))
+		cts := make([][]byte, 0, len(d.Copies))
 		for _, c := range d.Copies {
-			rows = append(rows, []any{res.ID, c.Device.String(), c.Ciphertext})
+			devs = append(devs, c.Device.String())
+			cts = append(cts, c.Ciphertext)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"mail_copies"},
-			[]string{"mail_id", "device", "ciphertext"}, pgx.CopyFromRows(rows)); err != nil {
+		// One statement for all copies: a round trip, where COPY takes
+		// several.
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO mail_copies (mail_id, device, ciphertext)
+			 SELECT $1, dev, ct FROM unnest($2::text[], $3::bytea[]) AS c(dev, ct)`,
+			res.ID, devs, cts); err != nil {
 			return fmt.Errorf("insert mail copies: %w", err)
 		}
 		return nil
