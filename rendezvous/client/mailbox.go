@@ -194,3 +194,54 @@ func (c *Client) OpenMail(box *ecdh.PrivateKey, m Mail, senderOK seal.SenderChec
 	}
 	return msg, nil
 }
+
+// ReceiveMail fetches all mail waiting for this device, opens each message
+// with box (see OpenMail) and hands it to deliver, then acknowledges what
+// deliver took and what can never open. Call it after login and whenever
+// the session pushes Update.Mail.
+//
+// deliver must store the message durably before it returns nil (and drop
+// a message ID it already has: replays); an error from deliver leaves
+// the message on the server and ends ReceiveMail with that error, to be
+// retried later. A message that does not open (forged, altered, sealed
+// to an old key, from an unknown sender) is reported to rejected, which
+// may be nil, and acknowledged. It returns how many messages deliver
+// took.
+func (c *Client) ReceiveMail(ctx context.Context, box *ecdh.PrivateKey, senderOK seal.SenderCheck,
+	deliver func(*seal.Message) error, rejected func(Mail, error)) (int, error) {
+	delivered := 0
+	for {
+		mail, more, err := c.FetchMail(ctx, 0)
+		if err != nil {
+			return delivered, err
+		}
+		var done []uint64
+		var deliverErr error
+		for _, m := range mail {
+			msg, err := c.OpenMail(box, m, senderOK)
+			if err != nil {
+				if rejected != nil {
+					rejected(m, err)
+				}
+				done = append(done, m.ID)
+				continue
+			}
+			if deliverErr = deliver(msg); deliverErr != nil {
+				break
+			}
+			delivered++
+			done = append(done, m.ID)
+		}
+		if len(done) > 0 {
+			if _, err := c.AckMail(ctx, done); err != nil {
+				return delivered, err
+			}
+		}
+		if deliverErr != nil {
+			return delivered, fmt.Errorf("receive mail: %w", deliverErr)
+		}
+		if !more || len(mail) == 0 {
+			return delivered, nil
+		}
+	}
+}

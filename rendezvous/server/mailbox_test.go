@@ -644,3 +644,49 @@ func TestMailboxPushedToOnlineDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestMailboxReceiveMail: ReceiveMail delivers every message across
+// several answers, acknowledges what does not open, and leaves what
+// deliver refused on the server.
+func TestMailboxReceiveMail(t *testing.T) {
+	ctx := testContext(t)
+	ts := startServer(t, func(c *server.Config) { c.Mailbox.FetchDefault = 3; c.Limits = server.NoLimits() })
+	w := newMailWorld(ctx, t, ts)
+	for i := range 7 {
+		send(ctx, t, w.alice, "alice", "bob", fmt.Sprintf("m%d", i), fmt.Sprintf("body %d", i))
+	}
+	// A message alice's device signs as someone else is rejected.
+	send(ctx, t, w.alice, "not-alice", "bob", "forged", "forged")
+	isAlice := func(user string, p peer.ID) bool { return user == "alice" && p == w.alice.id }
+
+	// deliver fails at the fourth message: three delivered and the
+	// forged one (last) not reached yet.
+	var got []string
+	n, err := w.bob1.c.ReceiveMail(ctx, w.bob1.box, isAlice, func(m *seal.Message) error {
+		if len(got) == 3 {
+			return errors.New("disk full")
+		}
+		got = append(got, string(m.Body))
+		return nil
+	}, nil)
+	if n != 3 || err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("ReceiveMail with a failing deliver: got %d, %v, want 3 and the error", n, err)
+	}
+	var rejected []string
+	n, err = w.bob1.c.ReceiveMail(ctx, w.bob1.box, isAlice, func(m *seal.Message) error {
+		got = append(got, string(m.Body))
+		return nil
+	}, func(m client.Mail, err error) { rejected = append(rejected, m.MessageID) })
+	if err != nil || n != 4 {
+		t.Fatalf("ReceiveMail: got %d, %v, want 4", n, err)
+	}
+	if want := "[body 0 body 1 body 2 body 3 body 4 body 5 body 6]"; fmt.Sprint(got) != want {
+		t.Errorf("delivered %v, want %s", got, want)
+	}
+	if fmt.Sprint(rejected) != "[forged]" {
+		t.Errorf("rejected %v, want [forged]", rejected)
+	}
+	if mail, _, err := w.bob1.c.FetchMail(ctx, 0); err != nil || len(mail) != 0 {
+		t.Errorf("after ReceiveMail: %d messages left, %v", len(mail), err)
+	}
+}
