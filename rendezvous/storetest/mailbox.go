@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,6 +290,65 @@ func runMailbox(t *testing.T, open opener) {
 		}
 		if _, err := s.Deposit(t.Context(), m.deposit("m3", 0, m.bob1, m.bob2), bigQuota); !errors.Is(err, rendezvous.ErrDeviceKeysChanged) {
 			t.Errorf("deposit to a revoked device: got %v, want ErrDeviceKeysChanged", err)
+		}
+	})
+
+	t.Run("ConcurrentDepositsKeepTheQuota", func(t *testing.T) {
+		s := open(t)
+		m := newMailbox(t, s)
+		q := server.MailQuota{Messages: 5, Bytes: 1 << 20}
+		const n = 16
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = s.Deposit(t.Context(), m.deposit(fmt.Sprintf("m%d", i), 0, m.bob1, m.bob2), q)
+			})
+		}
+		wg.Wait()
+		ok := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, rendezvous.ErrMailboxFull):
+				t.Errorf("deposit %d: %v", i, err)
+			}
+		}
+		if ok != q.Messages {
+			t.Errorf("%d of %d concurrent deposits stored, want exactly the quota, %d", ok, n, q.Messages)
+		}
+	})
+
+	t.Run("ConcurrentAcksDeleteTheMessage", func(t *testing.T) {
+		s := open(t)
+		m := newMailbox(t, s)
+		const n = 20
+		ids := make([]int64, n)
+		for i := range n {
+			ids[i] = m.mustDeposit(t, m.deposit(fmt.Sprintf("m%d", i), 0, m.bob1, m.bob2), bigQuota).ID
+		}
+		// Both devices acknowledge each message at the same moment.
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			start := make(chan struct{})
+			for _, dev := range []peer.ID{m.bob1, m.bob2} {
+				wg.Go(func() {
+					<-start
+					if _, err := s.AckMail(t.Context(), dev, []int64{id}); err != nil {
+						t.Errorf("AckMail: %v", err)
+					}
+				})
+			}
+			close(start)
+		}
+		wg.Wait()
+		// Every message is gone: a quota of n messages takes n more.
+		q := server.MailQuota{Messages: n, Bytes: 1 << 30}
+		for i := range n {
+			if _, err := s.Deposit(t.Context(), m.deposit(fmt.Sprintf("again%d", i), 0, m.bob1, m.bob2), q); err != nil {
+				t.Fatalf("deposit %d after all were acknowledged: %v (a message outlived its last copy)", i, err)
+			}
 		}
 	})
 
