@@ -27,6 +27,16 @@ var (
 	ErrUnavailable       = errors.New("server unavailable; try again later")
 	ErrAccountDeleted    = errors.New("this account was deleted")
 	ErrNotTrusted        = errors.New("this peer may not announce itself as a supernode: it is neither a trusted relay nor an enrolled device")
+	// ErrContactRequired: mailbox keys and deposits are for accepted
+	// contacts only (and a user's own keys for the user).
+	ErrContactRequired = errors.New("only accepted contacts may do this")
+	// ErrMailboxFull: the recipient's mailbox is at its quota. The server
+	// names the user in its message.
+	ErrMailboxFull = errors.New("the recipient's mailbox is full; the message stays queued on your device and is retried")
+	// ErrDeviceKeysChanged: a deposit's envelopes do not match the
+	// recipient's active devices with keys (one was enrolled, revoked or
+	// published a new key). Fetch the keys again and seal anew.
+	ErrDeviceKeysChanged = errors.New("the recipient's devices changed; fetch their keys again and seal the message anew")
 )
 
 // ErrorCode is one row of the error table: a sentinel and what stands for
@@ -52,8 +62,9 @@ type ErrorCode struct {
 // request to fix (400 stays for a body the API cannot parse), 401 who you
 // are was not established (credentials, enrolment, a deleted account),
 // 403 who you are may not do this, 404, 409 a name or device already in
-// use or no session yet, 429 wait and retry, 503 the server is going
-// away, 502 the server failed.
+// use or no session yet (or a deposit sealed to devices that changed),
+// 429 wait and retry, 507 a mailbox is full (retry later), 503 the server
+// is going away, 502 the server failed.
 var errorTable = []ErrorCode{
 	{ErrBadRequest, pb.Status_STATUS_BAD_REQUEST, "invalid_request", http.StatusUnprocessableEntity},
 	{ErrBadCredentials, pb.Status_STATUS_UNAUTHENTICATED, "bad_credentials", http.StatusUnauthorized},
@@ -66,6 +77,9 @@ var errorTable = []ErrorCode{
 	{ErrRateLimited, pb.Status_STATUS_RATE_LIMITED, "rate_limited", http.StatusTooManyRequests},
 	{ErrDeviceRevoked, pb.Status_STATUS_PERMISSION_DENIED, "device_revoked", http.StatusForbidden},
 	{ErrNotTrusted, pb.Status_STATUS_PERMISSION_DENIED, "not_trusted", http.StatusForbidden},
+	{ErrContactRequired, pb.Status_STATUS_PERMISSION_DENIED, "contact_required", http.StatusForbidden},
+	{ErrDeviceKeysChanged, pb.Status_STATUS_BAD_REQUEST, "device_keys_changed", http.StatusConflict},
+	{ErrMailboxFull, pb.Status_STATUS_RESOURCE_EXHAUSTED, "mailbox_full", http.StatusInsufficientStorage},
 	{ErrUnavailable, pb.Status_STATUS_UNAVAILABLE, "server_unavailable", http.StatusServiceUnavailable},
 	{ErrInternal, pb.Status_STATUS_INTERNAL, "server_internal", http.StatusBadGateway},
 }

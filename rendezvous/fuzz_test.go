@@ -65,6 +65,13 @@ var requestSeeds = []*pb.Request{
 	{Body: &pb.Request_Block{Block: &pb.ContactRequest{Username: "mallory"}}},
 	{Body: &pb.Request_Ping{Ping: &pb.PingRequest{}}},
 	{Body: &pb.Request_ListContacts{ListContacts: &pb.ListContactsRequest{}}},
+	{Body: &pb.Request_PublishDeviceKey{PublishDeviceKey: &pb.PublishDeviceKeyRequest{DeviceKey: []byte("\x0a\x04info\x12\x03sig")}}},
+	{Body: &pb.Request_DeviceKeys{DeviceKeys: &pb.DeviceKeysRequest{Username: "bob"}}},
+	{Body: &pb.Request_Deposit{Deposit: &pb.DepositRequest{To: "bob", MessageId: "m1", Envelopes: []*pb.MailEnvelope{
+		{PeerId: []byte("\x00\x24\x08\x01\x12\x20peer"), Ciphertext: []byte("sealed")},
+	}}}},
+	{Body: &pb.Request_FetchMail{FetchMail: &pb.FetchMailRequest{Max: 10}}},
+	{Body: &pb.Request_AckMail{AckMail: &pb.AckMailRequest{Ids: []uint64{1, 2, 1 << 63}}}},
 }
 
 func FuzzDecodeRequestNoPanic(f *testing.F) {
@@ -79,7 +86,7 @@ func FuzzDecodeRequestNoPanic(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		decodeAll(t, data, rendezvous.MaxRequestSize, func() *pb.Request { return new(pb.Request) })
+		decodeAll(t, data, rendezvous.MaxDepositSize, func() *pb.Request { return new(pb.Request) })
 	})
 }
 
@@ -101,6 +108,11 @@ func FuzzDecodeResponseNoPanic(f *testing.F) {
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_GoAway{GoAway: &pb.GoAway{RetryAfterMs: 1500}}},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Contacts{Contacts: &pb.ContactList{Accepted: []*pb.Presence{online}, Incoming: []string{"erin"}, Blocked: []string{"mallory"}}}},
 		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Devices{Devices: &pb.DeviceList{Devices: []*pb.DeviceInfo{{PeerId: []byte("id"), EnrolledUnixMs: 1, Online: true}}}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_DeviceKeys{DeviceKeys: &pb.DeviceKeyList{Username: "bob", Keys: []*pb.DeviceKey{{PeerId: []byte("id"), DeviceKey: []byte("key")}}}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Deposit{Deposit: &pb.DepositResponse{Id: 7, Duplicate: true}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_Mail{Mail: &pb.MailList{More: true, Mail: []*pb.Mail{{Id: 7, Sender: "alice", SenderPeerId: []byte("id"), MessageId: "m1", DepositedUnixMs: 1, Ciphertext: []byte("sealed")}}}}},
+		{Status: pb.Status_STATUS_OK, Body: &pb.Response_AckMail{AckMail: &pb.AckMailResponse{Deleted: 3}}},
+		{Status: pb.Status_STATUS_RESOURCE_EXHAUSTED, Code: "mailbox_full", Message: "bob's mailbox is full"},
 	}
 	for _, r := range resps {
 		f.Add(frames(f, r))

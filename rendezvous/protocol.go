@@ -16,6 +16,29 @@ const (
 	MaxRTTHints     = 32        // round-trip measurements sent with a supernode listing
 )
 
+// Limits of the mailbox. A deposit is the one request that may exceed
+// MaxRequestSize: it may be up to MaxDepositSize bytes, and any other
+// request over MaxRequestSize is refused.
+const (
+	// MaxMailCiphertext bounds one sealed copy of a message (a body of
+	// 32 KiB sealed with its envelope, see internal/seal).
+	MaxMailCiphertext = 33 << 10
+	// MaxMailDevices bounds the envelopes of one deposit: a user's active
+	// devices with a mailbox key.
+	MaxMailDevices = 16
+	// MaxMessageID bounds a message ID in bytes.
+	MaxMessageID = 128
+	// MaxDeviceKey bounds a published device key in bytes.
+	MaxDeviceKey = 512
+	// MaxDepositSize bounds a deposit request frame.
+	MaxDepositSize = MaxMailDevices*(MaxMailCiphertext+256) + 1024
+	// MaxFetchMail bounds the mail in one FetchMail answer; the answer
+	// also stays under MaxResponseSize.
+	MaxFetchMail = 256
+	// MaxAckMail bounds the ids in one AckMail request.
+	MaxAckMail = 1024
+)
+
 // RequestTimeout bounds one request/response exchange on the client and
 // server side.
 const RequestTimeout = 15 * time.Second

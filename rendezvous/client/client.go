@@ -1,6 +1,6 @@
 // Package client is the client side of /parley/rendezvous/1.0.0: accounts,
-// devices, login sessions with pushed presence and certificates, contacts
-// and the supernode directory.
+// devices, login sessions with pushed presence and certificates, contacts,
+// the supernode directory and the offline mailbox (mailbox.go).
 //
 // Errors from the server are *rendezvous.StatusError values that unwrap to
 // the rendezvous sentinels, so callers test them with errors.Is, for example
@@ -298,7 +298,11 @@ func (c *Client) roundTrip(ctx context.Context, req *pb.Request) (*pb.Response, 
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	if err := wire.Write(st, req, rendezvous.MaxRequestSize); err != nil {
+	limit := rendezvous.MaxRequestSize
+	if req.GetDeposit() != nil {
+		limit = rendezvous.MaxDepositSize
+	}
+	if err := wire.Write(st, req, limit); err != nil {
 		st.Reset()
 		if errors.Is(err, proto.Error) { // nothing was sent: a string is not UTF-8
 			return nil, fmt.Errorf("%w: the request cannot be encoded: %v", rendezvous.ErrBadRequest, err)

@@ -58,11 +58,14 @@ func (c ContactChange) String() string {
 	return "unknown"
 }
 
-// Update is one push from the server: a contact's presence or a change to
-// the contact book.
+// Update is one push from the server: a contact's presence, a change to
+// the contact book, or mail waiting for this device.
 type Update struct {
 	Presence *Presence // set for presence changes
 	Contact  *ContactEvent
+	// Mail is set when mail was deposited for this device (which
+	// published a mailbox key): fetch it with Client.FetchMail.
+	Mail bool
 }
 
 // ContactEvent is a change to the contact book.
@@ -95,6 +98,9 @@ type Session struct {
 	Incoming []string
 	// Server is the server's certificate key and lifetime.
 	Server ServerInfo
+	// PendingMail is how many mailbox messages waited for this device at
+	// login: fetch them with Client.FetchMail (see mailbox.go).
+	PendingMail int
 
 	stream    network.Stream
 	keepalive time.Duration
@@ -154,15 +160,16 @@ func (c *Client) Login(ctx context.Context, addrs []ma.Multiaddr) (*Session, err
 	}
 	_ = st.SetDeadline(time.Time{})
 	s := &Session{
-		Username:  login.GetUsername(),
-		Incoming:  login.GetIncoming(),
-		Server:    info,
-		stream:    st,
-		keepalive: keepalive,
-		cert:      login.GetCertificate(),
-		updates:   make(chan Update, 64),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		Username:    login.GetUsername(),
+		Incoming:    login.GetIncoming(),
+		Server:      info,
+		PendingMail: int(login.GetPendingMail()),
+		stream:      st,
+		keepalive:   keepalive,
+		cert:        login.GetCertificate(),
+		updates:     make(chan Update, 64),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	for _, p := range login.GetContacts() {
 		s.Contacts = append(s.Contacts, presenceFromPB(p))
@@ -297,6 +304,8 @@ func (s *Session) readPushes(r *wire.Reader) {
 			u.Presence = &p
 		case *pb.Response_ContactEvent:
 			u.Contact = &ContactEvent{Change: ContactChange(body.ContactEvent.GetKind()), Username: body.ContactEvent.GetUsername()}
+		case *pb.Response_MailWaiting:
+			u.Mail = true
 		default:
 			err = errors.New("rendezvous session: unexpected message from server")
 			s.stream.Reset()

@@ -58,6 +58,11 @@ var kinds = map[string]bool{
 	"list_supernodes":    true,
 	"announce_supernode": true,
 	"server_info":        true,
+	"publish_device_key": true,
+	"device_keys":        true,
+	"deposit":            true,
+	"fetch_mail":         true,
+	"ack_mail":           true,
 }
 
 // statusLabels maps every defined pb.Status to its label value.

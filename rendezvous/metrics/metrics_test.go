@@ -131,18 +131,19 @@ func TestKnownKindsKeepTheirLabel(t *testing.T) {
 
 func TestStatusLabels(t *testing.T) {
 	want := map[pb.Status]string{
-		pb.Status_STATUS_UNSPECIFIED:       "unspecified",
-		pb.Status_STATUS_OK:                "ok",
-		pb.Status_STATUS_BAD_REQUEST:       "bad_request",
-		pb.Status_STATUS_UNAUTHENTICATED:   "unauthenticated",
-		pb.Status_STATUS_ALREADY_EXISTS:    "already_exists",
-		pb.Status_STATUS_NOT_FOUND:         "not_found",
-		pb.Status_STATUS_RATE_LIMITED:      "rate_limited",
-		pb.Status_STATUS_INTERNAL:          "internal",
-		pb.Status_STATUS_PERMISSION_DENIED: "permission_denied",
-		pb.Status_STATUS_UNAVAILABLE:       "unavailable",
-		pb.Status(-1):                      "unknown",
-		pb.Status(1 << 20):                 "unknown",
+		pb.Status_STATUS_UNSPECIFIED:        "unspecified",
+		pb.Status_STATUS_OK:                 "ok",
+		pb.Status_STATUS_BAD_REQUEST:        "bad_request",
+		pb.Status_STATUS_UNAUTHENTICATED:    "unauthenticated",
+		pb.Status_STATUS_ALREADY_EXISTS:     "already_exists",
+		pb.Status_STATUS_NOT_FOUND:          "not_found",
+		pb.Status_STATUS_RATE_LIMITED:       "rate_limited",
+		pb.Status_STATUS_INTERNAL:           "internal",
+		pb.Status_STATUS_PERMISSION_DENIED:  "permission_denied",
+		pb.Status_STATUS_UNAVAILABLE:        "unavailable",
+		pb.Status_STATUS_RESOURCE_EXHAUSTED: "resource_exhausted",
+		pb.Status(-1):                       "unknown",
+		pb.Status(1 << 20):                  "unknown",
 	}
 	for s, w := range want {
 		if got := statusLabel(s); got != w {

@@ -46,33 +46,38 @@ const (
 	// The server is shutting down or overloaded; retry after
 	// Response.retry_after_ms, possibly on another replica.
 	Status_STATUS_UNAVAILABLE Status = 9
+	// A quota is used up (the recipient's mailbox is full). Retry later,
+	// unchanged: the quota frees up as the recipient fetches its mail.
+	Status_STATUS_RESOURCE_EXHAUSTED Status = 10
 )
 
 // Enum value maps for Status.
 var (
 	Status_name = map[int32]string{
-		0: "STATUS_UNSPECIFIED",
-		1: "STATUS_OK",
-		2: "STATUS_BAD_REQUEST",
-		3: "STATUS_UNAUTHENTICATED",
-		4: "STATUS_ALREADY_EXISTS",
-		5: "STATUS_NOT_FOUND",
-		6: "STATUS_RATE_LIMITED",
-		7: "STATUS_INTERNAL",
-		8: "STATUS_PERMISSION_DENIED",
-		9: "STATUS_UNAVAILABLE",
+		0:  "STATUS_UNSPECIFIED",
+		1:  "STATUS_OK",
+		2:  "STATUS_BAD_REQUEST",
+		3:  "STATUS_UNAUTHENTICATED",
+		4:  "STATUS_ALREADY_EXISTS",
+		5:  "STATUS_NOT_FOUND",
+		6:  "STATUS_RATE_LIMITED",
+		7:  "STATUS_INTERNAL",
+		8:  "STATUS_PERMISSION_DENIED",
+		9:  "STATUS_UNAVAILABLE",
+		10: "STATUS_RESOURCE_EXHAUSTED",
 	}
 	Status_value = map[string]int32{
-		"STATUS_UNSPECIFIED":       0,
-		"STATUS_OK":                1,
-		"STATUS_BAD_REQUEST":       2,
-		"STATUS_UNAUTHENTICATED":   3,
-		"STATUS_ALREADY_EXISTS":    4,
-		"STATUS_NOT_FOUND":         5,
-		"STATUS_RATE_LIMITED":      6,
-		"STATUS_INTERNAL":          7,
-		"STATUS_PERMISSION_DENIED": 8,
-		"STATUS_UNAVAILABLE":       9,
+		"STATUS_UNSPECIFIED":        0,
+		"STATUS_OK":                 1,
+		"STATUS_BAD_REQUEST":        2,
+		"STATUS_UNAUTHENTICATED":    3,
+		"STATUS_ALREADY_EXISTS":     4,
+		"STATUS_NOT_FOUND":          5,
+		"STATUS_RATE_LIMITED":       6,
+		"STATUS_INTERNAL":           7,
+		"STATUS_PERMISSION_DENIED":  8,
+		"STATUS_UNAVAILABLE":        9,
+		"STATUS_RESOURCE_EXHAUSTED": 10,
 	}
 )
 
@@ -152,7 +157,7 @@ func (x ContactEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ContactEvent_Kind.Descriptor instead.
 func (ContactEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{25, 0}
+	return file_rendezvous_proto_rawDescGZIP(), []int{31, 0}
 }
 
 type Request struct {
@@ -178,6 +183,11 @@ type Request struct {
 	//	*Request_ListContacts
 	//	*Request_Ping
 	//	*Request_ServerInfo
+	//	*Request_PublishDeviceKey
+	//	*Request_DeviceKeys
+	//	*Request_Deposit
+	//	*Request_FetchMail
+	//	*Request_AckMail
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -391,6 +401,51 @@ func (x *Request) GetServerInfo() *ServerInfoRequest {
 	return nil
 }
 
+func (x *Request) GetPublishDeviceKey() *PublishDeviceKeyRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_PublishDeviceKey); ok {
+			return x.PublishDeviceKey
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetDeviceKeys() *DeviceKeysRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_DeviceKeys); ok {
+			return x.DeviceKeys
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetDeposit() *DepositRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_Deposit); ok {
+			return x.Deposit
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFetchMail() *FetchMailRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_FetchMail); ok {
+			return x.FetchMail
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetAckMail() *AckMailRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_AckMail); ok {
+			return x.AckMail
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -471,6 +526,26 @@ type Request_ServerInfo struct {
 	ServerInfo *ServerInfoRequest `protobuf:"bytes,19,opt,name=server_info,json=serverInfo,proto3,oneof"`
 }
 
+type Request_PublishDeviceKey struct {
+	PublishDeviceKey *PublishDeviceKeyRequest `protobuf:"bytes,20,opt,name=publish_device_key,json=publishDeviceKey,proto3,oneof"`
+}
+
+type Request_DeviceKeys struct {
+	DeviceKeys *DeviceKeysRequest `protobuf:"bytes,21,opt,name=device_keys,json=deviceKeys,proto3,oneof"`
+}
+
+type Request_Deposit struct {
+	Deposit *DepositRequest `protobuf:"bytes,22,opt,name=deposit,proto3,oneof"`
+}
+
+type Request_FetchMail struct {
+	FetchMail *FetchMailRequest `protobuf:"bytes,23,opt,name=fetch_mail,json=fetchMail,proto3,oneof"`
+}
+
+type Request_AckMail struct {
+	AckMail *AckMailRequest `protobuf:"bytes,24,opt,name=ack_mail,json=ackMail,proto3,oneof"`
+}
+
 func (*Request_Register) isRequest_Body() {}
 
 func (*Request_Enrol) isRequest_Body() {}
@@ -508,6 +583,16 @@ func (*Request_ListContacts) isRequest_Body() {}
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ServerInfo) isRequest_Body() {}
+
+func (*Request_PublishDeviceKey) isRequest_Body() {}
+
+func (*Request_DeviceKeys) isRequest_Body() {}
+
+func (*Request_Deposit) isRequest_Body() {}
+
+func (*Request_FetchMail) isRequest_Body() {}
+
+func (*Request_AckMail) isRequest_Body() {}
 
 // RegisterRequest creates an account and enrols the calling device (the
 // PeerID authenticated by the secure channel) in one step.
@@ -1301,6 +1386,309 @@ func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
 	return file_rendezvous_proto_rawDescGZIP(), []int{16}
 }
 
+// PublishDeviceKeyRequest publishes the calling device's mailbox key: a
+// signed device key (package internal/seal) whose signature the server
+// checks against the calling device. It replaces the device's previous
+// key.
+type PublishDeviceKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceKey     []byte                 `protobuf:"bytes,1,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishDeviceKeyRequest) Reset() {
+	*x = PublishDeviceKeyRequest{}
+	mi := &file_rendezvous_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishDeviceKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishDeviceKeyRequest) ProtoMessage() {}
+
+func (x *PublishDeviceKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishDeviceKeyRequest.ProtoReflect.Descriptor instead.
+func (*PublishDeviceKeyRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PublishDeviceKeyRequest) GetDeviceKey() []byte {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return nil
+}
+
+// DeviceKeysRequest asks for the mailbox keys of a user's active devices.
+// Only the user and the user's accepted contacts may ask.
+type DeviceKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceKeysRequest) Reset() {
+	*x = DeviceKeysRequest{}
+	mi := &file_rendezvous_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceKeysRequest) ProtoMessage() {}
+
+func (x *DeviceKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceKeysRequest.ProtoReflect.Descriptor instead.
+func (*DeviceKeysRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeviceKeysRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// DepositRequest leaves a message in the mailbox of user `to`, sealed once
+// per device: exactly one envelope for each of the user's active devices
+// that published a key. Only accepted contacts may deposit. Depositing
+// the same message_id to the same user again changes nothing.
+type DepositRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	To            string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	MessageId     string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Envelopes     []*MailEnvelope        `protobuf:"bytes,3,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DepositRequest) Reset() {
+	*x = DepositRequest{}
+	mi := &file_rendezvous_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DepositRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DepositRequest) ProtoMessage() {}
+
+func (x *DepositRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
+func (*DepositRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DepositRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *DepositRequest) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *DepositRequest) GetEnvelopes() []*MailEnvelope {
+	if x != nil {
+		return x.Envelopes
+	}
+	return nil
+}
+
+type MailEnvelope struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"` // the recipient device
+	Ciphertext    []byte                 `protobuf:"bytes,2,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`       // sealed to that device's key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailEnvelope) Reset() {
+	*x = MailEnvelope{}
+	mi := &file_rendezvous_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailEnvelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailEnvelope) ProtoMessage() {}
+
+func (x *MailEnvelope) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailEnvelope.ProtoReflect.Descriptor instead.
+func (*MailEnvelope) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *MailEnvelope) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *MailEnvelope) GetCiphertext() []byte {
+	if x != nil {
+		return x.Ciphertext
+	}
+	return nil
+}
+
+// FetchMailRequest asks for the calling device's pending mail, oldest
+// first.
+type FetchMailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Max           uint32                 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"` // 0 means the server's default
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchMailRequest) Reset() {
+	*x = FetchMailRequest{}
+	mi := &file_rendezvous_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchMailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchMailRequest) ProtoMessage() {}
+
+func (x *FetchMailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchMailRequest.ProtoReflect.Descriptor instead.
+func (*FetchMailRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *FetchMailRequest) GetMax() uint32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// AckMailRequest deletes the calling device's copies of the given mail
+// (ids from FetchMail). A message is gone once every device has
+// acknowledged it.
+type AckMailRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []uint64               `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckMailRequest) Reset() {
+	*x = AckMailRequest{}
+	mi := &file_rendezvous_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckMailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckMailRequest) ProtoMessage() {}
+
+func (x *AckMailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckMailRequest.ProtoReflect.Descriptor instead.
+func (*AckMailRequest) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AckMailRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 type Response struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Status       Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=parley.rendezvous.v1.Status" json:"status,omitempty"`
@@ -1325,6 +1713,11 @@ type Response struct {
 	//	*Response_Pong
 	//	*Response_GoAway
 	//	*Response_ServerInfo
+	//	*Response_DeviceKeys
+	//	*Response_Deposit
+	//	*Response_Mail
+	//	*Response_AckMail
+	//	*Response_MailWaiting
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1332,7 +1725,7 @@ type Response struct {
 
 func (x *Response) Reset() {
 	*x = Response{}
-	mi := &file_rendezvous_proto_msgTypes[17]
+	mi := &file_rendezvous_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1737,7 @@ func (x *Response) String() string {
 func (*Response) ProtoMessage() {}
 
 func (x *Response) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[17]
+	mi := &file_rendezvous_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1750,7 @@ func (x *Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Response.ProtoReflect.Descriptor instead.
 func (*Response) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{17}
+	return file_rendezvous_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Response) GetStatus() Status {
@@ -1512,6 +1905,51 @@ func (x *Response) GetServerInfo() *ServerInfo {
 	return nil
 }
 
+func (x *Response) GetDeviceKeys() *DeviceKeyList {
+	if x != nil {
+		if x, ok := x.Body.(*Response_DeviceKeys); ok {
+			return x.DeviceKeys
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetDeposit() *DepositResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Deposit); ok {
+			return x.Deposit
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMail() *MailList {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Mail); ok {
+			return x.Mail
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetAckMail() *AckMailResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_AckMail); ok {
+			return x.AckMail
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMailWaiting() *MailWaiting {
+	if x != nil {
+		if x, ok := x.Body.(*Response_MailWaiting); ok {
+			return x.MailWaiting
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -1568,6 +2006,26 @@ type Response_ServerInfo struct {
 	ServerInfo *ServerInfo `protobuf:"bytes,22,opt,name=server_info,json=serverInfo,proto3,oneof"`
 }
 
+type Response_DeviceKeys struct {
+	DeviceKeys *DeviceKeyList `protobuf:"bytes,23,opt,name=device_keys,json=deviceKeys,proto3,oneof"`
+}
+
+type Response_Deposit struct {
+	Deposit *DepositResponse `protobuf:"bytes,24,opt,name=deposit,proto3,oneof"`
+}
+
+type Response_Mail struct {
+	Mail *MailList `protobuf:"bytes,25,opt,name=mail,proto3,oneof"`
+}
+
+type Response_AckMail struct {
+	AckMail *AckMailResponse `protobuf:"bytes,26,opt,name=ack_mail,json=ackMail,proto3,oneof"`
+}
+
+type Response_MailWaiting struct {
+	MailWaiting *MailWaiting `protobuf:"bytes,27,opt,name=mail_waiting,json=mailWaiting,proto3,oneof"` // session push: mail waits for this device
+}
+
 func (*Response_Account) isResponse_Body() {}
 
 func (*Response_Login) isResponse_Body() {}
@@ -1594,6 +2052,16 @@ func (*Response_GoAway) isResponse_Body() {}
 
 func (*Response_ServerInfo) isResponse_Body() {}
 
+func (*Response_DeviceKeys) isResponse_Body() {}
+
+func (*Response_Deposit) isResponse_Body() {}
+
+func (*Response_Mail) isResponse_Body() {}
+
+func (*Response_AckMail) isResponse_Body() {}
+
+func (*Response_MailWaiting) isResponse_Body() {}
+
 type AccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"` // canonical form
@@ -1603,7 +2071,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_rendezvous_proto_msgTypes[18]
+	mi := &file_rendezvous_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +2083,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[18]
+	mi := &file_rendezvous_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +2096,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{18}
+	return file_rendezvous_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AccountResponse) GetUsername() string {
@@ -1646,13 +2114,14 @@ type LoginResponse struct {
 	Certificate   []byte                 `protobuf:"bytes,4,opt,name=certificate,proto3" json:"certificate,omitempty"`                     // membership certificate, see package cert
 	KeepaliveMs   uint32                 `protobuf:"varint,5,opt,name=keepalive_ms,json=keepaliveMs,proto3" json:"keepalive_ms,omitempty"` // send a PingRequest this often
 	Server        *ServerInfo            `protobuf:"bytes,6,opt,name=server,proto3" json:"server,omitempty"`
+	PendingMail   uint32                 `protobuf:"varint,7,opt,name=pending_mail,json=pendingMail,proto3" json:"pending_mail,omitempty"` // messages waiting for this device: fetch them
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_rendezvous_proto_msgTypes[19]
+	mi := &file_rendezvous_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +2133,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[19]
+	mi := &file_rendezvous_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +2146,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{19}
+	return file_rendezvous_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LoginResponse) GetUsername() string {
@@ -1722,6 +2191,13 @@ func (x *LoginResponse) GetServer() *ServerInfo {
 	return nil
 }
 
+func (x *LoginResponse) GetPendingMail() uint32 {
+	if x != nil {
+		return x.PendingMail
+	}
+	return 0
+}
+
 type ContactResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// True when the two users are now contacts and see each other's
@@ -1733,7 +2209,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_rendezvous_proto_msgTypes[20]
+	mi := &file_rendezvous_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +2221,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[20]
+	mi := &file_rendezvous_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +2234,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{20}
+	return file_rendezvous_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -1777,7 +2253,7 @@ type SupernodeList struct {
 
 func (x *SupernodeList) Reset() {
 	*x = SupernodeList{}
-	mi := &file_rendezvous_proto_msgTypes[21]
+	mi := &file_rendezvous_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +2265,7 @@ func (x *SupernodeList) String() string {
 func (*SupernodeList) ProtoMessage() {}
 
 func (x *SupernodeList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[21]
+	mi := &file_rendezvous_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +2278,7 @@ func (x *SupernodeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeList.ProtoReflect.Descriptor instead.
 func (*SupernodeList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{21}
+	return file_rendezvous_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SupernodeList) GetSupernodes() []*PeerInfo {
@@ -1822,7 +2298,7 @@ type AnnounceSupernodeResponse struct {
 
 func (x *AnnounceSupernodeResponse) Reset() {
 	*x = AnnounceSupernodeResponse{}
-	mi := &file_rendezvous_proto_msgTypes[22]
+	mi := &file_rendezvous_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +2310,7 @@ func (x *AnnounceSupernodeResponse) String() string {
 func (*AnnounceSupernodeResponse) ProtoMessage() {}
 
 func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[22]
+	mi := &file_rendezvous_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2323,7 @@ func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceSupernodeResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceSupernodeResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{22}
+	return file_rendezvous_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AnnounceSupernodeResponse) GetTtlMs() uint32 {
@@ -1874,7 +2350,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[23]
+	mi := &file_rendezvous_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2362,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[23]
+	mi := &file_rendezvous_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2375,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{23}
+	return file_rendezvous_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PeerInfo) GetPeerId() []byte {
@@ -1931,7 +2407,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_rendezvous_proto_msgTypes[24]
+	mi := &file_rendezvous_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2419,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[24]
+	mi := &file_rendezvous_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2432,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{24}
+	return file_rendezvous_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Presence) GetUsername() string {
@@ -2011,7 +2487,7 @@ type ContactEvent struct {
 
 func (x *ContactEvent) Reset() {
 	*x = ContactEvent{}
-	mi := &file_rendezvous_proto_msgTypes[25]
+	mi := &file_rendezvous_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2499,7 @@ func (x *ContactEvent) String() string {
 func (*ContactEvent) ProtoMessage() {}
 
 func (x *ContactEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[25]
+	mi := &file_rendezvous_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2512,7 @@ func (x *ContactEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactEvent.ProtoReflect.Descriptor instead.
 func (*ContactEvent) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{25}
+	return file_rendezvous_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ContactEvent) GetKind() ContactEvent_Kind {
@@ -2062,7 +2538,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_rendezvous_proto_msgTypes[26]
+	mi := &file_rendezvous_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2550,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[26]
+	mi := &file_rendezvous_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2563,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{26}
+	return file_rendezvous_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeviceList) GetDevices() []*DeviceInfo {
@@ -2109,7 +2585,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_rendezvous_proto_msgTypes[27]
+	mi := &file_rendezvous_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2597,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[27]
+	mi := &file_rendezvous_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2610,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{27}
+	return file_rendezvous_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeviceInfo) GetPeerId() []byte {
@@ -2177,7 +2653,7 @@ type ContactList struct {
 
 func (x *ContactList) Reset() {
 	*x = ContactList{}
-	mi := &file_rendezvous_proto_msgTypes[28]
+	mi := &file_rendezvous_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2665,7 @@ func (x *ContactList) String() string {
 func (*ContactList) ProtoMessage() {}
 
 func (x *ContactList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[28]
+	mi := &file_rendezvous_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2678,7 @@ func (x *ContactList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactList.ProtoReflect.Descriptor instead.
 func (*ContactList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{28}
+	return file_rendezvous_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ContactList) GetAccepted() []*Presence {
@@ -2241,7 +2717,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_rendezvous_proto_msgTypes[29]
+	mi := &file_rendezvous_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2729,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[29]
+	mi := &file_rendezvous_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2742,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{29}
+	return file_rendezvous_proto_rawDescGZIP(), []int{35}
 }
 
 // GoAway tells a client to log in again after retry_after_ms (spread by
@@ -2281,7 +2757,7 @@ type GoAway struct {
 
 func (x *GoAway) Reset() {
 	*x = GoAway{}
-	mi := &file_rendezvous_proto_msgTypes[30]
+	mi := &file_rendezvous_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2769,7 @@ func (x *GoAway) String() string {
 func (*GoAway) ProtoMessage() {}
 
 func (x *GoAway) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[30]
+	mi := &file_rendezvous_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2782,7 @@ func (x *GoAway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoAway.ProtoReflect.Descriptor instead.
 func (*GoAway) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{30}
+	return file_rendezvous_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GoAway) GetRetryAfterMs() uint64 {
@@ -2327,7 +2803,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[31]
+	mi := &file_rendezvous_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2815,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[31]
+	mi := &file_rendezvous_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2828,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{31}
+	return file_rendezvous_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ServerInfo) GetCertPublicKey() []byte {
@@ -2369,11 +2845,387 @@ func (x *ServerInfo) GetCertLifetimeMs() uint32 {
 	return 0
 }
 
+type DeviceKeyList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Keys          []*DeviceKey           `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"` // active devices with a published key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceKeyList) Reset() {
+	*x = DeviceKeyList{}
+	mi := &file_rendezvous_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceKeyList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceKeyList) ProtoMessage() {}
+
+func (x *DeviceKeyList) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceKeyList.ProtoReflect.Descriptor instead.
+func (*DeviceKeyList) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DeviceKeyList) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *DeviceKeyList) GetKeys() []*DeviceKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type DeviceKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	DeviceKey     []byte                 `protobuf:"bytes,2,opt,name=device_key,json=deviceKey,proto3" json:"device_key,omitempty"` // as published: check its signature yourself
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceKey) Reset() {
+	*x = DeviceKey{}
+	mi := &file_rendezvous_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceKey) ProtoMessage() {}
+
+func (x *DeviceKey) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceKey.ProtoReflect.Descriptor instead.
+func (*DeviceKey) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeviceKey) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *DeviceKey) GetDeviceKey() []byte {
+	if x != nil {
+		return x.DeviceKey
+	}
+	return nil
+}
+
+type DepositResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`               // the server's id of the message
+	Duplicate     bool                   `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"` // the message was deposited before
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DepositResponse) Reset() {
+	*x = DepositResponse{}
+	mi := &file_rendezvous_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DepositResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DepositResponse) ProtoMessage() {}
+
+func (x *DepositResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DepositResponse.ProtoReflect.Descriptor instead.
+func (*DepositResponse) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DepositResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DepositResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+type MailList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mail          []*Mail                `protobuf:"bytes,1,rep,name=mail,proto3" json:"mail,omitempty"`
+	More          bool                   `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"` // more mail waits: fetch again after acknowledging
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailList) Reset() {
+	*x = MailList{}
+	mi := &file_rendezvous_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailList) ProtoMessage() {}
+
+func (x *MailList) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailList.ProtoReflect.Descriptor instead.
+func (*MailList) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MailList) GetMail() []*Mail {
+	if x != nil {
+		return x.Mail
+	}
+	return nil
+}
+
+func (x *MailList) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+// Mail is one message waiting for the calling device. The sender fields
+// are what the server authenticated when it was deposited.
+type Mail struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sender          string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`                                   // username
+	SenderPeerId    []byte                 `protobuf:"bytes,3,opt,name=sender_peer_id,json=senderPeerId,proto3" json:"sender_peer_id,omitempty"` // the depositing device
+	MessageId       string                 `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	DepositedUnixMs int64                  `protobuf:"varint,5,opt,name=deposited_unix_ms,json=depositedUnixMs,proto3" json:"deposited_unix_ms,omitempty"`
+	Ciphertext      []byte                 `protobuf:"bytes,6,opt,name=ciphertext,proto3" json:"ciphertext,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Mail) Reset() {
+	*x = Mail{}
+	mi := &file_rendezvous_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mail) ProtoMessage() {}
+
+func (x *Mail) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mail.ProtoReflect.Descriptor instead.
+func (*Mail) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Mail) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Mail) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *Mail) GetSenderPeerId() []byte {
+	if x != nil {
+		return x.SenderPeerId
+	}
+	return nil
+}
+
+func (x *Mail) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *Mail) GetDepositedUnixMs() int64 {
+	if x != nil {
+		return x.DepositedUnixMs
+	}
+	return 0
+}
+
+func (x *Mail) GetCiphertext() []byte {
+	if x != nil {
+		return x.Ciphertext
+	}
+	return nil
+}
+
+type AckMailResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       uint32                 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"` // copies deleted; ids already gone are not counted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckMailResponse) Reset() {
+	*x = AckMailResponse{}
+	mi := &file_rendezvous_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckMailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckMailResponse) ProtoMessage() {}
+
+func (x *AckMailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckMailResponse.ProtoReflect.Descriptor instead.
+func (*AckMailResponse) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *AckMailResponse) GetDeleted() uint32 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+// MailWaiting tells a logged-in device that mail was deposited for it:
+// fetch it. Only devices that published a mailbox key get it.
+type MailWaiting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailWaiting) Reset() {
+	*x = MailWaiting{}
+	mi := &file_rendezvous_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailWaiting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailWaiting) ProtoMessage() {}
+
+func (x *MailWaiting) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailWaiting.ProtoReflect.Descriptor instead.
+func (*MailWaiting) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{44}
+}
+
 var File_rendezvous_proto protoreflect.FileDescriptor
 
 const file_rendezvous_proto_rawDesc = "" +
 	"\n" +
-	"\x10rendezvous.proto\x12\x14parley.rendezvous.v1\"\xbb\v\n" +
+	"\x10rendezvous.proto\x12\x14parley.rendezvous.v1\"\xb4\x0e\n" +
 	"\aRequest\x12C\n" +
 	"\bregister\x18\x01 \x01(\v2%.parley.rendezvous.v1.RegisterRequestH\x00R\bregister\x12:\n" +
 	"\x05enrol\x18\x02 \x01(\v2\".parley.rendezvous.v1.EnrolRequestH\x00R\x05enrol\x12:\n" +
@@ -2395,7 +3247,14 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\rlist_contacts\x18\x11 \x01(\v2).parley.rendezvous.v1.ListContactsRequestH\x00R\flistContacts\x127\n" +
 	"\x04ping\x18\x12 \x01(\v2!.parley.rendezvous.v1.PingRequestH\x00R\x04ping\x12J\n" +
 	"\vserver_info\x18\x13 \x01(\v2'.parley.rendezvous.v1.ServerInfoRequestH\x00R\n" +
-	"serverInfoB\x06\n" +
+	"serverInfo\x12]\n" +
+	"\x12publish_device_key\x18\x14 \x01(\v2-.parley.rendezvous.v1.PublishDeviceKeyRequestH\x00R\x10publishDeviceKey\x12J\n" +
+	"\vdevice_keys\x18\x15 \x01(\v2'.parley.rendezvous.v1.DeviceKeysRequestH\x00R\n" +
+	"deviceKeys\x12@\n" +
+	"\adeposit\x18\x16 \x01(\v2$.parley.rendezvous.v1.DepositRequestH\x00R\adeposit\x12G\n" +
+	"\n" +
+	"fetch_mail\x18\x17 \x01(\v2&.parley.rendezvous.v1.FetchMailRequestH\x00R\tfetchMail\x12A\n" +
+	"\back_mail\x18\x18 \x01(\v2$.parley.rendezvous.v1.AckMailRequestH\x00R\aackMailB\x06\n" +
 	"\x04body\"I\n" +
 	"\x0fRegisterRequest\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
@@ -2436,7 +3295,27 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\"\x15\n" +
 	"\x13ListContactsRequest\"\r\n" +
 	"\vPingRequest\"\x13\n" +
-	"\x11ServerInfoRequest\"\xd1\a\n" +
+	"\x11ServerInfoRequest\"8\n" +
+	"\x17PublishDeviceKeyRequest\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x01 \x01(\fR\tdeviceKey\"/\n" +
+	"\x11DeviceKeysRequest\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"\x81\x01\n" +
+	"\x0eDepositRequest\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\tR\tmessageId\x12@\n" +
+	"\tenvelopes\x18\x03 \x03(\v2\".parley.rendezvous.v1.MailEnvelopeR\tenvelopes\"G\n" +
+	"\fMailEnvelope\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1e\n" +
+	"\n" +
+	"ciphertext\x18\x02 \x01(\fR\n" +
+	"ciphertext\"$\n" +
+	"\x10FetchMailRequest\x12\x10\n" +
+	"\x03max\x18\x01 \x01(\rR\x03max\"\"\n" +
+	"\x0eAckMailRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\x9e\n" +
+	"\n" +
 	"\bResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.parley.rendezvous.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
@@ -2458,17 +3337,24 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x04pong\x18\x14 \x01(\v2\x1a.parley.rendezvous.v1.PongH\x00R\x04pong\x127\n" +
 	"\ago_away\x18\x15 \x01(\v2\x1c.parley.rendezvous.v1.GoAwayH\x00R\x06goAway\x12C\n" +
 	"\vserver_info\x18\x16 \x01(\v2 .parley.rendezvous.v1.ServerInfoH\x00R\n" +
-	"serverInfoB\x06\n" +
+	"serverInfo\x12F\n" +
+	"\vdevice_keys\x18\x17 \x01(\v2#.parley.rendezvous.v1.DeviceKeyListH\x00R\n" +
+	"deviceKeys\x12A\n" +
+	"\adeposit\x18\x18 \x01(\v2%.parley.rendezvous.v1.DepositResponseH\x00R\adeposit\x124\n" +
+	"\x04mail\x18\x19 \x01(\v2\x1e.parley.rendezvous.v1.MailListH\x00R\x04mail\x12B\n" +
+	"\back_mail\x18\x1a \x01(\v2%.parley.rendezvous.v1.AckMailResponseH\x00R\aackMail\x12F\n" +
+	"\fmail_waiting\x18\x1b \x01(\v2!.parley.rendezvous.v1.MailWaitingH\x00R\vmailWaitingB\x06\n" +
 	"\x04body\"-\n" +
 	"\x0fAccountResponse\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\"\x82\x02\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"\xa5\x02\n" +
 	"\rLoginResponse\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12:\n" +
 	"\bcontacts\x18\x02 \x03(\v2\x1e.parley.rendezvous.v1.PresenceR\bcontacts\x12\x1a\n" +
 	"\bincoming\x18\x03 \x03(\tR\bincoming\x12 \n" +
 	"\vcertificate\x18\x04 \x01(\fR\vcertificate\x12!\n" +
 	"\fkeepalive_ms\x18\x05 \x01(\rR\vkeepaliveMs\x128\n" +
-	"\x06server\x18\x06 \x01(\v2 .parley.rendezvous.v1.ServerInfoR\x06server\"-\n" +
+	"\x06server\x18\x06 \x01(\v2 .parley.rendezvous.v1.ServerInfoR\x06server\x12!\n" +
+	"\fpending_mail\x18\a \x01(\rR\vpendingMail\"-\n" +
 	"\x0fContactResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\"O\n" +
 	"\rSupernodeList\x12>\n" +
@@ -2516,7 +3402,33 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\n" +
 	"ServerInfo\x12&\n" +
 	"\x0fcert_public_key\x18\x01 \x01(\fR\rcertPublicKey\x12(\n" +
-	"\x10cert_lifetime_ms\x18\x02 \x01(\rR\x0ecertLifetimeMs*\xf8\x01\n" +
+	"\x10cert_lifetime_ms\x18\x02 \x01(\rR\x0ecertLifetimeMs\"`\n" +
+	"\rDeviceKeyList\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x123\n" +
+	"\x04keys\x18\x02 \x03(\v2\x1f.parley.rendezvous.v1.DeviceKeyR\x04keys\"C\n" +
+	"\tDeviceKey\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1d\n" +
+	"\n" +
+	"device_key\x18\x02 \x01(\fR\tdeviceKey\"?\n" +
+	"\x0fDepositResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"N\n" +
+	"\bMailList\x12.\n" +
+	"\x04mail\x18\x01 \x03(\v2\x1a.parley.rendezvous.v1.MailR\x04mail\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\"\xbf\x01\n" +
+	"\x04Mail\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06sender\x18\x02 \x01(\tR\x06sender\x12$\n" +
+	"\x0esender_peer_id\x18\x03 \x01(\fR\fsenderPeerId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x04 \x01(\tR\tmessageId\x12*\n" +
+	"\x11deposited_unix_ms\x18\x05 \x01(\x03R\x0fdepositedUnixMs\x12\x1e\n" +
+	"\n" +
+	"ciphertext\x18\x06 \x01(\fR\n" +
+	"ciphertext\"+\n" +
+	"\x0fAckMailResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\rR\adeleted\"\r\n" +
+	"\vMailWaiting*\x97\x02\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x16\n" +
@@ -2527,7 +3439,9 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x13STATUS_RATE_LIMITED\x10\x06\x12\x13\n" +
 	"\x0fSTATUS_INTERNAL\x10\a\x12\x1c\n" +
 	"\x18STATUS_PERMISSION_DENIED\x10\b\x12\x16\n" +
-	"\x12STATUS_UNAVAILABLE\x10\tB+Z)github.com/parleynet/parley/rendezvous/pbb\x06proto3"
+	"\x12STATUS_UNAVAILABLE\x10\t\x12\x1d\n" +
+	"\x19STATUS_RESOURCE_EXHAUSTED\x10\n" +
+	"B+Z)github.com/parleynet/parley/rendezvous/pbb\x06proto3"
 
 var (
 	file_rendezvous_proto_rawDescOnce sync.Once
@@ -2542,7 +3456,7 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 }
 
 var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_rendezvous_proto_goTypes = []any{
 	(Status)(0),                       // 0: parley.rendezvous.v1.Status
 	(ContactEvent_Kind)(0),            // 1: parley.rendezvous.v1.ContactEvent.Kind
@@ -2563,21 +3477,34 @@ var file_rendezvous_proto_goTypes = []any{
 	(*ListContactsRequest)(nil),       // 16: parley.rendezvous.v1.ListContactsRequest
 	(*PingRequest)(nil),               // 17: parley.rendezvous.v1.PingRequest
 	(*ServerInfoRequest)(nil),         // 18: parley.rendezvous.v1.ServerInfoRequest
-	(*Response)(nil),                  // 19: parley.rendezvous.v1.Response
-	(*AccountResponse)(nil),           // 20: parley.rendezvous.v1.AccountResponse
-	(*LoginResponse)(nil),             // 21: parley.rendezvous.v1.LoginResponse
-	(*ContactResponse)(nil),           // 22: parley.rendezvous.v1.ContactResponse
-	(*SupernodeList)(nil),             // 23: parley.rendezvous.v1.SupernodeList
-	(*AnnounceSupernodeResponse)(nil), // 24: parley.rendezvous.v1.AnnounceSupernodeResponse
-	(*PeerInfo)(nil),                  // 25: parley.rendezvous.v1.PeerInfo
-	(*Presence)(nil),                  // 26: parley.rendezvous.v1.Presence
-	(*ContactEvent)(nil),              // 27: parley.rendezvous.v1.ContactEvent
-	(*DeviceList)(nil),                // 28: parley.rendezvous.v1.DeviceList
-	(*DeviceInfo)(nil),                // 29: parley.rendezvous.v1.DeviceInfo
-	(*ContactList)(nil),               // 30: parley.rendezvous.v1.ContactList
-	(*Pong)(nil),                      // 31: parley.rendezvous.v1.Pong
-	(*GoAway)(nil),                    // 32: parley.rendezvous.v1.GoAway
-	(*ServerInfo)(nil),                // 33: parley.rendezvous.v1.ServerInfo
+	(*PublishDeviceKeyRequest)(nil),   // 19: parley.rendezvous.v1.PublishDeviceKeyRequest
+	(*DeviceKeysRequest)(nil),         // 20: parley.rendezvous.v1.DeviceKeysRequest
+	(*DepositRequest)(nil),            // 21: parley.rendezvous.v1.DepositRequest
+	(*MailEnvelope)(nil),              // 22: parley.rendezvous.v1.MailEnvelope
+	(*FetchMailRequest)(nil),          // 23: parley.rendezvous.v1.FetchMailRequest
+	(*AckMailRequest)(nil),            // 24: parley.rendezvous.v1.AckMailRequest
+	(*Response)(nil),                  // 25: parley.rendezvous.v1.Response
+	(*AccountResponse)(nil),           // 26: parley.rendezvous.v1.AccountResponse
+	(*LoginResponse)(nil),             // 27: parley.rendezvous.v1.LoginResponse
+	(*ContactResponse)(nil),           // 28: parley.rendezvous.v1.ContactResponse
+	(*SupernodeList)(nil),             // 29: parley.rendezvous.v1.SupernodeList
+	(*AnnounceSupernodeResponse)(nil), // 30: parley.rendezvous.v1.AnnounceSupernodeResponse
+	(*PeerInfo)(nil),                  // 31: parley.rendezvous.v1.PeerInfo
+	(*Presence)(nil),                  // 32: parley.rendezvous.v1.Presence
+	(*ContactEvent)(nil),              // 33: parley.rendezvous.v1.ContactEvent
+	(*DeviceList)(nil),                // 34: parley.rendezvous.v1.DeviceList
+	(*DeviceInfo)(nil),                // 35: parley.rendezvous.v1.DeviceInfo
+	(*ContactList)(nil),               // 36: parley.rendezvous.v1.ContactList
+	(*Pong)(nil),                      // 37: parley.rendezvous.v1.Pong
+	(*GoAway)(nil),                    // 38: parley.rendezvous.v1.GoAway
+	(*ServerInfo)(nil),                // 39: parley.rendezvous.v1.ServerInfo
+	(*DeviceKeyList)(nil),             // 40: parley.rendezvous.v1.DeviceKeyList
+	(*DeviceKey)(nil),                 // 41: parley.rendezvous.v1.DeviceKey
+	(*DepositResponse)(nil),           // 42: parley.rendezvous.v1.DepositResponse
+	(*MailList)(nil),                  // 43: parley.rendezvous.v1.MailList
+	(*Mail)(nil),                      // 44: parley.rendezvous.v1.Mail
+	(*AckMailResponse)(nil),           // 45: parley.rendezvous.v1.AckMailResponse
+	(*MailWaiting)(nil),               // 46: parley.rendezvous.v1.MailWaiting
 }
 var file_rendezvous_proto_depIdxs = []int32{
 	3,  // 0: parley.rendezvous.v1.Request.register:type_name -> parley.rendezvous.v1.RegisterRequest
@@ -2599,33 +3526,46 @@ var file_rendezvous_proto_depIdxs = []int32{
 	16, // 16: parley.rendezvous.v1.Request.list_contacts:type_name -> parley.rendezvous.v1.ListContactsRequest
 	17, // 17: parley.rendezvous.v1.Request.ping:type_name -> parley.rendezvous.v1.PingRequest
 	18, // 18: parley.rendezvous.v1.Request.server_info:type_name -> parley.rendezvous.v1.ServerInfoRequest
-	8,  // 19: parley.rendezvous.v1.ListSupernodesRequest.rtts:type_name -> parley.rendezvous.v1.SupernodeRTT
-	10, // 20: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
-	0,  // 21: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
-	20, // 22: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
-	21, // 23: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
-	22, // 24: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
-	23, // 25: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
-	26, // 26: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
-	24, // 27: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
-	27, // 28: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
-	28, // 29: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
-	30, // 30: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
-	31, // 31: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
-	32, // 32: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
-	33, // 33: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
-	26, // 34: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
-	33, // 35: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
-	25, // 36: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
-	25, // 37: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
-	1,  // 38: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
-	29, // 39: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
-	26, // 40: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	19, // 19: parley.rendezvous.v1.Request.publish_device_key:type_name -> parley.rendezvous.v1.PublishDeviceKeyRequest
+	20, // 20: parley.rendezvous.v1.Request.device_keys:type_name -> parley.rendezvous.v1.DeviceKeysRequest
+	21, // 21: parley.rendezvous.v1.Request.deposit:type_name -> parley.rendezvous.v1.DepositRequest
+	23, // 22: parley.rendezvous.v1.Request.fetch_mail:type_name -> parley.rendezvous.v1.FetchMailRequest
+	24, // 23: parley.rendezvous.v1.Request.ack_mail:type_name -> parley.rendezvous.v1.AckMailRequest
+	8,  // 24: parley.rendezvous.v1.ListSupernodesRequest.rtts:type_name -> parley.rendezvous.v1.SupernodeRTT
+	10, // 25: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
+	22, // 26: parley.rendezvous.v1.DepositRequest.envelopes:type_name -> parley.rendezvous.v1.MailEnvelope
+	0,  // 27: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
+	26, // 28: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
+	27, // 29: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
+	28, // 30: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
+	29, // 31: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
+	32, // 32: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
+	30, // 33: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
+	33, // 34: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
+	34, // 35: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
+	36, // 36: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
+	37, // 37: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
+	38, // 38: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
+	39, // 39: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
+	40, // 40: parley.rendezvous.v1.Response.device_keys:type_name -> parley.rendezvous.v1.DeviceKeyList
+	42, // 41: parley.rendezvous.v1.Response.deposit:type_name -> parley.rendezvous.v1.DepositResponse
+	43, // 42: parley.rendezvous.v1.Response.mail:type_name -> parley.rendezvous.v1.MailList
+	45, // 43: parley.rendezvous.v1.Response.ack_mail:type_name -> parley.rendezvous.v1.AckMailResponse
+	46, // 44: parley.rendezvous.v1.Response.mail_waiting:type_name -> parley.rendezvous.v1.MailWaiting
+	32, // 45: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
+	39, // 46: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
+	31, // 47: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
+	31, // 48: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
+	1,  // 49: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
+	35, // 50: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
+	32, // 51: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
+	41, // 52: parley.rendezvous.v1.DeviceKeyList.keys:type_name -> parley.rendezvous.v1.DeviceKey
+	44, // 53: parley.rendezvous.v1.MailList.mail:type_name -> parley.rendezvous.v1.Mail
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -2653,8 +3593,13 @@ func file_rendezvous_proto_init() {
 		(*Request_ListContacts)(nil),
 		(*Request_Ping)(nil),
 		(*Request_ServerInfo)(nil),
+		(*Request_PublishDeviceKey)(nil),
+		(*Request_DeviceKeys)(nil),
+		(*Request_Deposit)(nil),
+		(*Request_FetchMail)(nil),
+		(*Request_AckMail)(nil),
 	}
-	file_rendezvous_proto_msgTypes[17].OneofWrappers = []any{
+	file_rendezvous_proto_msgTypes[23].OneofWrappers = []any{
 		(*Response_Account)(nil),
 		(*Response_Login)(nil),
 		(*Response_Contact)(nil),
@@ -2668,6 +3613,11 @@ func file_rendezvous_proto_init() {
 		(*Response_Pong)(nil),
 		(*Response_GoAway)(nil),
 		(*Response_ServerInfo)(nil),
+		(*Response_DeviceKeys)(nil),
+		(*Response_Deposit)(nil),
+		(*Response_Mail)(nil),
+		(*Response_AckMail)(nil),
+		(*Response_MailWaiting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2675,7 +3625,7 @@ func file_rendezvous_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

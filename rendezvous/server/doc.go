@@ -44,9 +44,25 @@
 // sessions of a replica silent for ReplicaTimeout are retired by the others
 // and its users shown offline.
 //
+// # Offline mailbox
+//
+// The mailbox (MailboxConfig) keeps sealed messages for devices that were
+// offline: in the store, the device keys (device_keys), one row per
+// message with its routing facts (mail) and one ciphertext per device
+// that has yet to acknowledge it (mail_copies). Acknowledging deletes the
+// device's copy, and the message with its last copy; revoking a device
+// deletes its key and copies. Every replica sweeps expired messages every
+// SweepEvery (deleting is idempotent, so replicas sharing a database do
+// not coordinate), and none is delivered once expired. The quota counts
+// a recipient's unexpired messages and their bytes as deposited, and is
+// checked in the deposit's transaction (PostgreSQL: under a lock of the
+// recipient's row, so concurrent deposits cannot both take the last
+// place).
+//
 // # Abuse limits
 //
 // Token buckets per device or account and per source address (Limits):
-// logins, everything that checks a password, contact requests and
-// supernode announcements. They live in each replica's memory.
+// logins, everything that checks a password, contact requests,
+// supernode announcements and mailbox deposits. They live in each
+// replica's memory.
 package server

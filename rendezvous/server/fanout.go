@@ -67,6 +67,13 @@ func (s *Server) handleEvent(ev Event) {
 			log.Infow("closing session", "user", sess.user.Name, "device", sess.device, "reason", err)
 			sess.finish(rendezvous.ErrorResponse(err))
 		}
+	case EventMail:
+		m := &pb.Response{Status: pb.Status_STATUS_OK, Body: &pb.Response_MailWaiting{MailWaiting: &pb.MailWaiting{}}}
+		for _, sess := range s.localSessions(ev.UserID) {
+			if sess.device == ev.Device {
+				sess.push(m)
+			}
+		}
 	default:
 		log.Warnw("unknown event", "kind", ev.Kind)
 	}

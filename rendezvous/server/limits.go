@@ -30,6 +30,8 @@ type Limits struct {
 	// Announce limits supernode announcements per peer and per source
 	// (a supernode announces every third of SupernodeTTL).
 	AnnouncePerPeer, AnnouncePerSource ratelimit.Rate
+	// Deposit limits mailbox deposits per account and per source.
+	DepositPerAccount, DepositPerSource ratelimit.Rate
 }
 
 // rates lists the limits by name, for defaults and validation.
@@ -39,6 +41,7 @@ func (l *Limits) rates() map[string]*ratelimit.Rate {
 		"PasswordPerAccount": &l.PasswordPerAccount, "PasswordPerSource": &l.PasswordPerSource,
 		"ContactPerAccount": &l.ContactPerAccount, "ContactPerSource": &l.ContactPerSource,
 		"AnnouncePerPeer": &l.AnnouncePerPeer, "AnnouncePerSource": &l.AnnouncePerSource,
+		"DepositPerAccount": &l.DepositPerAccount, "DepositPerSource": &l.DepositPerSource,
 	}
 }
 
@@ -73,6 +76,8 @@ func DefaultLimits() Limits {
 		ContactPerSource:   ratelimit.Rate{Burst: 100, Every: 3 * time.Second},
 		AnnouncePerPeer:    ratelimit.Rate{Burst: 6, Every: 2 * time.Second},
 		AnnouncePerSource:  ratelimit.Rate{Burst: 100, Every: 50 * time.Millisecond},
+		DepositPerAccount:  ratelimit.Rate{Burst: 200, Every: 100 * time.Millisecond},
+		DepositPerSource:   ratelimit.Rate{Burst: 1000, Every: 10 * time.Millisecond},
 	}
 }
 
@@ -90,6 +95,7 @@ type limiters struct {
 	passwordAccount, passwordSource *ratelimit.Limiter
 	contactAccount, contactSource   *ratelimit.Limiter
 	announcePeer, announceSource    *ratelimit.Limiter
+	depositAccount, depositSource   *ratelimit.Limiter
 }
 
 func newLimiters(l Limits) *limiters {
@@ -102,6 +108,8 @@ func newLimiters(l Limits) *limiters {
 		contactSource:   ratelimit.New(l.ContactPerSource),
 		announcePeer:    ratelimit.New(l.AnnouncePerPeer),
 		announceSource:  ratelimit.New(l.AnnouncePerSource),
+		depositAccount:  ratelimit.New(l.DepositPerAccount),
+		depositSource:   ratelimit.New(l.DepositPerSource),
 	}
 }
 

@@ -52,4 +52,11 @@ var requestSeeds = []*pb.Request{
 	{Body: &pb.Request_Block{Block: &pb.ContactRequest{Username: "mallory"}}},
 	{Body: &pb.Request_Ping{Ping: &pb.PingRequest{}}},
 	{Body: &pb.Request_ListContacts{ListContacts: &pb.ListContactsRequest{}}},
+	{Body: &pb.Request_PublishDeviceKey{PublishDeviceKey: &pb.PublishDeviceKeyRequest{DeviceKey: []byte("\x0a\x04info\x12\x03sig")}}},
+	{Body: &pb.Request_DeviceKeys{DeviceKeys: &pb.DeviceKeysRequest{Username: "bob"}}},
+	{Body: &pb.Request_Deposit{Deposit: &pb.DepositRequest{To: "bob", MessageId: "m1", Envelopes: []*pb.MailEnvelope{
+		{PeerId: []byte("\x00\x24\x08\x01\x12\x20peer"), Ciphertext: []byte("sealed")},
+	}}}},
+	{Body: &pb.Request_FetchMail{FetchMail: &pb.FetchMailRequest{Max: 10}}},
+	{Body: &pb.Request_AckMail{AckMail: &pb.AckMailRequest{Ids: []uint64{1, 2, 1 << 63}}}},
 }

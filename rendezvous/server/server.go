@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/rendezvous"
@@ -71,6 +72,9 @@ type Config struct {
 	// Limits are the abuse limits. Zero rates take their DefaultLimits
 	// value; ratelimit.NoLimit means none (NoLimits turns all off).
 	Limits Limits
+	// Mailbox configures the offline mailbox. Zero fields take their
+	// DefaultMailbox value.
+	Mailbox MailboxConfig
 	// Metrics receives measurements; nil means none.
 	Metrics MetricsTracer
 	// SupernodeCheck tries each supernode candidate at its announced
@@ -92,6 +96,7 @@ func DefaultConfig() Config {
 		ReplicaTimeout: 30 * time.Second,
 		GoAwaySpread:   5 * time.Second,
 		Limits:         DefaultLimits(),
+		Mailbox:        DefaultMailbox,
 	}
 }
 
@@ -135,6 +140,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Election = c.Election.withDefaults()
 	c.Limits = c.Limits.withDefaults()
+	c.Mailbox = c.Mailbox.withDefaults()
 	if c.Replica == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -222,6 +228,7 @@ func New(ctx context.Context, h host.Host, store Store, cfg Config) (*Server, er
 	}
 	s.startFanout(events)
 	s.loops.Go(s.heartbeatLoop)
+	s.loops.Go(s.sweepMail)
 	h.SetStreamHandler(rendezvous.ProtocolID, s.handleStream)
 	log.Infow("rendezvous server started", "replica", cfg.Replica, "peer", h.ID())
 	return s, nil
@@ -313,9 +320,15 @@ func (s *Server) handleStream(st network.Stream) {
 
 	remote := st.Conn().RemotePeer()
 	_ = st.SetDeadline(time.Now().Add(rendezvous.RequestTimeout))
-	r := wire.NewReader(st, rendezvous.MaxRequestSize)
+	// A deposit may be up to MaxDepositSize; any other request is held
+	// to MaxRequestSize once decoded.
+	r := wire.NewReader(st, rendezvous.MaxDepositSize)
 	req := new(pb.Request)
-	if err := r.Read(req); err != nil {
+	err := r.Read(req)
+	if err == nil {
+		err = checkRequestSize(req)
+	}
+	if err != nil {
 		log.Debugw("bad request", "peer", remote, "err", err)
 		if errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrMalformed) {
 			s.metrics.Request("other", pb.Status_STATUS_BAD_REQUEST)
@@ -342,6 +355,17 @@ func (s *Server) handleStream(st network.Stream) {
 	s.metrics.Request(kind, resp.Status)
 	s.reply(st, remote, resp)
 	_ = st.Close()
+}
+
+// checkRequestSize holds every request but a deposit to MaxRequestSize.
+func checkRequestSize(req *pb.Request) error {
+	if req.GetDeposit() != nil {
+		return nil
+	}
+	if n := proto.Size(req); n > rendezvous.MaxRequestSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", wire.ErrTooLarge, n, rendezvous.MaxRequestSize)
+	}
+	return nil
 }
 
 // caller is who sent a request: the device the secure channel
@@ -396,6 +420,16 @@ func (s *Server) handleRequest(ctx context.Context, c caller, req *pb.Request) (
 		return s.listSupernodes(c, body.ListSupernodes)
 	case *pb.Request_AnnounceSupernode:
 		return s.announceSupernode(ctx, c, body.AnnounceSupernode)
+	case *pb.Request_PublishDeviceKey:
+		return s.publishDeviceKey(ctx, c, body.PublishDeviceKey)
+	case *pb.Request_DeviceKeys:
+		return s.deviceKeys(ctx, c, body.DeviceKeys)
+	case *pb.Request_Deposit:
+		return s.deposit(ctx, c, body.Deposit)
+	case *pb.Request_FetchMail:
+		return s.fetchMail(ctx, c, body.FetchMail)
+	case *pb.Request_AckMail:
+		return s.ackMail(ctx, c, body.AckMail)
 	case *pb.Request_UpdateAddrs, *pb.Request_Ping:
 		return nil, fmt.Errorf("%w: this request is only valid in a session", rendezvous.ErrBadRequest)
 	default:

@@ -110,7 +110,7 @@ func complete(data []byte) bool {
 		n |= uint64(b&0x7f) << shift
 		shift += 7
 		if b < 0x80 {
-			return uint64(len(data)-i-1) >= n || n > rendezvous.MaxRequestSize
+			return uint64(len(data)-i-1) >= n || n > rendezvous.MaxDepositSize
 		}
 	}
 	return false

@@ -161,7 +161,7 @@ func nextPresence(ctx context.Context, t *testing.T, s *client.Session) client.P
 }
 
 // makeContacts makes a and b contacts through a request and an accept.
-func makeContacts(ctx context.Context, t *testing.T, a *client.Client, b *client.Client, bName string, aName string) {
+func makeContacts(ctx context.Context, t testing.TB, a *client.Client, b *client.Client, bName string, aName string) {
 	t.Helper()
 	if acc, err := a.RequestContact(ctx, bName); err != nil || acc {
 		t.Fatalf("RequestContact(%s): got %v, %v, want false, nil", bName, acc, err)
@@ -600,7 +600,15 @@ func TestMalformedFrames(t *testing.T) {
 	}{
 		{
 			name:    "oversized length prefix",
-			data:    append(protowire.AppendVarint(nil, rendezvous.MaxRequestSize+1), "junk junk junk"...),
+			data:    append(protowire.AppendVarint(nil, rendezvous.MaxDepositSize+1), "junk junk junk"...),
+			wantMsg: "exceeds size limit",
+		},
+		{
+			// Only a deposit may be larger than MaxRequestSize.
+			name: "oversized request that is not a deposit",
+			data: marshalFrame(t, &pb.Request{Body: &pb.Request_Register{
+				Register: &pb.RegisterRequest{Username: "dave", Password: strings.Repeat("p", rendezvous.MaxRequestSize)},
+			}}),
 			wantMsg: "exceeds size limit",
 		},
 		{

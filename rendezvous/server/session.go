@@ -131,6 +131,7 @@ func (s *Server) serveSession(st network.Stream, r *wire.Reader, c caller, req *
 		Certificate: certificate.Raw,
 		KeepaliveMs: uint32(s.cfg.Keepalive.Milliseconds()),
 		Server:      s.serverInfo(),
+		PendingMail: s.pendingMail(ctx, c.device),
 	}}
 	if err := wire.Write(st, resp, rendezvous.MaxResponseSize); err != nil {
 		log.Debugw("write login response", "peer", c.device, "err", err)
@@ -218,6 +219,10 @@ func (s *Server) readUpdates(ctx context.Context, st network.Stream, r *wire.Rea
 				log.Debugw("session ended", "user", sess.user.Name, "device", sess.device, "err", err)
 			}
 			return
+		}
+		if err := checkRequestSize(req); err != nil {
+			sess.finish(rendezvous.ErrorResponse(fmt.Errorf("%w: %v", rendezvous.ErrBadRequest, err)))
+			continue
 		}
 		switch body := req.Body.(type) {
 		case *pb.Request_Ping:

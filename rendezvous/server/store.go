@@ -23,6 +23,64 @@ type Device struct {
 	Revoked  time.Time // zero while the device may log in
 }
 
+// DeviceKey is a device's mailbox key as published (signed by the
+// device; see internal/seal).
+type DeviceKey struct {
+	Device    peer.ID
+	Key       []byte
+	Published time.Time
+}
+
+// MailCopy is a message sealed to one device.
+type MailCopy struct {
+	Device     peer.ID
+	Ciphertext []byte
+}
+
+// Deposit is a message to leave in a user's mailbox. The server stores
+// only these routing facts and the ciphertexts.
+type Deposit struct {
+	Recipient    int64
+	Sender       int64
+	SenderDevice peer.ID
+	MessageID    string
+	Copies       []MailCopy
+	At           time.Time // when deposited
+	Expires      time.Time // when it is deleted, delivered or not
+}
+
+// Size is the bytes of ciphertext the deposit holds, all copies.
+func (d Deposit) Size() int64 {
+	var n int64
+	for _, c := range d.Copies {
+		n += int64(len(c.Ciphertext))
+	}
+	return n
+}
+
+// MailQuota bounds one user's mailbox: messages, and bytes of ciphertext
+// (all copies, as deposited), until the messages are gone.
+type MailQuota struct {
+	Messages int
+	Bytes    int64
+}
+
+// DepositResult is what Deposit did.
+type DepositResult struct {
+	ID        int64 // the message's id
+	Duplicate bool  // it was stored before; nothing changed
+}
+
+// Mail is a copy of a message waiting for a device.
+type Mail struct {
+	ID           int64
+	Sender       string // username
+	SenderDevice peer.ID
+	MessageID    string
+	Deposited    time.Time
+	Ciphertext   []byte
+}
+
 // ContactLists is everything a user's contact book holds, each list sorted
 // by name.
 type ContactLists struct {
@@ -74,7 +132,8 @@ type Store interface {
 	// SetPasswordHash replaces a user's password hash.
 	SetPasswordHash(ctx context.Context, userID int64, hash []byte) error
 	// DeleteUser removes a user with its devices, contact rows (in both
-	// directions), blocks and sessions. The name becomes free again.
+	// directions), blocks, sessions, device keys and mail (received and
+	// sent, delivered or not). The name becomes free again.
 	DeleteUser(ctx context.Context, userID int64) error
 
 	// EnrolDevice adds a device to a user. Enrolling a device the user
@@ -88,8 +147,9 @@ type Store interface {
 	Devices(ctx context.Context, userID int64) ([]Device, error)
 	// RevokeDevice marks a device of the user as revoked (it stays listed
 	// and can never log in or be enrolled again) and deletes its
-	// sessions. ErrNotFound if the user has no such device; revoking twice
-	// is a no-op.
+	// sessions, its mailbox key and its copies of pending mail (a message
+	// no other device still waits for is gone). ErrNotFound if the user
+	// has no such device; revoking twice is a no-op.
 	RevokeDevice(ctx context.Context, userID int64, device peer.ID) error
 
 	// RequestContact records that `from` wants `to` as a contact; see
@@ -117,6 +177,36 @@ type Store interface {
 	ContactLists(ctx context.Context, userID int64) (ContactLists, error)
 	// SetLastSeen records when a user was last online.
 	SetLastSeen(ctx context.Context, userID int64, t time.Time) error
+	// AreContacts reports whether two users are accepted contacts.
+	AreContacts(ctx context.Context, a, b int64) (bool, error)
+
+	// PutDeviceKey stores or replaces a device's mailbox key (already
+	// verified by the caller). ErrNotFound unless the device is the
+	// user's; ErrDeviceRevoked if it was revoked.
+	PutDeviceKey(ctx context.Context, userID int64, device peer.ID, key []byte, at time.Time) error
+	// DeviceKeys returns the keys of the user's active devices that
+	// published one, in enrolment order.
+	DeviceKeys(ctx context.Context, userID int64) ([]DeviceKey, error)
+	// Deposit stores a message in the recipient's mailbox, one copy per
+	// device, in one transaction. A message with the same sender,
+	// recipient and message ID already stored is not stored again
+	// (Duplicate). The copies must be exactly one for each active device
+	// of the recipient with a key, else ErrDeviceKeysChanged. A mailbox
+	// that would go over q (counting unexpired messages at d.At) is
+	// ErrMailboxFull.
+	Deposit(ctx context.Context, d Deposit, q MailQuota) (DepositResult, error)
+	// FetchMail returns up to max copies waiting for the device that have
+	// not expired at now, oldest first.
+	FetchMail(ctx context.Context, device peer.ID, now time.Time, max int) ([]Mail, error)
+	// CountMail counts the device's unexpired copies at now.
+	CountMail(ctx context.Context, device peer.ID, now time.Time) (int, error)
+	// AckMail deletes the device's copies of the given messages and the
+	// messages no device waits for any more. It returns the number of
+	// copies deleted; ids that are not the device's are ignored.
+	AckMail(ctx context.Context, device peer.ID, ids []int64) (int, error)
+	// ExpireMail deletes the messages whose expiry is at or before now,
+	// with their copies, and returns how many.
+	ExpireMail(ctx context.Context, now time.Time) (int, error)
 
 	// HeartbeatReplica records that a replica is alive at t, creating its
 	// row on first call.
@@ -170,6 +260,9 @@ const (
 	// EventKick: close the sessions of UserID; only Device's when Device
 	// is set (a revoked device), all of them otherwise (account deleted).
 	EventKick
+	// EventMail: mail was deposited for Device, a device of UserID. The
+	// replica holding its session tells it to fetch.
+	EventMail
 )
 
 // ContactChange is the kind of an EventContact.

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 	t.Run("Contacts", func(t *testing.T) { runContacts(t, open) })
 	t.Run("Sessions", func(t *testing.T) { runSessions(t, open) })
 	t.Run("Bus", func(t *testing.T) { runBus(t, open, newStore) })
+	t.Run("Mailbox", func(t *testing.T) { runMailbox(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
 			t.Errorf("Ping: got %v, want nil", err)

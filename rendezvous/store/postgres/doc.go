@@ -24,7 +24,11 @@
 // sessions to their device and replica. Times are timestamptz, kept to the
 // microsecond. Names sort byte-wise (COLLATE "C") whatever the database's
 // collation, as in the SQLite store. Contact changes between two users lock
-// both user rows, so crossing requests end accepted.
+// both user rows, so crossing requests end accepted. Mailbox deposits,
+// device-key changes and revocations lock the user row of the recipient
+// (or device owner), so a deposit's quota and device checks hold until it
+// commits; acknowledgements lock the messages they touch, so the last
+// copy's removal always removes the message.
 //
 // # Events: LISTEN/NOTIFY
 //

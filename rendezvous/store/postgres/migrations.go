@@ -61,6 +61,38 @@ var migrations = []string{
 	);
 	CREATE INDEX sessions_user_id ON sessions(user_id);
 	CREATE INDEX sessions_replica ON sessions(replica);`,
+
+	// 2: the offline mailbox. The server keeps ciphertext and routing
+	// facts only: who sent what message ID to whom, when, and how big.
+	`CREATE TABLE device_keys (
+		device       text        PRIMARY KEY REFERENCES devices(peer_id) ON DELETE CASCADE,
+		signed_key   bytea       NOT NULL, -- as published, signed by the device
+		published_at timestamptz NOT NULL
+	);
+	-- One row per message; gone when its last copy is.
+	CREATE TABLE mail (
+		id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		recipient_id  bigint      NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		sender_id     bigint      NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		sender_device text        NOT NULL,
+		message_id    text        NOT NULL,
+		size          bigint      NOT NULL, -- bytes of ciphertext, all copies
+		deposited_at  timestamptz NOT NULL,
+		expires_at    timestamptz NOT NULL,
+		UNIQUE (recipient_id, sender_id, message_id)
+	);
+	CREATE INDEX mail_expires_at ON mail(expires_at);
+	-- The quota check reads this index only.
+	CREATE INDEX mail_recipient_use ON mail(recipient_id, expires_at) INCLUDE (size);
+	CREATE INDEX mail_sender_id ON mail(sender_id);
+	-- One row per device that has yet to fetch and acknowledge a message.
+	CREATE TABLE mail_copies (
+		mail_id    bigint NOT NULL REFERENCES mail(id) ON DELETE CASCADE,
+		device     text   NOT NULL REFERENCES devices(peer_id) ON DELETE CASCADE,
+		ciphertext bytea  NOT NULL,
+		PRIMARY KEY (device, mail_id)
+	);
+	CREATE INDEX mail_copies_mail_id ON mail_copies(mail_id);`,
 }
 
 // migrationLock is the pg_advisory_xact_lock key that serializes

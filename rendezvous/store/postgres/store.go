@@ -243,9 +243,14 @@ func (s *Store) Devices(ctx context.Context, userID int64) ([]server.Device, err
 }
 
 // RevokeDevice marks the device revoked (keeping the first revocation
-// time) and deletes its session.
+// time) and deletes its session, mailbox key and mail.
 func (s *Store) RevokeDevice(ctx context.Context, userID int64, device peer.ID) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Deposits to the user lock the same row: a deposit sees the
+		// device revoked or its copy is dropped here.
+		if err := lockUser(ctx, tx, userID); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx,
 			`UPDATE devices SET revoked_at = COALESCE(revoked_at, $1) WHERE peer_id = $2 AND user_id = $3`,
 			now(), device.String(), userID)
@@ -255,7 +260,7 @@ func (s *Store) RevokeDevice(ctx context.Context, userID int64, device peer.ID) 
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE device = $1`, device.String()); err != nil {
 			return fmt.Errorf("delete sessions: %w", err)
 		}
-		return nil
+		return dropDeviceMail(ctx, tx, device)
 	})
 }
 

@@ -248,3 +248,13 @@ func TestCloseStopsListener(t *testing.T) {
 		return nil
 	})
 }
+
+func BenchmarkMailbox(b *testing.B) {
+	storetest.BenchMailbox(b, func(b *testing.B) server.Store {
+		s, err := Open(b.Context(), pgtest.NewDatabase(b))
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}

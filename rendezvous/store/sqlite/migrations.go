@@ -52,4 +52,36 @@ var migrations = []string{
 	);
 	CREATE INDEX sessions_user_id ON sessions(user_id);
 	CREATE INDEX sessions_replica ON sessions(replica);`,
+
+	// 3: the offline mailbox. The server keeps ciphertext and routing
+	// facts only: who sent what message ID to whom, when, and how big.
+	`CREATE TABLE device_keys (
+		device       TEXT    PRIMARY KEY REFERENCES devices(peer_id) ON DELETE CASCADE,
+		signed_key   BLOB    NOT NULL, -- as published, signed by the device
+		published_at INTEGER NOT NULL  -- unix ms
+	);
+	-- One row per message; gone when its last copy is.
+	CREATE TABLE mail (
+		id            INTEGER PRIMARY KEY,
+		recipient_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		sender_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		sender_device TEXT    NOT NULL,
+		message_id    TEXT    NOT NULL,
+		size          INTEGER NOT NULL, -- bytes of ciphertext, all copies
+		deposited_at  INTEGER NOT NULL, -- unix ms
+		expires_at    INTEGER NOT NULL, -- unix ms
+		UNIQUE (recipient_id, sender_id, message_id)
+	);
+	CREATE INDEX mail_expires_at ON mail(expires_at);
+	-- The quota check reads this index only.
+	CREATE INDEX mail_recipient_use ON mail(recipient_id, expires_at, size);
+	CREATE INDEX mail_sender_id ON mail(sender_id);
+	-- One row per device that has yet to fetch and acknowledge a message.
+	CREATE TABLE mail_copies (
+		mail_id    INTEGER NOT NULL REFERENCES mail(id) ON DELETE CASCADE,
+		device     TEXT    NOT NULL REFERENCES devices(peer_id) ON DELETE CASCADE,
+		ciphertext BLOB    NOT NULL,
+		PRIMARY KEY (device, mail_id)
+	) WITHOUT ROWID;
+	CREATE INDEX mail_copies_mail_id ON mail_copies(mail_id);`,
 }

@@ -219,7 +219,7 @@ func (s *Store) Devices(ctx context.Context, userID int64) ([]server.Device, err
 }
 
 // RevokeDevice marks the device revoked (keeping the first revocation
-// time) and deletes its session.
+// time) and deletes its session, mailbox key and mail.
 func (s *Store) RevokeDevice(ctx context.Context, userID int64, device peer.ID) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -231,7 +231,7 @@ func (s *Store) RevokeDevice(ctx context.Context, userID int64, device peer.ID) 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE device = ?`, device.String()); err != nil {
 			return fmt.Errorf("delete sessions: %w", err)
 		}
-		return nil
+		return dropDeviceMail(ctx, tx, device)
 	})
 }
 

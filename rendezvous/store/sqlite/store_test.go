@@ -138,3 +138,13 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Errorf("Contacts(alice) after bob blocked her: got %+v, %v, want none", got, err)
 	}
 }
+
+func BenchmarkMailbox(b *testing.B) {
+	storetest.BenchMailbox(b, func(b *testing.B) server.Store {
+		s, err := Open(filepath.Join(b.TempDir(), "rendezvous.db"))
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
