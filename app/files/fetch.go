@@ -122,6 +122,11 @@ func Fetch(ctx context.Context, h host.Host, c cid.Cid, cfg FetchConfig) (*Resul
 	if testHookPartial != nil {
 		testHookPartial(p)
 	}
+	// What earlier runs verified counts at once: a resumed download does
+	// not show 0% until its first new chunk.
+	f.mu.Lock()
+	f.progressLocked("", nil)
+	f.mu.Unlock()
 	err = f.chunks(ctx)
 	if err == nil {
 		if err = p.Finish(); err != nil {

@@ -298,8 +298,16 @@ func TestFetchResumesAfterCancel(t *testing.T) {
 		t.Fatalf("kept %d verified bytes after cancelling at half of %d", kept, size)
 	}
 	h2, ids := newFetcher(t, p)
-	res, err := Fetch(t.Context(), h2, c, FetchConfig{Providers: ids, DownloadDir: dl})
+	var first *Progress
+	res, err := Fetch(t.Context(), h2, c, FetchConfig{Providers: ids, DownloadDir: dl, Progress: func(pr Progress) {
+		if first == nil {
+			first = &pr
+		}
+	}})
 	must(t, err)
+	if first == nil || first.Verified != kept || first.Fetched != 0 {
+		t.Errorf("second run's first progress %+v, want the %d bytes kept before any new chunk", first, kept)
+	}
 	if res.Fetched != size-kept {
 		t.Errorf("second run fetched %d bytes, want exactly the missing %d", res.Fetched, size-kept)
 	}
