@@ -344,6 +344,9 @@ const (
 	// is set. Every state change is an event; progress is reported at most
 	// TransferEventsPerSecond times a second per transfer.
 	EventTransfer EventKind = "transfer"
+	// EventOffer: an offer arrived, or one changed (delivered, accepted,
+	// declined, cancelled, refused). Offer is set.
+	EventOffer EventKind = "offer"
 )
 
 // TransferEventsPerSecond bounds the progress events of one transfer.
@@ -362,6 +365,7 @@ type Event struct {
 	Message    *Message       `json:"message,omitempty"`
 	Supernodes []string       `json:"supernodes,omitempty"`
 	Transfer   *Transfer      `json:"transfer,omitempty"`
+	Offer      *Offer         `json:"offer,omitempty"`
 }
 
 // Published is content this device publishes.
@@ -415,6 +419,48 @@ type Transfer struct {
 	// file or folder once done.
 	Dir  string `json:"dir"`
 	Path string `json:"path,omitempty"`
+}
+
+// OfferState is where an offer stands.
+type OfferState string
+
+const (
+	OfferPending   OfferState = "pending"   // waiting for the recipient's answer
+	OfferAccepted  OfferState = "accepted"  // the recipient downloads it
+	OfferDeclined  OfferState = "declined"  // the recipient said no
+	OfferCancelled OfferState = "cancelled" // the sender withdrew it
+	OfferRefused   OfferState = "refused"   // the recipient's device refused it; see Error
+)
+
+// Offer is content offered to one contact (Share): outgoing ones this
+// device made, incoming ones it received. Name, From and Error come from
+// the network: render them as text, never as markup or terminal control
+// sequences.
+type Offer struct {
+	ID string `json:"id"`
+	// Direction is "out" (made here) or "in" (received).
+	Direction string `json:"direction"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	// Name is the file's or folder's name; Size its total bytes; Files
+	// the number of files in it.
+	Name  string     `json:"name"`
+	Size  int64      `json:"size"`
+	Files int        `json:"files"`
+	CID   string     `json:"cid"`
+	State OfferState `json:"state"`
+	// Delivered: the recipient has the offer. An outgoing offer is
+	// delivered when the recipient is online; incoming ones always are.
+	Delivered bool `json:"delivered"`
+	// Path is where outgoing content is on this device.
+	Path string `json:"path,omitempty"`
+	// TransferID is the download of an accepted incoming offer.
+	TransferID string `json:"transfer_id,omitempty"`
+	// Error says why the recipient's device refused the offer.
+	Error string `json:"error,omitempty"`
+	// Created is when the offer was made (outgoing) or received
+	// (incoming).
+	Created time.Time `json:"created"`
 }
 
 // ErrorResponse is the body of every failed HTTP API call.
