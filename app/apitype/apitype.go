@@ -99,6 +99,30 @@ type Client interface {
 	ResumeTransfer(ctx context.Context, id string) error
 	CancelTransfer(ctx context.Context, id string) error
 
+	// Share offers the file or folder at req.Path (absolute) to the
+	// contact req.To: it is shared in place, not announced, and served
+	// only to the devices of that contact. The offer reaches the contact
+	// now, or when they come online; offer events follow it (delivered,
+	// accepted, declined). Sharing with someone who is not a contact
+	// fails with the not a contact sentinel (code not_a_contact).
+	Share(ctx context.Context, req ShareRequest) (Offer, error)
+	// Offers lists the offers made and received, oldest first.
+	Offers(ctx context.Context) ([]Offer, error)
+	// AcceptOffer accepts an incoming offer: it starts downloading the
+	// content from the device that offered it into req.Dir (absolute; ""
+	// means the downloads folder), without seeding it, and tells the
+	// sender. Accepting an accepted offer returns its transfer. An
+	// unknown id's error unwraps to the no such offer sentinel (code
+	// no_such_offer); an offer declined, cancelled or made by this device
+	// to the offer not pending sentinel (code offer_not_pending).
+	AcceptOffer(ctx context.Context, req AcceptOfferRequest) (Transfer, error)
+	// DeclineOffer declines an incoming offer and tells the sender;
+	// declining a declined offer is not an error.
+	DeclineOffer(ctx context.Context, id string) error
+	// CancelOffer withdraws an outgoing offer: the content is no longer
+	// served to the recipient. A download already under way stops.
+	CancelOffer(ctx context.Context, id string) error
+
 	// Watch streams the events numbered after since, in order, until ctx
 	// ends (the channel is closed then). since is the Seq of the last
 	// event the caller saw, or Status.EventSeq for "from this snapshot
