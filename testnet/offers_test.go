@@ -1,0 +1,118 @@
+package testnet
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleynet/parley/app/apitype"
+)
+
+// awaitOffer waits on evs until offer id (or, with id "", any offer)
+// satisfies ok.
+func awaitOffer(t *testing.T, ctx context.Context, evs <-chan apitype.Event, id, what string, ok func(apitype.Offer) bool) apitype.Offer {
+	t.Helper()
+	for {
+		select {
+		case ev, open := <-evs:
+			if !open {
+				t.Fatalf("waiting until offer %s %s: the event stream closed", id, what)
+			}
+			if ev.Kind == apitype.EventOffer && (id == "" || ev.Offer.ID == id) && ok(*ev.Offer) {
+				return *ev.Offer
+			}
+		case <-ctx.Done():
+			t.Fatalf("waiting until offer %s %s: %v", id, what, ctx.Err())
+		}
+	}
+}
+
+// TestShareWithContact: alice shares a folder with bob; bob sees the
+// offer, accepts it into a folder of his choice and gets the files
+// intact, and alice sees the acceptance. carol, a member and alice's
+// contact too, is refused the content by its CID and alice's device.
+// A second offer bob declines, and alice sees that.
+func TestShareWithContact(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice, bob := startPair(t, ctx, n)
+	carol := signedIn(t, ctx, n, "carol")[0]
+	if err := MakeContacts(ctx, alice, carol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitOnline(ctx, carol, "alice"); err != nil {
+		t.Fatal(err)
+	}
+
+	src := filepath.Join(t.TempDir(), "talk")
+	video := writeRandom(t, filepath.Join(src, "talk.mp4"), 3<<20+17)
+	notes := writeRandom(t, filepath.Join(src, "notes", "slides.txt"), 999)
+	aliceEvs, bobEvs := watchEvents(t, ctx, alice), watchEvents(t, ctx, bob)
+	if _, err := alice.Engine.Share(ctx, apitype.ShareRequest{To: "dave", Path: src}); err == nil {
+		t.Error("sharing with a user who is not a contact: no error")
+	}
+	out, err := alice.Engine.Share(ctx, apitype.ShareRequest{To: "bob", Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Direction != "out" || out.To != "bob" || out.Name != "talk" || out.Files != 2 || out.Size != int64(len(video)+len(notes)) {
+		t.Errorf("Share: got %+v", out)
+	}
+	if ps, _ := alice.Engine.Published(ctx); len(ps) != 0 {
+		t.Errorf("shared content is published: %+v", ps)
+	}
+
+	in := awaitOffer(t, ctx, bobEvs, out.ID, "arrives", func(o apitype.Offer) bool { return o.State == apitype.OfferPending })
+	if in.Direction != "in" || in.From != "alice" || in.Name != "talk" || in.Files != 2 || in.Size != out.Size || in.CID != out.CID {
+		t.Errorf("bob's offer: got %+v, want alice's %+v", in, out)
+	}
+	dir := t.TempDir()
+	tr, err := bob.Engine.AcceptOffer(ctx, apitype.AcceptOfferRequest{ID: in.ID, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := awaitTransfer(t, ctx, bobEvs, tr.ID, "is done", func(x apitype.Transfer) bool { return x.State == apitype.TransferDone })
+	sameFile(t, filepath.Join(done.Path, "talk.mp4"), video)
+	sameFile(t, filepath.Join(dir, "talk", "notes", "slides.txt"), notes)
+	if again, err := bob.Engine.AcceptOffer(ctx, apitype.AcceptOfferRequest{ID: in.ID, Dir: dir}); err != nil || again.ID != tr.ID {
+		t.Errorf("accepting again: got %+v, %v; want transfer %s", again, err, tr.ID)
+	}
+	if ps, _ := bob.Engine.Published(ctx); len(ps) != 0 {
+		t.Errorf("bob seeds what was offered to him alone: %+v", ps)
+	}
+	awaitOffer(t, ctx, aliceEvs, out.ID, "is accepted", func(o apitype.Offer) bool { return o.State == apitype.OfferAccepted })
+
+	// carol holds a certificate and can reach alice, but the offer was
+	// not made to her.
+	carolEvs := watchEvents(t, ctx, carol)
+	link := "parley://" + out.CID + "?from=" + alice.Status().Peer
+	ctr, err := carol.Engine.Get(ctx, apitype.GetRequest{Link: link, Dir: t.TempDir(), NoSeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := awaitTransfer(t, ctx, carolEvs, ctr.ID, "is refused", func(x apitype.Transfer) bool { return x.State == apitype.TransferFailed })
+	if failed.BytesDone != 0 || !strings.Contains(failed.Error, "not admitted") {
+		t.Errorf("carol's download: %d bytes, error %q; want none and \"not admitted\"", failed.BytesDone, failed.Error)
+	}
+
+	// A decline reaches alice.
+	one := filepath.Join(t.TempDir(), "draft.txt")
+	writeRandom(t, one, 10)
+	second, err := alice.Engine.Share(ctx, apitype.ShareRequest{To: "bob", Path: one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitOffer(t, ctx, bobEvs, second.ID, "arrives", func(o apitype.Offer) bool { return true })
+	if err := bob.Engine.DeclineOffer(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	awaitOffer(t, ctx, aliceEvs, second.ID, "is declined", func(o apitype.Offer) bool { return o.State == apitype.OfferDeclined })
+	list, err := alice.Engine.Offers(ctx)
+	if err != nil || len(list) != 2 || list[0].State != apitype.OfferAccepted || list[1].State != apitype.OfferDeclined {
+		t.Errorf("alice's offers: got %+v, %v", list, err)
+	}
+}
