@@ -29,6 +29,8 @@
 // make to that contact are answered STATUS_REJECTED and never stored. An
 // offer id already received from the same contact is acknowledged again
 // but stored once, so a sender may retry freely.
+// A contact with MaxPendingPerContact offers unanswered is asked to try
+// later, so a contact cannot fill the list.
 //
 // # Delivery
 //

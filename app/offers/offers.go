@@ -59,6 +59,12 @@ type Config struct {
 	RetryInterval time.Duration
 }
 
+// MaxPendingPerContact bounds the unanswered offers a device keeps from
+// one contact; more are refused until some are answered.
+const MaxPendingPerContact = 100
+
+var errTooMany = errors.New("too many offers")
+
 // Service makes, receives and answers offers for one device. Its methods
 // are safe for concurrent use.
 type Service struct {
@@ -153,8 +159,19 @@ func (s *Service) Offer(ctx context.Context, to string, c Content) (apitype.Offe
 	if err != nil {
 		return apitype.Offer{}, err
 	}
-	s.deliverAll(ctx)
+	s.deliverOne(ctx, r.ID)
 	return s.Get(r.ID)
+}
+
+// deliverOne delivers the offer or reply id now if it waits and its
+// device is online. Without the delivery round's lock: a round under way
+// may send it too, which the other side takes as a retry.
+func (s *Service) deliverOne(ctx context.Context, id string) {
+	for _, d := range s.waiting() {
+		if d.id == id {
+			s.delivered(d, s.exchange(ctx, d.to, d.req))
+		}
+	}
 }
 
 // List is every offer, oldest first.
@@ -408,6 +425,15 @@ func (s *Service) received(sender string, p peer.ID, o apitype.Offer) (bool, err
 			return false, nil
 		}
 		return false, errors.New("offer id already in use")
+	}
+	pending := 0
+	for _, r := range s.offers {
+		if r.Direction == "in" && r.From == sender && r.State == apitype.OfferPending {
+			pending++
+		}
+	}
+	if pending >= MaxPendingPerContact {
+		return false, fmt.Errorf("%w: %d of your offers wait for an answer already", errTooMany, pending)
 	}
 	r := &record{Offer: o, Peer: p.String()}
 	s.offers = append(s.offers, r)

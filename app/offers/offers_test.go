@@ -492,3 +492,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestTooManyPending: a contact cannot fill bob's list; once bob answers
+// one, the next offer is taken (it waited in alice's list).
+func TestTooManyPending(t *testing.T) {
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	befriend(t, alice, bob)
+	var first string
+	for i := range MaxPendingPerContact {
+		o, err := alice.svc.Offer(t.Context(), "bob", testContent(t))
+		if err != nil || !o.Delivered {
+			t.Fatalf("offer %d: %+v, %v", i, o, err)
+		}
+		if i == 0 {
+			first = o.ID
+		}
+	}
+	extra, err := alice.svc.Offer(t.Context(), "bob", testContent(t))
+	if err != nil || extra.Delivered {
+		t.Fatalf("offer over the limit: got %+v, %v; want it kept undelivered", extra, err)
+	}
+	if _, err := bob.svc.Get(extra.ID); err == nil {
+		t.Fatal("bob stored an offer over the limit")
+	}
+	if err := bob.svc.Decline(first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the waiting offer is delivered", func() bool { _, err := bob.svc.Get(extra.ID); return err == nil })
+}

@@ -153,6 +153,9 @@ func (s *Service) accept(remote peer.ID, req *pb.Request) (pb.Status, error) {
 				log.Errorw("store incoming offer", "err", err)
 				return pb.Status_STATUS_TRY_LATER, errors.New("the recipient could not store the offer; try again")
 			}
+			if errors.Is(err, errTooMany) {
+				return pb.Status_STATUS_TRY_LATER, err
+			}
 			return pb.Status_STATUS_REJECTED, err
 		}
 		if fresh {
@@ -212,17 +215,18 @@ func validID(id string) bool {
 // that files.ValidatePath allows (so no '/', no "..", no control
 // characters, at most MaxNameLen bytes), and no bidirectional controls
 // or line separators, which could make it read as something else.
-// Offers with other names are refused rather than shown altered.
+// Offers with other names are refused rather than shown altered. The
+// error wraps files.ErrUnsafePath.
 func CheckName(name string) error {
 	if strings.Contains(name, "/") {
-		return errors.New("a name, not a path, is expected")
+		return fmt.Errorf("%w: a name, not a path, is expected", files.ErrUnsafePath)
 	}
 	if err := files.ValidatePath(name); err != nil {
 		return err
 	}
 	for _, r := range name {
 		if unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' || unicode.IsControl(r) {
-			return fmt.Errorf("the name holds the control character %U", r)
+			return fmt.Errorf("%w: the name holds the control character %U", files.ErrUnsafePath, r)
 		}
 	}
 	return nil
