@@ -2,12 +2,14 @@ package testnet
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // awaitOffer waits on evs until offer id (or, with id "", any offer)
@@ -115,4 +117,93 @@ func TestShareWithContact(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].State != apitype.OfferAccepted || list[1].State != apitype.OfferDeclined {
 		t.Errorf("alice's offers: got %+v, %v", list, err)
 	}
+}
+
+// awaitOfferState polls c's offers until id satisfies ok.
+func awaitOfferState(t *testing.T, c *Client, id, what string, ok func(apitype.Offer) bool) apitype.Offer {
+	t.Helper()
+	var got apitype.Offer
+	tstest.WaitFor(t, waitTimeout, func() error {
+		list, err := c.Engine.Offers(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, o := range list {
+			if o.ID == id {
+				got = o
+				if ok(o) {
+					return nil
+				}
+				return fmt.Errorf("%s's offer %s is %+v, waiting until %s", c.Name, id, o, what)
+			}
+		}
+		return fmt.Errorf("%s has no offer %s yet, waiting until %s", c.Name, id, what)
+	})
+	return got
+}
+
+// TestShareWithOfflineContact: bob is offline when alice shares a file
+// with him; the offer reaches him when he is back, and, alice now
+// offline, his acceptance reaches her when she is back (both kept across
+// restarts); then he downloads it from her.
+func TestShareWithOfflineContact(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice, bob := startPair(t, ctx, n)
+	if err := n.StopClient(bob); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitPresence(ctx, alice, "bob", func(c apitype.ContactStatus) bool { return !c.Online }); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "song.flac")
+	want := writeRandom(t, src, 2<<20+3)
+	out, err := alice.Engine.Share(ctx, apitype.ShareRequest{To: "bob", Path: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Delivered {
+		t.Fatalf("the offer to offline bob says delivered: %+v", out)
+	}
+
+	bob = addClient(t, ctx, n, "bob") // same data directory: same device
+	awaitOfferState(t, bob, out.ID, "it arrives", func(o apitype.Offer) bool { return o.State == apitype.OfferPending })
+	awaitOfferState(t, alice, out.ID, "it is delivered", func(o apitype.Offer) bool { return o.Delivered })
+
+	if err := n.StopClient(alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AwaitPresence(ctx, bob, "alice", func(c apitype.ContactStatus) bool { return !c.Online }); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tr, err := bob.Engine.AcceptOffer(ctx, apitype.AcceptOfferRequest{ID: out.ID, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With alice away the download finds no provider and fails; resumed
+	// once she is back, it completes.
+	alice = addClient(t, ctx, n, "alice")
+	awaitOfferState(t, alice, out.ID, "it is accepted", func(o apitype.Offer) bool { return o.State == apitype.OfferAccepted })
+	if _, err := AwaitOnline(ctx, bob, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	tstest.WaitFor(t, 2*waitTimeout, func() error {
+		ts, err := bob.Engine.Transfers(ctx)
+		if err != nil || len(ts) != 1 {
+			return fmt.Errorf("transfers %+v, %v", ts, err)
+		}
+		switch ts[0].State {
+		case apitype.TransferDone:
+			return nil
+		case apitype.TransferFailed:
+			if err := bob.Engine.ResumeTransfer(ctx, tr.ID); err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("transfer is %s (%s)", ts[0].State, ts[0].Error)
+	})
+	sameFile(t, filepath.Join(dir, "song.flac"), want)
 }
