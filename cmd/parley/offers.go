@@ -95,12 +95,15 @@ func (c *cli) share(ctx context.Context, req apitype.ShareRequest, detach bool) 
 	if err != nil {
 		return fmt.Errorf("follow the offer (it stands; see parley offers): %w", err)
 	}
+	stands := func() error { // Ctrl-C: the offer stands
+		fmt.Fprintf(c.errOut, "the offer stands (id %s); see parley offers\n", safe(o.ID))
+		return nil
+	}
 	for o.State == apitype.OfferPending {
 		ev, ok := <-evs
 		if !ok {
-			if ctx.Err() != nil { // Ctrl-C: the offer stands
-				fmt.Fprintf(c.errOut, "the offer stands (id %s); see parley offers\n", safe(o.ID))
-				return nil
+			if ctx.Err() != nil {
+				return stands()
 			}
 			return fmt.Errorf("the daemon went away; see parley offers when it is back (id %s)", o.ID)
 		}
@@ -108,6 +111,9 @@ func (c *cli) share(ctx context.Context, req apitype.ShareRequest, detach bool) 
 		switch {
 		case ev.Kind == apitype.EventGap:
 			if next, err = c.offer(ctx, cl, o.ID); err != nil {
+				if ctx.Err() != nil {
+					return stands()
+				}
 				return err
 			}
 		case ev.Kind == apitype.EventOffer && ev.Offer != nil && ev.Offer.ID == o.ID:
