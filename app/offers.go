@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -30,8 +31,31 @@ func (e *Engine) startOffers() (err error) {
 		OnChange: func(o apitype.Offer) {
 			e.emit(apitype.Event{Kind: apitype.EventOffer, Offer: &o})
 		},
+		OnClosed: func(o apitype.Offer) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := e.withdrawShare(ctx, o); err != nil {
+				log.Warnw("stop serving a declined offer", "offer", o.ID, "err", err)
+			}
+		},
 	})
 	return err
+}
+
+// withdrawShare stops serving an outgoing offer's content to its
+// recipient, unless another offer of it to them is pending or accepted.
+func (e *Engine) withdrawShare(ctx context.Context, o apitype.Offer) error {
+	for _, x := range e.offers.List() {
+		live := x.State == apitype.OfferPending || x.State == apitype.OfferAccepted
+		if x.ID != o.ID && x.Direction == "out" && x.CID == o.CID && x.To == o.To && live {
+			return nil
+		}
+	}
+	c, err := files.ParseCID(o.CID)
+	if err != nil {
+		return err
+	}
+	return e.xfer.Unshare(ctx, c, o.To)
 }
 
 // Share shares the file or folder at req.Path with the contact req.To
@@ -63,7 +87,7 @@ func (e *Engine) Share(ctx context.Context, req apitype.ShareRequest) (apitype.O
 	}
 	o, err := e.offers.Offer(ctx, to, offers.Content{CID: c, Name: sh.Name, Size: sh.Size, Files: sh.Files, Path: sh.Path})
 	if err != nil {
-		if uerr := e.xfer.Unshare(context.WithoutCancel(ctx), c, to); uerr != nil {
+		if uerr := e.withdrawShare(context.WithoutCancel(ctx), apitype.Offer{CID: sh.CID, To: to}); uerr != nil {
 			log.Warnw("withdraw a share that was not offered", "cid", c, "err", uerr)
 		}
 		return apitype.Offer{}, err
@@ -107,15 +131,11 @@ func (e *Engine) DeclineOffer(_ context.Context, id string) error {
 }
 
 // CancelOffer withdraws an outgoing offer: its content is no longer
-// served to the recipient.
+// served to the recipient (unless another offer of it to them stands).
 func (e *Engine) CancelOffer(ctx context.Context, id string) error {
 	o, err := e.offers.Cancel(id)
 	if err != nil {
 		return err
 	}
-	c, err := files.ParseCID(o.CID)
-	if err != nil {
-		return err
-	}
-	return e.xfer.Unshare(ctx, c, o.To)
+	return e.withdrawShare(ctx, o)
 }

@@ -113,6 +113,15 @@ func TestShareWithContact(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitOffer(t, ctx, aliceEvs, second.ID, "is declined", func(o apitype.Offer) bool { return o.State == apitype.OfferDeclined })
+	// What bob declined is no longer served to him.
+	declinedLink := "parley://" + second.CID + "?from=" + alice.Status().Peer
+	dtr, err := bob.Engine.Get(ctx, apitype.GetRequest{Link: declinedLink, Dir: t.TempDir(), NoSeed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := awaitTransfer(t, ctx, bobEvs, dtr.ID, "is refused", func(x apitype.Transfer) bool { return x.State == apitype.TransferFailed }); got.BytesDone != 0 {
+		t.Errorf("bob fetched %d bytes of what he declined", got.BytesDone)
+	}
 	list, err := alice.Engine.Offers(ctx)
 	if err != nil || len(list) != 2 || list[0].State != apitype.OfferAccepted || list[1].State != apitype.OfferDeclined {
 		t.Errorf("alice's offers: got %+v, %v", list, err)

@@ -54,6 +54,12 @@ type Config struct {
 	// of one offer come in order), never concurrently; it must not block
 	// nor call the service.
 	OnChange func(apitype.Offer)
+	// OnClosed, if not nil, is called with each outgoing offer that the
+	// recipient declined or their device refused: its content need not
+	// be served to them any more. It is called without the service's
+	// lock held, from the goroutine that learnt it; it may call the
+	// service.
+	OnClosed func(apitype.Offer)
 	// RetryInterval is how often undelivered offers and replies are
 	// tried again; zero means 30s.
 	RetryInterval time.Duration
@@ -382,24 +388,34 @@ func (s *Service) waiting() []delivery {
 
 // delivered records the outcome of one delivery.
 func (s *Service) delivered(d delivery, err error) {
+	if refused := s.deliveredLocked(d, err); refused != nil && s.cfg.OnClosed != nil {
+		s.cfg.OnClosed(*refused)
+	}
+}
+
+// deliveredLocked records the outcome of one delivery and returns the
+// offer if the recipient refused it.
+func (s *Service) deliveredLocked(d delivery, err error) *apitype.Offer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, lerr := s.lookupLocked(d.id)
 	if lerr != nil {
-		return
+		return nil
 	}
 	switch {
 	case err == nil:
 		log.Infow("delivered", "offer", r.ID, "direction", r.Direction, "to", d.to)
 	case errors.Is(err, errRejected) && r.Direction == "out":
 		log.Infow("offer refused by the recipient", "offer", r.ID, "err", err)
-		r.State, r.Error = apitype.OfferRefused, err.Error()
+		if r.State == apitype.OfferPending { // not cancelled meanwhile
+			r.State, r.Error = apitype.OfferRefused, err.Error()
+		}
 	case errors.Is(err, errRejected):
 		// The sender does not know the offer (any more): nothing to retry.
 		log.Infow("reply refused by the sender", "offer", r.ID, "err", err)
 	default:
 		log.Debugw("not delivered yet", "offer", r.ID, "to", d.to, "err", err)
-		return
+		return nil
 	}
 	if r.Direction == "out" {
 		r.Delivered = err == nil
@@ -409,9 +425,15 @@ func (s *Service) delivered(d delivery, err error) {
 	if serr := s.saveLocked(); serr != nil {
 		log.Warnw("save offers", "err", serr)
 	}
-	if r.Direction == "out" {
-		s.changedLocked(r)
+	if r.Direction != "out" {
+		return nil
 	}
+	s.changedLocked(r)
+	if r.State == apitype.OfferRefused {
+		o := r.Offer
+		return &o
+	}
+	return nil
 }
 
 // received stores an incoming offer from sender's device p. It reports
@@ -447,25 +469,49 @@ func (s *Service) received(sender string, p peer.ID, o apitype.Offer) (bool, err
 
 // answered applies sender's reply to an outgoing offer.
 func (s *Service) answered(sender, id string, accepted bool) error {
+	closed, err := s.answeredLocked(sender, id, accepted)
+	if closed == nil {
+		return err
+	}
+	// The content stops being served before anyone is told of the
+	// decline.
+	if s.cfg.OnClosed != nil {
+		s.cfg.OnClosed(*closed)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, err := s.lookupLocked(id); err == nil {
+		s.changedLocked(r)
+	}
+	return err
+}
+
+// answeredLocked applies a reply and returns the offer if it was
+// declined (then the caller reports the change).
+func (s *Service) answeredLocked(sender, id string, accepted bool) (*apitype.Offer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.lookupLocked(id)
 	if err != nil || r.Direction != "out" || r.To != sender {
-		return errors.New("no such offer was made to you")
+		return nil, errors.New("no such offer was made to you")
 	}
 	state := apitype.OfferDeclined
 	if accepted {
 		state = apitype.OfferAccepted
 	}
 	if r.State != apitype.OfferPending {
-		return nil // a retry, or cancelled meanwhile: the cancel stands
+		return nil, nil // a retry, or cancelled meanwhile: the cancel stands
 	}
 	r.State, r.Delivered = state, true
 	if err := s.saveLocked(); err != nil {
-		return err
+		return nil, err
+	}
+	if state == apitype.OfferDeclined {
+		o := r.Offer
+		return &o, nil // reported by answered
 	}
 	s.changedLocked(r)
-	return nil
+	return nil, nil
 }
 
 func newID() string {

@@ -62,6 +62,7 @@ type user struct {
 	svc    *Service
 	mu     sync.Mutex
 	events []apitype.Offer
+	closed []string // the offers OnClosed reported
 }
 
 func newUser(t *testing.T, name string) *user {
@@ -81,6 +82,11 @@ func (u *user) start(t *testing.T) {
 		OnChange: func(o apitype.Offer) {
 			u.mu.Lock()
 			u.events = append(u.events, o)
+			u.mu.Unlock()
+		},
+		OnClosed: func(o apitype.Offer) {
+			u.mu.Lock()
+			u.closed = append(u.closed, o.ID)
 			u.mu.Unlock()
 		},
 	})
@@ -189,6 +195,11 @@ func TestRoundTrip(t *testing.T) {
 	if !alice.sawEvent(out.ID, apitype.OfferAccepted) {
 		t.Error("alice got no event for the acceptance")
 	}
+	alice.mu.Lock()
+	if len(alice.closed) != 0 {
+		t.Errorf("OnClosed reported %v for an accepted offer", alice.closed)
+	}
+	alice.mu.Unlock()
 	if err := bob.svc.Decline(out.ID); !errors.Is(err, ErrNotPending) {
 		t.Errorf("declining an accepted offer: got %v, want ErrNotPending", err)
 	}
@@ -225,6 +236,12 @@ func TestDeclineWhileOffline(t *testing.T) {
 	}
 	bob.book.set("alice", alice.node.ID())
 	waitFor(t, "alice sees the decline", func() bool { o, _ := alice.svc.Get(out.ID); return o.State == apitype.OfferDeclined })
+	waitFor(t, "OnClosed reports the declined offer", func() bool {
+		alice.mu.Lock()
+		defer alice.mu.Unlock()
+		return len(alice.closed) == 1 && alice.closed[0] == out.ID
+	})
+	waitFor(t, "alice gets an event for the decline", func() bool { return alice.sawEvent(out.ID, apitype.OfferDeclined) })
 	if err := bob.svc.Decline(out.ID); err != nil {
 		t.Errorf("declining again: %v", err)
 	}
