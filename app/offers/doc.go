@@ -39,7 +39,10 @@
 // delivered is retried by the service's goroutine when FlushSoon asks
 // (the client engine calls it at login and when a contact comes online)
 // and every RetryInterval, also after a restart. A reply goes back to
-// the device the offer came from, which holds the content.
+// the device the offer came from, which holds the content. When the
+// recipient declines (or their device refuses the offer), Config.OnClosed
+// tells the sender's engine, which stops serving the content to them
+// before the change is reported.
 //
 // # Store
 //
