@@ -83,8 +83,9 @@ type Service struct {
 
 	sendMu sync.Mutex // one delivery round at a time
 
-	mu     sync.Mutex // guards offers
+	mu     sync.Mutex // guards offers and closed
 	offers []*record
+	closed bool // no new stream is handled
 }
 
 // record is one offer as stored.
@@ -118,14 +119,30 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Close stops handling the protocol and waits for the delivery goroutine.
+// Close stops handling the protocol and waits for the delivery goroutine
+// and the streams being handled.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		s.cfg.Host.RemoveStreamHandler(ProtocolID)
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 	})
 	return nil
+}
+
+// enter counts a stream handler in, unless the service is closed; the
+// handler calls s.wg.Done when it returns.
+func (s *Service) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // Content is what an offer names.

@@ -107,6 +107,11 @@ func clip(s string) string {
 }
 
 func (s *Service) handle(st network.Stream) {
+	if !s.enter() {
+		st.Reset()
+		return
+	}
+	defer s.wg.Done()
 	defer st.Close()
 	_ = st.SetDeadline(time.Now().Add(ExchangeTimeout))
 	remote := st.Conn().RemotePeer()
