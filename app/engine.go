@@ -304,6 +304,7 @@ func (e *Engine) sessionHooks() sessionHooks {
 				case ev.Kind == apitype.EventPresence && ev.Contact.Online:
 					e.outbox.flushSoon()
 					e.offers.FlushSoon()
+					e.resumeOffersFrom(ev.Contact.Username)
 				case ev.Kind == apitype.EventContact:
 					e.contacts.refreshSoon()
 				}

@@ -139,3 +139,22 @@ func (e *Engine) CancelOffer(ctx context.Context, id string) error {
 	}
 	return e.withdrawShare(ctx, o)
 }
+
+// resumeOffersFrom resumes the failed downloads of offers accepted from
+// user, who just came online: they failed while the offering device was
+// away (accepting does not wait for it).
+func (e *Engine) resumeOffersFrom(user string) {
+	failed := map[string]bool{}
+	for _, t := range e.xfer.Transfers() {
+		if t.State == apitype.TransferFailed {
+			failed[t.ID] = true
+		}
+	}
+	for _, o := range e.offers.List() {
+		if o.Direction == "in" && o.From == user && o.State == apitype.OfferAccepted && failed[o.TransferID] {
+			if err := e.xfer.Resume(o.TransferID); err != nil {
+				log.Warnw("resume the download of an offer", "offer", o.ID, "err", err)
+			}
+		}
+	}
+}
