@@ -302,6 +302,7 @@ func (e *Engine) sessionHooks() sessionHooks {
 			for _, ev := range evs {
 				switch {
 				case ev.Kind == apitype.EventPresence && ev.Contact.Online:
+					e.clearDialBackoff(*ev.Contact)
 					e.outbox.flushSoon()
 					e.offers.FlushSoon()
 					e.resumeOffersFrom(ev.Contact.Username)
