@@ -17,6 +17,8 @@
 //     contacts' devices there while the server is down;
 //   - publishing and downloads (transfers.go, package app/xfer): the
 //     file server, the published list and the transfers;
+//   - offers (offers.go, package app/offers): files shared with one
+//     contact, offered to them, accepted or declined;
 //   - account (account.go): devices, password, deletion;
 //   - events (events.go, the numbered event log) and path events
 //     (paths.go, pathWatcher);
@@ -41,6 +43,7 @@ import (
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/datadir"
+	"github.com/parleynet/parley/app/offers"
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/dht"
@@ -62,7 +65,8 @@ type Config struct {
 	// history (history.db), what the last session said (session.json),
 	// the last supernodes known (supernodes.json) and the sequence number
 	// of the device's DHT records (dht.seq), the share index (files.db),
-	// the published content and downloads (transfers.json) and, unless a
+	// the published content and downloads (transfers.json), the offers
+	// (offers.json) and, unless a
 	// Get names another folder, the downloads (downloads/).
 	DataDir string
 	// Rendezvous is the server the user logs in to.
@@ -121,6 +125,7 @@ type Engine struct {
 	dht       *dht.DHT
 	locator   *contactLocator // contacts' devices in the DHT
 	xfer      *xfer.Manager   // published content and downloads
+	offers    *offers.Service // files offered to contacts and by them
 	events    *eventLog
 
 	closeOnce sync.Once
@@ -177,6 +182,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	if err := e.startTransfers(); err != nil {
 		return nil, err
 	}
+	if err := e.startOffers(); err != nil {
+		return nil, err
+	}
 	e.locator = newContactLocator(e.dht, e.node, func() bool { return e.sess.current() != nil })
 	if cfg.Reachability != node.ReachabilityPublic {
 		e.reserver = relay.StartReserver(e.node, e.supernodes, e.passport, relay.ReserverConfig{
@@ -211,6 +219,9 @@ func (e *Engine) Close() error {
 		}
 		if e.outbox != nil {
 			errs = append(errs, e.outbox.Close())
+		}
+		if e.offers != nil {
+			errs = append(errs, e.offers.Close()) // before xfer: accepting starts downloads
 		}
 		if e.contacts != nil {
 			errs = append(errs, e.contacts.Close())
@@ -281,6 +292,7 @@ func (e *Engine) sessionHooks() sessionHooks {
 		up: e.contacts.login,
 		loggedIn: func() {
 			e.outbox.flushSoon()
+			e.offers.FlushSoon()
 			e.contacts.refreshSoon() // the login snapshot lacks outgoing requests and blocks
 			if e.reserver != nil {
 				e.reserver.Refresh() // the certificate supernodes admit us with is here
@@ -293,7 +305,10 @@ func (e *Engine) sessionHooks() sessionHooks {
 			for _, ev := range evs {
 				switch {
 				case ev.Kind == apitype.EventPresence && ev.Contact.Online:
+					e.clearDialBackoff(*ev.Contact)
 					e.outbox.flushSoon()
+					e.offers.FlushSoon()
+					e.resumeOffersFrom(ev.Contact.Username)
 				case ev.Kind == apitype.EventContact:
 					e.contacts.refreshSoon()
 				}

@@ -38,6 +38,11 @@
 //	POST /api/transfers/pause   TransferRequest
 //	POST /api/transfers/resume  TransferRequest
 //	POST /api/transfers/cancel  TransferRequest
+//	POST /api/share             ShareRequest          apitype.Offer
+//	GET  /api/offers                                  []apitype.Offer
+//	POST /api/offers/accept     AcceptOfferRequest    apitype.Transfer
+//	POST /api/offers/decline    OfferRequest
+//	POST /api/offers/cancel     OfferRequest
 //	GET  /api/events?since=N                          text/event-stream of apitype.Event
 //
 // Successful calls without a result answer {}. A failed call answers an
@@ -316,6 +321,38 @@ func (s *Server) routes() http.Handler {
 	} {
 		mux.HandleFunc("POST /api/transfers/"+path, func(w http.ResponseWriter, r *http.Request) {
 			var req apitype.TransferRequest
+			if readJSON(w, r, &req) {
+				writeResult(w, struct{}{}, op(r.Context(), req.ID))
+			}
+		})
+	}
+	mux.HandleFunc("POST /api/share", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.ShareRequest
+		if readJSON(w, r, &req) {
+			o, err := c.Share(r.Context(), req)
+			writeResult(w, o, err)
+		}
+	})
+	mux.HandleFunc("GET /api/offers", func(w http.ResponseWriter, r *http.Request) {
+		list, err := c.Offers(r.Context())
+		if list == nil {
+			list = []apitype.Offer{}
+		}
+		writeResult(w, list, err)
+	})
+	mux.HandleFunc("POST /api/offers/accept", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.AcceptOfferRequest
+		if readJSON(w, r, &req) {
+			t, err := c.AcceptOffer(r.Context(), req)
+			writeResult(w, t, err)
+		}
+	})
+	for path, op := range map[string]func(context.Context, string) error{
+		"decline": c.DeclineOffer,
+		"cancel":  c.CancelOffer,
+	} {
+		mux.HandleFunc("POST /api/offers/"+path, func(w http.ResponseWriter, r *http.Request) {
+			var req apitype.OfferRequest
 			if readJSON(w, r, &req) {
 				writeResult(w, struct{}{}, op(r.Context(), req.ID))
 			}

@@ -221,6 +221,34 @@ func (c *Client) transferOp(ctx context.Context, op, id string) error {
 	return c.do(ctx, http.MethodPost, "/api/transfers/"+op, apitype.TransferRequest{ID: id}, nil)
 }
 
+// Share offers a file or folder to a contact.
+func (c *Client) Share(ctx context.Context, req apitype.ShareRequest) (apitype.Offer, error) {
+	var o apitype.Offer
+	return o, c.do(ctx, http.MethodPost, "/api/share", req, &o)
+}
+
+// Offers lists the offers made and received.
+func (c *Client) Offers(ctx context.Context) ([]apitype.Offer, error) {
+	var list []apitype.Offer
+	return list, c.do(ctx, http.MethodGet, "/api/offers", nil, &list)
+}
+
+// AcceptOffer accepts an incoming offer and starts its download.
+func (c *Client) AcceptOffer(ctx context.Context, req apitype.AcceptOfferRequest) (apitype.Transfer, error) {
+	var t apitype.Transfer
+	return t, c.do(ctx, http.MethodPost, "/api/offers/accept", req, &t)
+}
+
+// DeclineOffer declines an incoming offer.
+func (c *Client) DeclineOffer(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/offers/decline", apitype.OfferRequest{ID: id}, nil)
+}
+
+// CancelOffer withdraws an outgoing offer.
+func (c *Client) CancelOffer(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "/api/offers/cancel", apitype.OfferRequest{ID: id}, nil)
+}
+
 // reconnectWait is the pause before an event stream that broke is opened
 // again.
 const reconnectWait = 500 * time.Millisecond

@@ -12,6 +12,7 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/chat"
 	"github.com/parleynet/parley/app/files"
+	"github.com/parleynet/parley/app/offers"
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/rendezvous"
@@ -50,6 +51,8 @@ var errorTable = slices.Concat([]errorCode{
 	{probe.ErrRefused, "probe_refused", http.StatusConflict},
 	{xfer.ErrInvalidLink, "invalid_link", http.StatusUnprocessableEntity},
 	{xfer.ErrNoSuchTransfer, "no_such_transfer", http.StatusNotFound},
+	{offers.ErrNoSuchOffer, "no_such_offer", http.StatusNotFound},
+	{offers.ErrNotPending, "offer_not_pending", http.StatusConflict},
 	{files.ErrUnsafePath, "unsafe_path", http.StatusUnprocessableEntity},
 	{files.ErrNotShared, "not_shared", http.StatusNotFound},
 	{files.ErrChanged, "file_changed", http.StatusConflict},

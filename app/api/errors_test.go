@@ -14,6 +14,7 @@ import (
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/offers"
 	"github.com/parleynet/parley/node/nodetest"
 	"github.com/parleynet/parley/rendezvous"
 )
@@ -68,6 +69,12 @@ func TestErrorStatuses(t *testing.T) {
 			func() error { return c.ChangePassword(ctx, "not the password", "a new password") }},
 		{"no such device", "POST", "/api/devices/revoke", `{"peer":"` + stranger + `"}`, 404, "not_found", rendezvous.ErrNotFound,
 			func() error { return c.RevokeDevice(ctx, stranger) }},
+		{"share with a non-contact", "POST", "/api/share", `{"to":"carol","path":"/tmp"}`, 409, "not_a_contact", chat.ErrNotAContact,
+			func() error { _, err := c.Share(ctx, apitype.ShareRequest{To: "carol", Path: "/tmp"}); return err }},
+		{"no such offer", "POST", "/api/offers/accept", `{"id":"nope"}`, 404, "no_such_offer", offers.ErrNoSuchOffer,
+			func() error { _, err := c.AcceptOffer(ctx, apitype.AcceptOfferRequest{ID: "nope"}); return err }},
+		{"decline no such offer", "POST", "/api/offers/decline", `{"id":"nope"}`, 404, "no_such_offer", offers.ErrNoSuchOffer,
+			func() error { return c.DeclineOffer(ctx, "nope") }},
 		{"register an enrolled device", "POST", "/api/register", `{"username":"alice2","password":"alice-password"}`, 409, "device_taken", rendezvous.ErrDeviceTaken,
 			func() error { _, err := c.Register(ctx, "alice2", "alice-password"); return err }},
 	}

@@ -99,6 +99,30 @@ type Client interface {
 	ResumeTransfer(ctx context.Context, id string) error
 	CancelTransfer(ctx context.Context, id string) error
 
+	// Share offers the file or folder at req.Path (absolute) to the
+	// contact req.To: it is shared in place, not announced, and served
+	// only to the devices of that contact. The offer reaches the contact
+	// now, or when they come online; offer events follow it (delivered,
+	// accepted, declined). Sharing with someone who is not a contact
+	// fails with the not a contact sentinel (code not_a_contact).
+	Share(ctx context.Context, req ShareRequest) (Offer, error)
+	// Offers lists the offers made and received, oldest first.
+	Offers(ctx context.Context) ([]Offer, error)
+	// AcceptOffer accepts an incoming offer: it starts downloading the
+	// content from the device that offered it into req.Dir (absolute; ""
+	// means the downloads folder), without seeding it, and tells the
+	// sender. Accepting an accepted offer returns its transfer. An
+	// unknown id's error unwraps to the no such offer sentinel (code
+	// no_such_offer); an offer declined, cancelled or made by this device
+	// to the offer not pending sentinel (code offer_not_pending).
+	AcceptOffer(ctx context.Context, req AcceptOfferRequest) (Transfer, error)
+	// DeclineOffer declines an incoming offer and tells the sender;
+	// declining a declined offer is not an error.
+	DeclineOffer(ctx context.Context, id string) error
+	// CancelOffer withdraws an outgoing offer: the content is no longer
+	// served to the recipient. A download already under way stops.
+	CancelOffer(ctx context.Context, id string) error
+
 	// Watch streams the events numbered after since, in order, until ctx
 	// ends (the channel is closed then). since is the Seq of the last
 	// event the caller saw, or Status.EventSeq for "from this snapshot
@@ -344,6 +368,9 @@ const (
 	// is set. Every state change is an event; progress is reported at most
 	// TransferEventsPerSecond times a second per transfer.
 	EventTransfer EventKind = "transfer"
+	// EventOffer: an offer arrived, or one changed (delivered, accepted,
+	// declined, cancelled, refused). Offer is set.
+	EventOffer EventKind = "offer"
 )
 
 // The codes of a failed transfer (Transfer.ErrorCode).
@@ -374,6 +401,7 @@ type Event struct {
 	Message    *Message       `json:"message,omitempty"`
 	Supernodes []string       `json:"supernodes,omitempty"`
 	Transfer   *Transfer      `json:"transfer,omitempty"`
+	Offer      *Offer         `json:"offer,omitempty"`
 }
 
 // Published is content this device publishes.
@@ -430,6 +458,48 @@ type Transfer struct {
 	// file or folder once done.
 	Dir  string `json:"dir"`
 	Path string `json:"path,omitempty"`
+}
+
+// OfferState is where an offer stands.
+type OfferState string
+
+const (
+	OfferPending   OfferState = "pending"   // waiting for the recipient's answer
+	OfferAccepted  OfferState = "accepted"  // the recipient downloads it
+	OfferDeclined  OfferState = "declined"  // the recipient said no
+	OfferCancelled OfferState = "cancelled" // the sender withdrew it
+	OfferRefused   OfferState = "refused"   // the recipient's device refused it; see Error
+)
+
+// Offer is content offered to one contact (Share): outgoing ones this
+// device made, incoming ones it received. Name, From and Error come from
+// the network: render them as text, never as markup or terminal control
+// sequences.
+type Offer struct {
+	ID string `json:"id"`
+	// Direction is "out" (made here) or "in" (received).
+	Direction string `json:"direction"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	// Name is the file's or folder's name; Size its total bytes; Files
+	// the number of files in it.
+	Name  string     `json:"name"`
+	Size  int64      `json:"size"`
+	Files int        `json:"files"`
+	CID   string     `json:"cid"`
+	State OfferState `json:"state"`
+	// Delivered: the recipient has the offer. An outgoing offer is
+	// delivered when the recipient is online; incoming ones always are.
+	Delivered bool `json:"delivered"`
+	// Path is where outgoing content is on this device.
+	Path string `json:"path,omitempty"`
+	// TransferID is the download of an accepted incoming offer.
+	TransferID string `json:"transfer_id,omitempty"`
+	// Error says why the recipient's device refused the offer.
+	Error string `json:"error,omitempty"`
+	// Created is when the offer was made (outgoing) or received
+	// (incoming).
+	Created time.Time `json:"created"`
 }
 
 // ErrorResponse is the body of every failed HTTP API call.

@@ -75,3 +75,22 @@ type GetRequest struct {
 type TransferRequest struct {
 	ID string `json:"id"`
 }
+
+// ShareRequest offers a file or folder to a contact (POST /api/share).
+type ShareRequest struct {
+	To   string `json:"to"`
+	Path string `json:"path"`
+}
+
+// OfferRequest names an offer (POST /api/offers/{decline,cancel}).
+type OfferRequest struct {
+	ID string `json:"id"`
+}
+
+// AcceptOfferRequest accepts an incoming offer (POST /api/offers/accept).
+type AcceptOfferRequest struct {
+	ID string `json:"id"`
+	// Dir is the absolute folder to download into; "" means the
+	// downloads folder in the data directory.
+	Dir string `json:"dir,omitempty"`
+}

@@ -6,7 +6,8 @@
 //
 // Every file the client keeps in the directory has its name here
 // (IdentityFile, HistoryFile, SessionFile, SupernodesFile, DHTSeqFile,
-// APIInfoFile, LockFile, SettingsFile, FilesIndexFile, TransfersFile, and
+// APIInfoFile, LockFile, SettingsFile, FilesIndexFile, TransfersFile,
+// OffersFile, and
 // the DownloadsDir folder); the packages that read and write
 // them take the name from here.
 //

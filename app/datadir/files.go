@@ -28,6 +28,8 @@ const (
 	// TransfersFile is the published content and the downloads, so that
 	// unfinished downloads go on after a restart.
 	TransfersFile = "transfers.json"
+	// OffersFile is the offers made and received (package app/offers).
+	OffersFile = "offers.json"
 	// DownloadsDir is where downloads go when no folder is named.
 	DownloadsDir = "downloads"
 )

@@ -14,9 +14,17 @@
 // certificate is valid. A peer that only learned a CID (from a link, or
 // from provider records in the DHT) and holds no certificate is refused.
 //
+// Content shared with one user (Share, for an offer: see package
+// app/offers) is indexed in place the same way but never announced, and
+// served only to requesters whose certificate names that user: any of
+// their devices, not other members, not the sharer's other devices.
+// Unshare withdraws it; content published and shared stays served until
+// it is neither.
+//
 // # State
 //
-// The manager keeps its published list and its transfers in one JSON file
+// The manager keeps its published and shared lists and its transfers in
+// one JSON file
 // (written atomically on every change of state, not on progress), and the
 // share index in a SQLite file. After a restart, content is announced
 // again and downloads that were finding providers or running start again

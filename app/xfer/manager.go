@@ -91,6 +91,7 @@ type Manager struct {
 
 	mu        sync.Mutex // guards the following; taken before Emit's locks
 	published []apitype.Published
+	shared    []Shared
 	transfers []*transfer
 	closed    bool
 }
@@ -107,9 +108,22 @@ type transfer struct {
 	lastEmit time.Time
 }
 
+// Shared is content shared with one user: served to that user's devices
+// only, and never announced.
+type Shared struct {
+	CID  string `json:"cid"`
+	To   string `json:"to"` // the username whose devices may fetch it
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	// Files is the number of files in it.
+	Files int    `json:"files"`
+	Path  string `json:"path"`
+}
+
 // state is what StateFile holds.
 type state struct {
 	Published []apitype.Published `json:"published"`
+	Shared    []Shared            `json:"shared,omitempty"`
 	Transfers []*transfer         `json:"transfers"`
 }
 
@@ -152,7 +166,7 @@ func New(cfg Config) (_ *Manager, err error) {
 			st = state{}
 		}
 	}
-	m.published = st.Published
+	m.published, m.shared = st.Published, st.Shared
 	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{Certify: cfg.Certify, UploadLimit: cfg.UploadLimit}); err != nil {
 		return nil, fmt.Errorf("start file server: %w", err)
 	}
@@ -200,12 +214,74 @@ func (m *Manager) Close() error {
 }
 
 // admit lets members (requesters with a valid certificate) fetch
-// published content.
+// published content, and the devices of the user content was shared with
+// (requesters whose certificate names that user) fetch shared content.
 func (m *Manager) admit(r files.Requester, c cid.Cid) bool {
+	if r.Username == "" {
+		return false
+	}
 	m.mu.Lock()
-	published := slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() })
+	defer m.mu.Unlock()
+	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() }) ||
+		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == c.String() && x.To == r.Username })
+}
+
+// servedLocked reports whether c is published or shared with anyone.
+func (m *Manager) servedLocked(c cid.Cid) bool {
+	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() }) ||
+		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == c.String() })
+}
+
+// Share shares path in place with the user to: it is served to the
+// devices whose membership certificate names to, and not announced.
+func (m *Manager) Share(ctx context.Context, path, to string) (Shared, error) {
+	if to == "" {
+		return Shared{}, errors.New("share: no user to share with")
+	}
+	path = filepath.Clean(path)
+	c, man, err := m.index.Share(ctx, path)
+	if err != nil {
+		return Shared{}, fmt.Errorf("share %s: %w", path, err)
+	}
+	sh := Shared{CID: c.String(), To: to, Name: contentName(path, man), Size: man.TotalSize, Files: len(man.Entries), Path: path}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shared = slices.DeleteFunc(m.shared, func(x Shared) bool { return x.CID == sh.CID && x.To == to })
+	m.shared = append(m.shared, sh)
+	if err := m.saveLocked(); err != nil {
+		return Shared{}, err
+	}
+	return sh, nil
+}
+
+// Unshare stops serving c to the user to (it stays served if it is
+// published or shared with others).
+func (m *Manager) Unshare(ctx context.Context, c cid.Cid, to string) error {
+	m.mu.Lock()
+	n := len(m.shared)
+	m.shared = slices.DeleteFunc(m.shared, func(x Shared) bool { return x.CID == c.String() && x.To == to })
+	var saveErr error
+	if len(m.shared) != n {
+		saveErr = m.saveLocked()
+	}
+	served := m.servedLocked(c)
 	m.mu.Unlock()
-	return published && r.Username != ""
+	if !served {
+		if err := m.index.Unshare(ctx, c); err != nil {
+			return fmt.Errorf("unshare %s: %w", c, err)
+		}
+	}
+	return saveErr
+}
+
+// contentName is the name downloads of man get: the first path
+// component of its entries, or path's base name for empty content.
+func contentName(path string, man *files.Manifest) string {
+	if len(man.Entries) > 0 {
+		name, _, _ := strings.Cut(man.Entries[0].Path, "/")
+		return name
+	}
+	return filepath.Base(path)
 }
 
 // provide announces c, logging a failure (the DHT keeps it and announces
@@ -225,10 +301,7 @@ func (m *Manager) Publish(ctx context.Context, path string) (apitype.Published, 
 	if err != nil {
 		return apitype.Published{}, fmt.Errorf("share %s: %w", path, err)
 	}
-	name := filepath.Base(path)
-	if len(man.Entries) > 0 {
-		name, _, _ = strings.Cut(man.Entries[0].Path, "/")
-	}
+	name := contentName(path, man)
 	p := apitype.Published{
 		CID:  c.String(),
 		Name: name,
@@ -272,10 +345,13 @@ func (m *Manager) Unpublish(ctx context.Context, s string) error {
 	if len(m.published) != n {
 		saveErr = m.saveLocked()
 	}
+	served := m.servedLocked(c) // shared with a contact too
 	m.mu.Unlock()
 	m.cfg.Routing.Withdraw(c)
-	if err := m.index.Unshare(ctx, c); err != nil {
-		return fmt.Errorf("unshare %s: %w", c, err)
+	if !served {
+		if err := m.index.Unshare(ctx, c); err != nil {
+			return fmt.Errorf("unshare %s: %w", c, err)
+		}
 	}
 	return saveErr
 }
@@ -453,7 +529,7 @@ func (m *Manager) emitLocked(t *transfer) {
 
 // saveLocked writes StateFile.
 func (m *Manager) saveLocked() error {
-	data, err := json.MarshalIndent(state{Published: m.published, Transfers: m.transfers}, "", "\t")
+	data, err := json.MarshalIndent(state{Published: m.published, Shared: m.shared, Transfers: m.transfers}, "", "\t")
 	if err != nil {
 		return fmt.Errorf("encode transfer state: %w", err)
 	}

@@ -72,7 +72,8 @@ type device struct {
 	// uploadLimit is Config.UploadLimit, for a device started by hand.
 	uploadLimit int64
 
-	outsider bool // presents no certificate
+	outsider bool   // presents no certificate
+	user     string // the username its certificate names; "" means user-<peer>
 
 	mu     sync.Mutex
 	events []event // what Emit was called with
@@ -122,9 +123,17 @@ func (dev *device) start(t *testing.T) {
 }
 
 // testCertify stands for the engine's certificate check: a device's
-// certificate is "member:" and its peer ID, valid only from that peer.
+// certificate is "member:" and its peer ID, valid only from that peer,
+// then "/" and the username if the device has one.
 func testCertify(p peer.ID, raw []byte) (string, time.Time, error) {
-	if string(raw) != "member:"+p.String() {
+	rest, ok := strings.CutPrefix(string(raw), "member:"+p.String())
+	if !ok {
+		return "", time.Time{}, errors.New("bad signature")
+	}
+	if user, ok := strings.CutPrefix(rest, "/"); ok && user != "" {
+		return user, time.Now().Add(time.Hour), nil
+	}
+	if rest != "" {
 		return "", time.Time{}, errors.New("bad signature")
 	}
 	return "user-" + p.String()[:8], time.Now().Add(time.Hour), nil
@@ -135,6 +144,9 @@ func testCertify(p peer.ID, raw []byte) (string, time.Time, error) {
 func (dev *device) certificate() []byte {
 	if dev.outsider {
 		return nil
+	}
+	if dev.user != "" {
+		return []byte("member:" + dev.node.ID().String() + "/" + dev.user)
 	}
 	return []byte("member:" + dev.node.ID().String())
 }

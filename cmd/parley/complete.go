@@ -74,7 +74,7 @@ func withPrefix(words []string, prefix string) []cobra.Completion {
 }
 
 // completeArgs sets how the arguments of every command in the tree
-// complete: USER, DEVICE, CID and ID from the daemon, nothing else (no file names).
+// complete: USER, DEVICE, CID, OFFER and ID from the daemon, nothing else (no file names).
 func (c *cli) completeArgs(cmd *cobra.Command) {
 	if cmd.ValidArgsFunction == nil {
 		switch _, args, _ := strings.Cut(cmd.Use, " "); {
@@ -84,6 +84,8 @@ func (c *cli) completeArgs(cmd *cobra.Command) {
 			cmd.ValidArgsFunction = c.completeFirst(devices)
 		case strings.HasPrefix(args, "CID"):
 			cmd.ValidArgsFunction = c.completeFirst(publishedCIDs)
+		case strings.HasPrefix(args, "OFFER"):
+			cmd.ValidArgsFunction = c.completeFirst(offerIDs)
 		case strings.HasPrefix(args, "ID"):
 			cmd.ValidArgsFunction = c.completeFirst(transferIDs)
 		default:

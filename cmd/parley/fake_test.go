@@ -13,6 +13,7 @@ import (
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/offers"
 	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/rendezvous"
 )
@@ -30,6 +31,8 @@ type fakeClient struct {
 	body    string   // of the message History returns
 	publish string   // the path of the last Publish
 	get     apitype.GetRequest
+	share   apitype.ShareRequest
+	accept  apitype.AcceptOfferRequest
 }
 
 const fakeEventSeq = 41
@@ -330,4 +333,83 @@ func (f *fakeClient) lastGet() apitype.GetRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.get
+}
+
+// The fake's offers: "o1" is an incoming offer from bob, "o2" the
+// outgoing one Share makes, "o3" an incoming one with a hostile name.
+
+func fakeOffers() []apitype.Offer {
+	return []apitype.Offer{
+		{ID: "o1", Direction: "in", From: "bob", To: "alice", Name: "talk.mp4", Size: 40 << 20, Files: 1, CID: fakeCID,
+			State: apitype.OfferPending, Delivered: true, Created: fakeTime},
+		{ID: "o2", Direction: "out", From: "alice", To: "bob", Name: "photos", Size: 3 << 20, Files: 12, CID: fakeCID,
+			State: apitype.OfferPending, Path: "/home/alice/photos", Created: fakeTime},
+		{ID: "o3", Direction: "in", From: "eve", To: "alice", Name: "x\x1b[31mred\u202etxt.exe", Size: 1, Files: 1, CID: fakeCID,
+			State: apitype.OfferDeclined, Delivered: true, Created: fakeTime},
+	}
+}
+
+func offerErr(id string) error {
+	if id != "o1" && id != "o2" && id != "o3" {
+		return fmt.Errorf("offer %q: %w", id, offers.ErrNoSuchOffer)
+	}
+	return nil
+}
+
+func (f *fakeClient) Share(ctx context.Context, req apitype.ShareRequest) (apitype.Offer, error) {
+	f.called("Share")
+	f.mu.Lock()
+	f.share = req
+	f.mu.Unlock()
+	if err := userErr(req.To); err != nil {
+		return apitype.Offer{}, err
+	}
+	if req.Path == "/nope" {
+		return apitype.Offer{}, fs.ErrNotExist
+	}
+	o := fakeOffers()[1]
+	o.To, o.Name, o.Path = req.To, filepath.Base(req.Path), req.Path
+	return o, nil
+}
+
+func (f *fakeClient) Offers(ctx context.Context) ([]apitype.Offer, error) {
+	f.called("Offers")
+	return fakeOffers(), nil
+}
+
+func (f *fakeClient) AcceptOffer(ctx context.Context, req apitype.AcceptOfferRequest) (apitype.Transfer, error) {
+	f.called("AcceptOffer")
+	f.mu.Lock()
+	f.accept = req
+	f.mu.Unlock()
+	if err := offerErr(req.ID); err != nil {
+		return apitype.Transfer{}, err
+	}
+	t := fakeTransfer()
+	if req.Dir != "" {
+		t.Dir = req.Dir
+	}
+	return t, nil
+}
+
+func (f *fakeClient) DeclineOffer(ctx context.Context, id string) error {
+	f.called("DeclineOffer")
+	return offerErr(id)
+}
+
+func (f *fakeClient) CancelOffer(ctx context.Context, id string) error {
+	f.called("CancelOffer")
+	return offerErr(id)
+}
+
+func (f *fakeClient) lastShare() apitype.ShareRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.share
+}
+
+func (f *fakeClient) lastAccept() apitype.AcceptOfferRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accept
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/apitype"
 )
 
@@ -81,6 +82,13 @@ func (c *cli) get(ctx context.Context, req apitype.GetRequest, detach bool) erro
 	if err != nil {
 		return err
 	}
+	return c.follow(ctx, cl, st.EventSeq, t, detach)
+}
+
+// follow prints a download just started and, unless detach, follows it
+// from the event stream after since until it is over or ctx ends
+// (Ctrl-C).
+func (c *cli) follow(ctx context.Context, cl *api.Client, since uint64, t apitype.Transfer, detach bool) error {
 	if detach {
 		if c.json {
 			return c.printJSON(t)
@@ -89,13 +97,14 @@ func (c *cli) get(ctx context.Context, req apitype.GetRequest, detach bool) erro
 		c.followHint(c.out, t.ID)
 		return nil
 	}
+	var err error
 	var show progress
 	if !c.json && isTerminal(c.out) {
 		show = newBar(c.out, t)
 	} else {
 		show = &jsonLines{enc: json.NewEncoder(c.out)}
 	}
-	evs, err := cl.Watch(ctx, st.EventSeq)
+	evs, err := cl.Watch(ctx, since)
 	if err != nil {
 		return fmt.Errorf("follow the download (it goes on; see parley transfers): %w", err)
 	}

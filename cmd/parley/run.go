@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/chat"
+	"github.com/parleynet/parley/app/offers"
 	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/rendezvous"
 )
@@ -39,9 +40,9 @@ func runCLI(ctx context.Context, args []string, in io.Reader, out, errOut io.Wri
 }
 
 // notFound are the errors that exit 3: the user, contact, request,
-// device or transfer named does not exist (the daemon's API errors unwrap
-// to them).
-var notFound = []error{rendezvous.ErrNotFound, chat.ErrNotAContact, xfer.ErrNoSuchTransfer}
+// device, transfer or offer named does not exist (the daemon's API errors
+// unwrap to them).
+var notFound = []error{rendezvous.ErrNotFound, chat.ErrNotAContact, xfer.ErrNoSuchTransfer, offers.ErrNoSuchOffer}
 
 // root is the parley command with every subcommand.
 func (c *cli) root() *cobra.Command {
@@ -57,7 +58,7 @@ from standard input.
 
 Exit status: 0 ok, 1 error, 2 usage (unknown command or flag, wrong
 number of arguments, bad flag value), 3 not found (no such user, contact,
-request, device or transfer).`,
+request, device, transfer or offer).`,
 		Example: `  parley daemon --rendezvous /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…
   parley register alice
   parley send bob "hi bob"
@@ -81,6 +82,8 @@ request, device or transfer).`,
 		c.publishCmd(), c.publishedCmd(), c.unpublishCmd(),
 		c.getCmd(), c.transfersCmd(),
 		c.transferOpCmd("pause"), c.transferOpCmd("resume"), c.transferOpCmd("cancel"),
+		c.shareCmd(), c.offersCmd(), c.acceptFileCmd(),
+		c.offerOpCmd("decline-file"), c.offerOpCmd("cancel-offer"),
 	)
 	c.completeArgs(root)
 	return root

@@ -142,6 +142,11 @@ func eventWhat(ev apitype.Event) string {
 			break
 		}
 		return transferLine(*ev.Transfer)
+	case apitype.EventOffer:
+		if ev.Offer == nil {
+			break
+		}
+		return offerLine(*ev.Offer)
 	}
 	return "(see parley watch --json)"
 }

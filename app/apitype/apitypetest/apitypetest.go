@@ -62,6 +62,8 @@ func Run(t *testing.T, newPair func(t *testing.T) (alice, bob apitype.Client)) {
 		{"PublishAndGet", s.publishAndGet, false},
 		{"PauseResumeCancel", s.pauseResumeCancel, false},
 		{"TransferErrors", s.transferErrors, false},
+		{"ShareAndAccept", s.shareAndAccept, false},
+		{"OfferErrors", s.offerErrors, false},
 		{"Devices", s.devices, false},
 		{"RemoveBlockDecline", s.removeBlockDecline, false}, // alice and bob are contacts no more
 		{"ChangePassword", s.changePassword, false},
