@@ -112,7 +112,7 @@ func (e *Engine) AcceptOffer(_ context.Context, req apitype.AcceptOfferRequest) 
 		if err != nil {
 			return "", err
 		}
-		t, err := e.xfer.Get(xfer.Link{CID: c, Name: o.Name, Size: o.Size, From: from}, req.Dir, true)
+		t, err := e.xfer.GetOffered(xfer.Link{CID: c, Name: o.Name, Size: o.Size, From: from}, req.Dir)
 		return t.ID, err
 	})
 	if err != nil {

@@ -99,8 +99,9 @@ type Manager struct {
 // transfer is one download. Its fields are guarded by Manager.mu.
 type transfer struct {
 	apitype.Transfer
-	NoSeed bool   `json:"no_seed,omitempty"`
-	From   string `json:"from,omitempty"` // the link's provider hint
+	NoSeed   bool   `json:"no_seed,omitempty"`
+	From     string `json:"from,omitempty"`      // the link's provider hint
+	FromOnly bool   `json:"from_only,omitempty"` // fetch from From alone (offered content)
 
 	cancel   context.CancelFunc // stops the current run; nil when none
 	done     chan struct{}      // closed when the current run returns
@@ -366,6 +367,20 @@ func (m *Manager) Published() []apitype.Published {
 // Get starts downloading the content l names into dir (absolute; ""
 // means the default download folder).
 func (m *Manager) Get(l Link, dir string, noSeed bool) (apitype.Transfer, error) {
+	return m.get(l, dir, noSeed, false)
+}
+
+// GetOffered downloads content a contact offered: from the link's provider
+// only (the offering device; shared content is not in the DHT, so no
+// lookup), without seeding it afterwards.
+func (m *Manager) GetOffered(l Link, dir string) (apitype.Transfer, error) {
+	if l.From == "" {
+		return apitype.Transfer{}, fmt.Errorf("%w: an offered download needs the offering device", ErrInvalidLink)
+	}
+	return m.get(l, dir, true, true)
+}
+
+func (m *Manager) get(l Link, dir string, noSeed, fromOnly bool) (apitype.Transfer, error) {
 	if dir == "" {
 		dir = m.cfg.DownloadDir
 	}
@@ -394,7 +409,8 @@ func (m *Manager) Get(l Link, dir string, noSeed bool) (apitype.Transfer, error)
 			BytesTotal: l.Size,
 			Dir:        dir,
 		},
-		NoSeed: noSeed,
+		NoSeed:   noSeed,
+		FromOnly: fromOnly,
 	}
 	if l.From != "" {
 		t.From = l.From.String()
@@ -543,10 +559,10 @@ func (m *Manager) saveLocked() error {
 func (m *Manager) run(ctx context.Context, t *transfer) {
 	m.mu.Lock()
 	c, _ := cid.Decode(t.CID)
-	dir, from, noSeed := t.Dir, t.From, t.NoSeed
+	dir, from, noSeed, fromOnly := t.Dir, t.From, t.NoSeed, t.FromOnly
 	m.mu.Unlock()
 
-	res, err := m.fetch(ctx, t, c, dir, from)
+	res, err := m.fetch(ctx, t, c, dir, from, fromOnly)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -600,13 +616,17 @@ const hintedFindTimeout = 5 * time.Second
 var errNoProviders = errors.New("no provider found")
 
 // fetch finds providers for c and fetches it into dir.
-func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from string) (*files.Result, error) {
+func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from string, fromOnly bool) (*files.Result, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create download folder: %w", err)
 	}
 	var providers []peer.ID
 	for attempt := 0; ; attempt++ {
-		providers = m.findProviders(ctx, c, from)
+		if fromOnly {
+			providers = m.hinted(from)
+		} else {
+			providers = m.findProviders(ctx, c, from)
+		}
 		if len(providers) > 0 {
 			break
 		}
@@ -644,6 +664,15 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 
 // findProviders asks the DHT for providers of c, with from (the link's
 // hint) first; it never returns this host.
+// hinted is the link's provider alone, if it is a peer we could dial.
+func (m *Manager) hinted(from string) []peer.ID {
+	p, err := peer.Decode(from)
+	if err != nil || p == m.cfg.Host.ID() {
+		return nil
+	}
+	return []peer.ID{p}
+}
+
 func (m *Manager) findProviders(ctx context.Context, c cid.Cid, from string) []peer.ID {
 	self := m.cfg.Host.ID()
 	var out []peer.ID

@@ -27,6 +27,7 @@ import (
 type fakeDHT struct {
 	mu        sync.Mutex
 	providers map[cid.Cid][]peer.AddrInfo
+	finds     int // FindProviders calls
 }
 
 type routing struct {
@@ -60,6 +61,7 @@ func (r routing) Withdraw(c cid.Cid) bool {
 func (r routing) FindProviders(_ context.Context, c cid.Cid, _ int) ([]peer.AddrInfo, error) {
 	r.d.mu.Lock()
 	defer r.d.mu.Unlock()
+	r.d.finds++
 	return append([]peer.AddrInfo(nil), r.d.providers[c]...), nil
 }
 

@@ -25,7 +25,7 @@ func userDevice(t *testing.T, d *fakeDHT, user string) *device {
 func (dev *device) fetchFrom(t *testing.T, from *device, l Link) apitype.Transfer {
 	t.Helper()
 	dev.node.Peerstore().AddAddrs(from.node.ID(), from.node.Addrs(), peerstore.PermanentAddrTTL)
-	tr, err := dev.m.Get(l, "", true)
+	tr, err := dev.m.GetOffered(l, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,16 @@ func TestSharedServedToRecipientOnly(t *testing.T) {
 	if ps, _ := (routing{d, alice.node}).FindProviders(t.Context(), c, 0); len(ps) != 0 {
 		t.Errorf("shared content was announced: %v", ps)
 	}
+	d.mu.Lock()
+	d.finds = 0
+	d.mu.Unlock()
+	t.Cleanup(func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.finds != 0 {
+			t.Errorf("offered downloads looked up providers %d times; they fetch from the offering device alone", d.finds)
+		}
+	})
 	if len(alice.m.Published()) != 0 {
 		t.Errorf("shared content is in the published list: %+v", alice.m.Published())
 	}
