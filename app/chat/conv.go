@@ -250,6 +250,12 @@ func (c *conv) push(ctx context.Context) {
 		// since the stream opened.
 		if p, _ := c.s.contacts.Lookup(c.to); p != c.str.st.Conn().RemotePeer() {
 			c.broken(errors.New("the contact's device changed"), false)
+		} else if c.written == 0 && c.betterConn() {
+			// A direct connection came up (a hole punch) under a stream
+			// on a relayed one: with nothing in flight, the next message
+			// opens its stream on the direct connection.
+			c.str.graceful = true
+			c.closeStream()
 		}
 	}
 	for c.canWrite() {
@@ -445,6 +451,23 @@ func (c *conv) endSession(err error) {
 		f.reply <- flushResult{settled: f.settled, err: err}
 	}
 	c.pending, c.waiting, c.written, c.inflight, c.session, c.attempts, c.deadPath = nil, nil, 0, 0, false, 0, false
+}
+
+// betterConn reports whether the stream runs over a relayed connection
+// while a direct one to the same device is open.
+func (c *conv) betterConn() bool {
+	// Parley's supernodes relay without limits by default, so a relayed
+	// connection is told by its address, not by Stat().Limited.
+	conn := c.str.st.Conn()
+	if !node.IsCircuit(conn.RemoteMultiaddr()) {
+		return false
+	}
+	for _, other := range c.s.node.Network().ConnsToPeer(conn.RemotePeer()) {
+		if !node.IsCircuit(other.RemoteMultiaddr()) && !other.IsClosed() {
+			return true
+		}
+	}
+	return false
 }
 
 // closeStream resets the stream, if any, and stops its reader.

@@ -470,3 +470,54 @@ func TestOpenStreamFollowsPresence(t *testing.T) {
 		t.Fatalf("flush: %+v, %v", settled, err)
 	}
 }
+
+// TestRelayedStreamMovesToDirect: a conversation that began over a
+// relayed connection moves to a direct one once it is up (as after a hole
+// punch): the next message's stream opens on it, and both sides label it
+// direct.
+func TestRelayedStreamMovesToDirect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	iss := relaytest.NewIssuer(t)
+	sn := iss.StartSupernode(t, relay.Config{})
+	alice, bob := newUser(t, "alice"), newUser(t, "bob")
+	source := func(context.Context, map[peer.ID]time.Duration) ([]peer.AddrInfo, error) {
+		return []peer.AddrInfo{sn.Info()}, nil
+	}
+	r := relay.StartReserver(bob.node, source, iss.Passport(t, bob.node), relay.ReserverConfig{Interval: time.Second})
+	t.Cleanup(func() { r.Close() })
+	tstest.WaitFor(t, time.Minute, func() error {
+		if len(r.CircuitAddrs()) == 0 {
+			return errors.New("bob has no reservation on the supernode")
+		}
+		return nil
+	})
+	if _, err := iss.Passport(t, alice.node).Present(ctx, sn.Info()); err != nil {
+		t.Fatal(err)
+	}
+	b := &book{devices: map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()}}
+	for _, u := range []*user{alice, bob} {
+		u.svc = NewService(u.node, u.hist, b, func() string { return u.name }, nil)
+		t.Cleanup(func() { u.svc.Close() })
+	}
+	if err := alice.node.Connect(ctx, peer.AddrInfo{ID: bob.node.ID(), Addrs: r.CircuitAddrs()}); err != nil {
+		t.Fatal(err)
+	}
+	relayed := "relayed via " + sn.Node.ID().String()
+	first, err := alice.svc.Send(ctx, "bob", "first")
+	if err != nil || first.State != Delivered || first.Path != relayed {
+		t.Fatalf("first: got %+v, %v; want delivered %s", first, err, relayed)
+	}
+	direct := network.WithForceDirectDial(ctx, "test: a hole punch")
+	if err := alice.node.Connect(direct, peer.AddrInfo{ID: bob.node.ID(), Addrs: bob.node.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := alice.svc.Send(ctx, "bob", "second")
+	if err != nil || second.State != Delivered || second.Path != "direct" {
+		t.Fatalf("second, with a direct connection up: got %+v, %v; want delivered direct", second, err)
+	}
+	theirs, _ := bob.hist.With(ctx, "alice", 10)
+	if len(theirs) != 2 || theirs[0].Path != relayed || theirs[1].Path != "direct" {
+		t.Fatalf("bob's history: %+v", theirs)
+	}
+}
