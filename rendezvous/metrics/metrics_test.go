@@ -231,6 +231,22 @@ parley_rendezvous_supernodes{state="standby"} 0
 	}
 }
 
+func TestSupernodeChecks(t *testing.T) {
+	tr, reg := newTracer(t)
+	tr.SupernodeChecked("ok")
+	tr.SupernodeChecked("failed")
+	tr.SupernodeChecked("failed")
+	tr.SupernodeChecked("anything else") // counted as failed: labels stay bounded
+	const want = `# HELP parley_rendezvous_supernode_checks_total Checks of supernode candidates at their announced addresses (dial, admission, reservation), by result ("ok", "failed": not seated).
+# TYPE parley_rendezvous_supernode_checks_total counter
+parley_rendezvous_supernode_checks_total{result="failed"} 3
+parley_rendezvous_supernode_checks_total{result="ok"} 1
+`
+	if got := gatherText(t, reg, "parley_rendezvous_supernode_checks_total"); got != want {
+		t.Errorf("exposition: got\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestFanOut(t *testing.T) {
 	tr, reg := newTracer(t)
 	tr.FanOut(250*time.Microsecond, 3)
@@ -290,6 +306,7 @@ func TestSeriesNames(t *testing.T) {
 		"parley_rendezvous_presence_fanout_seconds": dto.MetricType_HISTOGRAM,
 		"parley_rendezvous_presence_pushes_total":   dto.MetricType_COUNTER,
 		"parley_rendezvous_supernodes":              dto.MetricType_GAUGE,
+		"parley_rendezvous_supernode_checks_total":  dto.MetricType_COUNTER,
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
