@@ -126,6 +126,7 @@ type Engine struct {
 	locator   *contactLocator // contacts' devices in the DHT
 	xfer      *xfer.Manager   // published content and downloads
 	offers    *offers.Service // files offered to contacts and by them
+	sent      sentBytes       // upload progress of outgoing offers
 	events    *eventLog
 
 	closeOnce sync.Once

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -30,6 +32,7 @@ func (e *Engine) startOffers() (err error) {
 		Reach:         e.reach,
 		RetryInterval: e.cfg.RetryInterval,
 		OnChange: func(o apitype.Offer) {
+			o = e.sent.fill(o)
 			e.emit(apitype.Event{Kind: apitype.EventOffer, Offer: &o})
 		},
 		OnClosed: func(o apitype.Offer) {
@@ -40,7 +43,59 @@ func (e *Engine) startOffers() (err error) {
 			}
 		},
 	})
+	if err == nil {
+		e.sent.offers.Store(e.offers)
+	}
 	return err
+}
+
+// sentBytes counts the bytes of content shared with a user that were sent
+// to that user's devices in this daemon run (xfer.Config.SharedSent),
+// for the upload progress of outgoing offers (apitype.Offer.BytesSent).
+type sentBytes struct {
+	offers atomic.Pointer[offers.Service] // set once the service runs
+
+	mu sync.Mutex
+	by map[[2]string]int64 // by CID and user
+}
+
+// fill sets o.BytesSent for an outgoing offer.
+func (s *sentBytes) fill(o apitype.Offer) apitype.Offer {
+	if o.Direction != "out" {
+		return o
+	}
+	s.mu.Lock()
+	o.BytesSent = s.by[[2]string{o.CID, o.To}]
+	s.mu.Unlock()
+	return o
+}
+
+// sharedSent records a total (totals may arrive out of order: the
+// largest stands) and reports the accepted offers of that content to that
+// user.
+func (e *Engine) sharedSent(cid, to string, total int64) {
+	s := &e.sent
+	k := [2]string{cid, to}
+	s.mu.Lock()
+	if s.by == nil {
+		s.by = make(map[[2]string]int64)
+	}
+	if total <= s.by[k] {
+		s.mu.Unlock()
+		return
+	}
+	s.by[k] = total
+	s.mu.Unlock()
+	svc := s.offers.Load()
+	if svc == nil {
+		return
+	}
+	for _, o := range svc.List() {
+		if o.Direction == "out" && o.CID == cid && o.To == to && o.State == apitype.OfferAccepted {
+			o = s.fill(o)
+			e.emit(apitype.Event{Kind: apitype.EventOffer, Offer: &o})
+		}
+	}
 }
 
 // withdrawShare stops serving an outgoing offer's content to its
@@ -98,7 +153,11 @@ func (e *Engine) Share(ctx context.Context, req apitype.ShareRequest) (apitype.O
 
 // Offers lists the offers made and received.
 func (e *Engine) Offers(context.Context) ([]apitype.Offer, error) {
-	return e.offers.List(), nil
+	list := e.offers.List()
+	for i, o := range list {
+		list[i] = e.sent.fill(o)
+	}
+	return list, nil
 }
 
 // AcceptOffer starts downloading an incoming offer's content from the

@@ -26,6 +26,7 @@ func (e *Engine) startTransfers() (err error) {
 		Certify:     e.certifyMember,
 		Certificate: e.Certificate,
 		UploadLimit: e.cfg.UploadLimit,
+		SharedSent:  e.sharedSent,
 		Emit: func(t apitype.Transfer) {
 			e.emit(apitype.Event{Kind: apitype.EventTransfer, Transfer: &t})
 		},

@@ -87,6 +87,15 @@ func TestShareWithContact(t *testing.T) {
 		t.Errorf("bob seeds what was offered to him alone: %+v", ps)
 	}
 	awaitOffer(t, ctx, aliceEvs, out.ID, "is accepted", func(o apitype.Offer) bool { return o.State == apitype.OfferAccepted })
+	// alice's upload progress, from what her file server sent to bob's
+	// device, reaches the size bob verified (events and the list agree).
+	sent := awaitOffer(t, ctx, aliceEvs, out.ID, "reports all bytes sent", func(o apitype.Offer) bool { return o.BytesSent >= done.BytesDone })
+	if done.BytesDone != out.Size || sent.BytesSent > 2*out.Size {
+		t.Errorf("bob verified %d bytes, alice reports %d sent; the offer is %d", done.BytesDone, sent.BytesSent, out.Size)
+	}
+	if list, _ := alice.Engine.Offers(ctx); len(list) == 0 || list[0].BytesSent != sent.BytesSent {
+		t.Errorf("alice's offer list: %+v, want bytes_sent %d", list, sent.BytesSent)
+	}
 
 	// carol holds a certificate and can reach alice, but the offer was
 	// not made to her.

@@ -495,6 +495,12 @@ type Offer struct {
 	Path string `json:"path,omitempty"`
 	// TransferID is the download of an accepted incoming offer.
 	TransferID string `json:"transfer_id,omitempty"`
+	// BytesSent, on an outgoing offer, is how many bytes of the content
+	// this device sent to the recipient's devices since the daemon
+	// started (chunks written to their streams; one sent twice counts
+	// twice, so it may pass Size). Offer events report it as it grows,
+	// at most TransferEventsPerSecond times a second.
+	BytesSent int64 `json:"bytes_sent,omitempty"`
 	// Error says why the recipient's device refused the offer.
 	Error string `json:"error,omitempty"`
 	// Created is when the offer was made (outgoing) or received

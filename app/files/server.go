@@ -69,6 +69,10 @@ type ServerConfig struct {
 	// streams it serves together; zero (or less) means no limit. A chunk
 	// that waits for the limit longer than WriteTimeout is given up on.
 	UploadLimit int64
+	// OnSent, if not nil, is told of each chunk written to a requester
+	// (into the stream: the requester may still lose it). It is called
+	// from the serving goroutines and must not block.
+	OnSent func(r Requester, c cid.Cid, bytes int)
 }
 
 // Server answers /parley/files/1.0.0 on a host.
@@ -292,6 +296,9 @@ func (ss *serveSession) serve(req *pb.Request) error {
 		}
 		if err := ss.writeLimited(deadline, b); err != nil {
 			return fmt.Errorf("write chunk: %w", err)
+		}
+		if ss.s.cfg.OnSent != nil {
+			ss.s.cfg.OnSent(ss.requester(), c, len(b))
 		}
 	}
 	return nil

@@ -74,6 +74,12 @@ type Config struct {
 	// requesters together (files.ServerConfig.UploadLimit); zero means
 	// no limit.
 	UploadLimit int64
+	// SharedSent, if not nil, is told how many bytes of content shared
+	// with a user were sent to that user's devices so far (chunks
+	// written to their streams; a chunk sent twice counts twice), at most
+	// TransferEventsPerSecond times a second per content and user and
+	// whenever the total reaches the content's size. It must not block.
+	SharedSent func(cid, to string, total int64)
 }
 
 // Manager publishes content and runs downloads. Its methods are safe for
@@ -88,6 +94,9 @@ type Manager struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	sentMu sync.Mutex // guards sent
+	sent   map[sentKey]*sentCount
 
 	mu        sync.Mutex // guards the following; taken before Emit's locks
 	published []apitype.Published
@@ -107,6 +116,15 @@ type transfer struct {
 	done     chan struct{}      // closed when the current run returns
 	stopping apitype.TransferState
 	lastEmit time.Time
+}
+
+// sentKey names content shared with one user.
+type sentKey struct{ cid, to string }
+
+// sentCount is what was sent of it this run.
+type sentCount struct {
+	total    int64
+	reported time.Time
 }
 
 // Shared is content shared with one user: served to that user's devices
@@ -168,7 +186,7 @@ func New(cfg Config) (_ *Manager, err error) {
 		}
 	}
 	m.published, m.shared = st.Published, st.Shared
-	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{Certify: cfg.Certify, UploadLimit: cfg.UploadLimit}); err != nil {
+	if m.server, err = files.NewServer(cfg.Host, m.index, files.AdmitFunc(m.admit), files.ServerConfig{Certify: cfg.Certify, UploadLimit: cfg.UploadLimit, OnSent: m.onSent}); err != nil {
 		return nil, fmt.Errorf("start file server: %w", err)
 	}
 	m.mu.Lock()
@@ -225,6 +243,45 @@ func (m *Manager) admit(r files.Requester, c cid.Cid) bool {
 	defer m.mu.Unlock()
 	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() }) ||
 		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == c.String() && x.To == r.Username })
+}
+
+// onSent counts the bytes of shared content sent to its user's devices
+// and reports them (Config.SharedSent).
+func (m *Manager) onSent(r files.Requester, c cid.Cid, n int) {
+	if m.cfg.SharedSent == nil || r.Username == "" {
+		return
+	}
+	m.mu.Lock()
+	i := slices.IndexFunc(m.shared, func(x Shared) bool { return x.CID == c.String() && x.To == r.Username })
+	var size int64
+	if i >= 0 {
+		size = m.shared[i].Size
+	}
+	m.mu.Unlock()
+	if i < 0 {
+		return // published content: nobody follows its uploads
+	}
+	k := sentKey{c.String(), r.Username}
+	m.sentMu.Lock()
+	if m.sent == nil {
+		m.sent = make(map[sentKey]*sentCount)
+	}
+	sc := m.sent[k]
+	if sc == nil {
+		sc = &sentCount{}
+		m.sent[k] = sc
+	}
+	before := sc.total
+	sc.total += int64(n)
+	report := time.Since(sc.reported) >= time.Second/apitype.TransferEventsPerSecond || (before < size && sc.total >= size)
+	if report {
+		sc.reported = time.Now()
+	}
+	total := sc.total
+	m.sentMu.Unlock()
+	if report {
+		m.cfg.SharedSent(k.cid, k.to, total)
+	}
 }
 
 // servedLocked reports whether c is published or shared with anyone.

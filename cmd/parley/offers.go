@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/app/api"
@@ -26,13 +27,14 @@ accept. USER gets the offer now, or when they are next online; it shows in
 their parley offers and parley watch.
 
 Share then waits for the answer: it says when USER has the offer and
-whether they accepted or declined. Ctrl-C stops waiting, not the offer;
---detach only makes it. USER downloads from this device: keep the daemon
-running until they have it (this device cannot see their progress).
-parley cancel-offer ID withdraws it.
+whether they accepted or declined, and then, while USER downloads from
+this device, how much it has sent them (a progress bar on a terminal),
+until all is sent. Ctrl-C stops waiting, not the offer nor the upload;
+--detach only makes the offer. Keep the daemon running until USER has
+it. parley cancel-offer ID withdraws it.
 
 --json prints the API's Offer as one JSON object per line at each change.
-It exits 0 when USER accepted (or on --detach, Ctrl-C) and 1 when they
+It exits 0 when all was sent (or on --detach, Ctrl-C) and 1 when USER
 declined or their device refused the offer.`,
 		Example: `  parley share bob ./talk.mp4
   parley share bob ~/photos/2026 --detach
@@ -131,16 +133,100 @@ func (c *cli) share(ctx context.Context, req apitype.ShareRequest, detach bool) 
 	}
 	switch o.State {
 	case apitype.OfferAccepted:
-		if !c.json {
-			fmt.Fprintf(c.out, "%s downloads it from this device: keep the daemon running until they have it\n", safe(o.To))
+		return c.followUpload(ctx, cl, evs, o, show)
+	case apitype.OfferDeclined:
+		return fmt.Errorf("%s declined %s", safe(o.To), safe(o.Name))
+	case apitype.OfferRefused:
+		return fmt.Errorf("%s's device refused the offer of %s: %s", safe(o.To), safe(o.Name), safe(o.Error))
+	}
+	return fmt.Errorf("the offer of %s to %s was %s", safe(o.Name), safe(o.To), safe(string(o.State)))
+}
+
+// followUpload follows an accepted offer while the recipient downloads:
+// a bar of the bytes this device sent them on a terminal, the offer as
+// JSON lines with --json, one line at the end otherwise. It returns when
+// all was sent, the offer ends, or ctx ends (the recipient goes on
+// downloading while the daemon runs).
+func (c *cli) followUpload(ctx context.Context, cl *api.Client, evs <-chan apitype.Event, o apitype.Offer, show func(apitype.Offer) error) error {
+	to, name := safe(o.To), safe(o.Name)
+	var bar *progressbar.ProgressBar
+	if !c.json && isTerminal(c.out) {
+		bar = progressbar.NewOptions64(max(o.Size, 1),
+			progressbar.OptionSetWriter(c.out),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetDescription("sending "+barCut(name)+" to "+to),
+		)
+	} else if !c.json {
+		fmt.Fprintf(c.out, "%s accepted; sending %s from this device (keep the daemon running)\n", to, name)
+	}
+	update := func() error {
+		if bar != nil {
+			return bar.Set64(min(o.BytesSent, o.Size))
+		}
+		if c.json {
+			return show(o)
 		}
 		return nil
-	case apitype.OfferDeclined:
-		return fmt.Errorf("%s declined %s", o.To, o.Name)
-	case apitype.OfferRefused:
-		return fmt.Errorf("%s's device refused the offer of %s: %s", o.To, o.Name, o.Error)
 	}
-	return fmt.Errorf("the offer of %s to %s was %s", o.Name, o.To, o.State)
+	if bar != nil { // JSON lines: the accepted offer was the last line
+		if err := update(); err != nil {
+			return err
+		}
+	}
+	for o.State == apitype.OfferAccepted && o.BytesSent < o.Size {
+		ev, ok := <-evs
+		if !ok {
+			if bar != nil {
+				fmt.Fprintln(c.out)
+			}
+			if ctx.Err() != nil {
+				fmt.Fprintf(c.errOut, "%s goes on downloading from this device while the daemon runs; see parley offers\n", to)
+				return nil
+			}
+			return fmt.Errorf("the daemon went away; see parley offers when it is back (id %s)", safe(o.ID))
+		}
+		next := o
+		var err error
+		switch {
+		case ev.Kind == apitype.EventGap:
+			if next, err = c.offer(ctx, cl, o.ID); err != nil {
+				return err
+			}
+		case ev.Kind == apitype.EventOffer && ev.Offer != nil && ev.Offer.ID == o.ID:
+			next = *ev.Offer
+		default:
+			continue
+		}
+		if next.BytesSent == o.BytesSent && next.State == o.State {
+			continue
+		}
+		o = next
+		if err := update(); err != nil {
+			return err
+		}
+	}
+	if bar != nil {
+		fmt.Fprintln(c.out)
+	}
+	if o.State != apitype.OfferAccepted {
+		return fmt.Errorf("the offer of %s to %s was %s", name, to, safe(string(o.State)))
+	}
+	if !c.json {
+		fmt.Fprintf(c.out, "sent %s (%s) to %s\n", name, byteCount(o.Size), to)
+	}
+	return nil
+}
+
+// barCut shortens a name for a progress bar's line.
+func barCut(name string) string {
+	r := []rune(name)
+	if len(r) > barName {
+		return string(append(r[:barName-1], '…'))
+	}
+	return name
 }
 
 // offer reads the offer id from the daemon.

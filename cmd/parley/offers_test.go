@@ -77,15 +77,39 @@ func TestShareFollows(t *testing.T) {
 	f.send(t, 0, offerEvent(44, delivered)) // no change: no line
 	f.send(t, 0, offerEvent(45, accepted))
 	next(t, w, accepted)
+	// Then bob downloads: the bytes sent, until all of it.
+	half, all := accepted, accepted
+	half.BytesSent, all.BytesSent = accepted.Size/2, accepted.Size
+	f.send(t, 0, offerEvent(46, half))
+	next(t, w, half)
+	f.send(t, 0, offerEvent(47, all))
+	next(t, w, all)
 	if err := w.wait(t); err != nil {
-		t.Errorf("accepted: got %v, want exit 0", err)
+		t.Errorf("all sent: got %v, want exit 0", err)
+	}
+
+	// Without --json, on no terminal: one line when accepted, one when
+	// all is sent.
+	w = startParley(t, "--data", dir, "share", "bob", "talk.mp4")
+	w.next(t) // offered
+	f.send(t, 1, offerEvent(48, accepted))
+	for _, want := range []string{"bob accepted talk.mp4", "bob accepted; sending talk.mp4 from this device", "sent talk.mp4 (3.0 MiB) to bob"} {
+		if l := w.next(t); !strings.HasPrefix(l, want) {
+			t.Errorf("got %q, want %q…", l, want)
+		}
+		if want == "bob accepted; sending talk.mp4 from this device" {
+			f.send(t, 1, offerEvent(49, all))
+		}
+	}
+	if err := w.wait(t); err != nil {
+		t.Errorf("all sent, text: got %v, want exit 0", err)
 	}
 
 	w = startParley(t, "--data", dir, "share", "bob", "talk.mp4")
 	if l := w.next(t); !strings.HasPrefix(l, "offered talk.mp4") {
 		t.Errorf("got %q", l)
 	}
-	f.send(t, 1, offerEvent(46, declined))
+	f.send(t, 2, offerEvent(50, declined))
 	if l := w.next(t); l != "bob declined talk.mp4 (3.0 MiB, 12 files) (id o2)" {
 		t.Errorf("got %q", l)
 	}
@@ -95,7 +119,7 @@ func TestShareFollows(t *testing.T) {
 
 	w = startParley(t, "--data", dir, "share", "bob", "talk.mp4", "--json")
 	next(t, w, sent)
-	f.send(t, 2, apitype.Event{Seq: 1, Time: fakeTime, Kind: apitype.EventGap})
+	f.send(t, 3, apitype.Event{Seq: 1, Time: fakeTime, Kind: apitype.EventGap})
 	w.stop()
 	if err := w.wait(t); err != nil {
 		t.Errorf("Ctrl-C: got %v, want exit 0", err)
