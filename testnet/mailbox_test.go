@@ -93,6 +93,27 @@ func TestMailboxDeliversWhenNeverOnlineTogether(t *testing.T) {
 		}
 		return nil
 	})
+	// One message event each, though bob fetched at login and may have
+	// been pushed mail_waiting too.
+	last := bob.Status().EventSeq
+	evs, err := bob.Engine.Watch(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]int{}
+	for ev := range evs {
+		if ev.Kind == apitype.EventMessage && ev.Message != nil {
+			events[ev.Message.ID]++
+		}
+		if ev.Seq >= last {
+			break
+		}
+	}
+	for _, id := range ids {
+		if events[id] != 1 {
+			t.Errorf("bob's message events for %s: %d, want 1", id, events[id])
+		}
+	}
 	msgs := historyWith(t, ctx, bob, "alice")
 	wantIDs := append([]string{first.ID}, ids...)
 	wantBodies := append([]string{first.Body}, bodies...)
