@@ -30,18 +30,7 @@ func TestMailboxDeliversWhenNeverOnlineTogether(t *testing.T) {
 	}
 	awaitMessage(t, ctx, bob, "alice", first.ID)
 
-	// bob's mailbox key is on the server (published after login).
-	bobUser, err := n.Rendezvous.store.UserByName(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tstest.WaitFor(t, waitTimeout, func() error {
-		keys, err := n.Rendezvous.store.DeviceKeys(ctx, bobUser.ID)
-		if err != nil || len(keys) != 1 || keys[0].Device != bobDevice {
-			return fmt.Errorf("bob's device keys on the server: %v, %v; want bob's device's", keys, err)
-		}
-		return nil
-	})
+	awaitMailboxKey(t, ctx, n, bob)
 
 	if err := n.StopClient(bob); err != nil {
 		t.Fatal(err)
@@ -95,8 +84,49 @@ func TestMailboxDeliversWhenNeverOnlineTogether(t *testing.T) {
 	})
 	// One message event each, though bob fetched at login and may have
 	// been pushed mail_waiting too.
-	last := bob.Status().EventSeq
-	evs, err := bob.Engine.Watch(ctx, 0)
+	checkMessageEvents(t, ctx, bob, ids)
+	msgs := historyWith(t, ctx, bob, "alice")
+	wantIDs := append([]string{first.ID}, ids...)
+	wantBodies := append([]string{first.Body}, bodies...)
+	if len(msgs) != len(wantIDs) {
+		t.Fatalf("bob's history with alice: %d messages, want %d: %+v", len(msgs), len(wantIDs), msgs)
+	}
+	for i, m := range msgs {
+		if m.ID != wantIDs[i] || m.Body != wantBodies[i] || m.From != "alice" || m.To != "bob" || !m.Incoming || m.State != apitype.MessageReceived {
+			t.Errorf("bob's message %d: got %+v, want %s %q from alice, received", i, m, wantIDs[i], wantBodies[i])
+		}
+		if i > 0 && m.Path != app.MailboxPath {
+			t.Errorf("bob's message %d: path %q, want %q", i, m.Path, app.MailboxPath)
+		}
+	}
+}
+
+// awaitMailboxKey waits until c's device has its mailbox key on the
+// server (it publishes it after login).
+func awaitMailboxKey(t *testing.T, ctx context.Context, n *Network, c *Client) {
+	t.Helper()
+	user, err := n.Rendezvous.store.UserByName(ctx, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	device := c.Engine.Node().ID()
+	tstest.WaitFor(t, waitTimeout, func() error {
+		keys, err := n.Rendezvous.store.DeviceKeys(ctx, user.ID)
+		if err != nil || len(keys) != 1 || keys[0].Device != device {
+			return fmt.Errorf("%s's device keys on the server: %v, %v; want its device's", c.Name, keys, err)
+		}
+		return nil
+	})
+}
+
+// checkMessageEvents checks that c emitted exactly one message event for
+// each of ids since it started.
+func checkMessageEvents(t *testing.T, ctx context.Context, c *Client, ids []string) {
+	t.Helper()
+	last := c.Status().EventSeq
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	evs, err := c.Engine.Watch(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,21 +141,51 @@ func TestMailboxDeliversWhenNeverOnlineTogether(t *testing.T) {
 	}
 	for _, id := range ids {
 		if events[id] != 1 {
-			t.Errorf("bob's message events for %s: %d, want 1", id, events[id])
+			t.Errorf("%s's message events for %s: %d, want 1", c.Name, id, events[id])
 		}
 	}
-	msgs := historyWith(t, ctx, bob, "alice")
-	wantIDs := append([]string{first.ID}, ids...)
-	wantBodies := append([]string{first.Body}, bodies...)
-	if len(msgs) != len(wantIDs) {
-		t.Fatalf("bob's history with alice: %d messages, want %d: %+v", len(msgs), len(wantIDs), msgs)
+}
+
+// TestMailboxThenDirectDelivery: a message on the server turns delivered
+// only when bob's device acknowledges it over chat. alice stays online
+// when bob returns, so bob gets it both from the mailbox and directly,
+// and keeps it once.
+func TestMailboxThenDirectDelivery(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := startNetwork(t, ctx)
+	alice, bob := startPair(t, ctx, n)
+	awaitMailboxKey(t, ctx, n, bob)
+	if err := n.StopClient(bob); err != nil {
+		t.Fatal(err)
 	}
-	for i, m := range msgs {
-		if m.ID != wantIDs[i] || m.Body != wantBodies[i] || m.From != "alice" || m.To != "bob" || !m.Incoming || m.State != apitype.MessageReceived {
-			t.Errorf("bob's message %d: got %+v, want %s %q from alice, received", i, m, wantIDs[i], wantBodies[i])
+	if _, err := AwaitPresence(ctx, alice, "bob", func(c apitype.ContactStatus) bool { return !c.Online }); err != nil {
+		t.Fatal(err)
+	}
+	m, err := alice.Engine.Send(ctx, "bob", "twice sent, once kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tstest.WaitFor(t, waitTimeout, func() error {
+		got, err := message(t, ctx, alice, "bob", m.ID)
+		if err != nil || got.State != apitype.MessageOnServer {
+			return fmt.Errorf("alice's copy: %+v, %v; want on_server", got, err)
 		}
-		if i > 0 && m.Path != app.MailboxPath {
-			t.Errorf("bob's message %d: path %q, want %q", i, m.Path, app.MailboxPath)
+		return nil
+	})
+
+	bob = addClient(t, ctx, n, "bob")
+	awaitMessage(t, ctx, bob, "alice", m.ID)
+	tstest.WaitFor(t, waitTimeout, func() error {
+		got, err := message(t, ctx, alice, "bob", m.ID)
+		if err != nil || got.State != apitype.MessageDelivered {
+			return fmt.Errorf("alice's copy: %+v, %v; want delivered", got, err)
 		}
+		return nil
+	})
+	checkMessageEvents(t, ctx, bob, []string{m.ID})
+	if msgs := historyWith(t, ctx, bob, "alice"); len(msgs) != 1 {
+		t.Errorf("bob's history with alice: %+v, want the one message", msgs)
 	}
 }
