@@ -164,6 +164,19 @@ func (m *mailbox) run(ctx context.Context) {
 				m.mu.Unlock()
 			}
 		}
+		m.mu.Lock()
+		unpublished := m.publish
+		if unpublished {
+			// The recipient checks the sending device by its published
+			// key: deposit once it is published.
+			for _, c := range contacts {
+				m.deposit[c] = true
+			}
+		}
+		m.mu.Unlock()
+		if unpublished {
+			continue
+		}
 		for _, c := range contacts {
 			if ctx.Err() != nil {
 				return
