@@ -10,7 +10,8 @@
 //     server's listings, and applied to the node's peerstore; it is chat's
 //     view of who a device is;
 //   - chat (package app/chat), with the outbox (outbox.go) that delivers
-//     queued messages;
+//     queued messages, and the offline mailbox (mailbox.go) that deposits
+//     them, sealed, for offline contacts and fetches this device's mail;
 //   - reachability (reach.go): supernode lists for the relay reserver, and
 //     reaching a contact's device;
 //   - DHT glue (dht.go): joining the DHT, and contactLocator, which finds
