@@ -10,7 +10,8 @@
 //     server's listings, and applied to the node's peerstore; it is chat's
 //     view of who a device is;
 //   - chat (package app/chat), with the outbox (outbox.go) that delivers
-//     queued messages;
+//     queued messages, and the offline mailbox (mailbox.go) that deposits
+//     them, sealed, for offline contacts and fetches this device's mail;
 //   - reachability (reach.go): supernode lists for the relay reserver, and
 //     reaching a contact's device;
 //   - DHT glue (dht.go): joining the DHT, and contactLocator, which finds
@@ -47,6 +48,7 @@ import (
 	"github.com/parleynet/parley/app/probe"
 	"github.com/parleynet/parley/app/xfer"
 	"github.com/parleynet/parley/dht"
+	"github.com/parleynet/parley/internal/seal"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/rendezvous"
@@ -66,7 +68,8 @@ type Config struct {
 	// the last supernodes known (supernodes.json) and the sequence number
 	// of the device's DHT records (dht.seq), the share index (files.db),
 	// the published content and downloads (transfers.json), the offers
-	// (offers.json) and, unless a
+	// (offers.json), the mailbox key (mailbox-x25519.key, 0600) and,
+	// unless a
 	// Get names another folder, the downloads (downloads/).
 	DataDir string
 	// Rendezvous is the server the user logs in to.
@@ -116,7 +119,8 @@ type Engine struct {
 	contacts  *contactSync   // the contact book, applied to the node
 	chat      *chat.Service
 	history   *chat.History
-	outbox    *outbox // delivers queued messages
+	outbox    *outbox  // delivers queued messages
+	mailbox   *mailbox // deposits them for offline contacts; fetches ours
 	prober    *probe.Service
 	paths     *pathWatcher    // path events
 	reserver  *relay.Reserver // relay slots; nil when declared publicly reachable
@@ -205,7 +209,16 @@ func Start(cfg Config) (_ *Engine, err error) {
 		Announcer: e.dht,
 	})
 	e.contacts.start(e.emit)
-	e.outbox = startOutbox(e.chat, e.history, cfg.RetryInterval, e.emit)
+	box, err := seal.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e.mailbox = startMailbox(&mailbox{
+		rdv: e.rdv, history: e.history, contacts: e.contacts, self: e.Username,
+		loggedIn: func() bool { return e.sess.current() != nil },
+		identity: e.node.Peerstore().PrivKey(e.node.ID()), box: box, emit: e.emit, retry: cfg.RetryInterval,
+	})
+	e.outbox = startOutbox(e.chat, e.history, cfg.RetryInterval, e.emit, e.mailbox.depositFor)
 	e.sess.start(e.advertisedAddrs, e.emit, e.sessionHooks())
 	return e, nil
 }
@@ -220,6 +233,9 @@ func (e *Engine) Close() error {
 		}
 		if e.outbox != nil {
 			errs = append(errs, e.outbox.Close())
+		}
+		if e.mailbox != nil {
+			errs = append(errs, e.mailbox.Close())
 		}
 		if e.offers != nil {
 			errs = append(errs, e.offers.Close()) // before xfer: accepting starts downloads
@@ -292,6 +308,7 @@ func (e *Engine) sessionHooks() sessionHooks {
 	return sessionHooks{
 		up: e.contacts.login,
 		loggedIn: func() {
+			e.mailbox.loginSoon() // publish the mailbox key, fetch the mail
 			e.outbox.flushSoon()
 			e.offers.FlushSoon()
 			e.contacts.refreshSoon() // the login snapshot lacks outgoing requests and blocks
@@ -301,6 +318,9 @@ func (e *Engine) sessionHooks() sessionHooks {
 			e.volunteer.Recheck() // it waits for a login
 		},
 		update: func(u client.Update) {
+			if u.Mail {
+				e.mailbox.fetchSoon()
+			}
 			evs := e.contacts.pushed(u)
 			e.emitAll(evs)
 			for _, ev := range evs {
@@ -368,7 +388,10 @@ func (e *Engine) accountError(err error) error {
 
 // Send sends a chat message to a contact. A contact who is offline or
 // unreachable gets it later: the message comes back in state chat.Queued
-// and the engine delivers it when the contact is online.
+// and the engine delivers it when the contact is online. To a contact who
+// is offline the engine also deposits it, sealed, in their mailbox on the
+// rendezvous server (the message turns on_server), where their devices
+// fetch it at their next login.
 func (e *Engine) Send(ctx context.Context, to, body string) (apitype.Message, error) {
 	to, err := rendezvous.CanonicalUsername(to)
 	if err != nil {
@@ -377,6 +400,9 @@ func (e *Engine) Send(ctx context.Context, to, body string) (apitype.Message, er
 	m, err := e.chat.Send(ctx, to, body)
 	if err != nil {
 		return apitype.Message{}, err
+	}
+	if m.State == chat.Queued {
+		e.mailbox.depositFor(to) // if they are offline
 	}
 	return messageOf(m), nil
 }

@@ -11,12 +11,14 @@ import (
 )
 
 // outbox delivers queued chat messages to contacts who are online: when
-// asked (at login, when a contact comes online) and every interval. Its
-// goroutine runs until Close.
+// asked (at login, when a contact comes online) and every interval. A
+// contact found offline is handed to the mailbox (offline), which
+// deposits their messages on the server. Its goroutine runs until Close.
 type outbox struct {
 	chat      *chat.Service
 	history   *chat.History
-	emit      func(apitype.Event) // a message_state event for each message settled
+	emit      func(apitype.Event)  // a message_state event for each message settled
+	offline   func(contact string) // called when a contact with queued messages is offline
 	interval  time.Duration
 	flush     chan struct{} // asks the goroutine to deliver now
 	cancel    context.CancelFunc
@@ -24,9 +26,9 @@ type outbox struct {
 	closeOnce sync.Once
 }
 
-func startOutbox(svc *chat.Service, history *chat.History, interval time.Duration, emit func(apitype.Event)) *outbox {
+func startOutbox(svc *chat.Service, history *chat.History, interval time.Duration, emit func(apitype.Event), offline func(string)) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
-	o := &outbox{chat: svc, history: history, emit: emit, interval: interval, flush: make(chan struct{}, 1), cancel: cancel}
+	o := &outbox{chat: svc, history: history, emit: emit, offline: offline, interval: interval, flush: make(chan struct{}, 1), cancel: cancel}
 	o.wg.Go(func() { o.run(ctx) })
 	return o
 }
@@ -69,6 +71,9 @@ func (o *outbox) run(ctx context.Context) {
 			settled, err := o.chat.Flush(ctx, c)
 			for _, m := range settled {
 				o.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(m))})
+			}
+			if errors.Is(err, chat.ErrOffline) {
+				o.offline(c) // the mailbox takes them
 			}
 			if err != nil && !errors.Is(err, chat.ErrOffline) && ctx.Err() == nil {
 				log.Debugw("outbox not delivered yet", "to", c, "err", err)

@@ -286,6 +286,13 @@ const (
 	MessageDelivered MessageState = "delivered" // outgoing, acknowledged by the recipient
 	MessageQueued    MessageState = "queued"    // outgoing, waiting for the recipient
 	MessageFailed    MessageState = "failed"    // outgoing, refused by the recipient; see Error
+	// MessageOnServer: outgoing, the recipient was offline, and a copy
+	// sealed end to end to each of the recipient's devices waits in their
+	// mailbox on the rendezvous server. The mailbox sends no receipt, so
+	// it is not known whether the recipient fetched it; it turns
+	// delivered only if the recipient's device acknowledges it directly
+	// (the outbox keeps trying while the recipient is online).
+	MessageOnServer MessageState = "on_server"
 )
 
 // Message is one chat message. Body is the text exactly as sent: render
@@ -299,8 +306,9 @@ type Message struct {
 	Incoming bool         `json:"incoming"`
 	State    MessageState `json:"state"`
 	Error    string       `json:"error,omitempty"` // why, when failed
-	// Path is how the message travelled: "direct", "holepunched" or
-	// "relayed via <supernode>"; empty while queued.
+	// Path is how the message travelled: "direct", "holepunched",
+	// "relayed via <supernode>", or "mailbox" for an incoming message
+	// fetched from the offline mailbox; empty while queued or on_server.
 	Path string `json:"path"`
 }
 
@@ -358,7 +366,7 @@ const (
 	// EventMessage: a message arrived. Message is set.
 	EventMessage EventKind = "message"
 	// EventMessageState: an outgoing message changed state (a queued
-	// message was delivered, or failed). Message is set.
+	// message was delivered, went on_server, or failed). Message is set.
 	EventMessageState EventKind = "message_state"
 	// EventPath: the connection to a contact's device changed (connected,
 	// relayed → holepunched, disconnected). Contact is set, with Path.

@@ -18,6 +18,12 @@ const (
 	Delivered State = "delivered" // outgoing, acknowledged by the recipient
 	Queued    State = "queued"    // outgoing, waiting in the outbox for the recipient
 	Failed    State = "failed"    // outgoing, refused by the recipient; see Error
+	// OnServer: outgoing, not delivered yet, and a sealed copy waits in
+	// the recipient's mailbox on the rendezvous server. The mailbox sends
+	// no receipt: the message stays in the outbox, and turns Delivered
+	// only if the recipient acknowledges it over chat (which it does, as
+	// a duplicate it drops, if it fetched the mail first).
+	OnServer State = "on_server"
 )
 
 // Message is a chat message as the client keeps it.
@@ -51,6 +57,10 @@ var historyMigrations = []string{
 	);
 	CREATE INDEX messages_contact ON messages(contact, stored_at);
 	CREATE INDEX messages_outbox ON messages(contact, stored_at) WHERE state = 'queued';`,
+	// on_server: a queued message deposited in the recipient's mailbox
+	// (shown as OnServer; its state stays 'queued', so it stays in the
+	// outbox).
+	`ALTER TABLE messages ADD COLUMN on_server INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // History is the persisted chat history and outbox of one client, in one
@@ -185,8 +195,10 @@ func (h *History) settle(ctx context.Context, id string, state State, path, reas
 	return nil
 }
 
-// messageColumns are the columns query scans, in its order.
-const messageColumns = `id, sender, recipient, sent_at, body, incoming, state, error, path`
+// messageColumns are the columns query scans, in its order. A queued
+// message deposited in the mailbox shows as OnServer.
+const messageColumns = `id, sender, recipient, sent_at, body, incoming,
+	CASE WHEN state = 'queued' AND on_server THEN 'on_server' ELSE state END, error, path`
 
 // With returns the last limit messages exchanged with contact, oldest
 // first.
@@ -200,6 +212,39 @@ func (h *History) With(ctx context.Context, contact string, limit int) ([]Messag
 func (h *History) Outbox(ctx context.Context, contact string) ([]Message, error) {
 	return h.query(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE contact = ? AND state = 'queued' ORDER BY stored_at, rowid`, contact)
+}
+
+// Undeposited returns the messages queued for contact that are not in
+// its mailbox yet, oldest first.
+func (h *History) Undeposited(ctx context.Context, contact string) ([]Message, error) {
+	return h.query(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE contact = ? AND state = 'queued' AND NOT on_server ORDER BY stored_at, rowid`, contact)
+}
+
+// MarkOnServer records that a sealed copy of the queued message id waits
+// in the recipient's mailbox. It reports false, changing nothing, if the
+// message is no longer queued (delivered meanwhile) or already marked.
+func (h *History) MarkOnServer(ctx context.Context, id string) (bool, error) {
+	res, err := h.db.ExecContext(ctx, `UPDATE messages SET on_server = 1
+		WHERE id = ? AND state = 'queued' AND NOT on_server`, id)
+	if err != nil {
+		return false, fmt.Errorf("mark message %s on server: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("mark message %s on server: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// FailQueued records that the queued message id can never be delivered,
+// for reason. It reports false if the message is no longer queued.
+func (h *History) FailQueued(ctx context.Context, id, reason string) (bool, error) {
+	err := h.settle(ctx, id, Failed, "", reason)
+	if errors.Is(err, errNotQueued) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // OutboxContacts returns the contacts with queued messages.

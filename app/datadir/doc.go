@@ -7,7 +7,7 @@
 // Every file the client keeps in the directory has its name here
 // (IdentityFile, HistoryFile, SessionFile, SupernodesFile, DHTSeqFile,
 // APIInfoFile, LockFile, SettingsFile, FilesIndexFile, TransfersFile,
-// OffersFile, and
+// OffersFile, MailboxKeyFile, and
 // the DownloadsDir folder); the packages that read and write
 // them take the name from here.
 //

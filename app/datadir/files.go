@@ -30,6 +30,9 @@ const (
 	TransfersFile = "transfers.json"
 	// OffersFile is the offers made and received (package app/offers).
 	OffersFile = "offers.json"
+	// MailboxKeyFile is the device's X25519 mailbox key (0600; see
+	// package internal/seal): mail sealed to this device opens with it.
+	MailboxKeyFile = "mailbox-x25519.key"
 	// DownloadsDir is where downloads go when no folder is named.
 	DownloadsDir = "downloads"
 )

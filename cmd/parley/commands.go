@@ -23,7 +23,10 @@ func (c *cli) sendCmd() *cobra.Command {
 		Short: "Send a chat message",
 		Long: `Send sends a chat message to a contact. The words of MESSAGE are joined
 with spaces. A contact who cannot be reached now gets the message when they
-are online again: it is queued, and parley watch shows when it is delivered.`,
+are online again: it is queued, and parley watch shows when it is delivered.
+To a contact who is offline it is also left, sealed end to end, in their
+mailbox on the rendezvous server (state on_server), which their devices
+fetch at their next login; the mailbox sends no delivery receipt.`,
 		Example: `  parley send bob "hi bob"
   parley send bob see you at 8
   parley send bob --json -- -1 is fine`,
@@ -38,7 +41,7 @@ are online again: it is queued, and parley watch shows when it is delivered.`,
 					return c.printJSON(m)
 				}
 				if m.State == apitype.MessageQueued {
-					fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online (id %s)\n", safe(m.To), safe(m.To), m.ID)
+					fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online, or left in their mailbox on the server while they are offline (id %s)\n", safe(m.To), safe(m.To), m.ID)
 					return nil
 				}
 				fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", safe(m.To), safe(m.Path), m.ID)

@@ -86,6 +86,8 @@ func messageHow(m apitype.Message) string {
 	switch m.State {
 	case apitype.MessageQueued:
 		return "queued"
+	case apitype.MessageOnServer:
+		return "waiting on the server"
 	case apitype.MessageFailed:
 		return "not delivered: " + safe(m.Error)
 	}

@@ -1,0 +1,382 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdh"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/app/chat"
+	chatpb "github.com/parleynet/parley/app/chat/pb"
+	"github.com/parleynet/parley/internal/seal"
+	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/client"
+)
+
+// MailboxPath is the Path of an incoming message fetched from the
+// offline mailbox.
+const MailboxPath = "mailbox"
+
+// mailboxTimeout bounds one round of publishing, depositing or fetching.
+const mailboxTimeout = 30 * time.Second
+
+// mailboxBackoff is how long deposits to a contact wait after the server
+// said their mailbox is full or they have no mailbox key.
+const mailboxBackoff = time.Minute
+
+// mailbox is the client side of the offline mailbox (see
+// rendezvous/client/mailbox.go). After each login it publishes this
+// device's mailbox key and fetches the mail waiting for it, and fetches
+// again when the server pushes mail_waiting; each message is stored in
+// the chat history (once: the history drops a message id it has) before
+// it is acknowledged. It deposits, sealed to each of the contact's
+// devices, the queued messages to a contact who is offline (the outbox
+// asks, through depositFor), and marks them on_server. Its goroutine
+// runs until Close.
+type mailbox struct {
+	rdv      *client.Client
+	history  *chat.History
+	contacts chat.Contacts
+	self     func() string // the logged-in user, "" if none
+	loggedIn func() bool
+	identity crypto.PrivKey
+	box      *ecdh.PrivateKey
+	emit     func(apitype.Event)
+	retry    time.Duration
+
+	wake      chan struct{}
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+
+	mu        sync.Mutex // guards the following
+	publish   bool       // the key is to be published (a new login)
+	fetch     bool       // mail may wait
+	deposit   map[string]bool
+	backoffTo map[string]time.Time // contact → no deposits before
+}
+
+func startMailbox(m *mailbox) *mailbox {
+	m.wake = make(chan struct{}, 1)
+	m.deposit = make(map[string]bool)
+	m.backoffTo = make(map[string]time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Go(func() { m.run(ctx) })
+	return m
+}
+
+// Close stops the goroutine and waits for it.
+func (m *mailbox) Close() error {
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+	})
+	return nil
+}
+
+func (m *mailbox) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loginSoon asks for the key to be published and the mail fetched (after
+// a login).
+func (m *mailbox) loginSoon() {
+	m.mu.Lock()
+	m.publish, m.fetch = true, true
+	m.mu.Unlock()
+	m.poke()
+}
+
+// fetchSoon asks for the mail to be fetched (the server pushed
+// mail_waiting).
+func (m *mailbox) fetchSoon() {
+	m.mu.Lock()
+	m.fetch = true
+	m.mu.Unlock()
+	m.poke()
+}
+
+// depositFor asks for contact's queued messages to be deposited in their
+// mailbox if contact is offline.
+func (m *mailbox) depositFor(contact string) {
+	m.mu.Lock()
+	m.deposit[contact] = true
+	m.mu.Unlock()
+	m.poke()
+}
+
+func (m *mailbox) run(ctx context.Context) {
+	t := time.NewTicker(m.retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		case <-t.C:
+		}
+		if !m.loggedIn() {
+			continue // the next login asks again
+		}
+		m.mu.Lock()
+		publish, fetch := m.publish, m.fetch
+		m.publish, m.fetch = false, false
+		var contacts []string
+		for c := range m.deposit {
+			contacts = append(contacts, c)
+		}
+		clear(m.deposit)
+		m.mu.Unlock()
+		slices.Sort(contacts)
+
+		if publish {
+			if err := m.publishKey(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warnw("publish mailbox key; retrying", "err", err, "in", m.retry)
+				m.mu.Lock()
+				m.publish = true
+				m.mu.Unlock()
+			}
+		}
+		if fetch {
+			if err := m.receive(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warnw("fetch mail; retrying", "err", err, "in", m.retry)
+				m.mu.Lock()
+				m.fetch = true
+				m.mu.Unlock()
+			}
+		}
+		m.mu.Lock()
+		unpublished := m.publish
+		if unpublished {
+			// The recipient checks the sending device by its published
+			// key: deposit once it is published.
+			for _, c := range contacts {
+				m.deposit[c] = true
+			}
+		}
+		m.mu.Unlock()
+		if unpublished {
+			continue
+		}
+		for _, c := range contacts {
+			if ctx.Err() != nil {
+				return
+			}
+			m.depositTo(ctx, c)
+		}
+	}
+}
+
+// publishKey publishes this device's mailbox key.
+func (m *mailbox) publishKey(ctx context.Context) error {
+	key, err := seal.SignDeviceKey(m.identity, m.box.PublicKey(), time.Now())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
+	defer cancel()
+	return m.rdv.PublishDeviceKey(ctx, key)
+}
+
+// depositTo deposits the messages queued for contact that are not in its
+// mailbox yet, oldest first, if contact is offline. It stops at the first
+// that fails; the outbox asks again at its next round.
+func (m *mailbox) depositTo(ctx context.Context, contact string) {
+	device, isContact := m.contacts.Lookup(contact)
+	me := m.self()
+	if !isContact || device != "" || me == "" {
+		return // online contacts get their messages directly
+	}
+	m.mu.Lock()
+	wait := time.Now().Before(m.backoffTo[contact])
+	m.mu.Unlock()
+	if wait {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
+	defer cancel()
+	queued, err := m.history.Undeposited(ctx, contact)
+	if err != nil {
+		log.Errorw("read outbox for the mailbox", "to", contact, "err", err)
+		return
+	}
+	for _, msg := range queued {
+		body, err := proto.Marshal(&chatpb.Message{Id: msg.ID, Sender: msg.From, SentUnixMs: msg.Sent.UnixMilli(), Body: msg.Body})
+		if err != nil {
+			log.Errorw("encode message for the mailbox", "id", msg.ID, "err", err)
+			return
+		}
+		_, err = m.rdv.SendMail(ctx, me, contact, msg.ID, body)
+		switch {
+		case err == nil:
+		case errors.Is(err, rendezvous.ErrContactRequired):
+			// Not a contact any more: it can never be delivered.
+			m.settled(ctx, msg, func() (bool, error) { return m.history.FailQueued(ctx, msg.ID, err.Error()) }, chat.Failed, err.Error())
+			continue
+		case errors.Is(err, rendezvous.ErrMailboxFull), errors.Is(err, rendezvous.ErrNotFound):
+			// Full, or no device of theirs has a mailbox key: it stays
+			// queued on this device.
+			log.Infow("mailbox deposit refused; the message stays queued", "to", contact, "id", msg.ID, "err", err, "retry in", mailboxBackoff)
+			m.mu.Lock()
+			m.backoffTo[contact] = time.Now().Add(mailboxBackoff)
+			m.mu.Unlock()
+			return
+		default:
+			if ctx.Err() == nil {
+				log.Warnw("mailbox deposit failed; the message stays queued", "to", contact, "id", msg.ID, "err", err)
+			}
+			return
+		}
+		m.settled(ctx, msg, func() (bool, error) { return m.history.MarkOnServer(ctx, msg.ID) }, chat.OnServer, "")
+	}
+}
+
+// settled records a new state of a queued message and, if it changed,
+// emits it.
+func (m *mailbox) settled(ctx context.Context, msg chat.Message, record func() (bool, error), state chat.State, reason string) {
+	changed, err := record()
+	if err != nil {
+		log.Errorw("record message state", "id", msg.ID, "state", state, "err", err)
+		return
+	}
+	if !changed {
+		return // delivered directly meanwhile
+	}
+	msg.State, msg.Error = state, reason
+	log.Infow("queued message", "to", msg.To, "id", msg.ID, "state", state, "reason", reason)
+	m.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(msg))})
+}
+
+// receive fetches the mail waiting for this device, stores each message
+// in the history and acknowledges it. A message that can never be
+// stored (it does not open, is not from a contact's device, or breaks the
+// chat rules) is acknowledged and dropped. An error (the server, the
+// history) leaves the rest on the server for the next try.
+func (m *mailbox) receive(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
+	defer cancel()
+	devices := make(map[string][]peer.ID) // user → devices with a mailbox key
+	for {
+		mail, more, err := m.rdv.FetchMail(ctx, 0)
+		if err != nil {
+			return err
+		}
+		var done []uint64
+		var stopErr error
+		for _, ml := range mail {
+			if err := m.receiveOne(ctx, ml, devices); err != nil {
+				var drop *dropError
+				if !errors.As(err, &drop) {
+					stopErr = err
+					break
+				}
+				log.Warnw("mail dropped", "id", ml.ID, "from", ml.Sender, "err", err)
+			}
+			done = append(done, ml.ID)
+		}
+		if len(done) > 0 {
+			if _, err := m.rdv.AckMail(ctx, done); err != nil {
+				return err
+			}
+		}
+		if stopErr != nil {
+			return stopErr
+		}
+		if !more || len(mail) == 0 {
+			return nil
+		}
+	}
+}
+
+// dropError is a message that can never be stored: acknowledge it.
+type dropError struct{ err error }
+
+func (e *dropError) Error() string { return e.err.Error() }
+func (e *dropError) Unwrap() error { return e.err }
+
+// receiveOne opens one message and stores it. devices caches the senders'
+// devices.
+func (m *mailbox) receiveOne(ctx context.Context, ml client.Mail, devices map[string][]peer.ID) error {
+	me := m.self()
+	if me == "" {
+		return errors.New("receive mail: not logged in")
+	}
+	if _, ok := m.contacts.Lookup(ml.Sender); !ok {
+		return &dropError{fmt.Errorf("receive mail from %s: %w", ml.Sender, chat.ErrNotAContact)}
+	}
+	ds, ok := devices[ml.Sender]
+	if !ok {
+		keys, err := m.rdv.DeviceKeys(ctx, ml.Sender)
+		if errors.Is(err, rendezvous.ErrContactRequired) {
+			return &dropError{err}
+		}
+		if err != nil {
+			return err // try again later
+		}
+		for _, k := range keys {
+			ds = append(ds, k.Peer)
+		}
+		devices[ml.Sender] = ds
+	}
+	senderOK := func(user string, p peer.ID) bool { return user == ml.Sender && slices.Contains(ds, p) }
+	opened, err := m.rdv.OpenMail(m.box, ml, senderOK)
+	if err != nil {
+		return &dropError{err}
+	}
+	msg, err := mailMessage(opened, me)
+	if err != nil {
+		return &dropError{err}
+	}
+	fresh, err := m.history.Add(ctx, msg)
+	if err != nil {
+		return err
+	}
+	if fresh {
+		log.Debugw("message received from the mailbox", "from", msg.From, "id", msg.ID)
+		m.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(msg))})
+	}
+	return nil
+}
+
+// maxMessageID is the longest message id chat accepts.
+const maxMessageID = 64
+
+// mailMessage is an opened mailbox message as the history keeps it,
+// checked as chat checks a message that comes over a stream.
+func mailMessage(opened *seal.Message, me string) (chat.Message, error) {
+	var pm chatpb.Message
+	if err := proto.Unmarshal(opened.Body, &pm); err != nil {
+		return chat.Message{}, fmt.Errorf("mail %s from %s: not a chat message: %w", opened.ID, opened.SenderUser, err)
+	}
+	switch body := pm.GetBody(); {
+	case pm.GetId() != opened.ID || pm.GetSender() != opened.SenderUser:
+		return chat.Message{}, fmt.Errorf("mail %s from %s: the chat message inside is %s from %s", opened.ID, opened.SenderUser, pm.GetId(), pm.GetSender())
+	case opened.ID == "" || len(opened.ID) > maxMessageID:
+		return chat.Message{}, fmt.Errorf("mail from %s: message id missing or too long", opened.SenderUser)
+	case body == "" || len(body) > chat.MaxBodySize || !utf8.ValidString(body):
+		return chat.Message{}, fmt.Errorf("mail %s from %s: %w: empty, too long or not UTF-8", opened.ID, opened.SenderUser, chat.ErrInvalidMessage)
+	}
+	return chat.Message{
+		ID: pm.GetId(), From: opened.SenderUser, To: me, Sent: time.UnixMilli(pm.GetSentUnixMs()),
+		Body: pm.GetBody(), Incoming: true, State: chat.Received, Path: MailboxPath,
+	}, nil
+}
