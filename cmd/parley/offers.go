@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/schollz/progressbar/v3"
@@ -345,11 +344,7 @@ It exits 3 when no offer has the ID.`,
 }
 
 // offerOps are the commands that answer or withdraw one offer.
-var offerOps = map[string]struct {
-	short, long string
-	done        string // what is printed, ID standing for the offer
-	do          func(*api.Client, context.Context, string) error
-}{
+var offerOps = map[string]idOp{
 	"decline-file": {
 		short: "Decline a file or folder offered to you",
 		long: `Decline-file declines the offer OFFER (see parley offers) and tells the
@@ -369,28 +364,7 @@ is under way stops. The recipient is not told.`,
 }
 
 func (c *cli) offerOpCmd(op string) *cobra.Command {
-	o := offerOps[op]
-	return c.jsonFlag(&cobra.Command{
-		Use:   op + " OFFER",
-		Short: o.short,
-		Long: o.long + `
-
-It exits 3 when no offer has the ID. --json prints {}.`,
-		Example: fmt.Sprintf("  parley %s 3f9c0a1b2c3d4e5f60718293a4b5c6d7\n  parley %s 3f9c0a1b2c3d4e5f60718293a4b5c6d7 --json", op, op),
-		Args:    exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
-				if err := o.do(cl, ctx, args[0]); err != nil {
-					return err
-				}
-				if c.json {
-					return c.printJSON(struct{}{})
-				}
-				fmt.Fprintln(c.out, strings.ReplaceAll(o.done, "ID", safe(args[0])))
-				return nil
-			})
-		},
-	})
+	return c.idOpCmd(op, offerOps[op], "OFFER", "offer", "3f9c0a1b2c3d4e5f60718293a4b5c6d7")
 }
 
 // offerIDs completes OFFER arguments.

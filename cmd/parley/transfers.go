@@ -57,11 +57,7 @@ of peers fetched from. Unfinished downloads go on after the daemon restarts
 }
 
 // transferOps are the commands that act on one transfer.
-var transferOps = map[string]struct {
-	short, long string
-	done        string // what is printed, ID standing for the transfer
-	do          func(*api.Client, context.Context, string) error
-}{
+var transferOps = map[string]idOp{
 	"pause": {
 		short: "Pause a download, keeping what was verified",
 		long: `Pause stops the download ID (see parley transfers), keeping the chunks
@@ -87,14 +83,26 @@ downloaded of it. A download that is done is not deleted.`,
 }
 
 func (c *cli) transferOpCmd(op string) *cobra.Command {
-	o := transferOps[op]
+	return c.idOpCmd(op, transferOps[op], "ID", "transfer", "7f3a9c")
+}
+
+// idOp is a command that acts on one transfer or offer, named by its ID.
+type idOp struct {
+	short, long string
+	done        string // what is printed, ID standing for the ID
+	do          func(*api.Client, context.Context, string) error
+}
+
+// idOpCmd builds the command op (o) on one noun, whose argument the usage
+// calls arg; exampleID is an ID for the examples.
+func (c *cli) idOpCmd(op string, o idOp, arg, noun, exampleID string) *cobra.Command {
 	return c.jsonFlag(&cobra.Command{
-		Use:   op + " ID",
+		Use:   op + " " + arg,
 		Short: o.short,
 		Long: o.long + `
 
-It exits 3 when no transfer has the ID. --json prints {}.`,
-		Example: fmt.Sprintf("  parley %s 7f3a9c\n  parley %s 7f3a9c --json", op, op),
+It exits 3 when no ` + noun + ` has the ID. --json prints {}.`,
+		Example: fmt.Sprintf("  parley %s %s\n  parley %s %s --json", op, exampleID, op, exampleID),
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
