@@ -34,36 +34,30 @@ func newGater(natImitation bool) *gater {
 }
 
 // avoidDirect dials p through relays only until the given time.
-func (g *gater) avoidDirect(p peer.ID, until time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.relayOnly[p] = until
-}
+func (g *gater) avoidDirect(p peer.ID, until time.Time) { g.set(g.relayOnly, p, until) }
 
-func (g *gater) isRelayOnly(p peer.ID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	until, ok := g.relayOnly[p]
-	if ok && time.Now().After(until) {
-		delete(g.relayOnly, p)
-		return false
-	}
-	return ok
-}
+func (g *gater) isRelayOnly(p peer.ID) bool { return g.active(g.relayOnly, p) }
 
 // markDown skips p, and relaying through p, until the given time.
-func (g *gater) markDown(p peer.ID, until time.Time) {
+func (g *gater) markDown(p peer.ID, until time.Time) { g.set(g.down, p, until) }
+
+func (g *gater) isDown(p peer.ID) bool { return g.active(g.down, p) }
+
+// set records in rule (down or relayOnly) that it holds for p until the
+// given time.
+func (g *gater) set(rule map[peer.ID]time.Time, p peer.ID, until time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.down[p] = until
+	rule[p] = until
 }
 
-func (g *gater) isDown(p peer.ID) bool {
+// active reports whether rule still holds for p, forgetting it once over.
+func (g *gater) active(rule map[peer.ID]time.Time, p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	until, ok := g.down[p]
+	until, ok := rule[p]
 	if ok && time.Now().After(until) {
-		delete(g.down, p)
+		delete(rule, p)
 		return false
 	}
 	return ok
