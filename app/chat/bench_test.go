@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/contacts/contactstest"
 	"runtime"
 	"slices"
 	"sync"
@@ -194,10 +195,10 @@ func BenchmarkConversationMemory(b *testing.B) {
 	for b.Loop() {
 		alice, bob := newUser(b, "alice"), newUser(b, "bob")
 		alice.node.Peerstore().AddAddrs(bob.node.ID(), bob.node.Addrs(), time.Hour)
-		theirs := &book{devices: map[string]peer.ID{"alice": alice.node.ID()}}
-		mine := &book{devices: map[string]peer.ID{}}
+		theirs := contactstest.New(map[string]peer.ID{"alice": alice.node.ID()})
+		mine := contactstest.New(nil)
 		for i := range n {
-			mine.devices[fmt.Sprint("bob", i)] = bob.node.ID()
+			mine.Set(fmt.Sprint("bob", i), bob.node.ID())
 		}
 		alice.svc = NewService(alice.node, alice.hist, mine, func() string { return "alice" }, nil)
 		bob.svc = NewService(bob.node, bob.hist, theirs, func() string { return "bob" }, nil)

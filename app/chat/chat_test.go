@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"github.com/parleynet/parley/app/contacts/contactstest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,37 +18,6 @@ import (
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
-
-// book is a contact list shared by the test users; a contact whose device
-// is "" is offline.
-type book struct {
-	mu      sync.Mutex
-	devices map[string]peer.ID
-}
-
-func (b *book) set(name string, p peer.ID) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.devices[name] = p
-}
-
-func (b *book) Lookup(name string) (peer.ID, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.devices[name]
-	return p, ok
-}
-
-func (b *book) UsernameOf(id peer.ID) (string, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for name, p := range b.devices {
-		if p == id && p != "" {
-			return name, true
-		}
-	}
-	return "", false
-}
 
 type user struct {
 	name string
@@ -77,10 +47,10 @@ func newUser(t testing.TB, name string, opts ...node.Option) *user {
 
 // befriend starts the chat services with each user knowing the others,
 // and returns the shared contact list.
-func befriend(users ...*user) *book {
-	b := &book{devices: map[string]peer.ID{}}
+func befriend(users ...*user) *contactstest.Book {
+	b := contactstest.New(nil)
 	for _, u := range users {
-		b.devices[u.name] = u.node.ID()
+		b.Set(u.name, u.node.ID())
 	}
 	for _, u := range users {
 		for _, o := range users {
@@ -279,7 +249,7 @@ func TestOutboxDeliversInOrderWhenContactComesOnline(t *testing.T) {
 	defer cancel()
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	contacts := befriend(alice, bob)
-	contacts.set("bob", "") // bob is offline
+	contacts.Set("bob", "") // bob is offline
 
 	var ids []string
 	for _, body := range []string{"one", "two", "three"} {
@@ -296,7 +266,7 @@ func TestOutboxDeliversInOrderWhenContactComesOnline(t *testing.T) {
 		t.Fatalf("flush while offline: got %v, want ErrOffline", err)
 	}
 
-	contacts.set("bob", bob.node.ID())
+	contacts.Set("bob", bob.node.ID())
 	settled, err := alice.svc.Flush(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
@@ -334,12 +304,12 @@ func TestOutboxWaitsForRecipientToKnowUs(t *testing.T) {
 	contacts := befriend(alice, bob)
 	// The book is shared; make bob's view lag by hiding alice's device
 	// from UsernameOf only.
-	contacts.set("alice", "")
+	contacts.Set("alice", "")
 	m, err := alice.svc.Send(ctx, "bob", "early")
 	if err != nil || m.State != Queued {
 		t.Fatalf("got %+v, %v; want queued", m, err)
 	}
-	contacts.set("alice", alice.node.ID())
+	contacts.Set("alice", alice.node.ID())
 	if _, err := alice.svc.Flush(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/parleynet/parley/app/contacts/contactstest"
 	"io"
 	"path/filepath"
 	"testing"
@@ -47,7 +48,7 @@ func FuzzServeMessages(f *testing.F) {
 	}
 	f.Cleanup(func() { h.Close() })
 	alice := nodetest.PeerID(f)
-	contacts := &book{devices: map[string]peer.ID{"alice": alice}}
+	contacts := contactstest.New(map[string]peer.ID{"alice": alice})
 	s := &Service{history: h, contacts: contacts, self: func() string { return "bob" }, ctx: context.Background()}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer

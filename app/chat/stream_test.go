@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parleynet/parley/app/contacts/contactstest"
 	"io"
 	"net"
 	"runtime"
@@ -109,7 +110,7 @@ func TestOrderAndExactlyOnceAcrossReconnect(t *testing.T) {
 	defer cancel()
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	contacts := befriend(alice, bob)
-	contacts.set("bob", "")
+	contacts.Set("bob", "")
 	const n = 3 * Window
 	var ids []string
 	var msgs []Message
@@ -128,7 +129,7 @@ func TestOrderAndExactlyOnceAcrossReconnect(t *testing.T) {
 			go bob.node.Network().ClosePeer(alice.node.ID())
 		}
 	})
-	contacts.set("bob", bob.node.ID())
+	contacts.Set("bob", bob.node.ID())
 	for attempt := 0; ; attempt++ {
 		q, _ := alice.hist.Outbox(ctx, "bob")
 		if len(q) == 0 {
@@ -265,7 +266,7 @@ func relayedSetup(t *testing.T, ctx context.Context) (alice, bob *user, sn relay
 		t.Fatal(err)
 	}
 	hole = startBlackhole(t, tcpAddrOf(t, bob.node))
-	b := &book{devices: map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()}}
+	b := contactstest.New(map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()})
 	for _, u := range []*user{alice, bob} {
 		u.svc = NewService(u.node, u.hist, b, func() string { return u.name }, nil)
 		t.Cleanup(func() { u.svc.Close() })
@@ -339,14 +340,14 @@ func TestBurstOfLargeMessages(t *testing.T) {
 	defer cancel()
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	contacts := befriend(alice, bob)
-	contacts.set("bob", "")
+	contacts.Set("bob", "")
 	const n = 60 // about 1 MiB, eight times MaxInflightBytes
 	for i := range n {
 		if m, err := alice.svc.Send(ctx, "bob", fmt.Sprintf("%03d", i)+strings.Repeat("x", MaxBodySize-3)); err != nil || m.State != Queued {
 			t.Fatalf("queue %d: %+v, %v", i, m.State, err)
 		}
 	}
-	contacts.set("bob", bob.node.ID())
+	contacts.Set("bob", bob.node.ID())
 	settled, err := alice.svc.Flush(ctx, "bob")
 	if err != nil || len(settled) != n {
 		t.Fatalf("flush: %d settled, %v; want %d", len(settled), err, n)
@@ -367,7 +368,7 @@ func TestDeadPathWithoutRelayQueuesFast(t *testing.T) {
 	defer cancel()
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	hole := startBlackhole(t, tcpAddrOf(t, bob.node))
-	b := &book{devices: map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()}}
+	b := contactstest.New(map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()})
 	for _, u := range []*user{alice, bob} {
 		u.svc = NewService(u.node, u.hist, b, func() string { return u.name }, nil)
 		t.Cleanup(func() { u.svc.Close() })
@@ -458,14 +459,14 @@ func TestOpenStreamFollowsPresence(t *testing.T) {
 	if m, err := alice.svc.Send(ctx, "bob", "hello"); err != nil || m.State != Delivered {
 		t.Fatalf("send: %+v, %v", m, err)
 	}
-	contacts.set("bob", "")
+	contacts.Set("bob", "")
 	if m, err := alice.svc.Send(ctx, "bob", "gone?"); err != nil || m.State != Queued {
 		t.Fatalf("send while offline: %+v, %v; want queued", m, err)
 	}
 	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 {
 		t.Fatalf("bob got %d messages, want 1", len(got))
 	}
-	contacts.set("bob", bob.node.ID())
+	contacts.Set("bob", bob.node.ID())
 	if settled, err := alice.svc.Flush(ctx, "bob"); err != nil || len(settled) != 1 || settled[0].State != Delivered {
 		t.Fatalf("flush: %+v, %v", settled, err)
 	}
@@ -495,7 +496,7 @@ func TestRelayedStreamMovesToDirect(t *testing.T) {
 	if _, err := iss.Passport(t, alice.node).Present(ctx, sn.Info()); err != nil {
 		t.Fatal(err)
 	}
-	b := &book{devices: map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()}}
+	b := contactstest.New(map[string]peer.ID{"alice": alice.node.ID(), "bob": bob.node.ID()})
 	for _, u := range []*user{alice, bob} {
 		u.svc = NewService(u.node, u.hist, b, func() string { return u.name }, nil)
 		t.Cleanup(func() { u.svc.Close() })

@@ -3,6 +3,7 @@ package offers
 import (
 	"context"
 	"errors"
+	"github.com/parleynet/parley/app/contacts/contactstest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,41 +24,10 @@ import (
 	"github.com/parleynet/parley/node/nodetest"
 )
 
-// book is one user's view of their contacts; a contact whose device is
-// "" is offline.
-type book struct {
-	mu      sync.Mutex
-	devices map[string]peer.ID
-}
-
-func (b *book) set(name string, p peer.ID) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.devices[name] = p
-}
-
-func (b *book) Lookup(name string) (peer.ID, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.devices[name]
-	return p, ok
-}
-
-func (b *book) UsernameOf(id peer.ID) (string, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for name, p := range b.devices {
-		if p == id && p != "" {
-			return name, true
-		}
-	}
-	return "", false
-}
-
 type user struct {
 	name   string
 	node   *node.Node
-	book   *book
+	book   *contactstest.Book
 	file   string
 	svc    *Service
 	mu     sync.Mutex
@@ -68,7 +38,7 @@ type user struct {
 func newUser(t *testing.T, name string) *user {
 	t.Helper()
 	n := nodetest.New(t, node.WithReachability(node.ReachabilityPublic))
-	u := &user{name: name, node: n, book: &book{devices: map[string]peer.ID{}}, file: filepath.Join(t.TempDir(), "offers.json")}
+	u := &user{name: name, node: n, book: contactstest.New(nil), file: filepath.Join(t.TempDir(), "offers.json")}
 	u.start(t)
 	return u
 }
@@ -100,8 +70,8 @@ func (u *user) start(t *testing.T) {
 // befriend makes a and b contacts of each other, online and connected.
 func befriend(t *testing.T, a, b *user) {
 	t.Helper()
-	a.book.set(b.name, b.node.ID())
-	b.book.set(a.name, a.node.ID())
+	a.book.Set(b.name, b.node.ID())
+	b.book.Set(a.name, a.node.ID())
 	a.node.Peerstore().AddAddrs(b.node.ID(), b.node.Addrs(), peerstore.PermanentAddrTTL)
 	b.node.Peerstore().AddAddrs(a.node.ID(), a.node.Addrs(), peerstore.PermanentAddrTTL)
 }
@@ -216,17 +186,17 @@ func TestRoundTrip(t *testing.T) {
 func TestDeclineWhileOffline(t *testing.T) {
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	befriend(t, alice, bob)
-	alice.book.set("bob", "")
+	alice.book.Set("bob", "")
 	out, err := alice.svc.Offer(t.Context(), "bob", testContent(t))
 	if err != nil || out.Delivered {
 		t.Fatalf("Offer to offline bob: got %+v, %v; want undelivered", out, err)
 	}
-	alice.book.set("bob", bob.node.ID())
+	alice.book.Set("bob", bob.node.ID())
 	alice.svc.FlushSoon()
 	waitFor(t, "bob has the offer", func() bool { _, err := bob.svc.Get(out.ID); return err == nil })
 	waitFor(t, "alice sees it delivered", func() bool { o, _ := alice.svc.Get(out.ID); return o.Delivered })
 
-	bob.book.set("alice", "") // alice went offline
+	bob.book.Set("alice", "") // alice went offline
 	if err := bob.svc.Decline(out.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +204,7 @@ func TestDeclineWhileOffline(t *testing.T) {
 	if o, _ := alice.svc.Get(out.ID); o.State != apitype.OfferPending {
 		t.Fatalf("alice saw %s while bob could not reach her", o.State)
 	}
-	bob.book.set("alice", alice.node.ID())
+	bob.book.Set("alice", alice.node.ID())
 	waitFor(t, "alice sees the decline", func() bool { o, _ := alice.svc.Get(out.ID); return o.State == apitype.OfferDeclined })
 	waitFor(t, "OnClosed reports the declined offer", func() bool {
 		alice.mu.Lock()
@@ -365,7 +335,7 @@ func TestCheckName(t *testing.T) {
 	}
 	// The sender gets the same check before anything is stored.
 	alice := newUser(t, "alice")
-	alice.book.set("bob", "")
+	alice.book.Set("bob", "")
 	c := testContent(t)
 	c.Name = "evil\u202egpj.exe"
 	if _, err := alice.svc.Offer(t.Context(), "bob", c); err == nil {
@@ -419,7 +389,7 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob.book.set("alice", "")
+	bob.book.Set("alice", "")
 	if _, err := bob.svc.Accept(out.ID, func(apitype.Offer, peer.ID) (string, error) { return "t9", nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +398,7 @@ func TestStoreSurvivesReopen(t *testing.T) {
 	if fi, err := os.Stat(bob.file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("offers file: %v, %v; want mode 0600", fi, err)
 	}
-	bob.book.set("alice", alice.node.ID())
+	bob.book.Set("alice", alice.node.ID())
 	alice.start(t)
 	bob.start(t)
 	in, err := bob.svc.Get(out.ID)
