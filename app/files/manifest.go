@@ -81,8 +81,6 @@ func (m *Manifest) Chunk(i int) Chunk {
 	return Chunk{Index: i, Entry: lo, Offset: off, Size: int(size), Hash: e.Hashes[k*HashSize : (k+1)*HashSize]}
 }
 
-// FirstChunk returns the global index of entry i's first chunk.
-func (m *Manifest) FirstChunk(i int) int { return m.first[i] }
 
 // Encode returns the canonical encoding of m, the bytes its CID hashes.
 func (m *Manifest) Encode() []byte {

@@ -185,9 +185,6 @@ func ReadPartialManifest(downloadDir string, c cid.Cid) ([]byte, error) {
 	return raw, nil
 }
 
-// Manifest returns the manifest of the download.
-func (p *Partial) Manifest() *Manifest { return p.m }
-
 // Has reports whether chunk i is verified on disk.
 func (p *Partial) Has(i int) bool {
 	p.mu.Lock()

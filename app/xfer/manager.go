@@ -241,8 +241,9 @@ func (m *Manager) admit(r files.Requester, c cid.Cid) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() }) ||
-		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == c.String() && x.To == r.Username })
+	id := c.String()
+	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == id }) ||
+		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == id && x.To == r.Username })
 }
 
 // onSent counts the bytes of shared content sent to its user's devices
@@ -252,7 +253,8 @@ func (m *Manager) onSent(r files.Requester, c cid.Cid, n int) {
 		return
 	}
 	m.mu.Lock()
-	i := slices.IndexFunc(m.shared, func(x Shared) bool { return x.CID == c.String() && x.To == r.Username })
+	id := c.String()
+	i := slices.IndexFunc(m.shared, func(x Shared) bool { return x.CID == id && x.To == r.Username })
 	var size int64
 	if i >= 0 {
 		size = m.shared[i].Size
@@ -261,7 +263,7 @@ func (m *Manager) onSent(r files.Requester, c cid.Cid, n int) {
 	if i < 0 {
 		return // published content: nobody follows its uploads
 	}
-	k := sentKey{c.String(), r.Username}
+	k := sentKey{id, r.Username}
 	m.sentMu.Lock()
 	if m.sent == nil {
 		m.sent = make(map[sentKey]*sentCount)
@@ -286,8 +288,9 @@ func (m *Manager) onSent(r files.Requester, c cid.Cid, n int) {
 
 // servedLocked reports whether c is published or shared with anyone.
 func (m *Manager) servedLocked(c cid.Cid) bool {
-	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == c.String() }) ||
-		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == c.String() })
+	id := c.String()
+	return slices.ContainsFunc(m.published, func(x apitype.Published) bool { return x.CID == id }) ||
+		slices.ContainsFunc(m.shared, func(x Shared) bool { return x.CID == id })
 }
 
 // Share shares path in place with the user to: it is served to the
@@ -732,16 +735,13 @@ func (m *Manager) hinted(from string) []peer.ID {
 
 func (m *Manager) findProviders(ctx context.Context, c cid.Cid, from string) []peer.ID {
 	self := m.cfg.Host.ID()
-	var out []peer.ID
+	out := m.hinted(from)
 	budget := m.cfg.FindTimeout
-	if p, err := peer.Decode(from); err == nil && p != self {
-		out = append(out, p)
-		// With a provider we can dial at hand, others found within a few
-		// seconds join it; the download does not wait for the lookup to
-		// give up on unresponsive DHT peers.
-		if len(m.cfg.Host.Peerstore().Addrs(p)) > 0 {
-			budget = min(budget, hintedFindTimeout)
-		}
+	// With a provider we can dial at hand, others found within a few
+	// seconds join it; the download does not wait for the lookup to give
+	// up on unresponsive DHT peers.
+	if len(out) == 1 && len(m.cfg.Host.Peerstore().Addrs(out[0])) > 0 {
+		budget = min(budget, hintedFindTimeout)
 	}
 	fctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
