@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -130,8 +131,11 @@ type Engine struct {
 	locator   *contactLocator // contacts' devices in the DHT
 	xfer      *xfer.Manager   // published content and downloads
 	offers    *offers.Service // files offered to contacts and by them
-	sent      sentBytes       // upload progress of outgoing offers
-	events    *eventLog
+	// offersReady is offers once it runs: the file server reports
+	// uploads (sharedSent) from the start of the transfer manager, which
+	// starts first.
+	offersReady atomic.Pointer[offers.Service]
+	events      *eventLog
 
 	closeOnce sync.Once
 	closeErr  error

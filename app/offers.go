@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,7 +30,7 @@ func (e *Engine) startOffers() (err error) {
 		Reach:         e.reach,
 		RetryInterval: e.cfg.RetryInterval,
 		OnChange: func(o apitype.Offer) {
-			o = e.sent.fill(o)
+			o = e.withSent(o)
 			e.emit(apitype.Event{Kind: apitype.EventOffer, Offer: &o})
 		},
 		OnClosed: func(o apitype.Offer) {
@@ -44,55 +42,30 @@ func (e *Engine) startOffers() (err error) {
 		},
 	})
 	if err == nil {
-		e.sent.offers.Store(e.offers)
+		e.offersReady.Store(e.offers)
 	}
 	return err
 }
 
-// sentBytes counts the bytes of content shared with a user that were sent
-// to that user's devices in this daemon run (xfer.Config.SharedSent),
-// for the upload progress of outgoing offers (apitype.Offer.BytesSent).
-type sentBytes struct {
-	offers atomic.Pointer[offers.Service] // set once the service runs
-
-	mu sync.Mutex
-	by map[[2]string]int64 // by CID and user
-}
-
-// fill sets o.BytesSent for an outgoing offer.
-func (s *sentBytes) fill(o apitype.Offer) apitype.Offer {
-	if o.Direction != "out" {
-		return o
+// withSent sets o.BytesSent for an outgoing offer, from the transfer
+// manager's count of what it sent the recipient's devices.
+func (e *Engine) withSent(o apitype.Offer) apitype.Offer {
+	if o.Direction == "out" {
+		o.BytesSent = e.xfer.SentTo(o.CID, o.To)
 	}
-	s.mu.Lock()
-	o.BytesSent = s.by[[2]string{o.CID, o.To}]
-	s.mu.Unlock()
 	return o
 }
 
-// sharedSent records a total (totals may arrive out of order: the
-// largest stands) and reports the accepted offers of that content to that
-// user.
-func (e *Engine) sharedSent(cid, to string, total int64) {
-	s := &e.sent
-	k := [2]string{cid, to}
-	s.mu.Lock()
-	if s.by == nil {
-		s.by = make(map[[2]string]int64)
-	}
-	if total <= s.by[k] {
-		s.mu.Unlock()
-		return
-	}
-	s.by[k] = total
-	s.mu.Unlock()
-	svc := s.offers.Load()
+// sharedSent reports the accepted offers of content shared with user to,
+// whose upload went on (xfer.Config.SharedSent).
+func (e *Engine) sharedSent(cid, to string) {
+	svc := e.offersReady.Load()
 	if svc == nil {
 		return
 	}
 	for _, o := range svc.List() {
 		if o.Direction == "out" && o.CID == cid && o.To == to && o.State == apitype.OfferAccepted {
-			o = s.fill(o)
+			o = e.withSent(o)
 			e.emit(apitype.Event{Kind: apitype.EventOffer, Offer: &o})
 		}
 	}
@@ -155,7 +128,7 @@ func (e *Engine) Share(ctx context.Context, req apitype.ShareRequest) (apitype.O
 func (e *Engine) Offers(context.Context) ([]apitype.Offer, error) {
 	list := e.offers.List()
 	for i, o := range list {
-		list[i] = e.sent.fill(o)
+		list[i] = e.withSent(o)
 	}
 	return list, nil
 }

@@ -74,12 +74,11 @@ type Config struct {
 	// requesters together (files.ServerConfig.UploadLimit); zero means
 	// no limit.
 	UploadLimit int64
-	// SharedSent, if not nil, is told how many bytes of content shared
-	// with a user were sent to that user's devices so far (chunks
-	// written to their streams; a chunk sent twice counts twice), at most
+	// SharedSent, if not nil, is told that more of content shared with a
+	// user was sent to that user's devices (SentTo says how much), at most
 	// TransferEventsPerSecond times a second per content and user and
-	// whenever the total reaches the content's size. It must not block.
-	SharedSent func(cid, to string, total int64)
+	// when the total reaches the content's size. It must not block.
+	SharedSent func(cid, to string)
 }
 
 // Manager publishes content and runs downloads. Its methods are safe for
@@ -279,11 +278,22 @@ func (m *Manager) onSent(r files.Requester, c cid.Cid, n int) {
 	if report {
 		sc.reported = time.Now()
 	}
-	total := sc.total
 	m.sentMu.Unlock()
 	if report {
-		m.cfg.SharedSent(k.cid, k.to, total)
+		m.cfg.SharedSent(k.cid, k.to)
 	}
+}
+
+// SentTo is how many bytes of content c (a CID string) shared with user
+// to were sent to that user's devices since the manager started (chunks
+// written to their streams; a chunk sent twice counts twice).
+func (m *Manager) SentTo(c, to string) int64 {
+	m.sentMu.Lock()
+	defer m.sentMu.Unlock()
+	if sc := m.sent[sentKey{c, to}]; sc != nil {
+		return sc.total
+	}
+	return 0
 }
 
 // servedLocked reports whether c is published or shared with anyone.
