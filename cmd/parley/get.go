@@ -54,7 +54,9 @@ resume ID) or was cancelled.`,
 				}
 				req.Dir = abs
 			}
-			return c.get(cmd.Context(), req, detach)
+			return c.download(cmd.Context(), func(ctx context.Context, cl *api.Client) (apitype.Transfer, error) {
+				return cl.Get(ctx, req)
+			}, detach)
 		},
 	})
 	cmd.Flags().StringVar(&dir, "dir", "", "the folder to download into (default: the downloads folder in the data directory)")
@@ -64,9 +66,9 @@ resume ID) or was cancelled.`,
 	return cmd
 }
 
-// get starts a download and, unless detach, follows it from the event
-// stream until it is over or ctx ends (Ctrl-C).
-func (c *cli) get(ctx context.Context, req apitype.GetRequest, detach bool) error {
+// download starts a download (get, accept-file) and, unless detach,
+// follows it from the event stream until it is over or ctx ends (Ctrl-C).
+func (c *cli) download(ctx context.Context, start func(context.Context, *api.Client) (apitype.Transfer, error), detach bool) error {
 	cl, err := c.dial()
 	if err != nil {
 		return err
@@ -78,7 +80,7 @@ func (c *cli) get(ctx context.Context, req apitype.GetRequest, detach bool) erro
 	if err != nil {
 		return err
 	}
-	t, err := cl.Get(callCtx, req)
+	t, err := start(callCtx, cl)
 	if err != nil {
 		return err
 	}
@@ -99,10 +101,12 @@ func (c *cli) follow(ctx context.Context, cl *api.Client, since uint64, t apityp
 	}
 	var err error
 	var show progress
+	msgs := c.out // where messages go: standard output is JSON lines without a terminal
 	if !c.json && isTerminal(c.out) {
 		show = newBar(c.out, t)
 	} else {
 		show = &jsonLines{enc: json.NewEncoder(c.out)}
+		msgs = c.errOut
 	}
 	evs, err := cl.Watch(ctx, since)
 	if err != nil {
@@ -116,12 +120,8 @@ func (c *cli) follow(ctx context.Context, cl *api.Client, since uint64, t apityp
 		if !ok {
 			show.stop()
 			if ctx.Err() != nil { // Ctrl-C: the download goes on
-				w := c.out
-				if _, lines := show.(*jsonLines); lines {
-					w = c.errOut
-				}
-				fmt.Fprintf(w, "the download goes on in the daemon (id %s)\n", safe(t.ID))
-				c.followHint(w, t.ID)
+				fmt.Fprintf(msgs, "the download goes on in the daemon (id %s)\n", safe(t.ID))
+				c.followHint(msgs, t.ID)
 				return nil
 			}
 			return fmt.Errorf("the daemon went away; see parley transfers when it is back (id %s)", t.ID)
@@ -129,7 +129,7 @@ func (c *cli) follow(ctx context.Context, cl *api.Client, since uint64, t apityp
 		switch {
 		case ev.Kind == apitype.EventGap:
 			// Events were lost: read where the transfer stands.
-			if t, err = c.transfer(ctx, t.ID); err != nil {
+			if t, err = c.transfer(ctx, cl, t.ID); err != nil {
 				show.stop()
 				return err
 			}
@@ -149,20 +149,12 @@ func (c *cli) follow(ctx context.Context, cl *api.Client, since uint64, t apityp
 	case apitype.TransferCancelled:
 		return fmt.Errorf("download of %s was cancelled", safe(t.Name))
 	}
-	w := c.out
-	if _, lines := show.(*jsonLines); lines {
-		w = c.errOut // standard output is JSON lines; the last one has the path
-	}
-	fmt.Fprintf(w, "downloaded %s to %s\n", safe(t.Name), safe(t.Path))
+	fmt.Fprintf(msgs, "downloaded %s to %s\n", safe(t.Name), safe(t.Path))
 	return nil
 }
 
 // transfer reads the transfer id from the daemon.
-func (c *cli) transfer(ctx context.Context, id string) (apitype.Transfer, error) {
-	cl, err := c.dial()
-	if err != nil {
-		return apitype.Transfer{}, err
-	}
+func (c *cli) transfer(ctx context.Context, cl *api.Client, id string) (apitype.Transfer, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	ts, err := cl.Transfers(ctx)
@@ -239,11 +231,7 @@ func (b *bar) stop() {
 // barText is what the bar shows beside itself: the name (cut short, so
 // that the line fits a terminal) and the daemon's numbers.
 func barText(t apitype.Transfer) string {
-	name := []rune(safe(t.Name))
-	if len(name) > barName {
-		name = append(name[:barName-1], '…')
-	}
-	return string(name) + ": " + progressText(t)
+	return barCut(safe(t.Name)) + ": " + progressText(t)
 }
 
 // barName is the most runes of a name the bar shows.

@@ -316,21 +316,9 @@ It exits 3 when no offer has the ID.`,
 				}
 				req.Dir = abs
 			}
-			cl, err := c.dial()
-			if err != nil {
-				return err
-			}
-			callCtx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
-			defer cancel()
-			st, err := cl.Status(callCtx)
-			if err != nil {
-				return err
-			}
-			t, err := cl.AcceptOffer(callCtx, req)
-			if err != nil {
-				return err
-			}
-			return c.follow(cmd.Context(), cl, st.EventSeq, t, detach)
+			return c.download(cmd.Context(), func(ctx context.Context, cl *api.Client) (apitype.Transfer, error) {
+				return cl.AcceptOffer(ctx, req)
+			}, detach)
 		},
 	})
 	cmd.Flags().BoolVar(&detach, "detach", false, "start the download and return; follow it with parley transfers or parley watch")
