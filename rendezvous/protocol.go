@@ -1,6 +1,11 @@
 package rendezvous
 
-import "time"
+import (
+	"time"
+
+	"github.com/parleynet/parley/internal/seal"
+	"github.com/parleynet/parley/rendezvous/pb"
+)
 
 // ProtocolID is the rendezvous protocol.
 const ProtocolID = "/parley/rendezvous/1.0.0"
@@ -22,14 +27,14 @@ const (
 const (
 	// MaxMailCiphertext bounds one sealed copy of a message (a body of
 	// 32 KiB sealed with its envelope, see internal/seal).
-	MaxMailCiphertext = 33 << 10
+	MaxMailCiphertext = seal.MaxSealed
 	// MaxMailDevices bounds the envelopes of one deposit: a user's active
 	// devices with a mailbox key.
 	MaxMailDevices = 16
 	// MaxMessageID bounds a message ID in bytes.
-	MaxMessageID = 128
+	MaxMessageID = seal.MaxMessageID
 	// MaxDeviceKey bounds a published device key in bytes.
-	MaxDeviceKey = 512
+	MaxDeviceKey = seal.MaxDeviceKey
 	// MaxDepositSize bounds a deposit request frame.
 	MaxDepositSize = MaxMailDevices*(MaxMailCiphertext+256) + 1024
 	// MaxFetchMail bounds the mail in one FetchMail answer; the answer
@@ -42,3 +47,12 @@ const (
 // RequestTimeout bounds one request/response exchange on the client and
 // server side.
 const RequestTimeout = 15 * time.Second
+
+// RequestLimit is the most bytes req may take: MaxDepositSize for a
+// deposit, MaxRequestSize for any other request.
+func RequestLimit(req *pb.Request) int {
+	if req.GetDeposit() != nil {
+		return MaxDepositSize
+	}
+	return MaxRequestSize
+}

@@ -298,11 +298,7 @@ func (c *Client) roundTrip(ctx context.Context, req *pb.Request) (*pb.Response, 
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	limit := rendezvous.MaxRequestSize
-	if req.GetDeposit() != nil {
-		limit = rendezvous.MaxDepositSize
-	}
-	if err := wire.Write(st, req, limit); err != nil {
+	if err := wire.Write(st, req, rendezvous.RequestLimit(req)); err != nil {
 		st.Reset()
 		if errors.Is(err, proto.Error) { // nothing was sent: a string is not UTF-8
 			return nil, fmt.Errorf("%w: the request cannot be encoded: %v", rendezvous.ErrBadRequest, err)

@@ -228,8 +228,6 @@ func (s *Server) deposit(ctx context.Context, c caller, req *pb.DepositRequest) 
 			Code:    rendezvous.CodeOf(rendezvous.ErrMailboxFull).Code,
 			Message: fmt.Sprintf("%s's mailbox is full; the message stays queued on your device and is retried", to.Name),
 		}
-	case errors.Is(err, rendezvous.ErrDeviceKeysChanged):
-		return nil, rendezvous.ErrDeviceKeysChanged
 	case err != nil:
 		return nil, fmt.Errorf("deposit from %s to %s: %w", me.Name, to.Name, err)
 	}

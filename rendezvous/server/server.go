@@ -357,13 +357,11 @@ func (s *Server) handleStream(st network.Stream) {
 	_ = st.Close()
 }
 
-// checkRequestSize holds every request but a deposit to MaxRequestSize.
+// checkRequestSize holds every request but a deposit to MaxRequestSize
+// (rendezvous.RequestLimit).
 func checkRequestSize(req *pb.Request) error {
-	if req.GetDeposit() != nil {
-		return nil
-	}
-	if n := proto.Size(req); n > rendezvous.MaxRequestSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", wire.ErrTooLarge, n, rendezvous.MaxRequestSize)
+	if n, limit := proto.Size(req), rendezvous.RequestLimit(req); n > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", wire.ErrTooLarge, n, limit)
 	}
 	return nil
 }
