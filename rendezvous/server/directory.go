@@ -142,7 +142,7 @@ type candidate struct {
 // checkState is a candidate's check (see SupernodeCheck).
 type checkState struct {
 	passed  bool      // the last check passed
-	stale   bool      // the addresses changed since the last check
+	addrs   [][]byte  // the addresses the last check tried
 	running bool      // a check is under way
 	err     string    // why the last check failed
 	at      time.Time // when the last check ended
@@ -219,12 +219,12 @@ func (d *directory) announce(p peer.ID, addrs [][]byte, load *pb.SupernodeLoad, 
 			delete(c.pending, client)
 		}
 	}
-	if ok && !sameAddrs(c.addrs, addrs) {
-		c.check.stale = true // seated ones stay seated unless the new check fails
-	}
 	c.addrs, c.load, c.expires, c.reported = addrs, load, now.Add(d.ttl), now
+	// New addresses are checked again; seated ones stay seated unless
+	// that check fails.
+	stale := !c.check.at.IsZero() && !sameAddrs(c.check.addrs, addrs)
 	retry := !c.check.passed && (c.check.at.IsZero() || now.Sub(c.check.at) >= checkRetry)
-	if !c.check.running && (c.check.stale || retry) {
+	if !c.check.running && (stale || retry) {
 		c.check.running = true
 		check = true
 	}
@@ -246,7 +246,7 @@ func (d *directory) checked(p peer.ID, addrs [][]byte, err error, now time.Time)
 	if !sameAddrs(c.addrs, addrs) {
 		return
 	}
-	c.check = checkState{passed: err == nil, at: now}
+	c.check = checkState{passed: err == nil, addrs: addrs, at: now}
 	if err != nil {
 		c.check.err = err.Error()
 		if c.active {
