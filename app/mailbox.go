@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -357,9 +356,6 @@ func (m *mailbox) receiveOne(ctx context.Context, ml client.Mail, devices map[st
 	return nil
 }
 
-// maxMessageID is the longest message id chat accepts.
-const maxMessageID = 64
-
 // mailMessage is an opened mailbox message as the history keeps it,
 // checked as chat checks a message that comes over a stream.
 func mailMessage(opened *seal.Message, me string) (chat.Message, error) {
@@ -367,13 +363,11 @@ func mailMessage(opened *seal.Message, me string) (chat.Message, error) {
 	if err := proto.Unmarshal(opened.Body, &pm); err != nil {
 		return chat.Message{}, fmt.Errorf("mail %s from %s: not a chat message: %w", opened.ID, opened.SenderUser, err)
 	}
-	switch body := pm.GetBody(); {
-	case pm.GetId() != opened.ID || pm.GetSender() != opened.SenderUser:
+	if pm.GetId() != opened.ID || pm.GetSender() != opened.SenderUser {
 		return chat.Message{}, fmt.Errorf("mail %s from %s: the chat message inside is %s from %s", opened.ID, opened.SenderUser, pm.GetId(), pm.GetSender())
-	case opened.ID == "" || len(opened.ID) > maxMessageID:
-		return chat.Message{}, fmt.Errorf("mail from %s: message id missing or too long", opened.SenderUser)
-	case body == "" || len(body) > chat.MaxBodySize || !utf8.ValidString(body):
-		return chat.Message{}, fmt.Errorf("mail %s from %s: %w: empty, too long or not UTF-8", opened.ID, opened.SenderUser, chat.ErrInvalidMessage)
+	}
+	if err := chat.CheckIncoming(opened.ID, pm.GetBody()); err != nil {
+		return chat.Message{}, fmt.Errorf("mail %s from %s: %w", opened.ID, opened.SenderUser, err)
 	}
 	return chat.Message{
 		ID: pm.GetId(), From: opened.SenderUser, To: me, Sent: time.UnixMilli(pm.GetSentUnixMs()),

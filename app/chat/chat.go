@@ -266,6 +266,15 @@ func (s *Service) Flush(ctx context.Context, to string) ([]Message, error) {
 	}
 }
 
+// CheckIncoming applies the rules an incoming message's id and body
+// must meet, whichever way it came (a stream, the mailbox).
+func CheckIncoming(id, body string) error {
+	if id == "" || len(id) > maxIDLen {
+		return fmt.Errorf("%w: message id missing or too long", ErrInvalidMessage)
+	}
+	return checkBody(body)
+}
+
 func checkBody(body string) error {
 	switch {
 	case body == "":

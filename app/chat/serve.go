@@ -180,10 +180,7 @@ func (s *Service) check(remote peer.ID, path string, msg *pb.Message) (Message, 
 	if me == "" {
 		return Message{}, pb.Status_STATUS_TRY_LATER, errors.New("recipient is not logged in")
 	}
-	if id := msg.GetId(); id == "" || len(id) > maxIDLen {
-		return Message{}, pb.Status_STATUS_REJECTED, errors.New("message id missing or too long")
-	}
-	if err := checkBody(msg.GetBody()); err != nil {
+	if err := CheckIncoming(msg.GetId(), msg.GetBody()); err != nil {
 		return Message{}, pb.Status_STATUS_REJECTED, err
 	}
 	sender, ok := s.contacts.UsernameOf(remote)
