@@ -81,7 +81,6 @@ func (m *Manifest) Chunk(i int) Chunk {
 	return Chunk{Index: i, Entry: lo, Offset: off, Size: int(size), Hash: e.Hashes[k*HashSize : (k+1)*HashSize]}
 }
 
-
 // Encode returns the canonical encoding of m, the bytes its CID hashes.
 func (m *Manifest) Encode() []byte {
 	p := &pb.Manifest{Version: ManifestVersion, ChunkSize: ChunkSize, TotalSize: uint64(m.TotalSize)}
