@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
@@ -196,13 +195,9 @@ func (e *Engine) resumeOffersFrom(user string) {
 // while they were away, so that what waits for them (offers, their
 // replies, resumed downloads) is not held back once they are online.
 func (e *Engine) clearDialBackoff(c apitype.ContactStatus) {
-	sw, ok := e.node.Network().(*swarm.Swarm)
-	if !ok {
-		return
-	}
 	for _, d := range append([]string{c.Peer}, c.Devices...) {
 		if p, err := peer.Decode(d); err == nil {
-			sw.Backoff().Clear(p)
+			e.node.ClearBackoff(p)
 		}
 	}
 }

@@ -70,7 +70,7 @@ func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 	if circuit && g.isDown(relay) {
 		return false
 	}
-	if !IsCircuit(a) && g.isRelayOnly(p) {
+	if g.isRelayOnly(p) && !IsCircuit(a) { // the lookup first: parsing a is dearer
 		return false
 	}
 	return true

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -219,6 +220,15 @@ func (n *Node) MarkDown(p peer.ID, until time.Time) { n.gater.markDown(p, until)
 // the dead one. Inbound connections from p, a new hole punch among them,
 // are still accepted.
 func (n *Node) AvoidDirect(p peer.ID, until time.Time) { n.gater.avoidDirect(p, until) }
+
+// ClearBackoff forgets the failed dials to p (the swarm waits before
+// dialling a peer again after a failure): call it when p is known to be
+// back, so that what waits for it is not held back.
+func (n *Node) ClearBackoff(p peer.ID) {
+	if sw, ok := n.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(p)
+	}
+}
 
 // Started is when the node started.
 func (n *Node) Started() time.Time { return n.started }
