@@ -3,10 +3,12 @@ package chat
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -287,8 +289,26 @@ func checkBody(body string) error {
 	return nil
 }
 
+// lastIDTime is the time part of the last id newID made.
+var lastIDTime atomic.Int64
+
+// newID makes a message id: 8 bytes of time (microseconds, made to
+// increase on this device) then 8 random bytes, in hex. Messages a device
+// sends in the same millisecond are ordered by their ids, so every device
+// shows them in the order they were sent.
 func newID() string {
+	now := time.Now().UnixMicro()
+	for {
+		last := lastIDTime.Load()
+		if now <= last {
+			now = last + 1
+		}
+		if lastIDTime.CompareAndSwap(last, now) {
+			break
+		}
+	}
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
+	binary.BigEndian.PutUint64(b, uint64(now))
+	_, _ = rand.Read(b[8:])
 	return hex.EncodeToString(b)
 }
