@@ -271,10 +271,30 @@ func (s *Service) Flush(ctx context.Context, to string) ([]Message, error) {
 // CheckIncoming applies the rules an incoming message's id and body
 // must meet, whichever way it came (a stream, the mailbox).
 func CheckIncoming(id, body string) error {
+	if err := CheckID(id); err != nil {
+		return err
+	}
+	return checkBody(body)
+}
+
+// CheckID applies the rule a message id must meet.
+func CheckID(id string) error {
 	if id == "" || len(id) > maxIDLen {
 		return fmt.Errorf("%w: message id missing or too long", ErrInvalidMessage)
 	}
-	return checkBody(body)
+	return nil
+}
+
+// maxPathLen bounds a path label another device reports (a sent copy's).
+const maxPathLen = 200
+
+// SafePath is a path label another device of the user reported, or ""
+// if it is not one: longer than maxPathLen or not UTF-8.
+func SafePath(p string) string {
+	if len(p) > maxPathLen || !utf8.ValidString(p) {
+		return ""
+	}
+	return p
 }
 
 func checkBody(body string) error {

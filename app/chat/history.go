@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parleynet/parley/internal/sqlitedb"
@@ -115,7 +116,8 @@ var historyMigrations = []string{
 		seq     INTEGER PRIMARY KEY AUTOINCREMENT,
 		contact TEXT    NOT NULL,
 		kind    INTEGER NOT NULL CHECK (kind IN (1, 2)),
-		ids     TEXT    NOT NULL -- space-separated message ids
+		ids     TEXT    NOT NULL, -- space-separated message ids
+		skip    TEXT    NOT NULL DEFAULT '' -- a device of contact that needs none (the sender of a direct message)
 	);`,
 }
 
@@ -158,35 +160,52 @@ func (h *History) Add(ctx context.Context, m Message) (bool, error) {
 // for a message whose id was already stored (it is left unchanged). On
 // error nothing is stored.
 func (h *History) AddAll(ctx context.Context, ms []Message) (fresh []bool, err error) {
-	tx, err := h.db.BeginTx(ctx, nil)
+	return h.addAll(ctx, ms, "")
+}
+
+// AddReceived stores incoming messages as AddAll does and, in the same
+// transaction, owes their sender's other devices a delivery receipt for
+// the new ones that are not copies: device, the sender's device they came
+// from directly, needs none.
+func (h *History) AddReceived(ctx context.Context, ms []Message, device string) (fresh []bool, err error) {
+	return h.addAll(ctx, ms, device)
+}
+
+func (h *History) addAll(ctx context.Context, ms []Message, oweFrom string) (fresh []bool, err error) {
+	err = h.inTx(ctx, fmt.Sprintf("store %d messages", len(ms)), func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, insertMessage)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		now := time.Now().UnixMilli()
+		fresh = make([]bool, len(ms))
+		owed := make(map[string][]string) // sender → ids
+		for i, m := range ms {
+			res, err := stmt.ExecContext(ctx, insertArgs(m, now)...)
+			if err != nil {
+				return fmt.Errorf("store message %s: %w", m.ID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("store message %s: %w", m.ID, err)
+			}
+			fresh[i] = n == 1
+			if fresh[i] && oweFrom != "" && m.Incoming && !m.Copy {
+				owed[m.From] = append(owed[m.From], m.ID)
+			}
+		}
+		for from, ids := range owed {
+			for chunk := range slices.Chunk(ids, MaxReceiptIDs) {
+				if err := owe(ctx, tx, from, ReceiptDelivered, chunk, oweFrom); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store %d messages: %w", len(ms), err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	stmt, err := tx.PrepareContext(ctx, insertMessage)
-	if err != nil {
-		return nil, fmt.Errorf("store %d messages: %w", len(ms), err)
-	}
-	defer stmt.Close()
-	now := time.Now().UnixMilli()
-	fresh = make([]bool, len(ms))
-	for i, m := range ms {
-		res, err := stmt.ExecContext(ctx, insertArgs(m, now)...)
-		if err != nil {
-			return nil, fmt.Errorf("store message %s: %w", m.ID, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, fmt.Errorf("store message %s: %w", m.ID, err)
-		}
-		fresh[i] = n == 1
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("store %d messages: %w", len(ms), err)
+		return nil, err
 	}
 	return fresh, nil
 }

@@ -26,12 +26,13 @@ const (
 const MaxReceiptIDs = 256
 
 // OwedReceipt is a receipt this device must deposit: to Contact's
-// devices, and a read receipt also to this user's other devices.
+// devices but Skip, and a read receipt also to this user's other devices.
 type OwedReceipt struct {
 	Seq     int64
 	Contact string
 	Kind    ReceiptKind
 	IDs     []string
+	Skip    string // a device of Contact that needs none: the messages came from it directly
 }
 
 // Conversation is the summary of the messages with one contact.
@@ -83,7 +84,7 @@ func (h *History) MarkRead(ctx context.Context, contact string) ([]string, error
 			if _, err := tx.ExecContext(ctx, `UPDATE messages SET read = 1 WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
 				return err
 			}
-			if err := owe(ctx, tx, contact, ReceiptRead, chunk); err != nil {
+			if err := owe(ctx, tx, contact, ReceiptRead, chunk, ""); err != nil {
 				return err
 			}
 		}
@@ -98,7 +99,7 @@ func (h *History) MarkRead(ctx context.Context, contact string) ([]string, error
 func (h *History) OweDelivered(ctx context.Context, contact string, ids []string) error {
 	return h.inTx(ctx, "owe delivery receipts", func(tx *sql.Tx) error {
 		for chunk := range slices.Chunk(ids, MaxReceiptIDs) {
-			if err := owe(ctx, tx, contact, ReceiptDelivered, chunk); err != nil {
+			if err := owe(ctx, tx, contact, ReceiptDelivered, chunk, ""); err != nil {
 				return err
 			}
 		}
@@ -106,15 +107,15 @@ func (h *History) OweDelivered(ctx context.Context, contact string, ids []string
 	})
 }
 
-func owe(ctx context.Context, tx *sql.Tx, contact string, kind ReceiptKind, ids []string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO receipts_out (contact, kind, ids) VALUES (?, ?, ?)`, contact, kind, strings.Join(ids, " "))
+func owe(ctx context.Context, tx *sql.Tx, contact string, kind ReceiptKind, ids []string, skip string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO receipts_out (contact, kind, ids, skip) VALUES (?, ?, ?, ?)`, contact, kind, strings.Join(ids, " "), skip)
 	return err
 }
 
 // OwedReceipts returns up to limit receipts this device owes, oldest
 // first.
 func (h *History) OwedReceipts(ctx context.Context, limit int) ([]OwedReceipt, error) {
-	rows, err := h.db.QueryContext(ctx, `SELECT seq, contact, kind, ids FROM receipts_out ORDER BY seq LIMIT ?`, limit)
+	rows, err := h.db.QueryContext(ctx, `SELECT seq, contact, kind, ids, skip FROM receipts_out ORDER BY seq LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read owed receipts: %w", err)
 	}
@@ -123,7 +124,7 @@ func (h *History) OwedReceipts(ctx context.Context, limit int) ([]OwedReceipt, e
 	for rows.Next() {
 		var r OwedReceipt
 		var ids string
-		if err := rows.Scan(&r.Seq, &r.Contact, &r.Kind, &ids); err != nil {
+		if err := rows.Scan(&r.Seq, &r.Contact, &r.Kind, &ids, &r.Skip); err != nil {
 			return nil, fmt.Errorf("read owed receipts: %w", err)
 		}
 		r.IDs = strings.Fields(ids)
