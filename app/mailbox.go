@@ -48,11 +48,11 @@ type mailbox struct {
 	identity crypto.PrivKey
 	// identityID is this device.
 	identityID peer.ID
-	box      *ecdh.PrivateKey
-	emit     func(apitype.Event)
-	unread   func(contact string) // the unread count of contact may have changed
-	retry    time.Duration
-	keys     *keyCache
+	box        *ecdh.PrivateKey
+	emit       func(apitype.Event)
+	unread     func(contact string) // the unread count of contact may have changed
+	retry      time.Duration
+	keys       *keyCache
 
 	wake      chan struct{}
 	cancel    context.CancelFunc
@@ -272,4 +272,3 @@ func (m *mailbox) settled(ctx context.Context, msg chat.Message, record func() (
 	log.Infow("queued message", "to", msg.To, "id", msg.ID, "state", state, "reason", reason)
 	m.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(msg))})
 }
-

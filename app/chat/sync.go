@@ -286,4 +286,3 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
-
