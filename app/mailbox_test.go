@@ -90,3 +90,43 @@ func TestDecodeMailItem(t *testing.T) {
 		t.Errorf("receipt: %v, %v", item, err)
 	}
 }
+
+// FuzzMailItem: whatever a device seals, reading it never panics, and
+// what is taken as a message keeps the chat rules and names the sealing
+// user as its sender.
+func FuzzMailItem(f *testing.F) {
+	for _, item := range []proto.Message{
+		&chatpb.Message{Id: "m1", Sender: "alice", Body: "hi"},
+		&chatpb.Message{Id: "m1", Sender: "bob", Body: "mine", Recipient: "alice", Delivered: true, Path: "direct"},
+		&chatpb.Receipt{Kind: chatpb.Receipt_KIND_READ, Ids: []string{"m1", "m2"}},
+	} {
+		body, err := mailItem(item)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add("alice", body)
+		f.Add("bob", body)
+	}
+	book := contactstest.New(map[string]peer.ID{"alice": ""})
+	f.Fuzz(func(t *testing.T, sender string, body []byte) {
+		opened := &seal.Message{SenderUser: sender, ID: "m1", Body: body}
+		item, err := decodeMailItem(opened)
+		if err != nil {
+			return
+		}
+		pm := item.GetMessage()
+		if pm == nil {
+			return
+		}
+		m, err := mailMessage(opened, pm, "bob", book)
+		if err != nil {
+			return
+		}
+		if err := chat.CheckIncoming(m.ID, m.Body); err != nil {
+			t.Errorf("accepted a message that breaks the chat rules: %v", err)
+		}
+		if m.From != sender || (m.Incoming && m.To != "bob") || (!m.Incoming && (sender != "bob" || m.To != "alice")) {
+			t.Errorf("accepted %+v sealed by %s", m, sender)
+		}
+	})
+}
