@@ -124,7 +124,7 @@ var historyMigrations = []string{
 // History is the persisted chat history and outbox of one client, in one
 // SQLite file.
 type History struct {
-	db *sql.DB
+	db *sqlitedb.DB
 }
 
 // OpenHistory opens or creates the history file at path. The file is
