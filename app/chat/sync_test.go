@@ -67,7 +67,7 @@ func TestMarkReadOwesOneReceipt(t *testing.T) {
 	if again, _ := h.MarkRead(ctx, "bob"); len(again) != 0 {
 		t.Errorf("MarkRead again marked %v", again)
 	}
-	if err := h.ReceiptSent(ctx, owed[0].Seq); err != nil {
+	if err := h.ReceiptsSent(ctx, owed[0].Seq); err != nil {
 		t.Fatal(err)
 	}
 	if owed, _ := h.OwedReceipts(ctx, 10); len(owed) != 0 {
