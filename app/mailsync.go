@@ -49,7 +49,7 @@ const keysTTL = 10 * time.Second
 // messages is one round (each round reads what is owed, so one a message
 // would cost a burst dearly), and a copy or receipt waits at most this
 // long for its round.
-const syncEvery = 50 * time.Millisecond
+const syncEvery = 10 * time.Millisecond
 
 // syncLoop runs sync when asked (syncSoon), and every m.retry for what
 // failed, until ctx ends.

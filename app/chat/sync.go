@@ -264,8 +264,7 @@ func (h *History) Conversations(ctx context.Context) ([]Conversation, error) {
 // not deposited yet, oldest first.
 func (h *History) OwedCopies(ctx context.Context, limit int) ([]Message, error) {
 	return h.query(ctx, `SELECT `+messageColumns+fromMessages+`
-		WHERE m.copies AND (m.state = 'delivered' OR (m.state = 'queued' AND m.on_server))
-		ORDER BY m.stored_at, m.rowid LIMIT ?`, limit)
+		WHERE m.copies ORDER BY m.stored_at, m.rowid LIMIT ?`, limit)
 }
 
 // CopiesSent records that the copies of the messages ids are deposited
