@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -27,7 +26,7 @@ import (
 func (m *mailbox) receive(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
 	defer cancel()
-	r := &mailRound{m: m, devices: make(map[string][]peer.ID), delivered: make(map[string][]string), unread: make(map[string]bool)}
+	r := &mailRound{m: m, delivered: make(map[string][]string), unread: make(map[string]bool)}
 	defer r.finish(ctx)
 	for {
 		mail, more, err := m.rdv.FetchMail(ctx, 0)
@@ -66,10 +65,9 @@ func (m *mailbox) receive(ctx context.Context) error {
 	}
 }
 
-// mailRound is one receive: caches and what it owes.
+// mailRound is one receive and what it owes.
 type mailRound struct {
-	m       *mailbox
-	devices map[string][]peer.ID // user → devices with a mailbox key
+	m *mailbox
 	// delivered are the messages from each contact that came through the
 	// mailbox (not copies): their senders get a delivery receipt.
 	delivered map[string][]string
@@ -111,21 +109,14 @@ func (r *mailRound) receiveOne(ctx context.Context, ml client.Mail) error {
 	if _, ok := m.contacts.Lookup(ml.Sender); !ok && ml.Sender != me {
 		return &dropError{fmt.Errorf("receive mail from %s: %w", ml.Sender, chat.ErrNotAContact)}
 	}
-	ds, ok := r.devices[ml.Sender]
-	if !ok {
-		keys, err := m.rdv.DeviceKeys(ctx, ml.Sender)
-		if errors.Is(err, rendezvous.ErrContactRequired) {
-			return &dropError{err}
-		}
-		if err != nil {
-			return err // try again later
-		}
-		for _, k := range keys {
-			ds = append(ds, k.Peer)
-		}
-		r.devices[ml.Sender] = ds
+	known, err := m.keys.hasDevice(ctx, ml.Sender, ml.SenderDevice)
+	if errors.Is(err, rendezvous.ErrContactRequired) {
+		return &dropError{err}
 	}
-	senderOK := func(user string, p peer.ID) bool { return user == ml.Sender && slices.Contains(ds, p) }
+	if err != nil {
+		return err // try again later
+	}
+	senderOK := func(user string, p peer.ID) bool { return known && user == ml.Sender && p == ml.SenderDevice }
 	opened, err := m.rdv.OpenMail(m.box, ml, senderOK)
 	if err != nil {
 		return &dropError{err}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parleynet/parley/app/chat"
 	chatpb "github.com/parleynet/parley/app/chat/pb"
+	"github.com/parleynet/parley/internal/seal"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 )
@@ -199,14 +200,30 @@ func (m *mailbox) receiptID(seq int64) string {
 // contact, or has no device with a mailbox key), is not an error: the
 // item is dropped.
 func (m *mailbox) depositItem(ctx context.Context, me, to, id string, item proto.Message, has ...peer.ID) error {
-	if !m.keys.othersMayNeed(ctx, to, append(has, m.identityID)) {
+	keys, err := m.keys.keys(ctx, to)
+	if err != nil {
+		return m.dropIfFinal(to, id, err)
+	}
+	if !othersNeed(keys, append(has, m.identityID)) {
 		return nil
 	}
 	body, err := mailItem(item)
 	if err != nil {
 		return err
 	}
-	_, err = m.rdv.SendMail(ctx, me, to, id, body, has...)
+	_, err = m.rdv.SealAndDeposit(ctx, me, to, id, body, keys, has...)
+	if errors.Is(err, rendezvous.ErrDeviceKeysChanged) {
+		// Enrolled or revoked since the cache read them: read again.
+		if keys, err = m.keys.fetch(ctx, to); err == nil {
+			_, err = m.rdv.SealAndDeposit(ctx, me, to, id, body, keys, has...)
+		}
+	}
+	return m.dropIfFinal(to, id, err)
+}
+
+// dropIfFinal is err, or nil when the deposit can never be made or is not
+// needed (the item is dropped).
+func (m *mailbox) dropIfFinal(to, id string, err error) error {
 	switch {
 	case err == nil, errors.Is(err, client.ErrNoOtherDevice):
 		return nil
@@ -235,9 +252,21 @@ func mailItem(item proto.Message) ([]byte, error) {
 	return body, nil
 }
 
-// keyCache remembers which devices of a user have a mailbox key, so that
-// a message to a user with one device (the usual case) costs no round
-// trip to learn that nobody else needs a copy.
+// othersNeed reports whether a device with one of keys is not in has.
+func othersNeed(keys []seal.DeviceKey, has []peer.ID) bool {
+	for _, k := range keys {
+		if !slices.Contains(has, k.Peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyCache remembers the mailbox keys of users' devices (each checked
+// against its device's signature by the client), so that a message to a
+// user with one device (the usual case) costs no round trip to learn
+// that nobody else needs a copy, and a copy costs no round trip to read
+// the keys it is sealed to.
 type keyCache struct {
 	rdv      *client.Client
 	contacts chat.Contacts
@@ -247,54 +276,62 @@ type keyCache struct {
 }
 
 type cachedKeys struct {
-	devices []peer.ID
-	at      time.Time
+	keys []seal.DeviceKey
+	at   time.Time
 }
 
 func newKeyCache(rdv *client.Client, contacts chat.Contacts) *keyCache {
 	return &keyCache{rdv: rdv, contacts: contacts, users: make(map[string]cachedKeys)}
 }
 
-// othersMayNeed reports whether a device of user other than has may need
-// a copy. When in doubt (the keys could not be read) it says yes: the
-// deposit itself reads them.
-func (k *keyCache) othersMayNeed(ctx context.Context, user string, has []peer.ID) bool {
-	devices, ok := k.devices(ctx, user)
-	if !ok {
-		return true
-	}
-	for _, d := range devices {
-		if !slices.Contains(has, d) {
-			return true
-		}
-	}
-	return false
-}
-
-func (k *keyCache) devices(ctx context.Context, user string) ([]peer.ID, bool) {
+// keys returns user's device keys, from the cache while it is fresh and
+// knows every device the user's presence shows.
+func (k *keyCache) keys(ctx context.Context, user string) ([]seal.DeviceKey, error) {
 	k.mu.Lock()
 	c, ok := k.users[user]
 	k.mu.Unlock()
-	if ok && time.Since(c.at) < keysTTL && !k.newDeviceOnline(user, c.devices) {
-		return c.devices, true
+	if ok && time.Since(c.at) < keysTTL && !k.newDeviceOnline(user, c.keys) {
+		return c.keys, nil
 	}
+	return k.fetch(ctx, user)
+}
+
+// hasDevice reports whether device is one of user's devices with a
+// mailbox key: from the cache if it says so, else from the server (a
+// device enrolled since, or one revoked, is told apart there).
+func (k *keyCache) hasDevice(ctx context.Context, user string, device peer.ID) (bool, error) {
+	k.mu.Lock()
+	c, ok := k.users[user]
+	k.mu.Unlock()
+	if ok && time.Since(c.at) < keysTTL && hasKeyOf(c.keys, device) {
+		return true, nil
+	}
+	keys, err := k.fetch(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	return hasKeyOf(keys, device), nil
+}
+
+// fetch reads user's device keys from the server and caches them.
+func (k *keyCache) fetch(ctx context.Context, user string) ([]seal.DeviceKey, error) {
 	keys, err := k.rdv.DeviceKeys(ctx, user)
 	if err != nil {
-		return nil, false
-	}
-	c = cachedKeys{at: time.Now()}
-	for _, key := range keys {
-		c.devices = append(c.devices, key.Peer)
+		return nil, err
 	}
 	k.mu.Lock()
-	k.users[user] = c
+	k.users[user] = cachedKeys{keys: keys, at: time.Now()}
 	k.mu.Unlock()
-	return c.devices, true
+	return keys, nil
 }
 
 // newDeviceOnline reports whether user's presence shows an online device
 // the cache does not know.
-func (k *keyCache) newDeviceOnline(user string, known []peer.ID) bool {
+func (k *keyCache) newDeviceOnline(user string, known []seal.DeviceKey) bool {
 	p, ok := k.contacts.Lookup(user)
-	return ok && p != "" && !slices.Contains(known, p)
+	return ok && p != "" && !hasKeyOf(known, p)
+}
+
+func hasKeyOf(keys []seal.DeviceKey, device peer.ID) bool {
+	return slices.ContainsFunc(keys, func(k seal.DeviceKey) bool { return k.Peer == device })
 }

@@ -106,6 +106,24 @@ var ErrNoOtherDevice = errors.New("no other device needs the message")
 // receive mail (rendezvous.ErrNotFound); when every device with a key is
 // in has, nothing is deposited and the error is ErrNoOtherDevice.
 func (c *Client) SendMail(ctx context.Context, from, to, msgID string, body []byte, has ...peer.ID) (Deposited, error) {
+	for attempt := 0; ; attempt++ {
+		keys, err := c.DeviceKeys(ctx, to)
+		if err != nil {
+			return Deposited{}, fmt.Errorf("send mail: %w", err)
+		}
+		d, err := c.SealAndDeposit(ctx, from, to, msgID, body, keys, has...)
+		if errors.Is(err, rendezvous.ErrDeviceKeysChanged) && attempt == 0 {
+			continue
+		}
+		return d, err
+	}
+}
+
+// SealAndDeposit is SendMail with the keys of `to` given (DeviceKeys, as
+// the caller keeps them): it seals body to each but those in has (and
+// this device) and deposits it. rendezvous.ErrDeviceKeysChanged means the
+// keys are out of date.
+func (c *Client) SealAndDeposit(ctx context.Context, from, to, msgID string, body []byte, keys []seal.DeviceKey, has ...peer.ID) (Deposited, error) {
 	identity := c.host.Peerstore().PrivKey(c.host.ID())
 	if identity == nil {
 		return Deposited{}, errors.New("send mail: this host has no private key")
@@ -113,34 +131,24 @@ func (c *Client) SendMail(ctx context.Context, from, to, msgID string, body []by
 	if to == from {
 		has = append(has, c.host.ID())
 	}
-	for attempt := 0; ; attempt++ {
-		keys, err := c.DeviceKeys(ctx, to)
+	if len(keys) == 0 && to != from {
+		return Deposited{}, fmt.Errorf("send mail: %w: %s has no device with a mailbox key", rendezvous.ErrNotFound, to)
+	}
+	envs := make([]Envelope, 0, len(keys))
+	for _, k := range keys {
+		if slices.Contains(has, k.Peer) {
+			continue
+		}
+		ct, err := seal.Seal(identity, from, k, msgID, body)
 		if err != nil {
 			return Deposited{}, fmt.Errorf("send mail: %w", err)
 		}
-		if len(keys) == 0 && to != from {
-			return Deposited{}, fmt.Errorf("send mail: %w: %s has no device with a mailbox key", rendezvous.ErrNotFound, to)
-		}
-		envs := make([]Envelope, 0, len(keys))
-		for _, k := range keys {
-			if slices.Contains(has, k.Peer) {
-				continue
-			}
-			ct, err := seal.Seal(identity, from, k, msgID, body)
-			if err != nil {
-				return Deposited{}, fmt.Errorf("send mail: %w", err)
-			}
-			envs = append(envs, Envelope{Device: k.Peer, Ciphertext: ct})
-		}
-		if len(envs) == 0 {
-			return Deposited{}, ErrNoOtherDevice
-		}
-		d, err := c.Deposit(ctx, to, msgID, envs, has...)
-		if errors.Is(err, rendezvous.ErrDeviceKeysChanged) && attempt == 0 {
-			continue
-		}
-		return d, err
+		envs = append(envs, Envelope{Device: k.Peer, Ciphertext: ct})
 	}
+	if len(envs) == 0 {
+		return Deposited{}, ErrNoOtherDevice
+	}
+	return c.Deposit(ctx, to, msgID, envs, has...)
 }
 
 // Mail is a message waiting for this device. Sender and SenderDevice are
