@@ -334,6 +334,9 @@ func (e *Engine) sessionHooks() sessionHooks {
 			if u.Mail {
 				e.mailbox.fetchSoon()
 			}
+			if u.KeysChanged != "" {
+				e.mailbox.keys.forget(u.KeysChanged)
+			}
 			evs := e.contacts.pushed(u)
 			e.emitAll(evs)
 			for _, ev := range evs {

@@ -41,10 +41,15 @@ import (
 // syncBatch is how many owed copies or receipts one round deposits.
 const syncBatch = 64
 
-// keysTTL is how long a user's device keys are trusted without asking
+// keysTTL is how long a contact's device keys are trusted without asking
 // again; a device the contact's presence shows and the cache lacks makes
-// it ask at once.
-const keysTTL = 10 * time.Second
+// it ask at once. ownKeysTTL is the same for this user's own devices,
+// which no presence shows: a device enrolled since may miss copies for
+// that long.
+const (
+	keysTTL    = 10 * time.Second
+	ownKeysTTL = time.Second
+)
 
 // syncEvery is the least time between two rounds of sync: a burst of
 // messages is one round (each round reads what is owed, so one a message
@@ -222,13 +227,19 @@ func (m *mailbox) depositItem(ctx context.Context, me, to, id string, item proto
 }
 
 // dropIfFinal is err, or nil when the deposit can never be made or is not
-// needed (the item is dropped).
+// needed (the item is dropped). A full mailbox drops the item too: the
+// message itself reached its recipient, and a copy or receipt waiting
+// behind a device that never empties its mailbox would hold up every
+// other contact's.
 func (m *mailbox) dropIfFinal(to, id string, err error) error {
 	switch {
 	case err == nil, errors.Is(err, client.ErrNoOtherDevice):
 		return nil
 	case errors.Is(err, rendezvous.ErrContactRequired), errors.Is(err, rendezvous.ErrNotFound):
 		log.Infow("mailbox item dropped", "to", to, "id", id, "err", err)
+		return nil
+	case errors.Is(err, rendezvous.ErrMailboxFull):
+		log.Warnw("mailbox full; a copy or receipt for another device is dropped", "to", to, "id", id, "err", err)
 		return nil
 	}
 	return err
@@ -290,7 +301,7 @@ func (k *keyCache) keys(ctx context.Context, user string) ([]seal.DeviceKey, err
 	k.mu.Lock()
 	c, ok := k.users[user]
 	k.mu.Unlock()
-	if ok && time.Since(c.at) < keysTTL && !k.newDeviceOnline(user, c.keys) {
+	if ok && time.Since(c.at) < k.ttl(user) && !k.newDeviceOnline(user, c.keys) {
 		return c.keys, nil
 	}
 	return k.fetch(ctx, user)
@@ -303,7 +314,7 @@ func (k *keyCache) hasDevice(ctx context.Context, user string, device peer.ID) (
 	k.mu.Lock()
 	c, ok := k.users[user]
 	k.mu.Unlock()
-	if ok && time.Since(c.at) < keysTTL && hasKeyOf(c.keys, device) {
+	if ok && time.Since(c.at) < k.ttl(user) && hasKeyOf(c.keys, device) {
 		return true, nil
 	}
 	keys, err := k.fetch(ctx, user)
@@ -311,6 +322,23 @@ func (k *keyCache) hasDevice(ctx context.Context, user string, device peer.ID) (
 		return false, err
 	}
 	return hasKeyOf(keys, device), nil
+}
+
+// ttl is how long user's keys are trusted: a contact's presence tells of
+// a new device, this user's own devices are not in any presence.
+func (k *keyCache) ttl(user string) time.Duration {
+	if _, isContact := k.contacts.Lookup(user); isContact {
+		return keysTTL
+	}
+	return ownKeysTTL
+}
+
+// forget drops what the cache holds for user (the server said its keys
+// changed).
+func (k *keyCache) forget(user string) {
+	k.mu.Lock()
+	delete(k.users, user)
+	k.mu.Unlock()
 }
 
 // fetch reads user's device keys from the server and caches them.

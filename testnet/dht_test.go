@@ -60,13 +60,17 @@ func TestChatWhileRendezvousDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tstest.WaitFor(t, waitTimeout, func() error {
-		found, err := bob.Engine.DHT().FindSupernodes(ctx, 0)
-		if err != nil || !slices.ContainsFunc(found, func(ai peer.AddrInfo) bool { return ai.ID == fresh.Node.ID() }) {
-			return fmt.Errorf("the new supernode %s is not announced in the DHT: bob finds %v, %v", fresh.Node.ID(), found, err)
-		}
-		return nil
-	})
+	// Both find it in the DHT (and so hold a DHT server that outlives the
+	// old supernodes in their routing tables) before those crash.
+	for _, c := range []*Client{alice, bob} {
+		tstest.WaitFor(t, waitTimeout, func() error {
+			found, err := c.Engine.DHT().FindSupernodes(ctx, 0)
+			if err != nil || !slices.ContainsFunc(found, func(ai peer.AddrInfo) bool { return ai.ID == fresh.Node.ID() }) {
+				return fmt.Errorf("the new supernode %s is not announced in the DHT: %s finds %v, %v", fresh.Node.ID(), c.Name, found, err)
+			}
+			return nil
+		})
+	}
 	for _, s := range old {
 		if err := n.KillSupernode(s); err != nil {
 			t.Fatal(err)

@@ -66,6 +66,9 @@ type Update struct {
 	// Mail is set when mail was deposited for this device (which
 	// published a mailbox key): fetch it with Client.FetchMail.
 	Mail bool
+	// KeysChanged names a user (this account or a contact) whose device
+	// keys changed: keys kept for it are out of date.
+	KeysChanged string
 }
 
 // ContactEvent is a change to the contact book.
@@ -306,6 +309,8 @@ func (s *Session) readPushes(r *wire.Reader) {
 			u.Contact = &ContactEvent{Change: ContactChange(body.ContactEvent.GetKind()), Username: body.ContactEvent.GetUsername()}
 		case *pb.Response_MailWaiting:
 			u.Mail = true
+		case *pb.Response_DeviceKeysChanged:
+			u.KeysChanged = body.DeviceKeysChanged.GetUsername()
 		default:
 			err = errors.New("rendezvous session: unexpected message from server")
 			s.stream.Reset()

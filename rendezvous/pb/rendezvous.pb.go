@@ -157,7 +157,7 @@ func (x ContactEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ContactEvent_Kind.Descriptor instead.
 func (ContactEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{31, 0}
+	return file_rendezvous_proto_rawDescGZIP(), []int{32, 0}
 }
 
 type Request struct {
@@ -1731,6 +1731,7 @@ type Response struct {
 	//	*Response_Mail
 	//	*Response_AckMail
 	//	*Response_MailWaiting
+	//	*Response_DeviceKeysChanged
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1963,6 +1964,15 @@ func (x *Response) GetMailWaiting() *MailWaiting {
 	return nil
 }
 
+func (x *Response) GetDeviceKeysChanged() *DeviceKeysChanged {
+	if x != nil {
+		if x, ok := x.Body.(*Response_DeviceKeysChanged); ok {
+			return x.DeviceKeysChanged
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -2039,6 +2049,10 @@ type Response_MailWaiting struct {
 	MailWaiting *MailWaiting `protobuf:"bytes,27,opt,name=mail_waiting,json=mailWaiting,proto3,oneof"` // session push: mail waits for this device
 }
 
+type Response_DeviceKeysChanged struct {
+	DeviceKeysChanged *DeviceKeysChanged `protobuf:"bytes,28,opt,name=device_keys_changed,json=deviceKeysChanged,proto3,oneof"` // session push
+}
+
 func (*Response_Account) isResponse_Body() {}
 
 func (*Response_Login) isResponse_Body() {}
@@ -2075,6 +2089,55 @@ func (*Response_AckMail) isResponse_Body() {}
 
 func (*Response_MailWaiting) isResponse_Body() {}
 
+func (*Response_DeviceKeysChanged) isResponse_Body() {}
+
+// DeviceKeysChanged tells a logged-in device that a device of username
+// (this account, or a contact) published a new mailbox key: keys it keeps
+// for username are out of date.
+type DeviceKeysChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceKeysChanged) Reset() {
+	*x = DeviceKeysChanged{}
+	mi := &file_rendezvous_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceKeysChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceKeysChanged) ProtoMessage() {}
+
+func (x *DeviceKeysChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_rendezvous_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceKeysChanged.ProtoReflect.Descriptor instead.
+func (*DeviceKeysChanged) Descriptor() ([]byte, []int) {
+	return file_rendezvous_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeviceKeysChanged) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
 type AccountResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"` // canonical form
@@ -2084,7 +2147,7 @@ type AccountResponse struct {
 
 func (x *AccountResponse) Reset() {
 	*x = AccountResponse{}
-	mi := &file_rendezvous_proto_msgTypes[24]
+	mi := &file_rendezvous_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2159,7 @@ func (x *AccountResponse) String() string {
 func (*AccountResponse) ProtoMessage() {}
 
 func (x *AccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[24]
+	mi := &file_rendezvous_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2172,7 @@ func (x *AccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountResponse.ProtoReflect.Descriptor instead.
 func (*AccountResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{24}
+	return file_rendezvous_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AccountResponse) GetUsername() string {
@@ -2134,7 +2197,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_rendezvous_proto_msgTypes[25]
+	mi := &file_rendezvous_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2209,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[25]
+	mi := &file_rendezvous_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2222,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{25}
+	return file_rendezvous_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *LoginResponse) GetUsername() string {
@@ -2222,7 +2285,7 @@ type ContactResponse struct {
 
 func (x *ContactResponse) Reset() {
 	*x = ContactResponse{}
-	mi := &file_rendezvous_proto_msgTypes[26]
+	mi := &file_rendezvous_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2297,7 @@ func (x *ContactResponse) String() string {
 func (*ContactResponse) ProtoMessage() {}
 
 func (x *ContactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[26]
+	mi := &file_rendezvous_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2310,7 @@ func (x *ContactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactResponse.ProtoReflect.Descriptor instead.
 func (*ContactResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{26}
+	return file_rendezvous_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ContactResponse) GetAccepted() bool {
@@ -2266,7 +2329,7 @@ type SupernodeList struct {
 
 func (x *SupernodeList) Reset() {
 	*x = SupernodeList{}
-	mi := &file_rendezvous_proto_msgTypes[27]
+	mi := &file_rendezvous_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2341,7 @@ func (x *SupernodeList) String() string {
 func (*SupernodeList) ProtoMessage() {}
 
 func (x *SupernodeList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[27]
+	mi := &file_rendezvous_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2354,7 @@ func (x *SupernodeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupernodeList.ProtoReflect.Descriptor instead.
 func (*SupernodeList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{27}
+	return file_rendezvous_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SupernodeList) GetSupernodes() []*PeerInfo {
@@ -2311,7 +2374,7 @@ type AnnounceSupernodeResponse struct {
 
 func (x *AnnounceSupernodeResponse) Reset() {
 	*x = AnnounceSupernodeResponse{}
-	mi := &file_rendezvous_proto_msgTypes[28]
+	mi := &file_rendezvous_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2386,7 @@ func (x *AnnounceSupernodeResponse) String() string {
 func (*AnnounceSupernodeResponse) ProtoMessage() {}
 
 func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[28]
+	mi := &file_rendezvous_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2399,7 @@ func (x *AnnounceSupernodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceSupernodeResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceSupernodeResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{28}
+	return file_rendezvous_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AnnounceSupernodeResponse) GetTtlMs() uint32 {
@@ -2363,7 +2426,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[29]
+	mi := &file_rendezvous_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2438,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[29]
+	mi := &file_rendezvous_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2451,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{29}
+	return file_rendezvous_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PeerInfo) GetPeerId() []byte {
@@ -2420,7 +2483,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_rendezvous_proto_msgTypes[30]
+	mi := &file_rendezvous_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2495,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[30]
+	mi := &file_rendezvous_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2508,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{30}
+	return file_rendezvous_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Presence) GetUsername() string {
@@ -2500,7 +2563,7 @@ type ContactEvent struct {
 
 func (x *ContactEvent) Reset() {
 	*x = ContactEvent{}
-	mi := &file_rendezvous_proto_msgTypes[31]
+	mi := &file_rendezvous_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2575,7 @@ func (x *ContactEvent) String() string {
 func (*ContactEvent) ProtoMessage() {}
 
 func (x *ContactEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[31]
+	mi := &file_rendezvous_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2588,7 @@ func (x *ContactEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactEvent.ProtoReflect.Descriptor instead.
 func (*ContactEvent) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{31}
+	return file_rendezvous_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ContactEvent) GetKind() ContactEvent_Kind {
@@ -2551,7 +2614,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_rendezvous_proto_msgTypes[32]
+	mi := &file_rendezvous_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2626,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[32]
+	mi := &file_rendezvous_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2639,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{32}
+	return file_rendezvous_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeviceList) GetDevices() []*DeviceInfo {
@@ -2598,7 +2661,7 @@ type DeviceInfo struct {
 
 func (x *DeviceInfo) Reset() {
 	*x = DeviceInfo{}
-	mi := &file_rendezvous_proto_msgTypes[33]
+	mi := &file_rendezvous_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2673,7 @@ func (x *DeviceInfo) String() string {
 func (*DeviceInfo) ProtoMessage() {}
 
 func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[33]
+	mi := &file_rendezvous_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2686,7 @@ func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
 func (*DeviceInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{33}
+	return file_rendezvous_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeviceInfo) GetPeerId() []byte {
@@ -2666,7 +2729,7 @@ type ContactList struct {
 
 func (x *ContactList) Reset() {
 	*x = ContactList{}
-	mi := &file_rendezvous_proto_msgTypes[34]
+	mi := &file_rendezvous_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2678,7 +2741,7 @@ func (x *ContactList) String() string {
 func (*ContactList) ProtoMessage() {}
 
 func (x *ContactList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[34]
+	mi := &file_rendezvous_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2691,7 +2754,7 @@ func (x *ContactList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactList.ProtoReflect.Descriptor instead.
 func (*ContactList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{34}
+	return file_rendezvous_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ContactList) GetAccepted() []*Presence {
@@ -2730,7 +2793,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_rendezvous_proto_msgTypes[35]
+	mi := &file_rendezvous_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +2805,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[35]
+	mi := &file_rendezvous_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +2818,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{35}
+	return file_rendezvous_proto_rawDescGZIP(), []int{36}
 }
 
 // GoAway tells a client to log in again after retry_after_ms (spread by
@@ -2770,7 +2833,7 @@ type GoAway struct {
 
 func (x *GoAway) Reset() {
 	*x = GoAway{}
-	mi := &file_rendezvous_proto_msgTypes[36]
+	mi := &file_rendezvous_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +2845,7 @@ func (x *GoAway) String() string {
 func (*GoAway) ProtoMessage() {}
 
 func (x *GoAway) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[36]
+	mi := &file_rendezvous_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +2858,7 @@ func (x *GoAway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoAway.ProtoReflect.Descriptor instead.
 func (*GoAway) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{36}
+	return file_rendezvous_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GoAway) GetRetryAfterMs() uint64 {
@@ -2816,7 +2879,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_rendezvous_proto_msgTypes[37]
+	mi := &file_rendezvous_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +2891,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[37]
+	mi := &file_rendezvous_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +2904,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{37}
+	return file_rendezvous_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ServerInfo) GetCertPublicKey() []byte {
@@ -2868,7 +2931,7 @@ type DeviceKeyList struct {
 
 func (x *DeviceKeyList) Reset() {
 	*x = DeviceKeyList{}
-	mi := &file_rendezvous_proto_msgTypes[38]
+	mi := &file_rendezvous_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +2943,7 @@ func (x *DeviceKeyList) String() string {
 func (*DeviceKeyList) ProtoMessage() {}
 
 func (x *DeviceKeyList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[38]
+	mi := &file_rendezvous_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +2956,7 @@ func (x *DeviceKeyList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceKeyList.ProtoReflect.Descriptor instead.
 func (*DeviceKeyList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{38}
+	return file_rendezvous_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeviceKeyList) GetUsername() string {
@@ -2920,7 +2983,7 @@ type DeviceKey struct {
 
 func (x *DeviceKey) Reset() {
 	*x = DeviceKey{}
-	mi := &file_rendezvous_proto_msgTypes[39]
+	mi := &file_rendezvous_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +2995,7 @@ func (x *DeviceKey) String() string {
 func (*DeviceKey) ProtoMessage() {}
 
 func (x *DeviceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[39]
+	mi := &file_rendezvous_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3008,7 @@ func (x *DeviceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceKey.ProtoReflect.Descriptor instead.
 func (*DeviceKey) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{39}
+	return file_rendezvous_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeviceKey) GetPeerId() []byte {
@@ -2972,7 +3035,7 @@ type DepositResponse struct {
 
 func (x *DepositResponse) Reset() {
 	*x = DepositResponse{}
-	mi := &file_rendezvous_proto_msgTypes[40]
+	mi := &file_rendezvous_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3047,7 @@ func (x *DepositResponse) String() string {
 func (*DepositResponse) ProtoMessage() {}
 
 func (x *DepositResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[40]
+	mi := &file_rendezvous_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3060,7 @@ func (x *DepositResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositResponse.ProtoReflect.Descriptor instead.
 func (*DepositResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{40}
+	return file_rendezvous_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DepositResponse) GetId() uint64 {
@@ -3024,7 +3087,7 @@ type MailList struct {
 
 func (x *MailList) Reset() {
 	*x = MailList{}
-	mi := &file_rendezvous_proto_msgTypes[41]
+	mi := &file_rendezvous_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3099,7 @@ func (x *MailList) String() string {
 func (*MailList) ProtoMessage() {}
 
 func (x *MailList) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[41]
+	mi := &file_rendezvous_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3112,7 @@ func (x *MailList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailList.ProtoReflect.Descriptor instead.
 func (*MailList) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{41}
+	return file_rendezvous_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MailList) GetMail() []*Mail {
@@ -3082,7 +3145,7 @@ type Mail struct {
 
 func (x *Mail) Reset() {
 	*x = Mail{}
-	mi := &file_rendezvous_proto_msgTypes[42]
+	mi := &file_rendezvous_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3157,7 @@ func (x *Mail) String() string {
 func (*Mail) ProtoMessage() {}
 
 func (x *Mail) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[42]
+	mi := &file_rendezvous_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3170,7 @@ func (x *Mail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mail.ProtoReflect.Descriptor instead.
 func (*Mail) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{42}
+	return file_rendezvous_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Mail) GetId() uint64 {
@@ -3161,7 +3224,7 @@ type AckMailResponse struct {
 
 func (x *AckMailResponse) Reset() {
 	*x = AckMailResponse{}
-	mi := &file_rendezvous_proto_msgTypes[43]
+	mi := &file_rendezvous_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3236,7 @@ func (x *AckMailResponse) String() string {
 func (*AckMailResponse) ProtoMessage() {}
 
 func (x *AckMailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[43]
+	mi := &file_rendezvous_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3249,7 @@ func (x *AckMailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckMailResponse.ProtoReflect.Descriptor instead.
 func (*AckMailResponse) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{43}
+	return file_rendezvous_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AckMailResponse) GetDeleted() uint32 {
@@ -3206,7 +3269,7 @@ type MailWaiting struct {
 
 func (x *MailWaiting) Reset() {
 	*x = MailWaiting{}
-	mi := &file_rendezvous_proto_msgTypes[44]
+	mi := &file_rendezvous_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3281,7 @@ func (x *MailWaiting) String() string {
 func (*MailWaiting) ProtoMessage() {}
 
 func (x *MailWaiting) ProtoReflect() protoreflect.Message {
-	mi := &file_rendezvous_proto_msgTypes[44]
+	mi := &file_rendezvous_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3294,7 @@ func (x *MailWaiting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailWaiting.ProtoReflect.Descriptor instead.
 func (*MailWaiting) Descriptor() ([]byte, []int) {
-	return file_rendezvous_proto_rawDescGZIP(), []int{44}
+	return file_rendezvous_proto_rawDescGZIP(), []int{45}
 }
 
 var File_rendezvous_proto protoreflect.FileDescriptor
@@ -3328,7 +3391,7 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\x10FetchMailRequest\x12\x10\n" +
 	"\x03max\x18\x01 \x01(\rR\x03max\"\"\n" +
 	"\x0eAckMailRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\x9e\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\xf9\n" +
 	"\n" +
 	"\bResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.parley.rendezvous.v1.StatusR\x06status\x12\x18\n" +
@@ -3357,8 +3420,11 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\adeposit\x18\x18 \x01(\v2%.parley.rendezvous.v1.DepositResponseH\x00R\adeposit\x124\n" +
 	"\x04mail\x18\x19 \x01(\v2\x1e.parley.rendezvous.v1.MailListH\x00R\x04mail\x12B\n" +
 	"\back_mail\x18\x1a \x01(\v2%.parley.rendezvous.v1.AckMailResponseH\x00R\aackMail\x12F\n" +
-	"\fmail_waiting\x18\x1b \x01(\v2!.parley.rendezvous.v1.MailWaitingH\x00R\vmailWaitingB\x06\n" +
-	"\x04body\"-\n" +
+	"\fmail_waiting\x18\x1b \x01(\v2!.parley.rendezvous.v1.MailWaitingH\x00R\vmailWaiting\x12Y\n" +
+	"\x13device_keys_changed\x18\x1c \x01(\v2'.parley.rendezvous.v1.DeviceKeysChangedH\x00R\x11deviceKeysChangedB\x06\n" +
+	"\x04body\"/\n" +
+	"\x11DeviceKeysChanged\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"-\n" +
 	"\x0fAccountResponse\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\"\xa5\x02\n" +
 	"\rLoginResponse\x12\x1a\n" +
@@ -3470,7 +3536,7 @@ func file_rendezvous_proto_rawDescGZIP() []byte {
 }
 
 var file_rendezvous_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_rendezvous_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_rendezvous_proto_goTypes = []any{
 	(Status)(0),                       // 0: parley.rendezvous.v1.Status
 	(ContactEvent_Kind)(0),            // 1: parley.rendezvous.v1.ContactEvent.Kind
@@ -3498,27 +3564,28 @@ var file_rendezvous_proto_goTypes = []any{
 	(*FetchMailRequest)(nil),          // 23: parley.rendezvous.v1.FetchMailRequest
 	(*AckMailRequest)(nil),            // 24: parley.rendezvous.v1.AckMailRequest
 	(*Response)(nil),                  // 25: parley.rendezvous.v1.Response
-	(*AccountResponse)(nil),           // 26: parley.rendezvous.v1.AccountResponse
-	(*LoginResponse)(nil),             // 27: parley.rendezvous.v1.LoginResponse
-	(*ContactResponse)(nil),           // 28: parley.rendezvous.v1.ContactResponse
-	(*SupernodeList)(nil),             // 29: parley.rendezvous.v1.SupernodeList
-	(*AnnounceSupernodeResponse)(nil), // 30: parley.rendezvous.v1.AnnounceSupernodeResponse
-	(*PeerInfo)(nil),                  // 31: parley.rendezvous.v1.PeerInfo
-	(*Presence)(nil),                  // 32: parley.rendezvous.v1.Presence
-	(*ContactEvent)(nil),              // 33: parley.rendezvous.v1.ContactEvent
-	(*DeviceList)(nil),                // 34: parley.rendezvous.v1.DeviceList
-	(*DeviceInfo)(nil),                // 35: parley.rendezvous.v1.DeviceInfo
-	(*ContactList)(nil),               // 36: parley.rendezvous.v1.ContactList
-	(*Pong)(nil),                      // 37: parley.rendezvous.v1.Pong
-	(*GoAway)(nil),                    // 38: parley.rendezvous.v1.GoAway
-	(*ServerInfo)(nil),                // 39: parley.rendezvous.v1.ServerInfo
-	(*DeviceKeyList)(nil),             // 40: parley.rendezvous.v1.DeviceKeyList
-	(*DeviceKey)(nil),                 // 41: parley.rendezvous.v1.DeviceKey
-	(*DepositResponse)(nil),           // 42: parley.rendezvous.v1.DepositResponse
-	(*MailList)(nil),                  // 43: parley.rendezvous.v1.MailList
-	(*Mail)(nil),                      // 44: parley.rendezvous.v1.Mail
-	(*AckMailResponse)(nil),           // 45: parley.rendezvous.v1.AckMailResponse
-	(*MailWaiting)(nil),               // 46: parley.rendezvous.v1.MailWaiting
+	(*DeviceKeysChanged)(nil),         // 26: parley.rendezvous.v1.DeviceKeysChanged
+	(*AccountResponse)(nil),           // 27: parley.rendezvous.v1.AccountResponse
+	(*LoginResponse)(nil),             // 28: parley.rendezvous.v1.LoginResponse
+	(*ContactResponse)(nil),           // 29: parley.rendezvous.v1.ContactResponse
+	(*SupernodeList)(nil),             // 30: parley.rendezvous.v1.SupernodeList
+	(*AnnounceSupernodeResponse)(nil), // 31: parley.rendezvous.v1.AnnounceSupernodeResponse
+	(*PeerInfo)(nil),                  // 32: parley.rendezvous.v1.PeerInfo
+	(*Presence)(nil),                  // 33: parley.rendezvous.v1.Presence
+	(*ContactEvent)(nil),              // 34: parley.rendezvous.v1.ContactEvent
+	(*DeviceList)(nil),                // 35: parley.rendezvous.v1.DeviceList
+	(*DeviceInfo)(nil),                // 36: parley.rendezvous.v1.DeviceInfo
+	(*ContactList)(nil),               // 37: parley.rendezvous.v1.ContactList
+	(*Pong)(nil),                      // 38: parley.rendezvous.v1.Pong
+	(*GoAway)(nil),                    // 39: parley.rendezvous.v1.GoAway
+	(*ServerInfo)(nil),                // 40: parley.rendezvous.v1.ServerInfo
+	(*DeviceKeyList)(nil),             // 41: parley.rendezvous.v1.DeviceKeyList
+	(*DeviceKey)(nil),                 // 42: parley.rendezvous.v1.DeviceKey
+	(*DepositResponse)(nil),           // 43: parley.rendezvous.v1.DepositResponse
+	(*MailList)(nil),                  // 44: parley.rendezvous.v1.MailList
+	(*Mail)(nil),                      // 45: parley.rendezvous.v1.Mail
+	(*AckMailResponse)(nil),           // 46: parley.rendezvous.v1.AckMailResponse
+	(*MailWaiting)(nil),               // 47: parley.rendezvous.v1.MailWaiting
 }
 var file_rendezvous_proto_depIdxs = []int32{
 	3,  // 0: parley.rendezvous.v1.Request.register:type_name -> parley.rendezvous.v1.RegisterRequest
@@ -3549,37 +3616,38 @@ var file_rendezvous_proto_depIdxs = []int32{
 	10, // 25: parley.rendezvous.v1.AnnounceSupernodeRequest.load:type_name -> parley.rendezvous.v1.SupernodeLoad
 	22, // 26: parley.rendezvous.v1.DepositRequest.envelopes:type_name -> parley.rendezvous.v1.MailEnvelope
 	0,  // 27: parley.rendezvous.v1.Response.status:type_name -> parley.rendezvous.v1.Status
-	26, // 28: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
-	27, // 29: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
-	28, // 30: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
-	29, // 31: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
-	32, // 32: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
-	30, // 33: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
-	33, // 34: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
-	34, // 35: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
-	36, // 36: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
-	37, // 37: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
-	38, // 38: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
-	39, // 39: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
-	40, // 40: parley.rendezvous.v1.Response.device_keys:type_name -> parley.rendezvous.v1.DeviceKeyList
-	42, // 41: parley.rendezvous.v1.Response.deposit:type_name -> parley.rendezvous.v1.DepositResponse
-	43, // 42: parley.rendezvous.v1.Response.mail:type_name -> parley.rendezvous.v1.MailList
-	45, // 43: parley.rendezvous.v1.Response.ack_mail:type_name -> parley.rendezvous.v1.AckMailResponse
-	46, // 44: parley.rendezvous.v1.Response.mail_waiting:type_name -> parley.rendezvous.v1.MailWaiting
-	32, // 45: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
-	39, // 46: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
-	31, // 47: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
-	31, // 48: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
-	1,  // 49: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
-	35, // 50: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
-	32, // 51: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
-	41, // 52: parley.rendezvous.v1.DeviceKeyList.keys:type_name -> parley.rendezvous.v1.DeviceKey
-	44, // 53: parley.rendezvous.v1.MailList.mail:type_name -> parley.rendezvous.v1.Mail
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	27, // 28: parley.rendezvous.v1.Response.account:type_name -> parley.rendezvous.v1.AccountResponse
+	28, // 29: parley.rendezvous.v1.Response.login:type_name -> parley.rendezvous.v1.LoginResponse
+	29, // 30: parley.rendezvous.v1.Response.contact:type_name -> parley.rendezvous.v1.ContactResponse
+	30, // 31: parley.rendezvous.v1.Response.supernodes:type_name -> parley.rendezvous.v1.SupernodeList
+	33, // 32: parley.rendezvous.v1.Response.presence:type_name -> parley.rendezvous.v1.Presence
+	31, // 33: parley.rendezvous.v1.Response.announce:type_name -> parley.rendezvous.v1.AnnounceSupernodeResponse
+	34, // 34: parley.rendezvous.v1.Response.contact_event:type_name -> parley.rendezvous.v1.ContactEvent
+	35, // 35: parley.rendezvous.v1.Response.devices:type_name -> parley.rendezvous.v1.DeviceList
+	37, // 36: parley.rendezvous.v1.Response.contacts:type_name -> parley.rendezvous.v1.ContactList
+	38, // 37: parley.rendezvous.v1.Response.pong:type_name -> parley.rendezvous.v1.Pong
+	39, // 38: parley.rendezvous.v1.Response.go_away:type_name -> parley.rendezvous.v1.GoAway
+	40, // 39: parley.rendezvous.v1.Response.server_info:type_name -> parley.rendezvous.v1.ServerInfo
+	41, // 40: parley.rendezvous.v1.Response.device_keys:type_name -> parley.rendezvous.v1.DeviceKeyList
+	43, // 41: parley.rendezvous.v1.Response.deposit:type_name -> parley.rendezvous.v1.DepositResponse
+	44, // 42: parley.rendezvous.v1.Response.mail:type_name -> parley.rendezvous.v1.MailList
+	46, // 43: parley.rendezvous.v1.Response.ack_mail:type_name -> parley.rendezvous.v1.AckMailResponse
+	47, // 44: parley.rendezvous.v1.Response.mail_waiting:type_name -> parley.rendezvous.v1.MailWaiting
+	26, // 45: parley.rendezvous.v1.Response.device_keys_changed:type_name -> parley.rendezvous.v1.DeviceKeysChanged
+	33, // 46: parley.rendezvous.v1.LoginResponse.contacts:type_name -> parley.rendezvous.v1.Presence
+	40, // 47: parley.rendezvous.v1.LoginResponse.server:type_name -> parley.rendezvous.v1.ServerInfo
+	32, // 48: parley.rendezvous.v1.SupernodeList.supernodes:type_name -> parley.rendezvous.v1.PeerInfo
+	32, // 49: parley.rendezvous.v1.Presence.devices:type_name -> parley.rendezvous.v1.PeerInfo
+	1,  // 50: parley.rendezvous.v1.ContactEvent.kind:type_name -> parley.rendezvous.v1.ContactEvent.Kind
+	36, // 51: parley.rendezvous.v1.DeviceList.devices:type_name -> parley.rendezvous.v1.DeviceInfo
+	33, // 52: parley.rendezvous.v1.ContactList.accepted:type_name -> parley.rendezvous.v1.Presence
+	42, // 53: parley.rendezvous.v1.DeviceKeyList.keys:type_name -> parley.rendezvous.v1.DeviceKey
+	45, // 54: parley.rendezvous.v1.MailList.mail:type_name -> parley.rendezvous.v1.Mail
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_rendezvous_proto_init() }
@@ -3632,6 +3700,7 @@ func file_rendezvous_proto_init() {
 		(*Response_Mail)(nil),
 		(*Response_AckMail)(nil),
 		(*Response_MailWaiting)(nil),
+		(*Response_DeviceKeysChanged)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3639,7 +3708,7 @@ func file_rendezvous_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rendezvous_proto_rawDesc), len(file_rendezvous_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

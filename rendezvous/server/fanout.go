@@ -74,8 +74,28 @@ func (s *Server) handleEvent(ev Event) {
 				sess.push(m)
 			}
 		}
+	case EventKeys:
+		s.fanOutKeys(ctx, ev)
 	default:
 		log.Warnw("unknown event", "kind", ev.Kind)
+	}
+}
+
+// fanOutKeys tells the sessions of a user and of its contacts that the
+// user's device keys changed.
+func (s *Server) fanOutKeys(ctx context.Context, ev Event) {
+	targets := s.localSessions(ev.UserID)
+	contacts, err := s.store.Contacts(ctx, ev.UserID)
+	if err != nil {
+		log.Errorw("device keys fan-out: list contacts", "user", ev.UserID, "err", err)
+	}
+	for _, c := range contacts {
+		targets = append(targets, s.localSessions(c.ID)...)
+	}
+	m := &pb.Response{Status: pb.Status_STATUS_OK, Body: &pb.Response_DeviceKeysChanged{
+		DeviceKeysChanged: &pb.DeviceKeysChanged{Username: ev.Other}}}
+	for _, sess := range targets {
+		sess.push(m)
 	}
 }
 

@@ -142,6 +142,7 @@ func (s *Server) publishDeviceKey(ctx context.Context, c caller, req *pb.Publish
 		return nil, fmt.Errorf("store device key of %s: %w", me.Name, err)
 	}
 	log.Debugw("device key published", "user", me.Name, "device", c.device)
+	s.publish(ctx, Event{Kind: EventKeys, UserID: me.ID, Other: me.Name})
 	return okResponse(), nil
 }
 

@@ -267,6 +267,9 @@ const (
 	// EventMail: mail was deposited for Device, a device of UserID. The
 	// replica holding its session tells it to fetch.
 	EventMail
+	// EventKeys: a device of UserID (named Other) published a mailbox
+	// key. Replicas tell UserID's sessions and its contacts' sessions.
+	EventKeys
 )
 
 // ContactChange is the kind of an EventContact.
