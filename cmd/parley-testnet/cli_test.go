@@ -25,6 +25,7 @@ func TestCLI(t *testing.T) {
 		{"stray argument", []string{"up", "now"}, 2, `unknown command "now" for "parley-testnet up"`},
 		{"bad flag value", []string{"up", "--supernodes", "two"}, 2, `invalid argument "two" for "--supernodes"`},
 		{"supernodes out of range", []string{"up", "--supernodes", "0"}, 2, "--supernodes must be at least 1"},
+		{"clients out of range", []string{"up", "--clients", "1"}, 2, "--clients must be at least 2"},
 		{"flag of another subcommand", []string{"load", "--reservations", "5"}, 2, "unknown flag: --reservations"},
 	}
 	for _, tt := range tests {
