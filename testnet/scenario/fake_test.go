@@ -1,0 +1,123 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/parleynet/parley/app/apitype"
+)
+
+// fakeNet is a network of fake clients that deliver a message at once,
+// unless drop says to lose it or quiet says to store it without an
+// event (as when an event stream falls behind).
+type fakeNet struct {
+	peers       []*Peer
+	drop, quiet func(n int) bool
+
+	mu   sync.Mutex // guards sent
+	sent int
+}
+
+func newFakeNet(names ...string) *fakeNet {
+	n := &fakeNet{drop: func(int) bool { return false }, quiet: func(int) bool { return false }}
+	for _, name := range names {
+		n.peers = append(n.peers, &Peer{Name: name, NAT: "fake", API: &fakeAPI{net: n, name: name}})
+	}
+	return n
+}
+
+func (n *fakeNet) Peers() []*Peer                                    { return n.peers }
+func (n *fakeNet) Restart(context.Context, *Peer) error              { return nil }
+func (n *fakeNet) Forget(context.Context, *Peer, *Peer) error        { return nil }
+func (n *fakeNet) StopSupernode(context.Context, string, bool) error { return nil }
+func (n *fakeNet) api(name string) *fakeAPI {
+	for _, p := range n.peers {
+		if p.Name == name {
+			return p.API.(*fakeAPI)
+		}
+	}
+	return nil
+}
+
+type fakeAPI struct {
+	net  *fakeNet
+	name string
+
+	mu      sync.Mutex // guards the following
+	watches []chan apitype.Event
+	history []apitype.Message
+}
+
+func (f *fakeAPI) Status(context.Context) (apitype.Status, error) {
+	var st apitype.Status
+	for _, p := range f.net.peers {
+		if p.Name != f.name {
+			st.Contacts = append(st.Contacts, apitype.ContactStatus{Username: p.Name, Online: true, Addrs: []string{"/fake"}, Path: "relayed via fake-supernode"})
+		}
+	}
+	return st, nil
+}
+
+func (f *fakeAPI) Send(_ context.Context, to, body string) (apitype.Message, error) {
+	f.net.mu.Lock()
+	f.net.sent++
+	n := f.net.sent
+	f.net.mu.Unlock()
+	m := apitype.Message{ID: fmt.Sprintf("message-%04d", n), From: f.name, To: to, Body: body, State: apitype.MessageDelivered, Path: "relayed via fake-supernode"}
+	if !f.net.drop(n) {
+		in := m
+		in.Incoming, in.State = true, apitype.MessageReceived
+		f.net.api(to).receive(in, !f.net.quiet(n))
+	}
+	return m, nil
+}
+
+func (f *fakeAPI) receive(m apitype.Message, withEvent bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.history = append(f.history, m)
+	if !withEvent {
+		return
+	}
+	for _, ch := range f.watches {
+		ch <- apitype.Event{Kind: apitype.EventMessage, Time: time.Now().Add(time.Millisecond), Message: &m}
+	}
+}
+
+func (f *fakeAPI) History(_ context.Context, q apitype.HistoryQuery) ([]apitype.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []apitype.Message
+	for _, m := range f.history {
+		if m.From == q.Contact {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeAPI) Watch(ctx context.Context, _ uint64) (<-chan apitype.Event, error) {
+	in := make(chan apitype.Event, 10000)
+	out := make(chan apitype.Event)
+	f.mu.Lock()
+	f.watches = append(f.watches, in)
+	f.mu.Unlock()
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-in:
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
