@@ -61,7 +61,7 @@ func pathOrState(path, state string) string {
 		return state
 	}
 	if via, ok := isRelayed(path); ok {
-		return "relayed via " + via[max(len(via)-6, 0):]
+		return "relayed via …" + via[max(len(via)-6, 0):]
 	}
 	return path
 }

@@ -76,8 +76,12 @@ func Connectivity(ctx context.Context, n Net, cfg ConnectivityConfig) (*report.C
 				if r.problem != "" {
 					problems = append(problems, fmt.Sprintf("attempt %d, %s: %s", attempt, row.Names, r.problem))
 				}
+				toDirect := "-"
+				if r.outcome == report.Direct || r.outcome == report.HolePunched {
+					toDirect = report.Dur(r.toDirect.Nanoseconds())
+				}
 				progress("attempt %d/%d %-22s %-24s %-12s first message %-9s to direct %s", attempt, cfg.Attempts,
-					row.Names, row.NATs, r.outcome, report.Dur(r.first.Nanoseconds()), report.Dur(r.toDirect.Nanoseconds()))
+					row.Names, row.NATs, r.outcome, report.Dur(r.first.Nanoseconds()), toDirect)
 			})
 		}
 		wg.Wait()

@@ -1,0 +1,152 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleynet/parley/internal/tstest"
+	"github.com/parleynet/parley/testnet/labnet"
+	"github.com/parleynet/parley/testnet/natlab"
+	"github.com/parleynet/parley/testnet/scenario"
+	"github.com/parleynet/parley/testnet/topology"
+)
+
+// lab is a network of the real binaries in the NAT lab (package labnet):
+// a parley daemon per client, behind a real Linux NAT of its own or on a
+// public host.
+type lab struct {
+	lab     *natlab.Lab
+	net     *labnet.Net
+	top     topology.Topology
+	peers   []*scenario.Peer
+	clients map[string]*labnet.Client
+	stopped sync.WaitGroup // graceful supernode stops under way
+}
+
+// natTypes are the lab's NAT types by topology kind.
+var natTypes = map[string]natlab.NATType{"cone": natlab.Cone, "symmetric": natlab.Symmetric}
+
+// StartLab builds the lab network of a topology: the rendezvous server,
+// the supernodes, and every client logged in and a contact of every
+// other. Closing the returned lab removes everything.
+func StartLab(ctx context.Context, top topology.Topology) (*labnet.Net, map[string]*labnet.Client, error) {
+	l, err := startLab(ctx, top)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.net, l.clients, nil
+}
+
+func startLab(ctx context.Context, top topology.Topology) (_ *lab, err error) {
+	if err := natlab.Available(); err != nil {
+		return nil, err
+	}
+	nl, err := natlab.New(ctx, natlab.Config{})
+	if err != nil {
+		return nil, err
+	}
+	l := &lab{lab: nl, top: top, clients: map[string]*labnet.Client{}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.Close())
+		}
+	}()
+	if l.net, err = labnet.New(ctx, nl, labnet.Config{Supernodes: top.Supernodes, Delay: top.Delay}); err != nil {
+		return nil, err
+	}
+	var all []*labnet.Client
+	for _, tc := range top.Clients {
+		var c *labnet.Client
+		if tc.Kind == "public" {
+			c, err = l.net.NewPublicClient(ctx, tc.Name)
+		} else {
+			c, err = l.net.NewClient(ctx, tc.Name, natTypes[tc.Kind])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("start client %s: %w", tc.Name, err)
+		}
+		if d := tc.LinkDelay(top); d != top.Delay {
+			if c.NAT != nil {
+				err = c.NAT.SetDelay(d)
+			} else {
+				err = c.Host.SetDelay(d)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("delay of %s: %w", tc.Name, err)
+			}
+		}
+		for _, other := range all {
+			if err := labnet.Befriend(ctx, other, c); err != nil {
+				return nil, err
+			}
+		}
+		all = append(all, c)
+		l.clients[tc.Name] = c
+		l.peers = append(l.peers, &scenario.Peer{Name: tc.Name, NAT: tc.Kind, API: c.API})
+	}
+	return l, nil
+}
+
+func (l *lab) Mode() string {
+	return fmt.Sprintf("natlab: parley daemons in network namespaces behind real Linux NATs, %d supernodes, %v per public link",
+		l.top.Supernodes, l.top.Delay)
+}
+
+func (l *lab) Peers() []*scenario.Peer { return l.peers }
+
+func (l *lab) Restart(ctx context.Context, p *scenario.Peer) error {
+	c := l.clients[p.Name]
+	if err := c.Restart(ctx); err != nil {
+		return fmt.Errorf("restart %s: %w", p.Name, err)
+	}
+	p.API = c.API
+	if c.NAT != nil {
+		return c.AwaitRelays(ctx)
+	}
+	return tstest.Poll(ctx, func() error {
+		s, err := c.Status(ctx)
+		if err == nil && !s.LoggedIn {
+			err = fmt.Errorf("%s is not logged in", p.Name)
+		}
+		return err
+	})
+}
+
+// Forget deletes the conntrack entries each NAT holds towards the
+// other's public address.
+func (l *lab) Forget(ctx context.Context, a, b *scenario.Peer) error {
+	ca, cb := l.clients[a.Name], l.clients[b.Name]
+	for _, pair := range [][2]*labnet.Client{{ca, cb}, {cb, ca}} {
+		if pair[0].NAT == nil {
+			continue
+		}
+		out, err := pair[0].NAT.Run(ctx, "conntrack", "-D", "-d", pair[1].Host.PublicIP.String())
+		if err != nil && !strings.Contains(string(out), "0 flow entries") {
+			return fmt.Errorf("forget %s's NAT mappings to %s: %v %s (install the conntrack package)", pair[0].Name, pair[1].Name, err, out)
+		}
+	}
+	return nil
+}
+
+func (l *lab) StopSupernode(_ context.Context, id string, kill bool) error {
+	i := slices.IndexFunc(l.net.Supernodes, func(s *labnet.Server) bool { return s.Peer == id })
+	if i < 0 {
+		return fmt.Errorf("no supernode %s", id)
+	}
+	s := l.net.Supernodes[i]
+	if kill {
+		return s.Kill()
+	}
+	l.stopped.Go(func() { s.Stop(15 * time.Second) }) // exits with a status; the lab's Close reaps it
+	return nil
+}
+
+func (l *lab) Close() error {
+	l.stopped.Wait()
+	return l.lab.Close()
+}
