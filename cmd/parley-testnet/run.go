@@ -33,7 +33,7 @@ Exit status: 0 ok, 1 error, 2 usage error.`,
   go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2
   go run ./cmd/parley-testnet load --sessions 10000 --json`,
 	}
-	root.AddCommand(upCmd(), runCmd(), loadCmd(), relayLoadCmd())
+	root.AddCommand(upCmd(), runCmd(), natlabCmd(), loadCmd(), relayLoadCmd())
 	return root
 }
 

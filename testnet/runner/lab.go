@@ -16,15 +16,17 @@ import (
 	"github.com/parleynet/parley/testnet/topology"
 )
 
-// lab is a network of the real binaries in the NAT lab (package labnet):
+// Lab is a network of the real binaries in the NAT lab (package labnet):
 // a parley daemon per client, behind a real Linux NAT of its own or on a
 // public host.
-type lab struct {
+type Lab struct {
+	Net *labnet.Net
+	// Clients are the clients by name.
+	Clients map[string]*labnet.Client
+
 	lab     *natlab.Lab
-	net     *labnet.Net
 	top     topology.Topology
 	peers   []*scenario.Peer
-	clients map[string]*labnet.Client
 	stopped sync.WaitGroup // graceful supernode stops under way
 }
 
@@ -33,39 +35,32 @@ var natTypes = map[string]natlab.NATType{"cone": natlab.Cone, "symmetric": natla
 
 // StartLab builds the lab network of a topology: the rendezvous server,
 // the supernodes, and every client logged in and a contact of every
-// other. Closing the returned lab removes everything.
-func StartLab(ctx context.Context, top topology.Topology) (*labnet.Net, map[string]*labnet.Client, error) {
-	l, err := startLab(ctx, top)
-	if err != nil {
-		return nil, nil, err
-	}
-	return l.net, l.clients, nil
-}
-
-func startLab(ctx context.Context, top topology.Topology) (_ *lab, err error) {
+// other, with logs and data in dir (empty: a temporary directory, removed
+// by Close). Close removes everything else.
+func StartLab(ctx context.Context, top topology.Topology, dir string) (_ *Lab, err error) {
 	if err := natlab.Available(); err != nil {
 		return nil, err
 	}
-	nl, err := natlab.New(ctx, natlab.Config{})
+	nl, err := natlab.New(ctx, natlab.Config{Dir: dir})
 	if err != nil {
 		return nil, err
 	}
-	l := &lab{lab: nl, top: top, clients: map[string]*labnet.Client{}}
+	l := &Lab{lab: nl, top: top, Clients: map[string]*labnet.Client{}}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
 		}
 	}()
-	if l.net, err = labnet.New(ctx, nl, labnet.Config{Supernodes: top.Supernodes, Delay: top.Delay}); err != nil {
+	if l.Net, err = labnet.New(ctx, nl, labnet.Config{Supernodes: top.Supernodes, Delay: top.Delay}); err != nil {
 		return nil, err
 	}
 	var all []*labnet.Client
 	for _, tc := range top.Clients {
 		var c *labnet.Client
 		if tc.Kind == "public" {
-			c, err = l.net.NewPublicClient(ctx, tc.Name)
+			c, err = l.Net.NewPublicClient(ctx, tc.Name)
 		} else {
-			c, err = l.net.NewClient(ctx, tc.Name, natTypes[tc.Kind])
+			c, err = l.Net.NewClient(ctx, tc.Name, natTypes[tc.Kind])
 		}
 		if err != nil {
 			return nil, fmt.Errorf("start client %s: %w", tc.Name, err)
@@ -86,21 +81,21 @@ func startLab(ctx context.Context, top topology.Topology) (_ *lab, err error) {
 			}
 		}
 		all = append(all, c)
-		l.clients[tc.Name] = c
+		l.Clients[tc.Name] = c
 		l.peers = append(l.peers, &scenario.Peer{Name: tc.Name, NAT: tc.Kind, API: c.API})
 	}
 	return l, nil
 }
 
-func (l *lab) Mode() string {
+func (l *Lab) Mode() string {
 	return fmt.Sprintf("natlab: parley daemons in network namespaces behind real Linux NATs, %d supernodes, %v per public link",
 		l.top.Supernodes, l.top.Delay)
 }
 
-func (l *lab) Peers() []*scenario.Peer { return l.peers }
+func (l *Lab) Peers() []*scenario.Peer { return l.peers }
 
-func (l *lab) Restart(ctx context.Context, p *scenario.Peer) error {
-	c := l.clients[p.Name]
+func (l *Lab) Restart(ctx context.Context, p *scenario.Peer) error {
+	c := l.Clients[p.Name]
 	if err := c.Restart(ctx); err != nil {
 		return fmt.Errorf("restart %s: %w", p.Name, err)
 	}
@@ -119,8 +114,8 @@ func (l *lab) Restart(ctx context.Context, p *scenario.Peer) error {
 
 // Forget deletes the conntrack entries each NAT holds towards the
 // other's public address.
-func (l *lab) Forget(ctx context.Context, a, b *scenario.Peer) error {
-	ca, cb := l.clients[a.Name], l.clients[b.Name]
+func (l *Lab) Forget(ctx context.Context, a, b *scenario.Peer) error {
+	ca, cb := l.Clients[a.Name], l.Clients[b.Name]
 	for _, pair := range [][2]*labnet.Client{{ca, cb}, {cb, ca}} {
 		if pair[0].NAT == nil {
 			continue
@@ -133,12 +128,12 @@ func (l *lab) Forget(ctx context.Context, a, b *scenario.Peer) error {
 	return nil
 }
 
-func (l *lab) StopSupernode(_ context.Context, id string, kill bool) error {
-	i := slices.IndexFunc(l.net.Supernodes, func(s *labnet.Server) bool { return s.Peer == id })
+func (l *Lab) StopSupernode(_ context.Context, id string, kill bool) error {
+	i := slices.IndexFunc(l.Net.Supernodes, func(s *labnet.Server) bool { return s.Peer == id })
 	if i < 0 {
 		return fmt.Errorf("no supernode %s", id)
 	}
-	s := l.net.Supernodes[i]
+	s := l.Net.Supernodes[i]
 	if kill {
 		return s.Kill()
 	}
@@ -146,7 +141,7 @@ func (l *lab) StopSupernode(_ context.Context, id string, kill bool) error {
 	return nil
 }
 
-func (l *lab) Close() error {
+func (l *Lab) Close() error {
 	l.stopped.Wait()
 	return l.lab.Close()
 }

@@ -62,7 +62,7 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 	var n network
 	if o.NATLab {
 		progress("building the NAT lab: %d supernodes, %d clients, %v per public link", o.Topology.Supernodes, len(o.Topology.Clients), o.Topology.Delay)
-		n, err = startLab(ctx, o.Topology)
+		n, err = StartLab(ctx, o.Topology, "")
 	} else {
 		progress("starting a loopback network: %d supernodes, %d clients", o.Supernodes, o.Clients)
 		n, err = startLoopback(ctx, o.Clients, o.Supernodes)
