@@ -92,11 +92,12 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 	}
 
 	fmt.Fprintf(out, "\nThe network keeps running until Ctrl-C. Talk to the clients with the parley CLI:\n")
-	for _, c := range clients {
+	for i, c := range clients {
+		peer := clients[(i+1)%len(clients)].Name
 		fmt.Fprintf(out, "  go run ./cmd/parley --data %s status\n", c.Dir)
+		fmt.Fprintf(out, "  go run ./cmd/parley --data %s send %s \"hello again\"\n", c.Dir, peer)
+		fmt.Fprintf(out, "  go run ./cmd/parley --data %s history %s\n", c.Dir, peer)
 	}
-	fmt.Fprintf(out, "  go run ./cmd/parley --data %s send %s \"hello again\"\n", first.Dir, clients[1].Name)
-	fmt.Fprintf(out, "  go run ./cmd/parley --data %s history %s\n", clients[1].Dir, first.Name)
 	rdv := n.Rendezvous.Info()
 	rdvAddr := fmt.Sprintf("%s/p2p/%s", rdv.Addrs[0], rdv.ID)
 	fmt.Fprintf(out, "and look into the DHT with parley-dht:\n")

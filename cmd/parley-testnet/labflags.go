@@ -23,7 +23,7 @@ func (f *labFlags) register(fs *pflag.FlagSet, natlabOnly bool) {
 		prefix = ""
 	}
 	fs.StringVar(&f.file, "topology", "", prefix+"topology `file` (supernodes, delay, a client per line); overrides --nat, --delay and --supernodes")
-	fs.StringVar(&f.nat, "nat", "cone=2,symmetric=1", prefix+"clients by kind, KIND=COUNT,… with kinds cone, symmetric, public")
+	fs.StringVar(&f.nat, "nat", "cone=2,symmetric=1", prefix+"clients by kind, KIND=COUNT,… with kinds cone, symmetric, udp-blocked, public")
 	fs.DurationVar(&f.delay, "delay", 20*time.Millisecond, prefix+"one-way delay of every public link")
 }
 

@@ -46,7 +46,8 @@ func natlabUpCmd() *cobra.Command {
 supernodes on public hosts, and a client (a parley daemon, built with the
 natlab tag from the module this command runs in) per topology entry, each
 behind a NAT of its own (cone: MASQUERADE, symmetric: MASQUERADE
---random-fully) or on a public host, with a one-way delay per public link
+--random-fully, udp-blocked: a cone NAT that drops all UDP) or on a public
+host, with a one-way delay per public link
 (NFQUEUE). The clients are registered (password NAME-password), logged in
 and all contacts of each other. It prints each host's namespace, address
 and data directory, writes them to --state for "natlab exec", and keeps the
@@ -59,7 +60,8 @@ A topology file (--topology) has one statement a line:
   delay 20ms
   client alice cone
   client bob symmetric 50ms
-  client carol public`,
+  client carol public
+  client dave udp-blocked`,
 		Example: `  sudo go run ./cmd/parley-testnet natlab up
   sudo go run ./cmd/parley-testnet natlab up --nat cone=2,symmetric=2 --delay 40ms
   sudo go run ./cmd/parley-testnet natlab up --topology lab.txt --dir /tmp/lab`,

@@ -30,8 +30,9 @@ type Lab struct {
 	stopped sync.WaitGroup // graceful supernode stops under way
 }
 
-// natTypes are the lab's NAT types by topology kind.
-var natTypes = map[string]natlab.NATType{"cone": natlab.Cone, "symmetric": natlab.Symmetric}
+// natTypes are the lab's NAT types by topology kind; a udp-blocked NAT
+// is a cone NAT that then blocks UDP.
+var natTypes = map[string]natlab.NATType{"cone": natlab.Cone, "symmetric": natlab.Symmetric, "udp-blocked": natlab.Cone}
 
 // StartLab builds the lab network of a topology: the rendezvous server,
 // the supernodes, and every client logged in and a contact of every
@@ -65,6 +66,11 @@ func StartLab(ctx context.Context, top topology.Topology, dir string) (_ *Lab, e
 		if err != nil {
 			return nil, fmt.Errorf("start client %s: %w", tc.Name, err)
 		}
+		if tc.Kind == "udp-blocked" {
+			if err := blockUDP(ctx, c); err != nil {
+				return nil, err
+			}
+		}
 		if d := tc.LinkDelay(top); d != top.Delay {
 			if c.NAT != nil {
 				err = c.NAT.SetDelay(d)
@@ -85,6 +91,18 @@ func StartLab(ctx context.Context, top topology.Topology, dir string) (_ *Lab, e
 		l.peers = append(l.peers, &scenario.Peer{Name: tc.Name, NAT: tc.Kind, API: c.API})
 	}
 	return l, nil
+}
+
+// blockUDP blocks UDP at c's NAT and restarts c, so that it starts
+// without QUIC connections rather than lose them.
+func blockUDP(ctx context.Context, c *labnet.Client) error {
+	if err := c.NAT.BlockUDP(); err != nil {
+		return err
+	}
+	if err := c.Restart(ctx); err != nil {
+		return fmt.Errorf("restart %s behind its UDP block: %w", c.Name, err)
+	}
+	return c.AwaitRelays(ctx)
 }
 
 func (l *Lab) Mode() string {

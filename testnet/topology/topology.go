@@ -10,6 +10,7 @@
 //	client alice cone     # a client behind a NAT of its own
 //	client bob symmetric 50ms   # with its own link delay
 //	client carol public   # a client on a public host
+//	client dave udp-blocked   # behind a cone NAT that drops all UDP
 package topology
 
 import (
@@ -25,7 +26,12 @@ import (
 )
 
 // Kinds are the networks a client can be on.
-var Kinds = []string{"cone", "symmetric", "public"}
+//
+//   - cone: Linux MASQUERADE, endpoint-independent mapping
+//   - symmetric: MASQUERADE --random-fully, a new port per destination
+//   - udp-blocked: a cone NAT that also drops all UDP (TCP only)
+//   - public: no NAT, a public address
+var Kinds = []string{"cone", "symmetric", "udp-blocked", "public"}
 
 // Limits of a topology: the lab has a /24 of public addresses.
 const (
