@@ -16,6 +16,7 @@ import (
 	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/internal/logs"
 	"github.com/parleynet/parley/testnet"
+	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/report"
 	"github.com/parleynet/parley/testnet/runner"
 	"github.com/parleynet/parley/testnet/scenario"
@@ -146,6 +147,9 @@ func runScenario(ctx context.Context, o runner.Options, dir string, out, progres
 	logs.Setup("warn")
 	fmt.Fprintf(progress, "Logs go to %s\n", logPath)
 	o.Progress = progress
+	if o.NATLab {
+		defer labnet.Cleanup() // the lab binaries
+	}
 	r, err := runner.Run(ctx, o)
 	if err != nil {
 		r.Problems = append(r.Problems, "the run stopped: "+err.Error())
