@@ -77,14 +77,14 @@ func Read(path string) (State, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return s, fmt.Errorf("read the lab state %s: %w", path, err)
 	}
-	if !Alive(s.PID) {
+	if !alive(s.PID) {
 		return s, fmt.Errorf("%w: %s is left from process %d, which is gone", ErrNoLab, path, s.PID)
 	}
 	return s, nil
 }
 
-// Alive reports whether process pid exists.
-func Alive(pid int) bool {
+// alive reports whether process pid exists.
+func alive(pid int) bool {
 	return pid > 0 && syscall.Kill(pid, 0) == nil
 }
 

@@ -36,7 +36,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(b, "## Failover\n\n%s chat while the supernode it uses is stopped.\n\n", cell(f.Pair))
 		fmt.Fprintf(b, "| stop | supernode | first message after the stop arrived after | path changed after | path then |\n| --- | --- | ---: | ---: | --- |\n")
-		for _, o := range f.Events {
+		for _, o := range f.Outages {
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", o.How, cell(o.Supernode), durOrNever(o.RecoveredNS), durOrNever(o.PathRecoveredNS), cell(o.PathAfter))
 		}
 		fmt.Fprintf(b, "\n| sent | arrived | lost | latency p50 | p95 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")

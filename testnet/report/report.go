@@ -72,7 +72,6 @@ type Cell struct {
 
 // Pair is the attempts of one pair of clients.
 type Pair struct {
-	A, B     string          `json:"-"`
 	Names    string          `json:"pair"` // "alice ↔ bob"
 	NATs     string          `json:"nats"`
 	Outcomes map[Outcome]int `json:"outcomes"`
@@ -98,7 +97,7 @@ type Chat struct {
 // Failover is the failover scenario's result.
 type Failover struct {
 	Pair    string   `json:"pair"`
-	Events  []Outage `json:"outages"`
+	Outages []Outage `json:"outages"`
 	Sent    int      `json:"sent"`
 	Arrived int      `json:"arrived"`
 	Lost    int      `json:"lost"`

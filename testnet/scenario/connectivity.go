@@ -46,7 +46,7 @@ func Connectivity(ctx context.Context, n Net, cfg ConnectivityConfig) (*report.C
 	all := pairs(peers)
 	res := &report.Connectivity{Attempts: cfg.Attempts, DirectTimeoutNS: cfg.DirectTimeout.Nanoseconds()}
 	for _, p := range all {
-		res.Pairs = append(res.Pairs, report.Pair{A: p[0].Name, B: p[1].Name, Names: p[0].Name + " ↔ " + p[1].Name,
+		res.Pairs = append(res.Pairs, report.Pair{Names: p[0].Name + " ↔ " + p[1].Name,
 			NATs: natPair(p[0], p[1]), Outcomes: map[report.Outcome]int{}})
 	}
 	var problems []string

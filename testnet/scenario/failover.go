@@ -87,7 +87,7 @@ func Failover(ctx context.Context, n Net, cfg FailoverConfig) (*report.Failover,
 			}
 			progress("%s of supernode %s: a message sent after it arrived after %s; the path changed after %s, to %s",
 				o.How, o.Supernode, report.Dur(o.RecoveredNS), report.Dur(o.PathRecoveredNS), o.PathAfter)
-			res.Events = append(res.Events, o)
+			res.Outages = append(res.Outages, o)
 			if o.RecoveredNS < 0 {
 				problems = append(problems, fmt.Sprintf("after the %s of supernode %s no message arrived within %v", o.How, o.Supernode, cfg.RecoverTimeout))
 			}

@@ -16,8 +16,10 @@ type fakeNet struct {
 	peers       []*Peer
 	drop, quiet func(n int) bool
 
-	mu   sync.Mutex // guards sent
-	sent int
+	mu      sync.Mutex // guards sent and relay
+	sent    int
+	relay   int      // the supernode relaying every pair: fake-supernode-<relay>
+	stopped []string // the supernodes StopSupernode stopped
 }
 
 func newFakeNet(names ...string) *fakeNet {
@@ -28,10 +30,22 @@ func newFakeNet(names ...string) *fakeNet {
 	return n
 }
 
-func (n *fakeNet) Peers() []*Peer                                    { return n.peers }
-func (n *fakeNet) Restart(context.Context, *Peer) error              { return nil }
-func (n *fakeNet) Forget(context.Context, *Peer, *Peer) error        { return nil }
-func (n *fakeNet) StopSupernode(context.Context, string, bool) error { return nil }
+func (n *fakeNet) Peers() []*Peer                             { return n.peers }
+func (n *fakeNet) Restart(context.Context, *Peer) error       { return nil }
+func (n *fakeNet) Forget(context.Context, *Peer, *Peer) error { return nil }
+func (n *fakeNet) StopSupernode(_ context.Context, id string, _ bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopped = append(n.stopped, id)
+	n.relay++
+	return nil
+}
+
+func (n *fakeNet) path() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fmt.Sprintf("relayed via fake-supernode-%d", n.relay)
+}
 func (n *fakeNet) api(name string) *fakeAPI {
 	for _, p := range n.peers {
 		if p.Name == name {
@@ -54,7 +68,7 @@ func (f *fakeAPI) Status(context.Context) (apitype.Status, error) {
 	var st apitype.Status
 	for _, p := range f.net.peers {
 		if p.Name != f.name {
-			st.Contacts = append(st.Contacts, apitype.ContactStatus{Username: p.Name, Online: true, Addrs: []string{"/fake"}, Path: "relayed via fake-supernode"})
+			st.Contacts = append(st.Contacts, apitype.ContactStatus{Username: p.Name, Online: true, Addrs: []string{"/fake"}, Path: f.net.path()})
 		}
 	}
 	return st, nil
@@ -65,7 +79,7 @@ func (f *fakeAPI) Send(_ context.Context, to, body string) (apitype.Message, err
 	f.net.sent++
 	n := f.net.sent
 	f.net.mu.Unlock()
-	m := apitype.Message{ID: fmt.Sprintf("message-%04d", n), From: f.name, To: to, Body: body, State: apitype.MessageDelivered, Path: "relayed via fake-supernode"}
+	m := apitype.Message{ID: fmt.Sprintf("message-%04d", n), From: f.name, To: to, Body: body, State: apitype.MessageDelivered, Path: f.net.path()}
 	if !f.net.drop(n) {
 		in := m
 		in.Incoming, in.State = true, apitype.MessageReceived
