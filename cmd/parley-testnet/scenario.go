@@ -32,13 +32,14 @@ type runFlags struct {
 	attempts   int
 	direct     time.Duration
 	messages   int
+	sizeMiB    int
 }
 
 func runCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
-		Short: "Run a scripted scenario (connectivity, chat, failover) to the end and write a report",
+		Short: "Run a scripted scenario (connectivity, chat, failover, files) to the end and write a report",
 		Long: `run brings up a network, runs one scenario to the end, takes the network
 down and writes a report into --report: report.json, report.md (Markdown
 tables, also printed) and SVG charts (connectivity.svg, a heat map of the
@@ -56,6 +57,9 @@ Scenarios:
   failover      a relayed pair chats while the supernode relaying it is
                 killed (SIGKILL), then the next one stopped (SIGTERM): time
                 to recover, messages lost (must be none)
+  files         in every pair one publishes a file of --size-mib MiB of
+                random bytes and the other downloads it: time, MB/s, the
+                path it took, and whether the download is intact
 
 Without --natlab the network runs in this process on 127.0.0.1: engines
 that imitate a NAT, so every pair is relayed (no build, no root; the
@@ -89,6 +93,7 @@ cone↔cone pair that did not end up direct, a message lost.`,
 	fs.IntVar(&f.attempts, "attempts", 3, "connectivity: attempts per pair")
 	fs.DurationVar(&f.direct, "direct-timeout", 25*time.Second, "connectivity: how long an attempt waits for a direct path")
 	fs.IntVar(&f.messages, "messages", 20, "chat: messages each way between every pair")
+	fs.IntVar(&f.sizeMiB, "size-mib", 16, "files: size of each file in MiB")
 	return cmd
 }
 
@@ -111,6 +116,8 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 		return runner.Options{}, command.Usagef("--attempts must be at least 1")
 	case f.messages < 1:
 		return runner.Options{}, command.Usagef("--messages must be at least 1")
+	case f.sizeMiB < 1:
+		return runner.Options{}, command.Usagef("--size-mib must be at least 1")
 	case f.direct <= 0:
 		return runner.Options{}, command.Usagef("--direct-timeout must be positive")
 	}
@@ -122,6 +129,7 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 		Connectivity: scenario.ConnectivityConfig{Attempts: f.attempts, DirectTimeout: f.direct,
 			MessageTimeout: max(f.direct, 30*time.Second)},
 		Chat:     scenario.ChatConfig{Messages: f.messages, Grace: 30 * time.Second},
+		Files:    scenario.FilesConfig{Size: int64(f.sizeMiB) << 20, Timeout: 5 * time.Minute},
 		Failover: scenario.FailoverConfig{Interval: 200 * time.Millisecond, Settle: 3 * time.Second, RecoverTimeout: 60 * time.Second, Grace: 60 * time.Second},
 	}
 	if f.natlab {

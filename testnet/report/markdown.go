@@ -43,6 +43,18 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(b, "| %d | %d | %d | %s | %s | %s | %s |\n\n", f.Sent, f.Arrived, f.Lost,
 			Dur(f.Latency.Median), Dur(f.Latency.P95), Dur(f.Latency.P99), Dur(f.Latency.Max))
 	}
+	if f := r.Files; f != nil {
+		fmt.Fprintf(b, "## Files\n\nEach pair: one publishes a %d-byte file of random bytes, the other downloads it.\n\n", f.SizeBytes)
+		fmt.Fprintf(b, "| download | NATs | path | took | MB/s | intact |\n| --- | --- | --- | ---: | ---: | --- |\n")
+		for _, t := range f.Transfers {
+			took := Dur(t.TookNS)
+			if t.Error != "" {
+				took = "failed: " + t.Error
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f | %v |\n", cell(t.Pair), cell(t.NATs), cell(t.Path), cell(took), t.MBPerSecond, t.Intact)
+		}
+		b.WriteString("\n")
+	}
 	if len(r.Problems) == 0 {
 		b.WriteString("## Result\n\nAll checks passed.\n")
 	} else {

@@ -36,6 +36,7 @@ type Report struct {
 	Connectivity *Connectivity `json:"connectivity,omitempty"`
 	Chat         *Chat         `json:"chat,omitempty"`
 	Failover     *Failover     `json:"failover,omitempty"`
+	Files        *Files        `json:"files,omitempty"`
 	// Problems are the checks the run failed (a pair that cannot talk,
 	// a cone↔cone pair not direct, a message lost); empty on success.
 	Problems []string `json:"problems"`
@@ -116,6 +117,26 @@ type Outage struct {
 	// PathRecoveredNS is from the stop to a path label not through the
 	// stopped supernode; -1 when it never changed.
 	PathRecoveredNS int64 `json:"path_recovered_ns"`
+}
+
+// Files is the files scenario's result.
+type Files struct {
+	SizeBytes int64          `json:"size_bytes"`
+	Transfers []FileTransfer `json:"transfers"`
+}
+
+// FileTransfer is one download of a file a contact published.
+type FileTransfer struct {
+	Pair string `json:"pair"` // "alice → bob": bob downloads what alice published
+	NATs string `json:"nats"`
+	// Path is the downloader's path label to the publisher when the
+	// download ended.
+	Path        string  `json:"path"`
+	TookNS      int64   `json:"took_ns"` // Get to done
+	MBPerSecond float64 `json:"mb_per_second"`
+	// Intact: the file on disk equals the published one.
+	Intact bool   `json:"intact"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Stats summarises durations, in nanoseconds.

@@ -17,7 +17,7 @@ import (
 )
 
 // Scenarios are the scenarios Run knows, in the order to run them.
-var Scenarios = []string{"connectivity", "chat", "failover"}
+var Scenarios = []string{"connectivity", "chat", "failover", "files"}
 
 // Options configure a run.
 type Options struct {
@@ -33,6 +33,7 @@ type Options struct {
 	Connectivity scenario.ConnectivityConfig
 	Chat         scenario.ChatConfig
 	Failover     scenario.FailoverConfig
+	Files        scenario.FilesConfig
 
 	// Command is the command line, for the report.
 	Command string
@@ -58,7 +59,7 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 			fmt.Fprintf(o.Progress, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 		}
 	}
-	o.Connectivity.Progress, o.Failover.Progress = progress, progress
+	o.Connectivity.Progress, o.Failover.Progress, o.Files.Progress = progress, progress, progress
 	var n network
 	if o.NATLab {
 		progress("building the NAT lab: %d supernodes, %d clients, %v per public link", o.Topology.Supernodes, len(o.Topology.Clients), o.Topology.Delay)
@@ -87,6 +88,8 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 		r.Chat, problems, err = scenario.Chat(ctx, n, o.Chat)
 	case "failover":
 		r.Failover, problems, err = scenario.Failover(ctx, n, o.Failover)
+	case "files":
+		r.Files, problems, err = scenario.Files(ctx, n, o.Files)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.Scenario)
 	}

@@ -3,6 +3,9 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 type fakeNet struct {
 	peers       []*Peer
 	drop, quiet func(n int) bool
+	corrupt     bool // downloads get a byte wrong
 
 	mu      sync.Mutex // guards sent and relay
 	sent    int
@@ -59,9 +63,39 @@ type fakeAPI struct {
 	net  *fakeNet
 	name string
 
-	mu      sync.Mutex // guards the following
-	watches []chan apitype.Event
-	history []apitype.Message
+	mu        sync.Mutex // guards the following
+	watches   []chan apitype.Event
+	history   []apitype.Message
+	transfers []apitype.Transfer
+}
+
+// Publish links to the file itself; Get copies it at once.
+func (f *fakeAPI) Publish(_ context.Context, path string) (apitype.Published, error) {
+	return apitype.Published{Link: path}, nil
+}
+
+func (f *fakeAPI) Get(_ context.Context, req apitype.GetRequest) (apitype.Transfer, error) {
+	data, err := os.ReadFile(req.Link)
+	if err != nil {
+		return apitype.Transfer{}, err
+	}
+	if f.net.corrupt {
+		data[len(data)/2] ^= 1
+	}
+	t := apitype.Transfer{ID: req.Link, State: apitype.TransferDone, Path: filepath.Join(req.Dir, "got")}
+	if err := os.WriteFile(t.Path, data, 0o600); err != nil {
+		return t, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.transfers = append(f.transfers, t)
+	return t, nil
+}
+
+func (f *fakeAPI) Transfers(context.Context) ([]apitype.Transfer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.transfers), nil
 }
 
 func (f *fakeAPI) Status(context.Context) (apitype.Status, error) {

@@ -19,6 +19,9 @@ type API interface {
 	Send(ctx context.Context, to, body string) (apitype.Message, error)
 	History(ctx context.Context, q apitype.HistoryQuery) ([]apitype.Message, error)
 	Watch(ctx context.Context, since uint64) (<-chan apitype.Event, error)
+	Publish(ctx context.Context, path string) (apitype.Published, error)
+	Get(ctx context.Context, req apitype.GetRequest) (apitype.Transfer, error)
+	Transfers(ctx context.Context) ([]apitype.Transfer, error)
 }
 
 // Peer is a client of the network, logged in and a contact of every
