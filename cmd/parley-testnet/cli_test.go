@@ -27,7 +27,7 @@ func TestCLI(t *testing.T) {
 		{"supernodes out of range", []string{"up", "--supernodes", "0"}, 2, "--supernodes must be at least 1"},
 		{"clients out of range", []string{"up", "--clients", "1"}, 2, "--clients must be at least 2"},
 		{"run without a scenario", []string{"run"}, 2, "SCENARIO"},
-		{"unknown scenario", []string{"run", "dance"}, 2, `unknown scenario "dance": want one of connectivity, chat, failover, files`},
+		{"unknown scenario", []string{"run", "dance"}, 2, `unknown scenario "dance": want one of connectivity, chat, failover, files, churn`},
 		{"failover with too few supernodes", []string{"run", "failover", "--supernodes", "2"}, 2, "--supernodes must be at least 3"},
 		{"bad --nat", []string{"run", "chat", "--natlab", "--nat", "moon=2"}, 2, `kind "moon"`},
 		{"too few clients", []string{"run", "chat", "--natlab", "--nat", "cone=1"}, 2, "1 clients, want 2"},

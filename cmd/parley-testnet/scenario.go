@@ -33,13 +33,14 @@ type runFlags struct {
 	direct     time.Duration
 	messages   int
 	sizeMiB    int
+	duration   time.Duration
 }
 
 func runCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
-		Short: "Run a scripted scenario (connectivity, chat, failover, files) to the end and write a report",
+		Short: "Run a scripted scenario (connectivity, chat, failover, files, churn) to the end and write a report",
 		Long: `run brings up a network, runs one scenario to the end, takes the network
 down and writes a report into --report: report.json, report.md (Markdown
 tables, also printed) and SVG charts (connectivity.svg, a heat map of the
@@ -60,6 +61,9 @@ Scenarios:
   files         in every pair one publishes a file of --size-mib MiB of
                 random bytes and the other downloads it: time, MB/s, the
                 path it took, and whether the download is intact
+  churn         every pair chats both ways for --duration while the clients
+                restart one after another and a supernode leaves (SIGTERM):
+                messages lost (must be none)
 
 Without --natlab the network runs in this process on 127.0.0.1: engines
 that imitate a NAT, so every pair is relayed (no build, no root; the
@@ -88,12 +92,13 @@ cone↔cone pair that did not end up direct, a message lost.`,
 	fs.BoolVar(&f.natlab, "natlab", false, "run in the NAT lab (root): real binaries behind real Linux NATs")
 	fs.StringVar(&f.reportDir, "report", "parley-testnet-report", "`directory` for report.json, report.md and the charts")
 	fs.IntVar(&f.clients, "clients", 3, "loopback: number of clients")
-	fs.IntVar(&f.supernodes, "supernodes", 2, "number of supernodes (failover: default 3, it stops two)")
+	fs.IntVar(&f.supernodes, "supernodes", 2, "number of supernodes (failover and churn: default 3, they stop supernodes)")
 	f.lab.register(fs, false)
 	fs.IntVar(&f.attempts, "attempts", 3, "connectivity: attempts per pair")
 	fs.DurationVar(&f.direct, "direct-timeout", 25*time.Second, "connectivity: how long an attempt waits for a direct path")
 	fs.IntVar(&f.messages, "messages", 20, "chat: messages each way between every pair")
 	fs.IntVar(&f.sizeMiB, "size-mib", 16, "files: size of each file in MiB")
+	fs.DurationVar(&f.duration, "duration", 30*time.Second, "churn: how long clients come and go")
 	return cmd
 }
 
@@ -102,14 +107,17 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 	if !slices.Contains(runner.Scenarios, name) {
 		return runner.Options{}, command.Usagef("unknown scenario %q: want one of %s", name, strings.Join(runner.Scenarios, ", "))
 	}
-	if name == "failover" && !supernodesSet {
+	stopsSupernodes := name == "failover" || name == "churn"
+	if stopsSupernodes && !supernodesSet {
 		f.supernodes = 3
 	}
 	switch {
 	case f.supernodes < 1:
 		return runner.Options{}, command.Usagef("--supernodes must be at least 1")
-	case name == "failover" && f.supernodes < 3:
-		return runner.Options{}, command.Usagef("failover stops two supernodes: --supernodes must be at least 3")
+	case stopsSupernodes && f.supernodes < 3:
+		return runner.Options{}, command.Usagef("%s stops supernodes and needs two left: --supernodes must be at least 3", name)
+	case f.duration < time.Second:
+		return runner.Options{}, command.Usagef("--duration must be at least 1s")
 	case f.clients < 2:
 		return runner.Options{}, command.Usagef("--clients must be at least 2")
 	case f.attempts < 1:
@@ -128,7 +136,9 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 		Supernodes: f.supernodes,
 		Connectivity: scenario.ConnectivityConfig{Attempts: f.attempts, DirectTimeout: f.direct,
 			MessageTimeout: max(f.direct, 30*time.Second)},
-		Chat:     scenario.ChatConfig{Messages: f.messages, Grace: 30 * time.Second},
+		Chat: scenario.ChatConfig{Messages: f.messages, Grace: 30 * time.Second},
+		Churn: scenario.ChurnConfig{Duration: f.duration, Period: 5 * time.Second, Interval: 500 * time.Millisecond,
+			Grace: 60 * time.Second},
 		Files:    scenario.FilesConfig{Size: int64(f.sizeMiB) << 20, Timeout: 5 * time.Minute},
 		Failover: scenario.FailoverConfig{Interval: 200 * time.Millisecond, Settle: 3 * time.Second, RecoverTimeout: 60 * time.Second, Grace: 60 * time.Second},
 	}

@@ -55,6 +55,16 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 		b.WriteString("\n")
 	}
+	if c := r.Churn; c != nil {
+		fmt.Fprintf(b, "## Churn\n\nEvery pair chats both ways for %s while clients restart one after another and a supernode leaves.\n\n", Dur(c.DurationNS))
+		fmt.Fprintf(b, "| at | event | back after |\n| ---: | --- | ---: |\n")
+		for _, e := range c.Events {
+			fmt.Fprintf(b, "| %s | %s | %s |\n", Dur(e.AtNS), cell(e.What), Dur(e.TookNS))
+		}
+		fmt.Fprintf(b, "\n| sent | refused by the API | arrived | lost | latency p50 | p95 | p99 |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		fmt.Fprintf(b, "| %d | %d | %d | %d | %s | %s | %s |\n\n", c.Sent, c.SendErrors, c.Arrived, c.Lost,
+			Dur(c.Latency.Median), Dur(c.Latency.P95), Dur(c.Latency.P99))
+	}
 	if len(r.Problems) == 0 {
 		b.WriteString("## Result\n\nAll checks passed.\n")
 	} else {

@@ -37,6 +37,7 @@ type Report struct {
 	Chat         *Chat         `json:"chat,omitempty"`
 	Failover     *Failover     `json:"failover,omitempty"`
 	Files        *Files        `json:"files,omitempty"`
+	Churn        *Churn        `json:"churn,omitempty"`
 	// Problems are the checks the run failed (a pair that cannot talk,
 	// a cone↔cone pair not direct, a message lost); empty on success.
 	Problems []string `json:"problems"`
@@ -137,6 +138,29 @@ type FileTransfer struct {
 	// Intact: the file on disk equals the published one.
 	Intact bool   `json:"intact"`
 	Error  string `json:"error,omitempty"`
+}
+
+// Churn is the churn scenario's result.
+type Churn struct {
+	DurationNS int64 `json:"duration_ns"`
+	// Events are the clients restarted and the supernode stopped, in
+	// order.
+	Events []ChurnEvent `json:"events"`
+	// Sent are the messages the API accepted; SendErrors those it
+	// refused (mostly while the sender itself was restarting).
+	Sent       int   `json:"sent"`
+	SendErrors int   `json:"send_errors"`
+	Arrived    int   `json:"arrived"`
+	Lost       int   `json:"lost"`
+	Latency    Stats `json:"latency"` // of the arrivals seen as events
+}
+
+// ChurnEvent is a client leaving and coming back, or a supernode
+// leaving.
+type ChurnEvent struct {
+	AtNS   int64  `json:"at_ns"` // since the start
+	What   string `json:"what"`
+	TookNS int64  `json:"took_ns"` // until the client was back with its relays
 }
 
 // Stats summarises durations, in nanoseconds.

@@ -88,7 +88,7 @@ func StartLab(ctx context.Context, top topology.Topology, dir string) (_ *Lab, e
 		}
 		all = append(all, c)
 		l.Clients[tc.Name] = c
-		l.peers = append(l.peers, &scenario.Peer{Name: tc.Name, NAT: tc.Kind, API: c.API})
+		l.peers = append(l.peers, scenario.NewPeer(tc.Name, tc.Kind, c.API))
 	}
 	return l, nil
 }
@@ -117,7 +117,7 @@ func (l *Lab) Restart(ctx context.Context, p *scenario.Peer) error {
 	if err := c.Restart(ctx); err != nil {
 		return fmt.Errorf("restart %s: %w", p.Name, err)
 	}
-	p.API = c.API
+	p.SetAPI(c.API)
 	if c.NAT != nil {
 		return c.AwaitRelays(ctx)
 	}

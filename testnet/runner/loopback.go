@@ -50,7 +50,7 @@ func startLoopback(ctx context.Context, clients, supernodes int) (_ *loopback, e
 		}
 		all = append(all, c)
 		l.clients[u.Name] = c
-		l.peers = append(l.peers, &scenario.Peer{Name: u.Name, NAT: "imitated NAT", API: c.Engine})
+		l.peers = append(l.peers, scenario.NewPeer(u.Name, "imitated NAT", c.Engine))
 	}
 	return l, nil
 }
@@ -75,7 +75,7 @@ func (l *loopback) Restart(ctx context.Context, p *scenario.Peer) error {
 	l.mu.Lock()
 	l.clients[p.Name] = c
 	l.mu.Unlock()
-	p.API = c.Engine
+	p.SetAPI(c.Engine)
 	return c.AwaitRelay(ctx)
 }
 

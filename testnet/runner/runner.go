@@ -17,7 +17,7 @@ import (
 )
 
 // Scenarios are the scenarios Run knows, in the order to run them.
-var Scenarios = []string{"connectivity", "chat", "failover", "files"}
+var Scenarios = []string{"connectivity", "chat", "failover", "files", "churn"}
 
 // Options configure a run.
 type Options struct {
@@ -34,6 +34,7 @@ type Options struct {
 	Chat         scenario.ChatConfig
 	Failover     scenario.FailoverConfig
 	Files        scenario.FilesConfig
+	Churn        scenario.ChurnConfig
 
 	// Command is the command line, for the report.
 	Command string
@@ -59,7 +60,7 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 			fmt.Fprintf(o.Progress, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 		}
 	}
-	o.Connectivity.Progress, o.Failover.Progress, o.Files.Progress = progress, progress, progress
+	o.Connectivity.Progress, o.Failover.Progress, o.Files.Progress, o.Churn.Progress = progress, progress, progress, progress
 	var n network
 	if o.NATLab {
 		progress("building the NAT lab: %d supernodes, %d clients, %v per public link", o.Topology.Supernodes, len(o.Topology.Clients), o.Topology.Delay)
@@ -90,6 +91,8 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 		r.Failover, problems, err = scenario.Failover(ctx, n, o.Failover)
 	case "files":
 		r.Files, problems, err = scenario.Files(ctx, n, o.Files)
+	case "churn":
+		r.Churn, problems, err = scenario.Churn(ctx, n, o.Churn)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.Scenario)
 	}

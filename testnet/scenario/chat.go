@@ -34,7 +34,7 @@ func Chat(ctx context.Context, n Net, cfg ChatConfig) (*report.Chat, []string, e
 			from, to := dir[0], dir[1]
 			for i := range cfg.Messages {
 				at := time.Now()
-				m, err := from.API.Send(ctx, to.Name, fmt.Sprintf("chat %d from %s to %s", i+1, from.Name, to.Name))
+				m, err := from.API().Send(ctx, to.Name, fmt.Sprintf("chat %d from %s to %s", i+1, from.Name, to.Name))
 				res.Sent++
 				if err != nil {
 					problems = append(problems, fmt.Sprintf("%s could not send message %d to %s: %v", from.Name, i+1, to.Name, err))

@@ -123,7 +123,7 @@ func freshStart(ctx context.Context, n Net, all [][2]*Peer) error {
 func awaitReachable(ctx context.Context, p *Peer, contact string) error {
 	var last string
 	ok := poll(ctx, func() bool {
-		st, err := p.API.Status(ctx)
+		st, err := p.API().Status(ctx)
 		if err != nil {
 			last = err.Error()
 			return false
@@ -155,7 +155,7 @@ func tryPair(ctx context.Context, ws watchers, a, b *Peer, attempt int, cfg Conn
 	start := time.Now()
 	mctx, cancel := context.WithDeadline(ctx, start.Add(cfg.MessageTimeout))
 	defer cancel()
-	m, err := a.API.Send(mctx, b.Name, fmt.Sprintf("connectivity attempt %d from %s", attempt, a.Name))
+	m, err := a.API().Send(mctx, b.Name, fmt.Sprintf("connectivity attempt %d from %s", attempt, a.Name))
 	if err != nil {
 		return pairResult{outcome: report.Failed, problem: fmt.Sprintf("send: %v", err)}
 	}

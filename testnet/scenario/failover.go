@@ -57,7 +57,7 @@ func Failover(ctx context.Context, n Net, cfg FailoverConfig) (*report.Failover,
 		defer t.Stop()
 		for i := 1; ; i++ {
 			at := time.Now()
-			m, err := a.API.Send(chatCtx, b.Name, fmt.Sprintf("failover %d", i))
+			m, err := a.API().Send(chatCtx, b.Name, fmt.Sprintf("failover %d", i))
 			mu.Lock()
 			switch {
 			case err == nil:
@@ -128,7 +128,7 @@ func relayedPair(ctx context.Context, n Net) (*Peer, *Peer, error) {
 		return 1
 	})
 	for _, p := range all {
-		m, err := p[0].API.Send(ctx, p[1].Name, "which way?")
+		m, err := p[0].API().Send(ctx, p[1].Name, "which way?")
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s sends to %s: %w", p[0].Name, p[1].Name, err)
 		}
@@ -190,7 +190,7 @@ func outage(ctx context.Context, n Net, ws watchers, a, b *Peer, kill bool, cfg 
 
 // currentPath is p's path label to contact, "" when unknown.
 func currentPath(ctx context.Context, p *Peer, contact string) string {
-	st, err := p.API.Status(ctx)
+	st, err := p.API().Status(ctx)
 	if err != nil {
 		return ""
 	}

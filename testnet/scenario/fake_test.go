@@ -29,7 +29,7 @@ type fakeNet struct {
 func newFakeNet(names ...string) *fakeNet {
 	n := &fakeNet{drop: func(int) bool { return false }, quiet: func(int) bool { return false }}
 	for _, name := range names {
-		n.peers = append(n.peers, &Peer{Name: name, NAT: "fake", API: &fakeAPI{net: n, name: name}})
+		n.peers = append(n.peers, NewPeer(name, "fake", &fakeAPI{net: n, name: name}))
 	}
 	return n
 }
@@ -53,7 +53,7 @@ func (n *fakeNet) path() string {
 func (n *fakeNet) api(name string) *fakeAPI {
 	for _, p := range n.peers {
 		if p.Name == name {
-			return p.API.(*fakeAPI)
+			return p.API().(*fakeAPI)
 		}
 	}
 	return nil
@@ -99,7 +99,8 @@ func (f *fakeAPI) Transfers(context.Context) ([]apitype.Transfer, error) {
 }
 
 func (f *fakeAPI) Status(context.Context) (apitype.Status, error) {
-	var st apitype.Status
+	via, _ := isRelayed(f.net.path())
+	st := apitype.Status{Supernodes: []string{via}}
 	for _, p := range f.net.peers {
 		if p.Name != f.name {
 			st.Contacts = append(st.Contacts, apitype.ContactStatus{Username: p.Name, Online: true, Addrs: []string{"/fake"}, Path: f.net.path()})

@@ -67,19 +67,19 @@ func transfer(ctx context.Context, from, to *Peer, dir string, cfg FilesConfig) 
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		return fail("write the file", err)
 	}
-	pub, err := from.API.Publish(ctx, src)
+	pub, err := from.API().Publish(ctx, src)
 	if err != nil {
 		return fail("publish", err)
 	}
 	start := time.Now()
-	tr, err := to.API.Get(ctx, apitype.GetRequest{Link: pub.Link, Dir: filepath.Join(dir, "out"), NoSeed: true})
+	tr, err := to.API().Get(ctx, apitype.GetRequest{Link: pub.Link, Dir: filepath.Join(dir, "out"), NoSeed: true})
 	if err != nil {
 		return fail("get", err)
 	}
 	tctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	if !poll(tctx, func() bool {
-		all, err := to.API.Transfers(tctx)
+		all, err := to.API().Transfers(tctx)
 		if err != nil {
 			return false
 		}

@@ -49,48 +49,83 @@ type settlement struct {
 	lost      []sentMessage
 }
 
-// settle waits up to grace for every message to arrive at its receiver,
-// then looks the missing ones up in the receivers' histories (an event
-// stream may skip events when it falls behind): a message is lost when
-// its receiver has not stored it.
+// settle waits up to grace for every message to arrive at its receiver:
+// its arrival event was seen, or (an event stream may skip events when it
+// falls behind, and a restarted receiver's stream starts anew) the
+// receiver has stored it. A message is lost when its receiver has not
+// stored it by then.
 func settle(ctx context.Context, ws watchers, msgs []sentMessage, grace time.Duration) (settlement, error) {
 	wctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
-	arrivedAll := func() bool {
-		return !slices.ContainsFunc(msgs, func(m sentMessage) bool {
-			_, ok := ws[m.to.Name].arrival(m.id)
-			return !ok
-		})
+	stored := map[string]bool{} // IDs of messages found in their receivers' histories
+	var missing []sentMessage
+	var err error
+	// Histories are read only after the events had a while to come, so
+	// that arrivals keep their times where the events have them.
+	historyAfter := time.Now().Add(min(grace/2, 2*time.Second))
+	check := func(ctx context.Context) bool {
+		missing = missing[:0]
+		for _, m := range msgs {
+			if _, ok := ws[m.to.Name].arrival(m.id); !ok && !stored[m.id] {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) > 0 && time.Now().After(historyAfter) {
+			err = lookUpStored(ctx, missing, stored)
+		}
+		return err != nil || !slices.ContainsFunc(missing, func(m sentMessage) bool { return !stored[m.id] })
 	}
-	poll(wctx, arrivedAll)
+	for !check(wctx) && wctx.Err() == nil {
+		select {
+		case <-wctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err != nil && ctx.Err() == nil && wctx.Err() == nil {
+		return settlement{}, err
+	}
+	if err != nil { // the grace ended during a look-up: look once more
+		if err := lookUpStored(ctx, missing, stored); err != nil {
+			return settlement{}, err
+		}
+	}
 	var s settlement
-	stored := map[string]map[string]bool{} // by receiver and sender: message IDs
 	for _, m := range msgs {
-		if at, ok := ws[m.to.Name].arrival(m.id); ok {
+		switch at, ok := ws[m.to.Name].arrival(m.id); {
+		case ok:
 			s.arrived++
 			s.latencies = append(s.latencies, max(at.Sub(m.at), 0).Nanoseconds())
-			continue
-		}
-		key := m.to.Name + "\x00" + m.from.Name
-		if stored[key] == nil {
-			hist, err := m.to.API.History(ctx, apitype.HistoryQuery{Contact: m.from.Name, Limit: apitype.MaxHistoryLimit})
-			if err != nil {
-				return s, fmt.Errorf("%s's history with %s: %w", m.to.Name, m.from.Name, err)
-			}
-			stored[key] = map[string]bool{}
-			for _, h := range hist {
-				if h.Incoming {
-					stored[key][h.ID] = true
-				}
-			}
-		}
-		if stored[key][m.id] {
+		case stored[m.id]:
 			s.arrived++
-		} else {
+		default:
 			s.lost = append(s.lost, m)
 		}
 	}
 	return s, nil
+}
+
+// lookUpStored marks in stored the messages of missing that their
+// receivers stored, reading each receiver's history with each sender
+// once.
+func lookUpStored(ctx context.Context, missing []sentMessage, stored map[string]bool) error {
+	read := map[[2]string]bool{}
+	for _, m := range missing {
+		key := [2]string{m.to.Name, m.from.Name}
+		if read[key] {
+			continue
+		}
+		read[key] = true
+		hist, err := m.to.API().History(ctx, apitype.HistoryQuery{Contact: m.from.Name, Limit: apitype.MaxHistoryLimit})
+		if err != nil {
+			return fmt.Errorf("%s's history with %s: %w", m.to.Name, m.from.Name, err)
+		}
+		for _, h := range hist {
+			if h.Incoming {
+				stored[h.ID] = true
+			}
+		}
+	}
+	return nil
 }
 
 // pairs are every unordered pair of peers, in order.

@@ -8,6 +8,7 @@ package scenario
 
 import (
 	"context"
+	"sync"
 
 	"github.com/parleynet/parley/app/apitype"
 )
@@ -31,8 +32,26 @@ type Peer struct {
 	// NAT is the kind of network the client is on: "cone",
 	// "symmetric", "public", "imitated NAT"…
 	NAT string
-	// API drives it; Net.Restart replaces it.
-	API API
+
+	mu  sync.Mutex // guards api
+	api API
+}
+
+// NewPeer is a peer driven through api.
+func NewPeer(name, nat string, api API) *Peer { return &Peer{Name: name, NAT: nat, api: api} }
+
+// API drives the peer; it changes when the peer restarts.
+func (p *Peer) API() API {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.api
+}
+
+// SetAPI is for Net.Restart: api drives the restarted peer.
+func (p *Peer) SetAPI(api API) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.api = api
 }
 
 // Net is a running network of peers and supernodes.

@@ -29,11 +29,11 @@ type directPath struct {
 
 // watch starts watching p's events from now on, until ctx ends.
 func watch(ctx context.Context, p *Peer) (*watcher, error) {
-	st, err := p.API.Status(ctx)
+	st, err := p.API().Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("status of %s: %w", p.Name, err)
 	}
-	events, err := p.API.Watch(ctx, st.EventSeq)
+	events, err := p.API().Watch(ctx, st.EventSeq)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s's events: %w", p.Name, err)
 	}
