@@ -23,14 +23,19 @@ func run(ctx context.Context, args []string) error {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "parley-testnet",
-		Short: "A local Parley network on one machine, and load tests",
-		Long: `parley-testnet runs a Parley network on 127.0.0.1: "up" is the quickest
-way to see Parley work; "load" and "relay-load" measure a rendezvous server
-and a supernode under load.
+		Short: "A local Parley network on one machine: demos, scenarios with reports, NAT lab, load tests",
+		Long: `parley-testnet runs a Parley network on one machine: "up" is the quickest
+way to see Parley work (on 127.0.0.1); "run" runs a scripted scenario and
+writes a report, on loopback or in the NAT lab; "natlab" keeps a network
+up behind real Linux NATs (root); "load" and "relay-load" measure a
+rendezvous server and a supernode under load.
 
-Exit status: 0 ok, 1 error, 2 usage error.`,
+Exit status: 0 ok, 1 error (for run: also a failed check), 2 usage error.`,
 		Example: `  go run ./cmd/parley-testnet up
-  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2
+  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2 --clients 4
+  go run ./cmd/parley-testnet run chat --report /tmp/chat-report
+  sudo go run ./cmd/parley-testnet run connectivity --natlab --nat cone=3,symmetric=3 --attempts 10
+  sudo go run ./cmd/parley-testnet natlab up
   go run ./cmd/parley-testnet load --sessions 10000 --json`,
 	}
 	root.AddCommand(upCmd(), runCmd(), natlabCmd(), loadCmd(), relayLoadCmd())
