@@ -4,7 +4,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/internal/command"
 	"github.com/parleynet/parley/testnet/topology"
@@ -17,7 +17,8 @@ type labFlags struct {
 	delay time.Duration
 }
 
-func (f *labFlags) register(fs *pflag.FlagSet, natlabOnly bool) {
+func (f *labFlags) register(cmd *cobra.Command, natlabOnly bool) {
+	fs := cmd.Flags()
 	prefix := "natlab: "
 	if natlabOnly {
 		prefix = ""

@@ -76,7 +76,7 @@ A topology file (--topology) has one statement a line:
 	}
 	fs := cmd.Flags()
 	fs.SortFlags = false
-	lab.register(fs, true)
+	lab.register(cmd, true)
 	fs.IntVar(&supernodes, "supernodes", 2, "number of supernodes")
 	fs.StringVar(&dir, "dir", "", "`directory` for the logs and the clients' data, kept on exit (default: temporary, removed)")
 	fs.StringVar(&state, "state", labstate.DefaultPath, "`file` naming the hosts, for natlab exec")

@@ -93,7 +93,7 @@ cone↔cone pair that did not end up direct, a message lost.`,
 	fs.StringVar(&f.reportDir, "report", "parley-testnet-report", "`directory` for report.json, report.md and the charts")
 	fs.IntVar(&f.clients, "clients", 3, "loopback: number of clients")
 	fs.IntVar(&f.supernodes, "supernodes", 2, "number of supernodes (failover and churn: default 3, they stop supernodes)")
-	f.lab.register(fs, false)
+	f.lab.register(cmd, false)
 	fs.IntVar(&f.attempts, "attempts", 3, "connectivity: attempts per pair")
 	fs.DurationVar(&f.direct, "direct-timeout", 25*time.Second, "connectivity: how long an attempt waits for a direct path")
 	fs.IntVar(&f.messages, "messages", 20, "chat: messages each way between every pair")
