@@ -91,6 +91,8 @@ func natlabUp(ctx context.Context, top topology.Topology, dir, statePath string,
 	logDir := dir
 	if logDir == "" {
 		logDir = os.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create the lab directory: %w", err)
 	}
 	logPath := filepath.Join(logDir, "parley-testnet-natlab.log")
 	if err := logs.ToFile(logPath); err != nil {
