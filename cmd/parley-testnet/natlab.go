@@ -85,8 +85,14 @@ A topology file (--topology) has one statement a line:
 
 // natlabUp runs the lab until ctx ends.
 func natlabUp(ctx context.Context, top topology.Topology, dir, statePath string, out io.Writer) (err error) {
-	if s, err := labstate.Read(statePath); err == nil {
+	switch s, err := labstate.Read(statePath); {
+	case err == nil:
 		return fmt.Errorf("a NAT lab of process %d is running (state in %s): stop it first", s.PID, statePath)
+	case errors.Is(err, labstate.ErrNoLab) && s.PID != 0:
+		fmt.Fprintf(out, "Removing what the lab of process %d left (it died)\n", s.PID)
+		if err := labstate.RemoveLeftovers(statePath, s); err != nil {
+			return err
+		}
 	}
 	logDir := dir
 	if logDir == "" {
@@ -110,7 +116,7 @@ func natlabUp(ctx context.Context, top topology.Topology, dir, statePath string,
 	if err != nil {
 		return err
 	}
-	s := labstate.State{PID: os.Getpid(), Lab: l.Net.Lab.ID, Dir: l.Net.Lab.Dir, Bin: bin, Rendezvous: l.Net.Rendezvous.Addr}
+	s := labstate.State{PID: os.Getpid(), Lab: l.Net.Lab.ID, Dir: l.Net.Lab.Dir, OwnDir: dir == "", Bin: bin, Rendezvous: l.Net.Rendezvous.Addr}
 	s.Hosts = append(s.Hosts, serverHost(l.Net.Rendezvous, "rendezvous"))
 	for _, sn := range l.Net.Supernodes {
 		s.Hosts = append(s.Hosts, serverHost(sn, "supernode"))

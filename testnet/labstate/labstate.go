@@ -4,6 +4,7 @@
 package labstate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type State struct {
 	// directory (logs and data).
 	Lab string `json:"lab"`
 	Dir string `json:"dir"`
+	// OwnDir: Dir is temporary, to be removed with the lab.
+	OwnDir bool `json:"own_dir"`
 	// Bin holds the lab's parley binaries.
 	Bin        string `json:"bin"`
 	Rendezvous string `json:"rendezvous"` // its multiaddr
@@ -64,7 +67,9 @@ func Write(path string, s State) error {
 // ErrNoLab is Read's error when no lab runs.
 var ErrNoLab = errors.New("no NAT lab is running (start one with: sudo parley-testnet natlab up)")
 
-// Read reads the state at path, of a lab whose owner still runs.
+// Read reads the state at path, of a lab whose owner still runs. When
+// the owner is gone, the error is ErrNoLab and the state is returned
+// too, for RemoveLeftovers.
 func Read(path string) (State, error) {
 	var s State
 	data, err := os.ReadFile(path)
@@ -83,9 +88,38 @@ func Read(path string) (State, error) {
 	return s, nil
 }
 
-// alive reports whether process pid exists.
+// RemoveLeftovers removes what the owner of s, which died, left outside
+// the namespaces (natlab's Sweep removes those): its binaries, its
+// temporary directory and the state file at path.
+func RemoveLeftovers(path string, s State) error {
+	var errs []error
+	if s.Bin != "" {
+		errs = append(errs, os.RemoveAll(s.Bin))
+	}
+	if s.OwnDir && s.Dir != "" {
+		errs = append(errs, os.RemoveAll(s.Dir))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove the leftovers of the lab of process %d: %w", s.PID, err)
+	}
+	return nil
+}
+
+// alive reports whether process pid exists and is not a zombie (killed,
+// not yet reaped).
 func alive(pid int) bool {
-	return pid > 0 && syscall.Kill(pid, 0) == nil
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: trust the signal
+	}
+	i := bytes.LastIndex(stat, []byte(") ")) // the name may hold ") "
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // Host is the host named name.

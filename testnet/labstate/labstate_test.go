@@ -53,8 +53,26 @@ func TestReadNoLab(t *testing.T) {
 	if err := Write(path, State{PID: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Read(path); !errors.Is(err, ErrNoLab) {
+	stale, err := Read(path)
+	if !errors.Is(err, ErrNoLab) {
 		t.Errorf("dead owner: %v, want ErrNoLab", err)
+	}
+	stale.Bin, stale.Dir, stale.OwnDir = filepath.Join(dir, "bin"), filepath.Join(dir, "lab"), true
+	for _, d := range []string{stale.Bin, stale.Dir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveLeftovers(path, stale); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{stale.Bin, stale.Dir, path} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is left: %v", p, err)
+		}
+	}
+	if err := Write(path, State{PID: 1 << 30}); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
