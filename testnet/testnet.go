@@ -40,6 +40,9 @@ type Config struct {
 	Dir string
 	// Supernodes is how many supernodes to start. Zero means 1.
 	Supernodes int
+	// Clients is how many demo users Up signs in and befriends (see
+	// DemoUsers). Zero means 2, alice and bob.
+	Clients int
 }
 
 // Network is a running loopback network.

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/parleynet/parley/app/apitype"
@@ -13,10 +14,12 @@ import (
 	"github.com/parleynet/parley/dht/records"
 )
 
-// Up starts a loopback network with two NAT-imitating clients, alice and
-// bob, and walks through what a user does, printing each step to out: log
-// in, reserve a supernode slot, become contacts, see presence, and chat
-// both ways. It returns the running network; the caller closes it.
+// Up starts a loopback network with cfg.Clients NAT-imitating clients
+// (alice and bob by default, see DemoUsers) and walks through what a user
+// does, printing each step to out: log in, reserve a supernode slot,
+// become contacts (every client with every other), see presence, and
+// chat (the first client greets each other one, who answers). It returns
+// the running network; the caller closes it.
 //
 // On a directory of an earlier run it does only what is not done yet: the
 // users log in again (no new accounts), they stay contacts (no new
@@ -42,88 +45,117 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 		say("supernode", "%s listening on %s", sn.Node.ID(), sn.Node.Addrs()[0])
 	}
 
-	users := []struct{ name, password string }{{"alice", "alice-password"}, {"bob", "bob-password"}}
+	users := DemoUsers(cmp.Or(cfg.Clients, 2))
 	clients := make([]*Client, len(users))
 	for i, u := range users {
-		c, err := n.AddClient(ctx, u.name)
+		c, err := n.AddClient(ctx, u.Name)
 		if err != nil {
 			return nil, err
 		}
 		clients[i] = c
-		say(u.name, "device %s behind an imitated NAT", c.Engine.Node().ID())
-		enrolled := c.Engine.Username() == u.name // in an earlier run
-		if err := SignIn(ctx, c, u.password); err != nil {
+		say(u.Name, "device %s behind an imitated NAT", c.Engine.Node().ID())
+		enrolled := c.Engine.Username() == u.Name // in an earlier run
+		if err := SignIn(ctx, c, u.Password); err != nil {
 			return nil, err
 		}
 		how := "logged in as"
 		if enrolled {
 			how = "logged in again (account from an earlier run) as"
 		}
-		say(u.name, "%s %s (password %q); showed its certificate and reserved a relay slot on supernode %s",
-			how, c.Engine.Username(), u.password, joinIDs(c.Engine.Supernodes()))
+		say(u.Name, "%s %s (password %q); showed its certificate and reserved a relay slot on supernode %s",
+			how, c.Engine.Username(), u.Password, joinIDs(c.Engine.Supernodes()))
 	}
-	alice, bob := clients[0], clients[1]
-
-	book, err := alice.Engine.Contacts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read alice's contacts: %w", err)
-	}
-	if slices.ContainsFunc(book.Contacts, func(c apitype.ContactStatus) bool { return c.Username == bob.Name }) {
-		say("alice", "has bob as a contact since an earlier run")
-	} else {
-		if err := MakeContacts(ctx, alice, bob); err != nil {
-			return nil, err
+	for i, a := range clients {
+		for _, b := range clients[i+1:] {
+			if err := befriend(ctx, a, b, say); err != nil {
+				return nil, err
+			}
 		}
-		say("alice", "asked bob to be a contact; bob saw the request and accepted: they are contacts")
 	}
-	seen, err := AwaitOnline(ctx, alice, "bob")
-	if err != nil {
-		return nil, err
-	}
-	say("alice", "sees bob online on device %s at %s", seen.Peer, strings.Join(seen.Addrs, ", "))
-	if _, err := AwaitOnline(ctx, bob, "alice"); err != nil {
-		return nil, err
-	}
-
-	for _, m := range []struct {
-		from, to *Client
-		body     string
-	}{
-		{alice, bob, "Hi Bob! This is Alice, behind my NAT."},
-		{bob, alice, "Hi Alice, got it through the supernode."},
-	} {
-		earlier, err := sentBefore(ctx, m.from, m.to.Name, m.body)
-		if err != nil {
-			return nil, err
+	first := clients[0]
+	for _, c := range clients[1:] {
+		for _, m := range []struct {
+			from, to *Client
+			body     string
+		}{
+			{first, c, fmt.Sprintf("Hi %s! This is %s, behind my NAT.", title(c.Name), title(first.Name))},
+			{c, first, fmt.Sprintf("Hi %s, got it through the supernode.", title(first.Name))},
+		} {
+			if err := sayHello(ctx, m.from, m.to, m.body, say); err != nil {
+				return nil, err
+			}
 		}
-		if earlier != nil {
-			say(m.from.Name, "→ %s %q: sent in an earlier run, %s (id %s), %s", m.to.Name, earlier.Body, earlier.State, earlier.ID[:8], earlier.Path)
-			continue
-		}
-		sent, err := m.from.Engine.Send(ctx, m.to.Name, m.body)
-		if err != nil {
-			return nil, fmt.Errorf("%s sends to %s: %w", m.from.Name, m.to.Name, err)
-		}
-		say(m.from.Name, "→ %s %q: %s (id %s), %s", m.to.Name, sent.Body, sent.State, sent.ID[:8], sent.Path)
 	}
 
-	if err := lookupInDHT(ctx, alice, bob, say); err != nil {
+	if err := lookupInDHT(ctx, first, clients[1], say); err != nil {
 		return nil, err
 	}
 
 	fmt.Fprintf(out, "\nThe network keeps running until Ctrl-C. Talk to the clients with the parley CLI:\n")
-	for _, c := range clients {
+	for i, c := range clients {
+		peer := clients[(i+1)%len(clients)].Name
 		fmt.Fprintf(out, "  go run ./cmd/parley --data %s status\n", c.Dir)
+		fmt.Fprintf(out, "  go run ./cmd/parley --data %s send %s \"hello again\"\n", c.Dir, peer)
+		fmt.Fprintf(out, "  go run ./cmd/parley --data %s history %s\n", c.Dir, peer)
 	}
-	fmt.Fprintf(out, "  go run ./cmd/parley --data %s send bob \"hello again\"\n", alice.Dir)
-	fmt.Fprintf(out, "  go run ./cmd/parley --data %s history alice\n", bob.Dir)
 	rdv := n.Rendezvous.Info()
 	rdvAddr := fmt.Sprintf("%s/p2p/%s", rdv.Addrs[0], rdv.ID)
 	fmt.Fprintf(out, "and look into the DHT with parley-dht:\n")
-	fmt.Fprintf(out, "  go run ./cmd/parley-dht find-peer --rendezvous %s --trace %s\n", rdvAddr, bob.Engine.Node().ID())
+	fmt.Fprintf(out, "  go run ./cmd/parley-dht find-peer --rendezvous %s --trace %s\n", rdvAddr, clients[1].Engine.Node().ID())
 	fmt.Fprintf(out, "  go run ./cmd/parley-dht supernodes --rendezvous %s\n", rdvAddr)
 	fmt.Fprintf(out, "  go run ./cmd/parley-dht routing-table --rendezvous %s %s/p2p/%s\n", rdvAddr, n.Supernodes[0].Node.Addrs()[0], n.Supernodes[0].Node.ID())
 	return n, nil
+}
+
+// befriend makes a and b contacts unless they are since an earlier run,
+// and waits until each sees the other online.
+func befriend(ctx context.Context, a, b *Client, say func(who, format string, args ...any)) error {
+	book, err := a.Engine.Contacts(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s's contacts: %w", a.Name, err)
+	}
+	if slices.ContainsFunc(book.Contacts, func(c apitype.ContactStatus) bool { return c.Username == b.Name }) {
+		say(a.Name, "has %s as a contact since an earlier run", b.Name)
+	} else {
+		if err := MakeContacts(ctx, a, b); err != nil {
+			return err
+		}
+		say(a.Name, "asked %s to be a contact; %s saw the request and accepted: they are contacts", b.Name, b.Name)
+	}
+	seen, err := AwaitOnline(ctx, a, b.Name)
+	if err != nil {
+		return err
+	}
+	say(a.Name, "sees %s online on device %s at %s", b.Name, seen.Peer, strings.Join(seen.Addrs, ", "))
+	_, err = AwaitOnline(ctx, b, a.Name)
+	return err
+}
+
+// sayHello sends body from one client to another, unless it was sent in
+// an earlier run, and says how it went.
+func sayHello(ctx context.Context, from, to *Client, body string, say func(who, format string, args ...any)) error {
+	earlier, err := sentBefore(ctx, from, to.Name, body)
+	if err != nil {
+		return err
+	}
+	if earlier != nil {
+		say(from.Name, "→ %s %q: sent in an earlier run, %s (id %s), %s", to.Name, earlier.Body, earlier.State, earlier.ID[:8], earlier.Path)
+		return nil
+	}
+	sent, err := from.Engine.Send(ctx, to.Name, body)
+	if err != nil {
+		return fmt.Errorf("%s sends to %s: %w", from.Name, to.Name, err)
+	}
+	say(from.Name, "→ %s %q: %s (id %s), %s", to.Name, sent.Body, sent.State, sent.ID[:8], sent.Path)
+	return nil
+}
+
+// title is name with its first letter in upper case.
+func title(name string) string {
+	if name == "" {
+		return name
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
 }
 
 // sentBefore is the message from c to contact with body in c's history,

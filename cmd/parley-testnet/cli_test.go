@@ -20,11 +20,23 @@ func TestCLI(t *testing.T) {
 		code int
 		err  string
 	}{
-		{"no subcommand", nil, 2, "missing command: one of load, relay-load, up"},
+		{"no subcommand", nil, 2, "missing command: one of load, natlab, relay-load, run, up"},
 		{"unknown subcommand", []string{"down"}, 2, `unknown command "down"`},
 		{"stray argument", []string{"up", "now"}, 2, `unknown command "now" for "parley-testnet up"`},
 		{"bad flag value", []string{"up", "--supernodes", "two"}, 2, `invalid argument "two" for "--supernodes"`},
 		{"supernodes out of range", []string{"up", "--supernodes", "0"}, 2, "--supernodes must be at least 1"},
+		{"clients out of range", []string{"up", "--clients", "1"}, 2, "--clients must be at least 2"},
+		{"run without a scenario", []string{"run"}, 2, "SCENARIO"},
+		{"unknown scenario", []string{"run", "dance"}, 2, `unknown scenario "dance": want one of connectivity, chat, failover, files, churn`},
+		{"failover with too few supernodes", []string{"run", "failover", "--supernodes", "2"}, 2, "--supernodes must be at least 3"},
+		{"bad --nat", []string{"run", "chat", "--natlab", "--nat", "moon=2"}, 2, `kind "moon"`},
+		{"too few clients", []string{"run", "chat", "--natlab", "--nat", "cone=1"}, 2, "1 clients, want 2"},
+		{"missing topology file", []string{"run", "chat", "--natlab", "--topology", "/nonexistent/topo"}, 2, "no such file"},
+		{"bad attempts", []string{"run", "connectivity", "--attempts", "0"}, 2, "--attempts must be at least 1"},
+		{"exec without a command", []string{"natlab", "exec", "alice"}, 2, "want HOST -- COMMAND"},
+		{"exec without the dash", []string{"natlab", "exec", "alice", "parley", "status"}, 2, "want HOST -- COMMAND"},
+		{"exec without a lab", []string{"natlab", "exec", "--state", "/nonexistent/natlab.json", "alice", "--", "parley", "status"}, 1, "no NAT lab is running"},
+		{"natlab up with a bad topology", []string{"natlab", "up", "--nat", "cone=1"}, 2, "1 clients, want 2"},
 		{"flag of another subcommand", []string{"load", "--reservations", "5"}, 2, "unknown flag: --reservations"},
 	}
 	for _, tt := range tests {

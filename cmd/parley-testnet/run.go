@@ -23,17 +23,22 @@ func run(ctx context.Context, args []string) error {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "parley-testnet",
-		Short: "A local Parley network on one machine, and load tests",
-		Long: `parley-testnet runs a Parley network on 127.0.0.1: "up" is the quickest
-way to see Parley work; "load" and "relay-load" measure a rendezvous server
-and a supernode under load.
+		Short: "A local Parley network on one machine: demos, scenarios with reports, NAT lab, load tests",
+		Long: `parley-testnet runs a Parley network on one machine: "up" is the quickest
+way to see Parley work (on 127.0.0.1); "run" runs a scripted scenario and
+writes a report, on loopback or in the NAT lab; "natlab" keeps a network
+up behind real Linux NATs (root); "load" and "relay-load" measure a
+rendezvous server and a supernode under load.
 
-Exit status: 0 ok, 1 error, 2 usage error.`,
+Exit status: 0 ok, 1 error (for run: also a failed check), 2 usage error.`,
 		Example: `  go run ./cmd/parley-testnet up
-  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2
+  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2 --clients 4
+  go run ./cmd/parley-testnet run chat --report /tmp/chat-report
+  sudo go run ./cmd/parley-testnet run connectivity --natlab --nat cone=3,symmetric=3 --attempts 10
+  sudo go run ./cmd/parley-testnet natlab up
   go run ./cmd/parley-testnet load --sessions 10000 --json`,
 	}
-	root.AddCommand(upCmd(), loadCmd(), relayLoadCmd())
+	root.AddCommand(upCmd(), runCmd(), natlabCmd(), loadCmd(), relayLoadCmd())
 	return root
 }
 
@@ -41,12 +46,16 @@ func upCmd() *cobra.Command {
 	var cfg testnet.Config
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Start a rendezvous server, supernodes and two NAT-imitating clients, and watch them chat",
+		Short: "Start a rendezvous server, supernodes and NAT-imitating clients, and watch them chat",
 		Long: `up starts a rendezvous server (on an embedded SQLite file), supernodes and
-two clients, alice and bob, whose hosts behave as if behind a NAT, all on
-127.0.0.1. It registers both users, makes them contacts, sends a message
-each way and prints every step, then the parley and parley-dht commands that
-talk to the network, and keeps running until Ctrl-C.
+clients (alice and bob by default; --clients 5 adds carol, dave and user5)
+whose hosts behave as if behind a NAT, all on 127.0.0.1. It registers the
+users, makes each a contact of every other, has the first greet each other
+one and get an answer, and prints every step, then the parley and
+parley-dht commands that talk to the network. Until Ctrl-C it then shows a
+summary every 2 s: who is online, how each pair of clients is connected,
+and each supernode's reservations and circuits (redrawn in place on a
+terminal, otherwise a line per change).
 
 Logs and warnings go to testnet.log in the network's directory, named at
 start, not to the terminal.
@@ -57,12 +66,14 @@ again without repeating what is already done, on the same ports, so the
 commands printed before keep working.`,
 		Example: `  go run ./cmd/parley-testnet up
   go run ./cmd/parley-testnet up --dir /tmp/parley-demo
-  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2`,
+  go run ./cmd/parley-testnet up --dir /tmp/parley-demo --supernodes 2
+  go run ./cmd/parley-testnet up --supernodes 2 --clients 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return up(cmd.Context(), cfg, cmd.OutOrStdout()) },
 	}
 	cmd.Flags().StringVar(&cfg.Dir, "dir", "", "data `directory`, kept across runs with its accounts, history and ports (default: a temporary directory removed on exit)")
 	cmd.Flags().IntVar(&cfg.Supernodes, "supernodes", 1, "number of supernodes")
+	cmd.Flags().IntVar(&cfg.Clients, "clients", 2, "number of clients (demo users alice, bob, carol, dave, user5…)")
 	return cmd
 }
 
@@ -71,6 +82,9 @@ commands printed before keep working.`,
 func up(ctx context.Context, cfg testnet.Config, out io.Writer) (err error) {
 	if cfg.Supernodes < 1 {
 		return command.Usagef("--supernodes must be at least 1")
+	}
+	if cfg.Clients < 2 {
+		return command.Usagef("--clients must be at least 2")
 	}
 	if cfg.Dir == "" {
 		if cfg.Dir, err = os.MkdirTemp("", "parley-testnet-"); err != nil {
@@ -97,7 +111,7 @@ func up(ctx context.Context, cfg testnet.Config, out io.Writer) (err error) {
 	if err != nil {
 		return fmt.Errorf("%w (details in %s)", err, logPath)
 	}
-	<-ctx.Done()
+	watch(ctx, n, out)
 	fmt.Fprintln(out, "\nstopping the network")
 	return n.Close()
 }

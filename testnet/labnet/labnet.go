@@ -122,46 +122,56 @@ func Cleanup() {
 // Everything is stopped and removed when the test ends.
 func Start(t testing.TB, cfg Config) *Net {
 	t.Helper()
-	n := &Net{Lab: natlab.NewForTest(t, natlab.Config{}), cfg: cfg}
-	bin, err := Binaries()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := New(ctx, natlab.NewForTest(t, natlab.Config{}), cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return n
+}
+
+// New is Start for programs: it starts the network in lab, which the
+// caller made and closes (closing the lab stops every process).
+func New(ctx context.Context, lab *natlab.Lab, cfg Config) (*Net, error) {
+	n := &Net{Lab: lab, cfg: cfg}
+	bin, err := Binaries()
+	if err != nil {
+		return nil, err
 	}
 	n.bin = bin
 	if cfg.Supernodes == 0 {
 		cfg.Supernodes = 2
 	}
 	n.cfg = cfg
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 
 	h, err := n.Lab.AddPublicHost("rendezvous", cfg.Delay)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	n.Rendezvous = &Server{Host: h, args: []string{
 		"--data", filepath.Join(n.Lab.Dir, "rendezvous"), "--local", "--admin", "",
 		"--listen", "/ip4/0.0.0.0/tcp/4001", "--listen", "/ip4/0.0.0.0/udp/4001/quic-v1",
 	}}
 	if err := n.start(ctx, n.Rendezvous, "parley-rendezvous"); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for i := range cfg.Supernodes {
 		name := fmt.Sprintf("supernode%d", i+1)
 		h, err := n.Lab.AddPublicHost(name, cfg.Delay)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		s := &Server{Host: h, args: []string{
 			"--identity", filepath.Join(n.Lab.Dir, name, "identity.key"), "--rendezvous", n.Rendezvous.Addr,
 			"--listen", "/ip4/0.0.0.0/tcp/4002", "--listen", "/ip4/0.0.0.0/udp/4002/quic-v1", "--drain", "5s",
 		}}
 		if err := n.start(ctx, s, "parley-relay"); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		n.Supernodes = append(n.Supernodes, s)
 	}
-	return n
+	return n, nil
 }
 
 // start runs a server's binary and reads its public address from its
@@ -196,25 +206,34 @@ func (n *Net) AddClient(t testing.TB, name string, typ natlab.NATType, extra ...
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	nat, err := n.Lab.AddNAT(name+"-nat", typ, n.cfg.Delay)
+	c, err := n.NewClient(ctx, name, typ, extra...)
 	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := nat.AddHost(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Client{Name: name, NAT: nat, Host: h, Dir: filepath.Join(n.Lab.Dir, name), net: n}
-	if err := c.start(ctx, extra...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.API.Register(ctx, name, name+"-password"); err != nil {
-		t.Fatalf("register %s: %v", name, err)
-	}
-	if err := c.AwaitRelays(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// NewClient is AddClient for programs.
+func (n *Net) NewClient(ctx context.Context, name string, typ natlab.NATType, extra ...string) (*Client, error) {
+	nat, err := n.Lab.AddNAT(name+"-nat", typ, n.cfg.Delay)
+	if err != nil {
+		return nil, err
+	}
+	h, err := nat.AddHost(name)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{Name: name, NAT: nat, Host: h, Dir: filepath.Join(n.Lab.Dir, name), net: n}
+	if err := c.start(ctx, extra...); err != nil {
+		return nil, err
+	}
+	if _, err := c.API.Register(ctx, name, name+"-password"); err != nil {
+		return nil, fmt.Errorf("register %s: %w", name, err)
+	}
+	if err := c.AwaitRelays(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // AddPublicClient starts a client daemon named name on a public host (no
@@ -223,18 +242,27 @@ func (n *Net) AddPublicClient(t testing.TB, name string, extra ...string) *Clien
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	h, err := n.Lab.AddPublicHost(name, n.cfg.Delay)
+	c, err := n.NewPublicClient(ctx, name, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// NewPublicClient is AddPublicClient for programs.
+func (n *Net) NewPublicClient(ctx context.Context, name string, extra ...string) (*Client, error) {
+	h, err := n.Lab.AddPublicHost(name, n.cfg.Delay)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{Name: name, Host: h, Dir: filepath.Join(n.Lab.Dir, name), net: n}
 	if err := c.start(ctx, extra...); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if _, err := c.API.Register(ctx, name, name+"-password"); err != nil {
-		t.Fatalf("register %s: %v", name, err)
+		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
-	return c
+	return c, nil
 }
 
 func (c *Client) start(ctx context.Context, extra ...string) error {
@@ -338,8 +366,15 @@ func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := a.API.RequestContact(ctx, b.Name); err != nil {
+	if err := Befriend(ctx, a, b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Befriend is MakeContacts for programs.
+func Befriend(ctx context.Context, a, b *Client) error {
+	if _, err := a.API.RequestContact(ctx, b.Name); err != nil {
+		return fmt.Errorf("%s asks %s to be a contact: %w", a.Name, b.Name, err)
 	}
 	if err := tstest.Poll(ctx, func() error {
 		s, err := b.Status(ctx)
@@ -351,10 +386,10 @@ func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 		}
 		return nil
 	}); err != nil {
-		t.Fatalf("%s never saw %s's request: %v", b.Name, a.Name, err)
+		return fmt.Errorf("%s never saw %s's request: %w", b.Name, a.Name, err)
 	}
 	if err := b.API.AcceptContact(ctx, a.Name); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("%s accepts %s: %w", b.Name, a.Name, err)
 	}
 	for _, pair := range [][2]*Client{{a, b}, {b, a}} {
 		if err := tstest.Poll(ctx, func() error {
@@ -364,9 +399,10 @@ func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 			}
 			return nil
 		}); err != nil {
-			t.Fatalf("%s never saw %s online with circuit addresses: %v", pair[0].Name, pair[1].Name, err)
+			return fmt.Errorf("%s never saw %s online with circuit addresses: %w", pair[0].Name, pair[1].Name, err)
 		}
 	}
+	return nil
 }
 
 // Send sends a chat message.
