@@ -64,7 +64,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -112,6 +111,7 @@ type Server struct {
 	stop     chan struct{} // closed by Close: event streams end
 	// keepalive is how often an idle event stream carries a comment.
 	keepalive time.Duration
+	ui        uiSession // the web UI's cookie (web.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -140,6 +140,7 @@ func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 		info:      Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
 		infoPath:  filepath.Join(dataDir, InfoFile),
 		done:      make(chan struct{}),
+		ui:        newUISession(ln.Addr().String()),
 	}
 	if err := writeInfo(s.infoPath, s.info); err != nil {
 		ln.Close()
@@ -359,6 +360,7 @@ func (s *Server) routes() http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /api/events", s.events)
+	s.uiRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		// An endpoint asked with the wrong method is 405, with the one it
 		// takes; anything else under /api/ does not exist.
@@ -388,7 +390,8 @@ func emptyListsOf(st apitype.Status) apitype.Status {
 	return st
 }
 
-// guard checks the Host header, the Origin and the token.
+// guard checks the Host header, the Origin and the token or the UI's
+// session cookie (web.go).
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(s.info.Addr)
@@ -400,9 +403,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, fmt.Errorf("%w: cross-origin requests are not allowed", errForbidden))
 			return
 		}
-		want := "Bearer " + s.info.Token
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			writeError(w, errUnauthorized)
+		if !s.authorize(w, r) {
 			return
 		}
 		next.ServeHTTP(w, r)
