@@ -102,9 +102,9 @@ function openConversation(contact) {
     return;
   }
   el.head = h("div", { class: "conv-head" });
-  el.messages = h("ol", { class: "messages", role: "log", "aria-labelledby": "conv-title" });
+  el.messages = h("ol", { class: "messages" });
   el.older = h("button", { type: "button", class: "secondary small", hidden: true, onclick: older }, "Load older messages");
-  el.scroller = h("div", { class: "scroller", tabindex: "0", "aria-label": "Messages", onscroll: () => { if (el.scroller.scrollTop < 40 && !el.older.hidden) older(); } }, el.older, el.messages);
+  el.scroller = h("div", { class: "scroller", role: "log", tabindex: "0", "aria-label": `Messages with ${contact}`, onscroll: () => { if (el.scroller.scrollTop < 40 && !el.older.hidden) older(); } }, el.older, el.messages);
   const text = h("textarea", { id: "compose", rows: "2", maxlength: "16000", placeholder: "Write a message" });
   text.value = localStorage.getItem(draftKey(contact)) || "";
   text.addEventListener("input", () => {

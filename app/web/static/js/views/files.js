@@ -35,18 +35,18 @@ function btn(label, name, f, cls = "secondary") {
 }
 
 // copyButton copies text to the clipboard, or selects it in the field
-// next to it where the clipboard is not available.
-function copyButton(text, input, label) {
+// next to it where the clipboard is not available; note says which.
+function copyButton(text, input, label, note) {
   const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, "Copy link");
   b.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(text);
-      b.textContent = "Copied";
+      note.textContent = "Copied.";
     } catch {
       input.select();
-      b.textContent = "Press Ctrl+C";
+      note.textContent = "Press Ctrl+C to copy.";
     }
-    setTimeout(() => (b.textContent = "Copy link"), 2000);
+    setTimeout(() => (note.textContent = ""), 3000);
   });
   return b;
 }
@@ -54,7 +54,8 @@ function copyButton(text, input, label) {
 function linkField(link, name) {
   const input = h("input", { class: "link", value: link, readonly: true, "aria-label": `Link to ${name}` });
   input.addEventListener("focus", () => input.select());
-  return h("div", { class: "linkrow" }, input, copyButton(link, input, `Copy the link to ${name}`));
+  const note = h("span", { class: "muted small", role: "status" });
+  return h("div", { class: "linkrow" }, input, copyButton(link, input, `Copy link to ${name}`, note), note);
 }
 
 function transferItem(t) {
@@ -84,7 +85,7 @@ function offerItem(o) {
   const incoming = o.direction === "in";
   const who = incoming ? ["from ", netText(o.from)] : ["to ", netText(o.to)];
   const sent = !incoming && o.bytes_sent ? ` · ${bytes(Math.min(o.bytes_sent, o.size))} sent` : "";
-  return h("li", { class: "item offer", "data-id": o.id, "data-state": o.state, "data-direction": o.direction },
+  return h("li", { class: "item offer", "data-id": o.id, "data-cid": o.cid, "data-state": o.state, "data-direction": o.direction },
     h("div", { class: "grow" },
       h("p", {}, netText(o.name, { cls: "name" }), " ", ...who, " ", h("span", { class: `tag state-${o.state}` }, o.state)),
       h("p", { class: "muted small" }, `${bytes(o.size)} · ${o.files} file${o.files === 1 ? "" : "s"} · ${when(o.created)}${!incoming && !o.delivered ? " · not delivered yet" : ""}${sent}`),

@@ -1,0 +1,303 @@
+// The browser end-to-end test of the Parley web UI, run by
+// app/web/browser_test.go (TestBrowser), which starts the network and
+// passes, in the environment: PARLEY_CHROMIUM (the browser), PARLEY_ALICE_URL
+// and PARLEY_BOB_URL (the sign-in links parley ui printed), PARLEY_ARTIFACTS
+// (where screenshots go), PARLEY_SHARE_FILE and PARLEY_PUBLISH_FILE (what
+// alice sends and publishes). It prints progress lines and, last, "RESULT
+// <json>" for the Go test to check against the daemons.
+import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import assert from "node:assert/strict";
+
+const require = createRequire(import.meta.url);
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const env = (k) => {
+  if (!process.env[k]) throw new Error(`${k} is not set: run this through go test ./app/web -run TestBrowser`);
+  return process.env[k];
+};
+const artifacts = env("PARLEY_ARTIFACTS");
+const password = "correct horse battery staple";
+const timeout = 60_000;
+const figures = {};
+const log = (...a) => console.log(...a);
+
+// person is one user's browser: its own profile in a fresh directory.
+async function person(name) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `parley-ui-${name}-`));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: env("PARLEY_CHROMIUM"),
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    viewport: { width: 1200, height: 800 },
+  });
+  context.setDefaultTimeout(timeout);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  const page = context.pages()[0] || (await context.newPage());
+  const p = { name, page, context, dir, dialogs: [], errors: [] };
+  page.on("dialog", (d) => {
+    p.dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  page.on("pageerror", (e) => p.errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    // 404s are the UI asking for endpoints an older daemon lacks.
+    if (/status of 404/.test(m.text())) return;
+    if (m.type() === "error" || /Content Security Policy/i.test(m.text())) p.errors.push(`console: ${m.text()}`);
+  });
+  return p;
+}
+
+async function close(p) {
+  await p.context.close();
+  fs.rmSync(p.dir, { recursive: true, force: true });
+}
+
+// check runs axe-core on the screen as it is and saves screenshots in
+// light and dark.
+async function check(p, screen) {
+  await p.page.waitForTimeout(150); // let the last render settle
+  for (const scheme of ["light", "dark"]) {
+    await p.page.emulateMedia({ colorScheme: scheme });
+    await p.page.screenshot({ path: path.join(artifacts, `${p.name}-${screen}-${scheme}.png`), fullPage: true });
+    await p.page.evaluate(axeSource);
+    const violations = await p.page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ["violations"] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+    });
+    const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    for (const v of violations) log(`axe ${p.name} ${screen} ${scheme}: ${v.impact} ${v.id}: ${v.help} at ${v.nodes.join(", ")}`);
+    assert.equal(bad.length, 0, `axe on ${p.name}'s ${screen} screen (${scheme}): ${JSON.stringify(bad)}`);
+  }
+  await p.page.emulateMedia({ colorScheme: "light" });
+}
+
+async function go(p, hash) {
+  await p.page.evaluate((h) => (location.hash = h), hash);
+  await p.page.locator("main :is(h1, h2):visible").first().waitFor();
+}
+
+async function signIn(p, url) {
+  const t0 = Date.now();
+  await p.page.goto(url);
+  await p.page.locator("body[data-ready=true]").waitFor();
+  const ms = Date.now() - t0;
+  assert.ok(!p.page.url().includes("token"), `the page URL keeps the token: ${p.page.url()}`);
+  log(`${p.name}: the UI was interactive ${ms} ms after opening the link`);
+  return ms;
+}
+
+async function register(p) {
+  const form = p.page.locator("form", { has: p.page.getByRole("heading", { name: "Create an account" }) });
+  await form.getByLabel("Username").fill(p.name);
+  await form.getByLabel("Password", { exact: true }).fill(password);
+  await form.getByLabel("Password again").fill(password);
+  await form.getByRole("button", { name: "Create account" }).click();
+  await p.page.locator("#banner[data-state=logged_in]").waitFor();
+  log(`${p.name}: registered and signed in`);
+}
+
+async function sendMessage(p, body) {
+  const box = p.page.locator("#compose");
+  await box.fill(body);
+  await box.press("Enter");
+}
+
+// waitState waits until the outgoing message with body has state.
+async function waitState(p, body, states) {
+  await p.page.waitForFunction(
+    ([b, ss]) => [...document.querySelectorAll(".msg.out")].some((m) => m.querySelector(".body").textContent === b && ss.includes(m.dataset.state)),
+    [body, states],
+    { timeout },
+  );
+}
+
+async function waitIncoming(p, text) {
+  await p.page.waitForFunction((t) => [...document.querySelectorAll(".msg.in .body")].some((b) => b.textContent === t), text, { timeout });
+}
+
+function percentile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
+  const alice = await person("alice");
+  const bob = await person("bob");
+  try {
+    // First run: sign in through the link, register in the browser.
+    figures.open_to_interactive_ms = String(await signIn(alice, env("PARLEY_ALICE_URL")));
+    await signIn(bob, env("PARLEY_BOB_URL"));
+    await alice.page.getByRole("heading", { name: "Welcome to Parley" }).waitFor();
+    await check(alice, "first-run");
+    await register(alice);
+    await register(bob);
+
+    // Contacts: alice asks, bob accepts.
+    await go(alice, "#/contacts");
+    await alice.page.getByLabel("Username").fill("bob");
+    await alice.page.getByRole("button", { name: "Send request" }).click();
+    await alice.page.locator("#outgoing .name", { hasText: "bob" }).waitFor();
+    await go(bob, "#/contacts");
+    await bob.page.getByRole("button", { name: "Accept alice" }).waitFor();
+    await check(bob, "contacts-request");
+    await bob.page.getByRole("button", { name: "Accept alice" }).click();
+    await alice.page.locator('#contact-list [data-user="bob"] .dot.on').waitFor();
+    await bob.page.locator('#contact-list [data-user="alice"] .dot.on').waitFor();
+    await check(alice, "contacts");
+    log("alice and bob are contacts and see each other online");
+
+    // Chat both ways, live: bob keeps his conversation with alice open.
+    await go(alice, "#/chat/bob");
+    await go(bob, "#/chat/alice");
+    await sendMessage(alice, "hello bob");
+    await waitState(alice, "hello bob", ["delivered", "read"]);
+    await waitIncoming(bob, "hello bob");
+    await sendMessage(bob, "hi alice\nsecond line");
+    await waitState(bob, "hi alice\nsecond line", ["delivered", "read"]);
+    await waitIncoming(alice, "hi alice\nsecond line");
+    log("messages went both ways and were delivered");
+
+    // Time from a message sent in one browser to it shown in the other.
+    const lat = [];
+    for (let i = 0; i < 20; i++) {
+      const body = `ping ${i}`;
+      const t0 = Date.now();
+      await sendMessage(alice, body);
+      await waitIncoming(bob, body);
+      lat.push(Date.now() - t0);
+    }
+    figures.message_shown_p50_ms = String(percentile(lat, 0.5));
+    figures.message_shown_p99_ms = String(percentile(lat, 0.99));
+    log(`a message shows in the other browser after ${figures.message_shown_p50_ms} ms (p50), ${figures.message_shown_p99_ms} ms (p99) of 20`);
+
+    // Read receipts, where the daemon keeps read state.
+    const hasRead = await bob.page.evaluate(async () => (await fetch("/api/conversations")).ok);
+    if (hasRead) {
+      await bob.page.bringToFront();
+      await waitState(alice, "ping 19", ["read"]);
+      log("alice sees her message read");
+    }
+
+    // Hostile bodies render as text: no element, no script, no reordering.
+    const xss = "<img src=x onerror=alert(1)>";
+    const bidi = "invoice_\u202Efdp.exe";
+    await sendMessage(alice, xss);
+    await sendMessage(alice, bidi);
+    await waitIncoming(bob, xss);
+    await bob.page.waitForFunction(() => [...document.querySelectorAll(".msg.in .body")].some((b) => b.textContent.includes("⟨U+202E⟩")));
+    const shown = await bob.page.evaluate(() => ({
+      imgs: document.querySelectorAll("main img").length,
+      text: document.querySelector(".messages").innerText,
+    }));
+    assert.equal(shown.imgs, 0, "a message body made an img element");
+    assert.ok(shown.text.includes(xss), "the markup is not shown as text");
+    assert.ok(shown.text.includes("invoice_⟨U+202E⟩fdp.exe"), "the bidi override is not shown escaped");
+    assert.ok(!shown.text.includes("\u202E"), "a raw bidi override reached the page");
+    await bob.page.waitForTimeout(300);
+    assert.deepEqual(bob.dialogs, [], "a dialog opened");
+    log("hostile bodies show as text, the override escaped; no dialog, no element");
+
+    // Drafts survive leaving the conversation.
+    await bob.page.locator("#compose").fill("draft for later");
+    await go(bob, "#/contacts");
+    await go(bob, "#/chat/alice");
+    assert.equal(await bob.page.locator("#compose").inputValue(), "draft for later", "the draft was lost");
+    await bob.page.locator("#compose").fill("");
+    await bob.page.locator("#compose").dispatchEvent("input");
+    await check(bob, "conversation");
+    await go(bob, "#/chat");
+    await check(bob, "chat");
+    // A narrow window shows one pane at a time.
+    await alice.page.setViewportSize({ width: 380, height: 700 });
+    await go(alice, "#/chat/bob");
+    await check(alice, "conversation-narrow");
+    await alice.page.setViewportSize({ width: 1200, height: 800 });
+
+    // Send a file: alice offers it, bob accepts and downloads it.
+    await go(alice, "#/files");
+    const share = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Send to a contact" }) });
+    await share.getByLabel("Contact").selectOption("bob");
+    await share.getByLabel("File or folder on this computer").fill(env("PARLEY_SHARE_FILE"));
+    await share.getByRole("button", { name: "Send" }).click();
+    const offer = alice.page.locator('#offers .offer[data-direction="out"]').first();
+    await offer.waitFor();
+    const offerCID = await offer.getAttribute("data-cid");
+    await go(bob, "#/files");
+    await bob.page.getByRole("button", { name: "Accept report.bin" }).click();
+    const tr = bob.page.locator(`#transfers .transfer[data-cid="${offerCID}"]`);
+    await tr.locator("progress").waitFor();
+    await bob.page.locator(`#transfers .transfer[data-cid="${offerCID}"][data-state="done"] progress[value="100"]`).waitFor();
+    const receivedCID = await tr.getAttribute("data-cid");
+    log(`bob received report.bin: progress 100%, content ID ${receivedCID}`);
+    await check(bob, "files");
+
+    // Publish and fetch by link.
+    const pub = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Publish" }) });
+    await pub.getByLabel("File or folder on this computer").fill(env("PARLEY_PUBLISH_FILE"));
+    await pub.getByRole("button", { name: "Publish" }).click();
+    const linkInput = pub.locator("input.link");
+    await linkInput.waitFor();
+    const link = await linkInput.inputValue();
+    assert.match(link, /^parley:\/\//);
+    await pub.getByRole("button", { name: /Copy link/ }).click();
+    const clip = await alice.page.evaluate(() => navigator.clipboard.readText().catch(() => ""));
+    if (clip) assert.equal(clip, link, "the copied link differs");
+    const publishedCID = link.slice("parley://".length).split("?")[0];
+    await check(alice, "files");
+    const fetchForm = bob.page.locator("form", { has: bob.page.getByRole("heading", { name: "Fetch by link" }) });
+    await fetchForm.getByLabel("Link").fill(link);
+    await fetchForm.getByRole("button", { name: "Fetch" }).click();
+    await bob.page.locator(`#transfers .transfer[data-cid="${publishedCID}"][data-state="done"]`).waitFor();
+    log(`bob fetched ${publishedCID} by link`);
+
+    // Network: the path to bob, and a probe.
+    await go(alice, "#/network");
+    const pathItem = alice.page.locator('#paths [data-user="bob"]');
+    await alice.page.waitForFunction(() => {
+      const el = document.querySelector('#paths [data-user="bob"]');
+      return el && el.dataset.path !== "none";
+    }, null, { timeout });
+    const pathKind = await pathItem.getAttribute("data-path");
+    const probe = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Test a connection" }) });
+    await probe.getByLabel("Contact").selectOption("bob");
+    await probe.getByLabel("Amount").selectOption({ label: "1 MiB" });
+    await probe.getByRole("button", { name: "Run probe" }).click();
+    await alice.page.locator("#probe-result .mbps").waitFor();
+    const probePath = await alice.page.locator("#probe-result .probe-path").innerText();
+    log(`network page: the path to bob is ${pathKind}; the probe went ${probePath}`);
+    await check(alice, "network");
+
+    // Devices and account.
+    await go(bob, "#/account");
+    await bob.page.locator("#devices .device").first().waitFor();
+    await check(bob, "account");
+    const pw = bob.page.locator("form", { has: bob.page.getByRole("heading", { name: "Change password" }) });
+    await pw.getByLabel("Current password").fill(password);
+    await pw.getByLabel("New password", { exact: true }).fill(password + " 2");
+    await pw.getByLabel("New password again").fill(password + " 2");
+    await pw.getByRole("button", { name: "Change password" }).click();
+    await bob.page.locator("dialog#confirm[open]").waitFor();
+    await check(bob, "confirm-dialog");
+    await bob.page.locator("#confirm-ok").click();
+    await pw.locator("output.ok").waitFor();
+    log("bob changed his password after confirming");
+
+    for (const p of [alice, bob]) assert.deepEqual(p.errors, [], `${p.name}'s page logged errors`);
+    console.log("RESULT " + JSON.stringify({ offer_cid: offerCID, received_cid: receivedCID, published_cid: publishedCID, fetched_cid: publishedCID, figures }));
+  } finally {
+    for (const p of [alice, bob]) {
+      if (p.errors.length) log(`${p.name}'s page errors: ${p.errors.join("; ")}`);
+      await p.page.screenshot({ path: path.join(artifacts, `${p.name}-last.png`) }).catch(() => {});
+      await close(p);
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
