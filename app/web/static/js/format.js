@@ -52,7 +52,7 @@ export function pathLabel(path) {
     case "holepunched":
       return "hole-punched";
     case "relayed":
-      return path; // "relayed via <supernode>"
+      return shortPeers(path); // "relayed via 12D3Koo…S3LK"
     case "mailbox":
       return "via the server mailbox";
     default:
@@ -88,4 +88,10 @@ export function stateLabel(m) {
     default:
       return m.state;
   }
+}
+
+// shortPeers shortens the peer IDs in text (12D3KooW… is 52 characters)
+// to their first and last few; the full text goes in a title.
+export function shortPeers(text) {
+  return text.replace(/\b(12D3KooW|Qm)[1-9A-HJ-NP-Za-km-z]{30,}\b/g, (id) => `${id.slice(0, 8)}…${id.slice(-6)}`);
 }

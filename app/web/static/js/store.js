@@ -79,12 +79,34 @@ export async function refreshConversations() {
   emit("conversations");
 }
 
+// A list fetched from the API may be older than an event that arrived
+// while the fetch was under way (a transfer done, a message delivered).
+// While a fetch runs, the events that update such items are kept and
+// applied again, in order, on top of what the fetch answered.
+let fetching = 0;
+let replay = [];
+async function snapshot(f) {
+  fetching++;
+  try {
+    return await f();
+  } finally {
+    fetching--;
+    if (fetching === 0 && replay.length) {
+      const evs = replay;
+      replay = [];
+      evs.forEach(apply);
+    }
+  }
+}
+
 export async function refreshTransfers() {
-  [store.transfers, store.offers, store.published] = await Promise.all([
-    api.get("/api/transfers"),
-    api.get("/api/offers"),
-    api.get("/api/published"),
-  ]);
+  await snapshot(async () => {
+    [store.transfers, store.offers, store.published] = await Promise.all([
+      api.get("/api/transfers"),
+      api.get("/api/offers"),
+      api.get("/api/published"),
+    ]);
+  });
   emit("transfers");
   emit("offers");
   emit("published");
@@ -99,8 +121,10 @@ const pageSize = 50;
 
 // loadHistory loads the latest messages with contact.
 export async function loadHistory(contact) {
-  const list = await api.get("/api/history" + api.q({ contact, limit: pageSize }));
-  store.messages.set(contact, { list, complete: list.length < pageSize });
+  await snapshot(async () => {
+    const list = await api.get("/api/history" + api.q({ contact, limit: pageSize }));
+    store.messages.set(contact, { list, complete: list.length < pageSize });
+  });
   emit("messages");
 }
 
@@ -109,6 +133,11 @@ export async function loadHistory(contact) {
 export async function loadOlder(contact) {
   const conv = store.messages.get(contact);
   if (!conv || conv.complete || conv.list.length === 0) return;
+  await snapshot(() => fetchOlder(conv, contact));
+  emit("messages");
+}
+
+async function fetchOlder(conv, contact) {
   if (store.features.conversations) {
     const older = await api.get("/api/history" + api.q({ contact, limit: pageSize, before: conv.list[0].id }));
     const have = new Set(conv.list.map((m) => m.id));
@@ -120,7 +149,6 @@ export async function loadOlder(contact) {
     conv.complete = list.length < limit || limit === 1000;
     conv.list = list;
   }
-  emit("messages");
 }
 
 // markRead tells the daemon that contact's conversation was seen.
@@ -172,7 +200,24 @@ function soon(key, f, ms = 150) {
   }, ms));
 }
 
+// replayed are the kinds of events that update items of fetched lists.
+const replayed = new Set(["message", "message_state", "transfer", "offer"]);
+
 function handle(ev) {
+  if (fetching > 0 && replayed.has(ev.kind)) replay.push(ev);
+  if (ev.kind === "message") {
+    const m = ev.message;
+    if (m.incoming && store.features.conversations !== true && store.openConversation !== m.from) {
+      store.localUnread.set(m.from, (store.localUnread.get(m.from) || 0) + 1);
+    }
+    soon("conversations", refreshConversations, 300);
+    for (const f of messageListeners) f(m);
+  }
+  apply(ev);
+}
+
+// apply brings the store up to date with one event.
+function apply(ev) {
   switch (ev.kind) {
     case "gap":
       refreshAll().catch(() => {});
@@ -194,16 +239,7 @@ function handle(ev) {
         await refreshContacts();
       });
       break;
-    case "message": {
-      const m = ev.message;
-      upsertMessage(m);
-      if (m.incoming && store.features.conversations !== true && store.openConversation !== m.from) {
-        store.localUnread.set(m.from, (store.localUnread.get(m.from) || 0) + 1);
-      }
-      soon("conversations", refreshConversations, 300);
-      for (const f of messageListeners) f(m);
-      break;
-    }
+    case "message":
     case "message_state":
       upsertMessage(ev.message);
       break;
