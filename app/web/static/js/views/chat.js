@@ -118,10 +118,12 @@ function openConversation(contact) {
       e.preventDefault();
       const body = text.value;
       if (!body.trim()) return;
+      // The box is cleared at once, so that what is typed while the
+      // message goes out is kept; a failure puts the message back.
+      text.value = "";
+      localStorage.removeItem(draftKey(contact));
       try {
         const m = await api.post("/api/send", { to: contact, body });
-        text.value = "";
-        localStorage.removeItem(draftKey(contact));
         out.textContent = "";
         const conv = store.messages.get(contact);
         if (conv && !conv.list.some((x) => x.id === m.id)) conv.list.push(m);
@@ -130,6 +132,10 @@ function openConversation(contact) {
         refreshConversations().catch(() => {});
       } catch (err) {
         fill(out, netText(err.message)).className = "out error";
+        if (!text.value) {
+          text.value = body;
+          localStorage.setItem(draftKey(contact), body);
+        }
       }
       text.focus();
     },
