@@ -121,7 +121,8 @@ type Engine struct {
 	chat      *chat.Service
 	history   *chat.History
 	outbox    *outbox  // delivers queued messages
-	mailbox   *mailbox // deposits them for offline contacts; fetches ours
+	mailbox   *mailbox // deposits them for offline contacts, copies and receipts for other devices; fetches ours
+	unread    *unreadNotifier
 	prober    *probe.Service
 	paths     *pathWatcher    // path events
 	reserver  *relay.Reserver // relay slots; nil when declared publicly reachable
@@ -179,8 +180,22 @@ func Start(cfg Config) (_ *Engine, err error) {
 		log.Warnw("the saved session cannot be read; starting without it", "err", err)
 	}
 	e.passport = relay.NewPassport(e.node, e.Certificate)
+	e.unread = startUnread(e.history, e.emit)
+	box, err := seal.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e.mailbox = startMailbox(&mailbox{
+		rdv: e.rdv, history: e.history, contacts: e.contacts, self: e.Username,
+		loggedIn: func() bool { return e.sess.current() != nil },
+		identity: e.node.Peerstore().PrivKey(e.node.ID()), box: box, emit: e.emit, unread: e.unread.changed, retry: cfg.RetryInterval,
+	})
 	e.chat = chat.NewService(e.node, e.history, e.contacts, e.Username, e.reach)
-	e.chat.OnMessage(func(m chat.Message) { e.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(m))}) })
+	e.chat.OnMessage(func(m chat.Message) {
+		e.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(m))})
+		e.unread.changed(m.From)
+		e.mailbox.syncSoon() // a delivery receipt may be owed to the sender's other devices
+	})
 	e.prober = probe.NewService(e.node, e.contacts)
 	if e.paths, err = startPathWatcher(e.node, e.contacts.deviceContact, e.emit); err != nil {
 		return nil, err
@@ -213,15 +228,6 @@ func Start(cfg Config) (_ *Engine, err error) {
 		Announcer: e.dht,
 	})
 	e.contacts.start(e.emit)
-	box, err := seal.LoadOrCreateKey(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	e.mailbox = startMailbox(&mailbox{
-		rdv: e.rdv, history: e.history, contacts: e.contacts, self: e.Username,
-		loggedIn: func() bool { return e.sess.current() != nil },
-		identity: e.node.Peerstore().PrivKey(e.node.ID()), box: box, emit: e.emit, retry: cfg.RetryInterval,
-	})
 	e.outbox = startOutbox(e.chat, e.history, cfg.RetryInterval, e.emit, e.mailbox.depositFor)
 	e.sess.start(e.advertisedAddrs, e.emit, e.sessionHooks())
 	return e, nil
@@ -264,6 +270,9 @@ func (e *Engine) Close() error {
 		}
 		if e.chat != nil {
 			errs = append(errs, e.chat.Close())
+		}
+		if e.unread != nil {
+			errs = append(errs, e.unread.Close())
 		}
 		if e.prober != nil {
 			errs = append(errs, e.prober.Close())
@@ -408,6 +417,7 @@ func (e *Engine) Send(ctx context.Context, to, body string) (apitype.Message, er
 	if m.State == chat.Queued {
 		e.mailbox.depositFor(to) // if they are offline
 	}
+	e.mailbox.syncSoon() // copies for the other devices
 	return messageOf(m), nil
 }
 
@@ -454,7 +464,12 @@ func (e *Engine) History(ctx context.Context, q apitype.HistoryQuery) ([]apitype
 	case limit < 0 || limit > apitype.MaxHistoryLimit:
 		return nil, fmt.Errorf("%w: limit must be from 1 to %d", ErrInvalidArgument, apitype.MaxHistoryLimit)
 	}
-	msgs, err := e.history.With(ctx, contact, limit)
+	if q.Before != "" {
+		if err := chat.CheckID(q.Before); err != nil {
+			return nil, fmt.Errorf("%w: before: %v", ErrInvalidArgument, err)
+		}
+	}
+	msgs, err := e.history.With(ctx, contact, limit, q.Before)
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/ecdh"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/chat"
@@ -48,9 +46,13 @@ type mailbox struct {
 	self     func() string // the logged-in user, "" if none
 	loggedIn func() bool
 	identity crypto.PrivKey
-	box      *ecdh.PrivateKey
-	emit     func(apitype.Event)
-	retry    time.Duration
+	// identityID is this device.
+	identityID peer.ID
+	box        *ecdh.PrivateKey
+	emit       func(apitype.Event)
+	unread     func(contact string) // the unread count of contact may have changed
+	retry      time.Duration
+	keys       *keyCache
 
 	wake      chan struct{}
 	cancel    context.CancelFunc
@@ -68,6 +70,8 @@ func startMailbox(m *mailbox) *mailbox {
 	m.wake = make(chan struct{}, 1)
 	m.deposit = make(map[string]bool)
 	m.backoffTo = make(map[string]time.Time)
+	m.keys = newKeyCache(m.rdv, m.contacts)
+	m.identityID, _ = peer.IDFromPrivateKey(m.identity)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Go(func() { m.run(ctx) })
@@ -107,6 +111,9 @@ func (m *mailbox) fetchSoon() {
 	m.mu.Unlock()
 	m.poke()
 }
+
+// syncSoon asks for the copies and receipts owed to be deposited.
+func (m *mailbox) syncSoon() { m.poke() }
 
 // depositFor asks for contact's queued messages to be deposited in their
 // mailbox if contact is offline.
@@ -182,6 +189,7 @@ func (m *mailbox) run(ctx context.Context) {
 			}
 			m.depositTo(ctx, c)
 		}
+		m.sync(ctx)
 	}
 }
 
@@ -219,7 +227,7 @@ func (m *mailbox) depositTo(ctx context.Context, contact string) {
 		return
 	}
 	for _, msg := range queued {
-		body, err := proto.Marshal(&chatpb.Message{Id: msg.ID, Sender: msg.From, SentUnixMs: msg.Sent.UnixMilli(), Body: msg.Body})
+		body, err := mailItem(&chatpb.Message{Id: msg.ID, Sender: msg.From, SentUnixMs: msg.Sent.UnixMilli(), Body: msg.Body})
 		if err != nil {
 			log.Errorw("encode message for the mailbox", "id", msg.ID, "err", err)
 			return
@@ -245,7 +253,7 @@ func (m *mailbox) depositTo(ctx context.Context, contact string) {
 			}
 			return
 		}
-		m.settled(ctx, msg, func() (bool, error) { return m.history.MarkOnServer(ctx, msg.ID) }, chat.OnServer, "")
+		m.settled(ctx, msg, func() (bool, error) { return m.history.MarkOnServer(ctx, msg.ID) }, chat.Sent, "")
 	}
 }
 
@@ -263,114 +271,4 @@ func (m *mailbox) settled(ctx context.Context, msg chat.Message, record func() (
 	msg.State, msg.Error = state, reason
 	log.Infow("queued message", "to", msg.To, "id", msg.ID, "state", state, "reason", reason)
 	m.emit(apitype.Event{Kind: apitype.EventMessageState, Message: ptr(messageOf(msg))})
-}
-
-// receive fetches the mail waiting for this device, stores each message
-// in the history and acknowledges it. A message that can never be
-// stored (it does not open, is not from a contact's device, or breaks the
-// chat rules) is acknowledged and dropped. An error (the server, the
-// history) leaves the rest on the server for the next try.
-func (m *mailbox) receive(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
-	defer cancel()
-	devices := make(map[string][]peer.ID) // user → devices with a mailbox key
-	for {
-		mail, more, err := m.rdv.FetchMail(ctx, 0)
-		if err != nil {
-			return err
-		}
-		var done []uint64
-		var stopErr error
-		for _, ml := range mail {
-			if err := m.receiveOne(ctx, ml, devices); err != nil {
-				var drop *dropError
-				if !errors.As(err, &drop) {
-					stopErr = err
-					break
-				}
-				log.Warnw("mail dropped", "id", ml.ID, "from", ml.Sender, "err", err)
-			}
-			done = append(done, ml.ID)
-		}
-		if len(done) > 0 {
-			if _, err := m.rdv.AckMail(ctx, done); err != nil {
-				return err
-			}
-		}
-		if stopErr != nil {
-			return stopErr
-		}
-		if !more || len(mail) == 0 {
-			return nil
-		}
-	}
-}
-
-// dropError is a message that can never be stored: acknowledge it.
-type dropError struct{ err error }
-
-func (e *dropError) Error() string { return e.err.Error() }
-func (e *dropError) Unwrap() error { return e.err }
-
-// receiveOne opens one message and stores it. devices caches the senders'
-// devices.
-func (m *mailbox) receiveOne(ctx context.Context, ml client.Mail, devices map[string][]peer.ID) error {
-	me := m.self()
-	if me == "" {
-		return errors.New("receive mail: not logged in")
-	}
-	if _, ok := m.contacts.Lookup(ml.Sender); !ok {
-		return &dropError{fmt.Errorf("receive mail from %s: %w", ml.Sender, chat.ErrNotAContact)}
-	}
-	ds, ok := devices[ml.Sender]
-	if !ok {
-		keys, err := m.rdv.DeviceKeys(ctx, ml.Sender)
-		if errors.Is(err, rendezvous.ErrContactRequired) {
-			return &dropError{err}
-		}
-		if err != nil {
-			return err // try again later
-		}
-		for _, k := range keys {
-			ds = append(ds, k.Peer)
-		}
-		devices[ml.Sender] = ds
-	}
-	senderOK := func(user string, p peer.ID) bool { return user == ml.Sender && slices.Contains(ds, p) }
-	opened, err := m.rdv.OpenMail(m.box, ml, senderOK)
-	if err != nil {
-		return &dropError{err}
-	}
-	msg, err := mailMessage(opened, me)
-	if err != nil {
-		return &dropError{err}
-	}
-	fresh, err := m.history.Add(ctx, msg)
-	if err != nil {
-		return err
-	}
-	if fresh {
-		log.Debugw("message received from the mailbox", "from", msg.From, "id", msg.ID)
-		m.emit(apitype.Event{Kind: apitype.EventMessage, Message: ptr(messageOf(msg))})
-	}
-	return nil
-}
-
-// mailMessage is an opened mailbox message as the history keeps it,
-// checked as chat checks a message that comes over a stream.
-func mailMessage(opened *seal.Message, me string) (chat.Message, error) {
-	var pm chatpb.Message
-	if err := proto.Unmarshal(opened.Body, &pm); err != nil {
-		return chat.Message{}, fmt.Errorf("mail %s from %s: not a chat message: %w", opened.ID, opened.SenderUser, err)
-	}
-	if pm.GetId() != opened.ID || pm.GetSender() != opened.SenderUser {
-		return chat.Message{}, fmt.Errorf("mail %s from %s: the chat message inside is %s from %s", opened.ID, opened.SenderUser, pm.GetId(), pm.GetSender())
-	}
-	if err := chat.CheckIncoming(opened.ID, pm.GetBody()); err != nil {
-		return chat.Message{}, fmt.Errorf("mail %s from %s: %w", opened.ID, opened.SenderUser, err)
-	}
-	return chat.Message{
-		ID: pm.GetId(), From: opened.SenderUser, To: me, Sent: time.UnixMilli(pm.GetSentUnixMs()),
-		Body: pm.GetBody(), Incoming: true, State: chat.Received, Path: MailboxPath,
-	}, nil
 }

@@ -28,7 +28,9 @@
 //	POST /api/password          PasswordChangeRequest
 //	POST /api/account/delete    DeleteAccountRequest
 //	POST /api/send              SendRequest           apitype.Message
-//	GET  /api/history?contact=&limit=                 []apitype.Message
+//	GET  /api/history?contact=&limit=&before=         []apitype.Message
+//	GET  /api/conversations                           []apitype.Conversation
+//	POST /api/read              ReadRequest           apitype.ReadResult
 //	POST /api/probe             ProbeRequest          apitype.ProbeResult
 //	POST /api/publish           PublishRequest        apitype.Published
 //	POST /api/unpublish         UnpublishRequest
@@ -275,11 +277,26 @@ func (s *Server) routes() http.Handler {
 			}
 			q.Limit = n
 		}
+		q.Before = r.URL.Query().Get("before")
 		msgs, err := c.History(r.Context(), q)
 		if msgs == nil {
 			msgs = []apitype.Message{}
 		}
 		writeResult(w, msgs, err)
+	})
+	mux.HandleFunc("GET /api/conversations", func(w http.ResponseWriter, r *http.Request) {
+		convs, err := c.Conversations(r.Context())
+		if convs == nil {
+			convs = []apitype.Conversation{}
+		}
+		writeResult(w, convs, err)
+	})
+	mux.HandleFunc("POST /api/read", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.ReadRequest
+		if readJSON(w, r, &req) {
+			res, err := c.MarkRead(r.Context(), req.Contact)
+			writeResult(w, res, err)
+		}
 	})
 	mux.HandleFunc("POST /api/publish", func(w http.ResponseWriter, r *http.Request) {
 		var req apitype.PublishRequest

@@ -164,7 +164,22 @@ func (c *Client) History(ctx context.Context, q apitype.HistoryQuery) ([]apitype
 	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
+	if q.Before != "" {
+		v.Set("before", q.Before)
+	}
 	return msgs, c.do(ctx, http.MethodGet, "/api/history?"+v.Encode(), nil, &msgs)
+}
+
+// Conversations lists the conversations with their unread counts.
+func (c *Client) Conversations(ctx context.Context) ([]apitype.Conversation, error) {
+	var convs []apitype.Conversation
+	return convs, c.do(ctx, http.MethodGet, "/api/conversations", nil, &convs)
+}
+
+// MarkRead marks every message from contact read.
+func (c *Client) MarkRead(ctx context.Context, contact string) (apitype.ReadResult, error) {
+	var res apitype.ReadResult
+	return res, c.do(ctx, http.MethodPost, "/api/read", apitype.ReadRequest{Contact: contact}, &res)
 }
 
 // Probe streams size bytes to a contact's device and reports what arrived.

@@ -60,8 +60,17 @@ type Client interface {
 	// gets it later: the message comes back queued and a message_state
 	// event follows when it is delivered.
 	Send(ctx context.Context, to, body string) (Message, error)
-	// History returns messages exchanged with a contact, oldest first.
+	// History returns messages exchanged with a contact, oldest first,
+	// in the order every device of the user shows them (the sender's
+	// clock, then the message id); q.Before pages back.
 	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	// Conversations lists the conversations, the one with the newest
+	// message first, with their unread counts.
+	Conversations(ctx context.Context) ([]Conversation, error)
+	// MarkRead marks every message from contact read, on every device of
+	// the user, and sends contact one read receipt for them; an unread
+	// event follows.
+	MarkRead(ctx context.Context, contact string) (ReadResult, error)
 	// Probe streams size bytes to the device a contact is online on and
 	// reports throughput, path and integrity.
 	Probe(ctx context.Context, username string, size int64) (ProbeResult, error)
@@ -286,13 +295,16 @@ const (
 	MessageDelivered MessageState = "delivered" // outgoing, acknowledged by the recipient
 	MessageQueued    MessageState = "queued"    // outgoing, waiting for the recipient
 	MessageFailed    MessageState = "failed"    // outgoing, refused by the recipient; see Error
-	// MessageOnServer: outgoing, the recipient was offline, and a copy
-	// sealed end to end to each of the recipient's devices waits in their
-	// mailbox on the rendezvous server. The mailbox sends no receipt, so
-	// it is not known whether the recipient fetched it; it turns
-	// delivered only if the recipient's device acknowledges it directly
-	// (the outbox keeps trying while the recipient is online).
-	MessageOnServer MessageState = "on_server"
+	// MessageSent: outgoing, out of this device's hands but not known to
+	// be delivered: the recipient was offline and a copy sealed end to
+	// end to each of their devices waits in their mailbox on the
+	// rendezvous server (the device keeps trying directly too), or
+	// another device of the user sent it. Their delivery receipt turns it
+	// delivered.
+	MessageSent MessageState = "sent"
+	// MessageRead: outgoing, the recipient read it (on one of their
+	// devices); incoming, read on one of this user's devices.
+	MessageRead MessageState = "read"
 )
 
 // Message is one chat message. Body is the text exactly as sent: render
@@ -318,6 +330,31 @@ type HistoryQuery struct {
 	// Limit is the number of most recent messages; zero means
 	// DefaultHistoryLimit, at most MaxHistoryLimit.
 	Limit int `json:"limit,omitempty"`
+	// Before, a message id, pages back: the messages before it.
+	Before string `json:"before,omitempty"`
+}
+
+// Conversation is the summary of the messages with one contact.
+type Conversation struct {
+	Contact string   `json:"contact"`
+	Unread  int      `json:"unread"` // incoming messages read on no device of the user
+	Last    *Message `json:"last"`   // the newest message
+}
+
+// ReadRequest names the conversation to mark read.
+type ReadRequest struct {
+	Contact string `json:"contact"`
+}
+
+// ReadResult is what MarkRead did.
+type ReadResult struct {
+	Marked int `json:"marked"` // messages that were unread
+}
+
+// Unread is a conversation's unread count.
+type Unread struct {
+	Contact string `json:"contact"`
+	Count   int    `json:"count"`
 }
 
 // Limits of history queries.
@@ -365,9 +402,12 @@ const (
 	EventContact EventKind = "contact"
 	// EventMessage: a message arrived. Message is set.
 	EventMessage EventKind = "message"
-	// EventMessageState: an outgoing message changed state (a queued
-	// message was delivered, went on_server, or failed). Message is set.
+	// EventMessageState: a message changed state (an outgoing one was
+	// sent, delivered, read or failed; an incoming one was read on
+	// another device). Message is set.
 	EventMessageState EventKind = "message_state"
+	// EventUnread: a conversation's unread count changed. Unread is set.
+	EventUnread EventKind = "unread"
 	// EventPath: the connection to a contact's device changed (connected,
 	// relayed → holepunched, disconnected). Contact is set, with Path.
 	EventPath       EventKind = "path"
@@ -410,6 +450,7 @@ type Event struct {
 	Supernodes []string       `json:"supernodes,omitempty"`
 	Transfer   *Transfer      `json:"transfer,omitempty"`
 	Offer      *Offer         `json:"offer,omitempty"`
+	Unread     *Unread        `json:"unread,omitempty"`
 }
 
 // Published is content this device publishes.

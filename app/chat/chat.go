@@ -3,10 +3,12 @@ package chat
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -269,10 +271,30 @@ func (s *Service) Flush(ctx context.Context, to string) ([]Message, error) {
 // CheckIncoming applies the rules an incoming message's id and body
 // must meet, whichever way it came (a stream, the mailbox).
 func CheckIncoming(id, body string) error {
+	if err := CheckID(id); err != nil {
+		return err
+	}
+	return checkBody(body)
+}
+
+// CheckID applies the rule a message id must meet.
+func CheckID(id string) error {
 	if id == "" || len(id) > maxIDLen {
 		return fmt.Errorf("%w: message id missing or too long", ErrInvalidMessage)
 	}
-	return checkBody(body)
+	return nil
+}
+
+// maxPathLen bounds a path label another device reports (a sent copy's).
+const maxPathLen = 200
+
+// SafePath is a path label another device of the user reported, or ""
+// if it is not one: longer than maxPathLen or not UTF-8.
+func SafePath(p string) string {
+	if len(p) > maxPathLen || !utf8.ValidString(p) {
+		return ""
+	}
+	return p
 }
 
 func checkBody(body string) error {
@@ -287,8 +309,26 @@ func checkBody(body string) error {
 	return nil
 }
 
+// lastIDTime is the time part of the last id newID made.
+var lastIDTime atomic.Int64
+
+// newID makes a message id: 8 bytes of time (microseconds, made to
+// increase on this device) then 8 random bytes, in hex. Messages a device
+// sends in the same millisecond are ordered by their ids, so every device
+// shows them in the order they were sent.
 func newID() string {
+	now := time.Now().UnixMicro()
+	for {
+		last := lastIDTime.Load()
+		if now <= last {
+			now = last + 1
+		}
+		if lastIDTime.CompareAndSwap(last, now) {
+			break
+		}
+	}
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
+	binary.BigEndian.PutUint64(b, uint64(now))
+	_, _ = rand.Read(b[8:])
 	return hex.EncodeToString(b)
 }

@@ -77,14 +77,14 @@ func TestSendDeliversStoresAndLabelsPath(t *testing.T) {
 	if m.Path != "direct" || m.From != "alice" || m.To != "bob" || m.Incoming || m.State != Delivered {
 		t.Errorf("sent message: got %+v", m)
 	}
-	got, err := bob.hist.With(ctx, "alice", 10)
+	got, err := bob.hist.With(ctx, "alice", 10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].ID != m.ID || got[0].Body != "hello" || !got[0].Incoming || got[0].Path != "direct" || got[0].State != Received {
 		t.Fatalf("bob's history: got %+v, want the one message %s", got, m.ID)
 	}
-	mine, _ := alice.hist.With(ctx, "bob", 10)
+	mine, _ := alice.hist.With(ctx, "bob", 10, "")
 	if len(mine) != 1 || mine[0].ID != m.ID || mine[0].Incoming || mine[0].State != Delivered || mine[0].Path != "direct" {
 		t.Fatalf("alice's history: got %+v", mine)
 	}
@@ -125,7 +125,7 @@ func TestRetriedMessageStoredOnce(t *testing.T) {
 			t.Fatalf("attempt %d: got %v (%s), want delivered", i, ack.Status, ack.Error)
 		}
 	}
-	got, _ := bob.hist.With(ctx, "alice", 10)
+	got, _ := bob.hist.With(ctx, "alice", 10, "")
 	if len(got) != 1 {
 		t.Fatalf("got %d stored copies, want 1", len(got))
 	}
@@ -168,7 +168,7 @@ func TestRejections(t *testing.T) {
 		})
 	}
 	for _, contact := range []string{"alice", "mallory", "carol"} {
-		if got, _ := bob.hist.With(ctx, contact, 10); len(got) != 0 {
+		if got, _ := bob.hist.With(ctx, contact, 10, ""); len(got) != 0 {
 			t.Errorf("rejected messages stored under %s: %+v", contact, got)
 		}
 	}
@@ -190,7 +190,7 @@ func TestOversizedFrameResetsStream(t *testing.T) {
 	if err == nil || !(errors.Is(err, network.ErrReset) || strings.Contains(err.Error(), "reset")) {
 		t.Fatalf("got %v, want the stream reset", err)
 	}
-	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 0 {
+	if got, _ := bob.hist.With(ctx, "alice", 10, ""); len(got) != 0 {
 		t.Fatalf("oversized message stored: %+v", got)
 	}
 }
@@ -206,7 +206,7 @@ func TestSendErrors(t *testing.T) {
 	if _, err := alice.svc.Send(ctx, "bob", ""); err == nil {
 		t.Error("empty message sent")
 	}
-	if got, _ := alice.hist.With(ctx, "dave", 10); len(got) != 0 {
+	if got, _ := alice.hist.With(ctx, "dave", 10, ""); len(got) != 0 {
 		t.Errorf("refused message stored: %+v", got)
 	}
 	// bob's device dies without presence noticing yet: the message is
@@ -235,7 +235,7 @@ func TestHistoryOrderAndLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := h.With(ctx, "bob", 2)
+	got, err := h.With(ctx, "bob", 2, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestOutboxDeliversInOrderWhenContactComesOnline(t *testing.T) {
 	if len(settled) != 3 {
 		t.Fatalf("settled %d messages, want 3", len(settled))
 	}
-	got, _ := bob.hist.With(ctx, "alice", 10)
+	got, _ := bob.hist.With(ctx, "alice", 10, "")
 	if len(got) != 3 {
 		t.Fatalf("bob has %d messages, want 3", len(got))
 	}
@@ -283,7 +283,7 @@ func TestOutboxDeliversInOrderWhenContactComesOnline(t *testing.T) {
 			t.Errorf("bob's message %d: got %s (%q), want %s: order lost", i, m.ID, m.Body, ids[i])
 		}
 	}
-	mine, _ := alice.hist.With(ctx, "bob", 10)
+	mine, _ := alice.hist.With(ctx, "bob", 10, "")
 	for _, m := range mine {
 		if m.State != Delivered || m.Path != "direct" {
 			t.Errorf("alice's copy %q: got state %s path %q, want delivered direct", m.Body, m.State, m.Path)
@@ -313,7 +313,7 @@ func TestOutboxWaitsForRecipientToKnowUs(t *testing.T) {
 	if _, err := alice.svc.Flush(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 || got[0].ID != m.ID {
+	if got, _ := bob.hist.With(ctx, "alice", 10, ""); len(got) != 1 || got[0].ID != m.ID {
 		t.Fatalf("bob's history: got %+v, want the early message", got)
 	}
 }

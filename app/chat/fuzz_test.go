@@ -86,7 +86,7 @@ func FuzzServeMessages(f *testing.F) {
 				t.Fatalf("ack %d without a status", i)
 			}
 		}
-		stored, err := h.With(context.Background(), "mallory", 10)
+		stored, err := h.With(context.Background(), "mallory", 10, "")
 		if err != nil || len(stored) != 0 {
 			t.Fatalf("forged messages stored: %+v, %v", stored, err)
 		}
@@ -122,7 +122,7 @@ func FuzzAcks(f *testing.F) {
 			if len(batch) > maxBatch {
 				t.Fatalf("batch of %d acks", len(batch))
 			}
-			n, stop := matchAcks(sent[settled:], batch, "direct")
+			n, stop := matchAcks(sent[settled:], batch, "direct", "")
 			for _, o := range sent[settled : settled+n] {
 				if o.m.State != Delivered && o.m.State != Failed {
 					t.Fatalf("settled message %s in state %s", o.m.ID, o.m.State)

@@ -81,8 +81,8 @@ func TestHistoryOnServer(t *testing.T) {
 		t.Fatalf("undeposited: %+v, %v; want m2", und, err)
 	}
 	out, err := h.Outbox(ctx, "bob")
-	if err != nil || len(out) != 2 || out[0].State != OnServer || out[1].State != Queued {
-		t.Fatalf("outbox: %+v, %v; want m1 on_server, m2 queued", out, err)
+	if err != nil || len(out) != 2 || out[0].State != Sent || out[1].State != Queued {
+		t.Fatalf("outbox: %+v, %v; want m1 sent, m2 queued", out, err)
 	}
 	if err := h.settle(ctx, "m1", Delivered, "direct", ""); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestHistoryOnServer(t *testing.T) {
 	if ok, err := h.FailQueued(ctx, "m2", "gone"); err != nil || !ok {
 		t.Fatalf("fail m2: %v, %v", ok, err)
 	}
-	all, err := h.With(ctx, "bob", 10)
+	all, err := h.With(ctx, "bob", 10, "")
 	if err != nil || len(all) != 2 || all[0].State != Delivered || all[1].State != Failed || all[1].Error != "gone" {
 		t.Fatalf("history: %+v, %v; want m1 delivered, m2 failed", all, err)
 	}

@@ -144,7 +144,7 @@ func (in *inbound) accept(batch []*pb.Message) []*pb.Ack {
 	}
 	ctx, cancel := context.WithTimeout(in.s.ctx, ExchangeTimeout)
 	defer cancel()
-	fresh, err := in.s.history.AddAll(ctx, store)
+	fresh, err := in.s.history.AddReceived(ctx, store, in.remote.String())
 	if err != nil {
 		log.Errorw("store incoming messages", "err", err)
 		in.refusing = "recipient could not store the message; try again"

@@ -31,11 +31,11 @@ import (
 // alice and bob, in the same order, each once; alice's all delivered.
 func sameOrder(t *testing.T, ctx context.Context, alice, bob *user, n int) (mine, theirs []Message) {
 	t.Helper()
-	mine, err := alice.hist.With(ctx, "bob", n+10)
+	mine, err := alice.hist.With(ctx, "bob", n+10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err = bob.hist.With(ctx, "alice", n+10)
+	theirs, err = bob.hist.With(ctx, "alice", n+10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestDeadDirectPathFallsBackToRelayFast(t *testing.T) {
 	t.Logf("fallback to the relay took %v", took)
 	// Independent signals: bob labels the message from the connection
 	// it arrived on, and alice's connection to bob is a limited one.
-	theirs, _ := bob.hist.With(ctx, "alice", 10)
+	theirs, _ := bob.hist.With(ctx, "alice", 10, "")
 	if len(theirs) != 2 || theirs[0].Path != "direct" || theirs[1].ID != after.ID || theirs[1].Path != relayed {
 		t.Fatalf("bob's history: %+v", theirs)
 	}
@@ -415,7 +415,7 @@ func TestV1SenderIsAnswered(t *testing.T) {
 	if err := wire.NewReader(st, MaxFrameSize).Read(ack); err != nil || ack.Id != "v1" || ack.Status != pb.Status_STATUS_DELIVERED {
 		t.Fatalf("ack: %v, %v", ack, err)
 	}
-	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 || got[0].ID != "v1" {
+	if got, _ := bob.hist.With(ctx, "alice", 10, ""); len(got) != 1 || got[0].ID != "v1" {
 		t.Fatalf("bob's history: %+v", got)
 	}
 }
@@ -463,7 +463,7 @@ func TestOpenStreamFollowsPresence(t *testing.T) {
 	if m, err := alice.svc.Send(ctx, "bob", "gone?"); err != nil || m.State != Queued {
 		t.Fatalf("send while offline: %+v, %v; want queued", m, err)
 	}
-	if got, _ := bob.hist.With(ctx, "alice", 10); len(got) != 1 {
+	if got, _ := bob.hist.With(ctx, "alice", 10, ""); len(got) != 1 {
 		t.Fatalf("bob got %d messages, want 1", len(got))
 	}
 	contacts.Set("bob", bob.node.ID())
@@ -517,7 +517,7 @@ func TestRelayedStreamMovesToDirect(t *testing.T) {
 	if err != nil || second.State != Delivered || second.Path != "direct" {
 		t.Fatalf("second, with a direct connection up: got %+v, %v; want delivered direct", second, err)
 	}
-	theirs, _ := bob.hist.With(ctx, "alice", 10)
+	theirs, _ := bob.hist.With(ctx, "alice", 10, "")
 	if len(theirs) != 2 || theirs[0].Path != relayed || theirs[1].Path != "direct" {
 		t.Fatalf("bob's history: %+v", theirs)
 	}

@@ -128,8 +128,19 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	}
 	// Issue 11: flags after the argument count.
 	mustParley(t, ctx, "", "--data", alice.Dir, "send", "bob", "second")
-	if out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice", "--limit", "1"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "alice → you ("+via+"): second") {
-		t.Errorf("history alice --limit 1: got %q, want the last message only", out)
+	out := mustParley(t, ctx, "", "--data", bob.Dir, "history", "alice", "--limit", "1")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "alice → you ("+via+"): second") || !strings.HasPrefix(lines[1], "older messages: parley --data ") {
+		t.Fatalf("history alice --limit 1: got %q, want the last message and how to see older ones", out)
+	}
+	// The hint works when pasted: it shows the message before.
+	hint := strings.Fields(strings.TrimPrefix(lines[1], "older messages: parley "))
+	if out := mustParley(t, ctx, "", hint...); !strings.Contains(out, "hello from the CLI") || strings.Contains(out, "second") {
+		t.Errorf("the pasted hint %q: got %q, want the message before", lines[1], out)
+	}
+	// Showing the history marked alice's messages read; chats says so.
+	if out := mustParley(t, ctx, "", "--data", bob.Dir, "chats"); !strings.Contains(out, "alice    0 ") && !strings.Contains(out, "alice  0 ") {
+		t.Errorf("chats after reading: got %q, want alice with 0 unread", out)
 	}
 	var res apitype.ProbeResult
 	if err := json.Unmarshal([]byte(mustParley(t, ctx, "", "--data", alice.Dir, "probe", "bob", "--size", "64KiB", "--json")), &res); err != nil {
@@ -138,7 +149,7 @@ func TestCLIAgainstLiveNetwork(t *testing.T) {
 	if res.Bytes != 64<<10 || !res.Intact || res.MBPerSecond <= 0 || res.Path != via {
 		t.Errorf("probe bob --size 64KiB: got %+v", res)
 	}
-	out := mustParley(t, ctx, "", "--data", alice.Dir, "status", "--json")
+	out = mustParley(t, ctx, "", "--data", alice.Dir, "status", "--json")
 	var st apitype.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out)

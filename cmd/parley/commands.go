@@ -25,8 +25,9 @@ func (c *cli) sendCmd() *cobra.Command {
 with spaces. A contact who cannot be reached now gets the message when they
 are online again: it is queued, and parley watch shows when it is delivered.
 To a contact who is offline it is also left, sealed end to end, in their
-mailbox on the rendezvous server (state on_server), which their devices
-fetch at their next login; the mailbox sends no delivery receipt.`,
+mailbox on the rendezvous server (state sent), which their devices fetch
+at their next login; their delivery receipt turns it delivered. Every
+device of the contact gets the message, and your other devices show it.`,
 		Example: `  parley send bob "hi bob"
   parley send bob see you at 8
   parley send bob --json -- -1 is fine`,
@@ -96,25 +97,39 @@ whether every byte arrived intact.`,
 
 func (c *cli) historyCmd() *cobra.Command {
 	var limit int
+	var before string
+	var keepUnread bool
 	cmd := c.jsonFlag(&cobra.Command{
 		Use:   "history USER",
-		Short: "Show the messages exchanged with a contact",
+		Short: "Show the messages exchanged with a contact, and mark them read",
 		Long: `History shows the latest messages exchanged with USER, oldest first: when,
-who to whom, how the message travelled (or that it is queued or failed),
-and the text. It exits 3 when USER is neither a contact nor someone this
+who to whom, how the message travelled (or that it is queued, sent or
+failed, or that USER read it), and the text. Every device of yours shows
+the same messages in the same order. Showing them marks USER's messages
+read, on all your devices, and tells USER (one read receipt), unless
+--keep-unread. It exits 3 when USER is neither a contact nor someone this
 device has messages with.`,
 		Example: `  parley history bob
   parley history bob --limit 10
-  parley history bob --json`,
+  parley history bob --limit 10 --before 0006342f1a2b3c4d9e8f7a6b5c4d3e2f
+  parley history bob --json --keep-unread`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > apitype.MaxHistoryLimit {
 				return command.Usagef("--limit %d: want 1 to %d", limit, apitype.MaxHistoryLimit)
 			}
 			return c.call(cmd.Context(), func(ctx context.Context, cl *api.Client) error {
-				msgs, err := cl.History(ctx, apitype.HistoryQuery{Contact: args[0], Limit: limit})
+				// One more than shown says whether older ones are there.
+				msgs, err := cl.History(ctx, apitype.HistoryQuery{Contact: args[0], Limit: min(limit+1, apitype.MaxHistoryLimit), Before: before})
 				if err != nil {
 					return err
+				}
+				older := len(msgs) > limit || len(msgs) == apitype.MaxHistoryLimit
+				msgs = msgs[max(0, len(msgs)-limit):]
+				if !keepUnread && before == "" {
+					if _, err := cl.MarkRead(ctx, args[0]); err != nil {
+						return err
+					}
 				}
 				if len(msgs) == 0 {
 					if err := knownUser(ctx, cl, args[0]); err != nil {
@@ -127,17 +142,25 @@ device has messages with.`,
 					}
 					return c.printJSON(msgs)
 				}
-				if len(msgs) == 0 {
+				switch {
+				case len(msgs) == 0 && before != "":
+					fmt.Fprintf(c.out, "no messages with %s before %s\n", safe(args[0]), safe(before))
+				case len(msgs) == 0:
 					fmt.Fprintf(c.out, "no messages with %s yet\n", safe(args[0]))
 				}
 				for _, m := range msgs {
 					fmt.Fprintf(c.out, "%s  %s\n", m.Sent.Local().Format(time.DateTime), messageLine(m))
+				}
+				if older {
+					fmt.Fprintf(c.out, "older messages: %s history %s --limit %d --before %s\n", c.parley(), safe(args[0]), limit, msgs[0].ID)
 				}
 				return nil
 			})
 		},
 	})
 	cmd.Flags().IntVar(&limit, "limit", apitype.DefaultHistoryLimit, fmt.Sprintf("how many of the latest messages to show (1 to %d)", apitype.MaxHistoryLimit))
+	cmd.Flags().StringVar(&before, "before", "", "show the messages before this message id (paging back; marks nothing read)")
+	cmd.Flags().BoolVar(&keepUnread, "keep-unread", false, "do not mark the messages read")
 	return cmd
 }
 

@@ -246,11 +246,12 @@ func TestFlagsAnywhere(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			out := mustParley(t, ctx, "", args...)
-			if n := strings.Count(out, "\n"); n != 1 {
-				t.Errorf("got %d lines, want 1:\n%s", n, out)
+			// The message, and how to page back to the older one.
+			if n := strings.Count(out, "\n"); n != 2 || !strings.Contains(out, "--limit 1 --before m2") {
+				t.Errorf("got %d lines, want 2 (the message, the hint):\n%s", n, out)
 			}
-			if q := f.lastHistory(); q.Limit != 1 {
-				t.Errorf("got limit %d, want 1", q.Limit)
+			if q := f.lastHistory(); q.Limit != 2 {
+				t.Errorf("asked for %d, want 2 (one more than shown)", q.Limit)
 			}
 		})
 	}
@@ -463,6 +464,9 @@ func TestEventLines(t *testing.T) {
 		{apitype.Event{Kind: apitype.EventContact, Username: "bob", Change: "removed"}, "contact  bob is no longer a contact or request"},
 		{apitype.Event{Kind: apitype.EventMessageState, Message: &apitype.Message{ID: "m1", From: "alice", To: "bob", Body: "hi", State: apitype.MessageDelivered, Path: "direct"}}, "message_state  you → bob (direct): hi (id m1)"},
 		{apitype.Event{Kind: apitype.EventMessageState, Message: &apitype.Message{ID: "m1", To: "bob", Body: "hi", State: apitype.MessageFailed, Error: "refused\u202e"}}, `message_state  you → bob (not delivered: refused\u202e): hi (id m1)`},
+		{apitype.Event{Kind: apitype.EventMessageState, Message: &apitype.Message{ID: "m1", From: "alice", To: "bob", Body: "hi", State: apitype.MessageRead, Path: "mailbox"}}, "message_state  you → bob (mailbox, read): hi (id m1)"},
+		{apitype.Event{Kind: apitype.EventMessageState, Message: &apitype.Message{ID: "m1", From: "alice", To: "bob", Body: "hi", State: apitype.MessageSent}}, "message_state  you → bob (sent, not delivered yet): hi (id m1)"},
+		{apitype.Event{Kind: apitype.EventUnread, Unread: &apitype.Unread{Contact: "bob\x1b[2J", Count: 3}}, `unread  3 unread from bob\x1b[2J`},
 		{apitype.Event{Kind: apitype.EventSupernodes, Supernodes: []string{"12D3KooWA", "12D3KooWB"}}, "supernodes  relay slots at 12D3KooWA, 12D3KooWB"},
 		{apitype.Event{Kind: apitype.EventTransfer, Transfer: &apitype.Transfer{ID: "t1", Name: "slides\x1b[2J.pdf", State: apitype.TransferRunning, BytesDone: 10 << 20, BytesTotal: 40 << 20, Rate: 2 << 20, Peers: 3}},
 			`transfer  slides\x1b[2J.pdf (id t1): 10.0 MiB of 40.0 MiB (25%), 2.0 MiB/s, ETA 15s, 3 peers`},
@@ -494,7 +498,7 @@ func TestCompletion(t *testing.T) {
 		{[]string{"status", ""}, nil},
 		{[]string{"pause", ""}, []string{"t1"}},
 		{[]string{"unpublish", "bafk"}, []string{fakeCID}},
-		{[]string{"hist"}, []string{"history\tShow the messages exchanged with a contact"}},
+		{[]string{"hist"}, []string{"history\tShow the messages exchanged with a contact, and mark them read"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

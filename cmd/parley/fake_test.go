@@ -188,6 +188,20 @@ func (f *fakeClient) History(ctx context.Context, q apitype.HistoryQuery) ([]api
 	return msgs, nil
 }
 
+func (f *fakeClient) Conversations(ctx context.Context) ([]apitype.Conversation, error) {
+	f.called("Conversations")
+	return []apitype.Conversation{{Contact: "bob", Unread: 2, Last: &apitype.Message{ID: "m1", From: "bob", To: "alice", Sent: fakeTime,
+		Body: nasty, Incoming: true, State: apitype.MessageReceived, Path: "direct"}}}, nil
+}
+
+func (f *fakeClient) MarkRead(ctx context.Context, contact string) (apitype.ReadResult, error) {
+	f.called("MarkRead")
+	if err := userErr(contact); err != nil {
+		return apitype.ReadResult{}, err
+	}
+	return apitype.ReadResult{Marked: 1}, nil
+}
+
 func (f *fakeClient) Probe(ctx context.Context, username string, size int64) (apitype.ProbeResult, error) {
 	f.called("Probe")
 	f.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,7 +77,7 @@ request, device, transfer or offer).`,
 		c.contactOpCmd("accept"), c.contactOpCmd("decline"), c.contactOpCmd("remove"),
 		c.contactOpCmd("block"), c.contactOpCmd("unblock"),
 		c.contactsCmd(),
-		c.sendCmd(), c.historyCmd(), c.probeCmd(), c.watchCmd(),
+		c.sendCmd(), c.historyCmd(), c.chatsCmd(), c.probeCmd(), c.watchCmd(),
 		c.statusCmd(), c.devicesCmd(), c.revokeCmd(),
 		c.changePasswordCmd(), c.deleteAccountCmd(),
 		c.publishCmd(), c.publishedCmd(), c.unpublishCmd(),
@@ -99,6 +100,23 @@ func defaultDataDir() string {
 		return ".parley"
 	}
 	return filepath.Join(home, ".parley")
+}
+
+// parley is how a hint names this command: with --data when the data
+// directory is not the default one, so that the hint works when pasted.
+func (c *cli) parley() string {
+	if c.dataDir == defaultDataDir() {
+		return "parley"
+	}
+	return "parley --data " + shellQuote(c.dataDir)
+}
+
+// shellQuote quotes s for a POSIX shell if it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // jsonFlag adds --json to cmd.

@@ -86,13 +86,17 @@ func messageHow(m apitype.Message) string {
 	switch m.State {
 	case apitype.MessageQueued:
 		return "queued"
-	case apitype.MessageOnServer:
-		return "waiting on the server"
+	case apitype.MessageSent:
+		return "sent, not delivered yet"
 	case apitype.MessageFailed:
 		return "not delivered: " + safe(m.Error)
 	}
-	if m.Path == "" {
-		return string(m.State)
+	how := string(m.State)
+	if m.Path != "" {
+		how = safe(m.Path)
 	}
-	return safe(m.Path)
+	if m.State == apitype.MessageRead && !m.Incoming {
+		how += ", read"
+	}
+	return how
 }

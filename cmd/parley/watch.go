@@ -132,6 +132,11 @@ func eventWhat(ev apitype.Event) string {
 			return fmt.Sprintf("%s (id %s)", messageLine(m), safe(m.ID))
 		}
 		return messageLine(*ev.Message)
+	case apitype.EventUnread:
+		if ev.Unread == nil {
+			break
+		}
+		return fmt.Sprintf("%d unread from %s", ev.Unread.Count, safe(ev.Unread.Contact))
 	case apitype.EventSupernodes:
 		if len(ev.Supernodes) == 0 {
 			return "no relay slot at any supernode"

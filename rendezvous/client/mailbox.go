@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -72,14 +73,18 @@ type Deposited struct {
 }
 
 // Deposit leaves a message for user `to` in its mailbox: one envelope per
-// device key DeviceKeys returned. rendezvous.ErrDeviceKeysChanged means
-// the devices changed since: fetch the keys and seal again.
-// rendezvous.ErrMailboxFull means the message must wait on this device
-// and be retried later.
-func (c *Client) Deposit(ctx context.Context, to, msgID string, envs []Envelope) (Deposited, error) {
+// device key DeviceKeys returned, except the devices in has, which have
+// the message already (no envelope for this device when `to` is this
+// account). rendezvous.ErrDeviceKeysChanged means the devices changed
+// since: fetch the keys and seal again. rendezvous.ErrMailboxFull means
+// the message must wait on this device and be retried later.
+func (c *Client) Deposit(ctx context.Context, to, msgID string, envs []Envelope, has ...peer.ID) (Deposited, error) {
 	d := &pb.DepositRequest{To: to, MessageId: msgID}
 	for _, e := range envs {
 		d.Envelopes = append(d.Envelopes, &pb.MailEnvelope{PeerId: []byte(e.Device), Ciphertext: e.Ciphertext})
+	}
+	for _, p := range has {
+		d.Has = append(d.Has, []byte(p))
 	}
 	resp, err := c.roundTrip(ctx, &pb.Request{Body: &pb.Request_Deposit{Deposit: d}})
 	if err != nil {
@@ -89,32 +94,48 @@ func (c *Client) Deposit(ctx context.Context, to, msgID string, envs []Envelope)
 	return Deposited{ID: r.GetId(), Duplicate: r.GetDuplicate()}, nil
 }
 
+// ErrNoOtherDevice means a message needs no deposit: every device of the
+// user that has a mailbox key has it already (SendMail's has, or this
+// device).
+var ErrNoOtherDevice = errors.New("no other device needs the message")
+
 // SendMail seals body from this device (user `from`) to every device of
-// `to` and deposits it, fetching the keys again once if they changed
-// meanwhile. A user without device keys cannot receive mail
-// (rendezvous.ErrNotFound).
-func (c *Client) SendMail(ctx context.Context, from, to, msgID string, body []byte) (Deposited, error) {
+// `to` except those in has (and this device, when `to` is `from`: a copy
+// for the user's other devices) and deposits it, fetching the keys again
+// once if they changed meanwhile. A user without device keys cannot
+// receive mail (rendezvous.ErrNotFound); when every device with a key is
+// in has, nothing is deposited and the error is ErrNoOtherDevice.
+func (c *Client) SendMail(ctx context.Context, from, to, msgID string, body []byte, has ...peer.ID) (Deposited, error) {
 	identity := c.host.Peerstore().PrivKey(c.host.ID())
 	if identity == nil {
 		return Deposited{}, errors.New("send mail: this host has no private key")
+	}
+	if to == from {
+		has = append(has, c.host.ID())
 	}
 	for attempt := 0; ; attempt++ {
 		keys, err := c.DeviceKeys(ctx, to)
 		if err != nil {
 			return Deposited{}, fmt.Errorf("send mail: %w", err)
 		}
-		if len(keys) == 0 {
+		if len(keys) == 0 && to != from {
 			return Deposited{}, fmt.Errorf("send mail: %w: %s has no device with a mailbox key", rendezvous.ErrNotFound, to)
 		}
 		envs := make([]Envelope, 0, len(keys))
 		for _, k := range keys {
+			if slices.Contains(has, k.Peer) {
+				continue
+			}
 			ct, err := seal.Seal(identity, from, k, msgID, body)
 			if err != nil {
 				return Deposited{}, fmt.Errorf("send mail: %w", err)
 			}
 			envs = append(envs, Envelope{Device: k.Peer, Ciphertext: ct})
 		}
-		d, err := c.Deposit(ctx, to, msgID, envs)
+		if len(envs) == 0 {
+			return Deposited{}, ErrNoOtherDevice
+		}
+		d, err := c.Deposit(ctx, to, msgID, envs, has...)
 		if errors.Is(err, rendezvous.ErrDeviceKeysChanged) && attempt == 0 {
 			continue
 		}

@@ -1481,14 +1481,20 @@ func (x *DeviceKeysRequest) GetUsername() string {
 }
 
 // DepositRequest leaves a message in the mailbox of user `to`, sealed once
-// per device: exactly one envelope for each of the user's active devices
-// that published a key. Only accepted contacts may deposit. Depositing
-// the same message_id to the same user again changes nothing.
+// per device: one envelope for each of the user's active devices that
+// published a key, except the devices named in has. Accepted contacts
+// deposit for each other; a user deposits for its own other devices (to
+// itself: the depositing device needs no envelope). Depositing the same
+// message_id to the same user again changes nothing.
 type DepositRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	To            string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
-	MessageId     string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	Envelopes     []*MailEnvelope        `protobuf:"bytes,3,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	To        string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	MessageId string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Envelopes []*MailEnvelope        `protobuf:"bytes,3,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	// Devices of the recipient that have the message already (it reached
+	// them directly): they get no envelope. At most as many as envelopes
+	// may be.
+	Has           [][]byte `protobuf:"bytes,4,rep,name=has,proto3" json:"has,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1540,6 +1546,13 @@ func (x *DepositRequest) GetMessageId() string {
 func (x *DepositRequest) GetEnvelopes() []*MailEnvelope {
 	if x != nil {
 		return x.Envelopes
+	}
+	return nil
+}
+
+func (x *DepositRequest) GetHas() [][]byte {
+	if x != nil {
+		return x.Has
 	}
 	return nil
 }
@@ -3300,12 +3313,13 @@ const file_rendezvous_proto_rawDesc = "" +
 	"\n" +
 	"device_key\x18\x01 \x01(\fR\tdeviceKey\"/\n" +
 	"\x11DeviceKeysRequest\x12\x1a\n" +
-	"\busername\x18\x01 \x01(\tR\busername\"\x81\x01\n" +
+	"\busername\x18\x01 \x01(\tR\busername\"\x93\x01\n" +
 	"\x0eDepositRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x02 \x01(\tR\tmessageId\x12@\n" +
-	"\tenvelopes\x18\x03 \x03(\v2\".parley.rendezvous.v1.MailEnvelopeR\tenvelopes\"G\n" +
+	"\tenvelopes\x18\x03 \x03(\v2\".parley.rendezvous.v1.MailEnvelopeR\tenvelopes\x12\x10\n" +
+	"\x03has\x18\x04 \x03(\fR\x03has\"G\n" +
 	"\fMailEnvelope\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1e\n" +
 	"\n" +

@@ -68,9 +68,10 @@ func (c MailboxConfig) quota() MailQuota {
 }
 
 // CheckCopies is the rule of Store.Deposit, for Store implementations:
-// the copies are exactly one for each device with a key, else
-// ErrDeviceKeysChanged.
-func CheckCopies(keys []DeviceKey, copies []MailCopy) error {
+// one copy for each device with a key, except the devices the deposit
+// says have the message (has), and none twice or for another device;
+// else ErrDeviceKeysChanged.
+func CheckCopies(keys []DeviceKey, copies []MailCopy, has []peer.ID) error {
 	want := make(map[peer.ID]bool, len(keys))
 	for _, k := range keys {
 		want[k.Device] = true
@@ -82,8 +83,13 @@ func CheckCopies(keys []DeviceKey, copies []MailCopy) error {
 		}
 		seen[c.Device] = true
 	}
-	if len(seen) != len(want) {
-		return fmt.Errorf("%w: %d envelopes for %d devices", rendezvous.ErrDeviceKeysChanged, len(seen), len(want))
+	for _, d := range has {
+		seen[d] = true
+	}
+	for d := range want {
+		if !seen[d] {
+			return fmt.Errorf("%w: no envelope for device %s", rendezvous.ErrDeviceKeysChanged, d)
+		}
 	}
 	return nil
 }
@@ -203,12 +209,14 @@ func (s *Server) deposit(ctx context.Context, c caller, req *pb.DepositRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if to.ID == me.ID {
-		return nil, fmt.Errorf("%w: your own devices sync directly", rendezvous.ErrBadRequest)
-	}
-	copies, err := checkDeposit(req)
+	copies, has, err := checkDeposit(req)
 	if err != nil {
 		return nil, err
+	}
+	if to.ID == me.ID {
+		// A copy for the user's other devices: the depositing device has
+		// the message.
+		has = append(has, c.device)
 	}
 	now := time.Now()
 	d := Deposit{
@@ -217,6 +225,7 @@ func (s *Server) deposit(ctx context.Context, c caller, req *pb.DepositRequest) 
 		SenderDevice: c.device,
 		MessageID:    req.GetMessageId(),
 		Copies:       copies,
+		Has:          has,
 		At:           now,
 		Expires:      now.Add(s.cfg.Mailbox.TTL),
 	}
@@ -244,29 +253,41 @@ func (s *Server) deposit(ctx context.Context, c caller, req *pb.DepositRequest) 
 	return resp, nil
 }
 
-// checkDeposit checks a deposit's fields and returns its copies.
-func checkDeposit(req *pb.DepositRequest) ([]MailCopy, error) {
+// checkDeposit checks a deposit's fields and returns its copies and the
+// devices that need none.
+func checkDeposit(req *pb.DepositRequest) ([]MailCopy, []peer.ID, error) {
 	id := req.GetMessageId()
 	if id == "" || len(id) > rendezvous.MaxMessageID {
-		return nil, fmt.Errorf("%w: a message ID has 1 to %d bytes", rendezvous.ErrBadRequest, rendezvous.MaxMessageID)
+		return nil, nil, fmt.Errorf("%w: a message ID has 1 to %d bytes", rendezvous.ErrBadRequest, rendezvous.MaxMessageID)
 	}
 	envs := req.GetEnvelopes()
 	if len(envs) == 0 || len(envs) > rendezvous.MaxMailDevices {
-		return nil, fmt.Errorf("%w: a deposit has 1 to %d envelopes", rendezvous.ErrBadRequest, rendezvous.MaxMailDevices)
+		return nil, nil, fmt.Errorf("%w: a deposit has 1 to %d envelopes", rendezvous.ErrBadRequest, rendezvous.MaxMailDevices)
 	}
 	copies := make([]MailCopy, 0, len(envs))
 	for _, e := range envs {
 		dev, err := peer.IDFromBytes(e.GetPeerId())
 		if err != nil {
-			return nil, fmt.Errorf("%w: invalid peer ID: %v", rendezvous.ErrBadRequest, err)
+			return nil, nil, fmt.Errorf("%w: invalid peer ID: %v", rendezvous.ErrBadRequest, err)
 		}
 		ct := e.GetCiphertext()
 		if len(ct) == 0 || len(ct) > rendezvous.MaxMailCiphertext {
-			return nil, fmt.Errorf("%w: a ciphertext has 1 to %d bytes", rendezvous.ErrBadRequest, rendezvous.MaxMailCiphertext)
+			return nil, nil, fmt.Errorf("%w: a ciphertext has 1 to %d bytes", rendezvous.ErrBadRequest, rendezvous.MaxMailCiphertext)
 		}
 		copies = append(copies, MailCopy{Device: dev, Ciphertext: ct})
 	}
-	return copies, nil
+	if len(req.GetHas()) > rendezvous.MaxMailDevices {
+		return nil, nil, fmt.Errorf("%w: at most %d devices have the message", rendezvous.ErrBadRequest, rendezvous.MaxMailDevices)
+	}
+	has := make([]peer.ID, 0, len(req.GetHas()))
+	for _, raw := range req.GetHas() {
+		dev, err := peer.IDFromBytes(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: invalid peer ID: %v", rendezvous.ErrBadRequest, err)
+		}
+		has = append(has, dev)
+	}
+	return copies, has, nil
 }
 
 // fetchMail answers with the calling device's pending mail, as much as

@@ -690,3 +690,53 @@ func TestMailboxReceiveMail(t *testing.T) {
 		t.Errorf("after ReceiveMail: %d messages left, %v", len(mail), err)
 	}
 }
+
+// A user's device deposits copies for the user's other devices (a sent
+// message, a read receipt), and a sender that reached one device of a
+// contact directly deposits for the others only.
+func TestMailboxOtherDevices(t *testing.T) {
+	ctx := testContext(t)
+	ts := startServer(t)
+	w := newMailWorld(ctx, t, ts)
+
+	// bob1 to its own account: bob2 gets it, bob1 does not.
+	send(ctx, t, w.bob1, "bob", "bob", "own1", "sent from bob1")
+	if _, msgs := w.bob2.fetch(ctx, t); len(msgs) != 1 || msgs[0].SenderUser != "bob" || string(msgs[0].Body) != "sent from bob1" {
+		t.Errorf("bob2's mail: got %q, want bob1's copy", bodies(msgs))
+	}
+	if mail, _ := w.bob1.fetch(ctx, t); len(mail) != 0 {
+		t.Errorf("bob1 got %d copies of its own deposit, want none", len(mail))
+	}
+
+	// alice reached bob1 directly: only bob2 gets a copy.
+	if _, err := w.alice.c.SendMail(ctx, "alice", "bob", "direct1", []byte("copy"), w.bob1.id); err != nil {
+		t.Fatalf("SendMail with has: %v", err)
+	}
+	if _, msgs := w.bob2.fetch(ctx, t); len(msgs) != 2 || string(msgs[1].Body) != "copy" {
+		t.Errorf("bob2's mail: got %q, want the copy too", bodies(msgs))
+	}
+	if mail, _ := w.bob1.fetch(ctx, t); len(mail) != 0 {
+		t.Errorf("bob1, which had the message, got %d copies", len(mail))
+	}
+	// Every device has it: nothing to deposit.
+	if _, err := w.alice.c.SendMail(ctx, "alice", "bob", "direct2", []byte("x"), w.bob1.id, w.bob2.id); !errors.Is(err, client.ErrNoOtherDevice) {
+		t.Errorf("SendMail to no other device: got %v, want ErrNoOtherDevice", err)
+	}
+	// Leaving a device out without saying it has the message is refused.
+	keys, err := w.alice.c.DeviceKeys(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Peer != w.bob2.id {
+			continue
+		}
+		env := []client.Envelope{{Device: k.Peer, Ciphertext: []byte("x")}}
+		if _, err := w.alice.c.Deposit(ctx, "bob", "m9", env); !errors.Is(err, rendezvous.ErrDeviceKeysChanged) {
+			t.Errorf("Deposit without bob1's copy: got %v, want ErrDeviceKeysChanged", err)
+		}
+		if _, err := w.alice.c.Deposit(ctx, "bob", "m9", env, w.bob1.id); err != nil {
+			t.Errorf("Deposit with has=bob1: %v", err)
+		}
+	}
+}

@@ -45,8 +45,12 @@ type Deposit struct {
 	SenderDevice peer.ID
 	MessageID    string
 	Copies       []MailCopy
-	At           time.Time // when deposited
-	Expires      time.Time // when it is deleted, delivered or not
+	// Has are devices of the recipient that need no copy: they have the
+	// message already (the depositing device itself, or devices it
+	// reached directly).
+	Has     []peer.ID
+	At      time.Time // when deposited
+	Expires time.Time // when it is deleted, delivered or not
 }
 
 // Size is the bytes of ciphertext the deposit holds, all copies.

@@ -55,6 +55,7 @@ func Run(t *testing.T, newPair func(t *testing.T) (alice, bob apitype.Client)) {
 		{"Contacts", s.contacts, true},
 		{"SendAndHistory", s.sendAndHistory, false},
 		{"MessageEvents", s.messageEvents, false},
+		{"ReadReceipts", s.readReceipts, false},
 		{"WatchResume", s.watchResume, false},
 		{"WatchGap", s.watchGap, false},
 		{"Errors", s.errors, false},
@@ -425,6 +426,11 @@ func (s *suite) sendAndHistory(t *testing.T) {
 	if len(last2) != 2 || last2[0].ID != sent[len(sent)-2].ID || last2[1].ID != sent[len(sent)-1].ID {
 		t.Errorf("History limit 2: got %d messages %v, want the last two sent", len(last2), ids(last2))
 	}
+	// Before pages back from a message.
+	prev, err := s.alice.History(ctx, apitype.HistoryQuery{Contact: s.bobName, Limit: 2, Before: last2[0].ID})
+	if err != nil || len(prev) != 2 || prev[0].ID != sent[len(sent)-4].ID || prev[1].ID != sent[len(sent)-3].ID {
+		t.Errorf("History limit 2 before %s: got %v, %v; want the two sent before it", last2[0].ID, ids(prev), err)
+	}
 	// The contact name is canonicalised like every username.
 	upper, err := s.alice.History(ctx, apitype.HistoryQuery{Contact: strings.ToUpper(s.bobName), Limit: 2})
 	if err != nil || len(upper) != 2 {
@@ -464,6 +470,50 @@ func (s *suite) messageEvents(t *testing.T) {
 		if ev.Message.State != apitype.MessageDelivered {
 			t.Errorf("message_state event: got state %q, want delivered", ev.Message.State)
 		}
+	}
+}
+
+// readReceipts: bob's unread count shows alice's messages until he reads
+// them; then an unread event says 0, and alice sees her messages read.
+func (s *suite) readReceipts(t *testing.T) {
+	ctx := caseContext(t)
+	m := s.mustSend(t, ctx, "read me")
+	var unread int
+	eventually(t, ctx, "bob's conversation with alice has unread messages", func() (bool, string) {
+		convs, err := s.bob.Conversations(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range convs {
+			if c.Contact == s.aliceName && c.Last != nil && c.Last.ID == m.ID {
+				unread = c.Unread
+				return c.Unread > 0, fmt.Sprintf("%d unread", c.Unread)
+			}
+		}
+		return false, fmt.Sprintf("conversations %+v", convs)
+	})
+	bw := watch(t, ctx, s.bob, mustStatus(t, ctx, s.bob).EventSeq)
+	aw := watch(t, ctx, s.alice, mustStatus(t, ctx, s.alice).EventSeq)
+	res, err := s.bob.MarkRead(ctx, strings.ToUpper(s.aliceName))
+	if err != nil || res.Marked != unread {
+		t.Fatalf("MarkRead: %+v, %v; want %d marked", res, err, unread)
+	}
+	bw.until(ctx, "bob's unread event", func(ev apitype.Event) bool {
+		return ev.Kind == apitype.EventUnread && ev.Unread != nil && ev.Unread.Contact == s.aliceName && ev.Unread.Count == 0
+	})
+	if again, err := s.bob.MarkRead(ctx, s.aliceName); err != nil || again.Marked != 0 {
+		t.Errorf("MarkRead again: %+v, %v; want 0 marked", again, err)
+	}
+	aw.until(ctx, "alice's message_state event: read", func(ev apitype.Event) bool {
+		return ev.Kind == apitype.EventMessageState && ev.Message != nil && ev.Message.ID == m.ID && ev.Message.State == apitype.MessageRead
+	})
+	msgs, err := s.alice.History(ctx, apitype.HistoryQuery{Contact: s.bobName, Limit: 1})
+	if err != nil || len(msgs) != 1 || msgs[0].ID != m.ID || msgs[0].State != apitype.MessageRead {
+		t.Errorf("alice's history after bob read: %+v, %v; want %s read", msgs, err, m.ID)
+	}
+	msgs, err = s.bob.History(ctx, apitype.HistoryQuery{Contact: s.aliceName, Limit: 1})
+	if err != nil || len(msgs) != 1 || msgs[0].State != apitype.MessageRead || !msgs[0].Incoming {
+		t.Errorf("bob's history after reading: %+v, %v; want an incoming message read", msgs, err)
 	}
 }
 
@@ -550,6 +600,11 @@ func (s *suite) errors(t *testing.T) {
 			return err
 		}, app.ErrInvalidArgument},
 		{"history of a bad username", func() error { _, err := a.History(ctx, apitype.HistoryQuery{Contact: "a b"}); return err }, rendezvous.ErrBadRequest},
+		{"history before a bad id", func() error {
+			_, err := a.History(ctx, apitype.HistoryQuery{Contact: s.bobName, Before: strings.Repeat("f", 65)})
+			return err
+		}, app.ErrInvalidArgument},
+		{"read a bad username", func() error { _, err := a.MarkRead(ctx, "a b"); return err }, rendezvous.ErrBadRequest},
 		{"request a bad username", func() error { _, err := a.RequestContact(ctx, "x"); return err }, rendezvous.ErrBadRequest},
 		{"accept a bad username", func() error { return a.AcceptContact(ctx, "!!") }, rendezvous.ErrBadRequest},
 		{"probe a bad username", func() error { _, err := a.Probe(ctx, "!!", 1); return err }, rendezvous.ErrBadRequest},

@@ -78,12 +78,71 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 	return file_chat_proto_rawDescGZIP(), []int{0}
 }
 
+type Receipt_Kind int32
+
+const (
+	Receipt_KIND_UNSPECIFIED Receipt_Kind = 0
+	Receipt_KIND_DELIVERED   Receipt_Kind = 1
+	Receipt_KIND_READ        Receipt_Kind = 2
+)
+
+// Enum value maps for Receipt_Kind.
+var (
+	Receipt_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_DELIVERED",
+		2: "KIND_READ",
+	}
+	Receipt_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_DELIVERED":   1,
+		"KIND_READ":        2,
+	}
+)
+
+func (x Receipt_Kind) Enum() *Receipt_Kind {
+	p := new(Receipt_Kind)
+	*p = x
+	return p
+}
+
+func (x Receipt_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Receipt_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_chat_proto_enumTypes[1].Descriptor()
+}
+
+func (Receipt_Kind) Type() protoreflect.EnumType {
+	return &file_chat_proto_enumTypes[1]
+}
+
+func (x Receipt_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Receipt_Kind.Descriptor instead.
+func (Receipt_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_chat_proto_rawDescGZIP(), []int{2, 0}
+}
+
 type Message struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`         // random, unique per message; the de-duplication key
-	Sender        string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"` // username; must match the stream's authenticated peer
-	SentUnixMs    int64                  `protobuf:"varint,3,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
-	Body          string                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`         // unique per message; the de-duplication key
+	Sender     string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"` // username; must match the stream's authenticated peer
+	SentUnixMs int64                  `protobuf:"varint,3,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
+	Body       string                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	// The fields below are set only in the offline mailbox (MailItem).
+	// recipient: in a copy for the sender's own other devices (a sent
+	// copy), the user the message went to.
+	Recipient string `protobuf:"bytes,5,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	// copy: a copy for another device of the recipient; the message reached
+	// one of the recipient's devices directly, so it needs no receipt.
+	Copy bool `protobuf:"varint,6,opt,name=copy,proto3" json:"copy,omitempty"`
+	// In a sent copy: the message was delivered, and the path it took.
+	Delivered     bool   `protobuf:"varint,7,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	Path          string `protobuf:"bytes,8,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,6 +201,34 @@ func (x *Message) GetSentUnixMs() int64 {
 func (x *Message) GetBody() string {
 	if x != nil {
 		return x.Body
+	}
+	return ""
+}
+
+func (x *Message) GetRecipient() string {
+	if x != nil {
+		return x.Recipient
+	}
+	return ""
+}
+
+func (x *Message) GetCopy() bool {
+	if x != nil {
+		return x.Copy
+	}
+	return false
+}
+
+func (x *Message) GetDelivered() bool {
+	if x != nil {
+		return x.Delivered
+	}
+	return false
+}
+
+func (x *Message) GetPath() string {
+	if x != nil {
+		return x.Path
 	}
 	return ""
 }
@@ -206,22 +293,177 @@ func (x *Ack) GetError() string {
 	return ""
 }
 
+// Receipt tells a sender's devices (and the reader's own other devices)
+// that messages reached a device of their recipient or were read there.
+// It travels in the offline mailbox.
+type Receipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          Receipt_Kind           `protobuf:"varint,1,opt,name=kind,proto3,enum=parley.chat.v1.Receipt_Kind" json:"kind,omitempty"`
+	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"` // the messages, at most 256
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_chat_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_chat_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_chat_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Receipt) GetKind() Receipt_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Receipt_KIND_UNSPECIFIED
+}
+
+func (x *Receipt) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// MailItem is what a device seals into the offline mailbox: a message or
+// a receipt. Its fields start at 16, so that no Message (fields 1 to 8)
+// reads as an item.
+type MailItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*MailItem_Message
+	//	*MailItem_Receipt
+	Item          isMailItem_Item `protobuf_oneof:"item"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailItem) Reset() {
+	*x = MailItem{}
+	mi := &file_chat_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailItem) ProtoMessage() {}
+
+func (x *MailItem) ProtoReflect() protoreflect.Message {
+	mi := &file_chat_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailItem.ProtoReflect.Descriptor instead.
+func (*MailItem) Descriptor() ([]byte, []int) {
+	return file_chat_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MailItem) GetItem() isMailItem_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *MailItem) GetMessage() *Message {
+	if x != nil {
+		if x, ok := x.Item.(*MailItem_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
+func (x *MailItem) GetReceipt() *Receipt {
+	if x != nil {
+		if x, ok := x.Item.(*MailItem_Receipt); ok {
+			return x.Receipt
+		}
+	}
+	return nil
+}
+
+type isMailItem_Item interface {
+	isMailItem_Item()
+}
+
+type MailItem_Message struct {
+	Message *Message `protobuf:"bytes,16,opt,name=message,proto3,oneof"`
+}
+
+type MailItem_Receipt struct {
+	Receipt *Receipt `protobuf:"bytes,17,opt,name=receipt,proto3,oneof"`
+}
+
+func (*MailItem_Message) isMailItem_Item() {}
+
+func (*MailItem_Receipt) isMailItem_Item() {}
+
 var File_chat_proto protoreflect.FileDescriptor
 
 const file_chat_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"chat.proto\x12\x0eparley.chat.v1\"g\n" +
+	"chat.proto\x12\x0eparley.chat.v1\"\xcb\x01\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x12 \n" +
 	"\fsent_unix_ms\x18\x03 \x01(\x03R\n" +
 	"sentUnixMs\x12\x12\n" +
-	"\x04body\x18\x04 \x01(\tR\x04body\"[\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\x12\x1c\n" +
+	"\trecipient\x18\x05 \x01(\tR\trecipient\x12\x12\n" +
+	"\x04copy\x18\x06 \x01(\bR\x04copy\x12\x1c\n" +
+	"\tdelivered\x18\a \x01(\bR\tdelivered\x12\x12\n" +
+	"\x04path\x18\b \x01(\tR\x04path\"[\n" +
 	"\x03Ack\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.parley.chat.v1.StatusR\x06status\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*a\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x8e\x01\n" +
+	"\aReceipt\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.parley.chat.v1.Receipt.KindR\x04kind\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\"?\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eKIND_DELIVERED\x10\x01\x12\r\n" +
+	"\tKIND_READ\x10\x02\"|\n" +
+	"\bMailItem\x123\n" +
+	"\amessage\x18\x10 \x01(\v2\x17.parley.chat.v1.MessageH\x00R\amessage\x123\n" +
+	"\areceipt\x18\x11 \x01(\v2\x17.parley.chat.v1.ReceiptH\x00R\areceiptB\x06\n" +
+	"\x04item*a\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10STATUS_DELIVERED\x10\x01\x12\x13\n" +
@@ -240,20 +482,26 @@ func file_chat_proto_rawDescGZIP() []byte {
 	return file_chat_proto_rawDescData
 }
 
-var file_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_chat_proto_goTypes = []any{
-	(Status)(0),     // 0: parley.chat.v1.Status
-	(*Message)(nil), // 1: parley.chat.v1.Message
-	(*Ack)(nil),     // 2: parley.chat.v1.Ack
+	(Status)(0),       // 0: parley.chat.v1.Status
+	(Receipt_Kind)(0), // 1: parley.chat.v1.Receipt.Kind
+	(*Message)(nil),   // 2: parley.chat.v1.Message
+	(*Ack)(nil),       // 3: parley.chat.v1.Ack
+	(*Receipt)(nil),   // 4: parley.chat.v1.Receipt
+	(*MailItem)(nil),  // 5: parley.chat.v1.MailItem
 }
 var file_chat_proto_depIdxs = []int32{
 	0, // 0: parley.chat.v1.Ack.status:type_name -> parley.chat.v1.Status
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1, // 1: parley.chat.v1.Receipt.kind:type_name -> parley.chat.v1.Receipt.Kind
+	2, // 2: parley.chat.v1.MailItem.message:type_name -> parley.chat.v1.Message
+	4, // 3: parley.chat.v1.MailItem.receipt:type_name -> parley.chat.v1.Receipt
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_chat_proto_init() }
@@ -261,13 +509,17 @@ func file_chat_proto_init() {
 	if File_chat_proto != nil {
 		return
 	}
+	file_chat_proto_msgTypes[3].OneofWrappers = []any{
+		(*MailItem_Message)(nil),
+		(*MailItem_Receipt)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_chat_proto_rawDesc), len(file_chat_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   2,
+			NumEnums:      2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -129,7 +129,7 @@ func (s *Store) Deposit(ctx context.Context, d server.Deposit, q server.MailQuot
 		if err != nil {
 			return err
 		}
-		if err := server.CheckCopies(keys, d.Copies); err != nil {
+		if err := server.CheckCopies(keys, d.Copies, d.Has); err != nil {
 			return err
 		}
 		if err := checkQuota(ctx, tx, d, q); err != nil {

@@ -1,0 +1,252 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/parleynet/parley/app/chat"
+	chatpb "github.com/parleynet/parley/app/chat/pb"
+	"github.com/parleynet/parley/rendezvous"
+	"github.com/parleynet/parley/rendezvous/client"
+)
+
+// Every device of a user. A message reaches one device of its recipient
+// directly (the chat stream, acknowledged); the other devices of both
+// users get sealed copies through the offline mailbox, deposited once the
+// first delivery attempt is over: the recipient's other devices a copy
+// (marked so, it needs no receipt), the sender's other devices a sent
+// copy (with the recipient, whether it was delivered, and its path). A
+// device that is offline fetches its copies at its next login; a revoked
+// device has no mailbox key, so it gets none.
+//
+// Receipts travel the same way: a device that stored a message (not a
+// copy) tells the sender's devices it was delivered (all but the device
+// it came from directly, which has the acknowledgement), and a device
+// where the user read messages tells the sender's devices and the user's
+// own other devices, in one receipt. Both sides store receipts
+// idempotently (chat.History.ApplyReceipt), so a receipt deposited twice
+// is applied once.
+
+// syncBatch is how many owed copies or receipts one round deposits.
+const syncBatch = 64
+
+// keysTTL is how long a user's device keys are trusted without asking
+// again; a device the contact's presence shows and the cache lacks makes
+// it ask at once.
+const keysTTL = 10 * time.Second
+
+// sync deposits the copies and receipts this device owes. What fails
+// stays owed for the next round.
+func (m *mailbox) sync(ctx context.Context) {
+	me := m.self()
+	if me == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
+	defer cancel()
+	if err := m.sendCopies(ctx, me); err != nil && ctx.Err() == nil {
+		log.Warnw("deposit copies for other devices; retrying", "err", err, "in", m.retry)
+	}
+	if err := m.sendReceipts(ctx, me); err != nil && ctx.Err() == nil {
+		log.Warnw("deposit receipts; retrying", "err", err, "in", m.retry)
+	}
+}
+
+// sendCopies deposits the copies owed for messages this device sent.
+func (m *mailbox) sendCopies(ctx context.Context, me string) error {
+	for {
+		owed, err := m.history.OwedCopies(ctx, syncBatch)
+		if err != nil || len(owed) == 0 {
+			return err
+		}
+		for _, msg := range owed {
+			if err := m.sendCopy(ctx, me, msg); err != nil {
+				return err
+			}
+			if err := m.history.CopiesSent(ctx, msg.ID); err != nil {
+				return err
+			}
+		}
+		if len(owed) < syncBatch {
+			return nil
+		}
+	}
+}
+
+// sendCopy deposits msg for the recipient's devices it did not reach
+// directly (unless it waits in their mailbox already) and for this
+// user's other devices.
+func (m *mailbox) sendCopy(ctx context.Context, me string, msg chat.Message) error {
+	delivered := msg.State == chat.Delivered || msg.State == chat.Read
+	if delivered && msg.DeliveredTo != "" {
+		has, err := peer.Decode(msg.DeliveredTo)
+		if err != nil {
+			return fmt.Errorf("copy of %s: device %q: %w", msg.ID, msg.DeliveredTo, err)
+		}
+		pm := &chatpb.Message{Id: msg.ID, Sender: me, SentUnixMs: msg.Sent.UnixMilli(), Body: msg.Body, Copy: true}
+		if err := m.depositItem(ctx, me, msg.To, msg.ID, pm, has); err != nil {
+			return err
+		}
+	}
+	pm := &chatpb.Message{Id: msg.ID, Sender: me, SentUnixMs: msg.Sent.UnixMilli(), Body: msg.Body,
+		Recipient: msg.To, Delivered: delivered, Path: msg.Path}
+	return m.depositItem(ctx, me, me, msg.ID, pm)
+}
+
+// sendReceipts deposits the receipts this device owes.
+func (m *mailbox) sendReceipts(ctx context.Context, me string) error {
+	for {
+		owed, err := m.history.OwedReceipts(ctx, syncBatch)
+		if err != nil || len(owed) == 0 {
+			return err
+		}
+		for _, r := range owed {
+			id := m.receiptID(r.Seq)
+			rc := &chatpb.Receipt{Kind: chatpb.Receipt_Kind(r.Kind), Ids: r.IDs}
+			var has []peer.ID
+			if r.Skip != "" {
+				if p, err := peer.Decode(r.Skip); err == nil {
+					has = append(has, p)
+				}
+			}
+			if err := m.depositItem(ctx, me, r.Contact, id, rc, has...); err != nil {
+				return err
+			}
+			if r.Kind == chat.ReceiptRead {
+				if err := m.depositItem(ctx, me, me, id, rc); err != nil {
+					return err
+				}
+			}
+			if err := m.history.ReceiptSent(ctx, r.Seq); err != nil {
+				return err
+			}
+		}
+		if len(owed) < syncBatch {
+			return nil
+		}
+	}
+}
+
+// receiptID is the mailbox id of the receipt this device owes as seq:
+// the same on every try (the server drops a deposit it has), and unique
+// among the user's devices.
+func (m *mailbox) receiptID(seq int64) string {
+	h := sha256.Sum256([]byte("parley receipt\x00" + m.identityID.String() + "\x00" + strconv.FormatInt(seq, 10)))
+	return "r" + hex.EncodeToString(h[:15])
+}
+
+// depositItem seals item (a *chatpb.Message or *chatpb.Receipt) to the
+// devices of `to` except has (and this device) and deposits it. Nothing
+// to deposit, or a deposit that can never be made (to is no longer a
+// contact, or has no device with a mailbox key), is not an error: the
+// item is dropped.
+func (m *mailbox) depositItem(ctx context.Context, me, to, id string, item proto.Message, has ...peer.ID) error {
+	if !m.keys.othersMayNeed(ctx, to, append(has, m.identityID)) {
+		return nil
+	}
+	body, err := mailItem(item)
+	if err != nil {
+		return err
+	}
+	_, err = m.rdv.SendMail(ctx, me, to, id, body, has...)
+	switch {
+	case err == nil, errors.Is(err, client.ErrNoOtherDevice):
+		return nil
+	case errors.Is(err, rendezvous.ErrContactRequired), errors.Is(err, rendezvous.ErrNotFound):
+		log.Infow("mailbox item dropped", "to", to, "id", id, "err", err)
+		return nil
+	}
+	return err
+}
+
+// mailItem encodes what a device seals into the mailbox.
+func mailItem(item proto.Message) ([]byte, error) {
+	var mi chatpb.MailItem
+	switch it := item.(type) {
+	case *chatpb.Message:
+		mi.Item = &chatpb.MailItem_Message{Message: it}
+	case *chatpb.Receipt:
+		mi.Item = &chatpb.MailItem_Receipt{Receipt: it}
+	default:
+		return nil, fmt.Errorf("mailbox item: unexpected %T", item)
+	}
+	body, err := proto.Marshal(&mi)
+	if err != nil {
+		return nil, fmt.Errorf("encode mailbox item: %w", err)
+	}
+	return body, nil
+}
+
+// keyCache remembers which devices of a user have a mailbox key, so that
+// a message to a user with one device (the usual case) costs no round
+// trip to learn that nobody else needs a copy.
+type keyCache struct {
+	rdv      *client.Client
+	contacts chat.Contacts
+
+	mu    sync.Mutex
+	users map[string]cachedKeys
+}
+
+type cachedKeys struct {
+	devices []peer.ID
+	at      time.Time
+}
+
+func newKeyCache(rdv *client.Client, contacts chat.Contacts) *keyCache {
+	return &keyCache{rdv: rdv, contacts: contacts, users: make(map[string]cachedKeys)}
+}
+
+// othersMayNeed reports whether a device of user other than has may need
+// a copy. When in doubt (the keys could not be read) it says yes: the
+// deposit itself reads them.
+func (k *keyCache) othersMayNeed(ctx context.Context, user string, has []peer.ID) bool {
+	devices, ok := k.devices(ctx, user)
+	if !ok {
+		return true
+	}
+	for _, d := range devices {
+		if !slices.Contains(has, d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *keyCache) devices(ctx context.Context, user string) ([]peer.ID, bool) {
+	k.mu.Lock()
+	c, ok := k.users[user]
+	k.mu.Unlock()
+	if ok && time.Since(c.at) < keysTTL && !k.newDeviceOnline(user, c.devices) {
+		return c.devices, true
+	}
+	keys, err := k.rdv.DeviceKeys(ctx, user)
+	if err != nil {
+		return nil, false
+	}
+	c = cachedKeys{at: time.Now()}
+	for _, key := range keys {
+		c.devices = append(c.devices, key.Peer)
+	}
+	k.mu.Lock()
+	k.users[user] = c
+	k.mu.Unlock()
+	return c.devices, true
+}
+
+// newDeviceOnline reports whether user's presence shows an online device
+// the cache does not know.
+func (k *keyCache) newDeviceOnline(user string, known []peer.ID) bool {
+	p, ok := k.contacts.Lookup(user)
+	return ok && p != "" && !slices.Contains(known, p)
+}
