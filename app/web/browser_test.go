@@ -66,18 +66,21 @@ type e2eResult struct {
 }
 
 // TestBrowser runs the web UI in Debian's chromium against a network of
-// real processes: a rendezvous server, a supernode, and daemons for alice
-// and bob behind imitated NATs (so they reach each other through the
-// supernode). The Node script e2e/ui.mjs does what a person would: register
-// both in their own browsers, make them contacts, chat both ways, send a
-// file, publish and fetch by link, look at the network page and probe; it
+// real processes: a rendezvous server, a supernode, and daemons for alice,
+// bob and bob's second device behind imitated NATs (so they reach each
+// other through the supernode). The Node script e2e/ui.mjs does what a
+// person would: register both in their own browsers, make them contacts,
+// chat both ways (delivered, read, unread counts), send a file, publish
+// and fetch by link, look at the network page and probe, change a
+// password, enrol a second device that shows the conversation and revoke
+// it; it
 // checks that hostile message bodies render as text, runs axe-core on every
 // screen, and takes screenshots in light and dark. They go to
 // $PARLEY_UI_ARTIFACTS, else the test's artifact directory (go test
 // -artifacts keeps it).
 func TestBrowser(t *testing.T) {
 	browserTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	net, err := procnet.Start(ctx, t, procnet.Config{Relay: true})
 	if err != nil {
@@ -88,6 +91,10 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob, err := net.AddDaemon(ctx, "bob", "--nat-imitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob2, err := net.AddDaemon(ctx, "bob2", "--nat-imitation")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +120,7 @@ func TestBrowser(t *testing.T) {
 	aliceURL := uiLink(ctx, t, net.Binaries().Parley, alice.Dir)
 	uiCommand := time.Since(start)
 	bobURL := uiLink(ctx, t, net.Binaries().Parley, bob.Dir)
+	bob2URL := uiLink(ctx, t, net.Binaries().Parley, bob2.Dir)
 
 	cmd := exec.CommandContext(ctx, "node", "ui.mjs")
 	cmd.Dir = "e2e"
@@ -120,6 +128,7 @@ func TestBrowser(t *testing.T) {
 		"PARLEY_CHROMIUM="+chromium,
 		"PARLEY_ALICE_URL="+aliceURL,
 		"PARLEY_BOB_URL="+bobURL,
+		"PARLEY_BOB2_URL="+bob2URL,
 		"PARLEY_ARTIFACTS="+artifacts,
 		"PARLEY_SHARE_FILE="+shared,
 		"PARLEY_PUBLISH_FILE="+published,

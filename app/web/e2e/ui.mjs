@@ -22,7 +22,8 @@ const artifacts = env("PARLEY_ARTIFACTS");
 const password = "correct horse battery staple";
 const timeout = 60_000;
 const figures = {};
-const log = (...a) => console.log(...a);
+const started = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
 
 // person is one user's browser: its own profile in a fresh directory.
 async function person(name) {
@@ -127,6 +128,7 @@ async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const alice = await person("alice");
   const bob = await person("bob");
+  const bob2 = await person("bob2");
   try {
     // First run: sign in through the link, register in the browser.
     figures.open_to_interactive_ms = String(await signIn(alice, env("PARLEY_ALICE_URL")));
@@ -217,6 +219,17 @@ async function main() {
     await check(alice, "conversation-narrow");
     await alice.page.setViewportSize({ width: 1200, height: 800 });
 
+    // Unread counts: a message to bob while he looks elsewhere shows in the
+    // navigation until he opens the conversation.
+    await go(bob, "#/contacts");
+    await sendMessage(alice, "are you there?");
+    await bob.page.locator("#nav-unread:not([hidden])").waitFor();
+    await check(bob, "contacts-unread");
+    await go(bob, "#/chat/alice");
+    await waitIncoming(bob, "are you there?");
+    await bob.page.locator("#nav-unread[hidden]").waitFor({ state: "attached" });
+    log("bob saw an unread count until he opened the conversation");
+
     // Send a file: alice offers it, bob accepts and downloads it.
     await go(alice, "#/files");
     const share = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Send to a contact" }) });
@@ -286,10 +299,40 @@ async function main() {
     await pw.locator("output.ok").waitFor();
     log("bob changed his password after confirming");
 
-    for (const p of [alice, bob]) assert.deepEqual(p.errors, [], `${p.name}'s page logged errors`);
+    // A second device of bob: enrolled in its own browser with the new
+    // password, it shows the conversation, then bob revokes it.
+    await signIn(bob2, env("PARLEY_BOB2_URL"));
+    const bob2Peer = await bob2.page.locator("main code.peer").first().innerText();
+    const enrol = bob2.page.locator("form", { has: bob2.page.getByRole("heading", { name: "Add this device to your account" }) });
+    await enrol.getByLabel("Username").fill("bob");
+    await enrol.getByLabel("Password").fill(password + " 2");
+    await enrol.getByRole("button", { name: "Add this device" }).click();
+    await bob2.page.locator("#banner[data-state=logged_in]").waitFor();
+    log("bob2: enrolled as bob");
+    await go(bob2, "#/chat/alice");
+    await go(bob, "#/chat/alice");
+    await go(alice, "#/chat/bob");
+    await sendMessage(alice, "hello to both of your devices");
+    await waitIncoming(bob2, "hello to both of your devices");
+    await waitIncoming(bob, "hello to both of your devices");
+    await sendMessage(bob, "sent from bob's first device");
+    await bob2.page.waitForFunction((t) => [...document.querySelectorAll(".msg.out .body")].some((b) => b.textContent === t), "sent from bob's first device", { timeout });
+    await check(bob2, "second-device-conversation");
+    log("bob's second device shows the conversation, what alice sent and what bob sent from his first");
+    await go(bob, "#/chat");
+    await go(bob, "#/account");
+    const revoke = bob.page.getByRole("button", { name: `Revoke device ${bob2Peer}` });
+    await revoke.click();
+    await bob.page.locator("#confirm-ok").click();
+    await bob2.page.locator("#banner[data-state=revoked]").waitFor();
+    await bob2.page.getByText("This device was revoked.").waitFor();
+    await check(bob2, "revoked");
+    log("bob revoked his second device, which says so");
+
+    for (const p of [alice, bob, bob2]) assert.deepEqual(p.errors, [], `${p.name}'s page logged errors`);
     console.log("RESULT " + JSON.stringify({ offer_cid: offerCID, received_cid: receivedCID, published_cid: publishedCID, fetched_cid: publishedCID, figures }));
   } finally {
-    for (const p of [alice, bob]) {
+    for (const p of [alice, bob, bob2]) {
       if (p.errors.length) log(`${p.name}'s page errors: ${p.errors.join("; ")}`);
       await p.page.screenshot({ path: path.join(artifacts, `${p.name}-last.png`) }).catch(() => {});
       await close(p);

@@ -151,18 +151,24 @@ async function fetchOlder(conv, contact) {
   }
 }
 
-// markRead tells the daemon that contact's conversation was seen.
+// markRead tells the daemon that contact's conversation was seen (one
+// call at a time per contact).
+const reading = new Set();
 export async function markRead(contact) {
+  if (reading.has(contact)) return;
+  reading.add(contact);
   store.localUnread.delete(contact);
   const c = store.conversations.find((x) => x.contact === contact);
   if (c) c.unread = 0;
-  emit("conversations");
-  if (store.features.read === false) return;
   try {
+    emit("conversations");
+    if (store.features.read === false) return;
     await api.post("/api/read", { contact });
     store.features.read = true;
   } catch (e) {
     if (e.status === 404) store.features.read = false;
+  } finally {
+    reading.delete(contact);
   }
 }
 

@@ -77,8 +77,7 @@ function maybeMarkRead() {
   const c = store.openConversation;
   if (!c || !seen()) return;
   const entry = store.conversations.find((x) => x.contact === c);
-  if (entry && entry.unread === 0 && store.features.conversations) return;
-  markRead(c);
+  if (entry && entry.unread > 0) markRead(c);
 }
 
 async function older() {
@@ -184,6 +183,8 @@ export const chat = {
   },
   update(topic) {
     if (topic === "conversations" || topic === "contacts") renderList();
+    // The unread count may come after the message it counts.
+    if (topic === "conversations") maybeMarkRead();
     if (topic === "contacts" || topic === "status") renderHeader();
     if (topic === "messages") {
       renderMessages();
