@@ -219,6 +219,24 @@ async function main() {
     await check(alice, "conversation-narrow");
     await alice.page.setViewportSize({ width: 1200, height: 800 });
 
+    // Paged history: with more than a page of messages, scrolling to the
+    // top loads older ones. alice sends them through the API, as her page
+    // would (the session cookie and the page's Origin authorize it).
+    await go(bob, "#/contacts");
+    await alice.page.evaluate(async () => {
+      for (let i = 0; i < 60; i++) {
+        const r = await fetch("/api/send", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ to: "bob", body: `page test ${i}` }) });
+        if (!r.ok) throw new Error(`send: ${r.status}`);
+      }
+    });
+    await go(bob, "#/chat/alice");
+    await waitIncoming(bob, "page test 59");
+    const before = await bob.page.locator(".msg").count();
+    await bob.page.locator(".scroller").evaluate((el) => (el.scrollTop = 0));
+    await bob.page.waitForFunction((n) => document.querySelectorAll(".msg").length > n, before, { timeout });
+    await waitIncoming(bob, "hello bob");
+    log(`bob's conversation showed ${before} messages, scrolling to the top loaded the older ones`);
+
     // Unread counts: a message to bob while he looks elsewhere shows in the
     // navigation until he opens the conversation.
     await go(bob, "#/contacts");
@@ -325,7 +343,7 @@ async function main() {
     await revoke.click();
     await bob.page.locator("#confirm-ok").click();
     await bob2.page.locator("#banner[data-state=revoked]").waitFor();
-    await bob2.page.getByText("This device was revoked.").waitFor();
+    await bob2.page.locator("main [role=alert]", { hasText: "This device was revoked." }).waitFor();
     await check(bob2, "revoked");
     log("bob revoked his second device, which says so");
 

@@ -62,7 +62,7 @@ function renderBanner() {
     parts = ["Signed in as ", netText(s.username)];
   } else if (p && p.stopped) {
     cls = "state-bad";
-    parts = [p.reason === "revoked" ? "This device was revoked" : p.reason === "account_deleted" ? "The account was deleted" : "Not signed in", ": ", netText(p.hint || p.error)];
+    parts = [p.reason === "revoked" ? "This device was revoked." : p.reason === "account_deleted" ? "The account was deleted." : "Not signed in."];
   } else if (p && s.username) {
     parts = ["Server down: working from the last session. ", netText(p.error), p.retry_at ? ` Retrying at ${new Date(p.retry_at).toLocaleTimeString()}.` : ""];
   } else if (s.username) {

@@ -16,11 +16,11 @@ export const firstRun = {
       h("h1", {}, "Welcome to Parley"),
       h("p", {}, "This device is ", h("code", { class: "peer" }, s.peer), ". It joins the network the daemon was started with (its rendezvous server)."),
       p && p.reason !== "not_enrolled"
-        ? h("div", { class: "notice state-bad", role: "alert" }, h("strong", {}, revoked ? "This device was revoked. " : "Not signed in. "), netText(p.error), " ", netText(p.hint))
+        ? h("div", { class: "notice state-bad", role: "alert" },
+            h("p", {}, h("strong", {}, revoked ? "This device was revoked." : "Not signed in."), " ", netText(p.error)),
+            p.hint ? h("p", {}, "What to do: ", netText(p.hint)) : null)
         : null,
-      revoked
-        ? h("p", {}, "A revoked device's key can never sign in again: start a daemon with a new data directory to use Parley on this machine.")
-        : h("div", { class: "columns" }, accountForm("register"), accountForm("enrol")),
+      revoked ? null : h("div", { class: "columns" }, accountForm("register"), accountForm("enrol")),
     );
   },
 };
