@@ -73,7 +73,8 @@ type e2eResult struct {
 // chat both ways (delivered, read, unread counts), send a file, publish
 // and fetch by link, look at the network page and probe, change a
 // password, enrol a second device that shows the conversation and revoke
-// it; it
+// it, and, with the rendezvous server stopped (the script asks for it on
+// its standard output), see the server-down state while chat goes on; it
 // checks that hostile message bodies render as text, runs axe-core on every
 // screen, and takes screenshots in light and dark. They go to
 // $PARLEY_UI_ARTIFACTS, else the test's artifact directory (go test
@@ -139,6 +140,10 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +156,15 @@ func TestBrowser(t *testing.T) {
 			if err := json.Unmarshal([]byte(r), res); err != nil {
 				t.Fatalf("the script's result %q: %v", r, err)
 			}
+			continue
+		}
+		if line == "ACTION stop-rendezvous" {
+			// The script asks for the rendezvous server to go down, to
+			// see the UI work from the last session.
+			if err := net.Rendezvous.Kill(); err != nil {
+				t.Error(err)
+			}
+			fmt.Fprintln(in, "done")
 			continue
 		}
 		t.Log(line)

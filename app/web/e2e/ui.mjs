@@ -11,6 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
+import readline from "node:readline";
 
 const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -117,6 +118,16 @@ async function waitState(p, body, states) {
 
 async function waitIncoming(p, text) {
   await p.page.waitForFunction((t) => [...document.querySelectorAll(".msg.in .body")].some((b) => b.textContent === t), text, { timeout });
+}
+
+// ask has the Go test do something to the network: it prints "ACTION
+// <what>" and waits for a line on standard input.
+const stdin = readline.createInterface({ input: process.stdin });
+const lines = stdin[Symbol.asyncIterator]();
+async function ask(what) {
+  console.log(`ACTION ${what}`);
+  const { value, done } = await lines.next();
+  assert.ok(!done && value === "done", `the Go test did not do ${what}`);
 }
 
 function percentile(xs, q) {
@@ -347,6 +358,18 @@ async function main() {
     await check(bob2, "revoked");
     log("bob revoked his second device, which says so");
 
+    // The rendezvous server goes down: the UI says so, and chat goes on
+    // from the last session, through the supernode.
+    await ask("stop-rendezvous");
+    await alice.page.locator("#banner[data-state=failed]").waitFor();
+    assert.match(await alice.page.locator("#banner").innerText(), /Server down/);
+    await go(alice, "#/chat/bob");
+    await go(bob, "#/chat/alice");
+    await sendMessage(alice, "still here without the server");
+    await waitIncoming(bob, "still here without the server");
+    await check(alice, "server-down");
+    log("with the rendezvous server down, the banner says so and a message still went through");
+
     for (const p of [alice, bob, bob2]) assert.deepEqual(p.errors, [], `${p.name}'s page logged errors`);
     console.log("RESULT " + JSON.stringify({ offer_cid: offerCID, received_cid: receivedCID, published_cid: publishedCID, fetched_cid: publishedCID, figures }));
   } finally {
@@ -358,7 +381,10 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

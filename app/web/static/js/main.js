@@ -64,7 +64,11 @@ function renderBanner() {
     cls = "state-bad";
     parts = [p.reason === "revoked" ? "This device was revoked." : p.reason === "account_deleted" ? "The account was deleted." : "Not signed in."];
   } else if (p && s.username) {
-    parts = ["Server down: working from the last session. ", netText(p.error), p.retry_at ? ` Retrying at ${new Date(p.retry_at).toLocaleTimeString()}.` : ""];
+    parts = [
+      "Server down: working from the last session.",
+      p.retry_at ? ` Retrying at ${new Date(p.retry_at).toLocaleTimeString()}.` : "",
+      h("small", { class: "muted detail" }, netText(p.error)),
+    ];
   } else if (s.username) {
     parts = ["Connecting as ", netText(s.username), "…"];
   } else {
