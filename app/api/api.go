@@ -7,7 +7,9 @@
 // into the client's data directory: its address and a random bearer token.
 // Only a process that can read that file can drive the daemon. Requests must
 // carry "Authorization: Bearer <token>", a Host header naming the loopback
-// listener (against DNS rebinding), and no foreign Origin.
+// listener (against DNS rebinding), and no foreign Origin. The same
+// listener serves the web UI (web.go): GET /ui/login?token= sets a session
+// cookie that authorizes a browser's requests instead of the header.
 //
 // Endpoints (JSON in and out; request bodies are the apitype *Request
 // structs, strictly decoded: unknown fields, trailing data and invalid
