@@ -55,6 +55,7 @@ type mailbox struct {
 	keys       *keyCache
 
 	wake      chan struct{}
+	syncWake  chan struct{} // asks syncLoop to deposit copies and receipts
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -74,7 +75,9 @@ func startMailbox(m *mailbox) *mailbox {
 	m.identityID, _ = peer.IDFromPrivateKey(m.identity)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	m.syncWake = make(chan struct{}, 1)
 	m.wg.Go(func() { m.run(ctx) })
+	m.wg.Go(func() { m.syncLoop(ctx) })
 	return m
 }
 
@@ -113,7 +116,12 @@ func (m *mailbox) fetchSoon() {
 }
 
 // syncSoon asks for the copies and receipts owed to be deposited.
-func (m *mailbox) syncSoon() { m.poke() }
+func (m *mailbox) syncSoon() {
+	select {
+	case m.syncWake <- struct{}{}:
+	default:
+	}
+}
 
 // depositFor asks for contact's queued messages to be deposited in their
 // mailbox if contact is offline.
@@ -189,7 +197,7 @@ func (m *mailbox) run(ctx context.Context) {
 			}
 			m.depositTo(ctx, c)
 		}
-		m.sync(ctx)
+		m.syncSoon() // copies of what was deposited
 	}
 }
 

@@ -45,6 +45,40 @@ const syncBatch = 64
 // it ask at once.
 const keysTTL = 10 * time.Second
 
+// syncEvery is the least time between two rounds of sync: a burst of
+// messages is one round (each round reads what is owed, so one a message
+// would cost a burst dearly), and a copy or receipt waits at most this
+// long for its round.
+const syncEvery = 10 * time.Millisecond
+
+// syncLoop runs sync when asked (syncSoon), and every m.retry for what
+// failed, until ctx ends.
+func (m *mailbox) syncLoop(ctx context.Context) {
+	t := time.NewTicker(m.retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.syncWake:
+		case <-t.C:
+		}
+		m.mu.Lock()
+		unpublished := m.publish
+		m.mu.Unlock()
+		// The recipient checks the sending device by its published key:
+		// deposit once it is published (the run loop asks again then).
+		if m.loggedIn() && !unpublished {
+			m.sync(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(syncEvery):
+		}
+	}
+}
+
 // sync deposits the copies and receipts this device owes. What fails
 // stays owed for the next round.
 func (m *mailbox) sync(ctx context.Context) {
@@ -62,20 +96,23 @@ func (m *mailbox) sync(ctx context.Context) {
 	}
 }
 
-// sendCopies deposits the copies owed for messages this device sent.
+// sendCopies deposits the copies owed for messages this device sent,
+// and records what it deposited in one statement a batch.
 func (m *mailbox) sendCopies(ctx context.Context, me string) error {
 	for {
 		owed, err := m.history.OwedCopies(ctx, syncBatch)
 		if err != nil || len(owed) == 0 {
 			return err
 		}
+		done := make([]string, 0, len(owed))
 		for _, msg := range owed {
-			if err := m.sendCopy(ctx, me, msg); err != nil {
-				return err
+			if err = m.sendCopy(ctx, me, msg); err != nil {
+				break
 			}
-			if err := m.history.CopiesSent(ctx, msg.ID); err != nil {
-				return err
-			}
+			done = append(done, msg.ID)
+		}
+		if rerr := m.history.CopiesSent(ctx, done...); rerr != nil || err != nil {
+			return errors.Join(err, rerr)
 		}
 		if len(owed) < syncBatch {
 			return nil
@@ -103,38 +140,49 @@ func (m *mailbox) sendCopy(ctx context.Context, me string, msg chat.Message) err
 	return m.depositItem(ctx, me, me, msg.ID, pm)
 }
 
-// sendReceipts deposits the receipts this device owes.
+// sendReceipts deposits the receipts this device owes, and forgets
+// those deposited in one statement a batch.
 func (m *mailbox) sendReceipts(ctx context.Context, me string) error {
 	for {
 		owed, err := m.history.OwedReceipts(ctx, syncBatch)
 		if err != nil || len(owed) == 0 {
 			return err
 		}
+		done := make([]int64, 0, len(owed))
 		for _, r := range owed {
-			id := m.receiptID(r.Seq)
-			rc := &chatpb.Receipt{Kind: chatpb.Receipt_Kind(r.Kind), Ids: r.IDs}
-			var has []peer.ID
-			if r.Skip != "" {
-				if p, err := peer.Decode(r.Skip); err == nil {
-					has = append(has, p)
-				}
+			if err = m.sendReceipt(ctx, me, r); err != nil {
+				break
 			}
-			if err := m.depositItem(ctx, me, r.Contact, id, rc, has...); err != nil {
-				return err
-			}
-			if r.Kind == chat.ReceiptRead {
-				if err := m.depositItem(ctx, me, me, id, rc); err != nil {
-					return err
-				}
-			}
-			if err := m.history.ReceiptSent(ctx, r.Seq); err != nil {
-				return err
-			}
+			done = append(done, r.Seq)
+		}
+		if rerr := m.history.ReceiptsSent(ctx, done...); rerr != nil || err != nil {
+			return errors.Join(err, rerr)
 		}
 		if len(owed) < syncBatch {
 			return nil
 		}
 	}
+}
+
+// sendReceipt deposits one owed receipt: for the contact's devices (but
+// the one the messages came from directly) and, if it says read, for
+// this user's other devices.
+func (m *mailbox) sendReceipt(ctx context.Context, me string, r chat.OwedReceipt) error {
+	id := m.receiptID(r.Seq)
+	rc := &chatpb.Receipt{Kind: chatpb.Receipt_Kind(r.Kind), Ids: r.IDs}
+	var has []peer.ID
+	if r.Skip != "" {
+		if p, err := peer.Decode(r.Skip); err == nil {
+			has = append(has, p)
+		}
+	}
+	if err := m.depositItem(ctx, me, r.Contact, id, rc, has...); err != nil {
+		return err
+	}
+	if r.Kind == chat.ReceiptRead {
+		return m.depositItem(ctx, me, me, id, rc)
+	}
+	return nil
 }
 
 // receiptID is the mailbox id of the receipt this device owes as seq:

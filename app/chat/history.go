@@ -90,7 +90,7 @@ var historyMigrations = []string{
 		path         TEXT    NOT NULL,
 		on_server    INTEGER NOT NULL DEFAULT 0,
 		read         INTEGER NOT NULL DEFAULT 0, -- incoming: read on this user's devices
-		copies       INTEGER NOT NULL DEFAULT 0, -- copies for the users' other devices still to deposit
+		copies       INTEGER NOT NULL DEFAULT 0, -- copies for the users' other devices to deposit now
 		delivered_to TEXT    NOT NULL DEFAULT '' -- the device that acknowledged it directly
 	);
 	INSERT INTO messages_v3 (id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path, on_server)
@@ -124,7 +124,7 @@ var historyMigrations = []string{
 // History is the persisted chat history and outbox of one client, in one
 // SQLite file.
 type History struct {
-	db *sql.DB
+	db *sqlitedb.DB
 }
 
 // OpenHistory opens or creates the history file at path. The file is
@@ -211,18 +211,15 @@ func (h *History) addAll(ctx context.Context, ms []Message, oweFrom string) (fre
 }
 
 const insertMessage = `INSERT INTO messages
-		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path, copies)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 
 func insertArgs(m Message, storedAt int64) []any {
 	contact := m.To
 	if m.Incoming {
 		contact = m.From
 	}
-	// A message this device sends owes copies to the other devices of
-	// both users, once its first delivery attempt is over.
-	copies := !m.Incoming && !m.Copy
-	return []any{m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), storedAt, m.Body, m.Incoming, m.State, m.Error, m.Path, copies}
+	return []any{m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), storedAt, m.Body, m.Incoming, m.State, m.Error, m.Path}
 }
 
 // settleAll records the outcomes of several queued messages (each
@@ -255,8 +252,11 @@ func (h *History) settleAll(ctx context.Context, ms []Message) (err error) {
 	return nil
 }
 
+// A message this device sent owes copies to the other devices of both
+// users once its first delivery attempt is over: it was delivered (here),
+// or deposited in the recipient's mailbox (MarkOnServer).
 const settleMessage = `UPDATE messages SET state = ?1, path = ?2, error = ?3, delivered_to = ?4,
-		copies = copies AND ?1 != 'failed'
+		copies = (?1 = 'delivered')
 		WHERE id = ?5 AND state = 'queued'`
 
 var errNotQueued = errors.New("message is not in the outbox")
@@ -326,7 +326,7 @@ func (h *History) Undeposited(ctx context.Context, contact string) ([]Message, e
 // in the recipient's mailbox. It reports false, changing nothing, if the
 // message is no longer queued (delivered meanwhile) or already marked.
 func (h *History) MarkOnServer(ctx context.Context, id string) (bool, error) {
-	res, err := h.db.ExecContext(ctx, `UPDATE messages SET on_server = 1
+	res, err := h.db.ExecContext(ctx, `UPDATE messages SET on_server = 1, copies = 1
 		WHERE id = ? AND state = 'queued' AND NOT on_server`, id)
 	if err != nil {
 		return false, fmt.Errorf("mark message %s on server: %w", id, err)

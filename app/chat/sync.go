@@ -136,10 +136,17 @@ func (h *History) OwedReceipts(ctx context.Context, limit int) ([]OwedReceipt, e
 	return out, nil
 }
 
-// ReceiptSent forgets an owed receipt: it was deposited (or can never be).
-func (h *History) ReceiptSent(ctx context.Context, seq int64) error {
-	if _, err := h.db.ExecContext(ctx, `DELETE FROM receipts_out WHERE seq = ?`, seq); err != nil {
-		return fmt.Errorf("forget receipt %d: %w", seq, err)
+// ReceiptsSent forgets owed receipts: they were deposited (or can never
+// be).
+func (h *History) ReceiptsSent(ctx context.Context, seqs ...int64) error {
+	for chunk := range slices.Chunk(seqs, MaxReceiptIDs) {
+		args := make([]any, len(chunk))
+		for i, seq := range chunk {
+			args[i] = seq
+		}
+		if _, err := h.db.ExecContext(ctx, `DELETE FROM receipts_out WHERE seq IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("forget %d receipts: %w", len(chunk), err)
+		}
 	}
 	return nil
 }
@@ -257,15 +264,20 @@ func (h *History) Conversations(ctx context.Context) ([]Conversation, error) {
 // not deposited yet, oldest first.
 func (h *History) OwedCopies(ctx context.Context, limit int) ([]Message, error) {
 	return h.query(ctx, `SELECT `+messageColumns+fromMessages+`
-		WHERE m.copies AND (m.state = 'delivered' OR (m.state = 'queued' AND m.on_server))
-		ORDER BY m.stored_at, m.rowid LIMIT ?`, limit)
+		WHERE m.copies ORDER BY m.stored_at, m.rowid LIMIT ?`, limit)
 }
 
-// CopiesSent records that the copies of message id are deposited (or
-// need none).
-func (h *History) CopiesSent(ctx context.Context, id string) error {
-	if _, err := h.db.ExecContext(ctx, `UPDATE messages SET copies = 0 WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("record copies of %s: %w", id, err)
+// CopiesSent records that the copies of the messages ids are deposited
+// (or need none).
+func (h *History) CopiesSent(ctx context.Context, ids ...string) error {
+	for chunk := range slices.Chunk(ids, MaxReceiptIDs) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		if _, err := h.db.ExecContext(ctx, `UPDATE messages SET copies = 0 WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("record copies of %d messages: %w", len(chunk), err)
+		}
 	}
 	return nil
 }

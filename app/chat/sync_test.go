@@ -67,7 +67,7 @@ func TestMarkReadOwesOneReceipt(t *testing.T) {
 	if again, _ := h.MarkRead(ctx, "bob"); len(again) != 0 {
 		t.Errorf("MarkRead again marked %v", again)
 	}
-	if err := h.ReceiptSent(ctx, owed[0].Seq); err != nil {
+	if err := h.ReceiptsSent(ctx, owed[0].Seq); err != nil {
 		t.Fatal(err)
 	}
 	if owed, _ := h.OwedReceipts(ctx, 10); len(owed) != 0 {
@@ -207,5 +207,41 @@ func TestHistoryMigratesV2(t *testing.T) {
 	}
 	if owed, _ := h.OwedCopies(ctx, 10); len(owed) != 0 {
 		t.Errorf("copies owed for old messages: %v", states(owed))
+	}
+}
+
+// Copies are owed once a message's first delivery attempt is over
+// (delivered here, or deposited in the mailbox), never for a queued
+// message, a sent copy or one that failed; and once only.
+func TestOwedCopies(t *testing.T) {
+	ctx := context.Background()
+	h := openTestHistory(t)
+	t0 := time.UnixMilli(4_000_000)
+	q := func(id string) Message {
+		return Message{ID: id, From: "alice", To: "bob", Sent: t0, Body: id, State: Queued}
+	}
+	mustAdd(t, h, q("delivered"), q("deposited"), q("queued"), q("failed"),
+		Message{ID: "copy", From: "alice", To: "bob", Sent: t0, Body: "c", State: Sent, Copy: true})
+	if err := h.settleAll(ctx, []Message{{ID: "delivered", State: Delivered, Path: "direct", DeliveredTo: "12D3KooWbob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.MarkOnServer(ctx, "deposited"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.FailQueued(ctx, "failed", "no"); err != nil {
+		t.Fatal(err)
+	}
+	owed, err := h.OwedCopies(ctx, 10)
+	if err != nil || !slices.Equal(states(owed), []string{"delivered:delivered", "deposited:sent"}) {
+		t.Fatalf("owed copies: %v, %v; want delivered and deposited", states(owed), err)
+	}
+	if owed[0].DeliveredTo != "12D3KooWbob" {
+		t.Errorf("delivered to %q, want the acknowledging device", owed[0].DeliveredTo)
+	}
+	if err := h.CopiesSent(ctx, "delivered", "deposited"); err != nil {
+		t.Fatal(err)
+	}
+	if owed, _ := h.OwedCopies(ctx, 10); len(owed) != 0 {
+		t.Errorf("owed after sending: %v", states(owed))
 	}
 }

@@ -52,7 +52,7 @@ var indexMigrations = []string{
 // its manifest and the size, modification time and inode each file had
 // when it was hashed. Safe for concurrent use.
 type Index struct {
-	db *sql.DB
+	db *sqlitedb.DB
 }
 
 // OpenIndex opens (creating if needed) the share index at path.

@@ -25,7 +25,7 @@ var _ server.Store = (*Store)(nil)
 // Store is a server.Store in one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
-	db        *sql.DB
+	db        *sqlitedb.DB
 	bus       *bus.Bus
 	closeOnce sync.Once
 	closeErr  error
