@@ -330,6 +330,14 @@ async function main() {
 
     // A second device of bob: enrolled in its own browser with the new
     // password, it shows the conversation, then bob revokes it.
+    // Without the sign-in link a browser gets neither the UI nor the API.
+    const origin = new URL(env("PARLEY_BOB2_URL")).origin;
+    const res = await bob2.page.goto(origin + "/");
+    assert.equal(res.status(), 401);
+    await bob2.page.getByText("parley ui").first().waitFor();
+    const apiStatus = await bob2.page.evaluate(async () => (await fetch("/api/status")).status);
+    assert.equal(apiStatus, 401, "the API answered a browser without the session");
+    bob2.errors.length = 0; // the 401s above are expected
     await signIn(bob2, env("PARLEY_BOB2_URL"));
     const bob2Peer = await bob2.page.locator("main code.peer").first().innerText();
     const enrol = bob2.page.locator("form", { has: bob2.page.getByRole("heading", { name: "Add this device to your account" }) });
