@@ -1,11 +1,9 @@
 package web_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,37 +21,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
-}
-
-// chromium is Debian's browser, which the test drives through
-// playwright-core (no browser download: "npx playwright install" is not
-// used).
-const chromium = "/usr/bin/chromium"
-
-// browserTools skips t, or fails it with PARLEY_REQUIRE_BROWSER=1, when
-// chromium, node or the e2e script's node_modules are missing.
-func browserTools(t *testing.T) {
-	t.Helper()
-	var missing []string
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, chromium+" (apt-get install chromium)")
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node (apt-get install nodejs npm)")
-	}
-	for _, mod := range []string{"playwright-core", "axe-core"} {
-		if _, err := os.Stat(filepath.Join("e2e", "node_modules", mod, "package.json")); err != nil {
-			missing = append(missing, "e2e/node_modules/"+mod+" (npm ci in app/web/e2e)")
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "the browser test needs: " + strings.Join(missing, ", ")
-	if os.Getenv("PARLEY_REQUIRE_BROWSER") == "1" {
-		t.Fatal(msg + " (PARLEY_REQUIRE_BROWSER=1)")
-	}
-	t.Skip(msg + "; set PARLEY_REQUIRE_BROWSER=1 to fail instead")
 }
 
 // e2eResult is the last line the script prints.
@@ -123,58 +90,22 @@ func TestBrowser(t *testing.T) {
 	bobURL := uiLink(ctx, t, net.Binaries().Parley, bob.Dir)
 	bob2URL := uiLink(ctx, t, net.Binaries().Parley, bob2.Dir)
 
-	cmd := exec.CommandContext(ctx, "node", "ui.mjs")
-	cmd.Dir = "e2e"
-	cmd.Env = append(os.Environ(),
-		"PARLEY_CHROMIUM="+chromium,
-		"PARLEY_ALICE_URL="+aliceURL,
-		"PARLEY_BOB_URL="+bobURL,
-		"PARLEY_BOB2_URL="+bob2URL,
-		"PARLEY_ARTIFACTS="+artifacts,
-		"PARLEY_SHARE_FILE="+shared,
-		"PARLEY_PUBLISH_FILE="+published,
-	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var res *e2eResult
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if r, ok := strings.CutPrefix(line, "RESULT "); ok {
-			res = new(e2eResult)
-			if err := json.Unmarshal([]byte(r), res); err != nil {
-				t.Fatalf("the script's result %q: %v", r, err)
-			}
-			continue
+	var res e2eResult
+	runScript(ctx, t, "ui.mjs", []string{
+		"PARLEY_ALICE_URL=" + aliceURL,
+		"PARLEY_BOB_URL=" + bobURL,
+		"PARLEY_BOB2_URL=" + bob2URL,
+		"PARLEY_ARTIFACTS=" + artifacts,
+		"PARLEY_SHARE_FILE=" + shared,
+		"PARLEY_PUBLISH_FILE=" + published,
+	}, func(action string) error {
+		if action != "stop-rendezvous" {
+			return fmt.Errorf("unknown action %q", action)
 		}
-		if line == "ACTION stop-rendezvous" {
-			// The script asks for the rendezvous server to go down, to
-			// see the UI work from the last session.
-			if err := net.Rendezvous.Kill(); err != nil {
-				t.Error(err)
-			}
-			fmt.Fprintln(in, "done")
-			continue
-		}
-		t.Log(line)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("the browser script failed: %v\n%s", err, stderr.String())
-	}
-	if res == nil {
-		t.Fatalf("the browser script printed no result\n%s", stderr.String())
-	}
+		// The script asks for the rendezvous server to go down, to see
+		// the UI work from the last session.
+		return net.Rendezvous.Kill()
+	}, &res)
 
 	// What the browser saw agrees with the daemons.
 	if res.OfferCID == "" || res.ReceivedCID != res.OfferCID {

@@ -56,11 +56,29 @@ function renderMessages() {
     fill(el.messages, h("li", { class: "muted" }, "Loading…"));
     return;
   }
-  fill(el.messages, conv.list.length ? conv.list.map(messageItem) : h("li", { class: "muted" }, "No messages yet: say hello."));
+  // Items are made once per message and kept while the message object is
+  // the same, so paging back or a state change touches only what changed.
+  const items = new Map();
+  const nodes = conv.list.map((m) => {
+    const had = el.items.get(m.id);
+    const li = had && had.m === m ? had.li : messageItem(m);
+    items.set(m.id, { m, li });
+    return li;
+  });
+  el.items = items;
+  if (nodes.length === 0) fill(el.messages, h("li", { class: "muted" }, "No messages yet: say hello."));
+  else if (!sameChildren(el.messages, nodes)) el.messages.replaceChildren(...nodes);
   el.older.hidden = conv.complete;
   if (el.stick || nearBottom) box.scrollTop = box.scrollHeight;
   else box.scrollTop = box.scrollHeight - fromBottom; // keep the view where it was (older ones added above)
   el.stick = false;
+}
+
+function sameChildren(parent, nodes) {
+  const c = parent.children;
+  if (c.length !== nodes.length) return false;
+  for (let i = 0; i < nodes.length; i++) if (c[i] !== nodes[i]) return false;
+  return true;
 }
 
 function renderHeader() {
@@ -100,6 +118,7 @@ function openConversation(contact) {
     el.pane.append(h("p", { class: "muted empty" }, "Choose a conversation."));
     return;
   }
+  el.items = new Map();
   el.head = h("div", { class: "conv-head" });
   el.messages = h("ol", { class: "messages" });
   el.older = h("button", { type: "button", class: "secondary small", hidden: true, onclick: older }, "Load older messages");
