@@ -7,7 +7,9 @@
 // into the client's data directory: its address and a random bearer token.
 // Only a process that can read that file can drive the daemon. Requests must
 // carry "Authorization: Bearer <token>", a Host header naming the loopback
-// listener (against DNS rebinding), and no foreign Origin.
+// listener (against DNS rebinding), and no foreign Origin. The same
+// listener serves the web UI (web.go): GET /ui/login?token= sets a session
+// cookie that authorizes a browser's requests instead of the header.
 //
 // Endpoints (JSON in and out; request bodies are the apitype *Request
 // structs, strictly decoded: unknown fields, trailing data and invalid
@@ -66,7 +68,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -114,6 +115,7 @@ type Server struct {
 	stop     chan struct{} // closed by Close: event streams end
 	// keepalive is how often an idle event stream carries a comment.
 	keepalive time.Duration
+	ui        uiSession // the web UI's cookie (web.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -142,6 +144,7 @@ func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 		info:      Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
 		infoPath:  filepath.Join(dataDir, InfoFile),
 		done:      make(chan struct{}),
+		ui:        newUISession(ln.Addr().String()),
 	}
 	if err := writeInfo(s.infoPath, s.info); err != nil {
 		ln.Close()
@@ -376,6 +379,7 @@ func (s *Server) routes() http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /api/events", s.events)
+	s.uiRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		// An endpoint asked with the wrong method is 405, with the one it
 		// takes; anything else under /api/ does not exist.
@@ -405,7 +409,8 @@ func emptyListsOf(st apitype.Status) apitype.Status {
 	return st
 }
 
-// guard checks the Host header, the Origin and the token.
+// guard checks the Host header, the Origin and the token or the UI's
+// session cookie (web.go).
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(s.info.Addr)
@@ -417,9 +422,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, fmt.Errorf("%w: cross-origin requests are not allowed", errForbidden))
 			return
 		}
-		want := "Bearer " + s.info.Token
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-			writeError(w, errUnauthorized)
+		if !s.authorize(w, r) {
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -85,6 +85,7 @@ request, device, transfer or offer).`,
 		c.transferOpCmd("pause"), c.transferOpCmd("resume"), c.transferOpCmd("cancel"),
 		c.shareCmd(), c.offersCmd(), c.acceptFileCmd(),
 		c.offerOpCmd("decline-file"), c.offerOpCmd("cancel-offer"),
+		c.uiCmd(),
 	)
 	c.completeArgs(root)
 	return root

@@ -1,0 +1,214 @@
+// Chat: the conversation list (unread count, last message) and the open
+// conversation: its history, paged back when scrolled to the top, each
+// message with its state and path, live from the event stream; a draft
+// per conversation kept in localStorage.
+import { h, fill } from "../dom.js";
+import { netText } from "../text.js";
+import * as api from "../api.js";
+import { store, loadHistory, loadOlder, markRead, refreshConversations } from "../store.js";
+import { when, pathLabel, pathHint, stateLabel } from "../format.js";
+import { presence } from "./contacts.js";
+import { askButton } from "../notify.js";
+
+let el = null; // the view's fixed elements while mounted
+const draftKey = (c) => "parley.draft." + c;
+
+function contactStatus(name) {
+  return ((store.book && store.book.contacts) || (store.status && store.status.contacts) || []).find((c) => c.username === name);
+}
+
+function renderList() {
+  const convs = store.conversations;
+  fill(el.list, convs.length
+    ? convs.map((c) => {
+        const cs = contactStatus(c.contact);
+        const current = c.contact === store.openConversation;
+        return h("li", {},
+          h("a", { href: "#/chat/" + encodeURIComponent(c.contact), class: "conv" + (current ? " current" : ""), "aria-current": current ? "page" : null, "data-contact": c.contact },
+            h("span", { class: `dot ${cs && cs.online ? "on" : "off"}`, "aria-hidden": "true" }),
+            h("span", { class: "conv-main" },
+              netText(c.contact, { cls: "name" }),
+              c.last ? netText((c.last.incoming ? "" : "You: ") + c.last.body, { cls: "last muted" }) : h("span", { class: "last muted" }, "No messages yet")),
+            c.unread ? h("span", { class: "badge", "aria-label": `${c.unread} unread` }, String(c.unread)) : null));
+      })
+    : h("li", { class: "muted" }, "No conversations: add a contact first."));
+}
+
+function messageItem(m) {
+  const state = stateLabel(m);
+  return h("li", { class: `msg ${m.incoming ? "in" : "out"}`, "data-id": m.id, "data-state": m.incoming ? "received" : m.state },
+    netText(m.body, { multiline: true, tag: "p", cls: "body" }),
+    h("p", { class: "meta" },
+      h("time", { datetime: m.sent }, when(m.sent)),
+      m.incoming ? null : [" · ", h("span", { class: `state state-${m.state}` }, state)],
+      m.path ? [" · ", h("span", { class: "path", title: pathHint(m.path) }, netText(pathLabel(m.path)))] : null,
+      m.state === "failed" && m.error ? [" · ", netText(m.error, { cls: "error" })] : null));
+}
+
+function renderMessages() {
+  const contact = store.openConversation;
+  if (!contact || !el.messages) return;
+  const conv = store.messages.get(contact);
+  const box = el.scroller;
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  if (!conv) {
+    fill(el.messages, h("li", { class: "muted" }, "Loading…"));
+    return;
+  }
+  // Items are made once per message and kept while the message object is
+  // the same, so paging back or a state change touches only what changed.
+  const items = new Map();
+  const nodes = conv.list.map((m) => {
+    const had = el.items.get(m.id);
+    const li = had && had.m === m ? had.li : messageItem(m);
+    items.set(m.id, { m, li });
+    return li;
+  });
+  el.items = items;
+  if (nodes.length === 0) fill(el.messages, h("li", { class: "muted" }, "No messages yet: say hello."));
+  else if (!sameChildren(el.messages, nodes)) el.messages.replaceChildren(...nodes);
+  el.older.hidden = conv.complete;
+  if (el.stick || nearBottom) box.scrollTop = box.scrollHeight;
+  else box.scrollTop = box.scrollHeight - fromBottom; // keep the view where it was (older ones added above)
+  el.stick = false;
+}
+
+function sameChildren(parent, nodes) {
+  const c = parent.children;
+  if (c.length !== nodes.length) return false;
+  for (let i = 0; i < nodes.length; i++) if (c[i] !== nodes[i]) return false;
+  return true;
+}
+
+function renderHeader() {
+  const contact = store.openConversation;
+  if (!contact || !el.head) return;
+  const cs = contactStatus(contact);
+  fill(el.head, h("h2", { id: "conv-title" }, netText(contact)), cs ? presence(cs) : h("p", { class: "muted" }, "Not a contact now"));
+}
+
+// visibleAndFocused: the user can see the open conversation.
+const seen = () => document.visibilityState === "visible" && document.hasFocus();
+
+function maybeMarkRead() {
+  const c = store.openConversation;
+  if (!c || !seen()) return;
+  const entry = store.conversations.find((x) => x.contact === c);
+  if (entry && entry.unread > 0) markRead(c);
+}
+
+async function older() {
+  if (el.loadingOlder) return;
+  el.loadingOlder = true;
+  try {
+    await loadOlder(store.openConversation);
+  } finally {
+    el.loadingOlder = false;
+  }
+}
+
+function openConversation(contact) {
+  store.openConversation = contact;
+  fill(el.pane);
+  renderList();
+  el.root.classList.toggle("has-open", Boolean(contact));
+  if (!contact) {
+    el.head = el.messages = null;
+    el.pane.append(h("p", { class: "muted empty" }, "Choose a conversation."));
+    return;
+  }
+  el.items = new Map();
+  el.head = h("div", { class: "conv-head" });
+  el.messages = h("ol", { class: "messages" });
+  el.older = h("button", { type: "button", class: "secondary small", hidden: true, onclick: older }, "Load older messages");
+  el.scroller = h("div", { class: "scroller", role: "log", tabindex: "0", "aria-label": `Messages with ${contact}`, onscroll: () => { if (el.scroller.scrollTop < 40 && !el.older.hidden) older(); } }, el.older, el.messages);
+  const text = h("textarea", { id: "compose", rows: "2", maxlength: "16000", placeholder: "Write a message" });
+  text.value = localStorage.getItem(draftKey(contact)) || "";
+  text.addEventListener("input", () => {
+    if (text.value) localStorage.setItem(draftKey(contact), text.value);
+    else localStorage.removeItem(draftKey(contact));
+  });
+  const out = h("output", { class: "out", "aria-live": "polite" });
+  const form = h("form", {
+    class: "compose",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const body = text.value;
+      if (!body.trim()) return;
+      // The box is cleared at once, so that what is typed while the
+      // message goes out is kept; a failure puts the message back.
+      text.value = "";
+      localStorage.removeItem(draftKey(contact));
+      try {
+        const m = await api.post("/api/send", { to: contact, body });
+        out.textContent = "";
+        const conv = store.messages.get(contact);
+        if (conv && !conv.list.some((x) => x.id === m.id)) conv.list.push(m);
+        el.stick = true;
+        renderMessages();
+        refreshConversations().catch(() => {});
+      } catch (err) {
+        fill(out, netText(err.message)).className = "out error";
+        if (!text.value) {
+          text.value = body;
+          localStorage.setItem(draftKey(contact), body);
+        }
+      }
+      text.focus();
+    },
+  },
+  h("label", { for: "compose", class: "visually-hidden" }, `Message to ${contact}`),
+  text, h("button", { type: "submit" }, "Send"), out);
+  text.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  el.pane.append(h("a", { href: "#/chat", class: "back" }, "← All conversations"), el.head, el.scroller, form);
+  renderHeader();
+  el.stick = true;
+  renderMessages();
+  loadHistory(contact).then(maybeMarkRead).catch((err) => fill(el.messages, h("li", { class: "error" }, netText(err.message))));
+}
+
+function onFocus() {
+  maybeMarkRead();
+}
+
+export const chat = {
+  title: "Chat",
+  mount(root, arg) {
+    el = { root: h("div", { class: "chat" }) };
+    el.list = h("ul", { class: "conv-list", "aria-label": "Conversations" });
+    el.pane = h("section", { class: "conversation", "aria-label": "Conversation" });
+    const ask = askButton();
+    el.root.append(h("nav", { class: "conversations", "aria-label": "Conversations" }, h("h1", {}, "Chat"), ask, el.list), el.pane);
+    root.append(el.root);
+    window.addEventListener("focus", onFocus);
+    document.addEventListener("visibilitychange", onFocus);
+    refreshConversations().catch(() => {});
+    openConversation(arg);
+  },
+  navigate(arg) {
+    openConversation(arg);
+  },
+  unmount() {
+    window.removeEventListener("focus", onFocus);
+    document.removeEventListener("visibilitychange", onFocus);
+    store.openConversation = "";
+    el = null;
+  },
+  update(topic) {
+    if (topic === "conversations" || topic === "contacts") renderList();
+    // The unread count may come after the message it counts.
+    if (topic === "conversations") maybeMarkRead();
+    if (topic === "contacts" || topic === "status") renderHeader();
+    if (topic === "messages") {
+      renderMessages();
+      renderList();
+      maybeMarkRead();
+    }
+  },
+};

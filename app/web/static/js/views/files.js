@@ -1,0 +1,194 @@
+// Files: send a file or folder to a contact, answer offers, publish and
+// copy the link, fetch by link, and follow transfers (progress, rate, ETA,
+// peers; pause, resume, cancel).
+import { h, fill, field, busy, confirmAction } from "../dom.js";
+import { netText } from "../text.js";
+import * as api from "../api.js";
+import { store, refreshTransfers } from "../store.js";
+import { bytes, rate, eta, when } from "../format.js";
+
+let el = null;
+
+function contactOptions(select) {
+  const names = ((store.book && store.book.contacts) || []).map((c) => c.username);
+  const keep = select.value;
+  fill(select, names.length ? names.map((n) => h("option", { value: n }, n)) : h("option", { value: "" }, "(no contacts)"));
+  if (names.includes(keep)) select.value = keep;
+}
+
+async function act(button, f) {
+  button.disabled = true;
+  try {
+    await f();
+    await refreshTransfers();
+  } catch (err) {
+    fill(el.out, netText(err.message)).className = "out error";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function btn(label, name, f, cls = "secondary") {
+  const b = h("button", { type: "button", class: `${cls} small`, "aria-label": `${label} ${name}` }, label);
+  b.addEventListener("click", () => act(b, f));
+  return b;
+}
+
+// copyButton copies text to the clipboard, or selects it in the field
+// next to it where the clipboard is not available; note says which.
+function copyButton(text, input, label, note) {
+  const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, "Copy link");
+  b.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      note.textContent = "Copied.";
+    } catch {
+      input.select();
+      note.textContent = "Press Ctrl+C to copy.";
+    }
+    setTimeout(() => (note.textContent = ""), 3000);
+  });
+  return b;
+}
+
+function linkField(link, name) {
+  const input = h("input", { class: "link", value: link, readonly: true, "aria-label": `Link to ${name}` });
+  input.addEventListener("focus", () => input.select());
+  const note = h("span", { class: "muted small", role: "status" });
+  return h("div", { class: "linkrow" }, input, copyButton(link, input, `Copy link to ${name}`, note), note);
+}
+
+function transferItem(t) {
+  const pct = t.bytes_total > 0 ? Math.min(100, Math.floor((t.bytes_done / t.bytes_total) * 100)) : t.state === "done" ? 100 : 0;
+  const active = t.state === "running" || t.state === "finding_providers";
+  return h("li", { class: "item transfer", "data-id": t.id, "data-cid": t.cid, "data-state": t.state },
+    h("div", { class: "grow" },
+      h("p", {}, netText(t.name || t.cid, { cls: "name" }), " ", h("span", { class: `tag state-${t.state}` }, t.state.replace("_", " "))),
+      h("progress", { max: "100", value: String(pct), "aria-label": `Progress of ${t.name || t.cid}` }),
+      h("p", { class: "muted small" },
+        `${pct}% · ${bytes(t.bytes_done)} of ${bytes(t.bytes_total)}`,
+        active ? ` · ${rate(t.rate)} · ETA ${eta(t.bytes_total - t.bytes_done, t.rate)} · ${t.peers} peer${t.peers === 1 ? "" : "s"}` : ""),
+      t.state === "done" && t.path ? h("p", { class: "small" }, "Saved to ", netText(t.path, { tag: "code" })) : null,
+      t.error ? h("p", { class: "error small" }, netText(t.error)) : null,
+      h("p", { class: "muted small" }, "Content ID ", h("code", { class: "cid" }, t.cid))),
+    h("span", { class: "actions" },
+      active ? btn("Pause", t.name, () => api.post("/api/transfers/pause", { id: t.id })) : null,
+      t.state === "paused" || t.state === "failed" ? btn("Resume", t.name, () => api.post("/api/transfers/resume", { id: t.id })) : null,
+      t.state !== "done" && t.state !== "cancelled"
+        ? btn("Cancel", t.name, async () => {
+            if (await confirmAction("Cancel this download?", "What was downloaded so far is deleted.", "Cancel download")) await api.post("/api/transfers/cancel", { id: t.id });
+          }, "danger")
+        : null));
+}
+
+function offerItem(o) {
+  const incoming = o.direction === "in";
+  const who = incoming ? ["from ", netText(o.from)] : ["to ", netText(o.to)];
+  const sent = !incoming && o.bytes_sent ? ` · ${bytes(Math.min(o.bytes_sent, o.size))} sent` : "";
+  return h("li", { class: "item offer", "data-id": o.id, "data-cid": o.cid, "data-state": o.state, "data-direction": o.direction },
+    h("div", { class: "grow" },
+      h("p", {}, netText(o.name, { cls: "name" }), " ", ...who, " ", h("span", { class: `tag state-${o.state}` }, o.state)),
+      h("p", { class: "muted small" }, `${bytes(o.size)} · ${o.files} file${o.files === 1 ? "" : "s"} · ${when(o.created)}${!incoming && !o.delivered ? " · not delivered yet" : ""}${sent}`),
+      o.error ? h("p", { class: "error small" }, netText(o.error)) : null),
+    h("span", { class: "actions" },
+      incoming && o.state === "pending" ? btn("Accept", o.name, () => api.post("/api/offers/accept", { id: o.id }), "") : null,
+      incoming && o.state === "pending" ? btn("Decline", o.name, () => api.post("/api/offers/decline", { id: o.id })) : null,
+      !incoming && o.state === "pending" ? btn("Withdraw", o.name, () => api.post("/api/offers/cancel", { id: o.id })) : null));
+}
+
+function publishedItem(p) {
+  return h("li", { class: "item published", "data-cid": p.cid },
+    h("div", { class: "grow" },
+      h("p", {}, netText(p.name, { cls: "name" }), h("span", { class: "muted" }, ` · ${bytes(p.size)}`)),
+      linkField(p.link, p.name)),
+    h("span", { class: "actions" }, btn("Stop sharing", p.name, () => api.post("/api/unpublish", { cid: p.cid }))));
+}
+
+function render() {
+  if (!el) return;
+  // Keep the keyboard focus on the same button across a re-render.
+  const focused = document.activeElement;
+  const label = focused && el.lists.contains(focused) ? focused.getAttribute("aria-label") : null;
+  contactOptions(el.to);
+  const offers = [...store.offers].reverse();
+  fill(el.offers, offers.length ? offers.map(offerItem) : h("li", { class: "muted" }, "No offers."));
+  const ts = [...store.transfers].reverse();
+  fill(el.transfers, ts.length ? ts.map(transferItem) : h("li", { class: "muted" }, "No transfers."));
+  fill(el.published, store.published.length ? store.published.map(publishedItem) : h("li", { class: "muted" }, "Nothing published."));
+  if (label) {
+    const again = [...el.lists.querySelectorAll("[aria-label]")].find((x) => x.getAttribute("aria-label") === label);
+    if (again) again.focus();
+  }
+}
+
+function pathInput(name) {
+  return h("input", { name, required: true, spellcheck: "false", autocomplete: "off", placeholder: "/home/you/Documents/report.pdf" });
+}
+
+export const files = {
+  title: "Files",
+  mount(root) {
+    el = {};
+    el.out = h("p", { class: "out", role: "status" });
+    el.to = h("select", { name: "to", required: true });
+    const sharePath = pathInput("path");
+    const share = h("form", {
+      class: "card",
+      "aria-labelledby": "share-title",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const r = await busy(share, () => api.post("/api/share", { to: el.to.value, path: sharePath.value.trim() }), (o) => `Offered ${o.name} to ${o.to}.`);
+        if (r) await refreshTransfers();
+      },
+    }, h("h2", { id: "share-title" }, "Send to a contact"),
+    field("Contact", el.to), field("File or folder on this computer", sharePath, "The full path: the daemon runs on this machine and reads it in place."),
+    h("button", { type: "submit" }, "Send"), h("output", { class: "out", "aria-live": "polite" }));
+
+    const pubPath = pathInput("path");
+    const pubResult = h("div", { class: "pubresult" });
+    const publish = h("form", {
+      class: "card",
+      "aria-labelledby": "pub-title",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const p = await busy(publish, () => api.post("/api/publish", { path: pubPath.value.trim() }), "Published: anyone in the network with the link can fetch it.");
+        if (p) {
+          fill(pubResult, linkField(p.link, p.name));
+          await refreshTransfers();
+        }
+      },
+    }, h("h2", { id: "pub-title" }, "Publish"), field("File or folder on this computer", pubPath),
+    h("button", { type: "submit" }, "Publish"), h("output", { class: "out", "aria-live": "polite" }), pubResult);
+
+    const link = h("input", { name: "link", required: true, spellcheck: "false", autocomplete: "off", placeholder: "parley://bafk…" });
+    const fetchForm = h("form", {
+      class: "card",
+      "aria-labelledby": "fetch-title",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const t = await busy(fetchForm, () => api.post("/api/get", { link: link.value.trim() }), (t) => `Downloading ${t.name}.`);
+        if (t) {
+          link.value = "";
+          await refreshTransfers();
+        }
+      },
+    }, h("h2", { id: "fetch-title" }, "Fetch by link"), field("Link", link), h("button", { type: "submit" }, "Fetch"), h("output", { class: "out", "aria-live": "polite" }));
+
+    el.offers = h("ul", { class: "list", id: "offers" });
+    el.transfers = h("ul", { class: "list", id: "transfers" });
+    el.published = h("ul", { class: "list", id: "published" });
+    el.lists = h("div", {},
+      h("section", { "aria-labelledby": "offers-title" }, h("h2", { id: "offers-title" }, "Offers"), el.offers),
+      h("section", { "aria-labelledby": "tr-title" }, h("h2", { id: "tr-title" }, "Downloads"), el.transfers),
+      h("section", { "aria-labelledby": "pl-title" }, h("h2", { id: "pl-title" }, "Published"), el.published));
+    root.append(h("h1", {}, "Files"), el.out, h("div", { class: "columns three" }, share, publish, fetchForm), el.lists);
+    render();
+    refreshTransfers().catch(() => {});
+  },
+  unmount() {
+    el = null;
+  },
+  update(topic) {
+    if (["transfers", "offers", "published", "contacts"].includes(topic)) render();
+  },
+};
