@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/parleynet/parley/app/api"
 	"github.com/parleynet/parley/app/apitype"
 	"io"
 	"path/filepath"
@@ -91,7 +92,15 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Network, err error) 
 		return nil, err
 	}
 
-	fmt.Fprintf(out, "\nThe network keeps running until Ctrl-C. Talk to the clients with the parley CLI:\n")
+	fmt.Fprintf(out, "\nThe network keeps running until Ctrl-C. Open a client's web UI in a browser on this machine:\n")
+	for _, c := range clients {
+		cl, err := api.Dial(c.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("the web UI link of %s: %w", c.Name, err)
+		}
+		fmt.Fprintf(out, "  %-6s %s\n", c.Name, cl.UILoginURL())
+	}
+	fmt.Fprintf(out, "(or: go run ./cmd/parley --data DIR ui). Talk to the clients with the parley CLI:\n")
 	for i, c := range clients {
 		peer := clients[(i+1)%len(clients)].Name
 		fmt.Fprintf(out, "  go run ./cmd/parley --data %s status\n", c.Dir)

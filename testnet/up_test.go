@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"github.com/parleynet/parley/app/apitype"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -82,6 +83,23 @@ func runUp(t *testing.T, dir string) (string, []string) {
 	}
 	if strings.Contains(text, "WARN") || strings.Contains(text, "ERROR") {
 		t.Errorf("log lines in the narrative:\n%s", text)
+	}
+	// Each client's web UI link signs a browser in: a session cookie and
+	// a redirect to the UI, without the token.
+	links := regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+/ui/login\?token=[0-9a-f]+`).FindAllString(text, -1)
+	if len(links) != len(n.clients) {
+		t.Errorf("got %d web UI links, want one per client:\n%s", len(links), text)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, link := range links {
+		resp, err := noRedirect.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" || len(resp.Cookies()) == 0 {
+			t.Errorf("GET %s: %s to %q with %d cookies, want 303 to / with the session cookie", link, resp.Status, resp.Header.Get("Location"), len(resp.Cookies()))
+		}
 	}
 	// The demo messages are in the history once, whatever the run.
 	for _, c := range n.clients {
