@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -33,7 +34,7 @@ const (
 )
 
 // delayer holds the packets the internet namespace forwards across delayed
-// links. The kernel queues each such packet (NFQUEUE, metadata only, no
+// links, and drops a random share of those crossing lossy links. The kernel queues each such packet (NFQUEUE, metadata only, no
 // payload copy) and tells us its input and output interfaces; we compute
 // its delay, the sum of both links' delays, and accept it when that time
 // has passed. Packets of one path (input and output interface) leave in
@@ -56,6 +57,12 @@ type delayer struct {
 	// Replaced, never modified, by setDelays.
 	delays atomic.Pointer[map[uint32]time.Duration]
 
+	// losses maps an internet-side interface index to its link's drop
+	// probability. Replaced, never modified, by setLosses.
+	losses atomic.Pointer[map[uint32]float64]
+	// rng decides the drops; read loop only.
+	rng *rand.Rand
+
 	// last is each path's latest release time; read loop only.
 	last map[uint64]int64
 
@@ -68,8 +75,8 @@ type delayer struct {
 }
 
 // newDelayer opens the internet namespace's delay queue and starts
-// serving it.
-func newDelayer(inet *netns) (_ *delayer, err error) {
+// serving it; seed seeds its drops (zero: a random seed).
+func newDelayer(inet *netns, seed uint64) (_ *delayer, err error) {
 	fd, err := unix.Open(inet.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open internet namespace: %w", err)
@@ -100,6 +107,11 @@ func newDelayer(inet *netns) (_ *delayer, err error) {
 		timer: os.NewFile(uintptr(tfd), "natlab-delay-timer"),
 	}
 	d.delays.Store(&map[uint32]time.Duration{})
+	d.losses.Store(&map[uint32]float64{})
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	d.rng = rand.New(rand.NewPCG(seed, seed))
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -138,6 +150,17 @@ func newDelayer(inet *netns) (_ *delayer, err error) {
 // setDelays replaces the per-interface delays.
 func (d *delayer) setDelays(m map[uint32]time.Duration) { d.delays.Store(&m) }
 
+// setLosses replaces the per-interface drop probabilities.
+func (d *delayer) setLosses(m map[uint32]float64) { d.losses.Store(&m) }
+
+// lost draws whether a packet entering on in and leaving on out is
+// dropped: each lossy link it crosses may drop it.
+func (d *delayer) lost(in, out uint32) bool {
+	losses := *d.losses.Load()
+	keep := (1 - losses[in]) * (1 - losses[out])
+	return keep < 1 && d.rng.Float64() >= keep
+}
+
 // hook runs in the queue's read loop for every queued packet, so it must
 // not block: it only computes the release time and files the packet.
 func (d *delayer) hook(a nfqueue.Attribute) int {
@@ -150,6 +173,10 @@ func (d *delayer) hook(a nfqueue.Attribute) int {
 	}
 	if a.OutDev != nil {
 		out = *a.OutDev
+	}
+	if d.lost(in, out) {
+		d.drop(*a.PacketID)
+		return 0
 	}
 	delays := *d.delays.Load()
 	now := int64(time.Since(d.base))
@@ -242,6 +269,13 @@ func (d *delayer) releaser() {
 func (d *delayer) accept(id uint32) {
 	if err := d.nf.SetVerdict(id, nfqueue.NfAccept); err != nil && d.ctx.Err() == nil && !d.warned.Swap(true) {
 		log.Warnw("accept delayed packet (further failures are not logged)", "err", err)
+	}
+}
+
+// drop discards a queued packet.
+func (d *delayer) drop(id uint32) {
+	if err := d.nf.SetVerdict(id, nfqueue.NfDrop); err != nil && d.ctx.Err() == nil && !d.warned.Swap(true) {
+		log.Warnw("drop lost packet (further failures are not logged)", "err", err)
 	}
 }
 

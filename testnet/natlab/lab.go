@@ -25,6 +25,9 @@ type Config struct {
 	// Dir receives the processes' logs, <host>-<name>.log. Empty means a
 	// new temporary directory, removed by Close.
 	Dir string
+	// LossSeed seeds the random drops of lossy links (Host.SetLoss), so
+	// that a test sees the same drops each run; zero means a random seed.
+	LossSeed uint64
 }
 
 // DefaultSubnet is the public range of a lab whose Config.Subnet is empty.
@@ -53,6 +56,7 @@ type Lab struct {
 
 	inet      *netns
 	ownDir    bool
+	lossSeed  uint64
 	lastAddr  netip.Addr // the subnet's last usable address
 	closeOnce sync.Once
 	closeErr  error
@@ -106,6 +110,7 @@ func New(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	l := &Lab{
 		ID:       id,
 		Dir:      cfg.Dir,
+		lossSeed: cfg.LossSeed,
 		Subnet:   subnet,
 		Gateway:  subnet.Addr().Next(),
 		Internet: id + "-inet",
@@ -247,6 +252,7 @@ type link struct {
 	addr  netip.Addr // the node's public address
 
 	delay time.Duration // guarded by Lab.mu
+	loss  float64       // drop probability, guarded by Lab.mu
 }
 
 // newLinkLocked names the next public link of owner, with address addr.
@@ -321,15 +327,21 @@ func (l *Lab) setDelayLocked(ctx context.Context, lk *link, d time.Duration) err
 }
 
 // applyDelaysLocked makes the delay queue and the internet's delay chain
-// match the links' delays. The queue learns new delays before the rules
-// send packets to it; a packet queued for a link whose delay is zero is
-// accepted at once.
+// match the links' delays and losses. The queue learns new delays and
+// losses before the rules send packets to it; a packet queued for a link
+// whose delay is zero is accepted at once, unless it is dropped.
 func (l *Lab) applyDelaysLocked(ctx context.Context) error {
 	delays := map[uint32]time.Duration{}
+	losses := map[uint32]float64{}
 	var names []string
 	for _, lk := range l.links {
 		if lk.delay > 0 {
 			delays[lk.index] = lk.delay
+		}
+		if lk.loss > 0 {
+			losses[lk.index] = lk.loss
+		}
+		if lk.delay > 0 || lk.loss > 0 {
 			names = append(names, lk.inet)
 		}
 	}
@@ -337,13 +349,14 @@ func (l *Lab) applyDelaysLocked(ctx context.Context) error {
 		if len(names) == 0 {
 			return nil
 		}
-		d, err := newDelayer(l.inet)
+		d, err := newDelayer(l.inet, l.lossSeed)
 		if err != nil {
 			return err
 		}
 		l.delay = d
 	}
 	l.delay.setDelays(delays)
+	l.delay.setLosses(losses)
 	return l.inet.iptablesRestore(ctx, delayRules(names), true)
 }
 
