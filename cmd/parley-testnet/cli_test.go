@@ -36,6 +36,7 @@ func TestCLI(t *testing.T) {
 		{"exec without a command", []string{"natlab", "exec", "alice"}, 2, "want HOST -- COMMAND"},
 		{"exec without the dash", []string{"natlab", "exec", "alice", "parley", "status"}, 2, "want HOST -- COMMAND"},
 		{"exec without a lab", []string{"natlab", "exec", "--state", "/nonexistent/natlab.json", "alice", "--", "parley", "status"}, 1, "no NAT lab is running"},
+		{"bad --loss", []string{"natlab", "up", "--loss", "5"}, 2, `--loss: loss "5": want a percentage`},
 		{"natlab up with a bad topology", []string{"natlab", "up", "--nat", "cone=1"}, 2, "1 clients, want 2"},
 		{"flag of another subcommand", []string{"load", "--reservations", "5"}, 2, "unknown flag: --reservations"},
 	}

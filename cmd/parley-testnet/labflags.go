@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -15,6 +16,7 @@ type labFlags struct {
 	file  string
 	nat   string
 	delay time.Duration
+	loss  string
 }
 
 func (f *labFlags) register(cmd *cobra.Command, natlabOnly bool) {
@@ -23,9 +25,10 @@ func (f *labFlags) register(cmd *cobra.Command, natlabOnly bool) {
 	if natlabOnly {
 		prefix = ""
 	}
-	fs.StringVar(&f.file, "topology", "", prefix+"topology `file` (supernodes, delay, a client per line); overrides --nat, --delay and --supernodes")
+	fs.StringVar(&f.file, "topology", "", prefix+"topology `file` (supernodes, delay, loss, a client per line); overrides --nat, --delay, --loss and --supernodes")
 	fs.StringVar(&f.nat, "nat", "cone=2,symmetric=1", prefix+"clients by kind, KIND=COUNT,… with kinds cone, symmetric, udp-blocked, public")
 	fs.DurationVar(&f.delay, "delay", 20*time.Millisecond, prefix+"one-way delay of every public link")
+	fs.StringVar(&f.loss, "loss", "0%", prefix+"share of packets each client's public link drops, in either direction, e.g. 1%")
 }
 
 // topology is the topology of the flags: the file's, or the clients of
@@ -47,7 +50,11 @@ func (f labFlags) topology(supernodes int) (topology.Topology, error) {
 	if err != nil {
 		return topology.Topology{}, command.Usage(err)
 	}
-	t := topology.Topology{Supernodes: supernodes, Delay: f.delay, Clients: clients}
+	loss, err := topology.ParseLoss(f.loss)
+	if err != nil {
+		return topology.Topology{}, command.Usage(fmt.Errorf("--loss: %w", err))
+	}
+	t := topology.Topology{Supernodes: supernodes, Delay: f.delay, Loss: loss, Clients: clients}
 	if err := t.Validate(); err != nil {
 		return t, command.Usage(err)
 	}

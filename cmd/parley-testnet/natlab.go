@@ -47,7 +47,7 @@ supernodes on public hosts, and a client (a parley daemon, built with the
 natlab tag from the module this command runs in) per topology entry, each
 behind a NAT of its own (cone: MASQUERADE, symmetric: MASQUERADE
 --random-fully, udp-blocked: a cone NAT that drops all UDP) or on a public
-host, with a one-way delay per public link
+host, with a one-way delay per public link and a loss per client link
 (NFQUEUE). The clients are registered (password NAME-password), logged in
 and all contacts of each other. It prints each host's namespace, address
 and data directory, writes them to --state for "natlab exec", and keeps the
@@ -58,12 +58,13 @@ first.
 A topology file (--topology) has one statement a line:
   supernodes 2
   delay 20ms
+  loss 1%
   client alice cone
-  client bob symmetric 50ms
+  client bob symmetric 50ms 5%
   client carol public
   client dave udp-blocked`,
 		Example: `  sudo go run ./cmd/parley-testnet natlab up
-  sudo go run ./cmd/parley-testnet natlab up --nat cone=2,symmetric=2 --delay 40ms
+  sudo go run ./cmd/parley-testnet natlab up --nat cone=2,symmetric=2 --delay 40ms --loss 1%
   sudo go run ./cmd/parley-testnet natlab up --topology lab.txt --dir /tmp/lab`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

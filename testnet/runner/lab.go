@@ -81,6 +81,16 @@ func StartLab(ctx context.Context, top topology.Topology, dir string) (_ *Lab, e
 				return nil, fmt.Errorf("delay of %s: %w", tc.Name, err)
 			}
 		}
+		if p := tc.LinkLoss(top); p > 0 {
+			if c.NAT != nil {
+				err = c.NAT.SetLoss(p)
+			} else {
+				err = c.Host.SetLoss(p)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("loss of %s: %w", tc.Name, err)
+			}
+		}
 		for _, other := range all {
 			if err := labnet.Befriend(ctx, other, c); err != nil {
 				return nil, err
@@ -106,8 +116,18 @@ func blockUDP(ctx context.Context, c *labnet.Client) error {
 }
 
 func (l *Lab) Mode() string {
-	return fmt.Sprintf("natlab: parley daemons in network namespaces behind real Linux NATs, %d supernodes, %v per public link",
-		l.top.Supernodes, l.top.Delay)
+	var own []string
+	for _, c := range l.top.Clients {
+		if c.Delay >= 0 || c.Loss >= 0 {
+			own = append(own, fmt.Sprintf("%s %v, %g%% loss", c.Name, c.LinkDelay(l.top), 100*c.LinkLoss(l.top)))
+		}
+	}
+	mode := fmt.Sprintf("natlab: parley daemons in network namespaces behind real Linux NATs, %d supernodes, %v per public link, %g%% loss per client link",
+		l.top.Supernodes, l.top.Delay, 100*l.top.Loss)
+	if len(own) > 0 {
+		mode += " (" + strings.Join(own, "; ") + ")"
+	}
+	return mode
 }
 
 func (l *Lab) Peers() []*scenario.Peer { return l.peers }

@@ -1,6 +1,6 @@
 // Package topology describes a NAT-lab network for parley-testnet: its
-// supernodes, the default delay of every public link, and each client
-// with the kind of network it is on. It reads the small text format of
+// supernodes, the default delay of every public link and loss of every
+// client's link, and each client with the kind of network it is on. It reads the small text format of
 // a topology file and the --nat flag's short form.
 //
 // A topology file has one statement a line; # starts a comment:
@@ -8,7 +8,8 @@
 //	supernodes 2          # parley-relay supernodes on public hosts (default 2)
 //	delay 20ms            # one-way delay of every public link (default 0)
 //	client alice cone     # a client behind a NAT of its own
-//	client bob symmetric 50ms   # with its own link delay
+//	loss 1%               # share of packets each client's link drops (default 0)
+//	client bob symmetric 50ms 5%   # with its own link delay and loss
 //	client carol public   # a client on a public host
 //	client dave udp-blocked   # behind a cone NAT that drops all UDP
 package topology
@@ -38,12 +39,14 @@ const (
 	MaxClients    = 64
 	MaxSupernodes = 16
 	MaxDelay      = 5 * time.Second
+	MaxLoss       = 0.5
 )
 
 // Topology is a lab network.
 type Topology struct {
 	Supernodes int
 	Delay      time.Duration
+	Loss       float64 // drop probability of every client's public link
 	Clients    []Client
 }
 
@@ -54,6 +57,9 @@ type Client struct {
 	// Delay is its public link's one-way delay; negative means the
 	// topology's Delay.
 	Delay time.Duration
+	// Loss is its public link's drop probability; negative means the
+	// topology's Loss.
+	Loss float64
 }
 
 // LinkDelay is the client's link delay in t.
@@ -62,6 +68,14 @@ func (c Client) LinkDelay(t Topology) time.Duration {
 		return t.Delay
 	}
 	return c.Delay
+}
+
+// LinkLoss is the client's link loss in t.
+func (c Client) LinkLoss(t Topology) float64 {
+	if c.Loss < 0 {
+		return t.Loss
+	}
+	return c.Loss
 }
 
 // namePattern is what a client's name looks like: it names a namespace,
@@ -115,17 +129,22 @@ func (t *Topology) statement(f []string, seen map[string]bool) error {
 			return err
 		}
 		t.Delay = d
-	case "client":
-		if len(f) != 3 && len(f) != 4 {
-			return errors.New(`want "client NAME KIND [DELAY]", e.g. "client alice cone 20ms"`)
+	case "loss":
+		if len(f) != 2 {
+			return errors.New(`want "loss PERCENT", e.g. "loss 1%"`)
 		}
-		c := Client{Name: f[1], Kind: f[2], Delay: -1}
-		if len(f) == 4 {
-			d, err := parseDelay(f[3])
-			if err != nil {
-				return err
-			}
-			c.Delay = d
+		p, err := ParseLoss(f[1])
+		if err != nil {
+			return err
+		}
+		t.Loss = p
+	case "client":
+		if len(f) < 3 || len(f) > 5 {
+			return errors.New(`want "client NAME KIND [DELAY] [LOSS%]", e.g. "client alice cone 20ms 1%"`)
+		}
+		c := Client{Name: f[1], Kind: f[2], Delay: -1, Loss: -1}
+		if err := c.linkFields(f[3:]); err != nil {
+			return err
 		}
 		if err := c.validate(); err != nil {
 			return err
@@ -136,7 +155,7 @@ func (t *Topology) statement(f []string, seen map[string]bool) error {
 		seen[c.Name] = true
 		t.Clients = append(t.Clients, c)
 	default:
-		return fmt.Errorf("unknown statement %q: want supernodes, delay or client", f[0])
+		return fmt.Errorf("unknown statement %q: want supernodes, delay, loss or client", f[0])
 	}
 	return nil
 }
@@ -147,6 +166,43 @@ func parseDelay(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("delay %q: want a duration from 0 to %v, e.g. 20ms", s, MaxDelay)
 	}
 	return d, nil
+}
+
+// linkFields reads a client line's optional delay and loss, in that
+// order: a loss ends in %.
+func (c *Client) linkFields(f []string) error {
+	for i, s := range f {
+		if strings.HasSuffix(s, "%") {
+			if c.Loss >= 0 {
+				return fmt.Errorf("client %s: two losses", c.Name)
+			}
+			p, err := ParseLoss(s)
+			if err != nil {
+				return err
+			}
+			c.Loss = p
+			continue
+		}
+		if i > 0 || c.Delay >= 0 {
+			return fmt.Errorf("client %s: %q: want the delay before the loss, e.g. 20ms 1%%", c.Name, s)
+		}
+		d, err := parseDelay(s)
+		if err != nil {
+			return err
+		}
+		c.Delay = d
+	}
+	return nil
+}
+
+// ParseLoss reads a loss in percent, "1%" or "0.5%", as a probability.
+func ParseLoss(s string) (float64, error) {
+	num, ok := strings.CutSuffix(s, "%")
+	v, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || !(v >= 0 && v <= 100*MaxLoss) {
+		return 0, fmt.Errorf("loss %q: want a percentage from 0%% to %g%%, e.g. 1%%", s, 100*MaxLoss)
+	}
+	return v / 100, nil
 }
 
 func (c Client) validate() error {
@@ -166,6 +222,9 @@ func (t Topology) Validate() error {
 	}
 	if t.Delay < 0 || t.Delay > MaxDelay {
 		return fmt.Errorf("topology: delay %v, want 0 to %v", t.Delay, MaxDelay)
+	}
+	if !(t.Loss >= 0 && t.Loss <= MaxLoss) {
+		return fmt.Errorf("topology: loss %v, want 0 to %v", t.Loss, MaxLoss)
 	}
 	if len(t.Clients) < 2 || len(t.Clients) > MaxClients {
 		return fmt.Errorf("topology: %d clients, want 2 to %d", len(t.Clients), MaxClients)
@@ -201,7 +260,7 @@ func FromCounts(spec string, names func(i int) string) ([]Client, error) {
 			if len(out) == MaxClients {
 				return nil, fmt.Errorf("--nat %q: more than %d clients", spec, MaxClients)
 			}
-			out = append(out, Client{Name: names(len(out)), Kind: kind, Delay: -1})
+			out = append(out, Client{Name: names(len(out)), Kind: kind, Delay: -1, Loss: -1})
 		}
 	}
 	return out, nil

@@ -11,9 +11,10 @@ func TestParse(t *testing.T) {
 	top, err := Parse(strings.NewReader(`# a small lab
 supernodes 3
 delay 20ms
+loss 1%
 client alice cone
-client bob symmetric 50ms   # slower
-client carol public
+client bob symmetric 50ms 5%  # slower, lossier
+client carol public 0.5%
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +28,14 @@ client carol public
 	if d := top.Clients[1].LinkDelay(top); d != 50*time.Millisecond {
 		t.Errorf("bob's delay %v, want 50ms", d)
 	}
+	for i, want := range []float64{0.01, 0.05, 0.005} {
+		if p := top.Clients[i].LinkLoss(top); p != want {
+			t.Errorf("%s's loss %v, want %v", top.Clients[i].Name, p, want)
+		}
+	}
+	if d := top.Clients[2].LinkDelay(top); d != 20*time.Millisecond {
+		t.Errorf("carol's delay %v, want the default 20ms", d)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -37,10 +46,14 @@ func TestParseErrors(t *testing.T) {
 		{"supernodes 0\n", `line 1: supernodes "0"`},
 		{"delay -5ms\n", `line 1: delay "-5ms"`},
 		{"delay\n", `line 1: want "delay DURATION"`},
+		{"loss 1\n", `line 1: loss "1"`},
+		{"loss 60%\n", `line 1: loss "60%"`},
+		{"client alice cone 1% 20ms\n", `line 1: client alice: "20ms": want the delay before the loss`},
+		{"client alice cone 1% 2%\n", `line 1: client alice: two losses`},
 		{"client Alice cone\n", `client name "Alice"`},
 		{"client rendezvous cone\n", `client name "rendezvous"`},
 		{"client supernode1 cone\n", `client name "supernode1"`},
-		{"client alice\n", `want "client NAME KIND [DELAY]"`},
+		{"client alice\n", `want "client NAME KIND [DELAY] [LOSS%]"`},
 		{"hosts 3\n", `unknown statement "hosts"`},
 		{"client alice cone\n", "1 clients, want 2"},
 		{strings.Repeat("x", 5000), "read topology"},
@@ -75,6 +88,7 @@ func FuzzTopology(f *testing.F) {
 	f.Add("supernodes 2\ndelay 20ms\nclient alice cone\nclient bob symmetric 5ms\n")
 	f.Add("client a public\nclient b cone # x\n")
 	f.Add("delay 1h\n")
+	f.Add("loss 2%\nclient a cone 5ms 1%\nclient b public 3%\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		top, err := Parse(strings.NewReader(in))
 		if err != nil {
@@ -86,6 +100,9 @@ func FuzzTopology(f *testing.F) {
 		for _, c := range top.Clients {
 			if d := c.LinkDelay(top); d < 0 || d > MaxDelay {
 				t.Fatalf("client %s has delay %v", c.Name, d)
+			}
+			if p := c.LinkLoss(top); !(p >= 0 && p <= MaxLoss) {
+				t.Fatalf("client %s has loss %v", c.Name, p)
 			}
 		}
 	})
