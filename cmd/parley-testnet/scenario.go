@@ -40,7 +40,7 @@ func runCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
-		Short: "Run a scripted scenario (connectivity, chat, failover, files, churn) to the end and write a report",
+		Short: "Run a scripted scenario (connectivity, chat, failover, files, churn, dht) to the end and write a report",
 		Long: `run brings up a network, runs one scenario to the end, takes the network
 down and writes a report into --report: report.json, report.md (Markdown
 tables, also printed) and SVG charts (connectivity.svg, a heat map of the
@@ -64,6 +64,10 @@ Scenarios:
   churn         every pair chats both ways for --duration while the clients
                 restart one after another and a supernode leaves (SIGTERM):
                 messages lost (must be none)
+  dht           every client provides a CID, then looks up every other
+                client's address record and CID in the DHT: latency, hops
+                (from the DHT's trace of each lookup) and success rate;
+                loopback only (the daemons' API has no DHT call)
 
 Without --natlab the network runs in this process on 127.0.0.1: engines
 that imitate a NAT, so every pair is relayed (no build, no root; the
@@ -128,6 +132,8 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 		return runner.Options{}, command.Usagef("--size-mib must be at least 1")
 	case f.direct <= 0:
 		return runner.Options{}, command.Usagef("--direct-timeout must be positive")
+	case name == "dht" && f.natlab:
+		return runner.Options{}, command.Usagef("dht runs on loopback only: the daemons' API has no DHT call")
 	}
 	o := runner.Options{
 		Scenario:   name,
@@ -139,6 +145,7 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 		Chat: scenario.ChatConfig{Messages: f.messages, Grace: 30 * time.Second},
 		Churn: scenario.ChurnConfig{Duration: f.duration, Period: 5 * time.Second, Interval: 500 * time.Millisecond,
 			Grace: 60 * time.Second},
+		DHT:      scenario.DHTConfig{Timeout: 30 * time.Second},
 		Files:    scenario.FilesConfig{Size: int64(f.sizeMiB) << 20, Timeout: 5 * time.Minute},
 		Failover: scenario.FailoverConfig{Interval: 200 * time.Millisecond, Settle: 3 * time.Second, RecoverTimeout: 60 * time.Second, Grace: 60 * time.Second},
 	}

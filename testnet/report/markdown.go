@@ -65,6 +65,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		fmt.Fprintf(b, "| %d | %d | %d | %d | %s | %s | %s |\n\n", c.Sent, c.SendErrors, c.Arrived, c.Lost,
 			Dur(c.Latency.Median), Dur(c.Latency.P95), Dur(c.Latency.P99))
 	}
+	if d := r.DHT; d != nil {
+		writeDHT(b, d)
+	}
 	if len(r.Problems) == 0 {
 		b.WriteString("## Result\n\nAll checks passed.\n")
 	} else {

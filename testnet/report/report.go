@@ -38,6 +38,7 @@ type Report struct {
 	Failover     *Failover     `json:"failover,omitempty"`
 	Files        *Files        `json:"files,omitempty"`
 	Churn        *Churn        `json:"churn,omitempty"`
+	DHT          *DHT          `json:"dht,omitempty"`
 	// Problems are the checks the run failed (a pair that cannot talk,
 	// a cone↔cone pair not direct, a message lost); empty on success.
 	Problems []string `json:"problems"`

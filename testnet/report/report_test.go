@@ -177,3 +177,30 @@ func TestSummarize(t *testing.T) {
 		t.Error("Summarize(nil) is not zero")
 	}
 }
+
+// TestWriteDHT: a dht report has its table and a latency chart with a
+// bar for the successful lookups.
+func TestWriteDHT(t *testing.T) {
+	dir := t.TempDir()
+	lookups := []DHTLookup{
+		{Kind: "find-peer", From: "alice", Target: "bob", TookNS: 2e6, Hops: 1, Queried: 2, OK: true},
+		{Kind: "find-providers", From: "alice", Target: "bob", TookNS: 3e6, Error: "routing: not found"},
+	}
+	r := Report{Scenario: "dht", Problems: []string{}, DHT: &DHT{Lookups: lookups,
+		Kinds: []DHTKind{{Kind: "find-peer", Lookups: 1, Succeeded: 1, SuccessRate: 1, Latency: Summarize([]int64{2e6}), HopsMedian: 1, HopsMax: 1}}}}
+	if err := Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## DHT", "| find-peer | 1 | 100% | 2ms |", "failed: routing: not found", "![lookup latency](latency.svg)"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	if bars := svgElements(t, filepath.Join(dir, "latency.svg"), "rect", "bar"); len(bars) == 0 {
+		t.Error("latency.svg has no bars")
+	}
+}

@@ -12,8 +12,8 @@ import (
 
 // Write writes r into dir (created if needed): report.json, report.md,
 // and the charts that apply: connectivity.svg (the heat map) and
-// latency.svg (chat latencies, or the connectivity scenario's times to
-// first message).
+// latency.svg (chat latencies, the connectivity scenario's times to
+// first message, or the dht scenario's lookup latencies).
 func Write(dir string, r Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create report directory: %w", err)
@@ -55,6 +55,14 @@ func latencies(r Report) ([]int64, string) {
 			all = append(all, p.FirstMessageNS...)
 		}
 		return all, "time to first message (send to arrival)"
+	case r.DHT != nil:
+		var all []int64
+		for _, l := range r.DHT.Lookups {
+			if l.OK {
+				all = append(all, l.TookNS)
+			}
+		}
+		return all, "DHT lookup latency (find-peer and find-providers)"
 	}
 	return nil, ""
 }

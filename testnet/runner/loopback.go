@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/dht"
 	"github.com/parleynet/parley/testnet"
 	"github.com/parleynet/parley/testnet/scenario"
 )
@@ -77,6 +78,13 @@ func (l *loopback) Restart(ctx context.Context, p *scenario.Peer) error {
 	l.mu.Unlock()
 	p.SetAPI(c.Engine)
 	return c.AwaitRelay(ctx)
+}
+
+// DHT is p's engine's DHT node.
+func (l *loopback) DHT(p *scenario.Peer) *dht.DHT {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clients[p.Name].Engine.DHT()
 }
 
 func (l *loopback) Forget(context.Context, *scenario.Peer, *scenario.Peer) error { return nil }

@@ -17,7 +17,7 @@ import (
 )
 
 // Scenarios are the scenarios Run knows, in the order to run them.
-var Scenarios = []string{"connectivity", "chat", "failover", "files", "churn"}
+var Scenarios = []string{"connectivity", "chat", "failover", "files", "churn", "dht"}
 
 // Options configure a run.
 type Options struct {
@@ -35,6 +35,7 @@ type Options struct {
 	Failover     scenario.FailoverConfig
 	Files        scenario.FilesConfig
 	Churn        scenario.ChurnConfig
+	DHT          scenario.DHTConfig
 
 	// Command is the command line, for the report.
 	Command string
@@ -60,7 +61,7 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 			fmt.Fprintf(o.Progress, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 		}
 	}
-	o.Connectivity.Progress, o.Failover.Progress, o.Files.Progress, o.Churn.Progress = progress, progress, progress, progress
+	o.Connectivity.Progress, o.Failover.Progress, o.Files.Progress, o.Churn.Progress, o.DHT.Progress = progress, progress, progress, progress, progress
 	var n network
 	if o.NATLab {
 		progress("building the NAT lab: %d supernodes, %d clients, %v per public link", o.Topology.Supernodes, len(o.Topology.Clients), o.Topology.Delay)
@@ -93,6 +94,13 @@ func Run(ctx context.Context, o Options) (r report.Report, err error) {
 		r.Files, problems, err = scenario.Files(ctx, n, o.Files)
 	case "churn":
 		r.Churn, problems, err = scenario.Churn(ctx, n, o.Churn)
+	case "dht":
+		dn, ok := n.(scenario.DHTNet)
+		if !ok {
+			err = errors.New("dht runs on loopback only: the daemons' API has no DHT call")
+			break
+		}
+		r.DHT, problems, err = scenario.DHTLookups(ctx, dn, o.DHT)
 	default:
 		err = fmt.Errorf("unknown scenario %q", o.Scenario)
 	}
