@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,7 +61,9 @@ Scenarios:
                 to recover, messages lost (must be none)
   files         in every pair one publishes a file of --size-mib MiB of
                 random bytes and the other downloads it: time, MB/s, the
-                path it took, and whether the download is intact
+                path it took, and whether the download is intact; with
+                croc on PATH also the same size sent with croc through its
+                relay on 127.0.0.1 (--no-local), and parley's MB/s ÷ croc's
   churn         every pair chats both ways for --duration while the clients
                 restart one after another and a supernode leaves (SIGTERM):
                 messages lost (must be none)
@@ -146,7 +149,7 @@ func (f runFlags) options(name string, supernodesSet bool) (runner.Options, erro
 		Churn: scenario.ChurnConfig{Duration: f.duration, Period: 5 * time.Second, Interval: 500 * time.Millisecond,
 			Grace: 60 * time.Second},
 		DHT:      scenario.DHTConfig{Timeout: 30 * time.Second},
-		Files:    scenario.FilesConfig{Size: int64(f.sizeMiB) << 20, Timeout: 5 * time.Minute},
+		Files:    scenario.FilesConfig{Size: int64(f.sizeMiB) << 20, Timeout: 5 * time.Minute, Croc: crocPath()},
 		Failover: scenario.FailoverConfig{Interval: 200 * time.Millisecond, Settle: 3 * time.Second, RecoverTimeout: 60 * time.Second, Grace: 60 * time.Second},
 	}
 	if f.natlab {
@@ -193,6 +196,12 @@ func runScenario(ctx context.Context, o runner.Options, dir string, out, progres
 		return fmt.Errorf("run %s: %d checks failed, first: %s", o.Scenario, len(r.Problems), r.Problems[0])
 	}
 	return nil
+}
+
+// crocPath is croc's path, or empty when it is not on PATH.
+func crocPath() string {
+	p, _ := exec.LookPath("croc")
+	return p
 }
 
 // demoName names the ith client made from --nat counts.

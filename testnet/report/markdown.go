@@ -54,6 +54,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 			fmt.Fprintf(b, "| %s | %s | %s | %s | %.1f | %v |\n", cell(t.Pair), cell(t.NATs), cell(t.Path), cell(took), t.MBPerSecond, t.Intact)
 		}
 		b.WriteString("\n")
+		writeCroc(b, f)
 	}
 	if c := r.Churn; c != nil {
 		fmt.Fprintf(b, "## Churn\n\nEvery pair chats both ways for %s while clients restart one after another and a supernode leaves.\n\n", Dur(c.DurationNS))

@@ -125,6 +125,23 @@ type Outage struct {
 type Files struct {
 	SizeBytes int64          `json:"size_bytes"`
 	Transfers []FileTransfer `json:"transfers"`
+	// Croc is the same size sent with croc through its relay on
+	// loopback, for comparison.
+	Croc CrocTransfer `json:"croc"`
+	// MedianMBPerSecond is the median of the parley downloads' MB/s;
+	// CrocRatio is it divided by croc's (0 without croc).
+	MedianMBPerSecond float64 `json:"median_mb_per_second"`
+	CrocRatio         float64 `json:"croc_ratio"`
+}
+
+// CrocTransfer is one file sent with croc.
+type CrocTransfer struct {
+	// Installed: croc was on PATH; nothing else is set otherwise.
+	Installed   bool    `json:"installed"`
+	TookNS      int64   `json:"took_ns"` // the receiver's start to its exit
+	MBPerSecond float64 `json:"mb_per_second"`
+	Intact      bool    `json:"intact"`
+	Error       string  `json:"error,omitempty"`
 }
 
 // FileTransfer is one download of a file a contact published.

@@ -204,3 +204,28 @@ func TestWriteDHT(t *testing.T) {
 		t.Error("latency.svg has no bars")
 	}
 }
+
+// TestCrocMarkdown: the files table says when croc is missing, and
+// otherwise shows both throughputs and their ratio.
+func TestCrocMarkdown(t *testing.T) {
+	for _, tt := range []struct {
+		croc CrocTransfer
+		want string
+	}{
+		{CrocTransfer{}, "croc not installed"},
+		{CrocTransfer{Installed: true, MBPerSecond: 40, Intact: true}, "| 20.0 | 40.0 | 0.50 |"},
+		{CrocTransfer{Installed: true, Error: "croc receive: exit status 1"}, "failed: croc receive"},
+	} {
+		f := &Files{SizeBytes: 1 << 20, Croc: tt.croc, MedianMBPerSecond: 20}
+		if tt.croc.MBPerSecond > 0 {
+			f.CrocRatio = 0.5
+		}
+		var b strings.Builder
+		if err := WriteMarkdown(&b, Report{Scenario: "files", Files: f}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), tt.want) {
+			t.Errorf("croc %+v: report lacks %q:\n%s", tt.croc, tt.want, b.String())
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
@@ -19,6 +20,8 @@ type FilesConfig struct {
 	Size int64
 	// Timeout bounds each download.
 	Timeout time.Duration
+	// Croc is the croc binary to compare with; empty: not installed.
+	Croc string
 	// Progress, if set, gets a line per download.
 	Progress func(format string, args ...any)
 }
@@ -27,7 +30,9 @@ type FilesConfig struct {
 // random bytes (its own, so that only it provides it) and the second
 // download it; it reports each download's time, throughput, the path it
 // took, and whether the file on disk equals the original. A download
-// that fails or differs is a problem.
+// that fails or differs is a problem. With croc, it also sends a file of
+// the same size with croc through a croc relay on loopback and compares
+// the throughput; a croc transfer that fails is a problem too.
 func Files(ctx context.Context, n Net, cfg FilesConfig) (_ *report.Files, _ []string, err error) {
 	progress := cfg.Progress
 	if progress == nil {
@@ -47,6 +52,25 @@ func Files(ctx context.Context, n Net, cfg FilesConfig) (_ *report.Files, _ []st
 			problems = append(problems, fmt.Sprintf("download %s: intact %v %s", t.Pair, t.Intact, t.Error))
 		}
 		res.Transfers = append(res.Transfers, t)
+	}
+	var rates []float64
+	for _, t := range res.Transfers {
+		if t.Error == "" {
+			rates = append(rates, t.MBPerSecond)
+		}
+	}
+	if len(rates) > 0 {
+		slices.Sort(rates)
+		res.MedianMBPerSecond = rates[(len(rates)-1)/2]
+	}
+	if cfg.Croc != "" {
+		res.Croc = crocTransfer(ctx, cfg.Croc, dir, cfg.Size, cfg.Timeout)
+		progress("croc: %.1f MB/s, intact %v %s", res.Croc.MBPerSecond, res.Croc.Intact, res.Croc.Error)
+		if res.Croc.Error != "" || !res.Croc.Intact {
+			problems = append(problems, fmt.Sprintf("croc transfer: intact %v %s", res.Croc.Intact, res.Croc.Error))
+		} else {
+			res.CrocRatio = res.MedianMBPerSecond / res.Croc.MBPerSecond
+		}
 	}
 	return res, problems, nil
 }
