@@ -27,8 +27,9 @@ func (l *Lab) setLossLocked(ctx context.Context, lk *link, p float64) error {
 
 // SetLoss makes the host's public link drop each packet crossing it, in
 // either direction, with probability p (0 for none), like a lossy line.
-// Config.LossSeed makes the drops repeatable. Hosts behind a NAT have no
-// public link: set the NAT's.
+// Config.LossSeed makes the drops repeatable. A packet is what the
+// kernel queues: a GSO burst of TCP segments is dropped whole, as one.
+// Hosts behind a NAT have no public link: set the NAT's.
 func (h *Host) SetLoss(p float64) error {
 	if h.link == nil {
 		return fmt.Errorf("host %s is behind NAT %s: set the NAT's loss", h.Name, h.NAT.Name)
