@@ -205,12 +205,12 @@ async function main() {
     await bob.page.locator("#nav-unread[hidden]").waitFor({ state: "attached" });
     log("bob saw an unread count until he opened the conversation");
 
-    // Send a file: alice offers it, bob accepts and downloads it.
+    // Send a file: alice picks it (the page uploads it to her daemon and
+    // offers the copy), bob accepts and downloads it.
     await go(alice, "#/files");
     const share = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Send to a contact" }) });
     await share.getByLabel("Contact").selectOption("bob");
-    await share.getByLabel("File or folder on this computer").fill(env("PARLEY_SHARE_FILE"));
-    await share.getByRole("button", { name: "Send" }).click();
+    await share.getByLabel("Choose files to send").setInputFiles(env("PARLEY_SHARE_FILE"));
     const offer = alice.page.locator('#offers .offer[data-direction="out"]').first();
     await offer.waitFor();
     const offerCID = await offer.getAttribute("data-cid");
@@ -225,8 +225,8 @@ async function main() {
 
     // Publish and fetch by link.
     const pub = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Publish" }) });
-    await pub.getByLabel("File or folder on this computer").fill(env("PARLEY_PUBLISH_FILE"));
-    await pub.getByRole("button", { name: "Publish" }).click();
+    await pub.getByLabel("Or a file or folder by path").fill(env("PARLEY_PUBLISH_FILE"));
+    await pub.getByRole("button", { name: "Publish", exact: true }).click();
     const linkInput = pub.locator("input.link");
     await linkInput.waitFor();
     const link = await linkInput.inputValue();
