@@ -242,6 +242,22 @@ async function main() {
     await bob.page.locator(`#transfers .transfer[data-cid="${publishedCID}"][data-state="done"]`).waitFor();
     log(`bob fetched ${publishedCID} by link`);
 
+    // Drag and drop: alice drops a file on the conversation with bob; bob
+    // gets the offer.
+    await go(alice, "#/chat/bob");
+    const dropped = await alice.page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["dropped by alice"], "dropped.txt", { type: "text/plain" }));
+      return dt;
+    });
+    const zone = alice.page.locator(".send-file .dropzone");
+    await zone.dispatchEvent("dragover", { dataTransfer: dropped });
+    await zone.dispatchEvent("drop", { dataTransfer: dropped });
+    await alice.page.locator(".send-file output", { hasText: "Offered dropped.txt" }).waitFor();
+    await bob.page.locator('#offers .offer[data-direction="in"]', { hasText: "dropped.txt" }).waitFor();
+    await check(alice, "chat-file");
+    log("bob got the offer of a file alice dropped on their conversation");
+
     // Network: the path to bob, and a probe.
     await go(alice, "#/network");
     const pathItem = alice.page.locator('#paths [data-user="bob"]');
