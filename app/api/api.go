@@ -47,6 +47,7 @@
 //	POST /api/offers/accept     AcceptOfferRequest    apitype.Transfer
 //	POST /api/offers/decline    OfferRequest
 //	POST /api/offers/cancel     OfferRequest
+//	POST /api/upload?name=      the file's raw bytes  apitype.Uploaded (upload.go)
 //	GET  /api/events?since=N                          text/event-stream of apitype.Event
 //
 // Successful calls without a result answer {}. A failed call answers an
@@ -110,6 +111,7 @@ type Server struct {
 	client   apitype.Client
 	info     Info
 	infoPath string
+	dataDir  string // uploads go under it (upload.go)
 	srv      *http.Server
 	done     chan struct{}
 	stop     chan struct{} // closed by Close: event streams end
@@ -143,6 +145,7 @@ func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 		keepalive: keepalive,
 		info:      Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
 		infoPath:  filepath.Join(dataDir, InfoFile),
+		dataDir:   dataDir,
 		done:      make(chan struct{}),
 		ui:        newUISession(ln.Addr().String()),
 	}
@@ -378,6 +381,7 @@ func (s *Server) routes() http.Handler {
 			}
 		})
 	}
+	mux.HandleFunc("POST /api/upload", s.upload)
 	mux.HandleFunc("GET /api/events", s.events)
 	s.uiRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -442,7 +446,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeError(w, errTooLarge)
+			writeError(w, fmt.Errorf("%w: a JSON body is at most %d bytes", errTooLarge, maxRequestBody))
 			return false
 		}
 		writeError(w, fmt.Errorf("%w: read request body: %w", errBadBody, err))

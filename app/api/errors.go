@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -76,7 +75,7 @@ func rendezvousErrors() []errorCode {
 var (
 	errBadBody      = errors.New("bad request body") // not what the endpoint takes
 	errNotJSON      = errors.New("the request body must be application/json")
-	errTooLarge     = fmt.Errorf("request body larger than %d bytes", maxRequestBody)
+	errTooLarge     = errors.New("request body too large")
 	errUnauthorized = errors.New("missing or wrong API token (read it from " + InfoFile + " in the data directory)")
 	errForbidden    = errors.New("forbidden")
 	errNoEndpoint   = errors.New("no such API endpoint")

@@ -94,3 +94,12 @@ type AcceptOfferRequest struct {
 	// downloads folder in the data directory.
 	Dir string `json:"dir,omitempty"`
 }
+
+// Uploaded answers POST /api/upload: where the daemon saved the bytes,
+// for a following Share or Publish.
+type Uploaded struct {
+	// Path is the saved file's absolute path on the daemon's machine.
+	Path string `json:"path"`
+	// Size is the bytes saved.
+	Size int64 `json:"size"`
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	appfiles "github.com/parleynet/parley/app/files"
 	"github.com/parleynet/parley/testnet/procnet"
 )
 
@@ -110,6 +111,15 @@ func TestBrowser(t *testing.T) {
 	// What the browser saw agrees with the daemons.
 	if res.OfferCID == "" || res.ReceivedCID != res.OfferCID {
 		t.Errorf("bob's download has content ID %q, alice offered %q", res.ReceivedCID, res.OfferCID)
+	}
+	// The file went by the picker, through an upload: the offer names the
+	// content of the file picked.
+	m, err := appfiles.Build(ctx, shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := appfiles.CIDOf(m.Encode()).String(); res.OfferCID != want {
+		t.Errorf("alice offered content ID %q, the picked file's is %q", res.OfferCID, want)
 	}
 	if res.PublishedCID == "" || res.FetchedCID != res.PublishedCID {
 		t.Errorf("the download by link has content ID %q, the link names %q", res.FetchedCID, res.PublishedCID)

@@ -205,12 +205,12 @@ async function main() {
     await bob.page.locator("#nav-unread[hidden]").waitFor({ state: "attached" });
     log("bob saw an unread count until he opened the conversation");
 
-    // Send a file: alice offers it, bob accepts and downloads it.
+    // Send a file: alice picks it (the page uploads it to her daemon and
+    // offers the copy), bob accepts and downloads it.
     await go(alice, "#/files");
     const share = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Send to a contact" }) });
     await share.getByLabel("Contact").selectOption("bob");
-    await share.getByLabel("File or folder on this computer").fill(env("PARLEY_SHARE_FILE"));
-    await share.getByRole("button", { name: "Send" }).click();
+    await share.getByLabel("Choose files to send").setInputFiles(env("PARLEY_SHARE_FILE"));
     const offer = alice.page.locator('#offers .offer[data-direction="out"]').first();
     await offer.waitFor();
     const offerCID = await offer.getAttribute("data-cid");
@@ -225,8 +225,8 @@ async function main() {
 
     // Publish and fetch by link.
     const pub = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Publish" }) });
-    await pub.getByLabel("File or folder on this computer").fill(env("PARLEY_PUBLISH_FILE"));
-    await pub.getByRole("button", { name: "Publish" }).click();
+    await pub.getByLabel("Or a file or folder by path").fill(env("PARLEY_PUBLISH_FILE"));
+    await pub.getByRole("button", { name: "Publish", exact: true }).click();
     const linkInput = pub.locator("input.link");
     await linkInput.waitFor();
     const link = await linkInput.inputValue();
@@ -241,6 +241,22 @@ async function main() {
     await fetchForm.getByRole("button", { name: "Fetch" }).click();
     await bob.page.locator(`#transfers .transfer[data-cid="${publishedCID}"][data-state="done"]`).waitFor();
     log(`bob fetched ${publishedCID} by link`);
+
+    // Drag and drop: alice drops a file on the conversation with bob; bob
+    // gets the offer.
+    await go(alice, "#/chat/bob");
+    const dropped = await alice.page.evaluateHandle(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["dropped by alice"], "dropped.txt", { type: "text/plain" }));
+      return dt;
+    });
+    const zone = alice.page.locator(".send-file .dropzone");
+    await zone.dispatchEvent("dragover", { dataTransfer: dropped });
+    await zone.dispatchEvent("drop", { dataTransfer: dropped });
+    await alice.page.locator(".send-file output", { hasText: "Offered dropped.txt" }).waitFor();
+    await bob.page.locator('#offers .offer[data-direction="in"]', { hasText: "dropped.txt" }).waitFor();
+    await check(alice, "chat-file");
+    log("bob got the offer of a file alice dropped on their conversation");
 
     // Network: the path to bob, and a probe.
     await go(alice, "#/network");

@@ -14,9 +14,12 @@ export function setUnauthorizedHandler(f) {
   onUnauthorized = f;
 }
 
-async function call(method, path, body) {
+async function call(method, path, body, raw) {
   const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (raw !== undefined) {
+    opts.headers["Content-Type"] = "application/octet-stream";
+    opts.body = raw;
+  } else if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
@@ -42,6 +45,8 @@ async function call(method, path, body) {
 
 export const get = (path) => call("GET", path);
 export const post = (path, body = {}) => call("POST", path, body);
+// postBytes sends a Blob (a picked File) as the raw body.
+export const postBytes = (path, blob) => call("POST", path, undefined, blob);
 
 // q builds a query string from an object, skipping empty values.
 export function q(params) {

@@ -9,6 +9,7 @@ import { store, loadHistory, loadOlder, markRead, refreshConversations } from ".
 import { when, pathLabel, pathHint, stateLabel } from "../format.js";
 import { presence } from "./contacts.js";
 import { askButton } from "../notify.js";
+import { filePicker, sendFiles } from "../upload.js";
 
 let el = null; // the view's fixed elements while mounted
 const draftKey = (c) => "parley.draft." + c;
@@ -166,7 +167,10 @@ function openConversation(contact) {
       form.requestSubmit();
     }
   });
-  el.pane.append(h("a", { href: "#/chat", class: "back" }, "← All conversations"), el.head, el.scroller, form);
+  const fileOut = h("output", { class: "out", "aria-live": "polite" });
+  const picker = filePicker(`Send a file to ${contact}`, (list) =>
+    sendFiles(list, fileOut, (path) => api.post("/api/share", { to: contact, path }), (os) => `Offered ${os.map((o) => o.name).join(", ")}: see Files for its progress.`));
+  el.pane.append(h("a", { href: "#/chat", class: "back" }, "← All conversations"), el.head, el.scroller, form, h("div", { class: "send-file" }, picker, fileOut));
   renderHeader();
   el.stick = true;
   renderMessages();

@@ -6,6 +6,7 @@ import { netText } from "../text.js";
 import * as api from "../api.js";
 import { store, refreshTransfers } from "../store.js";
 import { bytes, rate, eta, when } from "../format.js";
+import { filePicker, sendFiles } from "../upload.js";
 
 let el = null;
 
@@ -132,33 +133,57 @@ export const files = {
     el.out = h("p", { class: "out", role: "status" });
     el.to = h("select", { name: "to", required: true });
     const sharePath = pathInput("path");
+    sharePath.required = false;
+    const shareOut = h("output", { class: "out", "aria-live": "polite" });
+    const sharePicker = filePicker("Choose files to send", async (list) => {
+      const r = await sendFiles(list, shareOut, (path) => api.post("/api/share", { to: el.to.value, path }), (os) => `Offered ${os.map((o) => o.name).join(", ")} to ${el.to.value}.`);
+      if (r) await refreshTransfers();
+    });
     const share = h("form", {
       class: "card",
       "aria-labelledby": "share-title",
       onsubmit: async (e) => {
         e.preventDefault();
+        if (!sharePath.value.trim()) {
+          fill(shareOut, "Choose a file, or type a path.").className = "out error";
+          return;
+        }
         const r = await busy(share, () => api.post("/api/share", { to: el.to.value, path: sharePath.value.trim() }), (o) => `Offered ${o.name} to ${o.to}.`);
         if (r) await refreshTransfers();
       },
     }, h("h2", { id: "share-title" }, "Send to a contact"),
-    field("Contact", el.to), field("File or folder on this computer", sharePath, "The full path: the daemon runs on this machine and reads it in place."),
-    h("button", { type: "submit" }, "Send"), h("output", { class: "out", "aria-live": "polite" }));
+    field("Contact", el.to), sharePicker,
+    field("Or a file or folder by path", sharePath, "The full path: the daemon reads it in place, without a copy."),
+    h("button", { type: "submit" }, "Send"), shareOut);
 
     const pubPath = pathInput("path");
+    pubPath.required = false;
     const pubResult = h("div", { class: "pubresult" });
+    const pubOut = h("output", { class: "out", "aria-live": "polite" });
+    const pubPicker = filePicker("Choose files to publish", async (list) => {
+      const ps = await sendFiles(list, pubOut, (path) => api.post("/api/publish", { path }), () => "Published: anyone in the network with the link can fetch it.");
+      if (ps) {
+        fill(pubResult, ps.map((p) => linkField(p.link, p.name)));
+        await refreshTransfers();
+      }
+    });
     const publish = h("form", {
       class: "card",
       "aria-labelledby": "pub-title",
       onsubmit: async (e) => {
         e.preventDefault();
+        if (!pubPath.value.trim()) {
+          fill(pubOut, "Choose a file, or type a path.").className = "out error";
+          return;
+        }
         const p = await busy(publish, () => api.post("/api/publish", { path: pubPath.value.trim() }), "Published: anyone in the network with the link can fetch it.");
         if (p) {
           fill(pubResult, linkField(p.link, p.name));
           await refreshTransfers();
         }
       },
-    }, h("h2", { id: "pub-title" }, "Publish"), field("File or folder on this computer", pubPath),
-    h("button", { type: "submit" }, "Publish"), h("output", { class: "out", "aria-live": "polite" }), pubResult);
+    }, h("h2", { id: "pub-title" }, "Publish"), pubPicker, field("Or a file or folder by path", pubPath),
+    h("button", { type: "submit" }, "Publish"), pubOut, pubResult);
 
     const link = h("input", { name: "link", required: true, spellcheck: "false", autocomplete: "off", placeholder: "parley://bafk…" });
     const fetchForm = h("form", {
