@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,18 @@ func TestUPnPToSymmetricDirect(t *testing.T) {
 		}
 	}
 
+	bin, err := labnet.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := alice.Host.Run(ctx, filepath.Join(bin, "parley"), "--data", alice.Dir, "status")
+	if err != nil {
+		t.Fatalf("parley status: %v\n%s", err, out)
+	}
+	if want := "port mapping  " + mappings[0].External + " to "; !strings.Contains(string(out), want) {
+		t.Errorf("parley status lacks %q:\n%s", want, out)
+	}
+
 	// AutoNAT v2 confirms a mapped address from outside; alice then
 	// needs no relay slot and advertises her mapped addresses only.
 	public := awaitPublicAddr(t, ctx, alice, mappings)
@@ -71,7 +84,7 @@ func TestUPnPToSymmetricDirect(t *testing.T) {
 	}
 
 	// The connection crosses alice's router to a mapped port.
-	out, err := alice.NAT.Run(ctx, "conntrack", "-L", "-s", bob.NAT.PublicIP.String(), "-d", alice.NAT.PublicIP.String())
+	out, err = alice.NAT.Run(ctx, "conntrack", "-L", "-s", bob.NAT.PublicIP.String(), "-d", alice.NAT.PublicIP.String())
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
