@@ -213,3 +213,22 @@ func TestParseLease(t *testing.T) {
 		t.Error("a short line parsed")
 	}
 }
+
+// TestUPnPCloseStopsMiniUPnPd: closing the lab kills miniupnpd and leaves
+// nothing of the lab behind.
+func TestUPnPCloseStopsMiniUPnPd(t *testing.T) {
+	requireUPnP(t)
+	l := NewForTest(t, Config{Subnet: UPnPSubnet})
+	nat := must(l.AddNAT("router", UPnP, 0))(t)
+	pid := nat.MiniUPnPd().Pid()
+	if !alive(pid) {
+		t.Fatalf("miniupnpd (pid %d) is not running", pid)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Errorf("miniupnpd (pid %d) survived Close", pid)
+	}
+	assertNoTrace(t, l.ID)
+}
