@@ -289,7 +289,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.reachSub.Close())
 			<-n.done
 		}
-		errs = append(errs, n.Host.Close())
+		errs = append(errs, n.portMapper.close(), n.Host.Close())
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -38,6 +39,23 @@ func (p *portMapper) constructor(net network.Network) bhost.NATManager {
 	m := bhost.NewNATManager(net)
 	p.mgr.Store(&m)
 	return m
+}
+
+// close deletes the router's mappings and stops renewing them. The host
+// closes its NAT manager too, but only after its network: in the NAT lab
+// the mappings then stayed on the router until their leases ran out
+// (closing listeners make the manager remove mappings with a context the
+// host's Close cancels right after). Closing the manager first deletes
+// them all, with a fresh timeout.
+func (p *portMapper) close() error {
+	mp := p.mgr.Load()
+	if mp == nil {
+		return nil
+	}
+	if err := (*mp).Close(); err != nil {
+		return fmt.Errorf("close port mapping: %w", err)
+	}
+	return nil
 }
 
 // PortMappings lists the mappings the router granted and that are in force

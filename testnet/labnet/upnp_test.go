@@ -18,7 +18,8 @@ import (
 // a symmetric NAT (no hole can be punched). alice's daemon maps its ports
 // and advertises the mapped addresses, so bob dials her directly: both
 // report "direct", alice's router's conntrack shows bob's NAT connected to
-// a port miniupnpd mapped to alice, and her status shows the mapping.
+// a port miniupnpd mapped to alice, and her status shows the mapping. When
+// her daemon stops, her router holds no mapping any more.
 func TestUPnPToSymmetricDirect(t *testing.T) {
 	if err := natlab.AvailableUPnP(); err != nil {
 		if os.Getenv("PARLEY_REQUIRE_NATLAB") == "1" {
@@ -105,6 +106,14 @@ func TestUPnPToSymmetricDirect(t *testing.T) {
 		t.Errorf("alice's router shows no connection from bob's NAT to a mapped port %v:\n%s", mapped, out)
 	}
 	t.Logf("through alice's mapped ports: %q", through)
+
+	// A graceful stop deletes the mappings.
+	if err := alice.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := alice.NAT.UPnPMappings(); err != nil || len(left) != 0 {
+		t.Errorf("after alice's daemon stopped, miniupnpd holds %+v (%v), want none", left, err)
+	}
 }
 
 // awaitPublicAddr waits until AutoNAT v2 has confirmed one of c's mapped
