@@ -178,3 +178,27 @@ func awaitPortMappings(t *testing.T, ctx context.Context, c *labnet.Client) []ap
 		}
 	}
 }
+
+// TestConeToSymmetricWithoutUPnPRelayed is the contrast to
+// TestUPnPToSymmetricDirect: the same pair with a plain cone router on
+// alice's side stays relayed (a symmetric NAT never gets a hole-punch
+// address, so no punch is even tried).
+func TestConeToSymmetricWithoutUPnPRelayed(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Subnet: natlab.UPnPSubnet, Supernodes: 1})
+	alice := n.AddClient(t, "alice", natlab.Cone)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	n.MakeContacts(t, alice, bob)
+	if m := bob.MustSend(t, "alice", "hello"); !relayed(m.Path) {
+		t.Fatalf("bob's message went %q, want relayed", m.Path)
+	}
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+		if cs, _ := bob.Contact(ctx, "alice"); !relayed(cs.Path) {
+			t.Fatalf("bob's path to alice became %q, want relayed", cs.Path)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if st, err := alice.Status(ctx); err != nil || len(st.PortMappings) != 0 {
+		t.Errorf("alice behind a router without UPnP shows mappings %+v (%v)", st.PortMappings, err)
+	}
+}
