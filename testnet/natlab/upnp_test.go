@@ -66,7 +66,8 @@ func requireUPnP(t *testing.T) {
 
 // TestUPnPMapping: a host behind a UPnP NAT obtains a mapping with
 // go-libp2p's NAT package; miniupnpd lists it and forwards it (a public
-// host connects to the mapped address and reaches the host), the client
+// host connects to the mapped address and reaches the host, while an
+// unmapped port stays closed), the client
 // renews its lease, and a graceful stop (SIGTERM) removes it.
 func TestUPnPMapping(t *testing.T) {
 	requireUPnP(t)
@@ -128,6 +129,14 @@ func TestUPnPMapping(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the connection to the mapped address never reached the host")
+	}
+
+	// A port nobody mapped stays closed.
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if c, err := far.DialContext(dctx, "tcp", netip.AddrPortFrom(nat.PublicIP, 4001).String()); err == nil {
+		c.Close()
+		t.Error("an unmapped port of the UPnP NAT accepted a connection from the internet")
 	}
 
 	// go-libp2p renews every 20 s a lease of 60 s.
