@@ -84,6 +84,12 @@ type Config struct {
 	// NATImitation makes the client refuse unsolicited inbound connections,
 	// as if behind a NAT (the loopback testnet uses it).
 	NATImitation bool
+	// PortMapping asks the home router to forward the listen ports (UPnP
+	// IGD, NAT-PMP), so that peers reach the device directly; the mappings
+	// are renewed while it runs and removed when it stops. Status shows
+	// them. Volunteer supernodes keep it too: a mapped port makes them
+	// reachable. It cannot be combined with NATImitation.
+	PortMapping bool
 	// ReserveInterval is how often relay reservations are checked. Zero
 	// means 30s.
 	ReserveInterval time.Duration
@@ -166,6 +172,9 @@ func Start(cfg Config) (_ *Engine, err error) {
 	}
 	if cfg.NATImitation {
 		opts = append(opts, node.WithNATImitation())
+	}
+	if cfg.PortMapping {
+		opts = append(opts, node.WithPortMapping())
 	}
 	if e.node, err = node.New(opts...); err != nil {
 		return nil, err

@@ -26,6 +26,9 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	for _, a := range e.node.PublicAddrs() {
 		s.PublicAddrs = append(s.PublicAddrs, a.String())
 	}
+	for _, m := range e.node.PortMappings() {
+		s.PortMappings = append(s.PortMappings, apitype.PortMapping{External: m.External.String(), Listen: m.Listen.String()})
+	}
 	s.Supernode = supernodeState(e.volunteer.State())
 	s.Supernodes = idStrings(e.Supernodes())
 	s.DHT = e.dhtStatus()

@@ -42,6 +42,7 @@ type Node struct {
 
 	reachability atomic.Int32                   // network.Reachability
 	extraAddrs   atomic.Pointer[[]ma.Multiaddr] // circuit addresses to advertise
+	portMapper   portMapper                     // the NAT manager, with WithPortMapping
 }
 
 // New starts a node. Options are applied in order after the defaults.
@@ -98,6 +99,9 @@ func New(opts ...Option) (_ *Node, err error) {
 		lopts = append(lopts, libp2p.ForceReachabilityPublic())
 	case ReachabilityPrivate:
 		lopts = append(lopts, libp2p.ForceReachabilityPrivate())
+	}
+	if cfg.portMapping {
+		lopts = append(lopts, libp2p.NATManager(n.portMapper.constructor))
 	}
 	n.gater = newGater(cfg.natImitation)
 	lopts = append(lopts, libp2p.ConnectionGater(n.gater))
@@ -285,7 +289,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.reachSub.Close())
 			<-n.done
 		}
-		errs = append(errs, n.Host.Close())
+		errs = append(errs, n.portMapper.close(), n.Host.Close())
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr

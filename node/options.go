@@ -36,6 +36,7 @@ type config struct {
 	serverLimits bool
 	announce     []ma.Multiaddr
 	security     Security
+	portMapping  bool
 }
 
 // Security is the order in which a node offers secure channels; both are
@@ -169,6 +170,9 @@ func WithNATImitation() Option {
 func (c *config) validate() error {
 	if c.natImitation && c.reachability != ReachabilityPrivate {
 		return errors.New("NAT imitation requires private reachability")
+	}
+	if c.natImitation && c.portMapping {
+		return errors.New("NAT imitation advertises no direct address: port mapping makes no sense with it")
 	}
 	if len(c.listen) == 0 {
 		return errors.New("no listen addresses")

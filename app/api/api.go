@@ -410,6 +410,9 @@ func emptyListsOf(st apitype.Status) apitype.Status {
 	if st.Contacts == nil {
 		st.Contacts = []apitype.ContactStatus{}
 	}
+	if st.PortMappings == nil {
+		st.PortMappings = []apitype.PortMapping{}
+	}
 	return st
 }
 

@@ -85,12 +85,13 @@ func TestInfoFileAndClient(t *testing.T) {
 	}
 	// Lists are [] when empty, never null: scripts read them with --json.
 	for name, isNil := range map[string]bool{
-		"public_addrs": st.PublicAddrs == nil,
-		"addrs":        st.Addrs == nil,
-		"supernodes":   st.Supernodes == nil,
-		"contacts":     st.Contacts == nil,
-		"incoming":     st.Incoming == nil,
-		"outgoing":     st.Outgoing == nil,
+		"public_addrs":  st.PublicAddrs == nil,
+		"addrs":         st.Addrs == nil,
+		"supernodes":    st.Supernodes == nil,
+		"contacts":      st.Contacts == nil,
+		"port_mappings": st.PortMappings == nil,
+		"incoming":      st.Incoming == nil,
+		"outgoing":      st.Outgoing == nil,
 	} {
 		if isNil {
 			t.Errorf("status lists %s as null, want []", name)

@@ -165,6 +165,10 @@ type Status struct {
 	// PublicAddrs are the addresses AutoNAT v2 confirmed reachable from
 	// the internet; empty behind a NAT.
 	PublicAddrs []string `json:"public_addrs"`
+	// PortMappings are the ports the home router forwards to this device
+	// (UPnP IGD or NAT-PMP): only mappings the router granted and that are
+	// in force now; empty when it has none, refused or has no such service.
+	PortMappings []PortMapping `json:"port_mappings"`
 	// Addrs are what contacts are told: direct and circuit addresses.
 	Addrs []string `json:"addrs"`
 	// Supernodes are the supernodes holding a relay slot for us.
@@ -180,6 +184,15 @@ type Status struct {
 	// EventSeq is the Seq of the last event published before this
 	// snapshot was taken (see Client.Watch).
 	EventSeq uint64 `json:"event_seq"`
+}
+
+// PortMapping is a port the router forwards to this device.
+type PortMapping struct {
+	// External is the router's public address and mapped port, as a
+	// multiaddr (/ip4/203.0.113.5/tcp/41234); peers dial it directly.
+	External string `json:"external"`
+	// Listen is the device's own listen address it leads to.
+	Listen string `json:"listen"`
 }
 
 // LoginReason says why a device is not logged in.

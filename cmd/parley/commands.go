@@ -222,6 +222,7 @@ func (c *cli) printStatus(s apitype.Status) {
 	if len(s.PublicAddrs) > 0 {
 		fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
 	}
+	fmt.Fprintf(c.out, "port mapping  %s\n", portMappings(s.PortMappings))
 	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
 	fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
 	fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))
@@ -263,6 +264,18 @@ func loginState(loggedIn bool, p *apitype.LoginProblem) string {
 	default:
 		return fmt.Sprintf("not logged in: %s; trying again at %s", safe(p.Error), p.RetryAt.Local().Format("15:04:05"))
 	}
+}
+
+// portMappings describes the ports the router forwards to this device.
+func portMappings(ms []apitype.PortMapping) string {
+	if len(ms) == 0 {
+		return "(none)"
+	}
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s to %s", safe(m.External), safe(m.Listen)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orNone(ids []string) string {

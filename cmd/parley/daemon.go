@@ -147,7 +147,7 @@ func engineConfig(dataDir string, s datadir.Settings) (app.Config, error) {
 		return app.Config{}, fmt.Errorf("--supernode: %w", err)
 	}
 	minUptime := time.Duration(s.SupernodeUptime)
-	cfg := app.Config{DataDir: dataDir, Rendezvous: server, NATImitation: s.NATImitation, Supernode: mode, SupernodeMinUptime: minUptime, SupernodeMaxLoad: s.SupernodeMaxLoad}
+	cfg := app.Config{DataDir: dataDir, Rendezvous: server, NATImitation: s.NATImitation, PortMapping: !s.NATImitation, Supernode: mode, SupernodeMinUptime: minUptime, SupernodeMaxLoad: s.SupernodeMaxLoad}
 	if minUptime == 0 {
 		cfg.SupernodeMinUptime = -1 // the engine's zero means its default
 	}

@@ -45,6 +45,9 @@ type Config struct {
 	Delay time.Duration
 	// Env is added to every process's environment (GOLOG_LOG_LEVEL=...).
 	Env []string
+	// Subnet is the lab's public range (natlab.Config.Subnet); a lab with
+	// a natlab.UPnP NAT needs natlab.UPnPSubnet.
+	Subnet string
 }
 
 // Net is a Parley network in a NAT lab.
@@ -124,7 +127,7 @@ func Start(t testing.TB, cfg Config) *Net {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n, err := New(ctx, natlab.NewForTest(t, natlab.Config{}), cfg)
+	n, err := New(ctx, natlab.NewForTest(t, natlab.Config{Subnet: cfg.Subnet}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +364,8 @@ func (c *Client) AwaitPath(ctx context.Context, contact string, ok func(path str
 }
 
 // MakeContacts makes a and b contacts and waits until each sees the other
-// online with circuit addresses.
+// online with circuit addresses, or with a direct address on its public IP
+// (a client its router maps ports for needs no relay).
 func (n *Net) MakeContacts(t testing.TB, a, b *Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -394,12 +398,16 @@ func Befriend(ctx context.Context, a, b *Client) error {
 	for _, pair := range [][2]*Client{{a, b}, {b, a}} {
 		if err := tstest.Poll(ctx, func() error {
 			cs, ok := pair[0].Contact(ctx, pair[1].Name)
-			if !ok || !cs.Online || !slices.ContainsFunc(cs.Addrs, func(s string) bool { return strings.Contains(s, "/p2p-circuit") }) {
+			public := "/ip4/" + pair[1].Host.PublicIP.String() + "/"
+			reachable := slices.ContainsFunc(cs.Addrs, func(s string) bool {
+				return strings.Contains(s, "/p2p-circuit") || strings.HasPrefix(s, public)
+			})
+			if !ok || !cs.Online || !reachable {
 				return fmt.Errorf("%s sees %s as %+v (found %v)", pair[0].Name, pair[1].Name, cs, ok)
 			}
 			return nil
 		}); err != nil {
-			return fmt.Errorf("%s never saw %s online with circuit addresses: %w", pair[0].Name, pair[1].Name, err)
+			return fmt.Errorf("%s never saw %s online with circuit or public addresses: %w", pair[0].Name, pair[1].Name, err)
 		}
 	}
 	return nil

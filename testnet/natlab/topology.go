@@ -35,6 +35,8 @@ func (t NATType) String() string {
 		return "cone"
 	case Symmetric:
 		return "symmetric"
+	case UPnP:
+		return "upnp"
 	}
 	return fmt.Sprintf("NATType(%d)", int(t))
 }
@@ -80,6 +82,7 @@ type NAT struct {
 	lab  *Lab
 	ns   *netns
 	link *link
+	upnp *upnpd // its miniupnpd; nil unless Type is UPnP
 
 	hosts int // guarded by lab.mu
 }
@@ -132,9 +135,32 @@ func (l *Lab) AddPublicHost(name string, delay time.Duration) (_ *Host, err erro
 }
 
 // AddNAT adds a NAT router of type typ with the next public address; delay
-// applies to its public link, in each direction.
-func (l *Lab) AddNAT(name string, typ NATType, delay time.Duration) (_ *NAT, err error) {
-	if typ != Cone && typ != Symmetric {
+// applies to its public link, in each direction. A UPnP NAT's miniupnpd is
+// ready when AddNAT returns; if it fails to start, the NAT stays in the lab
+// (Close removes it) and AddNAT returns the error.
+func (l *Lab) AddNAT(name string, typ NATType, delay time.Duration) (*NAT, error) {
+	if typ == UPnP {
+		if err := AvailableUPnP(); err != nil {
+			return nil, fmt.Errorf("add NAT %s: %w", name, err)
+		}
+		if err := checkUPnPSubnet(l.Subnet); err != nil {
+			return nil, fmt.Errorf("add NAT %s: %w", name, err)
+		}
+	}
+	n, err := l.addNAT(name, typ, delay)
+	if err != nil || typ != UPnP {
+		return n, err
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	if err := n.startMiniUPnPd(ctx); err != nil {
+		return nil, fmt.Errorf("add NAT %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func (l *Lab) addNAT(name string, typ NATType, delay time.Duration) (_ *NAT, err error) {
+	if typ != Cone && typ != Symmetric && typ != UPnP {
 		return nil, fmt.Errorf("add NAT %s: unknown NAT type %v", name, typ)
 	}
 	if delay < 0 {
@@ -227,8 +253,8 @@ COMMIT
 -A FORWARD -m conntrack --ctstate INVALID -j DROP
 -A FORWARD -i %[2]s -o %[1]s -j ACCEPT
 -A FORWARD -i %[1]s -o %[2]s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-COMMIT
-`, wan, lan, masq)
+%[4]sCOMMIT
+`, wan, lan, masq, upnpForward(typ, wan, lan))
 }
 
 // AddHost adds a host on the NAT's LAN, with the LAN's next address and
