@@ -31,6 +31,12 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	}
 	s.Supernode = supernodeState(e.volunteer.State())
 	s.Supernodes = idStrings(e.Supernodes())
+	s.SupernodeRTTs = make(map[string]float64)
+	for _, id := range e.Supernodes() {
+		if rtt := e.node.Peerstore().LatencyEWMA(id); rtt > 0 {
+			s.SupernodeRTTs[id.String()] = float64(rtt.Microseconds()) / 1000
+		}
+	}
 	s.DHT = e.dhtStatus()
 	for _, a := range e.advertisedAddrs() {
 		s.Addrs = append(s.Addrs, a.String())

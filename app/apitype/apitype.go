@@ -173,6 +173,10 @@ type Status struct {
 	Addrs []string `json:"addrs"`
 	// Supernodes are the supernodes holding a relay slot for us.
 	Supernodes []string `json:"supernodes"`
+	// SupernodeRTTs are the round trips to them in milliseconds, as
+	// libp2p's pings measured them (a moving average); a supernode not
+	// measured yet is missing.
+	SupernodeRTTs map[string]float64 `json:"supernode_rtt_ms"`
 	// Supernode says whether this device serves others as a supernode.
 	Supernode SupernodeState  `json:"supernode"`
 	DHT       DHTStatus       `json:"dht"`

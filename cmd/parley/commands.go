@@ -223,7 +223,7 @@ func (c *cli) printStatus(s apitype.Status) {
 		fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
 	}
 	fmt.Fprintf(c.out, "port mapping  %s\n", portMappings(s.PortMappings))
-	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(s.Supernodes))
+	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(withRTTs(s.Supernodes, s.SupernodeRTTs)))
 	fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
 	fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))
 	fmt.Fprintf(c.out, "contacts:\n")
@@ -276,6 +276,18 @@ func portMappings(ms []apitype.PortMapping) string {
 		parts = append(parts, fmt.Sprintf("%s to %s", safe(m.External), safe(m.Listen)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// withRTTs adds each supernode's measured round trip to its ID.
+func withRTTs(ids []string, rtts map[string]float64) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = safe(id)
+		if rtt, ok := rtts[id]; ok {
+			out[i] += fmt.Sprintf(" (%.1f ms)", rtt)
+		}
+	}
+	return out
 }
 
 func orNone(ids []string) string {

@@ -84,7 +84,7 @@ func (f *fakeClient) Status(ctx context.Context) (apitype.Status, error) {
 	return apitype.Status{
 		Peer: "12D3KooWThis", Username: "alice", LoggedIn: true, Reachability: "private",
 		PortMappings: []apitype.PortMapping{{External: "/ip4/203.0.113.5/tcp/41234", Listen: "/ip4/0.0.0.0/tcp/4001"}},
-		Supernodes:   []string{"12D3KooWSuper"}, Supernode: apitype.SupernodeState{Mode: "auto", Reason: "behind a NAT"},
+		Supernodes:   []string{"12D3KooWSuper"}, SupernodeRTTs: map[string]float64{"12D3KooWSuper": 12.34}, Supernode: apitype.SupernodeState{Mode: "auto", Reason: "behind a NAT"},
 		DHT:      apitype.DHTStatus{Mode: "client", Peers: 3},
 		Contacts: []apitype.ContactStatus{{Username: "bob", Online: true, Peer: "12D3KooWBob", Path: "direct"}},
 		Incoming: []string{"dave"}, Outgoing: []string{},

@@ -24,3 +24,16 @@ func TestStatusShowsPortMapping(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestStatusShowsSupernodeRTTs: each supernode with its measured round
+// trip; one not measured yet without.
+func TestStatusShowsSupernodeRTTs(t *testing.T) {
+	_, _, dir := startFake(t)
+	out := mustParley(t, context.Background(), "", "--data", dir, "status")
+	if want := "supernodes    12D3KooWSuper (12.3 ms)\n"; !strings.Contains(out, want) {
+		t.Errorf("got\n%s\nwant it to contain %q", out, want)
+	}
+	if got := orNone(withRTTs([]string{"a", "b\x1b[2J"}, map[string]float64{"a": 1})); got != `a (1.0 ms), b\x1b[2J` {
+		t.Errorf("got %q", got)
+	}
+}

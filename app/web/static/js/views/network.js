@@ -17,6 +17,16 @@ function addrList(addrs, none) {
   return addrs && addrs.length ? h("ul", { class: "addrs" }, addrs.map((a) => h("li", {}, netText(a, { tag: "code" })))) : h("span", { class: "muted" }, none);
 }
 
+// supernodeList shows each supernode with its measured round trip.
+function supernodeList(ids, rtts) {
+  if (!ids || !ids.length) return h("span", { class: "muted" }, "none (not needed, or none reserved yet)");
+  return h("ul", { class: "addrs" }, ids.map((id) => {
+    const rtt = rtts[id];
+    return h("li", { "data-supernode": id }, netText(id, { tag: "code" }),
+      typeof rtt === "number" ? ` · round trip ${rtt.toFixed(1)} ms` : " · round trip not measured yet");
+  }));
+}
+
 function reachability(s) {
   switch (s.reachability) {
     case "public":
@@ -39,7 +49,7 @@ function render() {
     ["Reachability", h("span", { "data-reachability": s.reachability }, reachability(s))],
     ["Public addresses", addrList(s.public_addrs, "none confirmed")],
     ["Addresses contacts are told", addrList(s.addrs, "none yet")],
-    ["Supernodes in use", addrList(s.supernodes, "none (not needed, or none reserved yet)")],
+    ["Supernodes in use", supernodeList(s.supernodes, s.supernode_rtt_ms || {})],
     ["Serving as a supernode", `${sn.serving ? "yes" : "no"}${sn.active ? ", active in the directory" : ""} (mode ${sn.mode || "?"})${sn.reason ? ": " + sn.reason : ""}${sn.serving ? ` · ${sn.reservations} reservations, ${sn.circuits} circuits` : ""}`],
     ["DHT", `${s.dht.mode} mode · routing table of ${s.dht.peers} peer${s.dht.peers === 1 ? "" : "s"}${s.dht.record_seq ? ` · address record #${s.dht.record_seq}, expires ${when(s.dht.record_expires)}` : " · no address record published yet"}`],
   ]));
