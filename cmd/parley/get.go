@@ -110,6 +110,11 @@ func (c *cli) follow(ctx context.Context, cl *api.Client, since uint64, t apityp
 	}
 	evs, err := cl.Watch(ctx, since)
 	if err != nil {
+		if ctx.Err() != nil { // Ctrl-C while the stream opened: the download goes on
+			fmt.Fprintf(msgs, "the download goes on in the daemon (id %s)\n", safe(t.ID))
+			c.followHint(msgs, t.ID)
+			return nil
+		}
 		return fmt.Errorf("follow the download (it goes on; see parley transfers): %w", err)
 	}
 	if err := show.update(t); err != nil {

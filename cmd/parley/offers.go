@@ -92,13 +92,16 @@ func (c *cli) share(ctx context.Context, req apitype.ShareRequest, detach bool) 
 		}
 		return nil
 	}
-	evs, err := cl.Watch(ctx, st.EventSeq)
-	if err != nil {
-		return fmt.Errorf("follow the offer (it stands; see parley offers): %w", err)
-	}
 	stands := func() error { // Ctrl-C: the offer stands
 		fmt.Fprintf(c.errOut, "the offer stands (id %s); see parley offers\n", safe(o.ID))
 		return nil
+	}
+	evs, err := cl.Watch(ctx, st.EventSeq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stands() // Ctrl-C while the stream opened
+		}
+		return fmt.Errorf("follow the offer (it stands; see parley offers): %w", err)
 	}
 	for o.State == apitype.OfferPending {
 		ev, ok := <-evs

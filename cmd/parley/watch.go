@@ -50,6 +50,9 @@ resume from).`,
 			}
 			evs, err := cl.Watch(ctx, since)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil // Ctrl-C while the stream opened
+				}
 				return err
 			}
 			enc := json.NewEncoder(c.out)
