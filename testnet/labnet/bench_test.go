@@ -3,6 +3,8 @@ package labnet_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"slices"
 	"strings"
 	"testing"
@@ -123,8 +125,18 @@ func median(ds []time.Duration) time.Duration {
 // round trip of 80 ms, and 160 ms through the supernode; the figure to
 // compare is the p50 and p99 over that round trip.
 //
-//	go test -run '^$' -bench ChatLatency -benchtime 1x ./testnet/labnet
+//	PARLEY_BENCH_MESSAGES=100 go test -run '^$' -bench ChatLatency -benchtime 1x ./testnet/labnet
+//
+// (20 messages a path by default, so that CI's single run stays short.)
 func BenchmarkChatLatency(b *testing.B) {
+	msgs := 20
+	if v := os.Getenv("PARLEY_BENCH_MESSAGES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("PARLEY_BENCH_MESSAGES=%q: want a positive number", v)
+		}
+		msgs = n
+	}
 	for _, pair := range []struct {
 		name     string
 		nat      natlab.NATType
@@ -147,7 +159,6 @@ func BenchmarkChatLatency(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			const msgs = 100
 			var took []time.Duration
 			for b.Loop() {
 				for i := range msgs {
