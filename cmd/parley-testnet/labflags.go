@@ -26,7 +26,7 @@ func (f *labFlags) register(cmd *cobra.Command, natlabOnly bool) {
 		prefix = ""
 	}
 	fs.StringVar(&f.file, "topology", "", prefix+"topology `file` (supernodes, delay, loss, a client per line); overrides --nat, --delay, --loss and --supernodes")
-	fs.StringVar(&f.nat, "nat", "cone=2,symmetric=1", prefix+"clients by kind, KIND=COUNT,… with kinds cone, symmetric, udp-blocked, public")
+	fs.StringVar(&f.nat, "nat", "cone=2,symmetric=1", prefix+"clients by kind, KIND=COUNT,… with kinds cone, symmetric, udp-blocked, upnp, public")
 	fs.DurationVar(&f.delay, "delay", 20*time.Millisecond, prefix+"one-way delay of every public link")
 	fs.StringVar(&f.loss, "loss", "0%", prefix+"share of packets each client's public link drops, in either direction, e.g. 1%")
 }

@@ -46,7 +46,8 @@ func natlabUpCmd() *cobra.Command {
 supernodes on public hosts, and a client (a parley daemon, built with the
 natlab tag from the module this command runs in) per topology entry, each
 behind a NAT of its own (cone: MASQUERADE, symmetric: MASQUERADE
---random-fully, udp-blocked: a cone NAT that drops all UDP) or on a public
+--random-fully, udp-blocked: a cone NAT that drops all UDP, upnp: a cone
+NAT whose router runs miniupnpd, so the client maps a port) or on a public
 host, with a one-way delay per public link and a loss per client link
 (NFQUEUE). The clients are registered (password NAME-password), logged in
 and all contacts of each other. It prints each host's namespace, address

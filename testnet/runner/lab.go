@@ -32,7 +32,7 @@ type Lab struct {
 
 // natTypes are the lab's NAT types by topology kind; a udp-blocked NAT
 // is a cone NAT that then blocks UDP.
-var natTypes = map[string]natlab.NATType{"cone": natlab.Cone, "symmetric": natlab.Symmetric, "udp-blocked": natlab.Cone}
+var natTypes = map[string]natlab.NATType{"cone": natlab.Cone, "symmetric": natlab.Symmetric, "udp-blocked": natlab.Cone, "upnp": natlab.UPnP}
 
 // StartLab builds the lab network of a topology: the rendezvous server,
 // the supernodes, and every client logged in and a contact of every
@@ -42,7 +42,13 @@ func StartLab(ctx context.Context, top topology.Topology, dir string) (_ *Lab, e
 	if err := natlab.Available(); err != nil {
 		return nil, err
 	}
-	nl, err := natlab.New(ctx, natlab.Config{Dir: dir})
+	cfg := natlab.Config{Dir: dir}
+	if slices.ContainsFunc(top.Clients, func(c topology.Client) bool { return c.Kind == "upnp" }) {
+		// miniupnpd maps nothing on the documentation ranges the lab
+		// uses by default.
+		cfg.Subnet = natlab.UPnPSubnet
+	}
+	nl, err := natlab.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -31,8 +31,10 @@ import (
 //   - cone: Linux MASQUERADE, endpoint-independent mapping
 //   - symmetric: MASQUERADE --random-fully, a new port per destination
 //   - udp-blocked: a cone NAT that also drops all UDP (TCP only)
+//   - upnp: a cone NAT whose router runs miniupnpd (UPnP IGD, NAT-PMP):
+//     the client maps a port and is reachable directly
 //   - public: no NAT, a public address
-var Kinds = []string{"cone", "symmetric", "udp-blocked", "public"}
+var Kinds = []string{"cone", "symmetric", "udp-blocked", "upnp", "public"}
 
 // Limits of a topology: the lab has a /24 of public addresses.
 const (

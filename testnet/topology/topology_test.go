@@ -75,6 +75,11 @@ func TestFromCounts(t *testing.T) {
 	if len(cs) != 3 || cs[0].Kind != "cone" || cs[2].Kind != "symmetric" || cs[2].Name != "c3" {
 		t.Errorf("got %+v", cs)
 	}
+	// Every NAT runner knows is a kind, the UPnP router included.
+	cs, err = FromCounts("upnp=1,udp-blocked=1,public=1", name)
+	if err != nil || len(cs) != 3 || cs[0].Kind != "upnp" {
+		t.Errorf("upnp, udp-blocked, public: got %+v, %v", cs, err)
+	}
 	for _, bad := range []string{"cone", "cone=x", "moon=1", "cone=-1", "cone=1000"} {
 		if _, err := FromCounts(bad, name); err == nil {
 			t.Errorf("FromCounts(%q) accepted it", bad)
