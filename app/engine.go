@@ -344,7 +344,7 @@ func (e *Engine) sessionHooks() sessionHooks {
 				e.mailbox.fetchSoon()
 			}
 			if u.KeysChanged != "" {
-				e.mailbox.keys.forget(u.KeysChanged)
+				e.mailbox.keysChanged(u.KeysChanged)
 			}
 			evs := e.contacts.pushed(u)
 			e.emitAll(evs)

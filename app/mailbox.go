@@ -19,9 +19,9 @@ import (
 	"github.com/parleynet/parley/rendezvous/client"
 )
 
-// MailboxPath is the Path of an incoming message fetched from the
-// offline mailbox.
-const MailboxPath = "mailbox"
+// MailboxPath is the Path of a message that went through the offline
+// mailbox (see chat.MailboxPath).
+const MailboxPath = chat.MailboxPath
 
 // mailboxTimeout bounds one round of publishing, depositing or fetching.
 const mailboxTimeout = 30 * time.Second

@@ -27,7 +27,7 @@ func (m *mailbox) receive(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, mailboxTimeout)
 	defer cancel()
 	r := &mailRound{m: m, delivered: make(map[string][]string), unread: make(map[string]bool)}
-	defer r.finish(ctx)
+	defer r.finish()
 	for {
 		mail, more, err := m.rdv.FetchMail(ctx, 0)
 		if err != nil {
@@ -76,7 +76,7 @@ type mailRound struct {
 
 // finish tells about changed unread counts and asks for the owed receipts
 // to be deposited.
-func (r *mailRound) finish(context.Context) {
+func (r *mailRound) finish() {
 	for c := range r.unread {
 		r.m.unread(c)
 	}

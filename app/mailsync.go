@@ -333,6 +333,9 @@ func (k *keyCache) ttl(user string) time.Duration {
 	return ownKeysTTL
 }
 
+// keysChanged says the server pushed that user's device keys changed.
+func (m *mailbox) keysChanged(user string) { m.keys.forget(user) }
+
 // forget drops what the cache holds for user (the server said its keys
 // changed).
 func (k *keyCache) forget(user string) {

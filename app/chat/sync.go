@@ -77,11 +77,7 @@ func (h *History) MarkRead(ctx context.Context, contact string) ([]string, error
 			return err
 		}
 		for chunk := range slices.Chunk(ids, MaxReceiptIDs) {
-			args := make([]any, len(chunk))
-			for i, id := range chunk {
-				args[i] = id
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET read = 1 WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET read = 1 WHERE id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...); err != nil {
 				return err
 			}
 			if err := owe(ctx, tx, contact, ReceiptRead, chunk, ""); err != nil {
@@ -140,11 +136,7 @@ func (h *History) OwedReceipts(ctx context.Context, limit int) ([]OwedReceipt, e
 // be).
 func (h *History) ReceiptsSent(ctx context.Context, seqs ...int64) error {
 	for chunk := range slices.Chunk(seqs, MaxReceiptIDs) {
-		args := make([]any, len(chunk))
-		for i, seq := range chunk {
-			args[i] = seq
-		}
-		if _, err := h.db.ExecContext(ctx, `DELETE FROM receipts_out WHERE seq IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+		if _, err := h.db.ExecContext(ctx, `DELETE FROM receipts_out WHERE seq IN (`+placeholders(len(chunk))+`)`, anys(chunk)...); err != nil {
 			return fmt.Errorf("forget %d receipts: %w", len(chunk), err)
 		}
 	}
@@ -176,7 +168,7 @@ func (h *History) ApplyReceipt(ctx context.Context, me, author string, kind Rece
 			}
 			if author != me {
 				if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'delivered', path = CASE WHEN path = '' THEN ? ELSE path END
-					WHERE id = ? AND recipient = ? AND state IN ('queued', 'sent') AND NOT incoming`, mailboxPath, id, author); err != nil {
+					WHERE id = ? AND recipient = ? AND state IN ('queued', 'sent') AND NOT incoming`, MailboxPath, id, author); err != nil {
 					return err
 				}
 			}
@@ -190,21 +182,18 @@ func (h *History) ApplyReceipt(ctx context.Context, me, author string, kind Rece
 	return h.byIDs(ctx, author, changed)
 }
 
-// mailboxPath is the path of a message that went through the offline
-// mailbox.
-const mailboxPath = "mailbox"
+// MailboxPath is the path of a message that went through the offline
+// mailbox: an incoming one fetched from it, or an outgoing one whose
+// delivery receipt came through it.
+const MailboxPath = "mailbox"
 
 // byIDs returns the messages with the given ids whose recipient is
 // recipient.
 func (h *History) byIDs(ctx context.Context, recipient string, ids []string) ([]Message, error) {
 	var out []Message
 	for chunk := range slices.Chunk(ids, MaxReceiptIDs) {
-		args := []any{recipient}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
 		ms, err := h.query(ctx, `SELECT `+messageColumns+fromMessages+`
-			WHERE m.recipient = ? AND m.id IN (`+placeholders(len(chunk))+`) ORDER BY m.sent_at, m.id`, args...)
+			WHERE m.recipient = ? AND m.id IN (`+placeholders(len(chunk))+`) ORDER BY m.sent_at, m.id`, append([]any{recipient}, anys(chunk)...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -271,11 +260,7 @@ func (h *History) OwedCopies(ctx context.Context, limit int) ([]Message, error) 
 // (or need none).
 func (h *History) CopiesSent(ctx context.Context, ids ...string) error {
 	for chunk := range slices.Chunk(ids, MaxReceiptIDs) {
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		if _, err := h.db.ExecContext(ctx, `UPDATE messages SET copies = 0 WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+		if _, err := h.db.ExecContext(ctx, `UPDATE messages SET copies = 0 WHERE id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...); err != nil {
 			return fmt.Errorf("record copies of %d messages: %w", len(chunk), err)
 		}
 	}
@@ -297,4 +282,13 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// anys is s as query arguments.
+func anys[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

@@ -104,7 +104,7 @@ func TestApplyReceipt(t *testing.T) {
 	}
 	// bob's delivery receipt settles the queued a2 (through the mailbox).
 	ch, err := h.ApplyReceipt(ctx, "alice", "bob", ReceiptDelivered, []string{"a2"})
-	if err != nil || len(ch) != 1 || ch[0].State != Delivered || ch[0].Path != mailboxPath {
+	if err != nil || len(ch) != 1 || ch[0].State != Delivered || ch[0].Path != MailboxPath {
 		t.Fatalf("delivery receipt: %+v, %v; want a2 delivered via the mailbox", ch, err)
 	}
 	if out, _ := h.Outbox(ctx, "bob"); len(out) != 0 {
