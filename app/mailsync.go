@@ -105,20 +105,30 @@ func (m *mailbox) sync(ctx context.Context) {
 // sendCopies deposits the copies owed for messages this device sent,
 // and records what it deposited in one statement a batch.
 func (m *mailbox) sendCopies(ctx context.Context, me string) error {
+	return drain(ctx, m.history.OwedCopies,
+		func(msg chat.Message) (string, error) { return msg.ID, m.sendCopy(ctx, me, msg) },
+		m.history.CopiesSent)
+}
+
+// drain works off what is owed, a batch at a time (read), until none is
+// left or one fails: send deposits an item and names it, done records a
+// batch's deposited items in one statement.
+func drain[T, K any](ctx context.Context, read func(context.Context, int) ([]T, error), send func(T) (K, error), done func(context.Context, ...K) error) error {
 	for {
-		owed, err := m.history.OwedCopies(ctx, syncBatch)
+		owed, err := read(ctx, syncBatch)
 		if err != nil || len(owed) == 0 {
 			return err
 		}
-		done := make([]string, 0, len(owed))
-		for _, msg := range owed {
-			if err = m.sendCopy(ctx, me, msg); err != nil {
+		sent := make([]K, 0, len(owed))
+		for _, item := range owed {
+			var key K
+			if key, err = send(item); err != nil {
 				break
 			}
-			done = append(done, msg.ID)
+			sent = append(sent, key)
 		}
-		if rerr := m.history.CopiesSent(ctx, done...); rerr != nil || err != nil {
-			return errors.Join(err, rerr)
+		if derr := done(ctx, sent...); derr != nil || err != nil {
+			return errors.Join(err, derr)
 		}
 		if len(owed) < syncBatch {
 			return nil
@@ -149,25 +159,9 @@ func (m *mailbox) sendCopy(ctx context.Context, me string, msg chat.Message) err
 // sendReceipts deposits the receipts this device owes, and forgets
 // those deposited in one statement a batch.
 func (m *mailbox) sendReceipts(ctx context.Context, me string) error {
-	for {
-		owed, err := m.history.OwedReceipts(ctx, syncBatch)
-		if err != nil || len(owed) == 0 {
-			return err
-		}
-		done := make([]int64, 0, len(owed))
-		for _, r := range owed {
-			if err = m.sendReceipt(ctx, me, r); err != nil {
-				break
-			}
-			done = append(done, r.Seq)
-		}
-		if rerr := m.history.ReceiptsSent(ctx, done...); rerr != nil || err != nil {
-			return errors.Join(err, rerr)
-		}
-		if len(owed) < syncBatch {
-			return nil
-		}
-	}
+	return drain(ctx, m.history.OwedReceipts,
+		func(r chat.OwedReceipt) (int64, error) { return r.Seq, m.sendReceipt(ctx, me, r) },
+		m.history.ReceiptsSent)
 }
 
 // sendReceipt deposits one owed receipt: for the contact's devices (but
