@@ -185,6 +185,14 @@ async function main() {
         const r = await fetch("/api/send", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ to: "bob", body: `page test ${i}` }) });
         if (!r.ok) throw new Error(`send: ${r.status}`);
       }
+      // Wait until bob's daemon has them all: otherwise bob's first page
+      // may hold every message there is so far, and there is nothing older
+      // to load.
+      for (let delivered = 0; delivered < 60; ) {
+        await new Promise((ok) => setTimeout(ok, 100));
+        const list = await (await fetch("/api/history?contact=bob&limit=200")).json();
+        delivered = list.filter((m) => m.body.startsWith("page test ") && (m.state === "delivered" || m.state === "read")).length;
+      }
     });
     await go(bob, "#/chat/alice");
     await waitIncoming(bob, "page test 59");
