@@ -4,9 +4,13 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/contacts"
@@ -27,7 +31,8 @@ type contactSync struct {
 	node *node.Node
 	// list reads the book from the server (nil in tests without one).
 	list      func(context.Context) (client.ContactBook, error)
-	refresh   chan struct{} // asks the goroutine to read the book
+	refresh   chan struct{}   // asks the goroutine to read the book
+	ctx       context.Context // ends at Close; bounds the direct dials
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -36,22 +41,25 @@ type contactSync struct {
 	// applied after a newer one. Lock order: refreshMu, then mu.
 	refreshMu sync.Mutex
 
-	mu   sync.Mutex // guards the following
-	book *contacts.Book
+	dialing sync.Map // peer.ID → struct{}: a direct dial under way
+
+	mu     sync.Mutex // guards the following
+	book   *contacts.Book
+	closed bool // no more goroutines may start
 }
 
 // newContactSync returns a contact book kept for n; start runs its
 // goroutine.
 func newContactSync(n *node.Node, list func(context.Context) (client.ContactBook, error)) *contactSync {
-	return &contactSync{node: n, list: list, refresh: make(chan struct{}, 1), book: contacts.New(), cancel: func() {}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &contactSync{node: n, list: list, refresh: make(chan struct{}, 1), book: contacts.New(), ctx: ctx, cancel: cancel}
 }
 
 // start runs the goroutine that reads listings when asked; emit gets the
 // events of each listing applied, from that goroutine, never with a lock
 // of s held.
 func (s *contactSync) start(emit func(apitype.Event)) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	ctx := s.ctx
 	s.wg.Go(func() {
 		for {
 			select {
@@ -73,6 +81,9 @@ func (s *contactSync) start(emit func(apitype.Event)) {
 // Close stops the goroutine and waits for it.
 func (s *contactSync) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 	})
@@ -144,7 +155,49 @@ func (s *contactSync) applyAddrs(changes []contacts.AddrChange) {
 		}
 		ps.AddAddrs(c.Device, c.Addrs, peerstore.AddressTTL)
 		s.closeAbandonedCircuits(c.Device, c.Relays)
+		s.dialDirect(c.Device, c.Addrs)
 	}
+}
+
+// reachableDirect: a direct address that may answer from another network
+// (not a circuit, not loopback, not a private range).
+func reachableDirect(a ma.Multiaddr) bool {
+	_, relayed := node.RelayOf(a)
+	return !relayed && !manet.IsIPLoopback(a) && !manet.IsPrivateAddr(a)
+}
+
+// dialDirectTimeout bounds one attempt at a direct connection to a device
+// reached through a supernode.
+const dialDirectTimeout = 15 * time.Second
+
+// dialDirect tries a direct connection to a contact's device that is
+// connected through a supernode only, when its addresses include direct
+// ones: it became reachable (its router mapped a port, it moved to a
+// public address) while the relayed connection stood. Nothing else would
+// try: libp2p dials only when there is no connection, and hole punching
+// needs both sides behind a NAT that keeps its mappings. When the dial
+// works, new streams take the direct connection. Called with s.mu held.
+func (s *contactSync) dialDirect(d peer.ID, addrs []ma.Multiaddr) {
+	if s.closed || !slices.ContainsFunc(addrs, reachableDirect) {
+		return
+	}
+	conns := s.node.Network().ConnsToPeer(d)
+	if len(conns) == 0 || slices.ContainsFunc(conns, func(c network.Conn) bool { _, relayed := node.RelayOf(c.RemoteMultiaddr()); return !relayed }) {
+		return // no connection to upgrade, or a direct one already
+	}
+	if _, busy := s.dialing.LoadOrStore(d, struct{}{}); busy {
+		return
+	}
+	s.wg.Go(func() {
+		defer s.dialing.Delete(d)
+		ctx, cancel := context.WithTimeout(network.WithForceDirectDial(s.ctx, "contact has direct addresses"), dialDirectTimeout)
+		defer cancel()
+		if err := s.node.Connect(ctx, peer.AddrInfo{ID: d}); err != nil {
+			log.Debugw("direct dial to a relayed contact device failed", "peer", d, "err", err)
+			return
+		}
+		log.Infow("reached a relayed contact device directly", "peer", d)
+	})
 }
 
 // closeAbandonedCircuits closes relayed connections to a contact's device

@@ -57,8 +57,16 @@ func TestUPnPToSymmetricDirect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parley status: %v\n%s", err, out)
 	}
-	if want := "port mapping  " + mappings[0].External + " to "; !strings.Contains(string(out), want) {
-		t.Errorf("parley status lacks %q:\n%s", want, out)
+	var line string // "port mapping  A to B, C to D"
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "port mapping  ") {
+			line = l
+		}
+	}
+	for _, m := range mappings {
+		if want := m.External + " to " + m.Listen; !strings.Contains(line, want) {
+			t.Errorf("parley status lacks %q in its port mapping line:\n%s", want, out)
+		}
 	}
 
 	// AutoNAT v2 confirms a mapped address from outside; alice then
@@ -200,5 +208,56 @@ func TestConeToSymmetricWithoutUPnPRelayed(t *testing.T) {
 	}
 	if st, err := alice.Status(ctx); err != nil || len(st.PortMappings) != 0 {
 		t.Errorf("alice behind a router without UPnP shows mappings %+v (%v)", st.PortMappings, err)
+	}
+}
+
+// TestUPnPRestartedBecomesDirect: alice (behind the UPnP router) restarts
+// while bob (symmetric NAT) keeps writing to her. Until her router maps
+// her new ports she is reachable through a supernode only, so bob's first
+// connection to the new alice is relayed; once her mapped addresses reach
+// bob in her presence, bob must dial them although the relayed connection
+// stands, and both end up direct.
+func TestUPnPRestartedBecomesDirect(t *testing.T) {
+	if err := natlab.AvailableUPnP(); err != nil {
+		if os.Getenv("PARLEY_REQUIRE_NATLAB") == "1" {
+			t.Fatalf("PARLEY_REQUIRE_NATLAB=1 but the UPnP NAT cannot run: %v", err)
+		}
+		t.Skip(err)
+	}
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Subnet: natlab.UPnPSubnet, Supernodes: 1})
+	alice := n.AddClient(t, "alice", natlab.UPnP)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	n.MakeContacts(t, alice, bob)
+	bob.MustSend(t, "alice", "before the restart")
+
+	if err := alice.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for i := 0; ; i++ {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := bob.Send(sctx, "alice", fmt.Sprintf("after the restart %d", i))
+		cancel()
+		if err == nil && m.State == apitype.MessageDelivered {
+			first = m.Path
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("bob never reached alice after her restart: %+v %v", m, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("bob's first message to the restarted alice went %q", first)
+	for _, c := range []struct {
+		from  *labnet.Client
+		other string
+	}{{bob, "alice"}, {alice, "bob"}} {
+		if path, err := c.from.AwaitPath(ctx, c.other, func(p string) bool { return p == "direct" }); err != nil {
+			t.Fatalf("%s's path to %s: %v (last %q)\n%s", c.from.Name, c.other, err, path, c.from.Log())
+		}
+	}
+	if m := bob.MustSend(t, "alice", "and now directly"); m.Path != "direct" {
+		t.Errorf("bob's message after the upgrade went %q, want direct", m.Path)
 	}
 }
