@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -69,6 +70,8 @@ type puncher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	trusted atomic.Pointer[func(peer.ID) bool] // see Node.TrustObservers
+
 	mu       sync.Mutex // guards the following
 	punched  map[peer.ID]struct{}
 	attempts map[peer.ID]*punchState
@@ -86,6 +89,7 @@ type punchState struct {
 type observation struct {
 	addr      ma.Multiaddr
 	observers map[string]time.Time // observer IP → when it last saw us there
+	vouched   time.Time            // when a trusted observer last saw us there
 }
 
 var _ holepunch.EventTracer = (*puncher)(nil)
@@ -163,6 +167,7 @@ func (p *puncher) observe() {
 		if err != nil {
 			continue
 		}
+		trusted := p.trusts(ev.Peer)
 		now := time.Now()
 		p.mu.Lock()
 		p.pruneObservedLocked(now)
@@ -178,6 +183,10 @@ func (p *puncher) observe() {
 		if len(o.observers) < 8 {
 			o.observers[observer.String()] = now
 		}
+		if trusted {
+			o.vouched = now
+			p.observed[k] = o
+		}
 		p.mu.Unlock()
 	}
 }
@@ -192,6 +201,9 @@ func (p *puncher) pruneObservedLocked(now time.Time) {
 		}
 		if len(o.observers) == 0 {
 			delete(p.observed, k)
+		} else if !o.vouched.IsZero() && now.Sub(o.vouched) > observedTTL {
+			o.vouched = time.Time{}
+			p.observed[k] = o
 		}
 	}
 }
@@ -210,9 +222,25 @@ func (p *puncher) evictOldestLocked() {
 	delete(p.observed, oldest)
 }
 
+// trusts reports whether id is an observer whose word alone is enough.
+func (p *puncher) trusts(id peer.ID) bool {
+	f := p.trusted.Load()
+	return f != nil && (*f)(id)
+}
+
+// TrustObservers names peers whose sighting of the node's address is
+// enough on its own to use it for hole punching (the rendezvous server and
+// the supernodes, say); any other address needs minObservers peers. It
+// matters in a small network: a client connected to the rendezvous server
+// over TCP and to its one supernode over QUIC has each address seen by one
+// peer only, and without trusted observers it would never hole-punch.
+func (n *Node) TrustObservers(trusted func(peer.ID) bool) {
+	n.puncher.trusted.Store(&trusted)
+}
+
 // holePunchAddrs are the public addresses the node can be punched at: its
-// public listen and mapped addresses, and those at least minObservers
-// peers saw it at recently.
+// public listen and mapped addresses, those at least minObservers peers
+// saw it at recently, and those a trusted observer saw it at.
 func (p *puncher) holePunchAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
 	if all, ok := p.host.(interface{ AllAddrs() []ma.Multiaddr }); ok {
@@ -225,7 +253,7 @@ func (p *puncher) holePunchAddrs() []ma.Multiaddr {
 	p.mu.Lock()
 	p.pruneObservedLocked(time.Now())
 	for _, o := range p.observed {
-		if len(o.observers) >= minObservers {
+		if len(o.observers) >= minObservers || !o.vouched.IsZero() {
 			out = append(out, o.addr)
 		}
 	}
@@ -363,11 +391,18 @@ func (p *puncher) markLocked(id peer.ID) bool {
 	return !had
 }
 
+// has reports whether id's direct connection comes from a hole punch:
+// DCUtR said so, or one is under way (the punched connection opens before
+// DCUtR reports its end; until then it would look like a plain direct
+// dial).
 func (p *puncher) has(id peer.ID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.punched[id]
-	return ok
+	if _, ok := p.punched[id]; ok {
+		return true
+	}
+	st := p.attempts[id]
+	return st != nil && st.running && time.Since(st.started) < punchStale
 }
 
 // disconnected forgets a peer's punch state when its last connection

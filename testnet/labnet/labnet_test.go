@@ -363,3 +363,28 @@ func TestSupernodeGracefulShutdown(t *testing.T) {
 		t.Errorf("shutdown took %v: it waited out its drain instead of the clients' acknowledgements", stopped)
 	}
 }
+
+// TestOneSupernodeHolePunched: with one supernode, a client is seen by two
+// peers only, the rendezvous server and the supernode, often over two
+// transports (two addresses seen once each). Their word is enough (they
+// are the network's own), so cone↔cone pairs still punch. The first label
+// other than relayed must already say holepunched: the punched
+// connection opens before DCUtR reports success, and must not show as a
+// plain direct one meanwhile.
+func TestOneSupernodeHolePunched(t *testing.T) {
+	ctx := testContext(t, 2*time.Minute)
+	n := labnet.Start(t, labnet.Config{Supernodes: 1, Delay: 20 * time.Millisecond})
+	alice := n.AddClient(t, "alice", natlab.Cone)
+	bob := n.AddClient(t, "bob", natlab.Cone)
+	n.MakeContacts(t, alice, bob)
+	alice.MustSend(t, "bob", "hello")
+	for _, c := range []struct {
+		from  *labnet.Client
+		other string
+	}{{alice, "bob"}, {bob, "alice"}} {
+		path, err := c.from.AwaitPath(ctx, c.other, func(p string) bool { return p == "direct" || p == "holepunched" })
+		if err != nil || path != "holepunched" {
+			t.Fatalf("%s's path to %s: %q, %v; want holepunched\n%s", c.from.Name, c.other, path, err, c.from.Log())
+		}
+	}
+}
