@@ -182,7 +182,7 @@ func (s *contactSync) dialDirect(d peer.ID, addrs []ma.Multiaddr) {
 		return
 	}
 	conns := s.node.Network().ConnsToPeer(d)
-	if len(conns) == 0 || slices.ContainsFunc(conns, func(c network.Conn) bool { _, relayed := node.RelayOf(c.RemoteMultiaddr()); return !relayed }) {
+	if len(conns) == 0 || slices.ContainsFunc(conns, func(c network.Conn) bool { return s.node.ConnPath(c).Kind != node.Relayed }) {
 		return // no connection to upgrade, or a direct one already
 	}
 	if _, busy := s.dialing.LoadOrStore(d, struct{}{}); busy {
