@@ -43,6 +43,12 @@ type contactSync struct {
 
 	dialing sync.Map // peer.ID → struct{}: a direct dial under way
 
+	// published: the addresses each online device of a contact
+	// published, for the node's path labels (node.AdvertisedAddrs). Its
+	// own lock: the node asks while s.mu may be held.
+	publishedMu sync.Mutex
+	published   map[peer.ID][]ma.Multiaddr
+
 	mu     sync.Mutex // guards the following
 	book   *contacts.Book
 	closed bool // no more goroutines may start
@@ -52,7 +58,12 @@ type contactSync struct {
 // goroutine.
 func newContactSync(n *node.Node, list func(context.Context) (client.ContactBook, error)) *contactSync {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &contactSync{node: n, list: list, refresh: make(chan struct{}, 1), book: contacts.New(), ctx: ctx, cancel: cancel}
+	s := &contactSync{node: n, list: list, refresh: make(chan struct{}, 1), book: contacts.New(), ctx: ctx, cancel: cancel,
+		published: make(map[peer.ID][]ma.Multiaddr)}
+	if n != nil {
+		n.AdvertisedAddrs(s.publishedAddrs)
+	}
+	return s
 }
 
 // start runs the goroutine that reads listings when asked; emit gets the
@@ -150,6 +161,13 @@ func (s *contactSync) applyAddrs(changes []contacts.AddrChange) {
 	ps := s.node.Peerstore()
 	for _, c := range changes {
 		ps.ClearAddrs(c.Device)
+		s.publishedMu.Lock()
+		if c.Gone {
+			delete(s.published, c.Device)
+		} else {
+			s.published[c.Device] = c.Addrs
+		}
+		s.publishedMu.Unlock()
 		if c.Gone {
 			continue
 		}
@@ -157,6 +175,13 @@ func (s *contactSync) applyAddrs(changes []contacts.AddrChange) {
 		s.closeAbandonedCircuits(c.Device, c.Relays)
 		s.dialDirect(c.Device, c.Addrs)
 	}
+}
+
+// publishedAddrs are the addresses device d last published.
+func (s *contactSync) publishedAddrs(d peer.ID) []ma.Multiaddr {
+	s.publishedMu.Lock()
+	defer s.publishedMu.Unlock()
+	return s.published[d]
 }
 
 // reachableDirect: a direct address that may answer from another network

@@ -50,7 +50,7 @@ func (n *Node) PathTo(p peer.ID) Path {
 			}
 			continue
 		}
-		if n.puncher.has(p) {
+		if n.holePunched(c) {
 			return Path{Kind: HolePunched}
 		}
 		return Path{Kind: Direct}
@@ -64,7 +64,7 @@ func (n *Node) ConnPath(c network.Conn) Path {
 	if relay, ok := RelayOf(c.RemoteMultiaddr()); ok {
 		return Path{Kind: Relayed, Via: relay}
 	}
-	if n.puncher.has(c.RemotePeer()) {
+	if n.holePunched(c) {
 		return Path{Kind: HolePunched}
 	}
 	return Path{Kind: Direct}

@@ -70,7 +70,8 @@ type puncher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	trusted atomic.Pointer[func(peer.ID) bool] // see Node.TrustObservers
+	trusted    atomic.Pointer[func(peer.ID) bool]           // see Node.TrustObservers
+	advertised atomic.Pointer[func(peer.ID) []ma.Multiaddr] // see Node.AdvertisedAddrs
 
 	mu       sync.Mutex // guards the following
 	punched  map[peer.ID]struct{}
@@ -236,6 +237,59 @@ func (p *puncher) trusts(id peer.ID) bool {
 // peer only, and without trusted observers it would never hole-punch.
 func (n *Node) TrustObservers(trusted func(peer.ID) bool) {
 	n.puncher.trusted.Store(&trusted)
+}
+
+// AdvertisedAddrs tells the node where to find the addresses a peer
+// published as its own (a contact's presence): a direct connection dialled
+// to one of them needed no hole punch, even when DCUtR made the dial.
+func (n *Node) AdvertisedAddrs(of func(peer.ID) []ma.Multiaddr) {
+	n.puncher.advertised.Store(&of)
+}
+
+// holePunched reports whether direct connection c exists thanks to a hole
+// punch: DCUtR made it (or one is under way for the peer), and it could
+// not have formed without: it came in while this node has no public
+// address, at a port its router does not map, or it was dialled to an address the peer did not
+// publish (one DCUtR learnt, where the peer's NAT lets in only the
+// packets its own punch asked for). A peer whose router maps a port for
+// it, dialled there, is plain direct.
+func (n *Node) holePunched(c network.Conn) bool {
+	if !n.puncher.has(c.RemotePeer()) {
+		return false
+	}
+	if c.Stat().Direction == network.DirInbound {
+		return len(n.PublicAddrs()) == 0 && !n.mappedPort(c.LocalMultiaddr())
+	}
+	return !n.puncher.advertises(c.RemotePeer(), c.RemoteMultiaddr())
+}
+
+// mappedPort reports whether local, where a connection came in, is a
+// port the router maps to this node (whatever the IP address says).
+func (n *Node) mappedPort(local ma.Multiaddr) bool {
+	if len(local) < 2 {
+		return false
+	}
+	for _, m := range n.PortMappings() {
+		if len(m.Listen) >= 2 && m.Listen[1:].Equal(local[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// advertises reports whether a is one of the addresses peer id published.
+func (p *puncher) advertises(id peer.ID, a ma.Multiaddr) bool {
+	of := p.advertised.Load()
+	if of == nil {
+		return false
+	}
+	a, _ = peer.SplitAddr(a)
+	for _, b := range (*of)(id) {
+		if b, _ = peer.SplitAddr(b); b != nil && a != nil && a.Equal(b) {
+			return true
+		}
+	}
+	return false
 }
 
 // holePunchAddrs are the public addresses the node can be punched at: its
