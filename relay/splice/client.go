@@ -327,13 +327,28 @@ func (c *Client) checkOffer(conn network.Conn, o *pb.Offer) (peer.ID, Token, ma.
 	if err != nil || !sip.Equal(ip) {
 		return "", Token{}, nil, fmt.Errorf("offer address %s is not where the supernode is", addr)
 	}
-	for _, pc := range c.n.Network().ConnsToPeer(a) {
-		if r, ok := node.RelayOf(pc.RemoteMultiaddr()); ok && r == via {
-			return a, tok, addr, nil
+	// A asks as soon as its side of the circuit is up; this side's may
+	// take a moment longer.
+	deadline := time.Now().Add(offerCircuitWait)
+	for {
+		for _, pc := range c.n.Network().ConnsToPeer(a) {
+			if r, ok := node.RelayOf(pc.RemoteMultiaddr()); ok && r == via {
+				return a, tok, addr, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", Token{}, nil, errors.New("no circuit to that peer through this supernode")
+		}
+		select {
+		case <-c.ctx.Done():
+			return "", Token{}, nil, c.ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return "", Token{}, nil, errors.New("no circuit to that peer through this supernode")
 }
+
+// offerCircuitWait is how long an offer waits for the circuit it is about.
+const offerCircuitWait = 3 * time.Second
 
 // parseOffer checks an offer's fields: a peer ID, a token, and an IP and
 // TCP address.
