@@ -45,7 +45,7 @@ type Client struct {
 	mu       sync.Mutex // guards the following
 	wg       sync.WaitGroup
 	closed   bool
-	inflight map[peer.ID]bool
+	inflight map[route]bool
 	refused  map[peer.ID]time.Time // supernode → not asked again until
 }
 
@@ -58,7 +58,7 @@ func StartClient(n *node.Node, cfg ClientConfig) *Client {
 		cfg.Retry = time.Minute
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{n: n, cfg: cfg, ctx: ctx, cancel: cancel, inflight: map[peer.ID]bool{}, refused: map[peer.ID]time.Time{}}
+	c := &Client{n: n, cfg: cfg, ctx: ctx, cancel: cancel, inflight: map[route]bool{}, refused: map[peer.ID]time.Time{}}
 	c.notifee = &network.NotifyBundle{ConnectedF: c.connected, DisconnectedF: c.disconnected}
 	n.SetStreamHandler(OfferProtocol, c.handleOffer)
 	n.Network().Notify(c.notifee)
@@ -118,17 +118,25 @@ func (c *Client) disconnected(nw network.Network, conn network.Conn) {
 	}
 }
 
+// route is a peer reached through a supernode.
+type route struct{ peer, via peer.ID }
+
+// schedule asks via for a splice to p after delay, unless that is under
+// way already or via refused lately. Routes are tried independently: an
+// attempt through a supernode that just died (its connection not yet
+// known dead) must not hold up the one through another.
 func (c *Client) schedule(p, via peer.ID, delay time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.inflight[p] || time.Now().Before(c.refused[via]) {
+	r := route{p, via}
+	if c.inflight[r] || time.Now().Before(c.refused[via]) {
 		return
 	}
-	c.inflight[p] = true
+	c.inflight[r] = true
 	c.goLocked(func() {
 		defer func() {
 			c.mu.Lock()
-			delete(c.inflight, p)
+			delete(c.inflight, r)
 			c.mu.Unlock()
 		}()
 		if delay > 0 {
