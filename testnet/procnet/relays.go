@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -28,10 +29,14 @@ type Relay struct {
 // AddRelay starts one more parley-relay supernode announced to the
 // network's rendezvous server, listening on loopback, with its admin
 // listener on a free loopback port and the extra flags given
-// (--splice-listen off…). It is killed in the test's Cleanup.
+// (--splice-listen off…). Flags with a --listen replace the default
+// listen addresses (TCP and QUIC). It is killed in the test's Cleanup.
 func (n *Network) AddRelay(ctx context.Context, name string, flags ...string) (*Relay, error) {
-	args := append([]string{"--identity", filepath.Join(n.Dir, name, "identity.key"), "--rendezvous", n.RendezvousAddr,
-		"--admin", "127.0.0.1:0", "--drain", "0s"}, loopback...)
+	args := []string{"--identity", filepath.Join(n.Dir, name, "identity.key"), "--rendezvous", n.RendezvousAddr,
+		"--admin", "127.0.0.1:0", "--drain", "0s"}
+	if !slices.Contains(flags, "--listen") {
+		args = append(args, loopback...)
+	}
 	p, err := startProc(n.tb, name, n.logPath(name), n.bins.Relay, nil, append(args, flags...)...)
 	if err != nil {
 		return nil, err
@@ -98,3 +103,15 @@ const (
 	MetricSplices      = "parley_relay_splices"
 	MetricSplicesTotal = "parley_relay_splices_total"
 )
+
+// LoopbackTCP are listen flags for TCP on 127.0.0.1 only.
+var LoopbackTCP = []string{"--listen", "/ip4/127.0.0.1/tcp/0"}
+
+// AddDaemonListen is AddDaemon with the listen flags given (LoopbackTCP,
+// say) instead of TCP and QUIC.
+func (n *Network) AddDaemonListen(ctx context.Context, name string, listen []string, flags ...string) (*Daemon, error) {
+	d := &Daemon{Name: name, Dir: filepath.Join(n.Dir, name), n: n}
+	d.args = append([]string{"--data", d.Dir, "daemon", "--json", "--rendezvous", n.RendezvousAddr, "--supernode", "never"}, listen...)
+	d.args = append(d.args, flags...)
+	return d, d.start(ctx)
+}

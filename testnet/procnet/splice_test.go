@@ -18,6 +18,14 @@ import (
 // NAT-imitating daemons, signed in, holding reservations, and contacts.
 func startRelayed(tb testing.TB, ctx context.Context, relays ...[]string) (rs []*Relay, alice, bob *Daemon) {
 	tb.Helper()
+	return startDaemons(tb, ctx, loopback, []string{"--nat-imitation"}, relays...)
+}
+
+// startDaemons starts a network with one parley-relay per flag list in
+// relays, and alice and bob with the listen flags and other flags given,
+// signed in, holding reservations when there are relays, and contacts.
+func startDaemons(tb testing.TB, ctx context.Context, listen, flags []string, relays ...[]string) (rs []*Relay, alice, bob *Daemon) {
+	tb.Helper()
 	n, err := Start(ctx, tb, Config{})
 	if err != nil {
 		tb.Fatal(err)
@@ -31,7 +39,7 @@ func startRelayed(tb testing.TB, ctx context.Context, relays ...[]string) (rs []
 	}
 	ds := make([]*Daemon, 2)
 	for i, name := range []string{"alice", "bob"} {
-		if ds[i], err = n.AddDaemon(ctx, name, "--nat-imitation"); err != nil {
+		if ds[i], err = n.AddDaemonListen(ctx, name, listen, flags...); err != nil {
 			tb.Fatal(err)
 		}
 		if err := ds[i].SignIn(ctx, name+"-password"); err != nil {
@@ -39,7 +47,10 @@ func startRelayed(tb testing.TB, ctx context.Context, relays ...[]string) (rs []
 		}
 	}
 	for _, d := range ds {
-		if err := d.await(ctx, fmt.Sprintf("holds %d relay reservations", len(rs)), func(s apitype.Status) bool {
+		if len(rs) == 0 {
+			break
+		}
+		if err := d.await(ctx, fmt.Sprintf("holds %d relay reservations", min(len(rs), 2)), func(s apitype.Status) bool {
 			return len(s.Supernodes) >= min(len(rs), 2)
 		}); err != nil {
 			tb.Fatal(err)
