@@ -8,65 +8,73 @@ import (
 
 // BenchmarkSplice: the relay fast path against a circuit and a direct
 // connection, in one run, everything over TCP on loopback (daemons and
-// supernodes listen on TCP only): a probe of PARLEY_BENCH_SIZE (default
-// 1GiB) from alice to bob, b.N times per path. Each path has a network of
-// its own: "direct" two public daemons; "circuit" two NAT-imitating
-// daemons and a parley-relay with --splice-listen off; "splice" the same
-// with the fast path on. Each run is checked against the supernode's
-// counters (the bytes crossed its splice, or its circuits). Reported per
-// path: MB/s, CPU-s per GiB of both daemons, and of the supernode; and
-// splice/direct, circuit/direct.
+// supernodes listen on TCP only): probes of PARLEY_BENCH_SIZE (default
+// 1GiB) from alice to bob. Each path has a network of its own: "direct"
+// two public daemons; "circuit" two NAT-imitating daemons and a
+// parley-relay with --splice-listen off; "splice" the same with the fast
+// path on. Each b.N is a round of one probe per path, interleaved so that
+// the machine's other load falls on all three alike; each probe is
+// checked against the supernode's counters (its bytes crossed the splice,
+// or the circuits). Reported per path (medians): MB/s, CPU-s per GiB of
+// both daemons, and of the supernode; and splice/direct, circuit/direct.
 //
-//	go test ./testnet/procnet -run='^$' -bench=BenchmarkSplice -benchtime=3x
+//	go test ./testnet/procnet -run='^$' -bench=BenchmarkSplice -benchtime=5x
 func BenchmarkSplice(b *testing.B) {
 	ctx, cancel := context.WithTimeout(b.Context(), time.Hour)
 	defer cancel()
 	size := envSizeOr(b, envSize, 1<<30)
-	tcpRelay := append([]string{}, LoopbackTCP...)
-	for _, path := range []struct {
-		name   string
-		relay  []string // flags of the relay; nil: no relay, direct
-		metric string   // the relay's counter the bytes must cross
-	}{
-		{"direct", nil, ""},
-		{"circuit", append(tcpRelay, "--splice-listen", "off"), MetricCircuitBytes},
-		{"splice", tcpRelay, MetricSplicedBytes},
-	} {
-		b.Run(path.name, func(b *testing.B) {
-			var rs []*Relay
-			var alice, bob *Daemon
-			var relay *Proc
-			if path.relay == nil {
-				_, alice, bob = startDaemons(b, ctx, LoopbackTCP, nil)
-			} else {
-				rs, alice, bob = startDaemons(b, ctx, LoopbackTCP, []string{"--nat-imitation"}, path.relay)
-				relay = rs[0].Proc
-			}
-			// Connect them first (a splice follows a circuit's first use).
-			if _, err := alice.API.Probe(ctx, bob.Name, 1<<10); err != nil {
-				b.Fatal(err)
-			}
-			if path.metric == MetricSplicedBytes {
-				awaitSplice(b, ctx, alice, bob, rs[0])
-			}
-			runs := make([]run, b.N)
-			for i := range runs {
-				var before float64
-				if path.metric != "" {
-					before = metric(b, ctx, rs[0], path.metric)
-				}
-				runs[i] = probeOnce(ctx, b, alice, bob, size, relay)
-				if path.metric != "" {
-					if got := metric(b, ctx, rs[0], path.metric) - before; got < float64(size) {
-						b.Fatalf("%s grew by %.0f during a %d-byte probe: the bytes did not go that way", path.metric, got, size)
-					}
-				}
-			}
-			report(b, "probe", runs)
-			record("splice-bench/"+path.name, median(runs, run.mbPerSec))
-			if path.name != "direct" {
-				reportRatio(b, path.name+"/direct", "splice-bench/"+path.name, "splice-bench/direct")
-			}
-		})
+	type path struct {
+		name       string
+		relayFlags []string // nil: no relay, direct
+		metric     string   // the relay's counter the bytes must cross
+		relay      *Relay
+		alice, bob *Daemon
+		runs       []run
 	}
+	tcpRelay := append([]string{}, LoopbackTCP...)
+	paths := []*path{
+		{name: "direct"},
+		{name: "circuit", relayFlags: append(tcpRelay, "--splice-listen", "off"), metric: MetricCircuitBytes},
+		{name: "splice", relayFlags: tcpRelay, metric: MetricSplicedBytes},
+	}
+	for _, p := range paths {
+		if p.relayFlags == nil {
+			_, p.alice, p.bob = startDaemons(b, ctx, LoopbackTCP, nil)
+		} else {
+			var rs []*Relay
+			rs, p.alice, p.bob = startDaemons(b, ctx, LoopbackTCP, []string{"--nat-imitation"}, p.relayFlags)
+			p.relay = rs[0]
+		}
+		// Connect them first (a splice follows a circuit's first use).
+		if _, err := p.alice.API.Probe(ctx, p.bob.Name, 1<<10); err != nil {
+			b.Fatal(err)
+		}
+		if p.metric == MetricSplicedBytes {
+			awaitSplice(b, ctx, p.alice, p.bob, p.relay)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, p := range paths {
+			var before float64
+			var relay *Proc
+			if p.relay != nil {
+				before = metric(b, ctx, p.relay, p.metric)
+				relay = p.relay.Proc
+			}
+			p.runs = append(p.runs, probeOnce(ctx, b, p.alice, p.bob, size, relay))
+			if p.relay != nil {
+				if got := metric(b, ctx, p.relay, p.metric) - before; got < float64(size) {
+					b.Fatalf("%s: %s grew by %.0f during a %d-byte probe: the bytes did not go that way", p.name, p.metric, got, size)
+				}
+			}
+		}
+	}
+	for _, p := range paths {
+		report(b, p.name, p.runs)
+		record("splice-bench/"+p.name, median(p.runs, run.mbPerSec))
+	}
+	reportRatio(b, "splice/direct", "splice-bench/splice", "splice-bench/direct")
+	reportRatio(b, "circuit/direct", "splice-bench/circuit", "splice-bench/direct")
+	reportRatio(b, "splice/circuit", "splice-bench/splice", "splice-bench/circuit")
 }
