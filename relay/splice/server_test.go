@@ -49,7 +49,7 @@ func (b *bench) refused(reason string) int {
 func (b *bench) admit(p peer.ID, ok bool)  { b.mu.Lock(); defer b.mu.Unlock(); b.admitted[p] = ok }
 func (b *bench) isAdmitted(p peer.ID) bool { b.mu.Lock(); defer b.mu.Unlock(); return b.admitted[p] }
 
-func newBench(t *testing.T, ctx context.Context, ttl time.Duration, opts ...func(*Config)) *bench {
+func newBench(t testing.TB, ctx context.Context, ttl time.Duration, opts ...func(*Config)) *bench {
 	t.Helper()
 	bn := &bench{
 		s: nodetest.New(t), a: nodetest.New(t), b: nodetest.New(t),
@@ -87,7 +87,7 @@ func newBench(t *testing.T, ctx context.Context, ttl time.Duration, opts ...func
 
 // grant asks for a splice from A to B and returns both tokens and the
 // address.
-func (bn *bench) grant(t *testing.T, ctx context.Context) (ta, tb Token, addr ma.Multiaddr) {
+func (bn *bench) grant(t testing.TB, ctx context.Context) (ta, tb Token, addr ma.Multiaddr) {
 	t.Helper()
 	resp, err := request(ctx, bn.a, bn.b.ID(), bn.s.ID())
 	if err != nil {
@@ -107,7 +107,7 @@ func (bn *bench) grant(t *testing.T, ctx context.Context) (ta, tb Token, addr ma
 
 // present dials the splice listener from local (nil: any), writes tok's
 // hello and returns the connection.
-func (bn *bench) present(t *testing.T, local net.Addr, tok Token) net.Conn {
+func (bn *bench) present(t testing.TB, local net.Addr, tok Token) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: local}
 	c, err := d.Dial("tcp", bn.srv.Addr().String())
@@ -133,7 +133,7 @@ func wantClosed(t *testing.T, c net.Conn) {
 }
 
 // wantPaired checks that c got the OK byte.
-func wantPaired(t *testing.T, c net.Conn) {
+func wantPaired(t testing.TB, c net.Conn) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var b [1]byte
