@@ -162,9 +162,9 @@ func (c *Client) schedule(p, via peer.ID, delay time.Duration) {
 	})
 }
 
-// hasBetter reports whether the host holds a connection to p that is no
-// circuit through via's relay... or any connection that is not a circuit
-// (direct, hole-punched, already spliced), or no circuit through via any
+// hasBetter reports whether a splice through via is not worth asking
+// for: the host holds a connection to p that is no circuit (direct,
+// hole-punched, or already spliced), or no circuit to p through via any
 // more.
 func (c *Client) hasBetter(p, via peer.ID) bool {
 	circuit := false

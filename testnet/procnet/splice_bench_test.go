@@ -2,6 +2,8 @@ package procnet
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,6 +71,15 @@ func BenchmarkSplice(b *testing.B) {
 				}
 			}
 		}
+	}
+	// One line per path with every run (benchmark logs are cut after ten
+	// lines, and probeOnce logs one per probe).
+	for _, p := range paths {
+		var line strings.Builder
+		for _, r := range p.runs {
+			fmt.Fprintf(&line, " %.0fMB/s(%.2f+%.2f)", r.mbPerSec(), r.cpuPerGiB(), r.relayCPUPerGiB())
+		}
+		b.Logf("%s: MB/s(daemons+supernode CPU-s/GiB) per run:%s", p.name, line.String())
 	}
 	for _, p := range paths {
 		report(b, p.name, p.runs)
