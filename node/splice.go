@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/transport"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -106,9 +107,37 @@ func (n *Node) UpgradeSpliced(ctx context.Context, raw net.Conn, dir network.Dir
 	return t.upgrade(ctx, n.Network(), raw, dir, remote, via)
 }
 
-// NATImitation reports whether the node imitates a NAT (and so never
-// hole punches).
-func (n *Node) NATImitation() bool { return n.natImitation }
+// PunchPending reports whether hole punching may still turn the node's
+// relayed connection to p into a direct one: the node punches, has an
+// address to punch from, p speaks DCUtR (or has not said yet), and an
+// attempt is running or the watchdog has rounds left. A spliced
+// connection ends hole punching (DCUtR and the watchdog stop once any
+// connection to the peer is not a circuit), so the fast path waits for
+// this to turn false.
+func (n *Node) PunchPending(p peer.ID) bool {
+	pu := n.puncher
+	if pu == nil || pu.svc == nil || len(pu.holePunchAddrs()) == 0 {
+		return false
+	}
+	if n.identified(p) {
+		if protos, err := n.Peerstore().SupportsProtocols(p, holepunch.Protocol); err == nil && len(protos) == 0 {
+			return false // the peer does not hole punch
+		}
+	}
+	pu.mu.Lock()
+	defer pu.mu.Unlock()
+	st := pu.attempts[p]
+	if _, punched := pu.punched[p]; punched {
+		return false
+	}
+	return st == nil || st.running || st.rounds < punchRounds
+}
+
+// identified reports whether identify told the node p's protocols.
+func (n *Node) identified(p peer.ID) bool {
+	protos, err := n.Peerstore().GetProtocols(p)
+	return err == nil && len(protos) > 0
+}
 
 // spliceTransport is the transport of spliced connections. It dials
 // nothing: its listener yields the connections UpgradeSpliced made.

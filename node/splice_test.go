@@ -96,3 +96,16 @@ func TestSplicedConnPath(t *testing.T) {
 		}
 	}
 }
+
+func TestPunchPending(t *testing.T) {
+	imitating := nodetest.New(t, node.WithNATImitation())
+	other := nodetest.PeerID(t)
+	if imitating.PunchPending(other) {
+		t.Errorf("a NAT-imitating node (which never hole punches) says a punch is pending")
+	}
+	// A fresh node knows no address of its own to punch from.
+	fresh := nodetest.New(t)
+	if fresh.PunchPending(other) {
+		t.Errorf("a node without a hole-punch address says a punch is pending")
+	}
+}

@@ -22,12 +22,14 @@ import (
 
 // ClientConfig configures a Client. The zero value is valid.
 type ClientConfig struct {
-	// Delay is how long after a circuit opens the client waits before
-	// asking for a splice, so that a hole punch (which a spliced
-	// connection would pre-empt: DCUtR stops once any connection is not a
-	// circuit) can win first. Zero means 0 when the node does not hole
-	// punch (NAT imitation) and 3 s when it does; negative means none.
-	Delay time.Duration
+	// MaxPunchWait bounds how long after a circuit opens the client waits
+	// for hole punching to finish before it asks for a splice: a spliced
+	// connection ends hole punching (DCUtR stops once any connection is
+	// not a circuit), and a direct connection is better still. The client
+	// asks at once when the node cannot punch to the peer (NAT imitation,
+	// no address to punch from, a peer without DCUtR) and as soon as the
+	// attempts are over (see node.PunchPending). Zero means 30 s.
+	MaxPunchWait time.Duration
 	// Retry is how long a supernode that refused a splice, or has no
 	// splice service, is not asked again. Zero means 1 min.
 	Retry time.Duration
@@ -51,8 +53,8 @@ type Client struct {
 
 // StartClient starts the splice client on n.
 func StartClient(n *node.Node, cfg ClientConfig) *Client {
-	if cfg.Delay == 0 && !n.NATImitation() {
-		cfg.Delay = 3 * time.Second
+	if cfg.MaxPunchWait <= 0 {
+		cfg.MaxPunchWait = 30 * time.Second
 	}
 	if cfg.Retry <= 0 {
 		cfg.Retry = time.Minute
@@ -96,7 +98,7 @@ func (c *Client) connected(_ network.Network, conn network.Conn) {
 		return
 	}
 	if via, ok := node.RelayOf(conn.RemoteMultiaddr()); ok {
-		c.schedule(conn.RemotePeer(), via, c.cfg.Delay)
+		c.schedule(conn.RemotePeer(), via, 0)
 	}
 }
 
@@ -146,7 +148,7 @@ func (c *Client) schedule(p, via peer.ID, delay time.Duration) {
 			case <-time.After(delay):
 			}
 		}
-		if c.hasBetter(p, via) {
+		if !c.awaitPunch(p) || c.hasBetter(p, via) {
 			return
 		}
 		if err := c.Splice(c.ctx, p, via); err != nil {
@@ -161,6 +163,23 @@ func (c *Client) schedule(p, via peer.ID, delay time.Duration) {
 		log.Infow("circuit spliced", "peer", p, "supernode", via)
 	})
 }
+
+// awaitPunch waits until hole punching to p is over (or MaxPunchWait),
+// and reports false when the client is closing.
+func (c *Client) awaitPunch(p peer.ID) bool {
+	deadline := time.Now().Add(c.cfg.MaxPunchWait)
+	for c.n.PunchPending(p) && time.Now().Before(deadline) {
+		select {
+		case <-c.ctx.Done():
+			return false
+		case <-time.After(punchPoll):
+		}
+	}
+	return c.ctx.Err() == nil
+}
+
+// punchPoll is how often awaitPunch looks.
+const punchPoll = 250 * time.Millisecond
 
 // hasBetter reports whether a splice through via is not worth asking
 // for: the host holds a connection to p that is no circuit (direct,

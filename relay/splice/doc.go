@@ -52,8 +52,11 @@
 //
 // A Client runs on every device. When its host opens a circuit to a peer
 // (as the dialer) and the pair has no other connection, it asks the
-// circuit's supernode for a splice, after Delay when the host hole
-// punches (so that a hole punch wins where it can). A refusal, or a
+// circuit's supernode for a splice, once hole punching to that peer is
+// over (at most MaxPunchWait, 30 s): a spliced connection ends hole
+// punching, and a direct connection is better still. A NAT-imitating
+// node, or one without an address to punch from, asks at once. A
+// refusal, or a
 // supernode without the service, leaves the circuit as it is. When a
 // spliced connection dies, new streams take whatever connection is left
 // (the circuit, or one through another supernode), and a new circuit
