@@ -102,8 +102,10 @@ func (c *Client) connected(_ network.Network, conn network.Conn) {
 	}
 }
 
-// disconnected asks for a new splice when a spliced connection this side
-// asked for closes and a circuit is left.
+// disconnected asks for a new splice when a spliced connection closes and
+// a circuit this side dialled is left. (Both ends of a spliced connection
+// come out of the splice transport's listener, so the swarm calls both
+// inbound; the circuit's dialer is the side that asks.)
 func (c *Client) disconnected(nw network.Network, conn network.Conn) {
 	if _, ok := node.SpliceRelayOf(conn.RemoteMultiaddr()); !ok {
 		return
