@@ -23,6 +23,7 @@ import (
 	"github.com/parleynet/parley/relay"
 	"github.com/parleynet/parley/relay/relaytest"
 	"github.com/parleynet/parley/relay/splice"
+	"github.com/parleynet/parley/relay/splice/pb"
 )
 
 const echoProto = protocol.ID("/parley-test/echo/1.0.0")
@@ -268,4 +269,30 @@ func TestSupernodeCannotImpersonate(t *testing.T) {
 			t.Errorf("stream over %v, want the spliced connection via %s", c.RemoteMultiaddr(), evil.ID())
 		}
 	})
+}
+
+// TestSpliceNeedsCertificate: a real supernode refuses a splice to a
+// peer that has not presented its membership certificate there.
+func TestSpliceNeedsCertificate(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	iss := relaytest.NewIssuer(t)
+	sn := iss.StartSupernode(t, relay.Config{})
+	a, b := nodetest.New(t, node.WithNATImitation()), nodetest.New(t, node.WithNATImitation())
+	if _, err := iss.Passport(t, b).Present(ctx, sn.Info()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Connect(ctx, sn.Info()); err != nil {
+		t.Fatal(err)
+	}
+	ca := splice.StartClient(a, splice.ClientConfig{})
+	t.Cleanup(func() { ca.Close() })
+	err := ca.Splice(ctx, b.ID(), sn.Node.ID())
+	var re *splice.RequestError
+	if !errors.As(err, &re) || re.Status != pb.Response_STATUS_NOT_ADMITTED {
+		t.Fatalf("splice without a certificate: %v, want NOT_ADMITTED", err)
+	}
+	if open, bytes := sn.Service.Spliced(); open != 0 || bytes != 0 {
+		t.Errorf("supernode: %d splices, %d bytes; want none", open, bytes)
+	}
 }
