@@ -52,6 +52,7 @@ import (
 	"github.com/parleynet/parley/internal/seal"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay"
+	"github.com/parleynet/parley/relay/splice"
 	"github.com/parleynet/parley/rendezvous"
 	"github.com/parleynet/parley/rendezvous/client"
 )
@@ -133,6 +134,7 @@ type Engine struct {
 	paths     *pathWatcher    // path events
 	reserver  *relay.Reserver // relay slots; nil when declared publicly reachable
 	passport  *relay.Passport
+	splicer   *splice.Client // asks supernodes to splice circuits (the relay fast path)
 	volunteer *relay.Volunteer
 	dht       *dht.DHT
 	locator   *contactLocator // contacts' devices in the DHT
@@ -202,6 +204,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 		log.Warnw("the saved session cannot be read; starting without it", "err", err)
 	}
 	e.passport = relay.NewPassport(e.node, e.Certificate)
+	e.splicer = splice.StartClient(e.node, splice.ClientConfig{})
 	e.unread = startUnread(e.history, e.emit)
 	box, err := seal.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
@@ -301,6 +304,9 @@ func (e *Engine) Close() error {
 		}
 		if e.passport != nil {
 			errs = append(errs, e.passport.Close())
+		}
+		if e.splicer != nil {
+			errs = append(errs, e.splicer.Close())
 		}
 		if e.dht != nil {
 			errs = append(errs, e.dht.Close())

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/transport"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -40,9 +41,10 @@ type Node struct {
 	puncher  *puncher
 	gater    *gater
 
-	reachability atomic.Int32                   // network.Reachability
-	extraAddrs   atomic.Pointer[[]ma.Multiaddr] // circuit addresses to advertise
-	portMapper   portMapper                     // the NAT manager, with WithPortMapping
+	reachability atomic.Int32                    // network.Reachability
+	extraAddrs   atomic.Pointer[[]ma.Multiaddr]  // circuit addresses to advertise
+	portMapper   portMapper                      // the NAT manager, with WithPortMapping
+	splice       atomic.Pointer[spliceTransport] // the one listening (see UpgradeSpliced)
 }
 
 // New starts a node. Options are applied in order after the defaults.
@@ -84,8 +86,11 @@ func New(opts ...Option) (_ *Node, err error) {
 	}
 	lopts := []libp2p.Option{
 		libp2p.Identity(key),
-		libp2p.ListenAddrs(cfg.listen...),
+		libp2p.ListenAddrs(append(cfg.listen, spliceListenAddr)...),
 		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(func(u transport.Upgrader, rcmgr network.ResourceManager) *spliceTransport {
+			return newSpliceTransport(n, u, rcmgr)
+		}),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.DefaultMuxers,
 		libp2p.ResourceManager(rm),
@@ -269,6 +274,7 @@ func (n *Node) directAddrs() []ma.Multiaddr {
 // not enough: QUIC consults the gater only after its handshake, so the
 // dialer would briefly see a working connection and abandon the relay.)
 func (n *Node) advertised(addrs []ma.Multiaddr) []ma.Multiaddr {
+	addrs = slices.DeleteFunc(slices.Clone(addrs), IsSplice) // a splice listener is no address
 	if n.natImitation {
 		return n.CircuitAddrs()
 	}

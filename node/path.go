@@ -50,6 +50,10 @@ func (n *Node) PathTo(p peer.ID) Path {
 			}
 			continue
 		}
+		if via, ok := SpliceRelayOf(c.RemoteMultiaddr()); ok { // above a circuit, below direct
+			best = Path{Kind: Relayed, Via: via}
+			continue
+		}
 		if n.holePunched(c) {
 			return Path{Kind: HolePunched}
 		}
@@ -63,6 +67,9 @@ func (n *Node) PathTo(p peer.ID) Path {
 func (n *Node) ConnPath(c network.Conn) Path {
 	if relay, ok := RelayOf(c.RemoteMultiaddr()); ok {
 		return Path{Kind: Relayed, Via: relay}
+	}
+	if via, ok := SpliceRelayOf(c.RemoteMultiaddr()); ok {
+		return Path{Kind: Relayed, Via: via}
 	}
 	if n.holePunched(c) {
 		return Path{Kind: HolePunched}

@@ -156,6 +156,15 @@ func (a *admission) allowedLocked(p peer.ID) (bool, string) {
 	return true, ""
 }
 
+// allowed reports whether p holds a live admission (the splice server's
+// check).
+func (a *admission) allowed(p peer.ID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ok, _ := a.allowedLocked(p)
+	return ok
+}
+
 // AllowReserve implements relayv2.ACLFilter.
 func (a *admission) AllowReserve(p peer.ID, addr ma.Multiaddr) bool {
 	a.mu.Lock()

@@ -13,6 +13,18 @@
 // per-circuit duration and data caps (none by default: admitted users
 // relay real chat and file streams), and 64 KiB copy buffers.
 //
+// A supernode also runs the relay fast path (package relay/splice,
+// Config.SpliceListen): an admitted peer holding a circuit to another
+// admitted peer asks for a splice, both open a plain TCP connection to
+// the supernode's splice listener with a one-time token, and the
+// supernode copies bytes between the two with splice(2) while the peers
+// run their own TLS 1.3 and yamux end to end: it forwards what it can
+// neither read nor alter, at a fraction of a circuit's CPU. Circuits stay
+// for reservations, hole-punch coordination and as the fallback. Spliced
+// connections count among the circuits, and their bytes among the bytes
+// relayed, in the load announced to the directory; the metrics tracer
+// sees them apart.
+//
 // A supernode announces itself to one or more rendezvous directories with
 // its load (reservations, circuits, bytes relayed, CPU) and capacity; the
 // directory answers whether it is active (handed out to clients) or a

@@ -18,6 +18,12 @@ type MetricsTracer interface {
 	CircuitClosed(lifetime time.Duration)
 	// BytesRelayed counts bytes copied through circuits.
 	BytesRelayed(n int)
+	// SpliceOpened and SpliceClosed track spliced connections (the relay
+	// fast path, package relay/splice); BytesSpliced counts the bytes
+	// copied through them.
+	SpliceOpened()
+	SpliceClosed(lifetime time.Duration)
+	BytesSpliced(n int)
 	// Active reports whether a directory holds the supernode active.
 	Active(active bool)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,12 +15,14 @@ import (
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/parleynet/parley/internal/ratelimit"
 	"github.com/parleynet/parley/internal/wire"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/relay/pb"
+	"github.com/parleynet/parley/relay/splice"
 	"github.com/parleynet/parley/rendezvous/cert"
 	"github.com/parleynet/parley/rendezvous/client"
 	rpb "github.com/parleynet/parley/rendezvous/pb"
@@ -179,7 +182,16 @@ type Config struct {
 	// serving: the DHT announces it, so that clients find supernodes while
 	// the rendezvous server is down (see dht.DHT.SetSupernode).
 	Announcer Announcer
+	// SpliceListen is the TCP address ("host:port") of the relay fast
+	// path's listener (package relay/splice). Empty means the IP address
+	// of the host's first TCP listen address with a port picked by the
+	// system (none when the host has no TCP listener); SpliceOff turns
+	// the fast path off, leaving circuits only.
+	SpliceListen string
 }
+
+// SpliceOff, as Config.SpliceListen, turns the relay fast path off.
+const SpliceOff = "off"
 
 // Announcer publishes that this node serves as a supernode.
 type Announcer interface {
@@ -189,11 +201,12 @@ type Announcer interface {
 // Supernode is a running relay service that admits only certified peers
 // and keeps itself announced to the rendezvous directories.
 type Supernode struct {
-	host  host.Host
-	relay *relayv2.Relay
-	adm   *admission
-	cfg   Config
-	load  loadCounter
+	host   host.Host
+	relay  *relayv2.Relay
+	adm    *admission
+	cfg    Config
+	load   loadCounter
+	splice *splice.Server // nil when off
 
 	notifee   *network.NotifyBundle
 	cancel    context.CancelFunc
@@ -234,6 +247,13 @@ func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
 	if s.relay, err = relayv2.New(h, opts...); err != nil {
 		return nil, fmt.Errorf("start relay service: %w", err)
 	}
+	if listen := spliceListen(h, cfg.SpliceListen); listen != "" {
+		s.splice, err = splice.Start(h, splice.Config{Listen: listen, Admitted: s.adm.allowed, Tracer: &s.load})
+		if err != nil {
+			s.relay.Close()
+			return nil, fmt.Errorf("start relay fast path: %w", err)
+		}
+	}
 	s.notifee = &network.NotifyBundle{DisconnectedF: s.adm.disconnected}
 	h.Network().Notify(s.notifee)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -247,6 +267,45 @@ func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
 	}
 	log.Infow("supernode started", "peer", h.ID(), "addrs", cfg.Addrs(), "max_reservations", cfg.Limits.MaxReservations)
 	return s, nil
+}
+
+// spliceListen is where the splice listener listens: listen, or next to
+// the host's first TCP listen address; "" for none.
+func spliceListen(h host.Host, listen string) string {
+	switch listen {
+	case SpliceOff:
+		return ""
+	case "":
+	default:
+		return listen
+	}
+	for _, a := range h.Network().ListenAddresses() {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err != nil {
+			continue
+		}
+		if ip, err := manet.ToIP(a); err == nil {
+			return net.JoinHostPort(ip.String(), "0")
+		}
+	}
+	log.Infow("no TCP listen address: no relay fast path")
+	return ""
+}
+
+// SpliceAddr is the relay fast path's TCP listener, nil when off.
+func (s *Supernode) SpliceAddr() *net.TCPAddr {
+	if s.splice == nil {
+		return nil
+	}
+	return s.splice.Addr()
+}
+
+// Spliced is how many spliced connections are open and how many bytes
+// went through splices, both directions (zero when the fast path is off).
+func (s *Supernode) Spliced() (open int64, bytes uint64) {
+	if s.splice == nil {
+		return 0, 0
+	}
+	return s.splice.Open(), s.splice.Bytes()
 }
 
 // Load is the supernode's current load, as announced to the directory.
@@ -427,27 +486,66 @@ func (s *Supernode) Close() error {
 		s.stopAnnouncing()
 		s.host.Network().StopNotify(s.notifee)
 		s.host.RemoveStreamHandler(AuthProtocol)
-		s.closeErr = s.relay.Close()
+		errs := []error{s.relay.Close()}
+		if s.splice != nil {
+			errs = append(errs, s.splice.Close())
+		}
+		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
 }
 
-// loadCounter counts the relay's reservations, circuits and bytes, and
-// forwards them to the metrics tracer. It is the relay's MetricsTracer.
+// loadCounter counts the relay's reservations, circuits, splices and
+// bytes, and forwards them to the metrics tracer. It is the relay's
+// MetricsTracer and the splice server's Tracer. The load announced to the
+// directory counts splices among circuits and spliced bytes among bytes
+// relayed: both are relayed connections, whatever the path.
 type loadCounter struct {
 	tracer       MetricsTracer
 	reservations atomic.Int64
 	circuits     atomic.Int64
 	bytes        atomic.Uint64
+	splices      atomic.Int64
+	spliced      atomic.Uint64
 }
 
-var _ relayv2.MetricsTracer = (*loadCounter)(nil)
+var (
+	_ relayv2.MetricsTracer = (*loadCounter)(nil)
+	_ splice.Tracer         = (*loadCounter)(nil)
+)
 
 func (l *loadCounter) snapshot() *rpb.SupernodeLoad {
 	return &rpb.SupernodeLoad{
 		Reservations: uint32(max(0, l.reservations.Load())),
-		Circuits:     uint32(max(0, l.circuits.Load())),
-		BytesRelayed: l.bytes.Load(),
+		Circuits:     uint32(max(0, l.circuits.Load()+l.splices.Load())),
+		BytesRelayed: l.bytes.Load() + l.spliced.Load(),
+	}
+}
+
+func (l *loadCounter) SpliceOpened() {
+	l.splices.Add(1)
+	if l.tracer != nil {
+		l.tracer.SpliceOpened()
+	}
+}
+
+func (l *loadCounter) SpliceClosed(d time.Duration) {
+	l.splices.Add(-1)
+	if l.tracer != nil {
+		l.tracer.SpliceClosed(d)
+	}
+}
+
+func (l *loadCounter) BytesSpliced(n int) {
+	l.spliced.Add(uint64(n))
+	if l.tracer != nil {
+		l.tracer.BytesSpliced(n)
+	}
+}
+
+func (l *loadCounter) Refused(reason string) {
+	if l.tracer != nil {
+		l.tracer.Refused(reason)
 	}
 }
 

@@ -33,6 +33,7 @@ type options struct {
 	noAuthLimits                 bool
 	listen, announce, rendezvous []string
 	bootstrap                    []string
+	spliceListen                 string
 }
 
 func newRoot() *cobra.Command {
@@ -76,6 +77,7 @@ Exit status: 0 after a clean shutdown, 1 on error, 2 on a usage error.`,
 	fs.DurationVar(&d.CircuitDuration, "circuit-duration", 0, "longest life of one relayed connection (0: unlimited)")
 	fs.Int64Var(&d.CircuitData, "circuit-data", 0, "`bytes` one relayed connection may carry each way (0: unlimited)")
 	fs.IntVar(&d.BufferSize, "buffer-size", d.BufferSize, "copy buffer per circuit direction, in `bytes`")
+	fs.StringVar(&o.spliceListen, "splice-listen", "", "TCP `host:port` of the relay fast path, where admitted peers' connections are spliced (default: the first TCP listen IP, any port; \"off\": circuits only)")
 	fs.BoolVar(&o.noAuthLimits, "no-auth-limits", false, "turn off the certificate presentation rate limits (load tests only)")
 	return cmd
 }
@@ -136,11 +138,12 @@ func serve(ctx context.Context, o *options) error {
 	}
 	defer kad.Close()
 	cfg := relay.Config{
-		Verifier:    verifier,
-		Directories: dirs,
-		Dedicated:   true,
-		Announcer:   kad,
-		Limits:      o.limits,
+		Verifier:     verifier,
+		Directories:  dirs,
+		Dedicated:    true,
+		Announcer:    kad,
+		Limits:       o.limits,
+		SpliceListen: o.spliceListen,
 	}
 	if o.noAuthLimits {
 		cfg.Limits.AuthPerPeer, cfg.Limits.AuthPerIP = ratelimit.NoLimit, ratelimit.NoLimit
@@ -169,6 +172,9 @@ func serve(ctx context.Context, o *options) error {
 	}
 	for _, a := range n.Addrs() {
 		fmt.Printf("  listening on %s/p2p/%s\n", a, n.ID())
+	}
+	if a := sn.SpliceAddr(); a != nil {
+		fmt.Printf("  splice: %s\n", a)
 	}
 	if adm != nil {
 		fmt.Printf("  admin: http://%s/healthz and /metrics\n", adm.Addr())

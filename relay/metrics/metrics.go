@@ -10,6 +10,9 @@
 //	admissions_total             counter  certificates accepted on /parley/auth/1.0.0
 //	refusals_total{reason}       counter  refused presentations, reservations and circuits
 //	active                       gauge    1 while a directory hands this supernode out
+//	splices                      gauge    open spliced connections (the relay fast path)
+//	splices_total                counter  spliced connections opened
+//	spliced_bytes_total          counter  bytes copied through splices (both directions)
 //
 // reason is one of the relay.Reason* values, so the label set is bounded.
 package metrics
@@ -20,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleynet/parley/relay"
+	"github.com/parleynet/parley/relay/splice"
 )
 
 var _ relay.MetricsTracer = (*Tracer)(nil)
@@ -33,6 +37,7 @@ const (
 var reasons = []string{
 	relay.ReasonNoCertificate, relay.ReasonInvalid, relay.ReasonExpired, relay.ReasonBadRequest,
 	relay.ReasonRateLimited, relay.ReasonLeaving, relay.ReasonResourceLimit,
+	splice.ReasonNotAdmitted, splice.ReasonNotConnected, splice.ReasonDeclined, splice.ReasonLimit, splice.ReasonBadToken,
 }
 
 // Tracer records a supernode's measurements as Prometheus series. Its
@@ -46,6 +51,9 @@ type Tracer struct {
 	admissions   prometheus.Counter
 	refusals     *prometheus.CounterVec
 	active       prometheus.Gauge
+	splices      prometheus.Gauge
+	splicesTotal prometheus.Counter
+	spliced      prometheus.Counter
 }
 
 // New creates a Tracer and registers its series with reg (nil registers
@@ -70,11 +78,15 @@ func New(reg prometheus.Registerer) *Tracer {
 			"Refused certificate presentations, reservations and circuits, by reason.")), []string{"reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts(opts("active", "1 while a rendezvous directory hands this supernode out to clients."))),
 	}
+	t.splices = prometheus.NewGauge(prometheus.GaugeOpts(opts("splices", "Open spliced connections (the relay fast path).")))
+	t.splicesTotal = prometheus.NewCounter(prometheus.CounterOpts(opts("splices_total", "Spliced connections opened.")))
+	t.spliced = prometheus.NewCounter(prometheus.CounterOpts(opts("spliced_bytes_total", "Bytes copied through splices, both directions.")))
 	for _, r := range reasons {
 		t.refusals.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(t.reservations, t.circuits, t.opened, t.lifetime, t.bytes, t.admissions, t.refusals, t.active)
+		reg.MustRegister(t.reservations, t.circuits, t.opened, t.lifetime, t.bytes, t.admissions, t.refusals, t.active,
+			t.splices, t.splicesTotal, t.spliced)
 	}
 	return t
 }
@@ -104,6 +116,22 @@ func (t *Tracer) CircuitClosed(d time.Duration) {
 func (t *Tracer) BytesRelayed(n int) {
 	if n > 0 {
 		t.bytes.Add(float64(n))
+	}
+}
+
+// SpliceOpened implements relay.MetricsTracer.
+func (t *Tracer) SpliceOpened() {
+	t.splices.Inc()
+	t.splicesTotal.Inc()
+}
+
+// SpliceClosed implements relay.MetricsTracer.
+func (t *Tracer) SpliceClosed(time.Duration) { t.splices.Dec() }
+
+// BytesSpliced implements relay.MetricsTracer.
+func (t *Tracer) BytesSpliced(n int) {
+	if n > 0 {
+		t.spliced.Add(float64(n))
 	}
 }
 
