@@ -690,6 +690,36 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create download folder: %w", err)
 	}
+	// A round finds providers and fetches from them. When every provider
+	// was lost after the round verified something (the supernode a
+	// provider was reached through died, say), another round finds them
+	// again, through whatever path is left; a round that verified nothing
+	// ends the download.
+	for {
+		m.mu.Lock()
+		before := t.BytesDone
+		m.mu.Unlock()
+		res, err := m.fetchRound(ctx, t, c, dir, from, fromOnly)
+		if err == nil {
+			return res, nil
+		}
+		m.mu.Lock()
+		progressed := t.BytesDone > before
+		m.mu.Unlock()
+		if !errors.Is(err, files.ErrNoProviders) || !progressed || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Infow("download lost its providers after progress; looking for them again", "cid", c, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(m.cfg.RetryInterval):
+		}
+	}
+}
+
+// fetchRound finds providers for c and fetches from them once.
+func (m *Manager) fetchRound(ctx context.Context, t *transfer, c cid.Cid, dir, from string, fromOnly bool) (*files.Result, error) {
 	var providers []peer.ID
 	for attempt := 0; ; attempt++ {
 		if fromOnly {
