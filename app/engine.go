@@ -460,7 +460,7 @@ func (e *Engine) Probe(ctx context.Context, contact string, size int64) (apitype
 	if err != nil {
 		return apitype.ProbeResult{}, err
 	}
-	return apitype.ProbeResult{Device: r.Device, Bytes: r.Bytes, Duration: r.Duration, MBPerSecond: r.MBps, Path: r.Path, Intact: r.Intact}, nil
+	return apitype.ProbeResult{Device: r.Device, Bytes: r.Bytes, Duration: r.Duration, MBPerSecond: r.MBps, Path: r.Path, Transport: r.Transport, Intact: r.Intact}, nil
 }
 
 // History returns the last limit messages with a contact, oldest first.

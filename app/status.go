@@ -54,15 +54,16 @@ func supernodeState(v relay.VolunteerState) apitype.SupernodeState {
 // messageOf is a chat message as the API shows it.
 func messageOf(m chat.Message) apitype.Message {
 	return apitype.Message{ID: m.ID, From: m.From, To: m.To, Sent: m.Sent, Body: m.Body, Incoming: m.Incoming,
-		State: apitype.MessageState(m.State), Error: m.Error, Path: m.Path}
+		State: apitype.MessageState(m.State), Error: m.Error, Path: m.Path, Transport: m.Transport}
 }
 
 // withPath fills in how we are connected to the contact's device (see
 // contacts.Status).
 func withPath(n *node.Node, c apitype.ContactStatus) apitype.ContactStatus {
-	c.Path = notConnected
+	c.Path, c.Transport = notConnected, ""
 	if id, err := peer.Decode(c.Peer); err == nil {
-		c.Path = n.PathTo(id).String()
+		p := n.PathTo(id)
+		c.Path, c.Transport = p.String(), p.Transport
 	}
 	return c
 }

@@ -45,7 +45,7 @@ device of the contact gets the message, and your other devices show it.`,
 					fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online, or left in their mailbox on the server while they are offline (id %s)\n", safe(m.To), safe(m.To), m.ID)
 					return nil
 				}
-				fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", safe(m.To), safe(m.Path), m.ID)
+				fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", safe(m.To), safe(apitype.PathLabel(m.Path, m.Transport)), m.ID)
 				return nil
 			})
 		},
@@ -87,7 +87,7 @@ whether every byte arrived intact.`,
 				intact = "THE DATA ARRIVED DAMAGED"
 			}
 			fmt.Fprintf(c.out, "sent %s to %s in %s: %.1f MB/s, %s; %s\n",
-				sizeFlag(res.Bytes), safe(args[0]), res.Duration.Round(time.Millisecond), res.MBPerSecond, safe(res.Path), intact)
+				sizeFlag(res.Bytes), safe(args[0]), res.Duration.Round(time.Millisecond), res.MBPerSecond, safe(apitype.PathLabel(res.Path, res.Transport)), intact)
 			return nil
 		},
 	})
