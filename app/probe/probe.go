@@ -186,7 +186,7 @@ func Run(ctx context.Context, n *node.Node, p peer.ID, size int64) (Result, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline(uint64(size)))
 	defer cancel()
-	st, err := n.NewStream(network.WithAllowLimitedConn(ctx, "probe"), p, ProtocolID)
+	st, err := n.NewBulkStream(network.WithAllowLimitedConn(ctx, "probe"), p, ProtocolID)
 	if err != nil {
 		return Result{}, fmt.Errorf("open probe stream: %w", err)
 	}
