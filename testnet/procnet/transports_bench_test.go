@@ -19,22 +19,28 @@ import (
 // to change) between real daemon processes, direct and through a
 // parley-relay supernode, on TCP and on QUIC, each transport forced by the
 // listen addresses of the daemons and the supernode (a process that listens
-// on one transport only is reached on it only). The four paths take turns
-// within every round, the order turning round by round, so that a noisy
-// neighbour hurts them alike; croc through its relay joins the rounds when
-// croc is on PATH. Medians over b.N rounds:
+// on one transport only is reached on it only), and direct between daemons
+// listening on both as users run them ("default": the daemon's choice,
+// TCP first between contacts). The paths take turns within every round,
+// the order turning round by round, so that a noisy neighbour hurts them
+// alike; croc through its relay joins the rounds when croc is on PATH.
+// Medians over b.N rounds:
 //
 //	go test -run '^$' -bench Transports -benchtime 5x ./testnet/procnet/
 //
 // Metrics per path (tcp-direct, quic-relayed…): MB/s and CPU seconds per
 // GiB of the sender, the receiver and the supernode; then same-run ratios:
-// quic/tcp direct and relayed, relayed/direct per transport, relayed/croc.
+// quic/tcp direct and relayed, default/quic direct (what a default pair
+// gains over the QUIC it used to get), relayed/direct per transport,
+// relayed/croc.
 
 // transportListen are the listen addresses of a process forced onto one
-// transport.
+// transport; "default" is both, as users run: a pair then connects the way the
+// daemon chooses (TCP first between contacts).
 var transportListen = map[string][]string{
-	"tcp":  {"--listen", "/ip4/127.0.0.1/tcp/0"},
-	"quic": {"--listen", "/ip4/127.0.0.1/udp/0/quic-v1"},
+	"tcp":     {"--listen", "/ip4/127.0.0.1/tcp/0"},
+	"quic":    {"--listen", "/ip4/127.0.0.1/udp/0/quic-v1"},
+	"default": loopback,
 }
 
 // pathCase is one of the measured paths: a pair of daemons and, when
@@ -78,9 +84,9 @@ func transportMedian(runs []transportRun, f func(transportRun) float64) float64 
 }
 
 // startTransportNet starts a rendezvous server and a supernode listening on
-// transport only, a pair of public daemons and a pair behind imitated NATs,
-// all listening on transport only, each pair contacts.
-func startTransportNet(tb testing.TB, ctx context.Context, transport string) (direct, relayed pathCase) {
+// transport only, a pair of public daemons and, withRelayed, a pair behind
+// imitated NATs, all listening on transport only, each pair contacts.
+func startTransportNet(tb testing.TB, ctx context.Context, transport string, withRelayed bool) (direct, relayed pathCase) {
 	tb.Helper()
 	listen := transportListen[transport]
 	n := &Network{Dir: tb.TempDir(), tb: tb, bins: Build(tb)}
@@ -113,20 +119,29 @@ func startTransportNet(tb testing.TB, ctx context.Context, transport string) (di
 		}
 		return d
 	}
+	// What a pair gets: the transport forced, or TCP first by default.
+	got := transport
+	if transport == "default" {
+		got = "tcp"
+	}
 	alice, bob := add("alice"), add("bob")
+	if err := MakeContacts(ctx, alice, bob); err != nil {
+		tb.Fatal(err)
+	}
+	direct = pathCase{name: transport + "-direct", transport: transport, from: alice, to: bob, wantPrefix: "direct/" + got}
+	if !withRelayed {
+		return direct, pathCase{}
+	}
 	carol, dave := add("carol", "--nat-imitation"), add("dave", "--nat-imitation")
 	for _, d := range []*Daemon{carol, dave} {
 		if err := d.AwaitRelay(ctx); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	for _, pair := range [][2]*Daemon{{alice, bob}, {carol, dave}} {
-		if err := MakeContacts(ctx, pair[0], pair[1]); err != nil {
-			tb.Fatal(err)
-		}
+	if err := MakeContacts(ctx, carol, dave); err != nil {
+		tb.Fatal(err)
 	}
 	relayPeer := n.RelayAddr[strings.LastIndex(n.RelayAddr, "/")+1:]
-	direct = pathCase{name: transport + "-direct", transport: transport, from: alice, to: bob, wantPrefix: "direct/" + transport}
 	relayed = pathCase{name: transport + "-relayed", transport: transport, relayed: true, from: carol, to: dave, relay: n.Relay,
 		wantPrefix: "relayed/" + transport + " via " + relayPeer}
 	return direct, relayed
@@ -186,17 +201,22 @@ func probePath(ctx context.Context, tb testing.TB, c pathCase, size int64) trans
 
 // TestProbeTransportLabels: daemons (and a supernode) that listen on one
 // transport only label the probe, the contact's status and the receiver's
-// view of the same connection with that transport.
+// view of the same connection with that transport; daemons that listen on
+// both connect on TCP (TCP first between contacts).
 func TestProbeTransportLabels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 12 processes")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	for _, transport := range []string{"tcp", "quic"} {
+	for _, transport := range []string{"tcp", "quic", "default"} {
 		t.Run(transport, func(t *testing.T) {
-			direct, relayed := startTransportNet(t, ctx, transport)
-			for _, c := range []pathCase{direct, relayed} {
+			direct, relayed := startTransportNet(t, ctx, transport, transport != "default")
+			cases := []pathCase{direct}
+			if relayed.from != nil {
+				cases = append(cases, relayed)
+			}
+			for _, c := range cases {
 				probePath(ctx, t, c, 1<<20)
 				for _, side := range [][2]*Daemon{{c.from, c.to}, {c.to, c.from}} {
 					st, err := side[0].Status(ctx)
@@ -223,9 +243,10 @@ func BenchmarkTransports(b *testing.B) {
 	defer cancel()
 	size := min(envSizeOr(b, envSize, 1<<30), 1<<30) // a probe's limit
 	progress(machine())
-	tcpDirect, tcpRelayed := startTransportNet(b, ctx, "tcp")
-	quicDirect, quicRelayed := startTransportNet(b, ctx, "quic")
-	cases := []pathCase{tcpDirect, quicDirect, tcpRelayed, quicRelayed}
+	tcpDirect, tcpRelayed := startTransportNet(b, ctx, "tcp", true)
+	quicDirect, quicRelayed := startTransportNet(b, ctx, "quic", true)
+	defaultDirect, _ := startTransportNet(b, ctx, "default", false)
+	cases := []pathCase{tcpDirect, quicDirect, defaultDirect, tcpRelayed, quicRelayed}
 
 	var croc *crocRelay
 	var src string
@@ -298,6 +319,7 @@ func BenchmarkTransports(b *testing.B) {
 		fmt.Fprintf(&table, "%s = %.2f\n", unit, mbps[num]/mbps[den])
 	}
 	ratio("quic/tcp-direct", "quic-direct", "tcp-direct")
+	ratio("default/quic-direct", "default-direct", "quic-direct")
 	ratio("quic/tcp-relayed", "quic-relayed", "tcp-relayed")
 	ratio("tcp-relayed/direct", "tcp-relayed", "tcp-direct")
 	ratio("quic-relayed/direct", "quic-relayed", "quic-direct")
