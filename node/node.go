@@ -136,6 +136,11 @@ func New(opts ...Option) (_ *Node, err error) {
 	}
 	go n.trackReachability()
 	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
+	if listensQUIC(cfg.listen) {
+		if advice := UDPBufferAdvice(); advice != "" {
+			log.Warnw("QUIC may be slow: " + advice)
+		}
+	}
 	return n, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/node"
 )
 
 // What users run, transport by transport: 1 GiB probes (PARLEY_BENCH_SIZE
@@ -348,6 +349,10 @@ func machine() string {
 		}
 		return strings.TrimSpace(string(data))
 	}
-	return fmt.Sprintf("machine: %d CPUs, load average %s; net.core.rmem_max=%s wmem_max=%s; uid %d (root may exceed them)",
-		runtime.NumCPU(), read("/proc/loadavg"), read("/proc/sys/net/core/rmem_max"), read("/proc/sys/net/core/wmem_max"), os.Getuid())
+	buffers := "the 7 MiB quic-go wants (root, or limits of at least 3.5 MiB)"
+	if advice := node.UDPBufferAdvice(); advice != "" {
+		buffers = "LESS than quic-go wants: " + advice
+	}
+	return fmt.Sprintf("machine: %d CPUs, load average %s; net.core.rmem_max=%s wmem_max=%s, uid %d: the daemons' UDP buffers are %s",
+		runtime.NumCPU(), read("/proc/loadavg"), read("/proc/sys/net/core/rmem_max"), read("/proc/sys/net/core/wmem_max"), os.Getuid(), buffers)
 }
