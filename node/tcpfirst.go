@@ -95,7 +95,11 @@ func (n *Node) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (n
 
 // dialTCPFirst dials p on its direct TCP addresses alone, when p is
 // preferred, not connected, has such addresses and did not fail lately.
-// A failure is remembered, not returned: the caller dials as usual.
+// A peer that advertises relay circuits thinks itself unreachable (behind
+// a NAT): its direct addresses would most likely time out, and its path
+// will be relayed or hole-punched whatever is dialled first, so it is
+// dialled as usual. A failure is remembered, not returned: the caller
+// dials as usual.
 func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	t := n.tcpFirst
 	if t == nil || t.prefer == nil {
@@ -109,10 +113,10 @@ func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	}
 	hasTCP := false
 	for _, a := range n.Peerstore().Addrs(p) {
-		if isDirectTCP(a) {
-			hasTCP = true
-			break
+		if IsCircuit(a) {
+			return
 		}
+		hasTCP = hasTCP || isDirectTCP(a)
 	}
 	if !hasTCP {
 		return

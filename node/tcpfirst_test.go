@@ -17,8 +17,9 @@ import (
 const echoProto = "/parley-test/tcpfirst/1.0.0"
 
 // TestTCPFirst: a node dials the peers WithPreferTCP names on TCP, others
-// as go-libp2p does (QUIC first); a peer whose TCP address is dead is
-// reached on QUIC all the same, and not tried on TCP again for a while.
+// (and preferred peers that advertise relay circuits) as go-libp2p does
+// (QUIC first); a peer whose TCP address is dead is reached on QUIC all
+// the same, and not tried on TCP again for a while.
 func TestTCPFirst(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -59,6 +60,16 @@ func TestTCPFirst(t *testing.T) {
 	}
 	if conns := contact.Network().ConnsToPeer(a.ID()); len(conns) != 1 || contact.ConnPath(conns[0]).Transport != TransportTCP {
 		t.Errorf("the preferred peer's side: %v, want one TCP connection", conns)
+	}
+
+	// A peer that advertises a relay circuit thinks itself behind a NAT:
+	// dialled as usual.
+	natted := start()
+	preferred = natted.ID()
+	circuit := ma.StringCast(other.Addrs()[0].String() + "/p2p/" + other.ID().String() + "/p2p-circuit")
+	a.Peerstore().AddAddrs(natted.ID(), append(natted.Addrs(), circuit), peerstore.TempAddrTTL)
+	if got := open(natted.ID()); got != TransportQUIC {
+		t.Errorf("a preferred peer with a circuit address: connected on %q, want quic (as usual)", got)
 	}
 
 	// A dead TCP address (a port nothing listens on) beside a live QUIC one.
