@@ -29,6 +29,7 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	for _, m := range e.node.PortMappings() {
 		s.PortMappings = append(s.PortMappings, apitype.PortMapping{External: m.External.String(), Listen: m.Listen.String()})
 	}
+	s.QUICBuffers = e.node.QUICBufferAdvice()
 	s.Supernode = supernodeState(e.volunteer.State())
 	s.Supernodes = idStrings(e.Supernodes())
 	s.SupernodeRTTs = make(map[string]float64)

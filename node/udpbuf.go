@@ -47,6 +47,14 @@ func UDPBufferAdvice() string {
 		quicBufferWant>>20, strings.Join(low, ", "))
 }
 
+// QUICBufferAdvice is UDPBufferAdvice when the node listens on QUIC, or "".
+func (n *Node) QUICBufferAdvice() string {
+	if !listensQUIC(n.Network().ListenAddresses()) {
+		return ""
+	}
+	return UDPBufferAdvice()
+}
+
 // listensQUIC reports whether one of addrs is a QUIC address.
 func listensQUIC(addrs []ma.Multiaddr) bool {
 	for _, a := range addrs {

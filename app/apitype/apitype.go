@@ -170,6 +170,10 @@ type Status struct {
 	// (UPnP IGD or NAT-PMP): only mappings the router granted and that are
 	// in force now; empty when it has none, refused or has no such service.
 	PortMappings []PortMapping `json:"port_mappings"`
+	// QUICBuffers, when not empty, says that the system's UDP socket
+	// buffer limits keep QUIC below the buffers it wants (it then drops
+	// packets at high rates) and the command that raises them.
+	QUICBuffers string `json:"quic_buffers,omitempty"`
 	// Addrs are what contacts are told: direct and circuit addresses.
 	Addrs []string `json:"addrs"`
 	// Supernodes are the supernodes holding a relay slot for us.

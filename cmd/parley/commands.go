@@ -223,6 +223,9 @@ func (c *cli) printStatus(s apitype.Status) {
 		fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
 	}
 	fmt.Fprintf(c.out, "port mapping  %s\n", portMappings(s.PortMappings))
+	if s.QUICBuffers != "" {
+		fmt.Fprintf(c.out, "quic          %s\n", safe(s.QUICBuffers))
+	}
 	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(withRTTs(s.Supernodes, s.SupernodeRTTs)))
 	fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
 	fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))
