@@ -57,6 +57,7 @@ type pathCase struct {
 
 // transportRun is one probe on one path.
 type transportRun struct {
+	transport               string // the probe's, as its path label said
 	bytes                   int64
 	elapsed                 time.Duration
 	sender, receiver, relay time.Duration // CPU time
@@ -120,16 +121,19 @@ func startTransportNet(tb testing.TB, ctx context.Context, transport string, wit
 		}
 		return d
 	}
-	// What a pair gets: the transport forced, or TCP first by default.
-	got := transport
+	// What a pair gets: the transport forced; by default the daemon's
+	// choice, TCP first between contacts unless the pair connected before
+	// it knew they are (the DHT connects public daemons to each other as
+	// soon as they start, and that connection stays: QUIC).
+	want := "direct/" + transport
 	if transport == "default" {
-		got = "tcp"
+		want = "direct/"
 	}
 	alice, bob := add("alice"), add("bob")
 	if err := MakeContacts(ctx, alice, bob); err != nil {
 		tb.Fatal(err)
 	}
-	direct = pathCase{name: transport + "-direct", transport: transport, from: alice, to: bob, wantPrefix: "direct/" + got}
+	direct = pathCase{name: transport + "-direct", transport: transport, from: alice, to: bob, wantPrefix: want}
 	if !withRelayed {
 		return direct, pathCase{}
 	}
@@ -193,7 +197,7 @@ func probePath(ctx context.Context, tb testing.TB, c pathCase, size int64) trans
 	if !strings.HasPrefix(label, c.wantPrefix) {
 		tb.Fatalf("%s: the probe went %q, want %s", c.name, label, c.wantPrefix)
 	}
-	r := transportRun{bytes: res.Bytes, elapsed: res.Duration, sender: used[0], receiver: used[1]}
+	r := transportRun{transport: res.Transport, bytes: res.Bytes, elapsed: res.Duration, sender: used[0], receiver: used[1]}
 	if c.relay != nil {
 		r.relay = used[2]
 	}
@@ -203,7 +207,8 @@ func probePath(ctx context.Context, tb testing.TB, c pathCase, size int64) trans
 // TestProbeTransportLabels: daemons (and a supernode) that listen on one
 // transport only label the probe, the contact's status and the receiver's
 // view of the same connection with that transport; daemons that listen on
-// both connect on TCP (TCP first between contacts).
+// both connect on TCP or QUIC (TCP first between contacts, unless the DHT
+// connected them first), and both sides say the same.
 func TestProbeTransportLabels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 12 processes")
@@ -218,7 +223,11 @@ func TestProbeTransportLabels(t *testing.T) {
 				cases = append(cases, relayed)
 			}
 			for _, c := range cases {
-				probePath(ctx, t, c, 1<<20)
+				r := probePath(ctx, t, c, 1<<20)
+				if c.transport == "default" {
+					t.Logf("the default pair connected on %s", r.transport)
+					c.wantPrefix += r.transport // and both sides say so
+				}
 				for _, side := range [][2]*Daemon{{c.from, c.to}, {c.to, c.from}} {
 					st, err := side[0].Status(ctx)
 					if err != nil {
@@ -280,8 +289,8 @@ func BenchmarkTransports(b *testing.B) {
 			}
 			r := probePath(ctx, b, c, size)
 			runs[c.name] = append(runs[c.name], r)
-			progress("round %d %s: %.1f MB/s, CPU-s/GiB sender %.2f receiver %.2f supernode %.2f",
-				round+1, c.name, r.mbPerSec(), r.perGiB(r.sender), r.perGiB(r.receiver), r.perGiB(r.relay))
+			progress("round %d %s (%s): %.1f MB/s, CPU-s/GiB sender %.2f receiver %.2f supernode %.2f",
+				round+1, c.name, r.transport, r.mbPerSec(), r.perGiB(r.sender), r.perGiB(r.receiver), r.perGiB(r.relay))
 		}
 	}
 
@@ -297,7 +306,15 @@ func BenchmarkTransports(b *testing.B) {
 		rc := transportMedian(rs, func(r transportRun) float64 { return r.perGiB(r.receiver) })
 		sn := transportMedian(rs, func(r transportRun) float64 { return r.perGiB(r.relay) })
 		all := transportMedian(rs, func(r transportRun) float64 { return r.perGiB(r.sender + r.receiver + r.relay) })
-		fmt.Fprintf(&table, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f |\n", c.name, m, s, rc, sn, all)
+		name := c.name
+		if c.transport == "default" {
+			seen := map[string]int{}
+			for _, r := range rs {
+				seen[r.transport]++
+			}
+			name = fmt.Sprintf("%s (on tcp %d×, quic %d×)", name, seen["tcp"], seen["quic"])
+		}
+		fmt.Fprintf(&table, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f |\n", name, m, s, rc, sn, all)
 		b.ReportMetric(m, c.name+"-MB/s")
 		b.ReportMetric(all, c.name+"-cpu-s/GiB")
 		if c.relayed {
