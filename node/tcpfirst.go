@@ -34,6 +34,11 @@ const (
 	// tcpFirstTimeout bounds the TCP-only dial: a TCP and a TLS handshake,
 	// a few round trips.
 	tcpFirstTimeout = 2 * time.Second
+	// tcpFirstCircuitTimeout bounds it for a peer that also advertises
+	// relay circuits: it may be behind a NAT, its direct addresses
+	// unreachable, so the attempt is kept short (a LAN or a public
+	// address answers within it).
+	tcpFirstCircuitTimeout = 500 * time.Millisecond
 	// tcpFailedFor is how long a peer whose TCP-only dial failed is dialled
 	// as usual straight away.
 	tcpFailedFor = 10 * time.Minute
@@ -95,11 +100,9 @@ func (n *Node) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (n
 
 // dialTCPFirst dials p on its direct TCP addresses alone, when p is
 // preferred, not connected, has such addresses and did not fail lately.
-// A peer that advertises relay circuits thinks itself unreachable (behind
-// a NAT): its direct addresses would most likely time out, and its path
-// will be relayed or hole-punched whatever is dialled first, so it is
-// dialled as usual. A failure is remembered, not returned: the caller
-// dials as usual.
+// A peer that also advertises relay circuits may be behind a NAT, its
+// direct addresses unreachable: it gets tcpFirstCircuitTimeout. A failure
+// is remembered, not returned: the caller dials as usual.
 func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	t := n.tcpFirst
 	if t == nil || t.prefer == nil {
@@ -111,10 +114,10 @@ func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	if len(n.Network().ConnsToPeer(p)) > 0 || n.gater.isRelayOnly(p) || n.gater.isDown(p) || !t.prefer(p) {
 		return
 	}
-	hasTCP := false
+	hasTCP, timeout := false, tcpFirstTimeout
 	for _, a := range n.Peerstore().Addrs(p) {
 		if IsCircuit(a) {
-			return
+			timeout = tcpFirstCircuitTimeout
 		}
 		hasTCP = hasTCP || isDirectTCP(a)
 	}
@@ -129,8 +132,8 @@ func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	t.dialling[p]++
 	t.mu.Unlock()
 
-	dctx, cancel := context.WithTimeout(ctx, tcpFirstTimeout)
-	c, err := n.Network().DialPeer(network.WithDialPeerTimeout(dctx, tcpFirstTimeout), p)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	c, err := n.Network().DialPeer(network.WithDialPeerTimeout(dctx, timeout), p)
 	cancel()
 
 	t.mu.Lock()
@@ -144,7 +147,7 @@ func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	}
 	t.mu.Unlock()
 	if err != nil {
-		log.Debugw("TCP-first dial failed; dialling as usual", "peer", p, "err", err)
+		log.Infow("TCP-first dial failed; dialling as usual", "peer", p, "err", err)
 		return
 	}
 	log.Debugw("connected on TCP first", "peer", p, "addr", c.RemoteMultiaddr())
