@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // TCP first, for the peers bulk data goes to.
@@ -35,9 +38,8 @@ const (
 	// a few round trips.
 	tcpFirstTimeout = 2 * time.Second
 	// tcpFirstCircuitTimeout bounds it for a peer that also advertises
-	// relay circuits: it may be behind a NAT, its direct addresses
-	// unreachable, so the attempt is kept short (a LAN or a public
-	// address answers within it).
+	// relay circuits, dialled on its addresses on this node's own
+	// networks: they answer at once, or not at all.
 	tcpFirstCircuitTimeout = 500 * time.Millisecond
 	// tcpFailedFor is how long a peer whose TCP-only dial failed is dialled
 	// as usual straight away.
@@ -100,9 +102,13 @@ func (n *Node) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (n
 
 // dialTCPFirst dials p on its direct TCP addresses alone, when p is
 // preferred, not connected, has such addresses and did not fail lately.
-// A peer that also advertises relay circuits may be behind a NAT, its
-// direct addresses unreachable: it gets tcpFirstCircuitTimeout. A failure
-// is remembered, not returned: the caller dials as usual.
+// A peer that also advertises relay circuits thinks itself behind a NAT:
+// its direct addresses are most likely unreachable from here, and a TCP
+// attempt would only delay the first message (by the timeout, measured
+// in the NAT lab), so it is tried on TCP first only when one of its TCP
+// addresses is on a network of this node's own (the same LAN, the same
+// machine), and briefly. A failure is remembered, not returned: the
+// caller dials as usual.
 func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	t := n.tcpFirst
 	if t == nil || t.prefer == nil {
@@ -114,14 +120,22 @@ func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 	if len(n.Network().ConnsToPeer(p)) > 0 || n.gater.isRelayOnly(p) || n.gater.isDown(p) || !t.prefer(p) {
 		return
 	}
-	hasTCP, timeout := false, tcpFirstTimeout
+	var tcp []ma.Multiaddr
+	natted := false
 	for _, a := range n.Peerstore().Addrs(p) {
-		if IsCircuit(a) {
-			timeout = tcpFirstCircuitTimeout
+		natted = natted || IsCircuit(a)
+		if isDirectTCP(a) {
+			tcp = append(tcp, a)
 		}
-		hasTCP = hasTCP || isDirectTCP(a)
 	}
-	if !hasTCP {
+	timeout := tcpFirstTimeout
+	if natted {
+		timeout = tcpFirstCircuitTimeout
+		if !slices.ContainsFunc(tcp, n.onOwnNetwork) {
+			return
+		}
+	}
+	if len(tcp) == 0 {
 		return
 	}
 	t.mu.Lock()
@@ -151,6 +165,41 @@ func (n *Node) dialTCPFirst(ctx context.Context, p peer.ID) {
 		return
 	}
 	log.Debugw("connected on TCP first", "peer", p, "addr", c.RemoteMultiaddr())
+}
+
+// onOwnNetwork reports whether a is a loopback address while the node
+// listens on loopback, or a private address in the same /24 (IPv4) or /64
+// (IPv6) as one of the node's own.
+func (n *Node) onOwnNetwork(a ma.Multiaddr) bool {
+	ip, err := manet.ToIP(a)
+	if err != nil || !(ip.IsLoopback() || ip.IsPrivate()) {
+		return false
+	}
+	own, err := n.Network().InterfaceListenAddresses()
+	if err != nil {
+		return false
+	}
+	for _, o := range own {
+		oip, err := manet.ToIP(o)
+		if err != nil {
+			continue
+		}
+		switch {
+		case ip.IsLoopback():
+			if oip.IsLoopback() {
+				return true
+			}
+		case ip.To4() != nil && oip.To4() != nil:
+			if ip.Mask(net.CIDRMask(24, 32)).Equal(oip.Mask(net.CIDRMask(24, 32))) {
+				return true
+			}
+		case ip.To4() == nil && oip.To4() == nil:
+			if ip.Mask(net.CIDRMask(64, 128)).Equal(oip.Mask(net.CIDRMask(64, 128))) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newTCPFirst(prefer func(peer.ID) bool) *tcpFirst {

@@ -16,10 +16,10 @@ import (
 
 const echoProto = "/parley-test/tcpfirst/1.0.0"
 
-// TestTCPFirst: a node dials the peers WithPreferTCP names on TCP (also
-// those that advertise relay circuits besides), others as go-libp2p does
-// (QUIC first); a peer whose TCP address is dead is reached on QUIC all
-// the same, and not tried on TCP again for a while.
+// TestTCPFirst: a node dials the peers WithPreferTCP names on TCP (those
+// that also advertise relay circuits only on its own networks), others as
+// go-libp2p does (QUIC first); a peer whose TCP address is dead is reached
+// on QUIC all the same, and not tried on TCP again for a while.
 func TestTCPFirst(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -62,14 +62,36 @@ func TestTCPFirst(t *testing.T) {
 		t.Errorf("the preferred peer's side: %v, want one TCP connection", conns)
 	}
 
-	// A peer that also advertises a relay circuit may be behind a NAT:
-	// tried on TCP all the same, briefly.
+	// A peer that also advertises a relay circuit thinks itself behind a
+	// NAT: tried on TCP first (briefly) when its TCP address is on a
+	// network of this node's (here: loopback)…
 	natted := start()
 	preferred = natted.ID()
 	circuit := ma.StringCast(other.Addrs()[0].String() + "/p2p/" + other.ID().String() + "/p2p-circuit")
 	a.Peerstore().AddAddrs(natted.ID(), append(natted.Addrs(), circuit), peerstore.TempAddrTTL)
 	if got := open(natted.ID()); got != TransportTCP {
-		t.Errorf("a preferred peer with a circuit address: connected on %q, want tcp", got)
+		t.Errorf("a preferred peer with a circuit address on loopback: connected on %q, want tcp", got)
+	}
+	// …and dialled as usual when it is not (a public address that may be
+	// its NAT's).
+	far := start()
+	preferred = far.ID()
+	var farAddrs []ma.Multiaddr
+	for _, x := range far.Addrs() {
+		if TransportOf(x) == TransportQUIC {
+			farAddrs = append(farAddrs, x)
+		}
+	}
+	farAddrs = append(farAddrs, ma.StringCast("/ip4/198.51.100.7/tcp/4001"), circuit)
+	a.Peerstore().AddAddrs(far.ID(), farAddrs, peerstore.TempAddrTTL)
+	if got := open(far.ID()); got != TransportQUIC {
+		t.Errorf("a preferred peer with a circuit and a foreign TCP address: connected on %q, want quic", got)
+	}
+	a.tcpFirst.mu.Lock()
+	_, tried := a.tcpFirst.failed[far.ID()]
+	a.tcpFirst.mu.Unlock()
+	if tried {
+		t.Error("the peer behind a NAT was tried on TCP first")
 	}
 
 	// A dead TCP address (a port nothing listens on) beside a live QUIC one.
