@@ -85,10 +85,12 @@ func transportMedian(runs []transportRun, f func(transportRun) float64) float64 
 	}
 }
 
-// startTransportNet starts a rendezvous server and a supernode listening on
-// transport only, a pair of public daemons and, withRelayed, a pair behind
-// imitated NATs, all listening on transport only, each pair contacts.
-func startTransportNet(tb testing.TB, ctx context.Context, transport string, withRelayed bool) (direct, relayed pathCase) {
+// startTransportNet starts a rendezvous server and a pair of daemons that
+// are contacts, listening on transport only: public ones (in a network
+// without a supernode, where they hold no relay slot that a dial could
+// take instead of the direct path), or, relayed, a pair behind imitated
+// NATs with a supernode listening on transport only.
+func startTransportNet(tb testing.TB, ctx context.Context, transport string, relayed bool) pathCase {
 	tb.Helper()
 	listen := transportListen[transport]
 	n := &Network{Dir: tb.TempDir(), tb: tb, bins: Build(tb)}
@@ -99,14 +101,6 @@ func startTransportNet(tb testing.TB, ctx context.Context, transport string, wit
 		tb.Fatal(err)
 	}
 	if n.RendezvousAddr, err = awaitTCPAddr(ctx, n.Rendezvous, "  "); err != nil {
-		tb.Fatal(err)
-	}
-	if n.Relay, err = startProc(tb, "relay", n.logPath("relay"), n.bins.Relay, nil,
-		append([]string{"--identity", filepath.Join(n.Dir, "relay", "identity.key"), "--rendezvous", n.RendezvousAddr,
-			"--admin", "", "--drain", "0s"}, listen...)...); err != nil {
-		tb.Fatal(err)
-	}
-	if n.RelayAddr, err = n.Relay.awaitRelayStarted(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	add := func(name string, flags ...string) *Daemon {
@@ -129,13 +123,20 @@ func startTransportNet(tb testing.TB, ctx context.Context, transport string, wit
 	if transport == "default" {
 		want = "direct/"
 	}
-	alice, bob := add("alice"), add("bob")
-	if err := MakeContacts(ctx, alice, bob); err != nil {
+	if !relayed {
+		alice, bob := add("alice"), add("bob")
+		if err := MakeContacts(ctx, alice, bob); err != nil {
+			tb.Fatal(err)
+		}
+		return pathCase{name: transport + "-direct", transport: transport, from: alice, to: bob, wantPrefix: want}
+	}
+	if n.Relay, err = startProc(tb, "relay", n.logPath("relay"), n.bins.Relay, nil,
+		append([]string{"--identity", filepath.Join(n.Dir, "relay", "identity.key"), "--rendezvous", n.RendezvousAddr,
+			"--admin", "", "--drain", "0s"}, listen...)...); err != nil {
 		tb.Fatal(err)
 	}
-	direct = pathCase{name: transport + "-direct", transport: transport, from: alice, to: bob, wantPrefix: want}
-	if !withRelayed {
-		return direct, pathCase{}
+	if n.RelayAddr, err = n.Relay.awaitRelayStarted(ctx); err != nil {
+		tb.Fatal(err)
 	}
 	carol, dave := add("carol", "--nat-imitation"), add("dave", "--nat-imitation")
 	for _, d := range []*Daemon{carol, dave} {
@@ -147,9 +148,8 @@ func startTransportNet(tb testing.TB, ctx context.Context, transport string, wit
 		tb.Fatal(err)
 	}
 	relayPeer := n.RelayAddr[strings.LastIndex(n.RelayAddr, "/")+1:]
-	relayed = pathCase{name: transport + "-relayed", transport: transport, relayed: true, from: carol, to: dave, relay: n.Relay,
+	return pathCase{name: transport + "-relayed", transport: transport, relayed: true, from: carol, to: dave, relay: n.Relay,
 		wantPrefix: "relayed/" + transport + " via " + relayPeer}
-	return direct, relayed
 }
 
 // awaitRelayStarted waits for the supernode's "listening on" line (any
@@ -217,10 +217,9 @@ func TestProbeTransportLabels(t *testing.T) {
 	defer cancel()
 	for _, transport := range []string{"tcp", "quic", "default"} {
 		t.Run(transport, func(t *testing.T) {
-			direct, relayed := startTransportNet(t, ctx, transport, transport != "default")
-			cases := []pathCase{direct}
-			if relayed.from != nil {
-				cases = append(cases, relayed)
+			cases := []pathCase{startTransportNet(t, ctx, transport, false)}
+			if transport != "default" {
+				cases = append(cases, startTransportNet(t, ctx, transport, true))
 			}
 			for _, c := range cases {
 				r := probePath(ctx, t, c, 1<<20)
@@ -253,10 +252,13 @@ func BenchmarkTransports(b *testing.B) {
 	defer cancel()
 	size := min(envSizeOr(b, envSize, 1<<30), 1<<30) // a probe's limit
 	progress(machine())
-	tcpDirect, tcpRelayed := startTransportNet(b, ctx, "tcp", true)
-	quicDirect, quicRelayed := startTransportNet(b, ctx, "quic", true)
-	defaultDirect, _ := startTransportNet(b, ctx, "default", false)
-	cases := []pathCase{tcpDirect, quicDirect, defaultDirect, tcpRelayed, quicRelayed}
+	var cases []pathCase
+	for _, c := range []struct {
+		transport string
+		relayed   bool
+	}{{"tcp", false}, {"quic", false}, {"default", false}, {"tcp", true}, {"quic", true}} {
+		cases = append(cases, startTransportNet(b, ctx, c.transport, c.relayed))
+	}
 
 	var croc *crocRelay
 	var src string
