@@ -25,7 +25,7 @@ var notConnected = node.Path{Kind: node.NotConnected}.String()
 
 // pathWatcher emits an EventPath each time the label of the connection to
 // a contact's device (node.PathTo: "direct", "holepunched", "relayed via
-// …", "not connected") changes: a connection opens or closes, or a hole
+// …", "not connected", with the transport) changes: a connection opens or closes, or a hole
 // punch upgrades a relayed one (node.EvtHolePunched). The event's Contact
 // is the contact's status with Peer set to the device whose connection
 // changed (which need not be the device messages go to) and Path to that
@@ -146,7 +146,8 @@ func (w *pathWatcher) run(ctx context.Context) {
 
 // check emits id's path if it changed since it was last shown.
 func (w *pathWatcher) check(id peer.ID) {
-	label := w.node.PathTo(id).String()
+	path := w.node.PathTo(id)
+	label := path.Label() // a change of transport is a change too
 	shown, ok := w.last[id]
 	if shown.label == label || (!ok && label == notConnected) {
 		return
@@ -155,11 +156,11 @@ func (w *pathWatcher) check(id peer.ID) {
 	if !ok {
 		return // not a contact's device
 	}
-	if label == notConnected {
+	if path.Kind == node.NotConnected {
 		delete(w.last, id)
 	} else {
 		w.last[id] = shownPath{username: c.Username, label: label}
 	}
-	c.Path = label
+	c.Path, c.Transport = path.String(), path.Transport
 	w.emit(apitype.Event{Kind: apitype.EventPath, Contact: &c})
 }

@@ -29,6 +29,7 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	for _, m := range e.node.PortMappings() {
 		s.PortMappings = append(s.PortMappings, apitype.PortMapping{External: m.External.String(), Listen: m.Listen.String()})
 	}
+	s.QUICBuffers = e.node.QUICBufferAdvice()
 	s.Supernode = supernodeState(e.volunteer.State())
 	s.Supernodes = idStrings(e.Supernodes())
 	s.SupernodeRTTs = make(map[string]float64)
@@ -54,15 +55,16 @@ func supernodeState(v relay.VolunteerState) apitype.SupernodeState {
 // messageOf is a chat message as the API shows it.
 func messageOf(m chat.Message) apitype.Message {
 	return apitype.Message{ID: m.ID, From: m.From, To: m.To, Sent: m.Sent, Body: m.Body, Incoming: m.Incoming,
-		State: apitype.MessageState(m.State), Error: m.Error, Path: m.Path}
+		State: apitype.MessageState(m.State), Error: m.Error, Path: m.Path, Transport: m.Transport}
 }
 
 // withPath fills in how we are connected to the contact's device (see
 // contacts.Status).
 func withPath(n *node.Node, c apitype.ContactStatus) apitype.ContactStatus {
-	c.Path = notConnected
+	c.Path, c.Transport = notConnected, ""
 	if id, err := peer.Decode(c.Peer); err == nil {
-		c.Path = n.PathTo(id).String()
+		p := n.PathTo(id)
+		c.Path, c.Transport = p.String(), p.Transport
 	}
 	return c
 }

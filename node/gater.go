@@ -21,6 +21,7 @@ import (
 // peer through relays only.
 type gater struct {
 	natImitation bool
+	tcpFirst     *tcpFirst // set once before the host starts: its TCP-only dials
 
 	mu        sync.Mutex // guards down and relayOnly
 	down      map[peer.ID]time.Time
@@ -73,7 +74,7 @@ func (g *gater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
 	if g.isRelayOnly(p) && !IsCircuit(a) { // the lookup first: parsing a is dearer
 		return false
 	}
-	return true
+	return g.tcpFirst.allowAddr(p, a)
 }
 
 func (g *gater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {

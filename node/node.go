@@ -40,6 +40,7 @@ type Node struct {
 	announce []ma.Multiaddr // replaces the listen addresses in what is advertised
 	puncher  *puncher
 	gater    *gater
+	tcpFirst *tcpFirst // WithPreferTCP's dials
 
 	reachability atomic.Int32                    // network.Reachability
 	extraAddrs   atomic.Pointer[[]ma.Multiaddr]  // circuit addresses to advertise
@@ -108,7 +109,9 @@ func New(opts ...Option) (_ *Node, err error) {
 	if cfg.portMapping {
 		lopts = append(lopts, libp2p.NATManager(n.portMapper.constructor))
 	}
+	n.tcpFirst = newTCPFirst(cfg.preferTCP)
 	n.gater = newGater(cfg.natImitation)
+	n.gater.tcpFirst = n.tcpFirst
 	lopts = append(lopts, libp2p.ConnectionGater(n.gater))
 	h, err := libp2p.New(lopts...)
 	if err != nil {
@@ -138,6 +141,11 @@ func New(opts ...Option) (_ *Node, err error) {
 	}
 	go n.trackReachability()
 	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
+	if listensQUIC(cfg.listen) {
+		if advice := UDPBufferAdvice(); advice != "" {
+			log.Warnw("QUIC may be slow: " + advice)
+		}
+	}
 	return n, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -37,6 +38,7 @@ type config struct {
 	announce     []ma.Multiaddr
 	security     Security
 	portMapping  bool
+	preferTCP    func(peer.ID) bool // WithPreferTCP
 }
 
 // Security is the order in which a node offers secure channels; both are

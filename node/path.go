@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -20,12 +21,28 @@ const (
 	Relayed               // through a supernode's circuit relay
 )
 
+// Transports a connection runs on, as Path.Transport names them.
+const (
+	TransportTCP  = "tcp"
+	TransportQUIC = "quic"
+)
+
 // Path describes the best open connection to a peer.
 type Path struct {
 	Kind PathKind
 	Via  peer.ID // the relay, for Relayed
+	// Transport is what the connection runs on (TransportTCP,
+	// TransportQUIC, or another multiaddr protocol name); for a relayed
+	// connection, that of the hop to the supernode. Empty when not
+	// connected or unknown.
+	Transport string
+	// spliced: a relayed connection the supernode splices (the relay fast
+	// path) rather than a circuit.
+	spliced bool
 }
 
+// String is the path without its transport: "direct", "holepunched",
+// "relayed via <supernode>" or "not connected". Label adds the transport.
 func (p Path) String() string {
 	switch p.Kind {
 	case Direct:
@@ -39,42 +56,91 @@ func (p Path) String() string {
 	}
 }
 
+// Label is the path with its transport, as users see it: "direct/quic",
+// "holepunched/quic", "relayed/tcp via <supernode>"; String's label when
+// the transport is unknown.
+func (p Path) Label() string { return PathLabel(p.String(), p.Transport) }
+
+// PathLabel joins a path label (Path.String) and a transport as Label
+// does: "direct" and "quic" make "direct/quic"; "relayed via X" and "tcp"
+// make "relayed/tcp via X". Without a transport, or for a label that is
+// no connection ("not connected", "mailbox", ""), it is path unchanged.
+func PathLabel(path, transport string) string {
+	if transport == "" {
+		return path
+	}
+	if via, ok := strings.CutPrefix(path, "relayed via "); ok {
+		return "relayed/" + transport + " via " + via
+	}
+	switch path {
+	case "direct", "holepunched":
+		return path + "/" + transport
+	}
+	return path
+}
+
+// TransportOf names the transport of a connection's remote address: "tcp",
+// "quic", or the name of another transport protocol; for a relayed
+// connection (…/p2p/<relay>/p2p-circuit…), that of the hop to the relay,
+// the part of the address before the circuit. Empty if there is none.
+func TransportOf(a ma.Multiaddr) string {
+	name := ""
+	for _, c := range a {
+		switch code := c.Protocol().Code; code {
+		case ma.P_CIRCUIT:
+			return name
+		case ma.P_TCP:
+			name = TransportTCP
+		case ma.P_QUIC_V1, ma.P_QUIC:
+			name = TransportQUIC
+		case ma.P_WS, ma.P_WSS, ma.P_WEBTRANSPORT, ma.P_WEBRTC_DIRECT, ma.P_WEBRTC:
+			name = c.Protocol().Name
+		}
+	}
+	return name
+}
+
 // PathTo reports how the node is connected to p. A direct connection wins
-// over a relayed one, since new streams prefer it.
+// over a relayed one, since new streams prefer it; among direct ones, the
+// one the swarm opens new streams on (the most streams, then the last).
 func (n *Node) PathTo(p peer.ID) Path {
 	best := Path{Kind: NotConnected}
+	var bestDirect network.Conn
 	for _, c := range n.Network().ConnsToPeer(p) {
-		if relay, ok := RelayOf(c.RemoteMultiaddr()); ok {
+		if _, ok := RelayOf(c.RemoteMultiaddr()); ok {
 			if best.Kind == NotConnected {
-				best = Path{Kind: Relayed, Via: relay}
+				best = n.ConnPath(c)
 			}
 			continue
 		}
-		if via, ok := SpliceRelayOf(c.RemoteMultiaddr()); ok { // above a circuit, below direct
-			best = Path{Kind: Relayed, Via: via}
+		if _, ok := SpliceRelayOf(c.RemoteMultiaddr()); ok { // above a circuit, below direct
+			best = n.ConnPath(c)
 			continue
 		}
-		if n.holePunched(c) {
-			return Path{Kind: HolePunched}
+		if bestDirect == nil || len(c.GetStreams()) >= len(bestDirect.GetStreams()) {
+			bestDirect = c
 		}
-		return Path{Kind: Direct}
+	}
+	if bestDirect != nil {
+		return n.ConnPath(bestDirect)
 	}
 	return best
 }
 
 // ConnPath describes one connection of the node: relayed via its
-// supernode, hole-punched, or direct.
+// supernode, hole-punched, or direct, and the transport it runs on.
 func (n *Node) ConnPath(c network.Conn) Path {
-	if relay, ok := RelayOf(c.RemoteMultiaddr()); ok {
-		return Path{Kind: Relayed, Via: relay}
+	a := c.RemoteMultiaddr()
+	if relay, ok := RelayOf(a); ok {
+		return Path{Kind: Relayed, Via: relay, Transport: TransportOf(a)}
 	}
-	if via, ok := SpliceRelayOf(c.RemoteMultiaddr()); ok {
-		return Path{Kind: Relayed, Via: via}
+	if via, ok := SpliceRelayOf(a); ok {
+		return Path{Kind: Relayed, Via: via, Transport: TransportOf(a), spliced: true}
 	}
 	if n.holePunched(c) {
-		return Path{Kind: HolePunched}
+		return Path{Kind: HolePunched, Transport: TransportOf(a)}
 	}
-	return Path{Kind: Direct}
+	return Path{Kind: Direct, Transport: TransportOf(a)}
 }
 
 // RelayOf returns the relay peer of a circuit address

@@ -14,6 +14,7 @@ package apitype
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -169,6 +170,10 @@ type Status struct {
 	// (UPnP IGD or NAT-PMP): only mappings the router granted and that are
 	// in force now; empty when it has none, refused or has no such service.
 	PortMappings []PortMapping `json:"port_mappings"`
+	// QUICBuffers, when not empty, says that the system's UDP socket
+	// buffer limits keep QUIC below the buffers it wants (it then drops
+	// packets at high rates) and the command that raises them.
+	QUICBuffers string `json:"quic_buffers,omitempty"`
 	// Addrs are what contacts are told: direct and circuit addresses.
 	Addrs []string `json:"addrs"`
 	// Supernodes are the supernodes holding a relay slot for us.
@@ -278,6 +283,10 @@ type ContactStatus struct {
 	// Path is how this device is connected to Peer: "direct",
 	// "holepunched", "relayed via <supernode>" or "not connected".
 	Path string `json:"path"`
+	// Transport is what that connection runs on: "tcp" or "quic" (for a
+	// relayed one, the hop to the supernode); empty when not connected.
+	// PathLabel(Path, Transport) is the label users see.
+	Transport string `json:"transport,omitempty"`
 }
 
 // ContactBook is the account's contact book.
@@ -339,6 +348,11 @@ type Message struct {
 	// "relayed via <supernode>", or "mailbox" for an incoming message
 	// fetched from the offline mailbox; empty while queued or on_server.
 	Path string `json:"path"`
+	// Transport is what the connection of the message's stream ran on:
+	// "tcp" or "quic" (for a relayed one, the hop to the supernode);
+	// empty when Path is, for "mailbox", and for messages stored before
+	// transports were recorded (and copies another device reported).
+	Transport string `json:"transport,omitempty"`
 }
 
 // HistoryQuery selects messages exchanged with a contact.
@@ -391,6 +405,9 @@ type ProbeResult struct {
 	// Path is how the stream went: "direct", "holepunched" or "relayed
 	// via <supernode>".
 	Path string `json:"path"`
+	// Transport is what the stream's connection ran on: "tcp" or "quic"
+	// (for a relayed one, the hop to the supernode).
+	Transport string `json:"transport,omitempty"`
 	// Intact is true when the responder received every byte and its
 	// digest matches what was sent.
 	Intact bool `json:"intact"`
@@ -581,4 +598,22 @@ type ErrorResponse struct {
 	// Code names the error for programs (see the error table in package
 	// app/api); "" for an internal fault.
 	Code string `json:"code,omitempty"`
+}
+
+// PathLabel is the label users see for a path and its transport:
+// "direct/quic", "holepunched/quic", "relayed/tcp via <supernode>"; path
+// alone when transport is empty or path is no connection ("mailbox",
+// "not connected").
+func PathLabel(path, transport string) string {
+	if transport == "" {
+		return path
+	}
+	if via, ok := strings.CutPrefix(path, "relayed via "); ok {
+		return "relayed/" + transport + " via " + via
+	}
+	switch path {
+	case "direct", "holepunched":
+		return path + "/" + transport
+	}
+	return path
 }

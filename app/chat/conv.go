@@ -302,6 +302,11 @@ func (c *conv) write() error {
 // first messages in order.
 func (c *conv) settle(ctx context.Context, acks []*pb.Ack) {
 	n, stop := matchAcks(c.pending[:c.written], acks, c.str.path, c.str.st.Conn().RemotePeer())
+	for _, o := range c.pending[:n] {
+		if o.m.State == Delivered {
+			o.m.Transport = c.str.transport
+		}
+	}
 	if n > 0 {
 		if err := c.record(ctx, c.pending[:n]); err != nil {
 			c.endSession(err)
@@ -529,13 +534,14 @@ func (c *conv) open(ctx context.Context) error {
 
 // sendStream is the current outbound stream of a conversation.
 type sendStream struct {
-	st       network.Stream
-	path     string // the label of the stream's connection
-	bw       *bufio.Writer
-	acks     chan []*pb.Ack // batches of acks, in order
-	errc     chan error     // the reader's end
-	quit     chan struct{}  // closed to stop the reader
-	graceful bool           // close, rather than reset, when stopped
+	st        network.Stream
+	path      string // the label of the stream's connection
+	transport string // what the stream's connection runs on: "tcp", "quic"
+	bw        *bufio.Writer
+	acks      chan []*pb.Ack // batches of acks, in order
+	errc      chan error     // the reader's end
+	quit      chan struct{}  // closed to stop the reader
+	graceful  bool           // close, rather than reset, when stopped
 	// lastAck is when the reader last read an ack (unix ns).
 	lastAck atomic.Int64
 }
@@ -544,12 +550,13 @@ type sendStream struct {
 func (s *Service) startStream(ctx context.Context, st network.Stream) *sendStream {
 	ss := &sendStream{
 		st:   st,
-		path: s.node.ConnPath(st.Conn()).String(),
 		bw:   bufio.NewWriter(st),
 		acks: make(chan []*pb.Ack),
 		errc: make(chan error, 1),
 		quit: make(chan struct{}),
 	}
+	path := s.node.ConnPath(st.Conn())
+	ss.path, ss.transport = path.String(), path.Transport
 	s.wg.Go(func() { ss.readAcks(ctx) })
 	return ss
 }

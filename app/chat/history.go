@@ -43,6 +43,10 @@ type Message struct {
 	// Path is how the message travelled: "direct", "holepunched" or
 	// "relayed via <supernode>"; empty while queued.
 	Path string `json:"path"`
+	// Transport is what the connection of the message's stream ran on
+	// ("tcp", "quic"; for a relayed one, the hop to the supernode); empty
+	// with Path, and for copies another device reported.
+	Transport string `json:"transport,omitempty"`
 	// DeliveredTo is the recipient's device that acknowledged an outgoing
 	// message directly: its other devices get a copy through the mailbox.
 	DeliveredTo string `json:"-"`
@@ -119,6 +123,9 @@ var historyMigrations = []string{
 		ids     TEXT    NOT NULL, -- space-separated message ids
 		skip    TEXT    NOT NULL DEFAULT '' -- a device of contact that needs none (the sender of a direct message)
 	);`,
+	// The transport of the message's connection ("tcp", "quic"), beside
+	// its path.
+	`ALTER TABLE messages ADD COLUMN transport TEXT NOT NULL DEFAULT '';`,
 }
 
 // History is the persisted chat history and outbox of one client, in one
@@ -211,15 +218,15 @@ func (h *History) addAll(ctx context.Context, ms []Message, oweFrom string) (fre
 }
 
 const insertMessage = `INSERT INTO messages
-		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+		(id, contact, sender, recipient, sent_at, stored_at, body, incoming, state, error, path, transport)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 
 func insertArgs(m Message, storedAt int64) []any {
 	contact := m.To
 	if m.Incoming {
 		contact = m.From
 	}
-	return []any{m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), storedAt, m.Body, m.Incoming, m.State, m.Error, m.Path}
+	return []any{m.ID, contact, m.From, m.To, m.Sent.UnixMilli(), storedAt, m.Body, m.Incoming, m.State, m.Error, m.Path, m.Transport}
 }
 
 // settleAll records the outcomes of several queued messages (each
@@ -242,7 +249,7 @@ func (h *History) settleAll(ctx context.Context, ms []Message) (err error) {
 	}
 	defer stmt.Close()
 	for _, m := range ms {
-		if _, err := stmt.ExecContext(ctx, m.State, m.Path, m.Error, m.DeliveredTo, m.ID); err != nil {
+		if _, err := stmt.ExecContext(ctx, m.State, m.Path, m.Error, m.DeliveredTo, m.ID, m.Transport); err != nil {
 			return fmt.Errorf("update message %s: %w", m.ID, err)
 		}
 	}
@@ -256,7 +263,7 @@ func (h *History) settleAll(ctx context.Context, ms []Message) (err error) {
 // users once its first delivery attempt is over: it was delivered (here),
 // or deposited in the recipient's mailbox (MarkOnServer).
 const settleMessage = `UPDATE messages SET state = ?1, path = ?2, error = ?3, delivered_to = ?4,
-		copies = (?1 = 'delivered')
+		transport = ?6, copies = (?1 = 'delivered')
 		WHERE id = ?5 AND state = 'queued'`
 
 var errNotQueued = errors.New("message is not in the outbox")
@@ -264,7 +271,7 @@ var errNotQueued = errors.New("message is not in the outbox")
 // settle records the outcome of delivering a queued message: Delivered with
 // its path, or Failed with the recipient's reason.
 func (h *History) settle(ctx context.Context, id string, state State, path, reason string) error {
-	res, err := h.db.ExecContext(ctx, settleMessage, state, path, reason, "", id)
+	res, err := h.db.ExecContext(ctx, settleMessage, state, path, reason, "", id, "")
 	if err != nil {
 		return fmt.Errorf("update message %s: %w", id, err)
 	}
@@ -287,7 +294,7 @@ const messageColumns = `m.id, m.sender, m.recipient, m.sent_at, m.body, m.incomi
 		WHEN m.state = 'delivered' OR r.kind = 1 THEN 'delivered'
 		WHEN m.state = 'queued' AND m.on_server THEN 'sent'
 		ELSE m.state
-	END, m.error, m.path, m.delivered_to, m.state = 'sent'`
+	END, m.error, m.path, m.delivered_to, m.state = 'sent', m.transport`
 
 // fromMessages is the FROM clause messageColumns reads: a message with the
 // receipt of its recipient.
@@ -376,7 +383,7 @@ func (h *History) query(ctx context.Context, q string, args ...any) ([]Message, 
 	for rows.Next() {
 		var m Message
 		var sent int64
-		if err := rows.Scan(&m.ID, &m.From, &m.To, &sent, &m.Body, &m.Incoming, &m.State, &m.Error, &m.Path, &m.DeliveredTo, &m.Copy); err != nil {
+		if err := rows.Scan(&m.ID, &m.From, &m.To, &sent, &m.Body, &m.Incoming, &m.State, &m.Error, &m.Path, &m.DeliveredTo, &m.Copy, &m.Transport); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
 		m.Sent = time.UnixMilli(sent)

@@ -29,10 +29,11 @@ func (s *Service) handle(st network.Stream) {
 		s:      s,
 		st:     st,
 		remote: st.Conn().RemotePeer(),
-		path:   s.node.ConnPath(st.Conn()).String(),
 		br:     bufio.NewReaderSize(st, readBuffer),
 		bw:     bufio.NewWriter(st),
 	}
+	path := s.node.ConnPath(st.Conn())
+	in.path, in.transport = path.String(), path.Transport
 	if err := in.serve(); err != nil {
 		log.Debugw("chat stream ended", "peer", in.remote, "err", err)
 		st.Reset()
@@ -49,12 +50,13 @@ type deadlines interface {
 
 // inbound is the receiving side of one chat stream.
 type inbound struct {
-	s      *Service
-	st     deadlines
-	remote peer.ID
-	path   string // the label of the stream's connection
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	s         *Service
+	st        deadlines
+	remote    peer.ID
+	path      string // the label of the stream's connection
+	transport string // what the stream's connection runs on: "tcp", "quic"
+	br        *bufio.Reader
+	bw        *bufio.Writer
 	// refusing is set after a message was answered TRY_LATER: the rest
 	// of the stream is answered the same way, unstored, so that nothing
 	// sent after it is stored before it (order).
@@ -137,6 +139,7 @@ func (in *inbound) accept(batch []*pb.Message) []*pb.Ack {
 			}
 			continue
 		}
+		m.Transport = in.transport
 		store, storeAt = append(store, m), append(storeAt, i)
 	}
 	if len(store) == 0 {

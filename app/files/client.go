@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/encoding/protodelim"
 
 	"github.com/parleynet/parley/app/files/pb"
@@ -28,11 +29,24 @@ type Conn struct {
 	bw   *bufio.Writer
 }
 
-// Dial opens a stream to p. It works over relayed connections too: file
+// bulkStreamer is a host that opens streams for bulk data on the fastest
+// connection to a peer (node.Node: TCP before QUIC).
+type bulkStreamer interface {
+	NewBulkStream(ctx context.Context, p peer.ID, pid protocol.ID) (network.Stream, error)
+}
+
+// Dial opens a stream to p, on the fastest connection to p when h knows
+// which (a bulkStreamer). It works over relayed connections too: file
 // streams are what supernodes relay for authenticated users.
 func Dial(ctx context.Context, h host.Host, p peer.ID) (*Conn, error) {
 	ctx = network.WithAllowLimitedConn(ctx, "parley files")
-	st, err := h.NewStream(ctx, p, ProtocolID)
+	var st network.Stream
+	var err error
+	if b, ok := h.(bulkStreamer); ok {
+		st, err = b.NewBulkStream(ctx, p, ProtocolID)
+	} else {
+		st, err = h.NewStream(ctx, p, ProtocolID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open files stream to %s: %w", p, err)
 	}

@@ -69,6 +69,9 @@ type Result struct {
 	// Path is how the stream went: "direct", "holepunched" or "relayed via
 	// <supernode>".
 	Path string `json:"path"`
+	// Transport is what the stream's connection ran on: "tcp" or "quic"
+	// (for a relayed one, the hop to the supernode).
+	Transport string `json:"transport,omitempty"`
 	// Intact is true when the responder received every byte and its
 	// digest matches what was sent.
 	Intact bool `json:"intact"`
@@ -183,7 +186,7 @@ func Run(ctx context.Context, n *node.Node, p peer.ID, size int64) (Result, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline(uint64(size)))
 	defer cancel()
-	st, err := n.NewStream(network.WithAllowLimitedConn(ctx, "probe"), p, ProtocolID)
+	st, err := n.NewBulkStream(network.WithAllowLimitedConn(ctx, "probe"), p, ProtocolID)
 	if err != nil {
 		return Result{}, fmt.Errorf("open probe stream: %w", err)
 	}
@@ -221,12 +224,14 @@ func Run(ctx context.Context, n *node.Node, p peer.ID, size int64) (Result, erro
 		return Result{}, fmt.Errorf("read probe result: %w", err)
 	}
 	took := time.Since(start)
+	path := n.ConnPath(st.Conn())
 	out := Result{
-		Device:   p.String(),
-		Bytes:    int64(res.GetReceived()),
-		Duration: took,
-		MBps:     float64(res.GetReceived()) / took.Seconds() / 1e6,
-		Path:     n.ConnPath(st.Conn()).String(),
+		Device:    p.String(),
+		Bytes:     int64(res.GetReceived()),
+		Duration:  took,
+		MBps:      float64(res.GetReceived()) / took.Seconds() / 1e6,
+		Path:      path.String(),
+		Transport: path.Transport,
 	}
 	if res.GetStatus() != pb.Result_STATUS_OK {
 		return out, fmt.Errorf("%w: %s", ErrRefused, res.GetError())

@@ -45,7 +45,7 @@ device of the contact gets the message, and your other devices show it.`,
 					fmt.Fprintf(c.out, "queued for %s, who cannot be reached now; it is delivered when %s is online, or left in their mailbox on the server while they are offline (id %s)\n", safe(m.To), safe(m.To), m.ID)
 					return nil
 				}
-				fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", safe(m.To), safe(m.Path), m.ID)
+				fmt.Fprintf(c.out, "delivered to %s (%s), id %s\n", safe(m.To), safe(apitype.PathLabel(m.Path, m.Transport)), m.ID)
 				return nil
 			})
 		},
@@ -87,7 +87,7 @@ whether every byte arrived intact.`,
 				intact = "THE DATA ARRIVED DAMAGED"
 			}
 			fmt.Fprintf(c.out, "sent %s to %s in %s: %.1f MB/s, %s; %s\n",
-				sizeFlag(res.Bytes), safe(args[0]), res.Duration.Round(time.Millisecond), res.MBPerSecond, safe(res.Path), intact)
+				sizeFlag(res.Bytes), safe(args[0]), res.Duration.Round(time.Millisecond), res.MBPerSecond, safe(apitype.PathLabel(res.Path, res.Transport)), intact)
 			return nil
 		},
 	})
@@ -223,6 +223,9 @@ func (c *cli) printStatus(s apitype.Status) {
 		fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
 	}
 	fmt.Fprintf(c.out, "port mapping  %s\n", portMappings(s.PortMappings))
+	if s.QUICBuffers != "" {
+		fmt.Fprintf(c.out, "quic          %s\n", safe(s.QUICBuffers))
+	}
 	fmt.Fprintf(c.out, "supernodes    %s\n", orNone(withRTTs(s.Supernodes, s.SupernodeRTTs)))
 	fmt.Fprintf(c.out, "serving       %s\n", servingState(s.Supernode))
 	fmt.Fprintf(c.out, "dht           %s\n", dhtState(s.DHT))

@@ -144,7 +144,7 @@ func printContacts(w io.Writer, contacts []apitype.ContactStatus) {
 		} else if !ct.LastSeen.IsZero() {
 			state = "last seen " + ct.LastSeen.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\n", safe(ct.Username), state, safe(ct.Path))
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", safe(ct.Username), state, safe(apitype.PathLabel(ct.Path, ct.Transport)))
 	}
 }
 

@@ -93,7 +93,7 @@ func messageHow(m apitype.Message) string {
 	}
 	how := string(m.State)
 	if m.Path != "" {
-		how = safe(m.Path)
+		how = safe(apitype.PathLabel(m.Path, m.Transport))
 	}
 	if m.State == apitype.MessageRead && !m.Incoming {
 		how += ", read"

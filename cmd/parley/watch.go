@@ -112,7 +112,7 @@ func eventWhat(ev apitype.Event) string {
 			}
 		}
 		if ev.Kind == apitype.EventPath || ct.Online {
-			return fmt.Sprintf("%s %s (%s)", safe(ct.Username), state, safe(ct.Path))
+			return fmt.Sprintf("%s %s (%s)", safe(ct.Username), state, safe(apitype.PathLabel(ct.Path, ct.Transport)))
 		}
 		return safe(ct.Username) + " " + state
 	case apitype.EventContact:

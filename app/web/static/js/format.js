@@ -44,15 +44,40 @@ export function pathKind(path) {
   return path;
 }
 
-// pathLabel and pathHint explain a connection path in words.
-export function pathLabel(path) {
+// withTransport is the API's path and transport fields joined as the CLI
+// shows them (apitype.PathLabel): "direct/quic", "holepunched/quic",
+// "relayed/tcp via 12D3…"; the path alone without a transport.
+export function withTransport(path, transport) {
+  if (!transport || !path) return path;
+  if (path.startsWith("relayed via ")) return `relayed/${transport} via ${path.slice("relayed via ".length)}`;
+  if (path === "direct" || path === "holepunched") return `${path}/${transport}`;
+  return path;
+}
+
+// transportName is a transport field ("tcp", "quic") in words.
+function transportName(transport) {
+  switch (transport) {
+    case "tcp":
+      return "TCP";
+    case "quic":
+      return "QUIC";
+    default:
+      return transport;
+  }
+}
+
+// pathLabel and pathHint explain a connection path in words; transport
+// (the API's transport field beside path: "tcp", "quic"; may be left
+// out) names what the connection runs on.
+export function pathLabel(path, transport) {
+  const over = transport ? ` over ${transportName(transport)}` : "";
   switch (pathKind(path)) {
     case "direct":
-      return "direct";
+      return "direct" + over;
     case "holepunched":
-      return "hole-punched";
+      return "hole-punched" + over;
     case "relayed":
-      return shortPeers(path); // "relayed via 12D3Koo…S3LK"
+      return shortPeers(path) + over; // "relayed via 12D3Koo…S3LK over TCP"
     case "mailbox":
       return "via the server mailbox";
     default:
@@ -60,7 +85,19 @@ export function pathLabel(path) {
   }
 }
 
-export function pathHint(path) {
+export function pathHint(path, transport) {
+  const hint = pathKindHint(path);
+  switch (transport) {
+    case "tcp":
+      return `${hint} It runs on TCP${pathKind(path) === "relayed" ? " to the supernode" : ""}.`;
+    case "quic":
+      return `${hint} It runs on QUIC (UDP)${pathKind(path) === "relayed" ? " to the supernode" : ""}.`;
+    default:
+      return hint;
+  }
+}
+
+function pathKindHint(path) {
   switch (pathKind(path)) {
     case "direct":
       return "Direct: the two devices reach each other with nothing in between.";
