@@ -100,3 +100,24 @@ func (n *Node) NewBulkStream(ctx context.Context, p peer.ID, pid protocol.ID) (n
 	}
 	return s, nil
 }
+
+// BetterBulkConn returns an open connection to p that carries bulk data
+// strictly better than than (unlimited, direct, spliced, faster transport:
+// the order of BulkConn without its tie-break on streams), or nil. A bulk
+// stream opened before a better connection appeared (a splice or a hole
+// punch comes a moment after the circuit) moves to it.
+func (n *Node) BetterBulkConn(ctx context.Context, p peer.ID, than network.Conn) network.Conn {
+	allowLimited, _ := network.GetAllowLimitedConn(ctx)
+	thanPath := n.ConnPath(than)
+	for _, c := range n.Network().ConnsToPeer(p) {
+		if c == than || c.IsClosed() || (c.Stat().Limited && !allowLimited) {
+			continue
+		}
+		// With equal stream counts a tie is not better: only the
+		// connection's own merits count.
+		if bulkBetter(n.ConnPath(c), thanPath, c.Stat().Limited, than.Stat().Limited, 0, 0) {
+			return c
+		}
+	}
+	return nil
+}

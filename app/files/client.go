@@ -56,6 +56,9 @@ func Dial(ctx context.Context, h host.Host, p peer.ID) (*Conn, error) {
 // Peer returns the provider at the other end.
 func (c *Conn) Peer() peer.ID { return c.peer }
 
+// Connection is the libp2p connection the stream runs on.
+func (c *Conn) Connection() network.Conn { return c.st.Conn() }
+
 // Close ends the stream politely; Reset aborts it.
 func (c *Conn) Close() error { return c.st.Close() }
 

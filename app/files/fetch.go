@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 )
@@ -332,10 +333,42 @@ func (f *fetch) progressLocked(dropped peer.ID, reason error) {
 	})
 }
 
+// errBetterPath ends a worker's stream so that it goes on over a better
+// connection to its provider.
+var errBetterPath = errors.New("a better connection to the provider is open")
+
+// bulkChooser is a host that knows which connection carries bulk data
+// best (node.Node).
+type bulkChooser interface {
+	BetterBulkConn(ctx context.Context, p peer.ID, than network.Conn) network.Conn
+}
+
 // worker fetches from one provider until the queue is empty, the provider
-// fails, or ctx ends. A writer goroutine keeps up to Window requests in
-// flight; the reader verifies and stores each chunk as it arrives.
+// fails, or ctx ends. When a better connection to the provider opens (a
+// splice or a hole punch after the circuit the stream started on), it
+// lets the chunks in flight arrive and goes on over a new stream, which
+// takes the better connection.
 func (f *fetch) worker(ctx context.Context, p peer.ID) error {
+	for {
+		err := f.stream(ctx, p)
+		if !errors.Is(err, errBetterPath) {
+			return err
+		}
+		log.Infow("fetch: moving to a better connection to the provider", "cid", f.c, "peer", p)
+	}
+}
+
+// betterPath reports whether conn's connection is no longer the best one
+// to its provider for bulk data.
+func (f *fetch) betterPath(ctx context.Context, conn *Conn) bool {
+	b, ok := f.h.(bulkChooser)
+	return ok && b.BetterBulkConn(network.WithAllowLimitedConn(ctx, "parley files"), conn.Peer(), conn.Connection()) != nil
+}
+
+// stream fetches from one provider over one stream. A writer goroutine
+// keeps up to Window requests in flight; the reader verifies and stores
+// each chunk as it arrives.
+func (f *fetch) stream(ctx context.Context, p peer.ID) error {
 	f.mu.Lock()
 	conn := f.conns[p]
 	delete(f.conns, p)
@@ -359,9 +392,14 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 	// the end game, how much of others' work p may take over.
 	var outstanding atomic.Int64
 	busy := func() int { return int(outstanding.Load()) }
+	var moving atomic.Bool
 	g.Go(func() error { // writer
 		defer close(inflight)
 		for {
+			if f.betterPath(gctx, conn) {
+				moving.Store(true)
+				return nil // the reader takes what is in flight
+			}
 			s, ok := f.sched.take(gctx, p, rate.rangeChunks(), busy)
 			if !ok {
 				return nil
@@ -402,7 +440,10 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 		}
 		return nil
 	})
-	return g.Wait()
+	if err := g.Wait(); err != nil || !moving.Load() {
+		return err
+	}
+	return errBetterPath
 }
 
 // localError is a failure on our side while fetching, such as a full
