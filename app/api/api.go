@@ -438,17 +438,23 @@ func (s *Server) clientRoutes(c apitype.Client) *http.ServeMux {
 // asked with the wrong method, 404 for the rest.
 func notFound(mux *http.ServeMux) {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		// An endpoint asked with the wrong method is 405, with the one it
-		// takes; anything else under /api/ does not exist.
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/api/" && pattern != "" {
-				w.Header().Set("Allow", m)
-				writeError(w, fmt.Errorf("%w: %s %s takes %s", errMethod, r.Method, r.URL.Path, m))
-				return
-			}
+		if !wrongMethod(mux, w, r) {
+			writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
 		}
-		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
 	})
+}
+
+// wrongMethod answers 405, with the method it takes, a request for an
+// endpoint of mux asked with another method, and reports whether it did.
+func wrongMethod(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/api/" && pattern != "" {
+			w.Header().Set("Allow", m)
+			writeError(w, fmt.Errorf("%w: %s %s takes %s", errMethod, r.Method, r.URL.Path, m))
+			return true
+		}
+	}
+	return false
 }
 
 // emptyListsOf is st with its nil lists made empty, so that the JSON

@@ -22,6 +22,8 @@ import (
 // there), remembers it and starts the engine; from then on the API serves
 // the engine as if the daemon had been started with --rendezvous. Once a
 // network is chosen POST /api/network answers 409 network_chosen.
+// (Before, an endpoint the setup state does not know answers 409
+// no_network, whether the engine has it or not.)
 
 // Setup is a daemon waiting for its network.
 type Setup interface {
@@ -80,6 +82,9 @@ func (s *Server) setupRoutes() *http.ServeMux {
 		// A request that raced a Join goes to the client's endpoints.
 		if mux := s.apiMux.Load(); s.Client() != nil {
 			mux.ServeHTTP(w, r)
+			return
+		}
+		if wrongMethod(mux, w, r) {
 			return
 		}
 		writeError(w, fmt.Errorf("%w (%s %s)", ErrNoNetwork, r.Method, r.URL.Path))
