@@ -40,9 +40,12 @@ type e2eResult struct {
 // person would: register both in their own browsers, make them contacts,
 // chat both ways (delivered, read, unread counts), send a file, publish
 // and fetch by link, look at the network page and probe, change a
-// password, enrol a second device that shows the conversation and revoke
-// it, and, with the rendezvous server stopped (the script asks for it on
-// its standard output), see the server-down state while chat goes on; it
+// password, choose the network on a device started without one (wrong
+// addresses refused), enrol it as a second device that shows the
+// conversation and revoke it, see the NAT type on the network page, ask
+// for the folder of a download (refused: no desktop), and, with the
+// rendezvous server stopped (the script asks for it on its standard
+// output), see the server-down state while chat goes on, then log out; it
 // checks that hostile message bodies render as text, runs axe-core on every
 // screen, and takes screenshots in light and dark. They go to
 // $PARLEY_UI_ARTIFACTS, else the test's artifact directory (go test
@@ -55,6 +58,9 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The daemons run without a desktop: "Open folder" must say so.
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
 	alice, err := net.AddDaemon(ctx, "alice", "--nat-imitation")
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +69,12 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob2, err := net.AddDaemon(ctx, "bob2", "--nat-imitation")
+	// bob's second device starts as on a fresh machine without
+	// --rendezvous (the empty flag overrides the one procnet gives): the
+	// UI's first-run screen asks for the network, and suggests
+	// $PARLEY_RENDEZVOUS, which the daemon reads.
+	t.Setenv("PARLEY_RENDEZVOUS", net.RendezvousAddr)
+	bob2, err := net.AddDaemon(ctx, "bob2", "--nat-imitation", "--rendezvous=")
 	if err != nil {
 		t.Fatal(err)
 	}

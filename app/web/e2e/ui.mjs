@@ -230,6 +230,19 @@ async function main() {
     const receivedCID = await tr.getAttribute("data-cid");
     log(`bob received report.bin: progress 100%, content ID ${receivedCID}`);
     await check(bob, "files");
+    // Its folder: the daemon runs without a desktop here, so it says it
+    // cannot open a file manager, and the path stays there to copy.
+    const done = bob.page.locator(`#transfers .transfer[data-cid="${offerCID}"]`);
+    const savedPath = await done.getByLabel("Where report.bin was saved").inputValue();
+    assert.match(savedPath, /report\.bin$/, "the saved path is not shown");
+    await done.getByRole("button", { name: "Open folder of report.bin" }).click();
+    await done.locator(".open-out.error", { hasText: "cannot open a file manager" }).waitFor();
+    await done.getByRole("button", { name: "Copy path of report.bin" }).click();
+    const copiedPath = await bob.page.evaluate(() => navigator.clipboard.readText().catch(() => ""));
+    if (copiedPath) assert.equal(copiedPath, savedPath, "the copied path differs");
+    bob.errors = bob.errors.filter((e) => !/status of 501/.test(e)); // the refusal, expected
+    await check(bob, "files-open-folder");
+    log(`bob asked for the folder of ${savedPath}: no file manager here, said so, path copied`);
 
     // Publish and fetch by link.
     const pub = alice.page.locator("form", { has: alice.page.getByRole("heading", { name: "Publish" }) });
@@ -280,8 +293,20 @@ async function main() {
     await probe.getByRole("button", { name: "Run probe" }).click();
     await alice.page.locator("#probe-result .mbps").waitFor();
     const probePath = await alice.page.locator("#probe-result .probe-path").innerText();
-    log(`network page: the path to bob is ${pathKind}; the probe went ${probePath}`);
+    const nat = alice.page.locator("#nat-type");
+    const natTCP = await nat.getAttribute("data-nat-tcp");
+    assert.ok(["unknown", "endpoint_independent", "endpoint_dependent"].includes(natTCP), `NAT type ${natTCP}`);
+    log(`network page: the path to bob is ${pathKind}; the probe went ${probePath}; NAT type (TCP) ${natTCP}: ${await nat.innerText()}`);
     await check(alice, "network");
+
+    // Every screen in a narrow window.
+    await alice.page.setViewportSize({ width: 380, height: 700 });
+    for (const screen of ["network", "files", "contacts", "account", "chat"]) {
+      await go(alice, `#/${screen}`);
+      if (screen === "account") await alice.page.locator("#devices .device").first().waitFor();
+      await check(alice, `${screen}-narrow`);
+    }
+    await alice.page.setViewportSize({ width: 1200, height: 800 });
 
     // Devices and account.
     await go(bob, "#/account");
@@ -309,6 +334,30 @@ async function main() {
     assert.equal(apiStatus, 401, "the API answered a browser without the session");
     bob2.errors.length = 0; // the 401s above are expected
     await signIn(bob2, env("PARLEY_BOB2_URL"));
+    // bob2's daemon has no network yet: the first-run screen asks for the
+    // rendezvous server, with the daemon's suggestion filled in, and
+    // refuses what is not one with a clear error.
+    await bob2.page.locator("#banner[data-state=no_network]").waitFor();
+    const netForm = bob2.page.locator("#network-form");
+    const addrField = netForm.getByLabel("Rendezvous server address");
+    const suggested = await addrField.inputValue();
+    assert.match(suggested, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/, `suggested rendezvous address ${suggested}`);
+    await check(bob2, "first-run-network");
+    for (const [wrong, says] of [
+      ["127.0.0.1:4001", "is not a multiaddr"],
+      ["/ip4/127.0.0.1/tcp/4001", "must end in /p2p/"],
+      [suggested.replace(/\/tcp\/\d+\//, "/tcp/1/"), "nothing answers"],
+    ]) {
+      await addrField.fill(wrong);
+      await netForm.getByRole("button", { name: "Join network" }).click();
+      await netForm.locator("output.error", { hasText: says }).waitFor();
+    }
+    await check(bob2, "first-run-network-error");
+    await addrField.fill(suggested);
+    await netForm.getByRole("button", { name: "Join network" }).click();
+    await bob2.page.getByRole("heading", { name: "Add this device to your account" }).waitFor();
+    bob2.errors.length = 0; // the refusals above (422, 502) are expected
+    log("bob2: chose the network on the first-run screen after three wrong addresses were refused");
     const bob2Peer = await bob2.page.locator("main code.peer").first().innerText();
     const enrol = bob2.page.locator("form", { has: bob2.page.getByRole("heading", { name: "Add this device to your account" }) });
     await enrol.getByLabel("Username").fill("bob");
@@ -357,6 +406,19 @@ async function main() {
     await waitIncoming(bob, "still here without the server");
     await check(alice, "server-down");
     log("with the rendezvous server down, the banner says so and a message still went through");
+
+    // Log out: the browser's session ends on the daemon; the old cookie
+    // opens nothing, a new sign-in needs the link again.
+    await alice.page.getByRole("button", { name: "Log out" }).click();
+    await alice.page.getByRole("heading", { name: "Logged out" }).waitFor();
+    await check(alice, "logged-out");
+    const afterLogout = await alice.page.evaluate(async () => (await fetch("/api/status")).status);
+    assert.equal(afterLogout, 401, "the API answered after logging out");
+    const reload = await alice.page.reload();
+    assert.equal(reload.status(), 401, "the UI loaded after logging out");
+    await signIn(alice, env("PARLEY_ALICE_URL"));
+    await alice.page.locator("#banner").waitFor();
+    log("alice logged out: the session ended on the daemon; the link signs her in again");
 
     // Requests that needed the server fail now (the browser logs them);
     // the page itself must not.

@@ -156,6 +156,7 @@ function pageForward() {
 }
 
 function onScroll() {
+  if (!el || !el.scroller) return; // a scroll event after the view went
   const box = el.scroller;
   if (box.scrollTop < 40 && !el.older.hidden) pageBack();
   else if (box.scrollHeight - box.scrollTop - box.clientHeight < 40 && el.win) pageForward();

@@ -1,6 +1,7 @@
 // Files: send a file or folder to a contact, answer offers, publish and
 // copy the link, fetch by link, and follow transfers (progress, rate, ETA,
-// peers; pause, resume, cancel).
+// peers; pause, resume, cancel; a finished one's path to copy and its
+// folder to open).
 import { h, fill, field, busy, confirmAction } from "../dom.js";
 import { netText } from "../text.js";
 import * as api from "../api.js";
@@ -37,8 +38,8 @@ function btn(label, name, f, cls = "secondary") {
 
 // copyButton copies text to the clipboard, or selects it in the field
 // next to it where the clipboard is not available; note says which.
-function copyButton(text, input, label, note) {
-  const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, "Copy link");
+function copyButton(text, input, label, note, caption = "Copy link") {
+  const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, caption);
   b.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(text);
@@ -59,6 +60,44 @@ function linkField(link, name) {
   return h("div", { class: "linkrow" }, input, copyButton(link, input, `Copy link to ${name}`, note), note);
 }
 
+// opened keeps what "Open folder" answered, per transfer, across
+// re-renders: {cls, text}.
+const opened = new Map();
+
+// savedTo is where a finished download is: its path to copy, and a button
+// that asks the daemon to show its folder in the desktop's file manager
+// (the daemon knows the folder; the page sends the transfer's ID only).
+function savedTo(t) {
+  const name = t.name || t.cid;
+  const input = h("input", { class: "link path", value: t.path, readonly: true, "aria-label": `Where ${name} was saved` });
+  input.addEventListener("focus", () => input.select());
+  const note = h("span", { class: "muted small", role: "status" });
+  const open = h("button", { type: "button", class: "secondary small", "aria-label": `Open folder of ${name}` }, "Open folder");
+  const said = opened.get(t.id);
+  const out = h("p", { class: `open-out small ${said ? said.cls : ""}`, role: "status" }, said ? netText(said.text) : "");
+  open.addEventListener("click", async () => {
+    open.disabled = true;
+    try {
+      const r = await api.post("/api/transfers/open", { id: t.id });
+      opened.set(t.id, { cls: "ok", text: `Opened ${r.path} in the file manager.` });
+    } catch (err) {
+      const text = err.code === "no_file_manager"
+        ? `The daemon cannot open a file manager here (${err.message}). Copy the path instead.`
+        : err.message;
+      opened.set(t.id, { cls: "error", text });
+    } finally {
+      open.disabled = false;
+    }
+    const now = opened.get(t.id);
+    out.className = `open-out small ${now.cls}`;
+    fill(out, netText(now.text));
+  });
+  return [
+    h("div", { class: "linkrow" }, h("span", { class: "small" }, "Saved to"), input, copyButton(t.path, input, `Copy path of ${name}`, note, "Copy path"), open, note),
+    out,
+  ];
+}
+
 function transferItem(t) {
   const pct = t.bytes_total > 0 ? Math.min(100, Math.floor((t.bytes_done / t.bytes_total) * 100)) : t.state === "done" ? 100 : 0;
   const active = t.state === "running" || t.state === "finding_providers";
@@ -69,7 +108,7 @@ function transferItem(t) {
       h("p", { class: "muted small" },
         `${pct}% · ${bytes(t.bytes_done)} of ${bytes(t.bytes_total)}`,
         active ? ` · ${rate(t.rate)} · ETA ${eta(t.bytes_total - t.bytes_done, t.rate)} · ${t.peers} peer${t.peers === 1 ? "" : "s"}` : ""),
-      t.state === "done" && t.path ? h("p", { class: "small" }, "Saved to ", netText(t.path, { tag: "code" })) : null,
+      t.state === "done" && t.path ? savedTo(t) : null,
       t.error ? h("p", { class: "error small" }, netText(t.error)) : null,
       h("p", { class: "muted small" }, "Content ID ", h("code", { class: "cid" }, t.cid))),
     h("span", { class: "actions" },
