@@ -38,7 +38,9 @@ type e2eResult struct {
 // bob and bob's second device behind imitated NATs (so they reach each
 // other through the supernode). The Node script e2e/ui.mjs does what a
 // person would: register both in their own browsers, make them contacts,
-// chat both ways (delivered, read, unread counts), send a file, publish
+// decline and block a third user's requests (carol, who then deletes her
+// account), chat both ways (delivered, read, unread counts, desktop
+// notifications), send a file, pause, resume and cancel a download, publish
 // and fetch by link, look at the network page and probe, change a
 // password, choose the network on a device started without one (wrong
 // addresses refused), enrol it as a second device that shows the
@@ -78,6 +80,10 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	carol, err := net.AddDaemon(ctx, "carol", "--nat-imitation")
+	if err != nil {
+		t.Fatal(err)
+	}
 	artifacts := os.Getenv("PARLEY_UI_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = t.ArtifactDir()
@@ -101,12 +107,14 @@ func TestBrowser(t *testing.T) {
 	uiCommand := time.Since(start)
 	bobURL := uiLink(ctx, t, net.Binaries().Parley, bob.Dir)
 	bob2URL := uiLink(ctx, t, net.Binaries().Parley, bob2.Dir)
+	carolURL := uiLink(ctx, t, net.Binaries().Parley, carol.Dir)
 
 	var res e2eResult
 	runScript(ctx, t, "ui.mjs", []string{
 		"PARLEY_ALICE_URL=" + aliceURL,
 		"PARLEY_BOB_URL=" + bobURL,
 		"PARLEY_BOB2_URL=" + bob2URL,
+		"PARLEY_CAROL_URL=" + carolURL,
 		"PARLEY_ARTIFACTS=" + artifacts,
 		"PARLEY_SHARE_FILE=" + shared,
 		"PARLEY_PUBLISH_FILE=" + published,

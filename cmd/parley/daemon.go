@@ -37,15 +37,29 @@ it through the API address it writes to the data directory.
 
 The data directory remembers the flags given (settings.json), so after the
 first start "parley daemon" alone starts the same client again; a flag
-given later replaces the remembered value. One daemon at a time uses a data
-directory; the daemon keeps it private (0700, its files 0600).
+given later replaces the remembered value.
+
+Started without a rendezvous server (none given and none remembered, as
+on a fresh data directory, or an empty --rendezvous=), the daemon runs its
+API and web UI without a network: open the UI (parley ui), whose first
+screen asks for the rendezvous
+server's address and suggests one (PARLEY_RENDEZVOUS if set, else the
+rendezvous server of a local parley-testnet up, found through
+PARLEY_TESTNET_DIR or in TMPDIR/parley-testnet-*). The daemon checks the
+address (a multiaddr ending in /p2p/<peer ID> whose server answers),
+remembers it as --rendezvous would be, and joins; later starts go
+straight to it.
+
+One daemon at a time uses a data directory; the daemon keeps it private
+(0700, its files 0600).
 
 It prints one line when it is up: "parley daemon: device <peer ID>, data in
 <dir>, API on <addr>" (with --json, that as a JSON object with the fields
-peer, data_dir and api), and logs to standard error (GOLOG_LOG_LEVEL sets
-the levels).`,
+peer, data_dir and api, and setup: true while it waits for the network),
+and logs to standard error (GOLOG_LOG_LEVEL sets the levels).`,
 		Example: `  parley daemon --rendezvous /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…
   parley daemon
+  parley --data /tmp/carol daemon          # a fresh directory: choose the network in parley ui
   parley --data /tmp/alice daemon --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW… --supernode never`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {

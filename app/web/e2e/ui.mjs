@@ -86,6 +86,19 @@ async function main() {
   const alice = await person("alice");
   const bob = await person("bob");
   const bob2 = await person("bob2");
+  const carol = await person("carol");
+  // bob's browser records the desktop notifications the page makes: the
+  // Notification API replaced before the page loads (granted when asked).
+  await bob.context.addInitScript(() => {
+    window.shownNotifications = [];
+    const N = function (title, opts) {
+      window.shownNotifications.push({ title, body: opts && opts.body });
+      this.close = () => {};
+    };
+    N.permission = "default";
+    N.requestPermission = async () => (N.permission = "granted");
+    window.Notification = N;
+  });
   try {
     // First run: sign in through the link, register in the browser.
     figures.open_to_interactive_ms = String(await signIn(alice, env("PARLEY_ALICE_URL")));
@@ -108,6 +121,54 @@ async function main() {
     await bob.page.locator('#contact-list [data-user="alice"] .dot.on').waitFor();
     await check(alice, "contacts");
     log("alice and bob are contacts and see each other online");
+
+    // carol asks both; alice declines, bob blocks her (after confirming)
+    // and unblocks her again; carol then deletes her account.
+    await signIn(carol, env("PARLEY_CAROL_URL"));
+    await register(carol);
+    await go(carol, "#/contacts");
+    for (const who of ["alice", "bob"]) {
+      await carol.page.getByLabel("Username").fill(who);
+      await carol.page.getByRole("button", { name: "Send request" }).click();
+      await carol.page.locator("#outgoing .name", { hasText: who }).waitFor();
+    }
+    await alice.page.getByRole("button", { name: "Decline carol" }).click();
+    await alice.page.locator("#incoming .name", { hasText: "carol" }).waitFor({ state: "detached" });
+    await go(bob, "#/contacts");
+    await bob.page.getByRole("button", { name: "Block carol" }).click();
+    await bob.page.locator("dialog#confirm[open]").waitFor();
+    await bob.page.locator("#confirm-ok").click();
+    await bob.page.locator("#blocked .name", { hasText: "carol" }).waitFor();
+    await check(bob, "contacts-blocked");
+    await bob.page.getByRole("button", { name: "Unblock carol" }).click();
+    await bob.page.locator("#blocked .name", { hasText: "carol" }).waitFor({ state: "detached" });
+    log("alice declined carol's request; bob blocked carol, then unblocked her");
+    await go(carol, "#/account");
+    const del = carol.page.locator("form", { has: carol.page.getByRole("heading", { name: "Delete account" }) });
+    await del.getByLabel("Password").fill(password);
+    await del.getByRole("button", { name: "Delete account" }).click();
+    assert.equal(await carol.page.locator("dialog#confirm[open]").count(), 0, "deleting asked before the box was ticked");
+    await del.getByLabel("I understand this cannot be undone").check();
+    await del.getByRole("button", { name: "Delete account" }).click();
+    await carol.page.locator("dialog#confirm[open]").waitFor();
+    await check(carol, "delete-account-confirm");
+    await carol.page.locator("#confirm-ok").click();
+    await carol.page.locator("#banner[data-state=account_deleted]").waitFor();
+    await check(carol, "account-deleted");
+    log("carol deleted her account after confirming; her UI says so");
+
+    // Keyboard: the first Tab reaches the skip link, which moves the focus
+    // to the content.
+    await go(alice, "#/contacts");
+    await alice.page.reload();
+    await alice.page.locator("body[data-ready=true]").waitFor();
+    await alice.page.keyboard.press("Tab");
+    assert.equal(await alice.page.evaluate(() => document.activeElement.className), "skip", "the first Tab does not reach the skip link");
+    await alice.page.keyboard.press("Enter");
+    assert.equal(await alice.page.evaluate(() => document.activeElement.id), "main", "the skip link does not move the focus to the content");
+    assert.equal(await alice.page.evaluate(() => location.hash), "#/contacts", "the skip link changed the screen");
+    await alice.page.keyboard.press("Tab");
+    assert.ok(await alice.page.evaluate(() => document.getElementById("main").contains(document.activeElement)), "Tab after the skip link leaves the content");
 
     // Chat both ways, live: bob keeps his conversation with alice open.
     await go(alice, "#/chat/bob");
@@ -169,6 +230,9 @@ async function main() {
     await bob.page.locator("#compose").dispatchEvent("input");
     await check(bob, "conversation");
     await go(bob, "#/chat");
+    // Desktop notifications are asked for once, from a button.
+    await bob.page.getByRole("button", { name: "Turn on desktop notifications" }).click();
+    await bob.page.getByRole("button", { name: "Turn on desktop notifications" }).waitFor({ state: "detached" });
     await check(bob, "chat");
     // A narrow window shows one pane at a time.
     await alice.page.setViewportSize({ width: 380, height: 700 });
@@ -207,6 +271,7 @@ async function main() {
     await go(bob, "#/contacts");
     await sendMessage(alice, "are you there?");
     await bob.page.locator("#nav-unread:not([hidden])").waitFor();
+    await bob.page.waitForFunction(() => window.shownNotifications.some((n) => n.title === "Parley: alice" && n.body === "are you there?"));
     await check(bob, "contacts-unread");
     await go(bob, "#/chat/alice");
     await waitIncoming(bob, "are you there?");
@@ -262,6 +327,27 @@ async function main() {
     await fetchForm.getByRole("button", { name: "Fetch" }).click();
     await bob.page.locator(`#transfers .transfer[data-cid="${publishedCID}"][data-state="done"]`).waitFor();
     log(`bob fetched ${publishedCID} by link`);
+
+    // A link to content nobody has: the download waits for providers;
+    // bob pauses it, resumes it and cancels it (after confirming).
+    const i = 30;
+    const bogusCID = publishedCID.slice(0, i) + (publishedCID[i] === "a" ? "b" : "a") + publishedCID.slice(i + 1);
+    await fetchForm.getByLabel("Link").fill(link.replace(publishedCID, bogusCID));
+    await fetchForm.getByRole("button", { name: "Fetch" }).click();
+    const stuck = bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"]`);
+    await stuck.waitFor();
+    const stuckState = await stuck.getAttribute("data-state");
+    if (stuckState === "finding_providers" || stuckState === "running") {
+      await stuck.getByRole("button", { name: /^Pause/ }).click();
+      await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"][data-state="paused"]`).waitFor();
+      await check(bob, "files-paused");
+    }
+    await stuck.getByRole("button", { name: /^Resume/ }).click();
+    await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"]:not([data-state="paused"])`).waitFor();
+    await stuck.getByRole("button", { name: /^Cancel/ }).click();
+    await bob.page.locator("#confirm-ok").click();
+    await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"][data-state="cancelled"]`).waitFor();
+    log(`a download nobody provides (${stuckState} at first): paused, resumed, cancelled`);
 
     // Drag and drop: alice drops a file on the conversation with bob; bob
     // gets the offer.
@@ -427,7 +513,7 @@ async function main() {
     }
     console.log("RESULT " + JSON.stringify({ offer_cid: offerCID, received_cid: receivedCID, published_cid: publishedCID, fetched_cid: publishedCID, figures }));
   } finally {
-    for (const p of [alice, bob, bob2]) {
+    for (const p of [alice, bob, bob2, carol]) {
       if (p.errors.length) log(`${p.name}'s page errors: ${p.errors.join("; ")}`);
       await p.page.screenshot({ path: path.join(artifacts, `${p.name}-last.png`) }).catch(() => {});
       await close(p);

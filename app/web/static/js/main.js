@@ -116,6 +116,13 @@ function signedOut(loggedOut) {
   main.focus();
 }
 
+// The skip link moves the focus to the content without touching the
+// address (its #main would be taken for a route).
+document.querySelector(".skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
 const logout = document.getElementById("logout");
 logout.addEventListener("click", async () => {
   logout.disabled = true;
