@@ -63,7 +63,8 @@ func TestBrowser(t *testing.T) {
 	// The daemons run without a desktop: "Open folder" must say so.
 	t.Setenv("DISPLAY", "")
 	t.Setenv("WAYLAND_DISPLAY", "")
-	alice, err := net.AddDaemon(ctx, "alice", "--nat-imitation")
+	// alice sends slowly enough that bob can pause a download from her.
+	alice, err := net.AddDaemon(ctx, "alice", "--nat-imitation", "--upload-limit", "512KiB")
 	if err != nil {
 		t.Fatal(err)
 	}
