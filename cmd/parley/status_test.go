@@ -65,3 +65,14 @@ func TestStatusShowsNAT(t *testing.T) {
 		t.Errorf("parley status has no nat line:\n%s", out)
 	}
 }
+
+// TestStatusWithoutNetwork: a daemon waiting for its network says so and
+// how to choose one.
+func TestStatusWithoutNetwork(t *testing.T) {
+	var out strings.Builder
+	c := &cli{out: &out}
+	c.printStatus(apitype.Status{Peer: "12D3KooWx", Setup: &apitype.NetworkSetup{}})
+	if !strings.Contains(out.String(), "network       (none chosen yet: open the web UI with parley ui, or start the daemon with --rendezvous)") {
+		t.Errorf("got\n%s", out.String())
+	}
+}

@@ -209,6 +209,10 @@ async function main() {
     await sendMessage(alice, bidi);
     await waitIncoming(bob, xss);
     await bob.page.waitForFunction(() => [...document.querySelectorAll(".msg.in .body")].some((b) => b.textContent.includes("⟨U+202E⟩")));
+    // innerText is what is rendered: a message just appended is skipped
+    // (content-visibility) until the next rendering update finds it on
+    // screen, which a loaded machine may delay.
+    await bob.page.waitForFunction(() => document.querySelector(".messages").innerText.includes("fdp.exe"), null, { timeout });
     const shown = await bob.page.evaluate(() => ({
       imgs: document.querySelectorAll("main img").length,
       text: document.querySelector(".messages").innerText,
