@@ -72,7 +72,9 @@ func (d *daemonSetup) Join(ctx context.Context, rendezvous string) (apitype.Clie
 	defer cancel()
 	if err := e.Node().Connect(ctx, ai); err != nil {
 		e.Close()
-		return nil, fmt.Errorf("%w: nothing answers at %s (is the rendezvous server running, and is the address right?): %v", app.ErrServerUnreachable, s.Rendezvous, err)
+		// The dial's own error (every address tried, backoffs) is for
+		// logs; the person is told what to check.
+		return nil, fmt.Errorf("%w: nothing answers at %s: is the rendezvous server running, and is the address right?", app.ErrServerUnreachable, s.Rendezvous)
 	}
 	if err := d.dir.SaveSettings(s); err != nil {
 		e.Close()
@@ -128,7 +130,7 @@ func parseRendezvous(s string) (peer.AddrInfo, error) {
 func suggestRendezvous() (addr, from string) {
 	if env := strings.TrimSpace(os.Getenv("PARLEY_RENDEZVOUS")); env != "" {
 		if _, err := parseRendezvous(env); err == nil {
-			return env, "$PARLEY_RENDEZVOUS"
+			return env, "the daemon's PARLEY_RENDEZVOUS setting"
 		}
 	}
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "parley-testnet-*"))

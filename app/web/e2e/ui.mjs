@@ -312,7 +312,7 @@ async function main() {
     const savedPath = await done.getByLabel("Where report.bin was saved").inputValue();
     assert.match(savedPath, /report\.bin$/, "the saved path is not shown");
     await done.getByRole("button", { name: "Open folder of report.bin" }).click();
-    await done.locator(".open-out.error", { hasText: "cannot open a file manager" }).waitFor();
+    await done.locator(".open-out.error", { hasText: "No file manager to open the folder with" }).waitFor();
     await done.getByRole("button", { name: "Copy path of report.bin" }).click();
     const copiedPath = await bob.page.evaluate(() => navigator.clipboard.readText().catch(() => ""));
     if (copiedPath) assert.equal(copiedPath, savedPath, "the copied path differs");

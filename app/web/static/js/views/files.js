@@ -82,7 +82,7 @@ function savedTo(t) {
       opened.set(t.id, { cls: "ok", text: `Opened ${r.path} in the file manager.` });
     } catch (err) {
       const text = err.code === "no_file_manager"
-        ? `The daemon cannot open a file manager here (${err.message}). Copy the path instead.`
+        ? `${err.message[0].toUpperCase()}${err.message.slice(1)}. Copy the path above instead.`
         : err.message;
       opened.set(t.id, { cls: "error", text });
     } finally {

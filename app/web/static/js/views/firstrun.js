@@ -43,7 +43,7 @@ function networkStep(root) {
     placeholder: "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…",
   });
   const hint = sug
-    ? ["Suggested: the address of ", netText(s.setup.suggested_from || "a known server"), ". Ask whoever runs your network for theirs."]
+    ? ["Suggested from ", netText(s.setup.suggested_from || "what the daemon knows"), ". To join another network, ask whoever runs it for its address."]
     : ["The server's multiaddr ending in /p2p/ and its peer ID, as parley-rendezvous prints it (or as parley-testnet up prints it for a local test network)."];
   const form = h(
     "form",
