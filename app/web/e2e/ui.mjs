@@ -339,28 +339,22 @@ async function main() {
     await bob.page.locator(`#transfers .transfer[data-cid="${publishedCID}"][data-state="done"]`).waitFor();
     log(`bob fetched ${publishedCID} by link`);
 
-    // A link to content nobody has: the download waits for providers;
-    // bob pauses it, resumes it and cancels it (after confirming).
+    // A link to content nobody has: the download looks for providers,
+    // fails with the reason; bob resumes it (it looks again), then cancels
+    // it after confirming. (Pausing is tried on report.bin above: here the
+    // search ends too soon to catch it.)
     const i = 30;
     const bogusCID = publishedCID.slice(0, i) + (publishedCID[i] === "a" ? "b" : "a") + publishedCID.slice(i + 1);
     await fetchForm.getByLabel("Link").fill(link.replace(publishedCID, bogusCID));
     await fetchForm.getByRole("button", { name: "Fetch" }).click();
     const stuck = bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"]`);
-    await stuck.waitFor();
-    const states = [await stuck.getAttribute("data-state")];
-    if (states[0] !== "failed") {
-      await stuck.getByRole("button", { name: /^Pause/ }).click();
-      await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"][data-state="paused"]`).waitFor();
-      states.push("paused");
-    }
+    await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"][data-state="failed"]`).waitFor();
+    const why = await stuck.locator(".error").innerText();
     await stuck.getByRole("button", { name: /^Resume/ }).click();
-    await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"]:not([data-state="paused"])`).waitFor();
-    states.push("resumed");
     await stuck.getByRole("button", { name: /^Cancel/ }).click();
     await bob.page.locator("#confirm-ok").click();
     await bob.page.locator(`#transfers .transfer[data-cid="${bogusCID}"][data-state="cancelled"]`).waitFor();
-    states.push("cancelled");
-    log(`a download nobody provides: ${states.join(", ")}`);
+    log(`a download nobody provides failed (${why}), was resumed, then cancelled`);
 
     // Drag and drop: alice drops a file on the conversation with bob; bob
     // gets the offer.
