@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parleynet/parley/app/apitype"
@@ -23,6 +24,8 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 		EventSeq: seq,
 	}
 	s.Reachability = e.node.Reachability().String()
+	s.Rendezvous = rendezvousAddr(e.cfg.Rendezvous)
+	s.NAT = natStatus(e.node)
 	for _, a := range e.node.PublicAddrs() {
 		s.PublicAddrs = append(s.PublicAddrs, a.String())
 	}
@@ -45,6 +48,36 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 	book := e.contacts.listing()
 	s.Contacts, s.Incoming, s.Outgoing = book.Contacts, book.Incoming, book.Outgoing
 	return s, nil
+}
+
+// natStatus is the NAT type libp2p determined, per transport. libp2p's
+// types mean something only behind a NAT (its event's doc says so): a
+// device that is not known to be private shows unknown.
+func natStatus(n *node.Node) apitype.NATStatus {
+	tcp, udp := n.NATType()
+	if n.Reachability() != network.ReachabilityPrivate {
+		tcp, udp = network.NATDeviceTypeUnknown, network.NATDeviceTypeUnknown
+	}
+	return apitype.NATStatus{TCP: natType(tcp), UDP: natType(udp)}
+}
+
+func natType(t network.NATDeviceType) apitype.NATType {
+	switch t {
+	case network.NATDeviceTypeEndpointIndependent:
+		return apitype.NATEndpointIndependent
+	case network.NATDeviceTypeEndpointDependent:
+		return apitype.NATEndpointDependent
+	}
+	return apitype.NATUnknown
+}
+
+// rendezvousAddr is the server's address as --rendezvous takes it.
+func rendezvousAddr(ai peer.AddrInfo) string {
+	addrs, err := peer.AddrInfoToP2pAddrs(&ai)
+	if err != nil || len(addrs) == 0 {
+		return ""
+	}
+	return addrs[0].String()
 }
 
 func supernodeState(v relay.VolunteerState) apitype.SupernodeState {

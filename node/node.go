@@ -40,7 +40,8 @@ type Node struct {
 	announce []ma.Multiaddr // replaces the listen addresses in what is advertised
 	puncher  *puncher
 	gater    *gater
-	tcpFirst *tcpFirst // WithPreferTCP's dials
+	tcpFirst *tcpFirst   // WithPreferTCP's dials
+	nat      *natTracker // NAT types (nat.go)
 
 	reachability atomic.Int32                    // network.Reachability
 	extraAddrs   atomic.Pointer[[]ma.Multiaddr]  // circuit addresses to advertise
@@ -138,6 +139,11 @@ func New(opts ...Option) (_ *Node, err error) {
 	if n.puncher, err = startPuncher(h, !cfg.natImitation); err != nil {
 		n.reachSub.Close()
 		return nil, fmt.Errorf("start hole punching: %w", err)
+	}
+	if n.nat, err = startNATTracker(h); err != nil {
+		n.reachSub.Close()
+		n.puncher.close()
+		return nil, err
 	}
 	go n.trackReachability()
 	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
@@ -298,6 +304,9 @@ func (n *Node) Close() error {
 		var errs []error
 		if n.puncher != nil {
 			errs = append(errs, n.puncher.close())
+		}
+		if n.nat != nil {
+			errs = append(errs, n.nat.close())
 		}
 		if n.reachSub != nil {
 			errs = append(errs, n.reachSub.Close())

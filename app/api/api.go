@@ -42,6 +42,7 @@
 //	POST /api/transfers/pause   TransferRequest
 //	POST /api/transfers/resume  TransferRequest
 //	POST /api/transfers/cancel  TransferRequest
+//	POST /api/transfers/open    TransferRequest       apitype.OpenedFolder (open.go)
 //	POST /api/share             ShareRequest          apitype.Offer
 //	GET  /api/offers                                  []apitype.Offer
 //	POST /api/offers/accept     AcceptOfferRequest    apitype.Transfer
@@ -49,6 +50,8 @@
 //	POST /api/offers/cancel     OfferRequest
 //	POST /api/upload?name=      the file's raw bytes  apitype.Uploaded (upload.go)
 //	GET  /api/events?since=N                          text/event-stream of apitype.Event
+//	POST /api/network           NetworkRequest        apitype.Status (setup.go)
+//	POST /api/logout                                  (web.go)
 //
 // Successful calls without a result answer {}. A failed call answers an
 // apitype.ErrorResponse with the HTTP status and code of the error table
@@ -81,6 +84,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -108,7 +112,6 @@ const maxRequestBody = 64 << 10
 
 // Server serves the API for one engine.
 type Server struct {
-	client   apitype.Client
 	info     Info
 	infoPath string
 	dataDir  string // uploads go under it (upload.go)
@@ -117,7 +120,17 @@ type Server struct {
 	stop     chan struct{} // closed by Close: event streams end
 	// keepalive is how often an idle event stream carries a comment.
 	keepalive time.Duration
-	ui        uiSession // the web UI's cookie (web.go)
+	ui        *uiSessions // the web UI's cookies (web.go)
+	setup     Setup       // nil unless started by ListenSetup (setup.go)
+	// openFolder opens a folder in the desktop's file manager (open.go).
+	openFolder func(ctx context.Context, dir string) error
+
+	// apiMux serves /api/: the client's endpoints, or the setup state's
+	// until a network is chosen.
+	apiMux atomic.Pointer[http.ServeMux]
+
+	joinMu sync.Mutex     // held through a Join; guards the following
+	client apitype.Client // nil until a network is chosen
 
 	closeOnce sync.Once
 	closeErr  error
@@ -126,6 +139,10 @@ type Server struct {
 // Listen serves the API on addr (a loopback host:port; port 0 picks one)
 // and writes InfoFile into dataDir.
 func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
+	return listen(c, nil, dataDir, addr)
+}
+
+func listen(c apitype.Client, setup Setup, dataDir, addr string) (*Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("API address %q: %w", addr, err)
@@ -140,14 +157,21 @@ func Listen(c apitype.Client, dataDir, addr string) (*Server, error) {
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	s := &Server{
-		client:    c,
-		stop:      make(chan struct{}),
-		keepalive: keepalive,
-		info:      Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
-		infoPath:  filepath.Join(dataDir, InfoFile),
-		dataDir:   dataDir,
-		done:      make(chan struct{}),
-		ui:        newUISession(ln.Addr().String()),
+		client:     c,
+		stop:       make(chan struct{}),
+		keepalive:  keepalive,
+		info:       Info{Addr: ln.Addr().String(), Token: hex.EncodeToString(tok)},
+		infoPath:   filepath.Join(dataDir, InfoFile),
+		dataDir:    dataDir,
+		done:       make(chan struct{}),
+		ui:         newUISessions(ln.Addr().String()),
+		setup:      setup,
+		openFolder: openInFileManager,
+	}
+	if c != nil {
+		s.apiMux.Store(s.clientRoutes(c))
+	} else {
+		s.apiMux.Store(s.setupRoutes())
 	}
 	if err := writeInfo(s.infoPath, s.info); err != nil {
 		ln.Close()
@@ -190,8 +214,18 @@ func writeInfo(path string, info Info) error {
 	return nil
 }
 
+// routes are the UI's (web.go) and /api/, served by apiMux.
 func (s *Server) routes() http.Handler {
-	c := s.client
+	mux := http.NewServeMux()
+	s.uiRoutes(mux)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.apiMux.Load().ServeHTTP(w, r)
+	})
+	return s.guard(mux)
+}
+
+// clientRoutes are the endpoints of client c.
+func (s *Server) clientRoutes(c apitype.Client) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := c.Status(r.Context())
@@ -381,22 +415,46 @@ func (s *Server) routes() http.Handler {
 			}
 		})
 	}
-	mux.HandleFunc("POST /api/upload", s.upload)
-	mux.HandleFunc("GET /api/events", s.events)
-	s.uiRoutes(mux)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		// An endpoint asked with the wrong method is 405, with the one it
-		// takes; anything else under /api/ does not exist.
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/api/" && pattern != "" {
-				w.Header().Set("Allow", m)
-				writeError(w, fmt.Errorf("%w: %s %s takes %s", errMethod, r.Method, r.URL.Path, m))
-				return
-			}
+	mux.HandleFunc("POST /api/transfers/open", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.TransferRequest
+		if readJSON(w, r, &req) {
+			res, err := s.openTransferFolder(r.Context(), c, req.ID)
+			writeResult(w, res, err)
 		}
-		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
 	})
-	return s.guard(mux)
+	mux.HandleFunc("POST /api/network", func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.NetworkRequest
+		if readJSON(w, r, &req) {
+			writeError(w, fmt.Errorf("%w: restart the daemon with --rendezvous to use another", ErrNetworkChosen))
+		}
+	})
+	mux.HandleFunc("POST /api/upload", s.upload)
+	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { s.events(c, w, r) })
+	notFound(mux)
+	return mux
+}
+
+// notFound answers what mux has no endpoint for: 405 for an endpoint
+// asked with the wrong method, 404 for the rest.
+func notFound(mux *http.ServeMux) {
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if !wrongMethod(mux, w, r) {
+			writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
+		}
+	})
+}
+
+// wrongMethod answers 405, with the method it takes, a request for an
+// endpoint of mux asked with another method, and reports whether it did.
+func wrongMethod(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "/api/" && pattern != "" {
+			w.Header().Set("Allow", m)
+			writeError(w, fmt.Errorf("%w: %s %s takes %s", errMethod, r.Method, r.URL.Path, m))
+			return true
+		}
+	}
+	return false
 }
 
 // emptyListsOf is st with its nil lists made empty, so that the JSON

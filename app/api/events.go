@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app"
+	"github.com/parleynet/parley/app/apitype"
 )
 
 // keepalive is how often an idle event stream carries a comment, so that
@@ -18,7 +19,7 @@ var keepalive = 15 * time.Second
 // events serves GET /api/events as server-sent events (see the package
 // doc). The cursor is Last-Event-ID (a reconnecting EventSource sends it),
 // else ?since=, else the last event published: from now on.
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+func (s *Server) events(c apitype.Client, w http.ResponseWriter, r *http.Request) {
 	since, err := cursor(r)
 	if err != nil {
 		writeError(w, err)
@@ -30,14 +31,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if since == nil {
-		st, err := s.client.Status(r.Context())
+		st, err := c.Status(r.Context())
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		since = &st.EventSeq
 	}
-	evs, err := s.client.Watch(r.Context(), *since)
+	evs, err := c.Watch(r.Context(), *since)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -12,4 +13,9 @@ func SetKeepaliveForTest(t *testing.T, d time.Duration) {
 	old := keepalive
 	keepalive = d
 	t.Cleanup(func() { keepalive = old })
+}
+
+// SetOpenFolderForTest replaces how s opens a folder on the desktop.
+func SetOpenFolderForTest(s *Server, f func(ctx context.Context, dir string) error) {
+	s.openFolder = f
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
@@ -9,18 +10,21 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parleynet/parley/app/web"
 )
 
 // The web UI (package app/web) is served on the API's listener:
 //
-//	GET /ui/login?token=<api.json's token>   sets the session cookie, 303 to /
-//	GET /, /js/…, /css/…                     the UI's files
+//	GET  /ui/login?token=<api.json's token>  sets the session cookie, 303 to /
+//	POST /api/logout                         ends this browser's session
+//	GET  /, /js/…, /css/…                    the UI's files
 //
 // The login link is what `parley ui` prints and opens. A correct token
-// sets an HttpOnly, SameSite=Strict cookie holding this server's session
-// secret (random, not the token) and redirects to /, so the token does not
+// sets an HttpOnly, SameSite=Strict cookie holding a session secret of
+// its own (random, not the token; one per sign-in, so that each browser
+// can sign out alone) and redirects to /, so the token does not
 // stay in the address bar or the history's current entry. From then on a
 // request is authorized by the bearer token or by that cookie. The cookie's
 // name carries the port, since browsers share cookies between the ports of
@@ -29,7 +33,9 @@ import (
 // same-origin Origin header, and one the browser marks as coming from
 // another site (Sec-Fetch-Site) is refused, whatever its method: the
 // cookie is for this UI's own pages only. The Host and Origin checks of
-// guard apply to the UI as to the API.
+// guard apply to the UI as to the API. Logging out forgets the cookie's
+// secret on the server (a copy of the cookie kept elsewhere is worthless
+// from then on) and clears the cookie; signing in again needs the link.
 
 // uiLoginPath is the login link's path.
 const uiLoginPath = "/ui/login"
@@ -37,17 +43,58 @@ const uiLoginPath = "/ui/login"
 // assets are the UI's files, read and compressed once per process.
 var assets = sync.OnceValues(func() (*web.Assets, error) { return web.Load(web.Files()) })
 
-// uiSession is what the UI's cookie holds.
-type uiSession struct {
+// maxUISessions bounds the sign-ins remembered: past it the oldest is
+// forgotten (its browser must open the link again).
+const maxUISessions = 64
+
+// uiSessions are the browsers signed in with the login link.
+type uiSessions struct {
 	cookie string // the cookie's name
-	secret string // its value
+
+	mu      sync.Mutex             // guards the following
+	secrets map[[32]byte]time.Time // SHA-256 of a session secret → sign-in time
 }
 
-func newUISession(addr string) uiSession {
+func newUISessions(addr string) *uiSessions {
 	_, port, _ := net.SplitHostPort(addr)
+	return &uiSessions{cookie: "parley_session_" + port, secrets: make(map[[32]byte]time.Time)}
+}
+
+// create returns a new session secret.
+func (u *uiSessions) create() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	return uiSession{cookie: "parley_session_" + port, secret: hex.EncodeToString(b)}
+	secret := hex.EncodeToString(b)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.secrets) >= maxUISessions {
+		var oldest [32]byte
+		var at time.Time
+		for k, t := range u.secrets {
+			if at.IsZero() || t.Before(at) {
+				oldest, at = k, t
+			}
+		}
+		delete(u.secrets, oldest)
+	}
+	u.secrets[sha256.Sum256([]byte(secret))] = time.Now()
+	return secret
+}
+
+// valid reports whether secret is a live session's. The map is keyed by
+// the secret's hash, so the lookup's timing tells nothing of the secrets.
+func (u *uiSessions) valid(secret string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.secrets[sha256.Sum256([]byte(secret))]
+	return ok
+}
+
+// end forgets secret.
+func (u *uiSessions) end(secret string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.secrets, sha256.Sum256([]byte(secret)))
 }
 
 // uiRoutes adds the login link and the UI's files to mux. The files are
@@ -59,7 +106,19 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		panic(fmt.Sprintf("web UI: %v", err))
 	}
 	mux.HandleFunc("GET "+uiLoginPath, s.uiLogin)
+	mux.HandleFunc("POST /api/logout", s.uiLogout)
 	mux.Handle("/", a)
+}
+
+// uiLogout ends the session of the cookie the request carries (a request
+// with the bearer token and no cookie ends nothing) and clears the cookie.
+func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(s.ui.cookie); err == nil {
+		s.ui.end(c.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.ui.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 // uiLogin checks the token in constant time, sets the session cookie and
@@ -74,7 +133,7 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.ui.cookie,
-		Value:    s.ui.secret,
+		Value:    s.ui.create(),
 		Path:     "/",
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
@@ -94,7 +153,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	c, err := r.Cookie(s.ui.cookie)
-	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.ui.secret)) != 1 {
+	if err != nil || !s.ui.valid(c.Value) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			writeError(w, errUnauthorized)
 		} else {

@@ -161,8 +161,16 @@ type Status struct {
 	// Login says why the device is not logged in and what to do; nil
 	// while it is logged in or still logging in for the first time.
 	Login *LoginProblem `json:"login_problem,omitempty"`
+	// Rendezvous is the rendezvous server's multiaddr (the network this
+	// device is on); "" while no network is chosen (see Setup).
+	Rendezvous string `json:"rendezvous,omitempty"`
+	// Setup is set while the daemon waits for a network to be chosen
+	// (POST /api/network); nil once it has one.
+	Setup *NetworkSetup `json:"setup,omitempty"`
 	// Reachability is "public", "private" or "unknown".
 	Reachability string `json:"reachability"`
+	// NAT is what libp2p learned of the NAT in front of this device.
+	NAT NATStatus `json:"nat"`
 	// PublicAddrs are the addresses AutoNAT v2 confirmed reachable from
 	// the internet; empty behind a NAT.
 	PublicAddrs []string `json:"public_addrs"`
@@ -193,6 +201,39 @@ type Status struct {
 	// EventSeq is the Seq of the last event published before this
 	// snapshot was taken (see Client.Watch).
 	EventSeq uint64 `json:"event_seq"`
+}
+
+// NetworkSetup is what a daemon without a network suggests.
+type NetworkSetup struct {
+	// Suggested is a rendezvous address to offer ("" when none is
+	// known), and SuggestedFrom where it comes from, for people (such as
+	// "the local testnet in /tmp/parley-testnet-123, running").
+	Suggested     string `json:"suggested,omitempty"`
+	SuggestedFrom string `json:"suggested_from,omitempty"`
+}
+
+// NATType is the kind of NAT libp2p's observed addresses show, per
+// transport.
+type NATType string
+
+const (
+	// NATUnknown: libp2p has not determined it (too few observations, or
+	// no NAT at all: a public address is not behind one).
+	NATUnknown NATType = "unknown"
+	// NATEndpointIndependent: the NAT maps a local port to the same
+	// public port whoever the peer is (cone-like); hole punching works.
+	NATEndpointIndependent NATType = "endpoint_independent"
+	// NATEndpointDependent: the NAT picks a new public port per peer
+	// (symmetric); hole punching rarely works, a relay carries the
+	// connection.
+	NATEndpointDependent NATType = "endpoint_dependent"
+)
+
+// NATStatus is the NAT type per transport, as libp2p's host determined
+// it from the addresses peers observe (event.EvtNATDeviceTypeChanged).
+type NATStatus struct {
+	TCP NATType `json:"tcp"`
+	UDP NATType `json:"udp"` // QUIC
 }
 
 // PortMapping is a port the router forwards to this device.

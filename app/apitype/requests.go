@@ -71,7 +71,7 @@ type GetRequest struct {
 }
 
 // TransferRequest names a transfer (POST
-// /api/transfers/{pause,resume,cancel}).
+// /api/transfers/{pause,resume,cancel,open}).
 type TransferRequest struct {
 	ID string `json:"id"`
 }
@@ -102,4 +102,17 @@ type Uploaded struct {
 	Path string `json:"path"`
 	// Size is the bytes saved.
 	Size int64 `json:"size"`
+}
+
+// NetworkRequest chooses the network of a daemon started without one
+// (POST /api/network): the rendezvous server's multiaddr ending in
+// /p2p/<peer ID>, as parley daemon's --rendezvous takes it.
+type NetworkRequest struct {
+	Rendezvous string `json:"rendezvous"`
+}
+
+// OpenedFolder is the folder POST /api/transfers/open showed in the
+// desktop's file manager.
+type OpenedFolder struct {
+	Path string `json:"path"`
 }

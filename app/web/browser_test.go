@@ -38,11 +38,16 @@ type e2eResult struct {
 // bob and bob's second device behind imitated NATs (so they reach each
 // other through the supernode). The Node script e2e/ui.mjs does what a
 // person would: register both in their own browsers, make them contacts,
-// chat both ways (delivered, read, unread counts), send a file, publish
+// decline and block a third user's requests (carol, who then deletes her
+// account), chat both ways (delivered, read, unread counts, desktop
+// notifications), send a file, pause, resume and cancel a download, publish
 // and fetch by link, look at the network page and probe, change a
-// password, enrol a second device that shows the conversation and revoke
-// it, and, with the rendezvous server stopped (the script asks for it on
-// its standard output), see the server-down state while chat goes on; it
+// password, choose the network on a device started without one (wrong
+// addresses refused), enrol it as a second device that shows the
+// conversation and revoke it, see the NAT type on the network page, ask
+// for the folder of a download (refused: no desktop), and, with the
+// rendezvous server stopped (the script asks for it on its standard
+// output), see the server-down state while chat goes on, then log out; it
 // checks that hostile message bodies render as text, runs axe-core on every
 // screen, and takes screenshots in light and dark. They go to
 // $PARLEY_UI_ARTIFACTS, else the test's artifact directory (go test
@@ -55,7 +60,11 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, err := net.AddDaemon(ctx, "alice", "--nat-imitation")
+	// The daemons run without a desktop: "Open folder" must say so.
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	// alice sends slowly enough that bob can pause a download from her.
+	alice, err := net.AddDaemon(ctx, "alice", "--nat-imitation", "--upload-limit", "512KiB")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +72,16 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob2, err := net.AddDaemon(ctx, "bob2", "--nat-imitation")
+	// bob's second device starts as on a fresh machine without
+	// --rendezvous (the empty flag overrides the one procnet gives): the
+	// UI's first-run screen asks for the network, and suggests
+	// $PARLEY_RENDEZVOUS, which the daemon reads.
+	t.Setenv("PARLEY_RENDEZVOUS", net.RendezvousAddr)
+	bob2, err := net.AddDaemon(ctx, "bob2", "--nat-imitation", "--rendezvous=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := net.AddDaemon(ctx, "carol", "--nat-imitation")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +108,14 @@ func TestBrowser(t *testing.T) {
 	uiCommand := time.Since(start)
 	bobURL := uiLink(ctx, t, net.Binaries().Parley, bob.Dir)
 	bob2URL := uiLink(ctx, t, net.Binaries().Parley, bob2.Dir)
+	carolURL := uiLink(ctx, t, net.Binaries().Parley, carol.Dir)
 
 	var res e2eResult
 	runScript(ctx, t, "ui.mjs", []string{
 		"PARLEY_ALICE_URL=" + aliceURL,
 		"PARLEY_BOB_URL=" + bobURL,
 		"PARLEY_BOB2_URL=" + bob2URL,
+		"PARLEY_CAROL_URL=" + carolURL,
 		"PARLEY_ARTIFACTS=" + artifacts,
 		"PARLEY_SHARE_FILE=" + shared,
 		"PARLEY_PUBLISH_FILE=" + published,

@@ -15,7 +15,9 @@ import (
 
 // TestBrowserLongConversation measures the UI on a conversation of 10,000
 // messages (PARLEY_UI_MESSAGES to change it): the time to open it, to page
-// back, the browser's frame times while it pages back 20 times, and the
+// back, the browser's frame times while it pages back 20 times
+// (PARLEY_UI_PAGES to change it; PARLEY_UI_TRACE=1 adds a summary of a
+// Chromium trace of the paging: where the main thread's time went), and the
 // resident memory of bob's daemon before and with the UI open. It is a
 // measurement of a few minutes, so it runs only with PARLEY_UI_FIGURES=1.
 func TestBrowserLongConversation(t *testing.T) {
@@ -29,6 +31,13 @@ func TestBrowserLongConversation(t *testing.T) {
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
 			t.Fatalf("PARLEY_UI_MESSAGES=%q: want a number of messages", v)
 		}
+	}
+	pages := "20"
+	if v := os.Getenv("PARLEY_UI_PAGES"); v != "" {
+		if p, err := strconv.Atoi(v); err != nil || p < 1 {
+			t.Fatalf("PARLEY_UI_PAGES=%q: want a number of pages", v)
+		}
+		pages = v
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -72,7 +81,7 @@ func TestBrowserLongConversation(t *testing.T) {
 	var figures map[string]any
 	runScript(ctx, t, "long.mjs", []string{
 		"PARLEY_BOB_URL=" + uiLink(ctx, t, net.Binaries().Parley, bob.Dir),
-		"PARLEY_PAGES=20",
+		"PARLEY_PAGES=" + pages,
 	}, func(what string) error { return fmt.Errorf("no actions here") }, &figures)
 	after := vmRSS(t, bob.Proc.PID())
 	usage, err := bob.Proc.Usage()

@@ -189,7 +189,10 @@ func (c *cli) statusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show login, supernodes, contacts, requests and connection paths",
 		Long: `Status shows this device: its login (and, when it is not logged in, why
-and what to do), reachability, the supernodes holding a relay slot for it,
+and what to do), the network (rendezvous server), reachability and the
+NAT type libp2p determined (per transport: endpoint-independent NATs let
+hole punching make direct connections, endpoint-dependent ones leave
+them to relays), the supernodes holding a relay slot for it,
 whether it serves others as a supernode, the DHT, and each contact's
 presence and connection path. --json prints the API's Status, whose
 event_seq is where parley watch --since starts from.`,
@@ -217,8 +220,12 @@ func (c *cli) printStatus(s apitype.Status) {
 	if user == "" {
 		user = "(none)"
 	}
-	fmt.Fprintf(c.out, "device        %s\nuser          %s\nlogin         %s\nreachability  %s\n",
-		s.Peer, user, loginState(s.LoggedIn, s.Login), s.Reachability)
+	if s.Setup != nil {
+		fmt.Fprintf(c.out, "device        %s\nnetwork       (none chosen yet: open the web UI with parley ui, or start the daemon with --rendezvous)\n", s.Peer)
+		return
+	}
+	fmt.Fprintf(c.out, "device        %s\nnetwork       %s\nuser          %s\nlogin         %s\nreachability  %s\nnat           %s\n",
+		s.Peer, safe(s.Rendezvous), user, loginState(s.LoggedIn, s.Login), s.Reachability, natState(s.Reachability, s.NAT))
 	if len(s.PublicAddrs) > 0 {
 		fmt.Fprintf(c.out, "public addrs  %s\n", strings.Join(s.PublicAddrs, ", "))
 	}
@@ -237,6 +244,27 @@ func (c *cli) printStatus(s apitype.Status) {
 	}
 	w.Flush()
 	printRequests(c.out, s.Incoming, s.Outgoing)
+}
+
+// natState describes the NAT types libp2p determined, and what they mean
+// for direct connections.
+func natState(reach string, n apitype.NATStatus) string {
+	if reach == "public" {
+		return "none in the way (publicly reachable)"
+	}
+	name := func(t apitype.NATType) string {
+		switch t {
+		case apitype.NATEndpointIndependent:
+			return "endpoint-independent (cone: hole punching can connect directly)"
+		case apitype.NATEndpointDependent:
+			return "endpoint-dependent (symmetric: direct connections rarely form, relays carry them)"
+		}
+		return "unknown (not determined yet)"
+	}
+	if n.TCP == n.UDP {
+		return name(n.TCP) + " for TCP and UDP"
+	}
+	return "TCP " + name(n.TCP) + ", UDP " + name(n.UDP)
 }
 
 // servingState describes this device's own supernode role.

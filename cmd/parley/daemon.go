@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"github.com/parleynet/parley/internal/command"
 	"io"
+	"path/filepath"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/spf13/cobra"
 
@@ -34,15 +37,29 @@ it through the API address it writes to the data directory.
 
 The data directory remembers the flags given (settings.json), so after the
 first start "parley daemon" alone starts the same client again; a flag
-given later replaces the remembered value. One daemon at a time uses a data
-directory; the daemon keeps it private (0700, its files 0600).
+given later replaces the remembered value.
+
+Started without a rendezvous server (none given and none remembered, as
+on a fresh data directory, or an empty --rendezvous=), the daemon runs its
+API and web UI without a network: open the UI (parley ui), whose first
+screen asks for the rendezvous
+server's address and suggests one (PARLEY_RENDEZVOUS if set, else the
+rendezvous server of a local parley-testnet up, found through
+PARLEY_TESTNET_DIR or in TMPDIR/parley-testnet-*). The daemon checks the
+address (a multiaddr ending in /p2p/<peer ID> whose server answers),
+remembers it as --rendezvous would be, and joins; later starts go
+straight to it.
+
+One daemon at a time uses a data directory; the daemon keeps it private
+(0700, its files 0600).
 
 It prints one line when it is up: "parley daemon: device <peer ID>, data in
 <dir>, API on <addr>" (with --json, that as a JSON object with the fields
-peer, data_dir and api), and logs to standard error (GOLOG_LOG_LEVEL sets
-the levels).`,
+peer, data_dir and api, and setup: true while it waits for the network),
+and logs to standard error (GOLOG_LOG_LEVEL sets the levels).`,
 		Example: `  parley daemon --rendezvous /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…
   parley daemon
+  parley --data /tmp/carol daemon          # a fresh directory: choose the network in parley ui
   parley --data /tmp/alice daemon --rendezvous /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW… --supernode never`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,7 +82,7 @@ the levels).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&cmdline.Rendezvous, "rendezvous", "", "rendezvous server multiaddr ending in /p2p/<peer ID> (required the first time; the data directory remembers it, as every flag given)")
+	fs.StringVar(&cmdline.Rendezvous, "rendezvous", "", "rendezvous server multiaddr ending in /p2p/<peer ID> (the data directory remembers it, as every flag given; without it the first time, choose the network in the web UI)")
 	fs.StringVar(&cmdline.API, "api", "127.0.0.1:0", "loopback address of the local API")
 	fs.StringArrayVar(&cmdline.Listen, "listen", nil, "listen multiaddr (repeatable; default TCP and QUIC on all interfaces, any port)")
 	fs.StringArrayVar(&cmdline.Bootstrap, "bootstrap", nil, "DHT peer multiaddr ending in /p2p/<peer ID> to join the DHT through, besides the rendezvous server and its supernodes (repeatable)")
@@ -84,6 +101,9 @@ type daemonStarted struct {
 	Peer    string `json:"peer"`
 	DataDir string `json:"data_dir"`
 	API     string `json:"api"`
+	// Setup is true when the daemon waits for the network to be chosen
+	// in the web UI (no --rendezvous given or remembered).
+	Setup bool `json:"setup,omitempty"`
 }
 
 // runDaemon runs the engine and its local API for dataDir until ctx ends.
@@ -101,12 +121,15 @@ func runDaemon(ctx context.Context, out io.Writer, dataDir string, cmdline datad
 		return err
 	}
 	s := datadir.Merge(saved, cmdline, given)
+	logs.Setup("info")
+	if s.Rendezvous == "" {
+		return runSetup(ctx, out, dir, dataDir, s, jsonOut)
+	}
 	cfg, err := engineConfig(dataDir, s)
 	if err != nil {
 		return err
 	}
 
-	logs.Setup("info")
 	e, err := app.Start(cfg)
 	if err != nil {
 		return err
@@ -131,23 +154,65 @@ func runDaemon(ctx context.Context, out io.Writer, dataDir string, cmdline datad
 	return errors.Join(srv.Close(), e.Close())
 }
 
+// runSetup runs the API and the web UI without an engine until the
+// network is chosen there (POST /api/network, the UI's first-run screen),
+// then the engine on it, until ctx ends.
+func runSetup(ctx context.Context, out io.Writer, dir *datadir.Dir, dataDir string, s datadir.Settings, jsonOut bool) error {
+	if _, err := settingsConfig(dataDir, s); err != nil {
+		return err // the other settings are checked before anything starts
+	}
+	key, err := node.LoadOrCreateIdentity(filepath.Join(dataDir, app.IdentityFile))
+	if err != nil {
+		return err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("device identity: %w", err)
+	}
+	setup := &daemonSetup{dataDir: dataDir, dir: dir, settings: s, peer: id}
+	srv, err := api.ListenSetup(setup, dataDir, s.API)
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		_ = json.NewEncoder(out).Encode(daemonStarted{Peer: id.String(), DataDir: dataDir, API: srv.Addr(), Setup: true})
+	} else {
+		fmt.Fprintf(out, "parley daemon: device %s, data in %s, API on %s\n", id, dataDir, srv.Addr())
+		fmt.Fprintln(out, "no network chosen yet: choose the rendezvous server in the web UI (parley ui), or start again with --rendezvous")
+	}
+	<-ctx.Done()
+	if !jsonOut {
+		fmt.Fprintln(out, "shutting down")
+	}
+	return errors.Join(srv.Close(), setup.close())
+}
+
 // engineConfig checks the daemon's settings and turns them into the
 // engine's configuration.
 func engineConfig(dataDir string, s datadir.Settings) (app.Config, error) {
+	cfg, err := settingsConfig(dataDir, s)
+	if err != nil {
+		return app.Config{}, err
+	}
 	if s.Rendezvous == "" {
 		return app.Config{}, fmt.Errorf("--rendezvous is required the first time a data directory is used (it is remembered in %s): "+
 			"the server's multiaddr ending in /p2p/<peer ID>, as printed by parley-rendezvous", dataDir)
 	}
-	server, err := flags.AddrInfo("rendezvous", s.Rendezvous)
-	if err != nil {
+	if cfg.Rendezvous, err = flags.AddrInfo("rendezvous", s.Rendezvous); err != nil {
 		return app.Config{}, err
 	}
+	return cfg, nil
+}
+
+// settingsConfig is the engine's configuration from every setting but
+// the rendezvous server's.
+func settingsConfig(dataDir string, s datadir.Settings) (app.Config, error) {
 	mode, err := relay.ParseMode(s.Supernode)
 	if err != nil {
 		return app.Config{}, fmt.Errorf("--supernode: %w", err)
 	}
 	minUptime := time.Duration(s.SupernodeUptime)
-	cfg := app.Config{DataDir: dataDir, Rendezvous: server, NATImitation: s.NATImitation, PortMapping: !s.NATImitation, Supernode: mode, SupernodeMinUptime: minUptime, SupernodeMaxLoad: s.SupernodeMaxLoad}
+	cfg := app.Config{DataDir: dataDir, NATImitation: s.NATImitation, PortMapping: !s.NATImitation, Supernode: mode, SupernodeMinUptime: minUptime, SupernodeMaxLoad: s.SupernodeMaxLoad}
 	if minUptime == 0 {
 		cfg.SupernodeMinUptime = -1 // the engine's zero means its default
 	}

@@ -37,3 +37,42 @@ func TestStatusShowsSupernodeRTTs(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestStatusShowsNAT: the NAT type per transport with what it means, and
+// only what libp2p determined.
+func TestStatusShowsNAT(t *testing.T) {
+	for _, tt := range []struct {
+		name, reach string
+		nat         apitype.NATStatus
+		want        string
+	}{
+		{"public", "public", apitype.NATStatus{TCP: apitype.NATUnknown, UDP: apitype.NATUnknown}, "none in the way (publicly reachable)"},
+		{"not yet", "private", apitype.NATStatus{TCP: apitype.NATUnknown, UDP: apitype.NATUnknown}, "unknown (not determined yet) for TCP and UDP"},
+		{"an older daemon", "private", apitype.NATStatus{}, "unknown (not determined yet) for TCP and UDP"},
+		{"cone", "private", apitype.NATStatus{TCP: apitype.NATEndpointIndependent, UDP: apitype.NATEndpointIndependent},
+			"endpoint-independent (cone: hole punching can connect directly) for TCP and UDP"},
+		{"mixed", "private", apitype.NATStatus{TCP: apitype.NATEndpointDependent, UDP: apitype.NATUnknown},
+			"TCP endpoint-dependent (symmetric: direct connections rarely form, relays carry them), UDP unknown (not determined yet)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := natState(tt.reach, tt.nat); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	_, _, dir := startFake(t)
+	if out := mustParley(t, context.Background(), "", "--data", dir, "status"); !strings.Contains(out, "\nnat           ") {
+		t.Errorf("parley status has no nat line:\n%s", out)
+	}
+}
+
+// TestStatusWithoutNetwork: a daemon waiting for its network says so and
+// how to choose one.
+func TestStatusWithoutNetwork(t *testing.T) {
+	var out strings.Builder
+	c := &cli{out: &out}
+	c.printStatus(apitype.Status{Peer: "12D3KooWx", Setup: &apitype.NetworkSetup{}})
+	if !strings.Contains(out.String(), "network       (none chosen yet: open the web UI with parley ui, or start the daemon with --rendezvous)") {
+		t.Errorf("got\n%s", out.String())
+	}
+}

@@ -27,19 +27,61 @@ try {
     };
     requestAnimationFrame(tick);
   });
+  // With PARLEY_UI_TRACE=1, a trace of the paging says where the main
+  // thread's time goes (the longest kinds of work, summed).
+  const tracing = process.env.PARLEY_UI_TRACE === "1";
+  let cdp = null;
+  const traceEvents = [];
+  if (tracing) {
+    cdp = await bob.context.newCDPSession(bob.page);
+    cdp.on("Tracing.dataCollected", (e) => traceEvents.push(...e.value));
+    await cdp.send("Tracing.start", { categories: "devtools.timeline,disabled-by-default-devtools.timeline", transferMode: "ReportEvents" });
+  }
   const pages = [];
-  for (let i = 0; i < Number(env("PARLEY_PAGES")); i++) {
-    const n = await bob.page.locator(".msg").count();
+  const pageCount = Number(env("PARLEY_PAGES"));
+  for (let i = 0; i < pageCount; i++) {
+    // A page back shows older messages at the top (the page keeps a
+    // bounded window of the conversation, so the count of messages shown
+    // need not grow).
+    const first = await bob.page.locator(".msg").first().getAttribute("data-id");
     const t = Date.now();
     await bob.page.locator(".scroller").evaluate((el) => (el.scrollTop = 0));
-    await bob.page.waitForFunction((n) => document.querySelectorAll(".msg").length > n, n, { timeout });
+    await bob.page.waitForFunction((id) => {
+      const m = document.querySelector(".msg");
+      return m && m.dataset.id !== id;
+    }, first, { timeout });
     pages.push(Date.now() - t);
   }
   const gaps = await bob.page.evaluate(() => {
     window.stopFrames = true;
     return window.frameGaps;
   });
+  if (tracing) {
+    const done = new Promise((ok) => cdp.once("Tracing.tracingComplete", ok));
+    await cdp.send("Tracing.end");
+    await done;
+    const sum = new Map();
+    for (const e of traceEvents) {
+      if (e.ph !== "X" || !e.dur) continue;
+      const k = e.name;
+      const v = sum.get(k) || { ms: 0, n: 0, max: 0 };
+      v.ms += e.dur / 1000;
+      v.n++;
+      v.max = Math.max(v.max, e.dur / 1000);
+      sum.set(k, v);
+    }
+    const top = [...sum.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15);
+    for (const [k, v] of top) log(`trace: ${k}: ${v.ms.toFixed(0)} ms in ${v.n}, longest ${v.max.toFixed(1)} ms`);
+    // What the long tasks (over 50 ms) were made of.
+    const xs = traceEvents.filter((e) => e.ph === "X" && e.dur);
+    for (const t of xs.filter((e) => e.name === "RunTask" && e.dur > 50000)) {
+      const parts = xs.filter((e) => e.tid === t.tid && e !== t && e.ts >= t.ts && e.ts + e.dur <= t.ts + t.dur && e.dur > 3000);
+      log(`trace: long task ${(t.dur / 1000).toFixed(0)} ms: ${parts.map((e) => `${e.name} ${(e.dur / 1000).toFixed(0)}${e.args && e.args.data && e.args.data.functionName ? "(" + e.args.data.functionName + ")" : ""}${e.args && e.args.data && e.args.data.url ? "[" + String(e.args.data.url).split("/").pop() + ":" + e.args.data.lineNumber + "]" : ""}`).join(", ")}`);
+    }
+  }
   const shown = await bob.page.locator(".msg").count();
+  // How far back it went: the oldest message on the page.
+  const oldest = await bob.page.locator(".msg .body").first().textContent();
   const heap = await bob.page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize : 0));
   const figures = {
     open_conversation_ms: open,
@@ -49,6 +91,7 @@ try {
     frame_p99_ms: Math.round(percentile(gaps, 0.99)),
     frame_max_ms: Math.round(Math.max(...gaps)),
     messages_shown: shown,
+    oldest_shown: oldest,
     page_js_heap_bytes: heap,
   };
   log(`figures: ${JSON.stringify(figures)}`);

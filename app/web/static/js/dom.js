@@ -37,6 +37,29 @@ export function fill(el, ...children) {
   return el;
 }
 
+// reconcile makes nodes the children of parent, in order, touching only
+// what differs: children not in nodes are removed, and each run of nodes
+// that is not in place yet is gathered in a fragment (off the document)
+// and inserted in one step. Prepending a page or appending a message
+// costs that page or message, not the whole list.
+export function reconcile(parent, nodes) {
+  const keep = new Set(nodes);
+  for (const c of [...parent.children]) if (!keep.has(c)) c.remove();
+  let cur = parent.firstElementChild;
+  let frag = null;
+  for (const n of nodes) {
+    if (n === cur) {
+      if (frag) parent.insertBefore(frag, cur);
+      frag = null;
+      cur = cur.nextElementSibling;
+      continue;
+    }
+    if (!frag) frag = document.createDocumentFragment();
+    frag.append(n); // moves n here if it was further down
+  }
+  if (frag) parent.insertBefore(frag, cur);
+}
+
 let ids = 0;
 // uid is a fresh element id (for label/for pairs).
 export function uid(prefix) {

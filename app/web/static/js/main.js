@@ -3,7 +3,7 @@
 import { h, fill } from "./dom.js";
 import { netText } from "./text.js";
 import * as api from "./api.js";
-import { store, on, refreshAll, connectEvents, refreshStatus } from "./store.js";
+import { store, on, refreshAll, connectEvents, disconnectEvents, refreshStatus } from "./store.js";
 import { firstRun } from "./views/firstrun.js";
 import { chat } from "./views/chat.js";
 import { contacts } from "./views/contacts.js";
@@ -26,7 +26,7 @@ function route() {
 // enrolled reports whether the device acts for an account (or is trying
 // to log in to one).
 function enrolled() {
-  return Boolean(store.status && store.status.username);
+  return Boolean(store.status && store.status.username && !store.status.setup);
 }
 
 function show() {
@@ -57,7 +57,9 @@ function renderBanner() {
   const p = s.login_problem;
   let cls = "state-warn";
   let parts;
-  if (s.logged_in) {
+  if (s.setup) {
+    parts = ["No network chosen yet"];
+  } else if (s.logged_in) {
     cls = "state-ok";
     parts = ["Signed in as ", netText(s.username)];
   } else if (p && p.stopped) {
@@ -75,7 +77,7 @@ function renderBanner() {
     parts = ["Not signed in"];
   }
   banner.className = cls;
-  banner.dataset.state = s.logged_in ? "logged_in" : p ? p.reason : s.username ? "connecting" : "not_enrolled";
+  banner.dataset.state = s.setup ? "no_network" : s.logged_in ? "logged_in" : p ? p.reason : s.username ? "connecting" : "not_enrolled";
   fill(banner, h("span", { class: "dot", "aria-hidden": "true" }), ...parts);
 
   const unread = store.conversations.reduce((n, c) => n + (c.unread || 0), 0);
@@ -90,17 +92,52 @@ function badge(id, n, what) {
   b.setAttribute("aria-label", `${n} ${what}`);
 }
 
-function signedOut() {
+let poll = 0;
+
+// signedOut leaves the page without a session: after Log out, or when the
+// daemon refused the cookie (it restarted, or another tab logged out).
+function signedOut(loggedOut) {
+  disconnectEvents();
+  clearInterval(poll);
+  if (current && current.view.unmount) current.view.unmount();
+  current = null;
   main.replaceChildren(
-    h("h1", {}, "Signed out of this daemon"),
-    h("p", {}, "This page has no valid session with the daemon (it may have restarted). Run ", h("code", {}, "parley ui"), " in a terminal to open it again."),
+    h("h1", {}, loggedOut ? "Logged out" : "Signed out of this daemon"),
+    loggedOut
+      ? h("p", {}, "This browser's session with the daemon has ended; the daemon keeps running. Run ", h("code", {}, "parley ui"), " in a terminal to open the UI again.")
+      : h("p", {}, "This page has no valid session with the daemon (it may have restarted, or the UI was logged out). Run ", h("code", {}, "parley ui"), " in a terminal to open it again."),
   );
   nav.hidden = true;
-  current = null;
+  logout.hidden = true;
+  banner.className = "state-warn";
+  banner.dataset.state = "signed_out";
+  fill(banner, h("span", { class: "dot", "aria-hidden": "true" }), loggedOut ? "Logged out of the UI" : "No session");
+  document.title = "Parley: signed out";
+  main.focus();
 }
 
+// The skip link moves the focus to the content without touching the
+// address (its #main would be taken for a route).
+document.querySelector(".skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
+const logout = document.getElementById("logout");
+logout.addEventListener("click", async () => {
+  logout.disabled = true;
+  try {
+    await api.post("/api/logout");
+    signedOut(true);
+  } catch (e) {
+    if (e.status !== 401) fill(banner, netText(`Could not log out: ${e.message}`));
+  } finally {
+    logout.disabled = false;
+  }
+});
+
 async function start() {
-  api.setUnauthorizedHandler(signedOut);
+  api.setUnauthorizedHandler(() => signedOut(false));
   on((topic) => {
     if (topic === "status" || topic === "conversations") renderBanner();
     if (topic === "status") show();
@@ -113,10 +150,13 @@ async function start() {
     if (e.status !== 401) fill(main, h("h1", {}, "Parley"), h("p", { class: "error" }, netText(e.message)));
     return;
   }
-  connectEvents();
+  // Without a network there are no events yet: the first-run screen
+  // connects once it is chosen.
+  if (!store.status.setup) connectEvents();
   startNotifications();
+  logout.hidden = false;
   // The status has fields no event reports (DHT size, addresses): poll it.
-  setInterval(() => refreshStatus().catch(() => {}), 10000);
+  poll = setInterval(() => refreshStatus().catch(() => {}), 10000);
   document.body.dataset.ready = "true";
 }
 

@@ -291,6 +291,13 @@ export function connectEvents() {
   source.addEventListener("error", () => emit("stream"));
 }
 
+// disconnectEvents closes the event stream (signed out: it would only be
+// refused).
+export function disconnectEvents() {
+  if (source) source.close();
+  source = null;
+}
+
 export function streamState() {
   if (!source) return "closed";
   return ["connecting", "open", "closed"][source.readyState];

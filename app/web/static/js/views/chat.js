@@ -1,8 +1,9 @@
 // Chat: the conversation list (unread count, last message) and the open
-// conversation: its history, paged back when scrolled to the top, each
+// conversation: its history, paged back when scrolled to the top (a
+// bounded window of it on the page: see windowSize), each
 // message with its state and path, live from the event stream; a draft
 // per conversation kept in localStorage.
-import { h, fill } from "../dom.js";
+import { h, fill, reconcile } from "../dom.js";
 import { netText } from "../text.js";
 import * as api from "../api.js";
 import { store, loadHistory, loadOlder, markRead, refreshConversations } from "../store.js";
@@ -46,21 +47,60 @@ function messageItem(m) {
       m.state === "failed" && m.error ? [" · ", netText(m.error, { cls: "error" })] : null));
 }
 
+// The conversation shows a window of at most windowSize messages of
+// those loaded: scrolling to the top moves it a page back (loading older
+// messages from the daemon when the window is at the oldest loaded), and
+// scrolling to the bottom moves it forward again. However long the
+// conversation, the page holds a bounded number of message elements, so
+// style, layout and painting cost the same on the ten-thousandth message as
+// on the first. el.win is the window ({first, last} message ids), or null
+// while it follows the newest messages.
+const windowSize = 150;
+const pageStep = 50;
+
+function indexOf(list, id) {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i].id === id) return i;
+  return -1;
+}
+
+// windowOf is the window's [start, end) in list.
+function windowOf(list) {
+  if (el.win) {
+    const s = indexOf(list, el.win.first);
+    const e = indexOf(list, el.win.last) + 1;
+    if (s >= 0 && e > s) return [s, e];
+    el.win = null;
+  }
+  return [Math.max(0, list.length - windowSize), list.length];
+}
+
+// firstVisible is the first message element in view, with where it is,
+// to keep it there across a change of the window.
+function firstVisible() {
+  const top = el.scroller.getBoundingClientRect().top;
+  for (const li of el.messages.children) {
+    const r = li.getBoundingClientRect();
+    if (r.bottom > top) return { li, top: r.top };
+  }
+  return null;
+}
+
 function renderMessages() {
   const contact = store.openConversation;
   if (!contact || !el.messages) return;
   const conv = store.messages.get(contact);
   const box = el.scroller;
-  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  const fromBottom = box.scrollHeight - box.scrollTop;
   if (!conv) {
     fill(el.messages, h("li", { class: "muted" }, "Loading…"));
     return;
   }
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const anchor = el.stick || nearBottom ? null : firstVisible();
+  const [start, end] = windowOf(conv.list);
   // Items are made once per message and kept while the message object is
-  // the same, so paging back or a state change touches only what changed.
+  // the same, and only the items that changed place are moved (reconcile).
   const items = new Map();
-  const nodes = conv.list.map((m) => {
+  const nodes = conv.list.slice(start, end).map((m) => {
     const had = el.items.get(m.id);
     const li = had && had.m === m ? had.li : messageItem(m);
     items.set(m.id, { m, li });
@@ -68,18 +108,58 @@ function renderMessages() {
   });
   el.items = items;
   if (nodes.length === 0) fill(el.messages, h("li", { class: "muted" }, "No messages yet: say hello."));
-  else if (!sameChildren(el.messages, nodes)) el.messages.replaceChildren(...nodes);
-  el.older.hidden = conv.complete;
-  if (el.stick || nearBottom) box.scrollTop = box.scrollHeight;
-  else box.scrollTop = box.scrollHeight - fromBottom; // keep the view where it was (older ones added above)
+  else reconcile(el.messages, nodes);
+  el.older.hidden = start === 0 && conv.complete;
+  el.newer.hidden = end === conv.list.length;
+  if (el.stick || (nearBottom && !el.win)) box.scrollTop = box.scrollHeight;
+  else if (anchor && anchor.li.isConnected) box.scrollTop += anchor.li.getBoundingClientRect().top - anchor.top;
   el.stick = false;
 }
 
-function sameChildren(parent, nodes) {
-  const c = parent.children;
-  if (c.length !== nodes.length) return false;
-  for (let i = 0; i < nodes.length; i++) if (c[i] !== nodes[i]) return false;
-  return true;
+// pageBack moves the window a page back, loading older messages first
+// when it shows the oldest loaded.
+async function pageBack() {
+  if (el.paging) return;
+  el.paging = true;
+  try {
+    const contact = store.openConversation;
+    let conv = store.messages.get(contact);
+    if (!conv) return;
+    let [start, end] = windowOf(conv.list);
+    if (start === 0 && !conv.complete) {
+      if (!el.win && conv.list.length) el.win = { first: conv.list[start].id, last: conv.list[end - 1].id };
+      await loadOlder(contact);
+      if (!el || store.openConversation !== contact) return;
+      conv = store.messages.get(contact);
+      [start, end] = windowOf(conv.list);
+    }
+    if (start === 0) return;
+    const s = Math.max(0, start - pageStep);
+    const e = Math.min(end, s + windowSize);
+    el.win = { first: conv.list[s].id, last: conv.list[e - 1].id };
+    renderMessages();
+  } finally {
+    if (el) el.paging = false;
+  }
+}
+
+// pageForward moves the window a page towards the newest messages, and
+// follows them again once it reaches them.
+function pageForward() {
+  const conv = store.messages.get(store.openConversation);
+  if (!conv || !el.win) return;
+  const [, end] = windowOf(conv.list);
+  const e = Math.min(conv.list.length, end + pageStep);
+  const s = Math.max(0, e - windowSize);
+  el.win = e === conv.list.length ? null : { first: conv.list[s].id, last: conv.list[e - 1].id };
+  renderMessages();
+}
+
+function onScroll() {
+  if (!el || !el.scroller) return; // a scroll event after the view went
+  const box = el.scroller;
+  if (box.scrollTop < 40 && !el.older.hidden) pageBack();
+  else if (box.scrollHeight - box.scrollTop - box.clientHeight < 40 && el.win) pageForward();
 }
 
 function renderHeader() {
@@ -99,16 +179,6 @@ function maybeMarkRead() {
   if (entry && entry.unread > 0) markRead(c);
 }
 
-async function older() {
-  if (el.loadingOlder) return;
-  el.loadingOlder = true;
-  try {
-    await loadOlder(store.openConversation);
-  } finally {
-    el.loadingOlder = false;
-  }
-}
-
 function openConversation(contact) {
   store.openConversation = contact;
   fill(el.pane);
@@ -120,10 +190,12 @@ function openConversation(contact) {
     return;
   }
   el.items = new Map();
+  el.win = null;
   el.head = h("div", { class: "conv-head" });
   el.messages = h("ol", { class: "messages" });
-  el.older = h("button", { type: "button", class: "secondary small", hidden: true, onclick: older }, "Load older messages");
-  el.scroller = h("div", { class: "scroller", role: "log", tabindex: "0", "aria-label": `Messages with ${contact}`, onscroll: () => { if (el.scroller.scrollTop < 40 && !el.older.hidden) older(); } }, el.older, el.messages);
+  el.older = h("button", { type: "button", class: "secondary small", hidden: true, onclick: pageBack }, "Show older messages");
+  el.newer = h("button", { type: "button", class: "secondary small", hidden: true, onclick: () => { el.win = null; el.stick = true; renderMessages(); } }, "Jump to the newest messages");
+  el.scroller = h("div", { class: "scroller", role: "log", tabindex: "0", "aria-label": `Messages with ${contact}`, onscroll: onScroll }, el.older, el.messages, el.newer);
   const text = h("textarea", { id: "compose", rows: "2", maxlength: "16000", placeholder: "Write a message" });
   text.value = localStorage.getItem(draftKey(contact)) || "";
   text.addEventListener("input", () => {
@@ -147,6 +219,7 @@ function openConversation(contact) {
         const conv = store.messages.get(contact);
         if (conv && !conv.list.some((x) => x.id === m.id)) conv.list.push(m);
         el.stick = true;
+        el.win = null;
         renderMessages();
         refreshConversations().catch(() => {});
       } catch (err) {

@@ -1,7 +1,8 @@
 // Files: send a file or folder to a contact, answer offers, publish and
 // copy the link, fetch by link, and follow transfers (progress, rate, ETA,
-// peers; pause, resume, cancel).
-import { h, fill, field, busy, confirmAction } from "../dom.js";
+// peers; pause, resume, cancel; a finished one's path to copy and its
+// folder to open).
+import { h, fill, field, busy, confirmAction, reconcile } from "../dom.js";
 import { netText } from "../text.js";
 import * as api from "../api.js";
 import { store, refreshTransfers } from "../store.js";
@@ -37,8 +38,8 @@ function btn(label, name, f, cls = "secondary") {
 
 // copyButton copies text to the clipboard, or selects it in the field
 // next to it where the clipboard is not available; note says which.
-function copyButton(text, input, label, note) {
-  const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, "Copy link");
+function copyButton(text, input, label, note, caption = "Copy link") {
+  const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, caption);
   b.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(text);
@@ -59,27 +60,106 @@ function linkField(link, name) {
   return h("div", { class: "linkrow" }, input, copyButton(link, input, `Copy link to ${name}`, note), note);
 }
 
+// opened keeps what "Open folder" answered, per transfer, across
+// re-renders: {cls, text}.
+const opened = new Map();
+
+// savedTo is where a finished download is: its path to copy, and a button
+// that asks the daemon to show its folder in the desktop's file manager
+// (the daemon knows the folder; the page sends the transfer's ID only).
+function savedTo(t) {
+  const name = t.name || t.cid;
+  const input = h("input", { class: "link path", value: t.path, readonly: true, "aria-label": `Where ${name} was saved` });
+  input.addEventListener("focus", () => input.select());
+  const note = h("span", { class: "muted small", role: "status" });
+  const open = h("button", { type: "button", class: "secondary small", "aria-label": `Open folder of ${name}` }, "Open folder");
+  const said = opened.get(t.id);
+  const out = h("p", { class: `open-out small ${said ? said.cls : ""}`, role: "status" }, said ? netText(said.text) : "");
+  open.addEventListener("click", async () => {
+    open.disabled = true;
+    try {
+      const r = await api.post("/api/transfers/open", { id: t.id });
+      opened.set(t.id, { cls: "ok", text: `Opened ${r.path} in the file manager.` });
+    } catch (err) {
+      const text = err.code === "no_file_manager"
+        ? `${err.message[0].toUpperCase()}${err.message.slice(1)}. Copy the path above instead.`
+        : err.message;
+      opened.set(t.id, { cls: "error", text });
+    } finally {
+      open.disabled = false;
+    }
+    const now = opened.get(t.id);
+    out.className = `open-out small ${now.cls}`;
+    fill(out, netText(now.text));
+  });
+  return [
+    h("div", { class: "linkrow" }, h("span", { class: "small" }, "Saved to"), input, copyButton(t.path, input, `Copy path of ${name}`, note, "Copy path"), open, note),
+    out,
+  ];
+}
+
+// progressOf is a transfer's progress in percent.
+function progressOf(t) {
+  return t.bytes_total > 0 ? Math.min(100, Math.floor((t.bytes_done / t.bytes_total) * 100)) : t.state === "done" ? 100 : 0;
+}
+
+const isActive = (t) => t.state === "running" || t.state === "finding_providers";
+
+function statsText(t) {
+  const pct = progressOf(t);
+  return `${pct}% · ${bytes(t.bytes_done)} of ${bytes(t.bytes_total)}` +
+    (isActive(t) ? ` · ${rate(t.rate)} · ETA ${eta(t.bytes_total - t.bytes_done, t.rate)} · ${t.peers} peer${t.peers === 1 ? "" : "s"}` : "");
+}
+
+// transferItem makes a transfer's item: {li, key, progress, stats,
+// error}. Progress comes many times a second; it updates the item in place
+// (updateTransfer), so that its buttons stay the same elements under the
+// pointer. A new item is made when what the buttons depend on changes.
 function transferItem(t) {
-  const pct = t.bytes_total > 0 ? Math.min(100, Math.floor((t.bytes_done / t.bytes_total) * 100)) : t.state === "done" ? 100 : 0;
-  const active = t.state === "running" || t.state === "finding_providers";
-  return h("li", { class: "item transfer", "data-id": t.id, "data-cid": t.cid, "data-state": t.state },
+  const name = t.name || t.cid;
+  const progress = h("progress", { max: "100", value: String(progressOf(t)), "aria-label": `Progress of ${name}` });
+  const stats = h("p", { class: "muted small" }, statsText(t));
+  const error = h("p", { class: "error small", hidden: !t.error }, netText(t.error || ""));
+  const li = h("li", { class: "item transfer", "data-id": t.id, "data-cid": t.cid, "data-state": t.state },
     h("div", { class: "grow" },
-      h("p", {}, netText(t.name || t.cid, { cls: "name" }), " ", h("span", { class: `tag state-${t.state}` }, t.state.replace("_", " "))),
-      h("progress", { max: "100", value: String(pct), "aria-label": `Progress of ${t.name || t.cid}` }),
-      h("p", { class: "muted small" },
-        `${pct}% · ${bytes(t.bytes_done)} of ${bytes(t.bytes_total)}`,
-        active ? ` · ${rate(t.rate)} · ETA ${eta(t.bytes_total - t.bytes_done, t.rate)} · ${t.peers} peer${t.peers === 1 ? "" : "s"}` : ""),
-      t.state === "done" && t.path ? h("p", { class: "small" }, "Saved to ", netText(t.path, { tag: "code" })) : null,
-      t.error ? h("p", { class: "error small" }, netText(t.error)) : null,
+      h("p", {}, netText(name, { cls: "name" }), " ", h("span", { class: `tag state-${t.state}` }, t.state.replace("_", " "))),
+      progress,
+      stats,
+      t.state === "done" && t.path ? savedTo(t) : null,
+      error,
       h("p", { class: "muted small" }, "Content ID ", h("code", { class: "cid" }, t.cid))),
     h("span", { class: "actions" },
-      active ? btn("Pause", t.name, () => api.post("/api/transfers/pause", { id: t.id })) : null,
+      isActive(t) ? btn("Pause", t.name, () => api.post("/api/transfers/pause", { id: t.id })) : null,
       t.state === "paused" || t.state === "failed" ? btn("Resume", t.name, () => api.post("/api/transfers/resume", { id: t.id })) : null,
       t.state !== "done" && t.state !== "cancelled"
         ? btn("Cancel", t.name, async () => {
             if (await confirmAction("Cancel this download?", "What was downloaded so far is deleted.", "Cancel download")) await api.post("/api/transfers/cancel", { id: t.id });
           }, "danger")
         : null));
+  return { li, key: transferKey(t), progress, stats, error, t };
+}
+
+const transferKey = (t) => JSON.stringify([t.state, t.name, t.path, t.cid]);
+
+function updateTransfer(item, t) {
+  if (item.t === t) return;
+  item.t = t;
+  item.progress.value = progressOf(t);
+  item.stats.textContent = statsText(t);
+  item.error.hidden = !t.error;
+  fill(item.error, netText(t.error || ""));
+}
+
+// keyed reuses the items of a list whose key did not change.
+function keyed(cache, list, id, key, make) {
+  const next = new Map();
+  const nodes = list.map((x) => {
+    const had = cache.get(id(x));
+    const item = had && had.key === key(x) ? had : { ...make(x), key: key(x) };
+    next.set(id(x), item);
+    return item;
+  });
+  return [next, nodes];
 }
 
 function offerItem(o) {
@@ -112,11 +192,20 @@ function render() {
   const label = focused && el.lists.contains(focused) ? focused.getAttribute("aria-label") : null;
   contactOptions(el.to);
   const offers = [...store.offers].reverse();
-  fill(el.offers, offers.length ? offers.map(offerItem) : h("li", { class: "muted" }, "No offers."));
+  let items;
+  [el.offerItems, items] = keyed(el.offerItems, offers, (o) => o.id, (o) => JSON.stringify(o), (o) => ({ li: offerItem(o) }));
+  if (offers.length) reconcile(el.offers, items.map((x) => x.li));
+  else fill(el.offers, h("li", { class: "muted" }, "No offers."));
   const ts = [...store.transfers].reverse();
-  fill(el.transfers, ts.length ? ts.map(transferItem) : h("li", { class: "muted" }, "No transfers."));
-  fill(el.published, store.published.length ? store.published.map(publishedItem) : h("li", { class: "muted" }, "Nothing published."));
-  if (label) {
+  [el.transferItems, items] = keyed(el.transferItems, ts, (t) => t.id, transferKey, transferItem);
+  items.forEach((x, i) => updateTransfer(x, ts[i]));
+  if (ts.length) reconcile(el.transfers, items.map((x) => x.li));
+  else fill(el.transfers, h("li", { class: "muted" }, "No transfers."));
+  const ps = store.published;
+  [el.publishedItems, items] = keyed(el.publishedItems, ps, (p) => p.cid, (p) => JSON.stringify(p), (p) => ({ li: publishedItem(p) }));
+  if (ps.length) reconcile(el.published, items.map((x) => x.li));
+  else fill(el.published, h("li", { class: "muted" }, "Nothing published."));
+  if (label && !el.lists.contains(document.activeElement)) {
     const again = [...el.lists.querySelectorAll("[aria-label]")].find((x) => x.getAttribute("aria-label") === label);
     if (again) again.focus();
   }
@@ -129,7 +218,7 @@ function pathInput(name) {
 export const files = {
   title: "Files",
   mount(root) {
-    el = {};
+    el = { offerItems: new Map(), transferItems: new Map(), publishedItems: new Map() };
     el.out = h("p", { class: "out", role: "status" });
     el.to = h("select", { name: "to", required: true });
     const sharePath = pathInput("path");

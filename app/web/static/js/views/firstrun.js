@@ -1,29 +1,95 @@
-// First run: this device acts for no account yet (or its account was
-// deleted, or it was revoked). Register an account or enrol the device into
-// one, on the network the daemon was started with.
+// First run: the daemon has no network yet (started without --rendezvous
+// on a fresh data directory): choose it, the rendezvous server's address,
+// with the daemon's suggestion filled in. Then, or when this device acts
+// for no account yet (or its account was deleted, or it was revoked):
+// register an account or enrol the device into one.
 import { h, field, busy } from "../dom.js";
 import { netText } from "../text.js";
 import * as api from "../api.js";
 import { store, refreshAll, connectEvents } from "../store.js";
 
+let mounted = null; // {root, setup}: what is on screen
+
 export const firstRun = {
   title: "Welcome",
   mount(root) {
-    const s = store.status;
-    const p = s.login_problem;
-    const revoked = p && p.reason === "revoked";
-    root.append(
-      h("h1", {}, "Welcome to Parley"),
-      h("p", {}, "This device is ", h("code", { class: "peer" }, s.peer), ". It joins the network the daemon was started with (its rendezvous server)."),
-      p && p.reason !== "not_enrolled"
-        ? h("div", { class: "notice state-bad", role: "alert" },
-            h("p", {}, h("strong", {}, revoked ? "This device was revoked." : "Not signed in."), " ", netText(p.error)),
-            p.hint ? h("p", {}, "What to do: ", netText(p.hint)) : null)
-        : null,
-      revoked ? null : h("div", { class: "columns" }, accountForm("register"), accountForm("enrol")),
-    );
+    mounted = { root, setup: Boolean(store.status.setup) };
+    if (store.status.setup) networkStep(root);
+    else accountStep(root);
+  },
+  unmount() {
+    mounted = null;
+  },
+  update(topic) {
+    // The network chosen: on to the account.
+    if (topic === "status" && mounted && mounted.setup !== Boolean(store.status.setup)) {
+      mounted.root.replaceChildren();
+      firstRun.mount(mounted.root);
+    }
   },
 };
+
+function networkStep(root) {
+  const s = store.status;
+  const sug = s.setup.suggested || "";
+  const addr = h("input", {
+    name: "rendezvous",
+    value: sug,
+    required: true,
+    spellcheck: "false",
+    autocomplete: "off",
+    autocapitalize: "none",
+    class: "link",
+    placeholder: "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…",
+  });
+  const hint = sug
+    ? ["Suggested from ", netText(s.setup.suggested_from || "what the daemon knows"), ". To join another network, ask whoever runs it for its address."]
+    : ["The server's multiaddr ending in /p2p/ and its peer ID, as parley-rendezvous prints it (or as parley-testnet up prints it for a local test network)."];
+  const form = h(
+    "form",
+    {
+      class: "card",
+      id: "network-form",
+      "aria-labelledby": "network-title",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const ok = await busy(form, () => api.post("/api/network", { rendezvous: addr.value.trim() }), "Joined the network.");
+        if (ok) {
+          await refreshAll();
+          connectEvents();
+        } else {
+          addr.focus();
+        }
+      },
+    },
+    h("h2", { id: "network-title" }, "Choose the network"),
+    h("p", { class: "muted" }, "Parley finds people through a rendezvous server. Its address is remembered: later starts go straight to it."),
+    field("Rendezvous server address", addr, hint),
+    h("button", { type: "submit" }, "Join network"),
+    h("output", { class: "out", "aria-live": "polite" }),
+  );
+  root.append(
+    h("h1", {}, "Welcome to Parley"),
+    h("p", {}, "This device is ", h("code", { class: "peer" }, s.peer), ". First choose the network it joins; then create an account or add this device to yours."),
+    form,
+  );
+}
+
+function accountStep(root) {
+  const s = store.status;
+  const p = s.login_problem;
+  const revoked = p && p.reason === "revoked";
+  root.append(
+    h("h1", {}, "Welcome to Parley"),
+    h("p", {}, "This device is ", h("code", { class: "peer" }, s.peer), ". It is on the network of the rendezvous server ", s.rendezvous ? netText(s.rendezvous, { tag: "code" }) : "the daemon was started with", "."),
+    p && p.reason !== "not_enrolled"
+      ? h("div", { class: "notice state-bad", role: "alert" },
+          h("p", {}, h("strong", {}, revoked ? "This device was revoked." : "Not signed in."), " ", netText(p.error)),
+          p.hint ? h("p", {}, "What to do: ", netText(p.hint)) : null)
+      : null,
+    revoked ? null : h("div", { class: "columns" }, accountForm("register"), accountForm("enrol")),
+  );
+}
 
 function accountForm(kind) {
   const register = kind === "register";

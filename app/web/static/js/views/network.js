@@ -38,6 +38,33 @@ function reachability(s) {
   }
 }
 
+// natKinds name libp2p's NAT types and say what they mean for direct
+// connections.
+const natKinds = {
+  endpoint_independent: ["endpoint-independent (cone-like)", "it keeps one public port per local port whoever the peer is, so hole punching can connect this device directly to contacts behind NATs too"],
+  endpoint_dependent: ["endpoint-dependent (symmetric)", "it picks a new public port for every peer, so hole punching cannot get through it: contacts behind NATs are reached through a supernode (relayed)"],
+};
+
+// nat says what libp2p determined about the NAT, per transport: only
+// that, and unknown until it has (it needs the addresses several peers
+// observe, and looks once a minute).
+function nat(s) {
+  const n = s.nat || {};
+  const tcp = n.tcp || "unknown";
+  const udp = n.udp || "unknown";
+  const attrs = { id: "nat-type", "data-nat-tcp": tcp, "data-nat-udp": udp };
+  if (s.reachability === "public") return h("span", attrs, "None in the way: this device has a public address.");
+  const one = (t) => (natKinds[t] ? natKinds[t][0] : "unknown");
+  const what = tcp === udp ? `${one(tcp)} for TCP and UDP` : `TCP: ${one(tcp)}; UDP (QUIC): ${one(udp)}`;
+  const hints = [...new Set([tcp, udp])].filter((t) => natKinds[t]).map((t) => `${natKinds[t][0]}: ${natKinds[t][1]}.`);
+  return h("span", attrs,
+    h("strong", {}, what[0].toUpperCase() + what.slice(1)), ".",
+    hints.length ? hints.map((x) => h("p", { class: "muted small" }, x[0].toUpperCase() + x.slice(1)))
+      : h("p", { class: "muted small" }, s.reachability === "private"
+        ? "Not determined yet: libp2p tells the kind of NAT from the addresses several peers see this device at, and checks once a minute."
+        : "Not determined: there is no NAT to type until AutoNAT finds this device behind one."));
+}
+
 function render() {
   if (!el) return;
   const s = store.status;
@@ -46,7 +73,9 @@ function render() {
     ["This device", h("code", { class: "peer" }, s.peer)],
     ["Account", s.username ? netText(s.username) : h("span", { class: "muted" }, "none")],
     ["Login", s.logged_in ? "signed in to the rendezvous server" : s.login_problem ? netText(`${s.login_problem.reason}: ${s.login_problem.error}`) : "connecting"],
+    ["Network", s.rendezvous ? netText(s.rendezvous, { tag: "code" }) : h("span", { class: "muted" }, "none chosen")],
     ["Reachability", h("span", { "data-reachability": s.reachability }, reachability(s))],
+    ["NAT type", nat(s)],
     ["Public addresses", addrList(s.public_addrs, "none confirmed")],
     ["Addresses contacts are told", addrList(s.addrs, "none yet")],
     ["Supernodes in use", supernodeList(s.supernodes, s.supernode_rtt_ms || {})],
