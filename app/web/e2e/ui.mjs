@@ -386,6 +386,7 @@ async function main() {
     await probe.getByRole("button", { name: "Run probe" }).click();
     await alice.page.locator("#probe-result .mbps").waitFor();
     const probePath = await alice.page.locator("#probe-result .probe-path").innerText();
+    assert.match(probePath, / over (TCP|QUIC)$/, `the probe's path label ${probePath} does not name the transport`);
     const nat = alice.page.locator("#nat-type");
     const natTCP = await nat.getAttribute("data-nat-tcp");
     assert.ok(["unknown", "endpoint_independent", "endpoint_dependent"].includes(natTCP), `NAT type ${natTCP}`);

@@ -43,7 +43,7 @@ function messageItem(m) {
     h("p", { class: "meta" },
       h("time", { datetime: m.sent }, when(m.sent)),
       m.incoming ? null : [" · ", h("span", { class: `state state-${m.state}` }, state)],
-      m.path ? [" · ", h("span", { class: "path", title: pathHint(m.path) }, netText(pathLabel(m.path)))] : null,
+      m.path ? [" · ", h("span", { class: "path", title: pathHint(m.path, m.transport) }, netText(pathLabel(m.path, m.transport)))] : null,
       m.state === "failed" && m.error ? [" · ", netText(m.error, { cls: "error" })] : null));
 }
 

@@ -44,8 +44,8 @@ export function presence(c) {
   return h("div", { class: "presence" },
     h("span", { class: `dot ${c.online ? "on" : "off"}`, "aria-hidden": "true" }),
     h("span", {}, c.online ? "online" : lastSeen(c.last_seen)),
-    c.online ? [" · ", h("span", { class: `path path-${kind}`, title: pathHint(c.path) }, netText(pathLabel(c.path)))] : null,
-    c.online ? h("small", { class: "muted hint" }, pathHint(c.path)) : null,
+    c.online ? [" · ", h("span", { class: `path path-${kind}`, title: pathHint(c.path, c.transport) }, netText(pathLabel(c.path, c.transport)))] : null,
+    c.online ? h("small", { class: "muted hint" }, pathHint(c.path, c.transport)) : null,
   );
 }
 

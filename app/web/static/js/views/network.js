@@ -5,7 +5,7 @@ import { h, fill, field, busy } from "../dom.js";
 import { netText } from "../text.js";
 import * as api from "../api.js";
 import { store, refreshStatus } from "../store.js";
-import { pathHint, pathKind, when, lastSeen } from "../format.js";
+import { pathHint, pathKind, pathLabel, when, lastSeen } from "../format.js";
 
 let el = null;
 
@@ -87,8 +87,8 @@ function render() {
     ? cs.map((c) => h("li", { class: "item", "data-user": c.username, "data-path": pathKind(c.path) },
         h("div", {},
           netText(c.username, { cls: "name" }), " ",
-          c.online ? h("span", { class: `path path-${pathKind(c.path)}` }, netText(c.path)) : h("span", { class: "muted" }, `offline, ${lastSeen(c.last_seen)}`),
-          c.online ? h("p", { class: "muted small" }, pathHint(c.path)) : null,
+          c.online ? h("span", { class: `path path-${pathKind(c.path)}` }, netText(pathLabel(c.path, c.transport))) : h("span", { class: "muted" }, `offline, ${lastSeen(c.last_seen)}`),
+          c.online ? h("p", { class: "muted small" }, pathHint(c.path, c.transport)) : null,
           c.online && c.peer ? h("p", { class: "muted small" }, "Device ", h("code", { class: "peer" }, c.peer)) : null)))
     : h("li", { class: "muted" }, "No contacts."));
   const keep = el.who.value;
@@ -118,8 +118,8 @@ export const network = {
         if (r) {
           fill(result, dl([
             ["Throughput", h("strong", { class: "mbps" }, `${r.mb_per_s.toFixed(1)} MB/s`)],
-            ["Path", h("span", { class: "probe-path" }, netText(r.path))],
-            ["What that means", pathHint(r.path)],
+            ["Path", h("span", { class: "probe-path" }, netText(pathLabel(r.path, r.transport)))],
+            ["What that means", pathHint(r.path, r.transport)],
             ["Sent", `${(r.bytes / 1e6).toFixed(1)} MB in ${(r.duration_ns / 1e6).toFixed(0)} ms`],
             ["Integrity", r.intact ? "every byte arrived intact" : h("strong", { class: "error" }, "the data arrived damaged")],
             ["Device", h("code", { class: "peer" }, r.device)],
