@@ -260,7 +260,54 @@ func (n *Node) holePunched(c network.Conn) bool {
 	if c.Stat().Direction == network.DirInbound {
 		return len(n.PublicAddrs()) == 0 && !n.mappedPort(c.LocalMultiaddr())
 	}
+	if n.puncher.endpointDependent(c.RemoteMultiaddr()) {
+		// Behind a NAT that gives every peer a new port, no punch from
+		// here can work: the peer let the connection in by itself.
+		return false
+	}
 	return !n.puncher.advertises(c.RemotePeer(), c.RemoteMultiaddr())
+}
+
+// endpointDependent reports whether peers saw this node at one public IP
+// address on different ports of the transport remote uses (TCP, or UDP
+// for QUIC): its NAT maps each destination to a port of its own (a
+// symmetric NAT), so nobody can punch through it.
+func (p *puncher) endpointDependent(remote ma.Multiaddr) bool {
+	proto := transportProto(remote)
+	if proto == 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ports := map[string]string{} // IP → a port it was seen with
+	for _, o := range p.observed {
+		if transportProto(o.addr) != proto {
+			continue
+		}
+		ip, err := manet.ToIP(o.addr)
+		if err != nil {
+			continue
+		}
+		port, err := o.addr.ValueForProtocol(proto)
+		if err != nil {
+			continue
+		}
+		if seen, ok := ports[ip.String()]; ok && seen != port {
+			return true
+		}
+		ports[ip.String()] = port
+	}
+	return false
+}
+
+// transportProto is the IP transport of a (ma.P_TCP or ma.P_UDP), or 0.
+func transportProto(a ma.Multiaddr) int {
+	for _, c := range a {
+		if code := c.Protocol().Code; code == ma.P_TCP || code == ma.P_UDP {
+			return code
+		}
+	}
+	return 0
 }
 
 // mappedPort reports whether local, where a connection came in, is a

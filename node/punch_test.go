@@ -140,3 +140,33 @@ func TestHolePunchEvent(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestEndpointDependent: peers that saw the node at one IP address on
+// different ports of a transport mean a symmetric NAT for that transport
+// only; the same port from every peer (a cone NAT) does not.
+func TestEndpointDependent(t *testing.T) {
+	p := &puncher{observed: map[string]observation{}}
+	see := func(addr string) {
+		a := ma.StringCast(addr)
+		p.observed[string(a.Bytes())] = observation{addr: a, observers: map[string]time.Time{"192.0.2.9": time.Now()}}
+	}
+	quicPeer := ma.StringCast("/ip4/203.0.113.5/udp/4001/quic-v1")
+	tcpPeer := ma.StringCast("/ip4/203.0.113.5/tcp/4001")
+
+	see("/ip4/198.51.100.4/udp/5000/quic-v1")
+	see("/ip4/198.51.100.4/tcp/6000")
+	if p.endpointDependent(quicPeer) || p.endpointDependent(tcpPeer) {
+		t.Fatal("one sighting per transport counts as endpoint-dependent")
+	}
+	see("/ip4/198.51.100.4/tcp/6001")
+	if !p.endpointDependent(tcpPeer) {
+		t.Error("two TCP ports on one IP address are not endpoint-dependent")
+	}
+	if p.endpointDependent(quicPeer) {
+		t.Error("TCP's ports decided UDP's NAT type")
+	}
+	see("/ip4/198.51.100.7/udp/5001/quic-v1") // another IP address: another NAT
+	if p.endpointDependent(quicPeer) {
+		t.Error("ports on two IP addresses count as one NAT's")
+	}
+}
