@@ -147,7 +147,7 @@ func (w *pathWatcher) run(ctx context.Context) {
 // check emits id's path if it changed since it was last shown.
 func (w *pathWatcher) check(id peer.ID) {
 	path := w.node.PathTo(id)
-	label := path.Label() // a change of transport is a change too
+	label := apitype.PathLabel(path.String(), path.Transport) // a change of transport is a change too
 	shown, ok := w.last[id]
 	if shown.label == label || (!ok && label == notConnected) {
 		return

@@ -37,7 +37,7 @@ func TestBulkBetter(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got := bulkBetter(c.a, c.b, c.aLimited, c.bLimited, c.aStreams, c.bStreams); got != c.want {
-				t.Errorf("bulkBetter(%v, %v) = %v, want %v", c.a.Label(), c.b.Label(), got, c.want)
+				t.Errorf("bulkBetter(%v/%s, %v/%s) = %v, want %v", c.a, c.a.Transport, c.b, c.b.Transport, got, c.want)
 			}
 		})
 	}

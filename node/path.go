@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -42,7 +41,8 @@ type Path struct {
 }
 
 // String is the path without its transport: "direct", "holepunched",
-// "relayed via <supernode>" or "not connected". Label adds the transport.
+// "relayed via <supernode>" or "not connected" (apitype.PathLabel adds
+// the transport for users).
 func (p Path) String() string {
 	switch p.Kind {
 	case Direct:
@@ -56,28 +56,6 @@ func (p Path) String() string {
 	}
 }
 
-// Label is the path with its transport, as users see it: "direct/quic",
-// "holepunched/quic", "relayed/tcp via <supernode>"; String's label when
-// the transport is unknown.
-func (p Path) Label() string { return PathLabel(p.String(), p.Transport) }
-
-// PathLabel joins a path label (Path.String) and a transport as Label
-// does: "direct" and "quic" make "direct/quic"; "relayed via X" and "tcp"
-// make "relayed/tcp via X". Without a transport, or for a label that is
-// no connection ("not connected", "mailbox", ""), it is path unchanged.
-func PathLabel(path, transport string) string {
-	if transport == "" {
-		return path
-	}
-	if via, ok := strings.CutPrefix(path, "relayed via "); ok {
-		return "relayed/" + transport + " via " + via
-	}
-	switch path {
-	case "direct", "holepunched":
-		return path + "/" + transport
-	}
-	return path
-}
 
 // TransportOf names the transport of a connection's remote address: "tcp",
 // "quic", or the name of another transport protocol; for a relayed

@@ -14,38 +14,6 @@ import (
 	"github.com/parleynet/parley/node/nodetest"
 )
 
-func TestPathLabel(t *testing.T) {
-	via := nodetest.PeerID(t)
-	cases := []struct {
-		name string
-		p    node.Path
-		want string
-	}{
-		{"not connected", node.Path{Kind: node.NotConnected}, "not connected"},
-		{"direct quic", node.Path{Kind: node.Direct, Transport: node.TransportQUIC}, "direct/quic"},
-		{"direct tcp", node.Path{Kind: node.Direct, Transport: node.TransportTCP}, "direct/tcp"},
-		{"holepunched quic", node.Path{Kind: node.HolePunched, Transport: node.TransportQUIC}, "holepunched/quic"},
-		{"relayed tcp", node.Path{Kind: node.Relayed, Via: via, Transport: node.TransportTCP}, "relayed/tcp via " + via.String()},
-		{"direct unknown transport", node.Path{Kind: node.Direct}, "direct"},
-		{"relayed unknown transport", node.Path{Kind: node.Relayed, Via: via}, "relayed via " + via.String()},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := c.p.Label(); got != c.want {
-				t.Errorf("%+v.Label() = %q, want %q", c.p, got, c.want)
-			}
-			if got := node.PathLabel(c.p.String(), c.p.Transport); got != c.want {
-				t.Errorf("PathLabel(%q, %q) = %q, want %q", c.p.String(), c.p.Transport, got, c.want)
-			}
-		})
-	}
-	for _, path := range []string{"mailbox", "", "not connected"} {
-		if got := node.PathLabel(path, "quic"); got != path {
-			t.Errorf("PathLabel(%q, quic) = %q, want it unchanged", path, got)
-		}
-	}
-}
-
 func TestTransportOf(t *testing.T) {
 	relay := nodetest.PeerID(t)
 	target := nodetest.PeerID(t)
@@ -112,12 +80,12 @@ func TestConnPathTransport(t *testing.T) {
 			if got, want := a.ConnPath(conns[0]).Transport, connTransport(conns[0]); got != c.transport || got != want {
 				t.Errorf("a's ConnPath transport = %q; libp2p says %q, listeners %q", got, want, c.transport)
 			}
-			if got, want := a.PathTo(b.ID()).Label(), "direct/"+c.transport; got != want {
-				t.Errorf("a's path to b = %q, want %q", got, want)
+			if got := a.PathTo(b.ID()); got.Kind != node.Direct || got.Transport != c.transport {
+				t.Errorf("a's path to b = %v over %q, want direct over %q", got, got.Transport, c.transport)
 			}
 			tstest.WaitFor(t, waitTimeout, func() error {
-				if got, want := b.PathTo(a.ID()).Label(), "direct/"+c.transport; got != want {
-					return fmt.Errorf("b's path to a = %q, want %q", got, want)
+				if got := b.PathTo(a.ID()); got.Kind != node.Direct || got.Transport != c.transport {
+					return fmt.Errorf("b's path to a = %v over %q, want direct over %q", got, got.Transport, c.transport)
 				}
 				return nil
 			})

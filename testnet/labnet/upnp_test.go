@@ -21,12 +21,7 @@ import (
 // a port miniupnpd mapped to alice, and her status shows the mapping. When
 // her daemon stops, her router holds no mapping any more.
 func TestUPnPToSymmetricDirect(t *testing.T) {
-	if err := natlab.AvailableUPnP(); err != nil {
-		if os.Getenv("PARLEY_REQUIRE_NATLAB") == "1" {
-			t.Fatalf("PARLEY_REQUIRE_NATLAB=1 but the UPnP NAT cannot run: %v", err)
-		}
-		t.Skip(err)
-	}
+	requireUPnP(t)
 	ctx := testContext(t, 3*time.Minute)
 	n := labnet.Start(t, labnet.Config{Subnet: natlab.UPnPSubnet, Supernodes: 1})
 	alice := n.AddClient(t, "alice", natlab.UPnP)
@@ -218,12 +213,7 @@ func TestConeToSymmetricWithoutUPnPRelayed(t *testing.T) {
 // bob in her presence, bob must dial them although the relayed connection
 // stands, and both end up direct.
 func TestUPnPRestartedBecomesDirect(t *testing.T) {
-	if err := natlab.AvailableUPnP(); err != nil {
-		if os.Getenv("PARLEY_REQUIRE_NATLAB") == "1" {
-			t.Fatalf("PARLEY_REQUIRE_NATLAB=1 but the UPnP NAT cannot run: %v", err)
-		}
-		t.Skip(err)
-	}
+	requireUPnP(t)
 	ctx := testContext(t, 3*time.Minute)
 	n := labnet.Start(t, labnet.Config{Subnet: natlab.UPnPSubnet, Supernodes: 1})
 	alice := n.AddClient(t, "alice", natlab.UPnP)
@@ -259,5 +249,17 @@ func TestUPnPRestartedBecomesDirect(t *testing.T) {
 	}
 	if m := bob.MustSend(t, "alice", "and now directly"); m.Path != "direct" {
 		t.Errorf("bob's message after the upgrade went %q, want direct", m.Path)
+	}
+}
+
+// requireUPnP skips t where the lab's UPnP NAT cannot run (fails it where
+// PARLEY_REQUIRE_NATLAB=1 says it must).
+func requireUPnP(t *testing.T) {
+	t.Helper()
+	if err := natlab.AvailableUPnP(); err != nil {
+		if os.Getenv("PARLEY_REQUIRE_NATLAB") == "1" {
+			t.Fatalf("PARLEY_REQUIRE_NATLAB=1 but the UPnP NAT cannot run: %v", err)
+		}
+		t.Skip(err)
 	}
 }

@@ -193,6 +193,23 @@ func getAndWait(ctx context.Context, b *testing.B, d *Daemon, link, dir string) 
 // probe's own (first byte sent to bob's answer).
 func probeOnce(ctx context.Context, b *testing.B, alice, bob *Daemon, size int64, relay *Proc) run {
 	b.Helper()
+	r, res := probe(ctx, b, alice, bob, size, relay)
+	b.Logf("probe path: %s (probe says %.1f MB/s)", res.Path, res.MBPerSecond)
+	return r
+}
+
+// probeMeasured is probeOnce without its log line per probe (a
+// benchmark's log is cut after ten lines).
+func probeMeasured(ctx context.Context, b *testing.B, alice, bob *Daemon, size int64, relay *Proc) run {
+	b.Helper()
+	r, _ := probe(ctx, b, alice, bob, size, relay)
+	return r
+}
+
+// probe has alice probe bob with size bytes, measuring the CPU of both
+// daemons and of relay (nil: none).
+func probe(ctx context.Context, b *testing.B, alice, bob *Daemon, size int64, relay *Proc) (run, apitype.ProbeResult) {
+	b.Helper()
 	procs := []*Proc{alice.Proc, bob.Proc}
 	if relay != nil {
 		procs = append(procs, relay)
@@ -206,12 +223,11 @@ func probeOnce(ctx context.Context, b *testing.B, alice, bob *Daemon, size int64
 	if !res.Intact || res.Bytes != size {
 		b.Fatalf("probe: %+v, want %d bytes intact", res, size)
 	}
-	b.Logf("probe path: %s (probe says %.1f MB/s)", res.Path, res.MBPerSecond)
 	r := run{bytes: res.Bytes, elapsed: res.Duration, cpu: u[0].CPU + u[1].CPU, senderRSS: u[0].PeakRSS, receiverRSS: u[1].PeakRSS}
 	if relay != nil {
 		r.relayCPU = u[2].CPU
 	}
-	return r
+	return r, res
 }
 
 // checkPath fails b unless alice's connection to bob went the way the

@@ -64,7 +64,7 @@ func BenchmarkSplice(b *testing.B) {
 				before = metric(b, ctx, p.relay, p.metric)
 				relay = p.relay.Proc
 			}
-			p.runs = append(p.runs, probeQuiet(ctx, b, p.alice, p.bob, size, relay))
+			p.runs = append(p.runs, probeMeasured(ctx, b, p.alice, p.bob, size, relay))
 			if p.relay != nil {
 				if got := metric(b, ctx, p.relay, p.metric) - before; got < float64(size) {
 					b.Fatalf("%s: %s grew by %.0f during a %d-byte probe: the bytes did not go that way", p.name, p.metric, got, size)
@@ -73,7 +73,7 @@ func BenchmarkSplice(b *testing.B) {
 		}
 	}
 	// One line per path with every run (benchmark logs are cut after ten
-	// lines, and probeOnce logs one per probe).
+	// lines, and probeOnce logs one per probe; probeMeasured does not).
 	for _, p := range paths {
 		var line strings.Builder
 		for _, r := range p.runs {
@@ -90,27 +90,3 @@ func BenchmarkSplice(b *testing.B) {
 	reportRatio(b, "splice/circuit", "splice-bench/splice", "splice-bench/circuit")
 }
 
-// probeQuiet is probeOnce without its log line per probe (a benchmark's
-// log is cut after ten lines): alice probes bob with size bytes, and the
-// CPU of both daemons and of relay (nil: none) is measured.
-func probeQuiet(ctx context.Context, b *testing.B, alice, bob *Daemon, size int64, relay *Proc) run {
-	b.Helper()
-	procs := []*Proc{alice.Proc, bob.Proc}
-	if relay != nil {
-		procs = append(procs, relay)
-	}
-	usage := usageDelta(b, procs...)
-	res, err := alice.API.Probe(ctx, bob.Name, size)
-	if err != nil {
-		b.Fatal(err)
-	}
-	u := usage()
-	if !res.Intact || res.Bytes != size {
-		b.Fatalf("probe: %+v, want %d bytes intact", res, size)
-	}
-	r := run{bytes: res.Bytes, elapsed: res.Duration, cpu: u[0].CPU + u[1].CPU, senderRSS: u[0].PeakRSS, receiverRSS: u[1].PeakRSS}
-	if relay != nil {
-		r.relayCPU = u[2].CPU
-	}
-	return r
-}
