@@ -56,7 +56,6 @@ func (p Path) String() string {
 	}
 }
 
-
 // TransportOf names the transport of a connection's remote address: "tcp",
 // "quic", or the name of another transport protocol; for a relayed
 // connection (…/p2p/<relay>/p2p-circuit…), that of the hop to the relay,

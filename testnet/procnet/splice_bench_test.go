@@ -89,4 +89,3 @@ func BenchmarkSplice(b *testing.B) {
 	reportRatio(b, "circuit/direct", "splice-bench/circuit", "splice-bench/direct")
 	reportRatio(b, "splice/circuit", "splice-bench/splice", "splice-bench/circuit")
 }
-
