@@ -691,10 +691,12 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 		return nil, fmt.Errorf("create download folder: %w", err)
 	}
 	// A round finds providers and fetches from them. When every provider
-	// was lost after the round verified something (the supernode a
-	// provider was reached through died, say), another round finds them
-	// again, through whatever path is left; a round that verified nothing
-	// ends the download.
+	// was lost (the supernode a provider was reached through died, say),
+	// another round finds them again, through whatever path is left, as
+	// long as this download verified something in the last
+	// resumeWithin: noticing a dead supernode takes the node seconds,
+	// and until then new streams may still try the dead connection.
+	var lastProgress time.Time // none yet: a first round that verifies nothing ends it
 	for {
 		m.mu.Lock()
 		before := t.BytesDone
@@ -704,9 +706,11 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 			return res, nil
 		}
 		m.mu.Lock()
-		progressed := t.BytesDone > before
+		if t.BytesDone > before {
+			lastProgress = time.Now()
+		}
 		m.mu.Unlock()
-		if !errors.Is(err, files.ErrNoProviders) || !progressed || ctx.Err() != nil {
+		if !errors.Is(err, files.ErrNoProviders) || lastProgress.IsZero() || time.Since(lastProgress) > resumeWithin || ctx.Err() != nil {
 			return nil, err
 		}
 		log.Infow("download lost its providers after progress; looking for them again", "cid", c, "err", err)
@@ -717,6 +721,10 @@ func (m *Manager) fetch(ctx context.Context, t *transfer, c cid.Cid, dir, from s
 		}
 	}
 }
+
+// resumeWithin is how long after its last verified chunk a download that
+// lost every provider keeps looking for them.
+const resumeWithin = 30 * time.Second
 
 // fetchRound finds providers for c and fetches from them once.
 func (m *Manager) fetchRound(ctx context.Context, t *transfer, c cid.Cid, dir, from string, fromOnly bool) (*files.Result, error) {
