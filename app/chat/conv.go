@@ -301,12 +301,7 @@ func (c *conv) write() error {
 // settle records the outcome of a batch of acks, which answer pending's
 // first messages in order.
 func (c *conv) settle(ctx context.Context, acks []*pb.Ack) {
-	n, stop := matchAcks(c.pending[:c.written], acks, c.str.path, c.str.st.Conn().RemotePeer())
-	for _, o := range c.pending[:n] {
-		if o.m.State == Delivered {
-			o.m.Transport = c.str.transport
-		}
-	}
+	n, stop := matchAcks(c.pending[:c.written], acks, c.str.path, c.str.transport, c.str.st.Conn().RemotePeer())
 	if n > 0 {
 		if err := c.record(ctx, c.pending[:n]); err != nil {
 			c.endSession(err)
@@ -320,12 +315,11 @@ func (c *conv) settle(ctx context.Context, acks []*pb.Ack) {
 }
 
 // matchAcks applies acks to the messages on the stream (sent), which they
-// answer in order: each delivered one takes the stream's path and
-// device, each
-// rejected one is Failed. It returns how many were settled, and an error
+// answer in order: each delivered one takes the stream's path, transport
+// and device, each rejected one is Failed. It returns how many were settled, and an error
 // if the stream must stop there: TRY_LATER, or an ack that answers
 // nothing sent or another message.
-func matchAcks(sent []*outgoing, acks []*pb.Ack, path string, device peer.ID) (int, error) {
+func matchAcks(sent []*outgoing, acks []*pb.Ack, path, transport string, device peer.ID) (int, error) {
 	for i, a := range acks {
 		if i == len(sent) {
 			return i, errors.New("acknowledgement for a message not sent")
@@ -336,7 +330,7 @@ func matchAcks(sent []*outgoing, acks []*pb.Ack, path string, device peer.ID) (i
 		}
 		switch a.GetStatus() {
 		case pb.Status_STATUS_DELIVERED:
-			o.m.State, o.m.Path, o.m.DeliveredTo = Delivered, path, device.String()
+			o.m.State, o.m.Path, o.m.Transport, o.m.DeliveredTo = Delivered, path, transport, device.String()
 		case pb.Status_STATUS_TRY_LATER:
 			return i, fmt.Errorf("%w: %s", errTryLater, a.GetError())
 		default:

@@ -122,7 +122,7 @@ func FuzzAcks(f *testing.F) {
 			if len(batch) > maxBatch {
 				t.Fatalf("batch of %d acks", len(batch))
 			}
-			n, stop := matchAcks(sent[settled:], batch, "direct", "")
+			n, stop := matchAcks(sent[settled:], batch, "direct", "", "")
 			for _, o := range sent[settled : settled+n] {
 				if o.m.State != Delivered && o.m.State != Failed {
 					t.Fatalf("settled message %s in state %s", o.m.ID, o.m.State)
