@@ -49,9 +49,8 @@ type contactSync struct {
 	publishedMu sync.Mutex
 	published   map[peer.ID][]ma.Multiaddr
 
-	mu     sync.Mutex // guards the following
-	book   *contacts.Book
-	closed bool // no more goroutines may start
+	mu   sync.Mutex // guards the following (and s.ctx's end: see Close)
+	book *contacts.Book
 }
 
 // newContactSync returns a contact book kept for n; start runs its
@@ -92,10 +91,9 @@ func (s *contactSync) start(emit func(apitype.Event)) {
 // Close stops the goroutine and waits for it.
 func (s *contactSync) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
+		s.mu.Lock() // no dialDirect starts a goroutine after this
 		s.cancel()
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 	return nil
@@ -203,7 +201,7 @@ const dialDirectTimeout = 15 * time.Second
 // needs both sides behind a NAT that keeps its mappings. When the dial
 // works, new streams take the direct connection. Called with s.mu held.
 func (s *contactSync) dialDirect(d peer.ID, addrs []ma.Multiaddr) {
-	if s.closed || !slices.ContainsFunc(addrs, reachableDirect) {
+	if s.ctx.Err() != nil || !slices.ContainsFunc(addrs, reachableDirect) {
 		return
 	}
 	conns := s.node.Network().ConnsToPeer(d)

@@ -29,20 +29,24 @@ type Conn struct {
 	bw   *bufio.Writer
 }
 
-// bulkStreamer is a host that opens streams for bulk data on the fastest
-// connection to a peer (node.Node: TCP before QUIC).
-type bulkStreamer interface {
+// bulkHost is a host that knows which connection to a peer carries bulk
+// data best (node.Node: direct before relayed, spliced before a circuit,
+// TCP before QUIC).
+type bulkHost interface {
+	// NewBulkStream opens a stream on that connection.
 	NewBulkStream(ctx context.Context, p peer.ID, pid protocol.ID) (network.Stream, error)
+	// BetterBulkConn returns a connection to p strictly better than than.
+	BetterBulkConn(ctx context.Context, p peer.ID, than network.Conn) network.Conn
 }
 
 // Dial opens a stream to p, on the fastest connection to p when h knows
-// which (a bulkStreamer). It works over relayed connections too: file
+// which (a bulkHost). It works over relayed connections too: file
 // streams are what supernodes relay for authenticated users.
 func Dial(ctx context.Context, h host.Host, p peer.ID) (*Conn, error) {
 	ctx = network.WithAllowLimitedConn(ctx, "parley files")
 	var st network.Stream
 	var err error
-	if b, ok := h.(bulkStreamer); ok {
+	if b, ok := h.(bulkHost); ok {
 		st, err = b.NewBulkStream(ctx, p, ProtocolID)
 	} else {
 		st, err = h.NewStream(ctx, p, ProtocolID)

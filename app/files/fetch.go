@@ -337,12 +337,6 @@ func (f *fetch) progressLocked(dropped peer.ID, reason error) {
 // connection to its provider.
 var errBetterPath = errors.New("a better connection to the provider is open")
 
-// bulkChooser is a host that knows which connection carries bulk data
-// best (node.Node).
-type bulkChooser interface {
-	BetterBulkConn(ctx context.Context, p peer.ID, than network.Conn) network.Conn
-}
-
 // worker fetches from one provider until the queue is empty, the provider
 // fails, or ctx ends. When a better connection to the provider opens (a
 // splice or a hole punch after the circuit the stream started on), it
@@ -361,7 +355,7 @@ func (f *fetch) worker(ctx context.Context, p peer.ID) error {
 // betterPath reports whether conn's connection is no longer the best one
 // to its provider for bulk data.
 func (f *fetch) betterPath(ctx context.Context, conn *Conn) bool {
-	b, ok := f.h.(bulkChooser)
+	b, ok := f.h.(bulkHost)
 	return ok && b.BetterBulkConn(network.WithAllowLimitedConn(ctx, "parley files"), conn.Peer(), conn.Connection()) != nil
 }
 
