@@ -16,26 +16,32 @@ import (
 // A key file readable by group or others is refused: anyone who can read it
 // can impersonate the device.
 func LoadOrCreateIdentity(path string) (crypto.PrivKey, error) {
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		info, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("stat identity %s: %w", path, err)
-		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("identity %s is readable by others (mode %v); run chmod 600 on it", path, info.Mode().Perm())
-		}
-		key, err := crypto.UnmarshalPrivateKey(data)
-		if err != nil {
-			return nil, fmt.Errorf("decode identity %s: %w", path, err)
-		}
-		return key, nil
-	case errors.Is(err, fs.ErrNotExist):
+	key, err := LoadIdentity(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return createIdentity(path)
-	default:
+	}
+	return key, err
+}
+
+// LoadIdentity reads the private key at path, refusing a file readable by
+// group or others; a missing file is an fs.ErrNotExist error.
+func LoadIdentity(path string) (crypto.PrivKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("read identity: %w", err)
 	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("stat identity %s: %w", path, err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("identity %s is readable by others (mode %v); run chmod 600 on it", path, info.Mode().Perm())
+	}
+	key, err := crypto.UnmarshalPrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode identity %s: %w", path, err)
+	}
+	return key, nil
 }
 
 func createIdentity(path string) (crypto.PrivKey, error) {

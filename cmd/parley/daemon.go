@@ -142,23 +142,35 @@ func runDaemon(ctx context.Context, out io.Writer, dataDir string, cmdline datad
 	if err := dir.SaveSettings(s); err != nil {
 		return errors.Join(err, srv.Close(), e.Close())
 	}
+	announce(out, jsonOut, daemonStarted{Peer: e.Node().ID().String(), DataDir: dataDir, API: srv.Addr()})
+	waitShutdown(ctx, out, jsonOut)
+	return errors.Join(srv.Close(), e.Close())
+}
+
+// announce prints the daemon's start-up line: JSON with --json, else a
+// line for people.
+func announce(out io.Writer, jsonOut bool, d daemonStarted) {
 	if jsonOut {
-		_ = json.NewEncoder(out).Encode(daemonStarted{Peer: e.Node().ID().String(), DataDir: dataDir, API: srv.Addr()})
-	} else {
-		fmt.Fprintf(out, "parley daemon: device %s, data in %s, API on %s\n", e.Node().ID(), dataDir, srv.Addr())
+		_ = json.NewEncoder(out).Encode(d)
+		return
 	}
+	fmt.Fprintf(out, "parley daemon: device %s, data in %s, API on %s\n", d.Peer, d.DataDir, d.API)
+}
+
+// waitShutdown waits until ctx ends (SIGINT, SIGTERM), and says so.
+func waitShutdown(ctx context.Context, out io.Writer, jsonOut bool) {
 	<-ctx.Done()
 	if !jsonOut {
 		fmt.Fprintln(out, "shutting down")
 	}
-	return errors.Join(srv.Close(), e.Close())
 }
 
 // runSetup runs the API and the web UI without an engine until the
 // network is chosen there (POST /api/network, the UI's first-run screen),
 // then the engine on it, until ctx ends.
 func runSetup(ctx context.Context, out io.Writer, dir *datadir.Dir, dataDir string, s datadir.Settings, jsonOut bool) error {
-	if _, err := settingsConfig(dataDir, s); err != nil {
+	cfg, err := settingsConfig(dataDir, s)
+	if err != nil {
 		return err // the other settings are checked before anything starts
 	}
 	key, err := node.LoadOrCreateIdentity(filepath.Join(dataDir, app.IdentityFile))
@@ -169,21 +181,16 @@ func runSetup(ctx context.Context, out io.Writer, dir *datadir.Dir, dataDir stri
 	if err != nil {
 		return fmt.Errorf("device identity: %w", err)
 	}
-	setup := &daemonSetup{dataDir: dataDir, dir: dir, settings: s, peer: id}
+	setup := &daemonSetup{cfg: cfg, dir: dir, settings: s, peer: id}
 	srv, err := api.ListenSetup(setup, dataDir, s.API)
 	if err != nil {
 		return err
 	}
-	if jsonOut {
-		_ = json.NewEncoder(out).Encode(daemonStarted{Peer: id.String(), DataDir: dataDir, API: srv.Addr(), Setup: true})
-	} else {
-		fmt.Fprintf(out, "parley daemon: device %s, data in %s, API on %s\n", id, dataDir, srv.Addr())
+	announce(out, jsonOut, daemonStarted{Peer: id.String(), DataDir: dataDir, API: srv.Addr(), Setup: true})
+	if !jsonOut {
 		fmt.Fprintln(out, "no network chosen yet: choose the rendezvous server in the web UI (parley ui), or start again with --rendezvous")
 	}
-	<-ctx.Done()
-	if !jsonOut {
-		fmt.Fprintln(out, "shutting down")
-	}
+	waitShutdown(ctx, out, jsonOut)
 	return errors.Join(srv.Close(), setup.close())
 }
 
@@ -194,14 +201,8 @@ func engineConfig(dataDir string, s datadir.Settings) (app.Config, error) {
 	if err != nil {
 		return app.Config{}, err
 	}
-	if s.Rendezvous == "" {
-		return app.Config{}, fmt.Errorf("--rendezvous is required the first time a data directory is used (it is remembered in %s): "+
-			"the server's multiaddr ending in /p2p/<peer ID>, as printed by parley-rendezvous", dataDir)
-	}
-	if cfg.Rendezvous, err = flags.AddrInfo("rendezvous", s.Rendezvous); err != nil {
-		return app.Config{}, err
-	}
-	return cfg, nil
+	cfg.Rendezvous, err = flags.AddrInfo("rendezvous", s.Rendezvous)
+	return cfg, err
 }
 
 // settingsConfig is the engine's configuration from every setting but

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -21,13 +20,14 @@ import (
 	"github.com/parleynet/parley/app"
 	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/app/datadir"
+	"github.com/parleynet/parley/node"
 )
 
 // daemonSetup is a daemon started on a data directory that names no
 // rendezvous server: the API and the UI run, the engine waits until the
 // network is chosen (api.Setup, POST /api/network).
 type daemonSetup struct {
-	dataDir  string
+	cfg      app.Config // every setting but the rendezvous server (settingsConfig)
 	dir      *datadir.Dir
 	settings datadir.Settings // the merged settings, without Rendezvous
 	peer     peer.ID
@@ -60,10 +60,8 @@ func (d *daemonSetup) Join(ctx context.Context, rendezvous string) (apitype.Clie
 	}
 	s := d.settings
 	s.Rendezvous = strings.TrimSpace(rendezvous)
-	cfg, err := engineConfig(d.dataDir, s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", app.ErrInvalidArgument, err)
-	}
+	cfg := d.cfg
+	cfg.Rendezvous = ai
 	e, err := app.Start(cfg)
 	if err != nil {
 		return nil, err
@@ -133,9 +131,9 @@ func suggestRendezvous() (addr, from string) {
 			return env, "the daemon's PARLEY_RENDEZVOUS setting"
 		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "parley-testnet-*"))
-	if env := os.Getenv("PARLEY_TESTNET_DIR"); env != "" {
-		dirs = []string{env}
+	dirs := []string{os.Getenv("PARLEY_TESTNET_DIR")}
+	if dirs[0] == "" {
+		dirs, _ = filepath.Glob(filepath.Join(os.TempDir(), "parley-testnet-*"))
 	}
 	type found struct {
 		addr, dir string
@@ -189,11 +187,7 @@ func testnetRendezvous(dir string) (string, time.Time, error) {
 	if err := json.Unmarshal(data, &ports); err != nil {
 		return "", time.Time{}, err
 	}
-	keyData, err := os.ReadFile(filepath.Join(dir, "rendezvous", "identity.key"))
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	key, err := crypto.UnmarshalPrivateKey(keyData)
+	key, err := node.LoadIdentity(filepath.Join(dir, "rendezvous", "identity.key"))
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -224,10 +218,7 @@ func listening(addr string) bool {
 		return false
 	}
 	na, err := manet.ToNetAddr(transport)
-	if err != nil {
-		return false
-	}
-	if na.Network() != "tcp" && na.Network() != "tcp4" && na.Network() != "tcp6" {
+	if _, tcp := na.(*net.TCPAddr); err != nil || !tcp {
 		return false
 	}
 	c, err := net.DialTimeout("tcp", na.String(), 300*time.Millisecond)
