@@ -23,9 +23,10 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 		Login:    problem.public(),
 		EventSeq: seq,
 	}
-	s.Reachability = e.node.Reachability().String()
+	reach := e.node.Reachability()
+	s.Reachability = reach.String()
 	s.Rendezvous = rendezvousAddr(e.cfg.Rendezvous)
-	s.NAT = natStatus(e.node)
+	s.NAT = natStatus(e.node, reach)
 	for _, a := range e.node.PublicAddrs() {
 		s.PublicAddrs = append(s.PublicAddrs, a.String())
 	}
@@ -53,9 +54,9 @@ func (e *Engine) Status(context.Context) (apitype.Status, error) {
 // natStatus is the NAT type libp2p determined, per transport. libp2p's
 // types mean something only behind a NAT (its event's doc says so): a
 // device that is not known to be private shows unknown.
-func natStatus(n *node.Node) apitype.NATStatus {
+func natStatus(n *node.Node, reach network.Reachability) apitype.NATStatus {
 	tcp, udp := n.NATType()
-	if n.Reachability() != network.ReachabilityPrivate {
+	if reach != network.ReachabilityPrivate {
 		tcp, udp = network.NATDeviceTypeUnknown, network.NATDeviceTypeUnknown
 	}
 	return apitype.NATStatus{TCP: natType(tcp), UDP: natType(udp)}

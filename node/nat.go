@@ -79,8 +79,5 @@ func (t *natTracker) close() error {
 // types mean something only while the node is behind a NAT
 // (Reachability private); a public node has no NAT to type.
 func (n *Node) NATType() (tcp, udp network.NATDeviceType) {
-	if n.nat == nil {
-		return network.NATDeviceTypeUnknown, network.NATDeviceTypeUnknown
-	}
 	return network.NATDeviceType(n.nat.tcp.Load()), network.NATDeviceType(n.nat.udp.Load())
 }

@@ -42,6 +42,9 @@ type Node struct {
 	gater    *gater
 	tcpFirst *tcpFirst   // WithPreferTCP's dials
 	nat      *natTracker // NAT types (nat.go)
+	// quicAdvice is UDPBufferAdvice at start when listening on QUIC: the
+	// sockets keep the buffers they got then.
+	quicAdvice string
 
 	reachability atomic.Int32                    // network.Reachability
 	extraAddrs   atomic.Pointer[[]ma.Multiaddr]  // circuit addresses to advertise
@@ -148,8 +151,8 @@ func New(opts ...Option) (_ *Node, err error) {
 	go n.trackReachability()
 	log.Infow("node started", "peer", h.ID(), "addrs", h.Addrs())
 	if listensQUIC(cfg.listen) {
-		if advice := UDPBufferAdvice(); advice != "" {
-			log.Warnw("QUIC may be slow: " + advice)
+		if n.quicAdvice = UDPBufferAdvice(); n.quicAdvice != "" {
+			log.Warnw("QUIC may be slow: " + n.quicAdvice)
 		}
 	}
 	return n, nil

@@ -47,13 +47,9 @@ func UDPBufferAdvice() string {
 		quicBufferWant>>20, strings.Join(low, ", "))
 }
 
-// QUICBufferAdvice is UDPBufferAdvice when the node listens on QUIC, or "".
-func (n *Node) QUICBufferAdvice() string {
-	if !listensQUIC(n.Network().ListenAddresses()) {
-		return ""
-	}
-	return UDPBufferAdvice()
-}
+// QUICBufferAdvice is UDPBufferAdvice as it was when the node started
+// listening on QUIC (the sockets keep the buffers they got then), or "".
+func (n *Node) QUICBufferAdvice() string { return n.quicAdvice }
 
 // listensQUIC reports whether one of addrs is a QUIC address.
 func listensQUIC(addrs []ma.Multiaddr) bool {

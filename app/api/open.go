@@ -54,17 +54,14 @@ func (s *Server) openTransferFolder(ctx context.Context, c apitype.Client, id st
 		if !fi.IsDir() {
 			dir = filepath.Dir(dir)
 		}
-		if err := s.openFolder(ctx, dir); err != nil {
-			return apitype.OpenedFolder{Path: dir}, err
-		}
-		return apitype.OpenedFolder{Path: dir}, nil
+		return apitype.OpenedFolder{Path: dir}, s.openFolder(ctx, dir)
 	}
 	return apitype.OpenedFolder{}, fmt.Errorf("%w: %q", xfer.ErrNoSuchTransfer, id)
 }
 
-// fileManager is the program that opens a folder on this desktop, or ""
-// with the reason there is none.
-func fileManager() (string, string) {
+// fileManager is the program that opens a folder on this desktop, or an
+// ErrNoFileManager error that says why there is none.
+func fileManager() (string, error) {
 	name := "xdg-open"
 	switch runtime.GOOS {
 	case "darwin":
@@ -73,16 +70,16 @@ func fileManager() (string, string) {
 		name = "explorer"
 	case "linux", "freebsd", "openbsd", "netbsd", "dragonfly":
 		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-			return "", "the daemon runs without a desktop session (no DISPLAY or WAYLAND_DISPLAY)"
+			return "", fmt.Errorf("%w: the daemon runs without a desktop session (no DISPLAY or WAYLAND_DISPLAY)", ErrNoFileManager)
 		}
 	default:
-		return "", "no file manager is known on " + runtime.GOOS
+		return "", fmt.Errorf("%w: no file manager is known on %s", ErrNoFileManager, runtime.GOOS)
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", name + " is not installed"
+		return "", fmt.Errorf("%w: %s is not installed", ErrNoFileManager, name)
 	}
-	return path, ""
+	return path, nil
 }
 
 // openerWait is how long openInFileManager waits to see an opener fail.
@@ -93,9 +90,9 @@ const openerWait = 3 * time.Second
 // finding no file manager) is an error; one still running after
 // openerWait is left to finish, and reaped.
 func openInFileManager(ctx context.Context, dir string) error {
-	opener, why := fileManager()
-	if opener == "" {
-		return fmt.Errorf("%w: %s; the folder is %s", ErrNoFileManager, why, dir)
+	opener, err := fileManager()
+	if err != nil {
+		return fmt.Errorf("%w; the folder is %s", err, dir)
 	}
 	cmd := exec.Command(opener, dir)
 	if err := cmd.Start(); err != nil {

@@ -90,6 +90,13 @@ func (u *uiSessions) valid(secret string) bool {
 	return ok
 }
 
+// sessionCookie is the UI's session cookie holding secret (HttpOnly,
+// SameSite=Strict, for the whole site); maxAge as http.Cookie's (-1
+// deletes it, 0 lasts the browser session).
+func (u *uiSessions) sessionCookie(secret string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: u.cookie, Value: secret, Path: "/", MaxAge: maxAge, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+}
+
 // end forgets secret.
 func (u *uiSessions) end(secret string) {
 	u.mu.Lock()
@@ -116,7 +123,7 @@ func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(s.ui.cookie); err == nil {
 		s.ui.end(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: s.ui.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, s.ui.sessionCookie("", -1))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, struct{}{})
 }
@@ -131,13 +138,7 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 		signInPage(w, http.StatusUnauthorized, "This link's key is not this daemon's (was the daemon restarted?).")
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name:     s.ui.cookie,
-		Value:    s.ui.create(),
-		Path:     "/",
-		HttpOnly: true,
-		SameSite: http.SameSiteStrictMode,
-	})
+	http.SetCookie(w, s.ui.sessionCookie(s.ui.create(), 0))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
