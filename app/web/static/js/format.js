@@ -44,16 +44,6 @@ export function pathKind(path) {
   return path;
 }
 
-// withTransport is the API's path and transport fields joined as the CLI
-// shows them (apitype.PathLabel): "direct/quic", "holepunched/quic",
-// "relayed/tcp via 12D3…"; the path alone without a transport.
-export function withTransport(path, transport) {
-  if (!transport || !path) return path;
-  if (path.startsWith("relayed via ")) return `relayed/${transport} via ${path.slice("relayed via ".length)}`;
-  if (path === "direct" || path === "holepunched") return `${path}/${transport}`;
-  return path;
-}
-
 // transportName is a transport field ("tcp", "quic") in words.
 function transportName(transport) {
   switch (transport) {
@@ -87,14 +77,9 @@ export function pathLabel(path, transport) {
 
 export function pathHint(path, transport) {
   const hint = pathKindHint(path);
-  switch (transport) {
-    case "tcp":
-      return `${hint} It runs on TCP${pathKind(path) === "relayed" ? " to the supernode" : ""}.`;
-    case "quic":
-      return `${hint} It runs on QUIC (UDP)${pathKind(path) === "relayed" ? " to the supernode" : ""}.`;
-    default:
-      return hint;
-  }
+  if (transport !== "tcp" && transport !== "quic") return hint;
+  const on = transport === "quic" ? "QUIC (UDP)" : "TCP";
+  return `${hint} It runs on ${on}${pathKind(path) === "relayed" ? " to the supernode" : ""}.`;
 }
 
 function pathKindHint(path) {

@@ -4,7 +4,7 @@ import { h, fill } from "./dom.js";
 import { netText } from "./text.js";
 import * as api from "./api.js";
 import { store, on, refreshAll, connectEvents, disconnectEvents, refreshStatus } from "./store.js";
-import { firstRun } from "./views/firstrun.js";
+import { firstRun, networkSetup } from "./views/firstrun.js";
 import { chat } from "./views/chat.js";
 import { contacts } from "./views/contacts.js";
 import { files } from "./views/files.js";
@@ -26,13 +26,17 @@ function route() {
 // enrolled reports whether the device acts for an account (or is trying
 // to log in to one).
 function enrolled() {
-  return Boolean(store.status && store.status.username && !store.status.setup);
+  return Boolean(store.status && store.status.username);
 }
 
+// firstRunViews are the screens before the device acts for an account.
+const firstRunViews = { setup: networkSetup, firstrun: firstRun };
+
 function show() {
-  const want = enrolled() ? route() : { name: "firstrun", arg: "" };
+  const setup = Boolean(store.status && store.status.setup);
+  const want = setup ? { name: "setup", arg: "" } : enrolled() ? route() : { name: "firstrun", arg: "" };
   nav.hidden = !enrolled();
-  const view = want.name === "firstrun" ? firstRun : views[want.name];
+  const view = firstRunViews[want.name] || views[want.name];
   if (current && current.name === want.name) {
     if (current.arg !== want.arg && view.navigate) {
       current.arg = want.arg;

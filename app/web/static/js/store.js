@@ -276,7 +276,7 @@ let source = null;
 // event_seq, so nothing between the snapshot and the stream is missed;
 // EventSource reconnects by itself with Last-Event-ID.
 export function connectEvents() {
-  if (source) source.close();
+  disconnectEvents();
   source = new EventSource("/api/events" + api.q({ since: store.status ? store.status.event_seq : "" }));
   for (const k of kinds) {
     source.addEventListener(k, (e) => {

@@ -38,7 +38,7 @@ function btn(label, name, f, cls = "secondary") {
 
 // copyButton copies text to the clipboard, or selects it in the field
 // next to it where the clipboard is not available; note says which.
-function copyButton(text, input, label, note, caption = "Copy link") {
+function copyButton(text, input, label, note, caption) {
   const b = h("button", { type: "button", class: "secondary small", "aria-label": label }, caption);
   b.addEventListener("click", async () => {
     try {
@@ -53,11 +53,17 @@ function copyButton(text, input, label, note, caption = "Copy link") {
   return b;
 }
 
-function linkField(link, name) {
-  const input = h("input", { class: "link", value: link, readonly: true, "aria-label": `Link to ${name}` });
+// copyField is a read-only text to copy (a link, a path) with its Copy
+// button; before and after go around them in the row.
+function copyField(text, { cls, label, copyLabel, caption, before = null, after = null }) {
+  const input = h("input", { class: cls, value: text, readonly: true, "aria-label": label });
   input.addEventListener("focus", () => input.select());
   const note = h("span", { class: "muted small", role: "status" });
-  return h("div", { class: "linkrow" }, input, copyButton(link, input, `Copy link to ${name}`, note), note);
+  return h("div", { class: "linkrow" }, before, input, copyButton(text, input, copyLabel, note, caption), after, note);
+}
+
+function linkField(link, name) {
+  return copyField(link, { cls: "link", label: `Link to ${name}`, copyLabel: `Copy link to ${name}`, caption: "Copy link" });
 }
 
 // opened keeps what "Open folder" answered, per transfer, across
@@ -69,9 +75,6 @@ const opened = new Map();
 // (the daemon knows the folder; the page sends the transfer's ID only).
 function savedTo(t) {
   const name = t.name || t.cid;
-  const input = h("input", { class: "link path", value: t.path, readonly: true, "aria-label": `Where ${name} was saved` });
-  input.addEventListener("focus", () => input.select());
-  const note = h("span", { class: "muted small", role: "status" });
   const open = h("button", { type: "button", class: "secondary small", "aria-label": `Open folder of ${name}` }, "Open folder");
   const said = opened.get(t.id);
   const out = h("p", { class: `open-out small ${said ? said.cls : ""}`, role: "status" }, said ? netText(said.text) : "");
@@ -93,7 +96,10 @@ function savedTo(t) {
     fill(out, netText(now.text));
   });
   return [
-    h("div", { class: "linkrow" }, h("span", { class: "small" }, "Saved to"), input, copyButton(t.path, input, `Copy path of ${name}`, note, "Copy path"), open, note),
+    copyField(t.path, {
+      cls: "link path", label: `Where ${name} was saved`, copyLabel: `Copy path of ${name}`, caption: "Copy path",
+      before: h("span", { class: "small" }, "Saved to"), after: open,
+    }),
     out,
   ];
 }
@@ -111,7 +117,7 @@ function statsText(t) {
     (isActive(t) ? ` · ${rate(t.rate)} · ETA ${eta(t.bytes_total - t.bytes_done, t.rate)} · ${t.peers} peer${t.peers === 1 ? "" : "s"}` : "");
 }
 
-// transferItem makes a transfer's item: {li, key, progress, stats,
+// transferItem makes a transfer's item: {li, progress, stats,
 // error}. Progress comes many times a second; it updates the item in place
 // (updateTransfer), so that its buttons stay the same elements under the
 // pointer. A new item is made when what the buttons depend on changes.
@@ -136,7 +142,7 @@ function transferItem(t) {
             if (await confirmAction("Cancel this download?", "What was downloaded so far is deleted.", "Cancel download")) await api.post("/api/transfers/cancel", { id: t.id });
           }, "danger")
         : null));
-  return { li, key: transferKey(t), progress, stats, error, t };
+  return { li, progress, stats, error, t };
 }
 
 const transferKey = (t) => JSON.stringify([t.state, t.name, t.path, t.cid]);

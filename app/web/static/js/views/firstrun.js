@@ -8,26 +8,10 @@ import { netText } from "../text.js";
 import * as api from "../api.js";
 import { store, refreshAll, connectEvents } from "../store.js";
 
-let mounted = null; // {root, setup}: what is on screen
-
-export const firstRun = {
-  title: "Welcome",
-  mount(root) {
-    mounted = { root, setup: Boolean(store.status.setup) };
-    if (store.status.setup) networkStep(root);
-    else accountStep(root);
-  },
-  unmount() {
-    mounted = null;
-  },
-  update(topic) {
-    // The network chosen: on to the account.
-    if (topic === "status" && mounted && mounted.setup !== Boolean(store.status.setup)) {
-      mounted.root.replaceChildren();
-      firstRun.mount(mounted.root);
-    }
-  },
-};
+// The router shows networkSetup while the daemon has no network, then
+// firstRun until the device acts for an account.
+export const networkSetup = { title: "Welcome", mount: networkStep };
+export const firstRun = { title: "Welcome", mount: accountStep };
 
 function networkStep(root) {
   const s = store.status;
