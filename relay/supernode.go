@@ -302,10 +302,7 @@ func (s *Supernode) SpliceAddr() *net.TCPAddr {
 // Spliced is how many spliced connections are open and how many bytes
 // went through splices, both directions (zero when the fast path is off).
 func (s *Supernode) Spliced() (open int64, bytes uint64) {
-	if s.splice == nil {
-		return 0, 0
-	}
-	return s.splice.Open(), s.splice.Bytes()
+	return s.load.splices.Load(), s.load.spliced.Load()
 }
 
 // Load is the supernode's current load, as announced to the directory.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -38,6 +37,13 @@ type Tracer interface {
 	Refused(reason string)
 }
 
+type nopTracer struct{}
+
+func (nopTracer) SpliceOpened()              {}
+func (nopTracer) SpliceClosed(time.Duration) {}
+func (nopTracer) BytesSpliced(int)           {}
+func (nopTracer) Refused(string)             {}
+
 // Config configures a Server. Admitted is required; every other zero
 // field takes the default given.
 type Config struct {
@@ -55,14 +61,17 @@ type Config struct {
 	// PerPeer caps the splices, pending and open, that involve one peer.
 	// Default 16.
 	PerPeer int
-	// PerIP caps the TCP connections from one IP address (waiting for a
-	// hello or a partner, or spliced). Default 64.
-	PerIP int
-	// Total caps the splices, pending and open. Default 1024.
-	Total int
 	// Tracer receives measurements; nil means none.
 	Tracer Tracer
 }
+
+const (
+	// maxPerIP caps the TCP connections from one IP address (waiting for
+	// a hello or a partner, or spliced).
+	maxPerIP = 64
+	// maxTotal caps the splices, pending and open.
+	maxTotal = 1024
+)
 
 func (c Config) withDefaults() Config {
 	if c.TokenTTL <= 0 {
@@ -74,11 +83,8 @@ func (c Config) withDefaults() Config {
 	if c.PerPeer <= 0 {
 		c.PerPeer = 16
 	}
-	if c.PerIP <= 0 {
-		c.PerIP = 64
-	}
-	if c.Total <= 0 {
-		c.Total = 1024
+	if c.Tracer == nil {
+		c.Tracer = nopTracer{}
 	}
 	return c
 }
@@ -93,9 +99,6 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	open  atomic.Int64  // splices open
-	bytes atomic.Uint64 // bytes spliced, both directions
 
 	closeOnce sync.Once
 
@@ -114,10 +117,13 @@ type pair struct {
 	timer  *time.Timer
 
 	// guarded by Server.mu
-	conns  [2]*net.TCPConn
-	opened bool
-	done   bool
+	conns [2]*net.TCPConn // each side's, once it presented its token
+	done  bool
 }
+
+// opened reports whether both sides arrived (the splice runs). Called
+// with Server.mu held.
+func (p *pair) opened() bool { return p.conns[0] != nil && p.conns[1] != nil }
 
 type half struct {
 	p    *pair
@@ -155,12 +161,6 @@ func Start(h host.Host, cfg Config) (*Server, error) {
 // Addr is the splice listener's address.
 func (s *Server) Addr() *net.TCPAddr { return s.ln.Addr().(*net.TCPAddr) }
 
-// Open is how many splices are open.
-func (s *Server) Open() int64 { return s.open.Load() }
-
-// Bytes is how many bytes were spliced, both directions.
-func (s *Server) Bytes() uint64 { return s.bytes.Load() }
-
 // Close stops the service and closes every splice.
 func (s *Server) Close() error {
 	var err error
@@ -181,11 +181,7 @@ func (s *Server) Close() error {
 	return err
 }
 
-func (s *Server) refused(reason string) {
-	if s.cfg.Tracer != nil {
-		s.cfg.Tracer.Refused(reason)
-	}
-}
+func (s *Server) refused(reason string) { s.cfg.Tracer.Refused(reason) }
 
 // handleRequest serves one Request from peer A.
 func (s *Server) handleRequest(st network.Stream) {
@@ -280,7 +276,7 @@ func (s *Server) newPair(a, b peer.ID) (*pair, error) {
 	switch {
 	case s.ctx.Err() != nil:
 		return nil, errors.New("the splice service is closing")
-	case s.total >= s.cfg.Total:
+	case s.total >= maxTotal:
 		return nil, errors.New("this supernode splices as much as it can; retry later")
 	case s.perPeer[a] >= s.cfg.PerPeer || s.perPeer[b] >= s.cfg.PerPeer:
 		return nil, fmt.Errorf("at most %d splices per peer", s.cfg.PerPeer)
@@ -326,10 +322,9 @@ func (s *Server) offer(p *pair, addr ma.Multiaddr, ttl uint32) error {
 // expire ends a pair that did not open in time.
 func (s *Server) expire(p *pair) {
 	s.mu.Lock()
-	opened := p.opened
-	s.mu.Unlock()
-	if !opened {
-		s.drop(p)
+	defer s.mu.Unlock()
+	if !p.opened() {
+		s.dropLocked(p)
 	}
 }
 
@@ -338,14 +333,19 @@ func (s *Server) expire(p *pair) {
 func (s *Server) drop(p *pair) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropLocked(p)
+}
+
+func (s *Server) dropLocked(p *pair) {
 	if p.done {
 		return
 	}
 	p.done = true
 	p.timer.Stop()
+	opened := p.opened()
 	for i, t := range p.tokens {
 		delete(s.pending, t)
-		if c := p.conns[i]; c != nil && !p.opened {
+		if c := p.conns[i]; c != nil && !opened {
 			c.Close() // waiting for its partner, which did not come
 			s.releaseLocked(c, otherIP(c))
 		}
@@ -403,7 +403,7 @@ func otherIP(c *net.TCPConn) string { return c.RemoteAddr().(*net.TCPAddr).IP.St
 func (s *Server) hold(c *net.TCPConn, ip string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx.Err() != nil || s.perIP[ip] >= s.cfg.PerIP {
+	if s.ctx.Err() != nil || s.perIP[ip] >= maxPerIP {
 		return false
 	}
 	s.perIP[ip]++
@@ -447,7 +447,7 @@ func (s *Server) redeem(c *net.TCPConn, ip string) (*pair, int, error) {
 	h, ok := s.pending[tok]
 	delete(s.pending, tok) // single use, whatever follows
 	s.mu.Unlock()
-	if !ok || h.p.done {
+	if !ok { // an expired pair's tokens are gone with it (dropLocked)
 		return nil, 0, fmt.Errorf("unknown, used or expired token %s", tok)
 	}
 	if !s.connectedFrom(h.p.peers[h.side], ip) {
@@ -459,10 +459,9 @@ func (s *Server) redeem(c *net.TCPConn, ip string) (*pair, int, error) {
 		return nil, 0, fmt.Errorf("token %s expired", tok)
 	}
 	h.p.conns[h.side] = c
-	if h.p.conns[1-h.side] == nil {
+	if !h.p.opened() {
 		return nil, 0, nil
 	}
-	h.p.opened = true
 	h.p.timer.Stop()
 	return h.p, h.side, nil
 }
@@ -482,15 +481,9 @@ func (s *Server) connectedFrom(p peer.ID, ip string) bool {
 // both directions end.
 func (s *Server) run(p *pair) {
 	start := time.Now()
-	s.open.Add(1)
-	if s.cfg.Tracer != nil {
-		s.cfg.Tracer.SpliceOpened()
-	}
+	s.cfg.Tracer.SpliceOpened()
 	defer func() {
-		s.open.Add(-1)
-		if s.cfg.Tracer != nil {
-			s.cfg.Tracer.SpliceClosed(time.Since(start))
-		}
+		s.cfg.Tracer.SpliceClosed(time.Since(start))
 		p.conns[0].Close()
 		p.conns[1].Close()
 		s.drop(p)
@@ -527,10 +520,7 @@ func (s *Server) copy(dst, src *net.TCPConn) error {
 	for {
 		n, err := io.CopyN(dst, src, spliceChunk)
 		if n > 0 {
-			s.bytes.Add(uint64(n))
-			if s.cfg.Tracer != nil {
-				s.cfg.Tracer.BytesSpliced(int(n))
-			}
+			s.cfg.Tracer.BytesSpliced(int(n))
 		}
 		if errors.Is(err, io.EOF) {
 			return dst.CloseWrite()
