@@ -217,7 +217,7 @@ func Start(cfg Config) (_ *Engine, err error) {
 		log.Warnw("the saved session cannot be read; starting without it", "err", err)
 	}
 	e.passport = relay.NewPassport(e.node, e.Certificate)
-	e.splicer = splice.StartClient(e.node, splice.ClientConfig{})
+	e.splicer = splice.StartClient(e.node)
 	e.unread = startUnread(e.history, e.emit)
 	box, err := seal.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {

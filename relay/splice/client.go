@@ -20,47 +20,38 @@ import (
 	"github.com/parleynet/parley/relay/splice/pb"
 )
 
-// ClientConfig configures a Client. The zero value is valid.
-type ClientConfig struct {
-	// MaxPunchWait bounds how long after a circuit opens the client waits
+const (
+	// maxPunchWait bounds how long after a circuit opens the client waits
 	// for hole punching to finish before it asks for a splice: a spliced
 	// connection ends hole punching (DCUtR stops once any connection is
 	// not a circuit), and a direct connection is better still. The client
 	// asks at once when the node cannot punch to the peer (NAT imitation,
 	// no address to punch from, a peer without DCUtR) and as soon as the
-	// attempts are over (see node.PunchPending). Zero means 30 s.
-	MaxPunchWait time.Duration
-	// Retry is how long a supernode that refused a splice, or has no
-	// splice service, is not asked again. Zero means 1 min.
-	Retry time.Duration
-}
+	// attempts are over (see node.PunchPending).
+	maxPunchWait = 30 * time.Second
+	// retryRefused is how long a supernode that refused a splice, or has
+	// no splice service, is not asked again.
+	retryRefused = time.Minute
+)
 
 // Client asks supernodes to splice its circuits, and answers their
 // offers. Close it when done.
 type Client struct {
 	n       *node.Node
-	cfg     ClientConfig
-	ctx     context.Context
+	ctx     context.Context // ends at Close, under mu
 	cancel  context.CancelFunc
 	notifee *network.NotifyBundle
 
 	mu       sync.Mutex // guards the following
 	wg       sync.WaitGroup
-	closed   bool
 	inflight map[route]bool
 	refused  map[peer.ID]time.Time // supernode → not asked again until
 }
 
 // StartClient starts the splice client on n.
-func StartClient(n *node.Node, cfg ClientConfig) *Client {
-	if cfg.MaxPunchWait <= 0 {
-		cfg.MaxPunchWait = 30 * time.Second
-	}
-	if cfg.Retry <= 0 {
-		cfg.Retry = time.Minute
-	}
+func StartClient(n *node.Node) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{n: n, cfg: cfg, ctx: ctx, cancel: cancel, inflight: map[route]bool{}, refused: map[peer.ID]time.Time{}}
+	c := &Client{n: n, ctx: ctx, cancel: cancel, inflight: map[route]bool{}, refused: map[peer.ID]time.Time{}}
 	c.notifee = &network.NotifyBundle{ConnectedF: c.connected, DisconnectedF: c.disconnected}
 	n.SetStreamHandler(OfferProtocol, c.handleOffer)
 	n.Network().Notify(c.notifee)
@@ -71,26 +62,23 @@ func StartClient(n *node.Node, cfg ClientConfig) *Client {
 // connections stay open.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	c.n.Network().StopNotify(c.notifee)
-	c.n.RemoveStreamHandler(OfferProtocol)
+	first := c.ctx.Err() == nil
 	c.cancel()
-	c.wg.Wait()
+	c.mu.Unlock()
+	if first {
+		c.n.Network().StopNotify(c.notifee)
+		c.n.RemoveStreamHandler(OfferProtocol)
+		c.wg.Wait()
+	}
 	return nil
 }
 
 // goLocked runs f as a goroutine of the client, unless it is closed.
-func (c *Client) goLocked(f func()) bool {
-	if c.closed {
-		return false
+// Called with c.mu held.
+func (c *Client) goLocked(f func()) {
+	if c.ctx.Err() == nil {
+		c.wg.Go(f)
 	}
-	c.wg.Go(f)
-	return true
 }
 
 func (c *Client) connected(_ network.Network, conn network.Conn) {
@@ -157,7 +145,7 @@ func (c *Client) schedule(p, via peer.ID, delay time.Duration) {
 			if c.ctx.Err() == nil {
 				log.Infow("no splice; staying on the circuit", "peer", p, "supernode", via, "err", err)
 				c.mu.Lock()
-				c.refused[via] = time.Now().Add(c.cfg.Retry)
+				c.refused[via] = time.Now().Add(retryRefused)
 				c.mu.Unlock()
 			}
 			return
@@ -166,10 +154,10 @@ func (c *Client) schedule(p, via peer.ID, delay time.Duration) {
 	})
 }
 
-// awaitPunch waits until hole punching to p is over (or MaxPunchWait),
+// awaitPunch waits until hole punching to p is over (or maxPunchWait),
 // and reports false when the client is closing.
 func (c *Client) awaitPunch(p peer.ID) bool {
-	deadline := time.Now().Add(c.cfg.MaxPunchWait)
+	deadline := time.Now().Add(maxPunchWait)
 	for c.n.PunchPending(p) && time.Now().Before(deadline) {
 		select {
 		case <-c.ctx.Done():
@@ -213,11 +201,18 @@ func (c *Client) Splice(ctx context.Context, remote, via peer.ID) error {
 	if err != nil {
 		return err
 	}
-	raw, err := Dial(ctx, addr, tok, ttlOf(resp.GetTtlMs()))
+	return c.join(ctx, addr, tok, resp.GetTtlMs(), network.DirOutbound, remote, via)
+}
+
+// join presents token at the splice listener addr and, once paired, runs
+// the end-to-end upgrade with remote over the raw connection (dir: this
+// side's role in it), adding the result to the host.
+func (c *Client) join(ctx context.Context, addr ma.Multiaddr, token Token, ttlMs uint32, dir network.Direction, remote, via peer.ID) error {
+	raw, err := dial(ctx, addr, token, ttlOf(ttlMs))
 	if err != nil {
 		return err
 	}
-	return c.n.UpgradeSpliced(ctx, raw, network.DirOutbound, remote, via)
+	return c.n.UpgradeSpliced(ctx, raw, dir, remote, via)
 }
 
 // ttlOf is a token's lifetime from the wire, within sane bounds.
@@ -261,16 +256,14 @@ func request(ctx context.Context, h host.Host, remote, via peer.ID) (*pb.Respons
 	return resp, nil
 }
 
-// Dial opens a TCP connection to a splice listener, presents token, and
-// waits until the supernode paired it (at most ttl). The connection is
-// raw: the caller runs the upgrade over it.
-func Dial(ctx context.Context, addr ma.Multiaddr, token Token, ttl time.Duration) (net.Conn, error) {
+// dial opens a TCP connection to a splice listener (a TCP address, as
+// parseResponse and parseOffer checked), presents token, and waits until
+// the supernode paired it (at most ttl). The connection is raw: the
+// caller runs the upgrade over it.
+func dial(ctx context.Context, addr ma.Multiaddr, token Token, ttl time.Duration) (net.Conn, error) {
 	na, err := manet.ToNetAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("splice address %s: %w", addr, err)
-	}
-	if _, ok := na.(*net.TCPAddr); !ok {
-		return nil, fmt.Errorf("splice address %s is not TCP", addr)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", na.String())
@@ -328,11 +321,7 @@ func (c *Client) handleOffer(st network.Stream) {
 	c.goLocked(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, exchangeTimeout+upgradeTimeout)
 		defer cancel()
-		raw, err := Dial(ctx, addr, tok, ttlOf(o.GetTtlMs()))
-		if err == nil {
-			err = c.n.UpgradeSpliced(ctx, raw, network.DirInbound, a, via)
-		}
-		if err != nil {
+		if err := c.join(ctx, addr, tok, o.GetTtlMs(), network.DirInbound, a, via); err != nil {
 			log.Infow("offered splice failed; staying on the circuit", "peer", a, "supernode", via, "err", err)
 			return
 		}

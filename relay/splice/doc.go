@@ -44,7 +44,7 @@
 // # Limits and metrics
 //
 // Splices pending or open: at most PerPeer (16) involving one peer and
-// Total (1024) in all; TCP connections from one IP address: PerIP (64).
+// 1024 in all; TCP connections from one IP address: 64.
 // The server counts splices open and bytes spliced (Tracer); package
 // relay folds them into the load it announces to the directory.
 //
@@ -53,7 +53,7 @@
 // A Client runs on every device. When its host opens a circuit to a peer
 // (as the dialer) and the pair has no other connection, it asks the
 // circuit's supernode for a splice, once hole punching to that peer is
-// over (at most MaxPunchWait, 30 s): a spliced connection ends hole
+// over (at most 30 s): a spliced connection ends hole
 // punching, and a direct connection is better still. A NAT-imitating
 // node, or one without an address to punch from, asks at once. A
 // refusal, or a

@@ -88,7 +88,7 @@ func relayedPair(t *testing.T, ctx context.Context, cfg relay.Config, clients bo
 	echo(b)
 	if clients {
 		for _, n := range []*node.Node{a, b} {
-			c := splice.StartClient(n, splice.ClientConfig{})
+			c := splice.StartClient(n)
 			t.Cleanup(func() { c.Close() })
 		}
 	}
@@ -285,7 +285,7 @@ func TestSpliceNeedsCertificate(t *testing.T) {
 	if err := a.Connect(ctx, sn.Info()); err != nil {
 		t.Fatal(err)
 	}
-	ca := splice.StartClient(a, splice.ClientConfig{})
+	ca := splice.StartClient(a)
 	t.Cleanup(func() { ca.Close() })
 	err := ca.Splice(ctx, b.ID(), sn.Node.ID())
 	var re *splice.RequestError
