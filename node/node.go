@@ -291,12 +291,13 @@ func (n *Node) directAddrs() []ma.Multiaddr {
 // not enough: QUIC consults the gater only after its handshake, so the
 // dialer would briefly see a working connection and abandon the relay.)
 func (n *Node) advertised(addrs []ma.Multiaddr) []ma.Multiaddr {
-	addrs = slices.DeleteFunc(slices.Clone(addrs), IsSplice) // a splice listener is no address
 	if n.natImitation {
 		return n.CircuitAddrs()
 	}
 	if n.announce != nil {
 		addrs = slices.Clone(n.announce)
+	} else {
+		addrs = slices.DeleteFunc(slices.Clone(addrs), IsSplice) // a splice listener is no address
 	}
 	return append(addrs, n.CircuitAddrs()...)
 }

@@ -122,25 +122,23 @@ func (n *Node) ConnPath(c network.Conn) Path {
 
 // RelayOf returns the relay peer of a circuit address
 // (.../p2p/<relay>/p2p-circuit/...).
-func RelayOf(a ma.Multiaddr) (peer.ID, bool) {
-	var relay peer.ID
+func RelayOf(a ma.Multiaddr) (peer.ID, bool) { return peerBefore(a, ma.P_CIRCUIT) }
+
+// peerBefore returns the peer named last before the first component of
+// protocol code in a (.../p2p/<peer>/<code>...).
+func peerBefore(a ma.Multiaddr, code int) (peer.ID, bool) {
 	var last peer.ID
-	found := false
 	for _, c := range a {
 		switch c.Protocol().Code {
 		case ma.P_P2P:
-			id, err := peer.IDFromBytes(c.RawValue())
-			if err == nil {
+			if id, err := peer.IDFromBytes(c.RawValue()); err == nil {
 				last = id
 			}
-		case ma.P_CIRCUIT:
-			relay, found = last, last != ""
-		}
-		if found {
-			break
+		case code:
+			return last, last != ""
 		}
 	}
-	return relay, found
+	return "", false
 }
 
 // Shareable drops loopback addresses from addrs unless nothing else is

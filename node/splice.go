@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,20 +49,7 @@ func init() {
 
 // SpliceRelayOf returns the supernode of a spliced connection's remote
 // address (…/p2p/<supernode>/parley-splice).
-func SpliceRelayOf(a ma.Multiaddr) (peer.ID, bool) {
-	var last peer.ID
-	for _, c := range a {
-		switch c.Protocol().Code {
-		case ma.P_P2P:
-			if id, err := peer.IDFromBytes(c.RawValue()); err == nil {
-				last = id
-			}
-		case P_PARLEY_SPLICE:
-			return last, last != ""
-		}
-	}
-	return "", false
-}
+func SpliceRelayOf(a ma.Multiaddr) (peer.ID, bool) { return peerBefore(a, P_PARLEY_SPLICE) }
 
 // IsSplice reports whether a is a spliced connection's or the splice
 // listener's address.
@@ -116,13 +104,15 @@ func (n *Node) UpgradeSpliced(ctx context.Context, raw net.Conn, dir network.Dir
 // this to turn false.
 func (n *Node) PunchPending(p peer.ID) bool {
 	pu := n.puncher
-	if pu == nil || pu.svc == nil || len(pu.holePunchAddrs()) == 0 {
+	if pu == nil || pu.svc == nil {
 		return false
 	}
-	if n.identified(p) {
-		if protos, err := n.Peerstore().SupportsProtocols(p, holepunch.Protocol); err == nil && len(protos) == 0 {
-			return false // the peer does not hole punch
-		}
+	// Identified (its protocols known) and without DCUtR: no punch.
+	if protos, err := n.Peerstore().GetProtocols(p); err == nil && len(protos) > 0 && !slices.Contains(protos, holepunch.Protocol) {
+		return false
+	}
+	if len(pu.holePunchAddrs()) == 0 { // the costly check last
+		return false
 	}
 	pu.mu.Lock()
 	defer pu.mu.Unlock()
@@ -131,12 +121,6 @@ func (n *Node) PunchPending(p peer.ID) bool {
 		return false
 	}
 	return st == nil || st.running || st.rounds < punchRounds
-}
-
-// identified reports whether identify told the node p's protocols.
-func (n *Node) identified(p peer.ID) bool {
-	protos, err := n.Peerstore().GetProtocols(p)
-	return err == nil && len(protos) > 0
 }
 
 // spliceTransport is the transport of spliced connections. It dials
