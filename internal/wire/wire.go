@@ -82,3 +82,25 @@ func Write(w io.Writer, m proto.Message, max int) error {
 	}
 	return nil
 }
+
+// Stream is the part of a libp2p stream Exchange uses.
+type Stream interface {
+	io.ReadWriter
+	CloseWrite() error
+	Reset() error
+}
+
+// Exchange sends req as one frame, closes its side of st, and reads one
+// frame into resp: a request and its answer. Either failing resets st.
+func Exchange(st Stream, req, resp proto.Message, max int) error {
+	if err := Write(st, req, max); err != nil {
+		st.Reset()
+		return fmt.Errorf("send: %w", err)
+	}
+	_ = st.CloseWrite()
+	if err := NewReader(st, max).Read(resp); err != nil {
+		st.Reset()
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	return nil
+}

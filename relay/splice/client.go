@@ -240,15 +240,9 @@ func request(ctx context.Context, h host.Host, remote, via peer.ID) (*pb.Respons
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
-	if err := wire.Write(st, &pb.Request{Peer: []byte(remote)}, maxFrame); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("write splice request: %w", err)
-	}
-	_ = st.CloseWrite()
 	resp := new(pb.Response)
-	if err := wire.NewReader(st, maxFrame).Read(resp); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("read splice response: %w", err)
+	if err := wire.Exchange(st, &pb.Request{Peer: []byte(remote)}, resp, maxFrame); err != nil {
+		return nil, fmt.Errorf("splice request: %w", err)
 	}
 	if resp.GetStatus() != pb.Response_STATUS_OK {
 		return nil, &RequestError{Status: resp.GetStatus(), Message: resp.GetMessage()}

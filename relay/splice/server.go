@@ -303,15 +303,9 @@ func (s *Server) offer(p *pair, addr ma.Multiaddr, ttl uint32) error {
 	dl, _ := ctx.Deadline()
 	_ = st.SetDeadline(dl)
 	o := &pb.Offer{Peer: []byte(p.peers[0]), Token: p.tokens[1][:], Addr: addr.Bytes(), TtlMs: ttl}
-	if err := wire.Write(st, o, maxFrame); err != nil {
-		st.Reset()
-		return fmt.Errorf("write offer: %w", err)
-	}
-	_ = st.CloseWrite()
 	ack := new(pb.OfferAck)
-	if err := wire.NewReader(st, maxFrame).Read(ack); err != nil {
-		st.Reset()
-		return fmt.Errorf("read offer ack: %w", err)
+	if err := wire.Exchange(st, o, ack, maxFrame); err != nil {
+		return fmt.Errorf("splice offer: %w", err)
 	}
 	if !ack.GetAccepted() {
 		return fmt.Errorf("declined: %s", ack.GetMessage())

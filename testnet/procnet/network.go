@@ -123,10 +123,7 @@ type Daemon struct {
 // daemon flags given (--nat-imitation, --private…), and waits until its
 // API answers.
 func (n *Network) AddDaemon(ctx context.Context, name string, flags ...string) (*Daemon, error) {
-	d := &Daemon{Name: name, Dir: filepath.Join(n.Dir, name), n: n}
-	d.args = append([]string{"--data", d.Dir, "daemon", "--json", "--rendezvous", n.RendezvousAddr, "--supernode", "never"}, loopback...)
-	d.args = append(d.args, flags...)
-	return d, d.start(ctx)
+	return n.AddDaemonListen(ctx, name, loopback, flags...)
 }
 
 // start runs the daemon process and dials its API.
