@@ -191,30 +191,55 @@ function publishedItem(p) {
     h("span", { class: "actions" }, btn("Stop sharing", p.name, () => api.post("/api/unpublish", { cid: p.cid }))));
 }
 
-function render() {
+// keepFocus runs a re-render and puts the keyboard focus back on the same
+// button (by its label) if the render replaced it.
+function keepFocus(renderPart) {
   if (!el) return;
-  // Keep the keyboard focus on the same button across a re-render.
   const focused = document.activeElement;
   const label = focused && el.lists.contains(focused) ? focused.getAttribute("aria-label") : null;
-  contactOptions(el.to);
+  renderPart();
+  if (label && !el.lists.contains(document.activeElement)) {
+    const again = [...el.lists.querySelectorAll("[aria-label]")].find((x) => x.getAttribute("aria-label") === label);
+    if (again) again.focus();
+  }
+}
+
+function renderOffers() {
   const offers = [...store.offers].reverse();
   let items;
   [el.offerItems, items] = keyed(el.offerItems, offers, (o) => o.id, (o) => JSON.stringify(o), (o) => ({ li: offerItem(o) }));
   if (offers.length) reconcile(el.offers, items.map((x) => x.li));
   else fill(el.offers, h("li", { class: "muted" }, "No offers."));
+}
+
+function renderTransfers() {
   const ts = [...store.transfers].reverse();
+  let items;
   [el.transferItems, items] = keyed(el.transferItems, ts, (t) => t.id, transferKey, transferItem);
   items.forEach((x, i) => updateTransfer(x, ts[i]));
   if (ts.length) reconcile(el.transfers, items.map((x) => x.li));
   else fill(el.transfers, h("li", { class: "muted" }, "No transfers."));
+}
+
+function renderPublished() {
   const ps = store.published;
+  let items;
   [el.publishedItems, items] = keyed(el.publishedItems, ps, (p) => p.cid, (p) => JSON.stringify(p), (p) => ({ li: publishedItem(p) }));
   if (ps.length) reconcile(el.published, items.map((x) => x.li));
   else fill(el.published, h("li", { class: "muted" }, "Nothing published."));
-  if (label && !el.lists.contains(document.activeElement)) {
-    const again = [...el.lists.querySelectorAll("[aria-label]")].find((x) => x.getAttribute("aria-label") === label);
-    if (again) again.focus();
-  }
+}
+
+// renderParts is what each store topic redraws: a transfer's progress
+// comes several times a second and touches the transfers only.
+const renderParts = {
+  offers: renderOffers,
+  transfers: renderTransfers,
+  published: renderPublished,
+  contacts: () => contactOptions(el.to),
+};
+
+function render() {
+  keepFocus(() => Object.values(renderParts).forEach((f) => f()));
 }
 
 function pathInput(name) {
@@ -309,6 +334,6 @@ export const files = {
     el = null;
   },
   update(topic) {
-    if (["transfers", "offers", "published", "contacts"].includes(topic)) render();
+    if (renderParts[topic]) keepFocus(renderParts[topic]);
   },
 };
