@@ -75,14 +75,7 @@ func TestUPnPToSymmetricDirect(t *testing.T) {
 	if first := bob.MustSend(t, "alice", "hello, directly"); first.Path != "direct" {
 		t.Errorf("bob's first message went %q, want direct", first.Path)
 	}
-	for _, c := range []struct {
-		from  *labnet.Client
-		other string
-	}{{bob, "alice"}, {alice, "bob"}} {
-		if path, err := c.from.AwaitPath(ctx, c.other, func(p string) bool { return p == "direct" }); err != nil {
-			t.Fatalf("%s's path to %s: %v (last %q)\n%s", c.from.Name, c.other, err, path, c.from.Log())
-		}
-	}
+	awaitDirectBothWays(t, ctx, bob, alice)
 	if reply := alice.MustSend(t, "bob", "and back"); reply.Path != "direct" {
 		t.Errorf("alice's reply went %q, want direct", reply.Path)
 	}
@@ -239,14 +232,7 @@ func TestUPnPRestartedBecomesDirect(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("bob's first message to the restarted alice went %q", first)
-	for _, c := range []struct {
-		from  *labnet.Client
-		other string
-	}{{bob, "alice"}, {alice, "bob"}} {
-		if path, err := c.from.AwaitPath(ctx, c.other, func(p string) bool { return p == "direct" }); err != nil {
-			t.Fatalf("%s's path to %s: %v (last %q)\n%s", c.from.Name, c.other, err, path, c.from.Log())
-		}
-	}
+	awaitDirectBothWays(t, ctx, bob, alice)
 	if m := bob.MustSend(t, "alice", "and now directly"); m.Path != "direct" {
 		t.Errorf("bob's message after the upgrade went %q, want direct", m.Path)
 	}
@@ -261,5 +247,16 @@ func requireUPnP(t *testing.T) {
 			t.Fatalf("PARLEY_REQUIRE_NATLAB=1 but the UPnP NAT cannot run: %v", err)
 		}
 		t.Skip(err)
+	}
+}
+
+// awaitDirectBothWays waits until a and b each see their path to the
+// other as direct.
+func awaitDirectBothWays(t *testing.T, ctx context.Context, a, b *labnet.Client) {
+	t.Helper()
+	for _, c := range [][2]*labnet.Client{{a, b}, {b, a}} {
+		if path, err := c[0].AwaitPath(ctx, c[1].Name, func(p string) bool { return p == "direct" }); err != nil {
+			t.Fatalf("%s's path to %s: %v (last %q)\n%s", c[0].Name, c[1].Name, err, path, c[0].Log())
+		}
 	}
 }
