@@ -170,3 +170,39 @@ func TestEndpointDependent(t *testing.T) {
 		t.Error("ports on two IP addresses count as one NAT's")
 	}
 }
+
+// TestPunchTCPFirst checks the addresses DCUtR exchanges and dials: the
+// first attempt with a peer offers and dials TCP only, so that a punched
+// pair runs on TCP; later attempts offer everything, and an attempt never
+// ends up with nothing to dial.
+func TestPunchTCPFirst(t *testing.T) {
+	p := &puncher{attempts: map[peer.ID]*punchState{}}
+	ours := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.4/udp/4001/quic-v1"), ma.StringCast("/ip4/198.51.100.4/tcp/4001")}
+	theirs := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.9/udp/4002/quic-v1"), ma.StringCast("/ip4/198.51.100.9/tcp/4002")}
+	quicOnly := theirs[:1]
+	bob, carol, dave := peer.ID("bob"), peer.ID("carol"), peer.ID("dave")
+
+	if got := p.FilterLocal(bob, ours); len(got) != 1 || !got[0].Equal(ours[1]) {
+		t.Errorf("first attempt offers %v, want our TCP address only", got)
+	}
+	if got := p.FilterRemote(bob, theirs); len(got) != 1 || !got[0].Equal(theirs[1]) {
+		t.Errorf("first attempt dials %v, want the peer's TCP address only", got)
+	}
+	if got := p.FilterLocal(bob, ours); len(got) != 2 {
+		t.Errorf("second attempt offers %v, want every address", got)
+	}
+	if got := p.FilterRemote(bob, theirs); len(got) != 2 {
+		t.Errorf("second attempt dials %v, want every address", got)
+	}
+
+	p.FilterLocal(carol, ours)
+	if got := p.FilterRemote(carol, quicOnly); len(got) != 1 || !got[0].Equal(quicOnly[0]) {
+		t.Errorf("a peer that offered QUIC only is dialled at %v, want its QUIC address", got)
+	}
+	if got := p.FilterLocal(dave, quicOnly); len(got) != 1 {
+		t.Errorf("without a TCP address the first attempt offers %v, want the QUIC one", got)
+	}
+	if got := p.FilterRemote(dave, theirs); len(got) != 2 {
+		t.Errorf("an attempt that offered every address dials %v, want every address", got)
+	}
+}
