@@ -214,8 +214,15 @@ func (s *Server) request(st network.Stream, a peer.ID) *pb.Response {
 		s.refused(ReasonNotConnected)
 		return &pb.Response{Status: pb.Response_STATUS_NOT_CONNECTED, Message: "the peer is not connected to this supernode"}
 	}
+	// Each side gets the address it reaches this supernode at (B checks
+	// that its offer names it).
 	addr, err := s.addrFor(st.Conn())
+	var addrB ma.Multiaddr
+	if err == nil {
+		addrB, err = s.addrForPeer(b)
+	}
 	if err != nil {
+		log.Infow("no splice address", "peer", a, "other", b, "err", err)
 		return &pb.Response{Status: pb.Response_STATUS_UNAVAILABLE, Message: "no splice address for this connection"}
 	}
 	p, err := s.newPair(a, b)
@@ -224,7 +231,7 @@ func (s *Server) request(st network.Stream, a peer.ID) *pb.Response {
 		return &pb.Response{Status: pb.Response_STATUS_LIMITED, Message: err.Error(), RetryAfterMs: uint64(s.cfg.TokenTTL.Milliseconds())}
 	}
 	ttl := uint32(s.cfg.TokenTTL.Milliseconds())
-	if err := s.offer(p, addr, ttl); err != nil {
+	if err := s.offer(p, addrB, ttl); err != nil {
 		s.drop(p)
 		s.refused(ReasonDeclined)
 		return &pb.Response{Status: pb.Response_STATUS_DECLINED, Message: "the peer declined the splice"}
@@ -247,7 +254,10 @@ func readRequest(r io.Reader) (peer.ID, error) {
 
 // addrFor is the splice listener's address as the peer of c sees it: the
 // listener's own, or, when it listens on every interface, the address c
-// reached.
+// reached. A QUIC connection's local address is its socket's, unspecified
+// too when the host listens on every interface (the default); then the
+// routing table says which of this host's addresses the peer is reached
+// from, which is the one it dialled (a supernode is not behind a NAT).
 func (s *Server) addrFor(c network.Conn) (ma.Multiaddr, error) {
 	la := s.Addr()
 	ip := la.IP
@@ -256,9 +266,40 @@ func (s *Server) addrFor(c network.Conn) (ma.Multiaddr, error) {
 		if err != nil {
 			return nil, err
 		}
+		if local.IsUnspecified() {
+			remote, err := manet.ToIP(c.RemoteMultiaddr())
+			if err != nil {
+				return nil, err
+			}
+			if local, err = sourceIP(remote); err != nil {
+				return nil, err
+			}
+		}
 		ip = local
 	}
 	return manet.FromNetAddr(&net.TCPAddr{IP: ip, Port: la.Port})
+}
+
+// addrForPeer is addrFor for a connection of the host's to p that is not
+// relayed.
+func (s *Server) addrForPeer(p peer.ID) (ma.Multiaddr, error) {
+	for _, c := range s.host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited {
+			return s.addrFor(c)
+		}
+	}
+	return nil, fmt.Errorf("no direct connection to %s", p)
+}
+
+// sourceIP is the address this host sends from to reach remote: a UDP
+// socket "connected" to it asks the routing table; no packet is sent.
+func sourceIP(remote net.IP) (net.IP, error) {
+	u, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: remote, Port: 9})
+	if err != nil {
+		return nil, fmt.Errorf("route to %s: %w", remote, err)
+	}
+	defer u.Close()
+	return u.LocalAddr().(*net.UDPAddr).IP, nil
 }
 
 // newPair registers a pair of tokens for a and b, within the caps.

@@ -269,3 +269,62 @@ func TestSpliceAdmission(t *testing.T) {
 		}
 	})
 }
+
+// TestSpliceAddressOnEveryInterface: a supernode whose host and splice
+// listener listen on every interface (the default) names to each peer
+// the address that peer reaches it at, also over QUIC, whose connections
+// carry their socket's unspecified local address: an offer naming
+// 0.0.0.0 is declined by the peer, and no splice ever forms.
+func TestSpliceAddressOnEveryInterface(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := node.New(node.WithKey(nodetest.Key(t)), node.WithListenAddrs("/ip4/0.0.0.0/udp/0/quic-v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv, err := Start(s, Config{Listen: "0.0.0.0:0", Admitted: func(peer.ID) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a, b := nodetest.New(t), nodetest.New(t)
+	offers := make(chan *pb.Offer, 1)
+	b.SetStreamHandler(OfferProtocol, func(st network.Stream) {
+		defer st.Close()
+		o := new(pb.Offer)
+		if err := wire.NewReader(st, maxFrame).Read(o); err != nil {
+			st.Reset()
+			return
+		}
+		offers <- o
+		_ = wire.Write(st, &pb.OfferAck{Accepted: true}, maxFrame)
+	})
+	var loopback []ma.Multiaddr
+	for _, addr := range s.Addrs() {
+		if ip, err := addr.ValueForProtocol(ma.P_IP4); err == nil && ip == "127.0.0.1" {
+			loopback = append(loopback, addr)
+		}
+	}
+	for _, n := range []*node.Node{a, b} {
+		if err := n.Connect(ctx, peer.AddrInfo{ID: s.ID(), Addrs: loopback}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := request(ctx, a, b.ID(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr, err := parseResponse(resp)
+	if err != nil {
+		t.Fatalf("%v (response %v)", err, resp)
+	}
+	want := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", srv.Addr().Port)
+	if addr.String() != want {
+		t.Errorf("A was told %s, want %s", addr, want)
+	}
+	_, _, offered, err := parseOffer(<-offers)
+	if err != nil || offered.String() != want {
+		t.Errorf("B was offered %v (%v), want %s", offered, err, want)
+	}
+}
