@@ -12,9 +12,7 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/quic-go/quic-go"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
@@ -68,7 +67,7 @@ const ceilingRounds = 3
 //
 // To profile one case: -bench 'LibraryCeiling/round=1/^quic$' -cpuprofile.
 func BenchmarkLibraryCeiling(b *testing.B) {
-	size := ceilingSize(b)
+	size := tstest.EnvSize(b, "PARLEY_BENCH_SIZE", 256<<20)
 	results := map[string][]ceilingResult{}
 	for round := 1; round <= ceilingRounds; round++ {
 		for _, c := range []struct {
@@ -97,26 +96,6 @@ func BenchmarkLibraryCeiling(b *testing.B) {
 			median(num, mbps)/median(den, mbps), median(num, cpu)/median(den, cpu),
 			median(num, mbps), median(den, mbps), median(num, cpu), median(den, cpu))
 	}
-}
-
-// ceilingSize is PARLEY_BENCH_SIZE in bytes ("1048576", "64KiB", "64MiB",
-// "1GiB"), or 256 MiB when unset.
-func ceilingSize(b *testing.B) int64 {
-	s := os.Getenv("PARLEY_BENCH_SIZE")
-	if s == "" {
-		return 256 << 20
-	}
-	unit := int64(1)
-	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			s, unit = n, u
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		b.Fatalf("PARLEY_BENCH_SIZE=%q: want a positive size such as 64MiB", os.Getenv("PARLEY_BENCH_SIZE"))
-	}
-	return n * unit
 }
 
 // ceilingBench pushes size bytes per op through s, whose other end runs

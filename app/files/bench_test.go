@@ -3,8 +3,6 @@ package files
 import (
 	"math/rand/v2"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,29 +11,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	lukeblake3 "lukechampine.com/blake3"
 
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node/nodetest"
 )
-
-// benchSize is the content size of the transfer benchmarks: 32 MiB, or
-// PARLEY_BENCH_SIZE (such as 256MiB, 64MiB or 1GiB).
-func benchSize(b *testing.B) int64 {
-	b.Helper()
-	v := os.Getenv("PARLEY_BENCH_SIZE")
-	if v == "" {
-		return 32 << 20
-	}
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if strings.HasSuffix(v, suffix) {
-			v, mult = strings.TrimSuffix(v, suffix), m
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		b.Fatalf("PARLEY_BENCH_SIZE=%q: want a size such as 256MiB", os.Getenv("PARLEY_BENCH_SIZE"))
-	}
-	return n * mult
-}
 
 // benchUploadLimit caps each provider of BenchmarkThreeProvidersVsOne:
 // 16 MiB/s, far below what loopback and hashing carry on the development
@@ -43,13 +21,14 @@ func benchSize(b *testing.B) int64 {
 // not the machine, are the ceiling, as on home links.
 const benchUploadLimit = 16 << 20
 
-// BenchmarkThreeProvidersVsOne fetches the same content from one provider,
+// BenchmarkThreeProvidersVsOne fetches the same content (32 MiB, or
+// PARLEY_BENCH_SIZE such as 256MiB) from one provider,
 // then from three, each server capped by ServerConfig.UploadLimit at
 // benchUploadLimit, and reports both rates and their ratio (x): three
 // providers can at best be 3x faster. dup-MiB is what the end game
 // received twice.
 func BenchmarkThreeProvidersVsOne(b *testing.B) {
-	size := benchSize(b)
+	size := tstest.EnvSize(b, "PARLEY_BENCH_SIZE", 32<<20)
 	src := randomFile(b, b.TempDir(), "f.bin", size, 30)
 	var providers []*testProvider
 	var c cid.Cid

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleynet/parley/app/files/pb"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 	"github.com/parleynet/parley/node/nodetest"
 )
@@ -428,11 +429,11 @@ func TestFetchRefused(t *testing.T) {
 
 // BenchmarkFetch fetches from one provider over loopback, through QUIC
 // (what two Parley nodes pick on loopback) and through TCP (Noise/TLS +
-// yamux), benchSize bytes (32 MiB; PARLEY_BENCH_SIZE=256MiB for more).
+// yamux), 32 MiB (PARLEY_BENCH_SIZE=256MiB for more).
 // B/op is the whole process: both hosts' transports included.
 func BenchmarkFetch(b *testing.B) {
 	for _, transport := range []string{"quic", "tcp"} {
-		for _, size := range []int64{benchSize(b)} {
+		for _, size := range []int64{tstest.EnvSize(b, "PARLEY_BENCH_SIZE", 32<<20)} {
 			b.Run(fmt.Sprintf("%s/%dMiB", transport, size>>20), func(b *testing.B) {
 				newNode := func() *node.Node {
 					addr := "/ip4/127.0.0.1/udp/0/quic-v1"

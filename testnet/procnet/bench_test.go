@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // Figures users feel, from real daemon processes on loopback: a file
@@ -69,7 +70,7 @@ func BenchmarkRelayed(b *testing.B) {
 func benchFile(b *testing.B, name string, cfg Config, flags ...string) {
 	ctx, cancel := context.WithTimeout(b.Context(), time.Hour)
 	defer cancel()
-	size := envSizeOr(b, envSize, 16<<20)
+	size := tstest.EnvSize(b, envSize, 16<<20)
 	alice, bob := startPair(b, ctx, cfg, flags...)
 	src := filepath.Join(b.TempDir(), "data.bin")
 	writeRandomFile(b, src, size)
@@ -259,7 +260,7 @@ func checkPath(ctx context.Context, b *testing.B, alice, bob *Daemon, relayed bo
 func BenchmarkFolder(b *testing.B) {
 	ctx, cancel := context.WithTimeout(b.Context(), time.Hour)
 	defer cancel()
-	count := int(envSizeOr(b, envFiles, 200))
+	count := int(tstest.EnvSize(b, envFiles, 200))
 	const fileSize = 4 << 10
 	b.Run("parley", func(b *testing.B) {
 		alice, bob := startPair(b, ctx, Config{})
@@ -349,7 +350,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 	if v := os.Getenv(envRSSSizes); v != "" {
 		sizes = nil
 		for _, s := range strings.Split(v, ",") {
-			n, err := parseSize(s)
+			n, err := tstest.ParseSize(s)
 			if err != nil {
 				b.Fatalf("%s: %v", envRSSSizes, err)
 			}

@@ -2,10 +2,7 @@ package procnet
 
 import (
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -19,42 +16,7 @@ const (
 	envFiles    = "PARLEY_BENCH_FILES"     // files in the folder of BenchmarkFolder; default 200
 )
 
-// envSizeOr reads a size such as 1GiB from the environment variable
-// name, or returns def.
-func envSizeOr(b *testing.B, name string, def int64) int64 {
-	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := parseSize(v)
-	if err != nil {
-		b.Fatalf("%s: %v", name, err)
-	}
-	return n
-}
-
-// parseSize reads 123, 64KiB, 16MiB or 4GiB.
-func parseSize(v string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	num, mult := strings.TrimSpace(v), int64(1)
-	for _, u := range units {
-		if s, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = s, u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q: want a positive size such as 65536, 64KiB or 1GiB", v)
-	}
-	return n * mult, nil
-}
-
-// sizeName writes n as parseSize reads it.
+// sizeName writes n as tstest.ParseSize reads it.
 func sizeName(n int64) string {
 	for _, u := range []struct {
 		suffix string

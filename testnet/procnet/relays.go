@@ -1,14 +1,14 @@
 package procnet
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // Relay is a parley-relay supernode added with AddRelay, with its admin
@@ -63,34 +63,8 @@ func (n *Network) AddRelay(ctx context.Context, name string, flags ...string) (*
 // Metrics reads the relay's Prometheus series without labels (name →
 // value).
 func (r *Relay) Metrics(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.Admin+"/metrics", nil)
+	m, err := tstest.Metrics(ctx, http.DefaultClient, "http://"+r.Admin+"/metrics")
 	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("metrics of %s: %w", r.Name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics of %s: %s", r.Name, resp.Status)
-	}
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
-			continue
-		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if v, err := strconv.ParseFloat(val, 64); err == nil {
-			m[name] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("metrics of %s: %w", r.Name, err)
 	}
 	return m, nil

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleynet/parley/internal/tstest"
 )
 
 // BenchmarkSplice: the relay fast path against a circuit and a direct
@@ -24,7 +26,7 @@ import (
 func BenchmarkSplice(b *testing.B) {
 	ctx, cancel := context.WithTimeout(b.Context(), time.Hour)
 	defer cancel()
-	size := envSizeOr(b, envSize, 1<<30)
+	size := tstest.EnvSize(b, envSize, 1<<30)
 	type path struct {
 		name       string
 		relayFlags []string // nil: no relay, direct

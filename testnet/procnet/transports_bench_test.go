@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/node"
 )
 
@@ -250,7 +251,7 @@ func TestProbeTransportLabels(t *testing.T) {
 func BenchmarkTransports(b *testing.B) {
 	ctx, cancel := context.WithTimeout(b.Context(), 2*time.Hour)
 	defer cancel()
-	size := min(envSizeOr(b, envSize, 1<<30), 1<<30) // a probe's limit
+	size := min(tstest.EnvSize(b, envSize, 1<<30), 1<<30) // a probe's limit
 	progress(machine())
 	var cases []pathCase
 	for _, c := range []struct {
