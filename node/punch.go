@@ -80,8 +80,6 @@ type puncher struct {
 }
 
 type punchState struct {
-	attempts  int  // DCUtR attempts (address exchanges) in this relayed-only period
-	tcpOnly   bool // the current attempt punches on TCP only (see FilterLocal)
 	running   bool
 	started   time.Time
 	rounds    int       // watchdog rounds for the current relayed connection
@@ -95,10 +93,7 @@ type observation struct {
 	vouched   time.Time            // when a trusted observer last saw us there
 }
 
-var (
-	_ holepunch.EventTracer = (*puncher)(nil)
-	_ holepunch.AddrFilter  = (*puncher)(nil)
-)
+var _ holepunch.EventTracer = (*puncher)(nil)
 
 // EvtHolePunched is emitted on the host's event bus when DCUtR has upgraded
 // a relayed connection to a peer to a direct one: from then on, while the
@@ -135,7 +130,7 @@ func startPuncher(h host.Host, enabled bool) (*puncher, error) {
 		p.punchEm.Close()
 		return nil, err
 	}
-	if p.svc, err = holepunch.NewService(h, ids.IDService(), p.holePunchAddrs, holepunch.WithTracer(p), holepunch.WithAddrFilter(p)); err != nil {
+	if p.svc, err = holepunch.NewService(h, ids.IDService(), p.holePunchAddrs, holepunch.WithTracer(p)); err != nil {
 		p.idSub.Close()
 		p.punchEm.Close()
 		return nil, err
@@ -445,55 +440,6 @@ func (p *puncher) retry(ctx context.Context, id peer.ID) {
 	p.mu.Unlock()
 }
 
-// FilterLocal implements holepunch.AddrFilter: it is called once per DCUtR
-// attempt, on both sides, with the addresses we are about to tell the
-// peer to dial. The first attempt of a relayed-only period offers TCP
-// addresses only, when there are any: DCUtR dials every address at once
-// and the first connection wins, which is QUIC's (one round trip fewer),
-// and QUIC costs about twice TCP's CPU per byte in quic-go (see
-// testnet/procnet/TRANSPORTS.md), so a pair punched on QUIC moves files
-// at half the speed. The peer can dial only what we offer, and
-// FilterRemote dials only the peer's TCP addresses in that attempt, so
-// both sides punch on TCP; the later attempts (go-libp2p makes three, the
-// watchdog more) offer every transport, so a NAT that lets UDP through
-// but not TCP still gets a QUIC connection, one attempt later.
-func (p *puncher) FilterLocal(remote peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
-	tcp := onTCP(addrs)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st := p.stateLocked(remote)
-	st.attempts++
-	st.tcpOnly = st.attempts == 1 && len(tcp) > 0
-	if st.tcpOnly {
-		return tcp
-	}
-	return addrs
-}
-
-// FilterRemote implements holepunch.AddrFilter: the addresses of the peer
-// to dial in this attempt (see FilterLocal). A peer that offered no TCP
-// address is dialled on what it offered.
-func (p *puncher) FilterRemote(remote peer.ID, addrs []ma.Multiaddr) []ma.Multiaddr {
-	p.mu.Lock()
-	tcpOnly := p.stateLocked(remote).tcpOnly
-	p.mu.Unlock()
-	if tcp := onTCP(addrs); tcpOnly && len(tcp) > 0 {
-		return tcp
-	}
-	return addrs
-}
-
-// onTCP is the plain TCP addresses among addrs.
-func onTCP(addrs []ma.Multiaddr) []ma.Multiaddr {
-	var out []ma.Multiaddr
-	for _, a := range addrs {
-		if TransportOf(a) == TransportTCP {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // stateLocked is id's punch state, made if it has none.
 func (p *puncher) stateLocked(id peer.ID) *punchState {
 	st := p.attempts[id]
@@ -508,16 +454,28 @@ func (p *puncher) stateLocked(id peer.ID) *punchState {
 // connection DCUtR upgraded to a direct one (by its direct dial or by the
 // synchronised punch), and tracks attempts in progress for the watchdog.
 func (p *puncher) Trace(evt *holepunch.Event) {
-	if p.trace(evt) && p.punchEm != nil {
+	if p.trace(evt, p.holdsDirect(evt.Remote)) && p.punchEm != nil {
 		if err := p.punchEm.Emit(EvtHolePunched{Peer: evt.Remote}); err != nil {
 			log.Debugw("emit hole punch event", "peer", evt.Remote, "err", err)
 		}
 	}
 }
 
+// holdsDirect reports whether the host has a connection to id that is
+// neither relayed nor spliced. DCUtR takes a spliced connection for a
+// direct one (its transport is no proxy): a dial it makes while one
+// stands returns it and "succeeds" without any packet crossing the NATs.
+func (p *puncher) holdsDirect(id peer.ID) bool {
+	return slices.ContainsFunc(p.host.Network().ConnsToPeer(id), func(c network.Conn) bool {
+		a := c.RemoteMultiaddr()
+		return !IsCircuit(a) && !IsSplice(a)
+	})
+}
+
 // trace records evt, and reports whether it marked the peer hole-punched
-// now.
-func (p *puncher) trace(evt *holepunch.Event) (punched bool) {
+// now; direct says whether the host holds a direct connection to the
+// peer, without which no success counts.
+func (p *puncher) trace(evt *holepunch.Event, direct bool) (punched bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stateLocked(evt.Remote)
@@ -526,7 +484,7 @@ func (p *puncher) trace(evt *holepunch.Event) (punched bool) {
 		st.running, st.started = true, time.Now()
 	case *holepunch.EndHolePunchEvt:
 		st.running = false
-		if e.Success {
+		if e.Success && direct {
 			punched = p.markLocked(evt.Remote)
 			log.Infow("hole punch succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
 		}
@@ -535,7 +493,7 @@ func (p *puncher) trace(evt *holepunch.Event) (punched bool) {
 		// Between two NATs it succeeds only because both sides dial at
 		// once (each outbound packet opens its own NAT for the other's):
 		// a hole punch all the same, made by the upgrade from the relay.
-		if e.Success {
+		if e.Success && direct {
 			punched = p.markLocked(evt.Remote)
 			log.Infow("direct dial during hole punching succeeded", "peer", evt.Remote, "after", e.EllapsedTime)
 		}

@@ -97,9 +97,10 @@ func TestPunchWatchdogSchedule(t *testing.T) {
 	if p.has(b.ID()) {
 		t.Fatal("a failed punch marked the peer hole-punched")
 	}
-	// A successful punch (reported by go-libp2p's service) labels the
-	// path, and the watchdog never runs beside a direct connection.
-	p.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: true}})
+	// A successful punch (reported by go-libp2p's service, with the
+	// direct connection it made) labels the path, and the watchdog never
+	// runs beside a direct connection.
+	p.trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: true}}, true)
 	if !p.has(b.ID()) {
 		t.Fatal("a successful punch is not remembered")
 	}
@@ -123,6 +124,9 @@ func TestHolePunchEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
+	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
 	a.puncher.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: false}})
 	a.puncher.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.DirectDialEvt{Success: true}})
 	a.puncher.Trace(&holepunch.Event{Remote: b.ID(), Evt: &holepunch.EndHolePunchEvt{Success: true}})
@@ -171,38 +175,18 @@ func TestEndpointDependent(t *testing.T) {
 	}
 }
 
-// TestPunchTCPFirst checks the addresses DCUtR exchanges and dials: the
-// first attempt with a peer offers and dials TCP only, so that a punched
-// pair runs on TCP; later attempts offer everything, and an attempt never
-// ends up with nothing to dial.
-func TestPunchTCPFirst(t *testing.T) {
-	p := &puncher{attempts: map[peer.ID]*punchState{}}
-	ours := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.4/udp/4001/quic-v1"), ma.StringCast("/ip4/198.51.100.4/tcp/4001")}
-	theirs := []ma.Multiaddr{ma.StringCast("/ip4/198.51.100.9/udp/4002/quic-v1"), ma.StringCast("/ip4/198.51.100.9/tcp/4002")}
-	quicOnly := theirs[:1]
-	bob, carol, dave := peer.ID("bob"), peer.ID("carol"), peer.ID("dave")
-
-	if got := p.FilterLocal(bob, ours); len(got) != 1 || !got[0].Equal(ours[1]) {
-		t.Errorf("first attempt offers %v, want our TCP address only", got)
+// TestPunchSuccessNeedsDirectConn: DCUtR reports success when its dial
+// returns a spliced connection (it takes it for direct); without a direct
+// connection that does not mark the peer hole-punched.
+func TestPunchSuccessNeedsDirectConn(t *testing.T) {
+	p := &puncher{attempts: map[peer.ID]*punchState{}, punched: map[peer.ID]struct{}{}}
+	id := peer.ID("bob")
+	for _, evt := range []any{&holepunch.EndHolePunchEvt{Success: true}, &holepunch.DirectDialEvt{Success: true}} {
+		if p.trace(&holepunch.Event{Remote: id, Evt: evt}, false) || p.has(id) {
+			t.Errorf("%T success without a direct connection marked the peer hole-punched", evt)
+		}
 	}
-	if got := p.FilterRemote(bob, theirs); len(got) != 1 || !got[0].Equal(theirs[1]) {
-		t.Errorf("first attempt dials %v, want the peer's TCP address only", got)
-	}
-	if got := p.FilterLocal(bob, ours); len(got) != 2 {
-		t.Errorf("second attempt offers %v, want every address", got)
-	}
-	if got := p.FilterRemote(bob, theirs); len(got) != 2 {
-		t.Errorf("second attempt dials %v, want every address", got)
-	}
-
-	p.FilterLocal(carol, ours)
-	if got := p.FilterRemote(carol, quicOnly); len(got) != 1 || !got[0].Equal(quicOnly[0]) {
-		t.Errorf("a peer that offered QUIC only is dialled at %v, want its QUIC address", got)
-	}
-	if got := p.FilterLocal(dave, quicOnly); len(got) != 1 {
-		t.Errorf("without a TCP address the first attempt offers %v, want the QUIC one", got)
-	}
-	if got := p.FilterRemote(dave, theirs); len(got) != 2 {
-		t.Errorf("an attempt that offered every address dials %v, want every address", got)
+	if !p.trace(&holepunch.Event{Remote: id, Evt: &holepunch.EndHolePunchEvt{Success: true}}, true) || !p.has(id) {
+		t.Error("a success with a direct connection did not mark the peer hole-punched")
 	}
 }
