@@ -179,3 +179,83 @@ func BenchmarkChatLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLabProbe measures, with 20 ms on every public link (an 80 ms
+// round trip between two NATed clients), a probe (PARLEY_BENCH_SIZE,
+// 256 MiB by default) between real daemons behind real NATs on the paths
+// a pair can get: hole-punched as users get it (two cone NATs, default
+// listeners: DCUtR dials every transport at once and QUIC, one round trip
+// quicker, wins), hole-punched on TCP (two cone NATs whose daemons listen
+// on TCP only), and relayed (cone and symmetric: no punch, the supernode
+// splices two TCP connections). The pairs take turns in every round; the
+// figures are medians, and each probe's own label must name the path it
+// counts for. Every packet crossing the lab's internet passes through
+// natlab's delayer, a user-space NFQUEUE program; and on TCP at this
+// round trip the send buffer's limit (net.ipv4.tcp_wmem, 4 MiB at most
+// here) caps what one connection has in flight, where quic-go's windows
+// are its own (15 MiB a connection).
+//
+//	go test -run '^$' -bench LabProbe -benchtime 3x ./testnet/labnet
+func BenchmarkLabProbe(b *testing.B) {
+	size := tstest.EnvSize(b, "PARLEY_BENCH_SIZE", 256<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	n := labnet.Start(b, labnet.Config{Delay: 20 * time.Millisecond})
+	tcpOnly := []string{"--listen", "/ip4/0.0.0.0/tcp/0"}
+	alice := n.AddClient(b, "alice", natlab.Cone)
+	bob := n.AddClient(b, "bob", natlab.Cone)
+	carol := n.AddClient(b, "carol", natlab.Cone, tcpOnly...)
+	dave := n.AddClient(b, "dave", natlab.Cone, tcpOnly...)
+	erin := n.AddClient(b, "erin", natlab.Symmetric)
+	paths := []struct {
+		name      string
+		from, to  *labnet.Client
+		path      func(string) bool
+		transport string
+	}{
+		{"holepunched", alice, bob, func(p string) bool { return p == "holepunched" }, "quic"},
+		{"holepunched-tcp", carol, dave, func(p string) bool { return p == "holepunched" }, "tcp"},
+		{"relayed", alice, erin, relayed, "tcp"},
+	}
+	for _, p := range paths {
+		n.MakeContacts(b, p.from, p.to)
+		p.from.MustSend(b, p.to.Name, "warm-up")
+		if _, err := p.from.AwaitPath(ctx, p.to.Name, p.path); err != nil {
+			b.Fatalf("%s: %v", p.name, err)
+		}
+		// A relayed pair is spliced once hole punching is over (up to
+		// 30 s); until then it runs on the circuit.
+		tstest.WaitFor(b, time.Minute, func() error {
+			if cs, _ := p.from.Contact(ctx, p.to.Name); cs.Transport != p.transport {
+				return fmt.Errorf("%s: %s's path to %s is %q over %q, want %s", p.name, p.from.Name, p.to.Name, cs.Path, cs.Transport, p.transport)
+			}
+			return nil
+		})
+	}
+	rates := make([][]float64, len(paths))
+	round := 0
+	for b.Loop() {
+		for i := range paths {
+			k := (i + round) % len(paths)
+			p := paths[k]
+			res, err := p.from.Probe(ctx, p.to.Name, size)
+			if err != nil {
+				b.Fatalf("%s probe: %v", p.name, err)
+			}
+			if !res.Intact || res.Bytes != size || !p.path(res.Path) || res.Transport != p.transport {
+				b.Fatalf("%s probe %+v: want %d bytes intact over %s", p.name, res, size, p.transport)
+			}
+			b.Logf("round %d %s: %.1f MB/s (%s over %s)", round+1, p.name, res.MBPerSecond, res.Path, res.Transport)
+			rates[k] = append(rates[k], res.MBPerSecond)
+		}
+		round++
+	}
+	med := make([]float64, len(paths))
+	for i, p := range paths {
+		slices.Sort(rates[i])
+		med[i] = rates[i][len(rates[i])/2]
+		b.ReportMetric(med[i], p.name+"-MB/s")
+	}
+	b.ReportMetric(med[1]/med[0], "punched-tcp/quic")
+	b.ReportMetric(med[2]/med[0], "relayed/punched")
+}

@@ -19,7 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parleynet/parley/app/apitype"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/api"
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/testnet/natlab"
 )
@@ -194,6 +195,19 @@ func (n *Net) start(ctx context.Context, s *Server, bin string) error {
 	}
 	s.Addr, s.Peer = m[1], m[2]
 	return nil
+}
+
+// Metrics reads a supernode's Prometheus series without labels (name →
+// value) from its admin listener, at its default address in its host's
+// namespace.
+func (s *Server) Metrics(ctx context.Context) (map[string]float64, error) {
+	client := &http.Client{Transport: &http.Transport{DialContext: s.Host.DialContext}}
+	defer client.CloseIdleConnections()
+	m, err := tstest.Metrics(ctx, client, "http://127.0.0.1:9465/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("metrics of %s: %w", s.Host.Name, err)
+	}
+	return m, nil
 }
 
 // Kill crashes the server (SIGKILL): its host stays, its sockets close.
