@@ -107,54 +107,6 @@ func TestSymmetricPairStaysRelayed(t *testing.T) {
 	}
 }
 
-// TestRelayedPairSpliced: a pair that cannot punch (cone ↔ symmetric) is
-// spliced by its supernode, which listens on every interface as
-// supernodes do by default, and a probe's bytes cross the splice: its
-// label says relayed over TCP, and the supernode's spliced-bytes counter
-// grows by the probe while its circuit counter stays about still.
-func TestRelayedPairSpliced(t *testing.T) {
-	ctx := testContext(t, 3*time.Minute)
-	n := labnet.Start(t, labnet.Config{Supernodes: 1})
-	alice := n.AddClient(t, "alice", natlab.Cone)
-	bob := n.AddClient(t, "bob", natlab.Symmetric)
-	n.MakeContacts(t, alice, bob)
-	alice.MustSend(t, "bob", "hello, relayed")
-	// Alice could punch (her NAT is a cone), so the splice waits until
-	// her attempts are over: up to 30 s.
-	tstest.WaitFor(t, time.Minute, func() error {
-		if cs, _ := alice.Contact(ctx, "bob"); !relayed(cs.Path) || cs.Transport != "tcp" {
-			return fmt.Errorf("alice's path to bob is %q over %q, want relayed over tcp (spliced)", cs.Path, cs.Transport)
-		}
-		return nil
-	})
-	sn := n.Supernodes[0]
-	before, err := sn.Metrics(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const size = 64 << 20
-	res, err := alice.Probe(ctx, "bob", size)
-	if err != nil {
-		t.Fatalf("probe: %v\n%s", err, alice.Log())
-	}
-	after, err := sn.Metrics(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Intact || res.Bytes != size || res.Path != "relayed via "+sn.Peer || res.Transport != "tcp" {
-		t.Errorf("probe %+v, want %d bytes intact, relayed via %s over tcp", res, size, sn.Peer)
-	}
-	spliced := after["parley_relay_spliced_bytes_total"] - before["parley_relay_spliced_bytes_total"]
-	circuit := after["parley_relay_bytes_relayed_total"] - before["parley_relay_bytes_relayed_total"]
-	t.Logf("64 MiB spliced at %.1f MB/s; the supernode spliced %.1f MiB and relayed %.1f MiB through circuits", res.MBPerSecond, spliced/(1<<20), circuit/(1<<20))
-	if spliced < size {
-		t.Errorf("the supernode spliced %.0f bytes, want at least the probe's %d", spliced, size)
-	}
-	if circuit > 1<<20 {
-		t.Errorf("the supernode relayed %.0f bytes through circuits during the probe, want about none", circuit)
-	}
-}
-
 // TestSupernodeKilledMidStream kills the supernode a relayed pair uses
 // while messages flow: the pair goes on through the other supernode, and
 // every message alice saw acknowledged is in bob's history.

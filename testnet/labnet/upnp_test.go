@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
+	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/natlab"
 )
@@ -178,7 +179,11 @@ func awaitPortMappings(t *testing.T, ctx context.Context, c *labnet.Client) []ap
 // TestConeToSymmetricWithoutUPnPRelayed is the contrast to
 // TestUPnPToSymmetricDirect: the same pair with a plain cone router on
 // alice's side stays relayed (a symmetric NAT never gets a hole-punch
-// address, so no punch is even tried).
+// address, so no punch is even tried). Once alice's punch attempts are
+// over the supernode, listening on every interface as supernodes do by
+// default, splices the pair, and a probe's bytes cross the splice: its
+// label says relayed over TCP, and the supernode's spliced-bytes counter
+// grows by the probe while its circuit counter stays about still.
 func TestConeToSymmetricWithoutUPnPRelayed(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	n := labnet.Start(t, labnet.Config{Subnet: natlab.UPnPSubnet, Supernodes: 1})
@@ -196,6 +201,41 @@ func TestConeToSymmetricWithoutUPnPRelayed(t *testing.T) {
 	}
 	if st, err := alice.Status(ctx); err != nil || len(st.PortMappings) != 0 {
 		t.Errorf("alice behind a router without UPnP shows mappings %+v (%v)", st.PortMappings, err)
+	}
+
+	// Alice could punch (her NAT is a cone), so the splice waits until
+	// her attempts are over: up to 30 s.
+	tstest.WaitFor(t, time.Minute, func() error {
+		if cs, _ := alice.Contact(ctx, "bob"); !relayed(cs.Path) || cs.Transport != "tcp" {
+			return fmt.Errorf("alice's path to bob is %q over %q, want relayed over tcp (spliced)", cs.Path, cs.Transport)
+		}
+		return nil
+	})
+	sn := n.Supernodes[0]
+	before, err := sn.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	res, err := alice.Probe(ctx, "bob", size)
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, alice.Log())
+	}
+	after, err := sn.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Intact || res.Bytes != size || res.Path != "relayed via "+sn.Peer || res.Transport != "tcp" {
+		t.Errorf("probe %+v, want %d bytes intact, relayed via %s over tcp", res, size, sn.Peer)
+	}
+	spliced := after["parley_relay_spliced_bytes_total"] - before["parley_relay_spliced_bytes_total"]
+	circuit := after["parley_relay_bytes_relayed_total"] - before["parley_relay_bytes_relayed_total"]
+	t.Logf("64 MiB spliced at %.1f MB/s; the supernode spliced %.1f MiB and relayed %.1f MiB through circuits", res.MBPerSecond, spliced/(1<<20), circuit/(1<<20))
+	if spliced < size {
+		t.Errorf("the supernode spliced %.0f bytes, want at least the probe's %d", spliced, size)
+	}
+	if circuit > 1<<20 {
+		t.Errorf("the supernode relayed %.0f bytes through circuits during the probe, want about none", circuit)
 	}
 }
 
