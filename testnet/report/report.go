@@ -149,7 +149,7 @@ type FileTransfer struct {
 	Pair string `json:"pair"` // "alice → bob": bob downloads what alice published
 	NATs string `json:"nats"`
 	// Path is the downloader's path label to the publisher when the
-	// download ended.
+	// download ended, with the transport ("holepunched/quic").
 	Path        string  `json:"path"`
 	TookNS      int64   `json:"took_ns"` // Get to done
 	MBPerSecond float64 `json:"mb_per_second"`

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parleynet/parley/app/apitype"
 	"github.com/parleynet/parley/testnet/report"
 )
 
@@ -188,16 +189,29 @@ func outage(ctx context.Context, n Net, ws watchers, a, b *Peer, kill bool, cfg 
 	return o, nil
 }
 
-// currentPath is p's path label to contact, "" when unknown.
+// currentPath is p's path to contact ("direct", "relayed via X"…), ""
+// when unknown.
 func currentPath(ctx context.Context, p *Peer, contact string) string {
+	return contactStatus(ctx, p, contact).Path
+}
+
+// currentLabel is p's path label to contact as users see it, with the
+// transport ("relayed/tcp via X"…), "" when unknown.
+func currentLabel(ctx context.Context, p *Peer, contact string) string {
+	cs := contactStatus(ctx, p, contact)
+	return apitype.PathLabel(cs.Path, cs.Transport)
+}
+
+// contactStatus is what p's status says of contact; zero when unknown.
+func contactStatus(ctx context.Context, p *Peer, contact string) apitype.ContactStatus {
 	st, err := p.API().Status(ctx)
 	if err != nil {
-		return ""
+		return apitype.ContactStatus{}
 	}
 	for _, c := range st.Contacts {
 		if c.Username == contact {
-			return c.Path
+			return c
 		}
 	}
-	return ""
+	return apitype.ContactStatus{}
 }

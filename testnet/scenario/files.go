@@ -117,7 +117,7 @@ func transfer(ctx context.Context, from, to *Peer, dir string, cfg FilesConfig) 
 		return fail("download", fmt.Errorf("not done after %v (%s, %d of %d bytes)", cfg.Timeout, tr.State, tr.BytesDone, tr.BytesTotal))
 	}
 	took := time.Since(start)
-	t.Path = currentPath(ctx, to, from.Name)
+	t.Path = currentLabel(ctx, to, from.Name)
 	if tr.State == apitype.TransferFailed {
 		return fail("download", fmt.Errorf("failed: %s", tr.Error))
 	}
