@@ -257,27 +257,55 @@ func readRequest(r io.Reader) (peer.ID, error) {
 // reached. A QUIC connection's local address is its socket's, unspecified
 // too when the host listens on every interface (the default); then the
 // routing table says which of this host's addresses the peer is reached
-// from, which is the one it dialled (a supernode is not behind a NAT).
+// from. Behind a one-to-one NAT (a cloud machine) that address is private
+// and the peer dialled a public one: see publicFor.
 func (s *Server) addrFor(c network.Conn) (ma.Multiaddr, error) {
 	la := s.Addr()
+	remote, err := manet.ToIP(c.RemoteMultiaddr())
+	if err != nil {
+		return nil, err
+	}
 	ip := la.IP
 	if ip.IsUnspecified() {
-		local, err := manet.ToIP(c.LocalMultiaddr())
-		if err != nil {
+		if ip, err = manet.ToIP(c.LocalMultiaddr()); err != nil {
 			return nil, err
 		}
-		if local.IsUnspecified() {
-			remote, err := manet.ToIP(c.RemoteMultiaddr())
-			if err != nil {
-				return nil, err
-			}
-			if local, err = sourceIP(remote); err != nil {
+		if ip.IsUnspecified() {
+			if ip, err = sourceIP(remote); err != nil {
 				return nil, err
 			}
 		}
-		ip = local
+	}
+	if pub := publicFor(ip, remote, s.host.Addrs()); pub != nil {
+		ip = pub
 	}
 	return manet.FromNetAddr(&net.TCPAddr{IP: ip, Port: la.Port})
+}
+
+// publicFor is the address a peer at remote reaches the supernode at when
+// a one-to-one NAT stands between them, as in front of a cloud machine:
+// its interface has a private address (local), the internet sees a
+// public one, which the supernode announces (--announce) or peers
+// observed. When remote is public and local is not, that is the host's
+// first public address of local's family, and the NAT is taken to pass
+// the splice listener's port as it is (a port forward must keep it);
+// nil otherwise.
+func publicFor(local, remote net.IP, own []ma.Multiaddr) net.IP {
+	if !isPublic(remote) || isPublic(local) {
+		return nil
+	}
+	for _, a := range own {
+		if ip, err := manet.ToIP(a); err == nil && isPublic(ip) && (ip.To4() == nil) == (local.To4() == nil) {
+			return ip
+		}
+	}
+	return nil
+}
+
+// isPublic reports whether ip is routable on the internet.
+func isPublic(ip net.IP) bool {
+	a, err := manet.FromIP(ip)
+	return err == nil && manet.IsPublicAddr(a)
 }
 
 // addrForPeer is addrFor for a connection of the host's to p that is not

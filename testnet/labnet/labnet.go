@@ -49,6 +49,10 @@ type Config struct {
 	// Subnet is the lab's public range (natlab.Config.Subnet); a lab with
 	// a natlab.UPnP NAT needs natlab.UPnPSubnet.
 	Subnet string
+	// CloudSupernodes puts every supernode on a cloud-like machine: a
+	// private interface address behind a one-to-one NAT, announcing the
+	// NAT's public address (--announce).
+	CloudSupernodes bool
 }
 
 // Net is a Parley network in a NAT lab.
@@ -162,7 +166,7 @@ func New(ctx context.Context, lab *natlab.Lab, cfg Config) (*Net, error) {
 	}
 	for i := range cfg.Supernodes {
 		name := fmt.Sprintf("supernode%d", i+1)
-		h, err := n.Lab.AddPublicHost(name, cfg.Delay)
+		h, err := n.addSupernodeHost(name)
 		if err != nil {
 			return nil, err
 		}
@@ -170,12 +174,33 @@ func New(ctx context.Context, lab *natlab.Lab, cfg Config) (*Net, error) {
 			"--identity", filepath.Join(n.Lab.Dir, name, "identity.key"), "--rendezvous", n.Rendezvous.Addr,
 			"--listen", "/ip4/0.0.0.0/tcp/4002", "--listen", "/ip4/0.0.0.0/udp/4002/quic-v1", "--drain", "5s",
 		}}
+		if h.NAT != nil {
+			s.args = append(s.args, "--announce", "/ip4/"+h.PublicIP.String()+"/tcp/4002",
+				"--announce", "/ip4/"+h.PublicIP.String()+"/udp/4002/quic-v1")
+		}
 		if err := n.start(ctx, s, "parley-relay"); err != nil {
 			return nil, err
 		}
 		n.Supernodes = append(n.Supernodes, s)
 	}
 	return n, nil
+}
+
+// addSupernodeHost adds a supernode's host: public, or behind a
+// one-to-one NAT of its own (Config.CloudSupernodes).
+func (n *Net) addSupernodeHost(name string) (*natlab.Host, error) {
+	if !n.cfg.CloudSupernodes {
+		return n.Lab.AddPublicHost(name, n.cfg.Delay)
+	}
+	nat, err := n.Lab.AddNAT(name+"-nat", natlab.Cone, n.cfg.Delay)
+	if err != nil {
+		return nil, err
+	}
+	h, err := nat.AddHost(name)
+	if err != nil {
+		return nil, err
+	}
+	return h, nat.OneToOne(h)
 }
 
 // start runs a server's binary and reads its public address from its
@@ -188,7 +213,7 @@ func (n *Net) start(ctx context.Context, s *Server, bin string) error {
 		return err
 	}
 	s.Proc = p
-	line := regexp.MustCompile(`(/ip4/` + regexp.QuoteMeta(s.Host.IP.String()) + `/tcp/\d+/p2p/(\S+))\s*$`)
+	line := regexp.MustCompile(`(/ip4/` + regexp.QuoteMeta(s.Host.PublicIP.String()) + `/tcp/\d+/p2p/(\S+))\s*$`)
 	m, err := p.WaitOutput(ctx, line)
 	if err != nil {
 		return fmt.Errorf("%s on %s did not print its address: %w", bin, s.Host.Name, err)

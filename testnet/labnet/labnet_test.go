@@ -107,6 +107,62 @@ func TestSymmetricPairStaysRelayed(t *testing.T) {
 	}
 }
 
+// TestCloudSupernode: a supernode on a cloud-like machine (a private
+// interface address behind a one-to-one NAT, announcing the public one)
+// is seated, relays two users behind symmetric NATs, and splices them:
+// the fast path names the supernode's public address, which the users
+// reach it at, not its interface's.
+func TestCloudSupernode(t *testing.T) {
+	ctx := testContext(t, 3*time.Minute)
+	n := labnet.Start(t, labnet.Config{Supernodes: 1, CloudSupernodes: true})
+	alice := n.AddClient(t, "alice", natlab.Symmetric)
+	bob := n.AddClient(t, "bob", natlab.Symmetric)
+	n.MakeContacts(t, alice, bob)
+	if m := alice.MustSend(t, "bob", "through the cloud"); !relayed(m.Path) {
+		t.Fatalf("message went %q, want relayed", m.Path)
+	}
+	probeSpliced(t, ctx, alice, "bob", n.Supernodes[0])
+}
+
+// probeSpliced waits until from's path to contact is spliced by sn, then
+// checks a 64 MiB probe against sn's counters: its label says relayed via
+// sn over TCP, sn's spliced-bytes counter grows by the probe, and its
+// circuit counter stays about still.
+func probeSpliced(t *testing.T, ctx context.Context, from *labnet.Client, contact string, sn *labnet.Server) {
+	t.Helper()
+	tstest.WaitFor(t, time.Minute, func() error {
+		if cs, _ := from.Contact(ctx, contact); !relayed(cs.Path) || cs.Transport != "tcp" {
+			return fmt.Errorf("%s's path to %s is %q over %q, want relayed over tcp (spliced)", from.Name, contact, cs.Path, cs.Transport)
+		}
+		return nil
+	})
+	before, err := sn.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	res, err := from.Probe(ctx, contact, size)
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, from.Log())
+	}
+	after, err := sn.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Intact || res.Bytes != size || res.Path != "relayed via "+sn.Peer || res.Transport != "tcp" {
+		t.Errorf("probe %+v, want %d bytes intact, relayed via %s over tcp", res, size, sn.Peer)
+	}
+	spliced := after["parley_relay_spliced_bytes_total"] - before["parley_relay_spliced_bytes_total"]
+	circuit := after["parley_relay_bytes_relayed_total"] - before["parley_relay_bytes_relayed_total"]
+	t.Logf("64 MiB spliced at %.1f MB/s; the supernode spliced %.1f MiB and relayed %.1f MiB through circuits", res.MBPerSecond, spliced/(1<<20), circuit/(1<<20))
+	if spliced < size {
+		t.Errorf("the supernode spliced %.0f bytes, want at least the probe's %d", spliced, size)
+	}
+	if circuit > 1<<20 {
+		t.Errorf("the supernode relayed %.0f bytes through circuits during the probe, want about none", circuit)
+	}
+}
+
 // TestSupernodeKilledMidStream kills the supernode a relayed pair uses
 // while messages flow: the pair goes on through the other supernode, and
 // every message alice saw acknowledged is in bob's history.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/parleynet/parley/app/apitype"
-	"github.com/parleynet/parley/internal/tstest"
 	"github.com/parleynet/parley/testnet/labnet"
 	"github.com/parleynet/parley/testnet/natlab"
 )
@@ -205,38 +204,7 @@ func TestConeToSymmetricWithoutUPnPRelayed(t *testing.T) {
 
 	// Alice could punch (her NAT is a cone), so the splice waits until
 	// her attempts are over: up to 30 s.
-	tstest.WaitFor(t, time.Minute, func() error {
-		if cs, _ := alice.Contact(ctx, "bob"); !relayed(cs.Path) || cs.Transport != "tcp" {
-			return fmt.Errorf("alice's path to bob is %q over %q, want relayed over tcp (spliced)", cs.Path, cs.Transport)
-		}
-		return nil
-	})
-	sn := n.Supernodes[0]
-	before, err := sn.Metrics(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const size = 64 << 20
-	res, err := alice.Probe(ctx, "bob", size)
-	if err != nil {
-		t.Fatalf("probe: %v\n%s", err, alice.Log())
-	}
-	after, err := sn.Metrics(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Intact || res.Bytes != size || res.Path != "relayed via "+sn.Peer || res.Transport != "tcp" {
-		t.Errorf("probe %+v, want %d bytes intact, relayed via %s over tcp", res, size, sn.Peer)
-	}
-	spliced := after["parley_relay_spliced_bytes_total"] - before["parley_relay_spliced_bytes_total"]
-	circuit := after["parley_relay_bytes_relayed_total"] - before["parley_relay_bytes_relayed_total"]
-	t.Logf("64 MiB spliced at %.1f MB/s; the supernode spliced %.1f MiB and relayed %.1f MiB through circuits", res.MBPerSecond, spliced/(1<<20), circuit/(1<<20))
-	if spliced < size {
-		t.Errorf("the supernode spliced %.0f bytes, want at least the probe's %d", spliced, size)
-	}
-	if circuit > 1<<20 {
-		t.Errorf("the supernode relayed %.0f bytes through circuits during the probe, want about none", circuit)
-	}
+	probeSpliced(t, ctx, alice, "bob", n.Supernodes[0])
 }
 
 // TestUPnPRestartedBecomesDirect: alice (behind the UPnP router) restarts

@@ -20,3 +20,28 @@ func (n *NAT) BlockUDP() error {
 	}
 	return nil
 }
+
+// OneToOne makes the NAT forward everything that reaches its public
+// address to h, one of its hosts, as a cloud provider's NAT does in front
+// of a machine whose interface has a private address: h is reached on
+// any port at the NAT's public address, and what it sends leaves from
+// there with its ports kept.
+func (n *NAT) OneToOne(h *Host) error {
+	if h.NAT != n {
+		return fmt.Errorf("one-to-one NAT %s: host %s is not behind it", n.Name, h.Name)
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	l := n.lab
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	rules := fmt.Sprintf("*nat\n-I PREROUTING 1 -d %[1]s -j DNAT --to-destination %[2]s\nCOMMIT\n"+
+		"*filter\n-I FORWARD 1 -d %[2]s -m conntrack --ctstate DNAT -j ACCEPT\nCOMMIT\n", n.PublicIP, h.IP)
+	if err := n.ns.iptablesRestore(ctx, rules, true); err != nil {
+		return fmt.Errorf("one-to-one NAT %s for %s: %w", n.Name, h.Name, err)
+	}
+	return nil
+}
