@@ -235,9 +235,10 @@ func RoutingTableOf(ctx context.Context, h host.Host, ai peer.AddrInfo) (_ Routi
 	if err := wire.Write(st, &pb.RoutingTableRequest{}, MaxRoutingTableRequest); err != nil {
 		return RoutingTable{}, fmt.Errorf("routing table of %s: send request: %w", p, err)
 	}
-	if err := st.CloseWrite(); err != nil {
-		return RoutingTable{}, fmt.Errorf("routing table of %s: send request: %w", p, err)
-	}
+	// The node answers as soon as the request is complete and closes its
+	// side; closing ours may then fail, and the answer is still there to
+	// read (a failed read says what went wrong).
+	_ = st.CloseWrite()
 	var resp pb.RoutingTableResponse
 	if err := wire.NewReader(st, MaxRoutingTableResponse).Read(&resp); err != nil {
 		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) {

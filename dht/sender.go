@@ -177,9 +177,9 @@ func (s *sender) roundTrip(ctx context.Context, p peer.ID, req *kadpb.Message, w
 	if err := wire.Write(st, req, maxKadMessage); err != nil {
 		return nil, fmt.Errorf("send %s: %w", req.GetType(), err)
 	}
-	if err := st.CloseWrite(); err != nil {
-		return nil, fmt.Errorf("send %s: %w", req.GetType(), err)
-	}
+	// A peer may answer and close as soon as the request is complete;
+	// closing our side may then fail, and the answer is still there.
+	_ = st.CloseWrite()
 	if !wantResponse {
 		var b [1]byte
 		switch _, err := st.Read(b[:]); {

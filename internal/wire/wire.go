@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -69,15 +70,23 @@ func isProtoError(err error) bool {
 	return errors.Is(err, proto.Error)
 }
 
-// Write encodes m as one frame. It refuses to send a message larger than max
-// (0 means no limit), so a peer's limit is never violated by us.
+// Write encodes m as one frame and writes it with one call. It refuses to
+// send a message larger than max (0 means no limit), so a peer's limit is
+// never violated by us. One call matters: a peer may answer as soon as the
+// frame is complete and close its side, and a second call (protodelim
+// writes the length and the body apart, even an empty body) would then
+// fail on the stream the peer stopped reading.
 func Write(w io.Writer, m proto.Message, max int) error {
-	if max > 0 {
-		if n := proto.Size(m); n > max {
-			return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, max)
-		}
+	n := proto.Size(m)
+	if max > 0 && n > max {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, max)
 	}
-	if _, err := protodelim.MarshalTo(w, m); err != nil {
+	b := protowire.AppendVarint(make([]byte, 0, protowire.SizeVarint(uint64(n))+n), uint64(n))
+	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("write frame: %w", err)
 	}
 	return nil

@@ -92,3 +92,33 @@ func FuzzReadNoPanic(f *testing.F) {
 		}
 	})
 }
+
+// countingWriter counts Write calls.
+type countingWriter struct {
+	bytes.Buffer
+	calls int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.calls++
+	return w.Buffer.Write(p)
+}
+
+// TestWriteOneCall: a frame, an empty message's too, goes out in one
+// Write, so a peer that answers and closes as soon as the frame is
+// complete never sees a second write fail the sender.
+func TestWriteOneCall(t *testing.T) {
+	for _, m := range []*pb.Message{{}, {Id: "1", Sender: "alice", Body: "hi"}} {
+		var w countingWriter
+		if err := Write(&w, m, 4096); err != nil {
+			t.Fatal(err)
+		}
+		if w.calls != 1 {
+			t.Errorf("%v: %d Write calls, want 1", m, w.calls)
+		}
+		got := new(pb.Message)
+		if err := NewReader(&w.Buffer, 4096).Read(got); err != nil || !proto.Equal(got, m) {
+			t.Errorf("read back %v (%v), want %v", got, err, m)
+		}
+	}
+}
