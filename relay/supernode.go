@@ -188,6 +188,11 @@ type Config struct {
 	// system (none when the host has no TCP listener); SpliceOff turns
 	// the fast path off, leaving circuits only.
 	SpliceListen string
+	// Announce are the host's public addresses when they are on no
+	// interface of its (parley-relay --announce, behind a one-to-one NAT):
+	// the relay fast path gives them, with its listener's port, to peers
+	// on the internet.
+	Announce []ma.Multiaddr
 }
 
 // SpliceOff, as Config.SpliceListen, turns the relay fast path off.
@@ -248,7 +253,7 @@ func Start(h host.Host, cfg Config) (_ *Supernode, err error) {
 		return nil, fmt.Errorf("start relay service: %w", err)
 	}
 	if listen := spliceListen(h, cfg.SpliceListen); listen != "" {
-		s.splice, err = splice.Start(h, splice.Config{Listen: listen, Admitted: s.adm.allowed, Tracer: &s.load})
+		s.splice, err = splice.Start(h, splice.Config{Listen: listen, Admitted: s.adm.allowed, Tracer: &s.load, Announce: cfg.Announce})
 		if err != nil {
 			s.relay.Close()
 			return nil, fmt.Errorf("start relay fast path: %w", err)

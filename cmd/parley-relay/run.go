@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/internal/admin"
@@ -144,6 +145,13 @@ func serve(ctx context.Context, o *options) error {
 		Announcer:    kad,
 		Limits:       o.limits,
 		SpliceListen: o.spliceListen,
+	}
+	for _, a := range o.announce {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return command.Usagef("--announce %q: %v", a, err)
+		}
+		cfg.Announce = append(cfg.Announce, m)
 	}
 	if o.noAuthLimits {
 		cfg.Limits.AuthPerPeer, cfg.Limits.AuthPerIP = ratelimit.NoLimit, ratelimit.NoLimit

@@ -63,6 +63,12 @@ type Config struct {
 	PerPeer int
 	// Tracer receives measurements; nil means none.
 	Tracer Tracer
+	// Announce are the host's public addresses when they are on no
+	// interface of its, behind a one-to-one NAT (parley-relay
+	// --announce): a peer on the internet is told the first of the
+	// family it reaches, with the listener's port, which the NAT must
+	// pass as it is. None: every peer is told the address it reached.
+	Announce []ma.Multiaddr
 }
 
 const (
@@ -258,7 +264,7 @@ func readRequest(r io.Reader) (peer.ID, error) {
 // too when the host listens on every interface (the default); then the
 // routing table says which of this host's addresses the peer is reached
 // from. Behind a one-to-one NAT (a cloud machine) that address is private
-// and the peer dialled a public one: see publicFor.
+// and the peer dialled the public one announced: see publicFor.
 func (s *Server) addrFor(c network.Conn) (ma.Multiaddr, error) {
 	la := s.Addr()
 	remote, err := manet.ToIP(c.RemoteMultiaddr())
@@ -276,7 +282,7 @@ func (s *Server) addrFor(c network.Conn) (ma.Multiaddr, error) {
 			}
 		}
 	}
-	if pub := publicFor(ip, remote, s.host.Addrs()); pub != nil {
+	if pub := publicFor(ip, remote, s.cfg.Announce); pub != nil {
 		ip = pub
 	}
 	return manet.FromNetAddr(&net.TCPAddr{IP: ip, Port: la.Port})
@@ -284,17 +290,17 @@ func (s *Server) addrFor(c network.Conn) (ma.Multiaddr, error) {
 
 // publicFor is the address a peer at remote reaches the supernode at when
 // a one-to-one NAT stands between them, as in front of a cloud machine:
-// its interface has a private address (local), the internet sees a
-// public one, which the supernode announces (--announce) or peers
-// observed. When remote is public and local is not, that is the host's
-// first public address of local's family, and the NAT is taken to pass
-// the splice listener's port as it is (a port forward must keep it);
-// nil otherwise.
-func publicFor(local, remote net.IP, own []ma.Multiaddr) net.IP {
+// its interface has a private address (local), the internet sees the
+// public one it announces. When remote is public and local is not, that
+// is the first public address of local's family in announced, and the
+// NAT is taken to pass the splice listener's port as it is; nil
+// otherwise. (Addresses peers observed, or a router's port mappings, say
+// nothing of the splice port, which the router may not forward.)
+func publicFor(local, remote net.IP, announced []ma.Multiaddr) net.IP {
 	if !isPublic(remote) || isPublic(local) {
 		return nil
 	}
-	for _, a := range own {
+	for _, a := range announced {
 		if ip, err := manet.ToIP(a); err == nil && isPublic(ip) && (ip.To4() == nil) == (local.To4() == nil) {
 			return ip
 		}

@@ -331,25 +331,28 @@ func TestSpliceAddressOnEveryInterface(t *testing.T) {
 
 // TestSplicePublicBehindOneToOneNAT: a supernode whose interface has a
 // private address behind a one-to-one NAT (a cloud machine announcing its
-// public address) names its public address to peers that reach it from
-// the internet, and its own to peers on its network.
+// public address) names its announced public address to peers that reach
+// it from the internet, and its own to peers on its network.
 func TestSplicePublicBehindOneToOneNAT(t *testing.T) {
-	own := []ma.Multiaddr{
+	announced := []ma.Multiaddr{
 		ma.StringCast("/ip4/10.0.0.5/tcp/4002"),
 		ma.StringCast("/ip6/2001:db8::5/tcp/4002"),
 		ma.StringCast("/ip4/8.8.4.4/udp/4002/quic-v1"),
 	}
 	private, lanPeer, internetPeer := net.ParseIP("10.0.0.5"), net.ParseIP("10.0.0.9"), net.ParseIP("1.1.1.1")
-	if got := publicFor(private, internetPeer, own); !got.Equal(net.ParseIP("8.8.4.4")) {
+	if got := publicFor(private, internetPeer, announced); !got.Equal(net.ParseIP("8.8.4.4")) {
 		t.Errorf("a peer on the internet is told %v, want the announced 8.8.4.4", got)
 	}
-	if got := publicFor(private, lanPeer, own); got != nil {
+	if got := publicFor(private, lanPeer, announced); got != nil {
 		t.Errorf("a peer on the supernode's network is told %v, want the supernode's own address", got)
 	}
-	if got := publicFor(net.ParseIP("8.8.8.8"), internetPeer, own); got != nil {
+	if got := publicFor(net.ParseIP("8.8.8.8"), internetPeer, announced); got != nil {
 		t.Errorf("a supernode with a public address of its own is told to use %v", got)
 	}
-	if got := publicFor(private, internetPeer, own[:2]); got != nil {
-		t.Errorf("without a public IPv4 address of its own the supernode says %v, want nothing", got)
+	if got := publicFor(private, internetPeer, announced[:2]); got != nil {
+		t.Errorf("without a public IPv4 address announced the supernode says %v, want nothing", got)
+	}
+	if got := publicFor(private, internetPeer, nil); got != nil {
+		t.Errorf("a supernode that announces nothing (a router's port mapping, say, which may not forward the splice port) says %v", got)
 	}
 }
