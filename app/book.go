@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -215,12 +216,54 @@ func (s *contactSync) dialDirect(d peer.ID, addrs []ma.Multiaddr) {
 		defer s.dialing.Delete(d)
 		ctx, cancel := context.WithTimeout(network.WithForceDirectDial(s.ctx, "contact has direct addresses"), dialDirectTimeout)
 		defer cancel()
+		// libp2p takes a spliced connection for a direct one and dials
+		// nothing while it stands: close it, but only once one of the
+		// direct addresses answers, so that stale ones never cost the
+		// pair its splice (the splice client makes a new one if the dial
+		// below fails all the same).
+		if spliced := slices.DeleteFunc(slices.Clone(conns), func(c network.Conn) bool {
+			_, ok := node.SpliceRelayOf(c.RemoteMultiaddr())
+			return !ok
+		}); len(spliced) > 0 {
+			if !tcpAnswers(ctx, addrs) {
+				log.Debugw("a spliced contact device's direct addresses do not answer; keeping the splice", "peer", d)
+				return
+			}
+			for _, c := range spliced {
+				c.Close()
+			}
+		}
 		if err := s.node.Connect(ctx, peer.AddrInfo{ID: d}); err != nil {
 			log.Debugw("direct dial to a relayed contact device failed", "peer", d, "err", err)
 			return
 		}
 		log.Infow("reached a relayed contact device directly", "peer", d)
 	})
+}
+
+// tcpAnswers reports whether one of addrs that is a reachable direct TCP
+// address accepts a TCP connection (closed at once) within 5 s.
+func tcpAnswers(ctx context.Context, addrs []ma.Multiaddr) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	for _, a := range addrs {
+		if !reachableDirect(a) || node.TransportOf(a) != node.TransportTCP {
+			continue
+		}
+		if tpt, _ := peer.SplitAddr(a); tpt != nil {
+			a = tpt
+		}
+		na, err := manet.ToNetAddr(a)
+		if err != nil {
+			continue
+		}
+		if c, err := d.DialContext(ctx, "tcp", na.String()); err == nil {
+			c.Close()
+			return true
+		}
+	}
+	return false
 }
 
 // closeAbandonedCircuits closes relayed connections to a contact's device
