@@ -221,10 +221,7 @@ func (s *contactSync) dialDirect(d peer.ID, addrs []ma.Multiaddr) {
 		// direct addresses answers, so that stale ones never cost the
 		// pair its splice (the splice client makes a new one if the dial
 		// below fails all the same).
-		if spliced := slices.DeleteFunc(slices.Clone(conns), func(c network.Conn) bool {
-			_, ok := node.SpliceRelayOf(c.RemoteMultiaddr())
-			return !ok
-		}); len(spliced) > 0 {
+		if spliced := slices.DeleteFunc(slices.Clone(conns), func(c network.Conn) bool { return !node.IsSplice(c.RemoteMultiaddr()) }); len(spliced) > 0 {
 			if !tcpAnswers(ctx, addrs) {
 				log.Debugw("a spliced contact device's direct addresses do not answer; keeping the splice", "peer", d)
 				return

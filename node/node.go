@@ -285,6 +285,10 @@ func (n *Node) directAddrs() []ma.Multiaddr {
 	return slices.DeleteFunc(n.Addrs(), IsCircuit)
 }
 
+// AnnouncedAddrs are the addresses WithAnnounceAddrs gave, advertised
+// instead of the listen addresses; nil without.
+func (n *Node) AnnouncedAddrs() []ma.Multiaddr { return slices.Clone(n.announce) }
+
 // advertised is the host's AddrsFactory. Behind an imitated NAT the
 // listen addresses are useless to others, as a real NAT's private addresses
 // are, so only circuit addresses are advertised. (Refusing the connection is

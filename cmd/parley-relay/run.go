@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 
 	"github.com/parleynet/parley/internal/admin"
@@ -145,13 +144,7 @@ func serve(ctx context.Context, o *options) error {
 		Announcer:    kad,
 		Limits:       o.limits,
 		SpliceListen: o.spliceListen,
-	}
-	for _, a := range o.announce {
-		m, err := ma.NewMultiaddr(a)
-		if err != nil {
-			return command.Usagef("--announce %q: %v", a, err)
-		}
-		cfg.Announce = append(cfg.Announce, m)
+		Announce:     n.AnnouncedAddrs(),
 	}
 	if o.noAuthLimits {
 		cfg.Limits.AuthPerPeer, cfg.Limits.AuthPerIP = ratelimit.NoLimit, ratelimit.NoLimit

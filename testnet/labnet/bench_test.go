@@ -1,6 +1,7 @@
 package labnet_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -107,11 +108,14 @@ func BenchmarkHolePunch(b *testing.B) {
 	}
 }
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// median is the middle of v (the upper one of an even count), zero when v
+// is empty.
+func median[T cmp.Ordered](v []T) T {
+	if len(v) == 0 {
+		var zero T
+		return zero
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
 }
@@ -252,8 +256,7 @@ func BenchmarkLabProbe(b *testing.B) {
 	}
 	med := make([]float64, len(paths))
 	for i, p := range paths {
-		slices.Sort(rates[i])
-		med[i] = rates[i][len(rates[i])/2]
+		med[i] = median(rates[i])
 		b.ReportMetric(med[i], p.name+"-MB/s")
 	}
 	b.ReportMetric(med[1]/med[0], "punched-tcp/quic")
